@@ -1,0 +1,91 @@
+"""Token budget: fit system prompt + retrieved notes + history + question + answer inside n_ctx.
+
+Order of sacrifice (deliberate): the question is never dropped (only trimmed, with a notice,
+when it alone does not fit); the best-ranked note group comes next; then the newest history
+turns; then further note groups. Everything is dropped whole (a turn, a note group), so no
+text is ever cut inside a character or a sentence, except the over-long question, which is
+cut at a character boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+SAFETY_TOKENS = 16  # chat-template tokens not counted per message (BOS, generation prompt)
+
+
+@dataclass
+class Fitted:
+    """Result of fitting. groups: indexes of kept context groups (rank order); turns: kept
+    history messages (oldest first); question: possibly trimmed; counts of what was dropped."""
+
+    groups: list[int]
+    turns: list[dict]
+    question: str
+    dropped_groups: int = 0
+    dropped_turns: int = 0
+    question_trimmed: bool = False
+    prompt_tokens: int = 0
+    notices: list[str] = field(default_factory=list)
+
+
+def trim_to_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> str:
+    """Longest prefix of text (whole characters) with count(prefix) <= max_tokens (binary search)."""
+    if count(text) <= max_tokens:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(text[:mid]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
+def fit(n_ctx: int, max_answer: int, count_message: Callable[[str], int], count_text: Callable[[str], int],
+        fixed: list[str], question: str, groups: list[str], history: list[dict],
+        render: Callable[[list[int], str], str]) -> Fitted:
+    """Choose what fits. count_message(content) counts one message with its overhead;
+    fixed: contents always sent (system prompt); render(group_indexes, question) → the final
+    user message; history: [{"role", "content"}] oldest first. Raises nothing: in the worst
+    case only the (trimmed) question is kept."""
+    budget = n_ctx - max_answer - SAFETY_TOKENS - sum(count_message(f) for f in fixed)
+    base = count_message(render([], question))
+    out = Fitted(groups=[], turns=[], question=question)
+    if base > budget:  # the question alone is too long: trim it, keep whole characters
+        overhead = base - count_text(question)
+        out.question = trim_to_tokens(question, max(budget - overhead, 1), count_text)
+        out.question_trimmed = True
+        out.notices.append("question_trimmed")
+        base = count_message(render([], out.question))
+
+    def cost(gs: list[int]) -> int:
+        return count_message(render(gs, out.question))
+
+    used = base
+    # best group first, then history (newest first), then the remaining groups
+    if groups and cost([0]) <= budget:
+        out.groups = [0]
+        used = cost([0])
+    for turn in reversed(history):
+        c = count_message(turn["content"])
+        if used + c > budget:
+            break
+        out.turns.insert(0, turn)
+        used += c
+    for g in range(1, len(groups)):
+        trial = out.groups + [g]
+        extra = cost(trial) - cost(out.groups)
+        if used + extra <= budget:
+            out.groups = trial
+            used += extra
+    out.dropped_groups = len(groups) - len(out.groups)
+    out.dropped_turns = len(history) - len(out.turns)
+    if out.dropped_turns:
+        out.notices.append("history_dropped")
+    if out.dropped_groups:
+        out.notices.append("notes_dropped")
+    out.prompt_tokens = used + sum(count_message(f) for f in fixed)
+    return out

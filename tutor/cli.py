@@ -1,0 +1,213 @@
+"""The `tutor` command (Typer). A thin client of `Tutor`: parse, call, print.
+
+Exit codes (DESIGN.md §4): 0 ok, 2 bad input or configuration (one line on stderr saying how
+to fix it), 1 unexpected error. Other modules add command groups through `register(app)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from .config import Settings
+from .errors import TutorError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Offline AI/ML tutor: hybrid search over the notes, cited answers from a local GGUF model, quizzes.")
+
+# command groups living in their own modules; each defines register(app)
+EXTENSIONS = ("tutor.quiz_cli", "tutor.model_cli", "tutor.eval_cli")
+
+
+def _tutor():
+    from .tutor import build_tutor
+
+    return build_tutor(Settings())
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.command()
+def ingest(rebuild: bool = typer.Option(False, "--rebuild", help="Drop the index and build it again (after changing the embedding model)."),
+           as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
+    """Chunk the corpus, embed new chunks into Chroma, rebuild BM25. Idempotent."""
+    from tqdm import tqdm
+
+    t = _tutor()
+    bar: dict = {}
+
+    def on_total(n: int) -> None:
+        if n:
+            bar["b"] = tqdm(total=n, unit="chunk", desc="embedding", file=sys.stderr, disable=as_json)
+
+    def progress(n: int) -> None:
+        if "b" in bar:
+            bar["b"].update(n)
+
+    r = t.ingest(rebuild=rebuild, progress=progress, on_total=on_total)
+    if "b" in bar:
+        bar["b"].close()
+    rep = {"embedded": r.embedded, "deleted": r.deleted, "total": r.total, "skipped": r.skipped, "seconds": round(r.seconds, 2)}
+    if as_json:
+        _print_json(rep)
+    elif r.skipped:
+        typer.echo(f"index up to date: {r.total} chunks, corpus unchanged ({r.seconds:.1f} s)")
+    else:
+        typer.echo(f"embedded {r.embedded} chunks, deleted {r.deleted}, total {r.total} ({r.seconds:.1f} s)")
+
+
+@app.command()
+def search(query: str = typer.Argument(..., help="What to look for, Chinese or English."),
+           k: int = typer.Option(5, "-k", min=1, max=50, help="Number of hits."),
+           chapter: Optional[str] = typer.Option(None, "--chapter", help="Only chunks of this chapter (1-16)."),
+           as_json: bool = typer.Option(False, "--json", help="Print JSON (DESIGN.md §4).")):
+    """Hybrid search (dense + BM25, reciprocal rank fusion)."""
+    if not query.strip():
+        raise TutorError("the query is empty; give words to search for, e.g. tutor search 'RoPE'")
+    t = _tutor()
+    hits = t.search(query, k=k, chapter=chapter)
+    if as_json:
+        _print_json({"query": query, "hits": [{
+            "id": h.chunk.node_id, "title": h.chunk.title, "title_en": h.chunk.title_en, "chapter": h.chunk.chapter,
+            "section": h.chunk.section, "score": h.score, "text": h.chunk.text} for h in hits]})
+        return
+    for i, h in enumerate(hits, 1):
+        first = h.chunk.text.splitlines()[0]
+        typer.echo(f"{i}. [{h.chunk.node_id}] {first}  (score {h.score:.4f}, relevance {h.relevance:.2f})")
+
+
+def _render_answer_footer(a) -> str:
+    lines = []
+    for s in a.sources:
+        lines.append(f"  [{s.n}] {s.id} {s.title}" + (f" ({s.title_en})" if s.title_en else ""))
+    if a.key_points:
+        lines.append("Key points from the notes:")
+        lines += [f"  [{k['n']}] {k['text']}" for k in a.key_points]
+    tm = a.timings
+    lines.append(f"— {a.model} · first token {tm['first_token_ms']} ms · {tm['tokens_per_s']} tok/s" if tm.get("first_token_ms") else f"— {a.model}")
+    if a.notices:
+        lines.append("notices: " + ", ".join(a.notices))
+    return "\n".join(lines)
+
+
+@app.command()
+def ask(question: str = typer.Argument(..., help="Your question, Chinese or English."),
+        chapter: Optional[str] = typer.Option(None, "--chapter", help="Only use notes of this chapter."),
+        as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (DESIGN.md §4)."),
+        no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer when it is complete.")):
+    """Answer one question from the notes, with citations [n]."""
+    t = _tutor()
+    if as_json or no_stream:
+        a = t.ask(question, chapter=chapter)
+        if as_json:
+            _print_json(a.to_json())
+        else:
+            typer.echo(a.answer)
+            typer.echo(_render_answer_footer(a))
+        return
+    _stream_answer(t, question, [], chapter)
+
+
+def _stream_answer(t, question: str, history: list, chapter: Optional[str]):
+    answer = None
+    for kind, value in t.ask_stream(question, history, chapter):
+        if kind == "token":
+            sys.stdout.write(value)
+            sys.stdout.flush()
+        elif kind == "done":
+            answer = value
+    sys.stdout.write("\n")
+    typer.echo(_render_answer_footer(answer))
+    return answer
+
+
+@app.command()
+def chat(chapter: Optional[str] = typer.Option(None, "--chapter", help="Only use notes of this chapter.")):
+    """Interactive chat in the terminal with history (/clear resets, /exit or Ctrl-D quits)."""
+    t = _tutor()
+    history: list[dict] = []
+    typer.echo("tutor chat — ask in Chinese or English; /clear resets the history, /exit quits.")
+    while True:
+        try:
+            q = input("\n你/you> ")
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            return
+        if q.strip() in ("/exit", "/quit"):
+            return
+        if q.strip() == "/clear":
+            history.clear()
+            typer.echo("(history cleared)")
+            continue
+        try:
+            a = _stream_answer(t, q, history, chapter)
+        except TutorError as e:
+            typer.echo(f"error: {e}", err=True)
+            continue
+        history += [{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer}]
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+           no_model: bool = typer.Option(False, "--no-model", help="Do not load the GGUF (faster).")):
+    """Versions, model file and chat template, GPU offload, embedding model, index counts, data dir."""
+    from .doctor import report
+
+    rep = report(Settings(), load_model=not no_model)
+    if as_json:
+        _print_json(rep)
+        return
+    for section in ("paths", "model", "gpu", "embedding", "index", "packages"):
+        typer.echo(f"{section}:")
+        for k, v in (rep.get(section) or {}).items():
+            typer.echo(f"  {k}: {v}")
+    for w in rep["warnings"]:
+        typer.echo(f"warning: {w}")
+
+
+@app.command()
+def ui(host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+       port: Optional[int] = typer.Option(None, "--port", help="Port (default 7860)."),
+       auth: Optional[str] = typer.Option(None, "--auth", help="user:password, or a file of user:password lines."),
+       insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --auth."),
+       share: bool = typer.Option(False, "--share", help="Ask Gradio for a public share link (needs internet).")):
+    """Serve the Gradio web app (chat, quiz, progress, browse)."""
+    from ui.serve import serve
+
+    s = Settings()
+    serve(_tutor(), host=host or s.host, port=port or s.port, auth=auth, insecure=insecure, share=share)
+
+
+def _register_extensions() -> None:
+    for name in EXTENSIONS:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(app)
+
+
+_register_extensions()
+
+
+def main() -> None:
+    """Console entry point: maps TutorError to exit 2 and anything else to exit 1, one line each."""
+    try:
+        app()
+    except TutorError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise SystemExit(e.exit_code)
+    except Exception as e:  # noqa: BLE001 — a bug: short message unless debugging
+        if os.environ.get("TUTOR_DEBUG"):
+            raise
+        typer.echo(f"unexpected error: {e.__class__.__name__}: {e} (set TUTOR_DEBUG=1 for the traceback)", err=True)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

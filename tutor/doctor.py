@@ -1,0 +1,77 @@
+"""`tutor doctor`: what is installed and configured, without changing anything.
+
+Each probe catches its own failure and reports it as a value, so doctor always finishes.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+from pathlib import Path
+
+from .config import Settings
+from .index import Index
+
+PACKAGES = ["tutor", "llama-cpp-python", "sentence-transformers", "torch", "chromadb", "langchain-core",
+            "langchain-chroma", "langchain-huggingface", "gradio", "bm25s", "jieba", "fsrs", "sqlalchemy"]
+TINY_MODEL_WARNING = ("the default model SmolLM2-135M is tiny: expect fluent but often wrong or garbled text; "
+                      "trust the cited key points, and see README 'Use a stronger model'")
+
+
+def _version(name: str) -> str:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def report(settings: Settings, load_model: bool = True) -> dict:
+    """A JSON-able dict: packages, model, gpu, embedding, index, paths, warnings."""
+    out: dict = {"python": platform.python_version(), "packages": {p: _version(p) for p in PACKAGES}, "warnings": []}
+    out["paths"] = {"home": str(settings.home), "corpus": str(settings.corpus_dir), "prompts": str(settings.prompts_dir)}
+    # model
+    try:
+        from .llm import default_model_path
+
+        path = Path(settings.model_path) if settings.model_path else default_model_path()
+        model: dict = {"path": str(path), "exists": path.is_file(), "default": settings.model_path is None}
+        if path.is_file():
+            model["size_mb"] = round(path.stat().st_size / 2**20, 1)
+            if load_model:
+                from .llm import LlamaCppLLM
+
+                llm = LlamaCppLLM(path, n_ctx=512, n_gpu_layers=settings.n_gpu_layers, threads=settings.threads)
+                meta = llm.llama.metadata
+                model.update(name=llm.name, chat_template=(llm.chat_template or "")[:200] or None,
+                             context_length=next((v for k, v in meta.items() if k.endswith(".context_length")), None),
+                             file_type=meta.get("general.file_type"))
+        if "smollm2" in path.name.lower():
+            out["warnings"].append(TINY_MODEL_WARNING)
+    except Exception as e:  # noqa: BLE001 — doctor reports, never raises
+        model = {"error": str(e)}
+    out["model"] = model
+    # GPU offload
+    try:
+        import llama_cpp
+
+        out["gpu"] = {"offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+                      "n_gpu_layers": settings.n_gpu_layers}
+    except Exception as e:  # noqa: BLE001
+        out["gpu"] = {"error": str(e)}
+    # embedding + index
+    manifest = Index.read_manifest(settings)
+    out["index"] = {"dir": str(settings.index_dir), "built": manifest is not None}
+    if manifest:
+        out["index"].update({k: manifest.get(k) for k in ("embedding_model", "dim", "chunks", "notes", "nodes", "built_at")})
+    try:
+        from .embed import load_embedder
+
+        emb = load_embedder(settings.embedding_model)
+        out["embedding"] = {"name": emb.name, "dim": emb.dim, "max_seq_length": emb.max_tokens}
+        if manifest and (manifest.get("embedding_model") != emb.name or manifest.get("dim") != emb.dim):
+            out["warnings"].append("index built with another embedding model: run `tutor ingest --rebuild`")
+    except Exception as e:  # noqa: BLE001
+        out["embedding"] = {"error": str(e)}
+    if not manifest:
+        out["warnings"].append("no index yet: run `tutor ingest`")
+    return out

@@ -1,0 +1,110 @@
+"""Text helpers shared by chunking, prompting and answer checks: language, sentences,
+control tokens.
+
+Deliberately not here: tokenisation for BM25 (bm25.py, jieba) and model tokens (llm.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+# Sentence ends: Chinese 。！？ (and ；…), English .!? followed by space/end. Closing quotes
+# and brackets stay with their sentence, so no sentence starts with punctuation.
+_SENT_END = re.compile(r"([。！？!?…；;]+[”’」』）)\]]*|\.(?=\s|$)[”’)\]]*)")
+_LEADING_PUNCT = re.compile(r"^[\s，。！？、；：,.!?;:）)\]】」』”’]+")
+
+# Strings that chat templates treat as control tokens. A user typing them must not be able
+# to close their turn; a model emitting them must not show them.
+CONTROL_TOKENS = (
+    "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|end_of_text|>", "<|begin_of_text|>",
+    "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|system|>", "<|user|>",
+    "<|assistant|>", "<|end|>", "<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>",
+)
+_CONTROL_RE = re.compile(r"<\|[^|<>\s]{1,40}\|>|</?s>|\[/?INST\]|<</?SYS>>")
+
+
+def detect_lang(text: str) -> str:
+    """'zh' if the text has Chinese characters making up ≥ 15% of its letters, else 'en'."""
+    han = len(_HAN.findall(text))
+    latin = sum(len(w) for w in _LATIN_WORD.findall(text)) / 4  # ~4 letters per English word
+    if han == 0:
+        return "en"
+    return "zh" if han / (han + latin) >= 0.15 else "en"
+
+
+def han_count(text: str) -> int:
+    """Number of CJK ideographs in text."""
+    return len(_HAN.findall(text))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split Chinese/English text into sentences; ends at 。！？.!? (quotes kept), never
+    returns an empty sentence or one starting with punctuation. Newlines also end sentences."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n|\n(?=\s*[-*#>|]|\s*\d+\.)", text):
+        pieces = _SENT_END.split(para)
+        buf = ""
+        for i, piece in enumerate(pieces):
+            buf += piece
+            if i % 2 == 1:  # a terminator group closes the sentence
+                _push(out, buf)
+                buf = ""
+        _push(out, buf)
+    return out
+
+
+def _push(out: list[str], sent: str) -> None:
+    sent = sent.strip()
+    lead = _LEADING_PUNCT.match(sent)
+    if lead and out:
+        out[-1] += lead.group(0).strip()
+        sent = sent[lead.end():]
+    elif lead:
+        sent = sent[lead.end():]
+    sent = " ".join(sent.split())
+    if sent:
+        out.append(sent)
+
+
+def neutralise_control(text: str) -> str:
+    """Make control-token strings inert in user text by breaking them with a space
+    ('<|im_end|>' → '< |im_end| >'); the text stays readable and nothing else changes."""
+
+    def brk(m: re.Match) -> str:
+        s = m.group(0)
+        return s[0] + " " + s[1:-1] + " " + s[-1]
+
+    return _CONTROL_RE.sub(brk, text)
+
+
+def strip_control(text: str) -> str:
+    """Remove control-token strings from model output."""
+    return _CONTROL_RE.sub("", text)
+
+
+class StreamSanitizer:
+    """Removes control tokens from a stream of text pieces, holding back a tail that could
+    still become one, so that ''.join(feed(p) for p) + flush() == strip_control(''.join(p))."""
+
+    _HOLD = 42  # longest control token we match
+
+    def __init__(self) -> None:
+        self._buf = ""
+
+    def feed(self, piece: str) -> str:
+        self._buf += piece
+        cleaned = strip_control(self._buf)
+        # keep back the suffix from the last '<' or '[' that might start a token
+        cut = max(cleaned.rfind("<"), cleaned.rfind("["))
+        if cut == -1 or len(cleaned) - cut > self._HOLD:
+            self._buf = ""
+            return cleaned
+        self._buf = cleaned[cut:]
+        return cleaned[:cut]
+
+    def flush(self) -> str:
+        out, self._buf = strip_control(self._buf), ""
+        return out

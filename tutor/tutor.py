@@ -1,0 +1,106 @@
+"""The `Tutor` facade: one object that CLI, UI and evals talk to. `build_tutor(settings)`
+wires the stages; each heavy part (corpus, embedding model, index, LLM) loads on first use,
+so `tutor search` never loads llama.cpp and `tutor doctor` works with no index.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Iterator
+
+from .chat import Answer, Chat
+from .config import Settings
+from .corpus import Corpus
+from .embed import Embedder, load_embedder
+from .errors import TutorError
+from .index import Index, IngestReport
+from .llm import LLM, load_llm
+from .prompts import Prompts
+from .retrieve import Hit, Retriever
+
+
+class BadChapter(TutorError):
+    """Chapter filter outside the outline."""
+
+
+class Tutor:
+    """Facade over corpus, index, retrieval and chat. Thread-safe lazy loading."""
+
+    BadChapter = BadChapter
+
+    def __init__(self, settings: Settings, llm: LLM | None = None, embedder: Embedder | None = None):
+        self.settings = settings
+        self._llm = llm
+        self._embedder = embedder
+        self._lock = threading.RLock()
+
+    # -- lazily built parts -------------------------------------------------------------
+    @cached_property
+    def corpus(self) -> Corpus:
+        return Corpus.load(self.settings.corpus_dir)
+
+    @cached_property
+    def prompts(self) -> Prompts:
+        return Prompts(self.settings.prompts_dir)
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.settings.embedding_model)
+            return self._embedder
+
+    @property
+    def llm(self) -> LLM:
+        with self._lock:
+            if self._llm is None:
+                self._llm = load_llm(self.settings)
+            return self._llm
+
+    @cached_property
+    def index(self) -> Index:
+        with self._lock:
+            return Index.open(self.settings, self.embedder)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.index)
+
+    @cached_property
+    def chat(self) -> Chat:
+        kps = {i: n.meta.key_points for i, n in self.corpus.notes.items()}
+        return Chat(self.retriever, self.llm, self.prompts, self.settings, kps)
+
+    # -- operations ---------------------------------------------------------------------
+    def ingest(self, rebuild: bool = False, progress=None, on_total=None) -> IngestReport:
+        """Build or update the index from the corpus (see Index.ingest)."""
+        report = Index.ingest(self.settings, self.embedder, self.corpus, rebuild=rebuild, progress=progress, on_total=on_total)
+        for name in ("index", "retriever", "chat"):
+            self.__dict__.pop(name, None)  # reopen with the new manifest on next use
+        return report
+
+    def search(self, query: str, k: int = 5, chapter: str | None = None) -> list[Hit]:
+        """Hybrid search; hits best first. Raises Tutor.BadChapter for an unknown chapter."""
+        return self.retriever.search(query, k=k, chapter=self.check_chapter(chapter))
+
+    def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None) -> Answer:
+        return self.chat.ask(question, history, self.check_chapter(chapter))
+
+    def ask_stream(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
+                   stop: threading.Event | None = None) -> Iterator[tuple[str, object]]:
+        return self.chat.stream(question, history, self.check_chapter(chapter), stop)
+
+    def check_chapter(self, chapter: str | int | None) -> str | None:
+        """Normalise a chapter filter; raises Tutor.BadChapter naming the valid range."""
+        if chapter in (None, ""):
+            return None
+        valid = [c.id for c in self.corpus.outline.chapters()]
+        if str(chapter) not in valid:
+            raise BadChapter(f"unknown chapter {chapter!r}; use a chapter number from {valid[0]} to {valid[-1]}")
+        return str(chapter)
+
+
+def build_tutor(settings: Settings | None = None, llm: LLM | None = None, embedder: Embedder | None = None) -> Tutor:
+    """Wire a Tutor from settings (default: environment / tutor.toml). llm/embedder: injected fakes for tests."""
+    return Tutor(settings or Settings(), llm=llm, embedder=embedder)
