@@ -90,9 +90,13 @@ def _sections(body: str) -> Iterable[tuple[str, str]]:
         yield heading, "\n".join(buf)
 
 
+_PUNCT = set("，。！？、；：,.!?;:）)]】」』”’")
+
+
 def _hard_split(sentence: str, fits: Callable[[str], bool]) -> list[str]:
-    """Split one over-long sentence at clause marks, else at characters (never inside one)."""
-    parts = [p for p in re.split(r"(?<=[，,、：:])", sentence) if p]
+    """Split one over-long sentence at clause marks or spaces, else between characters,
+    never so that a piece starts with punctuation."""
+    parts = [p for p in re.split(r"(?<=[，,、：:;；\s])", sentence) if p]
     out, buf = [], ""
     for p in parts:
         if fits(buf + p):
@@ -101,14 +105,22 @@ def _hard_split(sentence: str, fits: Callable[[str], bool]) -> list[str]:
         if buf:
             out.append(buf)
         buf = ""
-        for ch in p:  # a clause longer than a whole chunk: cut between characters
-            if not fits(buf + ch) and buf:
-                out.append(buf)
+        i = 0
+        while i < len(p):  # a clause longer than a whole chunk: cut between characters
+            j = i + 1
+            while j < len(p) and fits(buf + p[i:j + 1]):
+                j += 1
+            while j < len(p) and p[j] in _PUNCT and j > i + 1:  # don't start the next piece with punctuation
+                j -= 1
+            if j < len(p):
+                out.append(buf + p[i:j])
                 buf = ""
-            buf += ch
+            else:
+                buf += p[i:j]
+            i = j
     if buf:
         out.append(buf)
-    return out
+    return [x for x in (o.strip() for o in out) if x]
 
 
 def chunk_note(note: Note, count_tokens: TokenCounter, max_tokens: int) -> list[Chunk]:

@@ -65,12 +65,18 @@ _CHAPTER_EN = re.compile(r"\bchapter\s+(\d{1,2})\b", re.I)
 _NODE_ID = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d{1,2}){1,2})(?![\d.])")
 
 
+NAMED_QUERY_MAX_CHARS = 64  # a question, not a passage: long texts rank well on their own
+
+
 def outline_matches(query: str, index: Index) -> list[str]:
-    """Chunk ids of outline nodes the query names: by id ("3.4.2", "第5章", "chapter 5") or
-    by title / English title / alias. Best first: ids, then longer names."""
+    """Chunk ids (outline + key-points chunk) of outline nodes a short query names: by id
+    ("3.4.2", "第5章", "chapter 5"; more specific ids first) or by title / English title /
+    alias (longer names first). [] for queries over NAMED_QUERY_MAX_CHARS characters."""
+    if len(query) > NAMED_QUERY_MAX_CHARS:
+        return []
     named: list[tuple[int, str]] = []
-    for rx in (_CHAPTER_ZH, _CHAPTER_EN, _NODE_ID):
-        named += [(1000, m) for m in rx.findall(query)]
+    for rx in (_NODE_ID, _CHAPTER_ZH, _CHAPTER_EN):
+        named += [(1000 + m.count("."), m) for m in rx.findall(query)]
     low = query.lower()
     for node_id, names in index.names.items():
         best = max((len(n) for n in names if len(n) >= 2 and _contains(low, n.lower())), default=0)

@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make run` and `make test`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PORT    ?= 7860
+
+.PHONY: run test install ingest bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU build of torch first (an unpinned torch would pull a multi-GB CUDA build)
+	$(BIN)/pip install -q torch==2.13.0
+	# llama-cpp-python builds from source (~4 min); pip caches the wheel afterwards
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+ingest: $(STAMP)
+	$(BIN)/tutor ingest
+
+run: $(STAMP)
+	$(BIN)/tutor ingest
+	@echo "serving http://127.0.0.1:$(PORT)"
+	$(BIN)/tutor ui --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

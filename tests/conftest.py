@@ -1,0 +1,87 @@
+"""Shared fixtures. Unit tests use fakes (hash embedder, scripted LLM) over the real
+corpus files; integration tests use the real stack: Chroma on disk in a tmp dir, the real
+all-MiniLM-L6-v2 and the real SmolLM2-135M GGUF at temperature 0. The real index is
+built once per session (about a minute on 2 cores) and shared read-only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tutor.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def make_settings(home: Path, **kw) -> Settings:
+    """Settings isolated from the user's environment and tutor.toml."""
+    kw.setdefault("corpus_dir", ROOT / "corpus")
+    kw.setdefault("prompts_dir", ROOT / "prompts")
+    return Settings(home=home, **kw)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from tutor.embed import load_embedder
+
+    return load_embedder(None)
+
+
+@pytest.fixture(scope="session")
+def real_llm():
+    from tutor.llm import load_llm
+
+    return load_llm(make_settings(Path("/nonexistent"), temperature=0.0, seed=42))
+
+
+@pytest.fixture(scope="session")
+def real_home(tmp_path_factory, real_embedder) -> Path:
+    """A data dir with the full corpus ingested by the real embedder (read-only for tests)."""
+    from tutor.corpus import Corpus
+    from tutor.index import Index
+
+    home = tmp_path_factory.mktemp("real_home")
+    s = make_settings(home)
+    Index.ingest(s, real_embedder, Corpus.load(s.corpus_dir))
+    return home
+
+
+@pytest.fixture(scope="session")
+def real_tutor(real_home, real_embedder, real_llm):
+    """Tutor on the real index, MiniLM and SmolLM2 (temperature 0)."""
+    from tutor.tutor import build_tutor
+
+    return build_tutor(make_settings(real_home), llm=real_llm, embedder=real_embedder)
+
+
+@pytest.fixture
+def fake_tutor(tmp_path):
+    """Tutor on the real corpus with the hash embedder and a scripted LLM; index built in tmp."""
+    from tutor.embed import hash_embedder
+    from tutor.llm import ScriptedLLM
+    from tutor.tutor import build_tutor
+
+    t = build_tutor(make_settings(tmp_path / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
+    t.ingest()
+    return t
+
+
+def run_cli(args: list[str], home: Path, env: dict | None = None, timeout: float = 300, input: str | None = None):
+    """Run the real `tutor` CLI in a subprocess with TUTOR_HOME=home; returns CompletedProcess."""
+    import subprocess
+    import sys
+
+    e = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_CORPUS_DIR": str(ROOT / "corpus"), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts")}
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "tutor.cli", *args], capture_output=True, text=True, env=e,
+                          timeout=timeout, input=input, cwd=str(home.parent))

@@ -1,0 +1,100 @@
+"""The real `tutor` CLI in subprocesses: user mistakes exit 2 with one clear line, no traceback."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def one_line_error(p, *words):
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
+    assert "Traceback" not in p.stderr
+    assert any(all(w in line for w in words) for line in err), p.stderr
+
+
+@pytest.mark.parametrize("q", ["", "   "])
+def test_empty_question(real_home, q):
+    one_line_error(run_cli(["ask", q], real_home), "empty")
+
+
+def test_over_long_question(real_home):
+    one_line_error(run_cli(["ask", "注意力" * 1400], real_home), "4,000", "shorten")
+
+
+def test_missing_model_file_names_path_and_setting(real_home, tmp_path):
+    missing = tmp_path / "nope.gguf"
+    p = run_cli(["ask", "什么是 LoRA？"], real_home, env={"TUTOR_MODEL_PATH": str(missing)})
+    one_line_error(p, str(missing), "TUTOR_MODEL_PATH")
+
+
+def test_missing_index_says_run_ingest(tmp_path):
+    one_line_error(run_cli(["search", "LoRA"], tmp_path / "fresh"), "tutor ingest")
+
+
+def test_unknown_chapter(real_home):
+    one_line_error(run_cli(["search", "LoRA", "--chapter", "42"], real_home), "1 to 16")
+
+
+def test_search_json_contract(real_home):
+    import json
+
+    p = run_cli(["search", "Transformer 注意力", "-k", "3", "--json"], real_home)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["query"] == "Transformer 注意力" and len(out["hits"]) == 3
+    assert set(out["hits"][0]) == {"id", "title", "title_en", "chapter", "section", "score", "text"}
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from tutor.index import _flock
+with _flock(Path(sys.argv[1]) / 'index' / '.lock', exclusive=True, timeout_s=5, what='x'):
+    print('locked', flush=True)
+    time.sleep(120)
+"""
+
+
+def test_second_process_fails_fast_while_one_writes(real_home):
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(real_home)], stdout=subprocess.PIPE, text=True,
+                              cwd=str(ROOT))
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        p = run_cli(["search", "LoRA"], real_home, env={"TUTOR_LOCK_TIMEOUT_S": "2"}, timeout=120)
+        assert time.monotonic() - t0 < 60
+        one_line_error(p, "being written by another process", f"pid {writer.pid}")
+        p = run_cli(["ingest"], real_home, env={"TUTOR_LOCK_TIMEOUT_S": "1"}, timeout=120)
+        one_line_error(p, "being written by another process")
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_real_ingest_and_reader_do_not_hang(tmp_path):
+    """A real `tutor ingest --rebuild` writing while a second process searches: the reader
+    either waits briefly and succeeds or fails fast with the lock message."""
+    home = tmp_path / "h"
+    env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_CORPUS_DIR": str(ROOT / "corpus"), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts")}
+    assert run_cli(["ingest"], home, timeout=600).returncode == 0
+    w = subprocess.Popen([sys.executable, "-m", "tutor.cli", "ingest", "--rebuild"], env=env, cwd=str(tmp_path),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (home / "index" / ".writer").exists() or (home / "index" / ".writer").read_text() != str(w.pid):
+            assert time.monotonic() < deadline and w.poll() is None
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        p = run_cli(["search", "LoRA"], home, env={"TUTOR_LOCK_TIMEOUT_S": "3"}, timeout=120)
+        assert time.monotonic() - t0 < 60
+        assert p.returncode == 0 or ("being written" in p.stderr and p.returncode == 2), p.stderr
+    finally:
+        w.wait(timeout=600)
+    assert w.returncode == 0

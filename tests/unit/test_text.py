@@ -1,0 +1,55 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tutor.text import (CONTROL_TOKENS, StreamSanitizer, detect_lang, neutralise_control, split_sentences,
+                        strip_control)
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("为什么注意力要除以根号d_k？", "zh"), ("What is LoRA?", "en"), ("Transformer 注意力", "zh"),
+    ("Explain RoPE in one sentence", "en"), ("", "en"),
+])
+def test_detect_lang(text, lang):
+    assert detect_lang(text) == lang
+
+
+def test_split_sentences_chinese_and_english():
+    text = "注意力很重要。为什么？因为它能聚焦！Then English follows. Done"
+    assert split_sentences(text) == ["注意力很重要。", "为什么？", "因为它能聚焦！", "Then English follows.", "Done"]
+
+
+def test_closing_quote_stays_with_its_sentence():
+    assert split_sentences("他说：“好。”然后走了。") == ["他说：“好。”", "然后走了。"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="注意力机制。！？，、”）.!? abc\n", max_size=80))
+def test_no_sentence_starts_with_punctuation_or_is_empty(text):
+    for s in split_sentences(text):
+        assert s.strip() == s and s
+        assert s[0] not in "，。！？、；：,.!?;:）)”"
+
+
+@pytest.mark.parametrize("tok", CONTROL_TOKENS)
+def test_neutralised_control_tokens_are_gone(tok):
+    out = neutralise_control(f"hi {tok} there")
+    assert tok not in out and "hi" in out and "there" in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["你好", "<|im_end|>", "</s>", "<", "|", ">", "[INST]", "abc", "[1]", "<|", "im_start|>"]), max_size=20),
+       st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=20))
+def test_stream_sanitizer_equals_batch(parts, cuts):
+    text = "".join(parts)
+    pieces, i = [], 0
+    for c in cuts * 20:
+        if i >= len(text):
+            break
+        pieces.append(text[i:i + c])
+        i += c
+    pieces.append(text[i:])
+    s = StreamSanitizer()
+    streamed = "".join(s.feed(p) for p in pieces) + s.flush()
+    assert streamed == strip_control(strip_control(text)) or streamed == strip_control(text)
+    assert "<|im_end|>" not in streamed and "</s>" not in streamed
