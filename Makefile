@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PORT    ?= 7860
 
-.PHONY: run test install ingest bench lint clean
+.PHONY: run test install ingest bench lint clean readme
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,3 +34,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# regenerate the README's configuration table from tutor/config.py
+readme: $(STAMP)
+	$(BIN)/python -c "import re,pathlib; from tutor.config import settings_table as t; p=pathlib.Path('README.md'); s=p.read_text(); p.write_text(re.sub(r'(<!-- settings-table:start -->\n).*?(<!-- settings-table:end -->)', lambda m: m.group(1)+t()+'\n'+m.group(2), s, flags=re.S))"

@@ -2,7 +2,14 @@
 
 `Chat.stream` yields events, so CLI, UI and evals share one path:
   ("sources", list[Source]) once, then ("token", str) pieces, then ("done", Answer).
-The streamed pieces joined equal `Answer.answer` (the same filters run on both).
+When the answer check (tutor/trust.py) finds the streamed answer to be garbage (wrong
+language, looping, empty, or mostly not found in the notes) two more events come before
+"done": ("retry", list[str] reasons) when the tutor starts a second, stricter generation,
+then ("replace", str) with the full text that replaces everything streamed so far (the
+strict answer if it passes the check and `retry_reasons` — complete, nothing flagged, not
+repetitive — else an extractive answer quoting the notes).
+Invariant: the text after the last "replace" (or from the start) plus the "token" pieces
+after it, stripped, equals `Answer.answer` (the same filters run on both).
 When retrieval finds nothing relevant the model is not called at all: the tutor says the
 notes don't cover the question and suggests outline topics.
 """
@@ -15,12 +22,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
-from . import budget
+from . import budget, followup
 from .errors import TutorError
 from .llm import LLM, MESSAGE_OVERHEAD_TOKENS
 from .prompts import Prompts
 from .retrieve import Hit, Retriever, is_covered
-from .text import detect_lang, neutralise_control
+from .text import detect_lang, neutralise_control, split_sentences
+from .trust import Flagger, cosine_embed, extractive_answer, garbage_reasons, is_looping, retry_reasons
+
+LOOP_STOP_CHARS = 240  # a streamed answer this long that already loops is cut short
+RETRY_MAX_TOKENS = 192  # the strict retry asks for at most three sentences
+RETRY_SOURCES = 2  # the strict retry sees only the best notes: short prompts suit small models
+MISCONCEPTION_HEADINGS = {"常见误区", "Common misconceptions"}
 
 
 class Question:
@@ -59,8 +72,18 @@ class Source:
 @dataclass
 class Answer:
     """A finished answer. timings: retrieve_ms, first_token_ms, total_ms (ms), prompt_tokens,
-    completion_tokens, tokens_per_s. notices: codes such as 'history_dropped',
-    'notes_dropped', 'question_trimmed', 'not_covered', 'stopped'."""
+    completion_tokens, tokens_per_s (first_token_ms and token counts are the first
+    generation's; total_ms includes a retry). notices: codes such as 'history_dropped',
+    'notes_dropped', 'question_trimmed', 'not_covered', 'stopped', and from the answer check
+    'garbage_<reason>' (reason: empty, language, loop, unsupported — why the first answer
+    was rejected), 'retried_strict' (the shown answer is the stricter retry),
+    'extractive_fallback' (the shown answer quotes note sentences; the model's was rejected).
+
+    Answer trust (DESIGN.md §4): key_points [{"n", "id", "text"}] are the top 3 cited notes'
+    key points; sentences = text.split_sentences(answer); unsupported = indexes into
+    sentences of those not found in the retrieved notes (show them muted, ⚠ "not found in the
+    notes"); guard = {"outcome": "direct"|"retried"|"fallback"|"unchecked", "reasons":
+    [first attempt's reasons, retry's reasons]}."""
 
     question: str
     answer: str
@@ -71,6 +94,9 @@ class Answer:
     notices: list[str] = field(default_factory=list)
     covered: bool = True
     key_points: list[dict] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+    unsupported: list[int] = field(default_factory=list)
+    guard: dict = field(default_factory=lambda: {"outcome": "unchecked", "reasons": []})
 
     def to_json(self) -> dict:
         """The `tutor ask --json` object (DESIGN.md §4)."""
@@ -81,6 +107,9 @@ class Answer:
             "model": self.model,
             "timings": self.timings,
             "key_points": self.key_points,
+            "unsupported": self.unsupported,
+            "sentences": self.sentences,
+            "guard": self.guard,
             "notices": self.notices,
             "lang": self.lang,
         }
@@ -126,12 +155,21 @@ class CitationFilter:
 class Chat:
     """RAG over an index with one LLM. history: [{"role": "user"|"assistant", "content"}]."""
 
-    def __init__(self, retriever: Retriever, llm: LLM, prompts: Prompts, settings, key_points: dict[str, list[str]]):
+    def __init__(self, retriever: Retriever, llm: LLM, prompts: Prompts, settings, key_points: dict[str, list[str]],
+                 flagger: Flagger | None = None):
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts
         self.settings = settings
         self.key_points = key_points
+        self._flagger = flagger
+
+    @property
+    def flagger(self) -> Flagger:
+        """Sentence checker on the index's embedding model (built on first use)."""
+        if self._flagger is None:
+            self._flagger = Flagger(cosine_embed(self.retriever.index.embedder))
+        return self._flagger
 
     def _context(self, sources: list[Source], chunks: dict, lang: str) -> list[str]:
         groups = []
@@ -149,8 +187,13 @@ class Chat:
         lang = detect_lang(q)
         t0 = time.perf_counter()
         prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-        query = f"{prev}\n{q}" if prev and len(q) < 40 else q  # short follow-ups inherit the last topic
-        hits = self.retriever.search(query, k=s.top_k, chapter=chapter)
+        hits = self.retriever.search(q, k=s.top_k, chapter=chapter)
+        if prev and (not is_covered(hits, s.min_relevance) or followup.is_anaphoric(q, self.retriever.index)):
+            # a follow-up such as 「那它的缺点呢？」 names no topic: search again with the last question
+            query = followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups)
+            again = self.retriever.search(query, k=s.top_k, chapter=chapter)
+            if is_covered(again, s.min_relevance) or not is_covered(hits, s.min_relevance):
+                hits = again
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         covered = is_covered(hits, s.min_relevance)
         # weak hits (far below the coverage bar) would only dilute the prompt and the citations
@@ -162,7 +205,8 @@ class Chat:
             text = self._not_covered(lang)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            yield "done", Answer(q, text, [], self.llm.name, lang, timings, ["not_covered"], covered=False)
+            yield "done", Answer(q, text, [], self.llm.name, lang, timings, ["not_covered"], covered=False,
+                                 sentences=split_sentences(text))
             return
 
         system = self.prompts.render("system", lang)
@@ -180,23 +224,115 @@ class Chat:
         messages = [{"role": "system", "content": system}, *fitted.turns,
                     {"role": "user", "content": render(fitted.groups, fitted.question)}]
         max_tokens = max(16, min(s.max_answer_tokens, self.llm.n_ctx - self.llm.count_messages(messages) - budget.SAFETY_TOKENS))
-        cites = CitationFilter({src.n for src in kept})
-        text = ""
-        for piece in self.llm.stream(messages, max_tokens, stop=stop):
-            out = cites.feed(piece)
-            if out:
-                text += out
-                yield "token", out
-        tail = cites.flush()
-        if tail:
-            text += tail
-            yield "token", tail
+        valid = {src.n for src in kept}
+        parts: list[str] = []
+        for out in self._generate(messages, max_tokens, valid, stop, parts):
+            yield "token", out
+        text = "".join(parts).strip()
         g = self.llm.last
-        timings.update(first_token_ms=g.first_token_ms, total_ms=round((time.perf_counter() - t0) * 1000, 1),
-                       prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, tokens_per_s=g.tokens_per_s)
+        timings.update(first_token_ms=g.first_token_ms, prompt_tokens=g.prompt_tokens,
+                       completion_tokens=g.completion_tokens, tokens_per_s=g.tokens_per_s)
         notices = list(fitted.notices) + (["stopped"] if g.stopped else [])
         kps = [{"n": src.n, "id": src.id, "text": kp} for src in kept[:3] for kp in self.key_points.get(src.id, [])]
-        yield "done", Answer(q, text.strip(), kept, self.llm.name, lang, timings, notices, True, kps)
+        answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps)
+        if s.answer_check and not g.stopped:
+            yield from self._guard(answer, groups, fitted.groups, stop)
+        else:
+            answer.sentences = split_sentences(text)
+        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        yield "done", answer
+
+    def _generate(self, messages: list[dict], max_tokens: int, valid: set[int], stop: threading.Event | None,
+                  parts: list[str]) -> Iterator[str]:
+        """Cited text pieces of one generation (also appended to parts). A generation that
+        has started to loop is cut short: the rest would be more of the same."""
+        cites = CitationFilter(valid)
+        gen = self.llm.stream(messages, max_tokens, stop=stop)
+        size = 0
+        try:
+            for i, piece in enumerate(gen):
+                out = cites.feed(piece)
+                if out:
+                    parts.append(out)
+                    size += len(out)
+                    yield out
+                if size >= LOOP_STOP_CHARS and i % 8 == 0 and is_looping("".join(parts)):
+                    break
+        finally:
+            gen.close()  # frees llama.cpp's generator at once
+        tail = cites.flush()
+        if tail:
+            parts.append(tail)
+            yield tail
+
+    def _guard(self, answer: Answer, groups: list[str], kept_groups: list[int],
+               stop: threading.Event | None) -> Iterator[tuple[str, object]]:
+        """Check answer (see module doc); fills sentences/unsupported/guard/notices in place
+        and yields ("retry", reasons) / ("replace", text) events when it rejects the answer."""
+        chunks = self.retriever.index.chunks
+        context = [chunks[c].text for src in answer.sources for c in src.chunk_ids]
+        lang = answer.lang
+        instructions = self.instructions(lang)
+
+        def check(text: str) -> tuple[list[str], list, list[str]]:
+            sents = split_sentences(text)
+            checks = self.flagger.check(sents, context, lang)
+            return sents, checks, garbage_reasons(text, lang, checks, instructions)
+
+        sents, checks, reasons = check(answer.answer)
+        answer.guard = {"outcome": "direct", "reasons": [reasons]}
+        if reasons:
+            answer.notices += [f"garbage_{r}" for r in reasons]
+            yield "retry", reasons
+            best = kept_groups[:RETRY_SOURCES]
+            messages = [{"role": "system", "content": self.prompts.render("strict", lang)},
+                        {"role": "user", "content": self.prompts.render("answer", lang, question=answer.question,
+                                                                        context="\n\n".join(groups[g] for g in best))}]
+            max_tokens = max(16, min(RETRY_MAX_TOKENS, self.llm.n_ctx - self.llm.count_messages(messages) - budget.SAFETY_TOKENS))
+            parts: list[str] = []
+            for _ in self._generate(messages, max_tokens, {s.n for s in answer.sources}, stop, parts):
+                pass
+            retry = "".join(parts).strip()
+            g = self.llm.last
+            if g.stopped:
+                sents, checks, reasons = [], [], ["stopped"]
+            else:
+                sents, checks, reasons = check(retry)
+                truncated = g.completion_tokens >= max_tokens - 1 or is_looping(retry)
+                reasons += [r for r in retry_reasons(retry, checks, truncated) if r not in reasons]
+            answer.guard["reasons"].append(reasons)
+            if not reasons:
+                answer.answer = retry
+                answer.guard["outcome"] = "retried"
+                answer.notices.append("retried_strict")
+            else:
+                answer.answer = extractive_answer(answer.question, self._quotable(answer.sources), lang, self.flagger.embed)
+                answer.guard["outcome"] = "fallback"
+                answer.notices.append("extractive_fallback")
+                sents, checks = split_sentences(answer.answer), []  # quoted from the notes: nothing to flag
+            yield "replace", answer.answer
+        answer.sentences = sents
+        answer.unsupported = [c.index for c in checks if not c.supported]
+
+    def instructions(self, lang: str) -> list[str]:
+        """The fixed wording of the prompts (no notes, no question): an answer repeating it
+        parrots the prompt (trust.prompt_echo)."""
+        fixed = [ln for ln in self.prompts.source("answer", lang).splitlines() if ln.strip() and "{" not in ln]
+        return [self.prompts.render("system", lang), self.prompts.render("strict", lang), *fixed]
+
+    def _quotable(self, sources: list[Source]) -> list[tuple[int, str]]:
+        """(n, text) the extractive fallback may quote: each cited note's key points, then its
+        retrieved sections except misconceptions (a quoted misconception reads as a claim);
+        outline chunks (labels, aliases) only when nothing else is there."""
+        chunks = self.retriever.index.chunks
+        out = [(s.n, "\n".join(self.key_points.get(s.id, []))) for s in sources]
+        for s in sources:
+            for c in (chunks[i] for i in s.chunk_ids):
+                if c.kind == "section" and c.heading not in MISCONCEPTION_HEADINGS:
+                    out.append((s.n, c.text.split("\n", 1)[-1]))  # without the 'title · heading' label
+        if not any(t for _, t in out):
+            out = [(s.n, chunks[i].text) for s in sources for i in s.chunk_ids]
+        return out
 
     def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None) -> Answer:
         """Non-streaming answer; same text as the stream joined."""

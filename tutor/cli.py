@@ -88,6 +88,9 @@ def _render_answer_footer(a) -> str:
     lines = []
     for s in a.sources:
         lines.append(f"  [{s.n}] {s.id} {s.title}" + (f" ({s.title_en})" if s.title_en else ""))
+    if a.unsupported:
+        lines.append("⚠ not found in the notes:")
+        lines += [f"  ⚠ {a.sentences[i][:120]}" for i in a.unsupported if i < len(a.sentences)]
     if a.key_points:
         lines.append("Key points from the notes:")
         lines += [f"  [{k['n']}] {k['text']}" for k in a.key_points]
@@ -121,6 +124,12 @@ def _stream_answer(t, question: str, history: list, chapter: Optional[str]):
     for kind, value in t.ask_stream(question, history, chapter):
         if kind == "token":
             sys.stdout.write(value)
+            sys.stdout.flush()
+        elif kind == "retry":  # the streamed answer failed the check (tutor/trust.py)
+            sys.stdout.write("\n")
+            typer.echo(f"[answer rejected ({', '.join(value)}); retrying with a stricter prompt…]", err=True)
+        elif kind == "replace":  # replaces everything streamed so far
+            sys.stdout.write("\n── revised answer ──\n" + value)
             sys.stdout.flush()
         elif kind == "done":
             answer = value

@@ -2,8 +2,8 @@
 
 Sources, highest first: constructor arguments, environment (`TUTOR_*`), `tutor.toml`
 in the working directory or in `TUTOR_HOME`, then the defaults below. Every field has a
-description, so this class is the configuration reference (the README table is generated
-from the same descriptions by `tutor doctor --settings`).
+description, so this class is the configuration reference: `settings_table()` renders it
+as the README's configuration table, and a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -39,10 +39,18 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL (http://host:port); default: embedded PersistentClient under home.")
     collection: str = Field("tutor", description="Chroma collection name.")
     top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for an answer.")
-    min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Relevance in [0,1] below which the notes count as not covering a question.")
+    min_relevance: float = Field(0.45, ge=0.0, le=1.0, description="Relevance in [0,1] below which the notes count as not covering a question (0.45: calibrated with `tutor eval`, see evals/sets/RETRIEVAL_NOTES.md).")
+    rewrite_followups: bool = Field(False, description="Let the LLM rewrite a follow-up that names no topic into a standalone question before retrieval (worth it with a stronger model); otherwise the last question is prepended.")
     max_question_chars: int = Field(4000, ge=10, description="Longest question accepted, in characters.")
     lock_timeout_s: float = Field(10.0, ge=0, description="Seconds to wait for another process writing the index before giving up.")
     database_url: str | None = Field(None, description="SQLAlchemy URL of the progress store; default: SQLite (WAL) under home.")
+    user: str = Field("default", min_length=1, max_length=100, description="Learner name used by quiz, progress and path when --user is not given.")
+    quiz_max_answer_chars: int = Field(2000, ge=50, description="Longest quiz answer graded, in characters; longer answers are trimmed with a notice.")
+    quiz_fast_ms: int = Field(10000, ge=0, description="A correct answer within this many ms is rated Easy for FSRS (short answers get 3x this).")
+    desired_retention: float = Field(0.9, gt=0.5, lt=1.0, description="FSRS target probability of recall at a card's due date.")
+    quiz_llm_grader: bool = Field(False, description="Also ask the chat model for a rubric explanation of short-answer grades (needs a capable model; SmolLM2-135M is not).")
+    answer_check: bool = Field(True, description="Check each answer against the notes: flag unsupported sentences; on a garbage answer retry once with the strict prompt, then fall back to quoting the notes.")
+    model_registry: Path | None = Field(None, description="TOML file of extra `tutor model pull` entries ([[models]] name, repo, filename, revision, sha256, size_gb, notes), merged over the built-in registry.")
     host: str = Field("127.0.0.1", description="Address the web UI binds to.")
     port: int = Field(7860, description="Port of the web UI.")
 
@@ -56,8 +64,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         tomls = [Path("tutor.toml")]
-        if os.environ.get("TUTOR_HOME"):
-            tomls.append(Path(os.environ["TUTOR_HOME"]) / "tutor.toml")
+        # the data dir's tutor.toml holds what `tutor model use` writes (model_path)
+        tomls.append(Path(os.environ.get("TUTOR_HOME") or _default_home()) / "tutor.toml")
         toml = TomlConfigSettingsSource(settings_cls, toml_file=[p for p in tomls if p.is_file()])
         return (init_settings, env_settings, toml)
 
@@ -72,3 +80,17 @@ class Settings(BaseSettings):
     @property
     def progress_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'progress.db'}"
+
+
+def settings_table() -> str:
+    """Markdown table of every setting: environment variable, default, description."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, f in Settings.model_fields.items():
+        default = f.default if f.default_factory is None else None
+        shown = {None: "—", True: "true", False: "false"}.get(default, default) if not isinstance(default, (int, float)) or isinstance(default, bool) else default
+        if name == "home":
+            shown = "~/.local/share/tutor"
+        elif name in ("corpus_dir", "prompts_dir"):
+            shown = f"shipped {name.split('_')[0]}/"
+        rows.append(f"| `TUTOR_{name.upper()}` | {shown} | {f.description} |")
+    return "\n".join(rows)

@@ -131,9 +131,11 @@ class Corpus:
 
 
 def _line_of(front: str, key: str) -> int:
-    """1-based line (counting the opening ---) where `key:` appears in the front matter, else 1."""
-    m = re.search(rf"^\s*-?\s*{re.escape(key)}\s*:", front, re.M)
-    return front[: m.start()].count("\n") + 2 if m else 1
+    """1-based file line where `key:` first appears, else 1. front: the file text from the
+    opening `---` on (the whole file, or the front matter as split off, which starts with
+    the newline that ends the `---` line), so line 1 is the `---` line."""
+    m = re.search(rf"^[ \t]*-?[ \t]*{re.escape(key)}[ \t]*:", front, re.M)  # [ \t]: never across lines
+    return front[: m.start()].count("\n") + 1 if m else 1
 
 
 def parse_note(path: Path, outline: Outline) -> Note:
@@ -154,7 +156,7 @@ def parse_note(path: Path, outline: Outline) -> Note:
         data = yaml.safe_load(front)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        line = mark.line + 2 if mark else 1
+        line = mark.line + 1 if mark else 1  # mark.line is 0-based in front, whose line 0 is the `---` line
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise Corpus.Invalid(f"{path}:{line}: bad YAML ({problem}); quote strings that contain ':' or '#'") from None
     if not isinstance(data, dict):

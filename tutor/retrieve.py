@@ -32,13 +32,20 @@ class Hit:
     relevance: float
 
 
-def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal rank fusion: score(d) = Σ_r 1 / (k + rank_r(d)), ranks starting at 1."""
+def rrf(rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None = None) -> dict[str, float]:
+    """(Weighted) reciprocal rank fusion: score(d) = Σ_r w_r / (k + rank_r(d)), ranks from 1."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, w in zip(rankings, weights or [1.0] * len(rankings)):
         for rank, doc in enumerate(ranking, 1):
-            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+            scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
     return scores
+
+
+# RRF weights per ranking (dense, BM25, outline names), by query language. Measured on
+# evals/sets/retrieval_ch1-4.jsonl (see evals/sets/RETRIEVAL_NOTES.md): MiniLM's ranking of
+# Chinese text is close to noise (zh topic hit@3 0.838 with it at weight 0.2, 0.871 without),
+# and outline-name matches in Chinese are coarse (overview aliases), so they count half.
+WEIGHTS = {"zh": [0.0, 1.0, 0.5], "en": [1.0, 1.0, 1.0]}
 
 
 def term_coverage(query: str, text: str) -> float:
@@ -78,10 +85,14 @@ def outline_matches(query: str, index: Index) -> list[str]:
     for rx in (_NODE_ID, _CHAPTER_ZH, _CHAPTER_EN):
         named += [(1000 + m.count("."), m) for m in rx.findall(query)]
     low = query.lower()
-    for node_id, names in index.names.items():
-        best = max((len(n) for n in names if len(n) >= 2 and _contains(low, n.lower())), default=0)
-        if best:
-            named.append((best, node_id))
+    found = {node_id: [n.lower() for n in names if len(n) >= 2 and _contains(low, n.lower())]
+             for node_id, names in index.names.items()}
+    all_found = {n for ns in found.values() for n in ns}
+    for node_id, ns in found.items():
+        # a name seen only inside a longer matched name ("注意力" in "多头注意力") names nothing
+        own = [n for n in ns if not any(n != m and n in m for m in all_found)]
+        if own:
+            named.append((max(map(len, own)), node_id))
     out: list[str] = []
     for _, node_id in sorted(named, key=lambda x: -x[0]):
         out += [c for c in index.by_node.get(node_id, []) if c not in out][:2]
@@ -106,7 +117,9 @@ class Retriever:
         idx = self.index
         n = max(self.candidates, k * 3)
         where = {"chapter": str(chapter)} if chapter else None
-        dense_pairs = idx.vectorstore.similarity_search_with_score(query, k=min(n, max(1, idx.count())), filter=where)
+        lang = detect_lang(query)
+        dense_pairs = [] if WEIGHTS[lang][0] == 0 else idx.vectorstore.similarity_search_with_score(
+            query, k=min(n, max(1, idx.count())), filter=where)
         dense_rank, dense_sim = [], {}
         for doc, dist in dense_pairs:
             cid = doc.id
@@ -117,8 +130,7 @@ class Retriever:
                if cid in idx.chunks and (not chapter or idx.chunks[cid].chapter == str(chapter))][:n]
         bm25 = dict(lex)
         named = [c for c in outline_matches(query, idx) if not chapter or idx.chunks[c].chapter == str(chapter)]
-        fused = rrf([dense_rank, [cid for cid, _ in lex], named])
-        lang = detect_lang(query)
+        fused = rrf([dense_rank, [cid for cid, _ in lex], named], weights=WEIGHTS[lang])
         best = sorted(fused, key=lambda c: (-fused[c], c))[:k]
         hits = []
         for cid in best:

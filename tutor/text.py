@@ -81,8 +81,13 @@ def neutralise_control(text: str) -> str:
 
 
 def strip_control(text: str) -> str:
-    """Remove control-token strings from model output."""
-    return _CONTROL_RE.sub("", text)
+    """Remove control-token strings from model output, until none is left (removing one
+    can join the pieces of another, e.g. '<|[INST]im_end|>')."""
+    while True:
+        out = _CONTROL_RE.sub("", text)
+        if out == text:
+            return out
+        text = out
 
 
 class StreamSanitizer:
@@ -97,9 +102,11 @@ class StreamSanitizer:
     def feed(self, piece: str) -> str:
         self._buf += piece
         cleaned = strip_control(self._buf)
-        # keep back the suffix from the last '<' or '[' that might start a token
-        cut = max(cleaned.rfind("<"), cleaned.rfind("["))
-        if cut == -1 or len(cleaned) - cut > self._HOLD:
+        # keep back everything from the first '<' or '[' among the last _HOLD characters:
+        # it might still become (part of) a control token
+        start = max(0, len(cleaned) - self._HOLD)
+        cut = next((i for i in range(start, len(cleaned)) if cleaned[i] in "<["), -1)
+        if cut == -1:
             self._buf = ""
             return cleaned
         self._buf = cleaned[cut:]

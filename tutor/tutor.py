@@ -72,6 +72,14 @@ class Tutor:
         kps = {i: n.meta.key_points for i, n in self.corpus.notes.items()}
         return Chat(self.retriever, self.llm, self.prompts, self.settings, kps)
 
+    @cached_property
+    def quiz(self):
+        """The quiz service (tutor/quiz.py: next_items, grade, hint, progress, path, export/import, generate)."""
+        from .quiz import Quiz  # lazy: the quiz stack (SQLAlchemy, fsrs) loads only when used
+
+        with self._lock:
+            return Quiz(self)
+
     # -- operations ---------------------------------------------------------------------
     def ingest(self, rebuild: bool = False, progress=None, on_total=None) -> IngestReport:
         """Build or update the index from the corpus (see Index.ingest)."""

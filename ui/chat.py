@@ -1,71 +1,80 @@
 """Chat tab handlers: plain functions over a `Tutor`, unit-testable without a browser.
 
-History is Gradio "messages" format: [{"role": "user"|"assistant", "content": str}].
+History is Gradio "messages" format: [{"role": "user"|"assistant", "content": str,
+"metadata"?: {...}}]. Messages with metadata (the collapsed sources panel under each
+answer) are display only; `model_history` drops them and strips the footer, so follow-ups
+send the model exactly the earlier questions and answers.
 """
 
 from __future__ import annotations
 
-import html
 import threading
 from typing import Iterator
 
 from tutor.errors import TutorError
 
-NOTICE_TEXT = {
-    "history_dropped": "较早的对话因上下文长度被省略 / older turns were left out to fit the context window",
-    "notes_dropped": "部分检索到的笔记因长度被省略 / some retrieved notes were left out to fit the context window",
-    "question_trimmed": "问题过长，已截断 / the question was trimmed to fit",
-    "not_covered": "笔记未涉及 / not covered by the notes",
-    "stopped": "已停止 / stopped",
-}
+from .render import assistant_content, plain, sources_panel, sources_thought
+
+WORKING = "检索中 / retrieving…"
+GENERATING = "生成中 / generating… (停止 Stop 可随时中断)"
+RETRYING = "回答未通过检查，正在重新生成 / the answer failed the check; generating a stricter one…"
+EMPTY_ANSWER = "（模型没有给出回答 / the model returned no text）"
+
+ChatUpdate = tuple[str, list[dict], str, str]  # (question box, chat messages, sources panel html, status line)
 
 
-def sources_markdown(answer) -> str:
-    """Sources panel: [n] id title, snippet; plus the notes' key points."""
-    if answer is None or not answer.sources:
-        return "_没有引用的笔记 / no sources_"
-    parts = []
-    for s in answer.sources:
-        snippet = html.escape(s.snippet.splitlines()[-1][:240]) if s.snippet else ""
-        parts.append(f"**[{s.n}] {s.id} {s.title}**" + (f" ({s.title_en})" if s.title_en else "") + f"\n\n> {snippet}")
-    if answer.key_points:
-        parts.append("**笔记要点 / Key points**\n" + "\n".join(f"- [{k['n']}] {k['text']}" for k in answer.key_points))
-    return "\n\n".join(parts)
+def model_history(messages: list[dict] | None) -> list[dict]:
+    """[{"role", "content"}] for the model: display-only messages dropped, decoration stripped."""
+    out = []
+    for m in messages or []:
+        if m.get("metadata") or m.get("role") not in ("user", "assistant"):
+            continue
+        text = plain(m.get("content", ""))
+        if text:
+            out.append({"role": m["role"], "content": text})
+    return out
 
 
-def footer(answer) -> str:
-    t = answer.timings
-    bits = [answer.model]
-    if t.get("first_token_ms") is not None:
-        bits += [f"首字 first token {t['first_token_ms']:.0f} ms", f"{t['tokens_per_s']} tok/s"]
-    notes = [NOTICE_TEXT.get(n, n) for n in answer.notices]
-    return " · ".join(bits) + ("\n\n" + "；".join(f"⚠ {n}" for n in notes) if notes else "")
+def respond(tutor, message: str, history: list[dict] | None, chapter: str | None,
+            stop: threading.Event | None = None) -> Iterator[ChatUpdate]:
+    """Stream chat updates while answering `message` (see ChatUpdate).
 
-
-def respond(tutor, message: str, history: list[dict], chapter: str | None, stop: threading.Event | None = None) -> Iterator[tuple[list[dict], str, str]]:
-    """Stream (chat history, sources markdown, status line) while answering `message`.
-    Bad input yields the unchanged history and the error as the status line."""
-    history = list(history or [])
-    prior = [{"role": m["role"], "content": _text(m["content"])} for m in history]
+    The first update clears the question box and shows the question; then tokens stream
+    into the last message; the last update holds the finished answer with its footer and a
+    sources message. Bad input (empty/over-long question, unknown chapter) yields the
+    unchanged history, the question left in the box and the error as the status line.
+    `stop` (threading.Event) ends generation at the next token; the answer keeps what was
+    generated and says it was stopped.
+    """
+    before = list(history or [])
+    prior = model_history(before)
+    shown = before + [{"role": "user", "content": message or ""}, {"role": "assistant", "content": "…"}]
+    panel, text = "", ""
     try:
-        events = tutor.ask_stream(message, prior, chapter or None, stop)
-        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
-        text = ""
+        events = iter(tutor.ask_stream(message, prior, chapter or None, stop))
+        yield "", list(shown), panel, WORKING
         for kind, value in events:
-            if kind == "token":
-                text += value
-                history[-1] = {"role": "assistant", "content": text}
-                yield history, "", "…"
+            if kind == "sources":
+                panel = sources_panel(value)
+                yield "", list(shown), panel, GENERATING
+            elif kind == "retry":
+                yield "", list(shown), panel, RETRYING
+            elif kind in ("token", "replace"):
+                text = text + value if kind == "token" else value
+                shown[-1] = {"role": "assistant", "content": text}
+                yield "", list(shown), panel, GENERATING
             elif kind == "done":
-                history[-1] = {"role": "assistant", "content": value.answer}
-                yield history, sources_markdown(value), footer(value)
+                if not value.answer.strip():
+                    value.answer = EMPTY_ANSWER
+                shown[-1] = {"role": "assistant", "content": assistant_content(value)}
+                thought = sources_thought(value)
+                if thought:
+                    shown.append(thought)
+                yield "", list(shown), sources_panel(value.sources, value.key_points), ""
     except TutorError as e:
-        yield history[: len(prior)] if len(history) > len(prior) else history, "", f"⚠ {e}"
+        yield message or "", before, panel, f"⚠ {e}"
 
 
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(c.get("text", "") for c in content if isinstance(c, dict))
-    return str(content)
+def clear() -> tuple[list, str, str, str]:
+    """Empty chat, sources panel, status and question box."""
+    return [], "", "", ""

@@ -36,3 +36,13 @@ def test_english_question_gets_english_sources_and_citations_map(real_tutor):
     assert a.lang == "en" and "1.1.2" in [s.id for s in a.sources]
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", a.answer)}
     assert cited <= {s.n for s in a.sources}
+
+
+def test_terminal_chat_keeps_history_and_exits_cleanly(real_home):
+    from tests.conftest import run_cli
+
+    p = run_cli(["chat"], real_home, input="什么是 RoPE？\n它和 ALiBi 有什么区别？\n/exit\n", timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.count("[1] ") >= 2  # each answer lists its sources
+    assert "1.3.3" in p.stdout and "1.3.4" in p.stdout  # the follow-up found ALiBi, the first RoPE
+    assert "Traceback" not in p.stderr

@@ -74,3 +74,25 @@ def test_unknown_chapter_names_the_range(fake_tutor):
 def test_chapter_filter(fake_tutor):
     hits = fake_tutor.search("LoRA", k=5, chapter="4")
     assert hits and all(h.chunk.chapter == "4" for h in hits)
+
+
+def test_follow_up_without_a_topic_inherits_the_last_question(fake_tutor):
+    history = [{"role": "user", "content": "RoPE 旋转位置编码是什么？"}, {"role": "assistant", "content": "……"}]
+    a = fake_tutor.ask("那它有什么缺点？", history=history)
+    assert a.covered and any(s.id.startswith("1.3") for s in a.sources)
+
+
+def test_follow_up_that_names_a_topic_is_searched_on_its_own(fake_tutor):
+    history = [{"role": "user", "content": "LoRA 是什么？"}, {"role": "assistant", "content": "……"}]
+    a = fake_tutor.ask("为什么注意力要除以根号d_k？", history=history)
+    assert a.sources[0].id == "1.1.2"
+
+
+@pytest.mark.parametrize("reply,used", [("RoPE 旋转位置编码有什么缺点？", True), ("", False), ("Sure! Here is", False)])
+def test_llm_rewrite_is_used_only_when_sane(fake_tutor, reply, used):
+    from tutor import followup
+
+    fake_tutor.llm.replies = [reply]
+    hist = [{"role": "user", "content": "RoPE 是什么？"}, {"role": "assistant", "content": "旋转"}]
+    q = followup.search_query(fake_tutor.llm, fake_tutor.prompts, hist, "那它有什么缺点？", "zh", use_llm=True)
+    assert q == (reply if used else "RoPE 是什么？\n那它有什么缺点？")

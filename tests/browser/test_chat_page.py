@@ -1,0 +1,118 @@
+"""Chat tab in a real browser: a Chinese question streams an answer with sources; Stop
+mid-answer frees the model for the next question; a source opens its note in Browse."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from .conftest import shot, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+ZH_Q = "LoRA 为什么能减少微调的参数量？"
+PLACEHOLDER = "…"
+
+
+def ask(page, question: str) -> float:
+    page.fill("#question textarea", question)
+    page.click("#send")
+    return time.monotonic()
+
+
+ANSWER_SEL = '#chatbot .message:not(.thought) > [data-testid="bot"]'  # not the collapsed sources message
+STATE_JS = """(n) => {
+  const el = document.querySelectorAll('%s')[n];
+  return el ? [el.innerText, !!el.querySelector('.answer-meta')] : ['', false];
+}""" % ANSWER_SEL
+
+
+def answers(page):
+    return page.locator(ANSWER_SEL)
+
+
+def state(page, n: int) -> tuple[str, bool]:
+    """(text, finished) of the n-th answer (0-based), read in one go; ('', False) before it exists."""
+    text, done = page.evaluate(STATE_JS, n)
+    return text, done
+
+
+def watch(page, n: int, t0: float, timeout: float = 120) -> list[tuple[float, str, bool]]:
+    """Samples (seconds since t0, text, finished) of answer n until it finishes."""
+    samples = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        text, done = state(page, n)
+        samples.append((time.monotonic() - t0, text, done))
+        if done:
+            break
+        time.sleep(0.05)
+    return samples
+
+
+def first_text_at(samples) -> float | None:
+    return next((t for t, text, _ in samples if text.strip() and text.strip() != PLACEHOLDER), None)
+
+
+def test_chinese_question_streams_an_answer_with_sources(page, record_property):
+    t0 = ask(page, ZH_Q)
+    samples = watch(page, 0, t0)
+    assert samples[-1][2], f"no finished answer after {samples[-1][0]:.0f} s"
+    partial = {text for _, text, done in samples if not done and text.strip() not in ("", PLACEHOLDER)}
+    assert len(partial) >= 3, "the answer did not stream (fewer than 3 partial states seen)"
+    final = samples[-1][1]
+    assert re.search(r"首字 first token \d+ ms · [\d.]+ tok/s", final) and "SmolLM2" in final
+    ttft = first_text_at(samples)
+    record_property("browser_first_text_s", round(ttft, 2))
+    record_property("browser_answer_s", round(samples[-1][0], 2))
+    # the sources panel: id, title, snippet and key points; 3.4.2 (LoRA) among them
+    cards = page.locator("#sources .src-card")
+    assert cards.count() >= 1 and page.locator('#sources a[data-id="3.4.2"]').count() == 1
+    assert page.locator("#sources .snippet").first.inner_text().strip()
+    assert "要点 Key points" in page.inner_text("#sources")
+    # the in-chat collapsed sources panel under the answer
+    assert page.locator("#chatbot").get_by_text(re.compile(r"来源 Sources \(\d\)")).count() >= 1
+    shot(page, "chat")
+    print(f"zh answer: first text {ttft:.2f} s, finished {samples[-1][0]:.2f} s, {len(partial)} partial states")
+    # phone width: no sideways scrolling, everything still reachable
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 392
+    assert page.locator("#send").is_visible()
+    shot(page, "chat-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    # a source opens its note in Browse
+    page.locator('#sources a[data-id="3.4.2"]').click()
+    page.wait_for_selector("#note h1")
+    assert page.inner_text("#note h1").startswith("3.4.2 LoRA")
+    assert page.get_by_role("tab", name="浏览 Browse").get_attribute("aria-selected") == "true"
+
+
+def test_stop_mid_answer_then_ask_again(page, ui_tutor, record_property):
+    ask(page, ZH_Q)
+    assert wait_until(lambda: state(page, 0)[0].strip() not in ("", PLACEHOLDER), 60), "no token within 60 s"
+    page.click("#stop")
+    t_stop = time.monotonic()
+    done = wait_until(lambda: state(page, 0)[1], 15)
+    assert done, "Stop did not end the answer within 15 s"
+    stopped_after = time.monotonic() - t_stop
+    text = state(page, 0)[0]
+    assert "已停止 / stopped" in text
+    assert not ui_tutor.llm.lock.locked(), "the model is still held after Stop"
+    record_property("stop_to_final_s", round(stopped_after, 2))
+    # the next question starts at once: the model is free (its first words arrive as fast
+    # as a first question's); Stop again so the suite need not wait for a whole answer
+    t1 = ask(page, "那 LoRA 的矩阵 B 为什么初始化为零？")  # a follow-up on the same topic: the model runs again
+    assert wait_until(lambda: state(page, 1)[0].strip() not in ("", PLACEHOLDER), 60), "the next question got no token"
+    next_first = time.monotonic() - t1
+    record_property("next_first_text_s", round(next_first, 2))
+    page.click("#stop")
+    assert wait_until(lambda: state(page, 1)[1], 15)
+    second = state(page, 1)[0]
+    assert "首字 first token" in second and "已停止 / stopped" in second  # the model answered, then stopped again
+    assert answers(page).count() == 2  # both answers stay in the history
+    page.click("#clear")
+    assert wait_until(lambda: answers(page).count() == 0 and not page.inner_text("#sources").strip(), 10), "Clear left text"
+    print(f"stop→final {stopped_after:.2f} s; next question first text {next_first:.2f} s")

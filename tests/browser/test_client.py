@@ -1,0 +1,67 @@
+"""The app's API through gradio_client (the official client): the chat endpoint streams an
+answer with sources, and browse answers at once while the model is generating."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(ui_url):
+    from gradio_client import Client
+
+    return Client(ui_url, verbose=False)
+
+
+def test_chat_streams_while_browse_answers_at_once_then_stop(client, record_property):
+    """One model call covers three things: the chat endpoint streams an answer with sources,
+    browse answers during the generation (it never queues behind the model), and /stop from
+    the same client session ends the answer at once."""
+    t0 = time.monotonic()
+    job = client.submit("为什么注意力要除以根号d_k？", [], "", False, api_name="/chat")
+
+    def streamed() -> list:
+        return [o for o in job.outputs() if o[3].startswith("生成中") and o[1] and len(o[1]) == 2
+                and o[1][1]["content"][0]["text"] not in ("", "…")]
+
+    while time.monotonic() - t0 < 120 and len(streamed()) < 3 and not job.done():
+        time.sleep(0.05)
+    assert len(streamed()) >= 3 and not job.done(), "the chat endpoint did not stream"
+    record_property("client_first_text_s", round(time.monotonic() - t0, 2))
+    t1 = time.monotonic()
+    page, links, tree, node = client.predict("3.4.2", api_name="/browse")
+    took = time.monotonic() - t1
+    busy = not job.done()
+    record_property("browse_during_generation_s", round(took, 2))
+    assert node == "3.4.2" and "# 3.4.2 LoRA" in page and busy, "browse waited for the generation"
+    assert took < 5
+    client.predict(api_name="/stop")
+    box, history, panel, status = job.result(timeout=30)
+    text = history[1]["content"][0]["text"]
+    assert box == "" and status == "" and history[0]["role"] == "user"
+    assert "首字 first token" in text and "tok/s" in text and "已停止 / stopped" in text
+    assert 'data-id="1.1.2"' in panel  # 缩放点积 (scaled dot product)
+
+
+def test_bad_question_comes_back_as_a_status_line(client):
+    box, history, _, status = client.predict("   ", [], "", False, api_name="/chat")
+    assert status.startswith("⚠") and "empty" in status and history == []
+
+
+def test_quiz_endpoints_grade_an_item(client, ui_tutor):
+    note = ui_tutor.corpus.notes["3.4.2"]
+    item = next(q for q in note.meta.quiz if q.type == "choice")
+    out = client.predict("client-learner", "3.4.2", "new", "choice", 1, api_name="/quiz_start")
+    message, header, question, choice = out[0], out[1], out[2], out[3]
+    assert message == "" and "3.4.2 LoRA" in header and question == item.question
+    right = f"{'ABCD'[item.answer]}. {item.options[item.answer]}"
+    out = client.predict(right, "", api_name="/quiz_submit")
+    result = out[7]  # outputs: message, header, question, options, answer, back, hints, result, note link, summary
+    assert "正确 Correct" in result and "FSRS" in result
+    assert [r.verdict for r in ui_tutor.quiz.store.reviews("client-learner")] == ["correct"]
+    summary = client.predict(api_name="/quiz_finish")[-1]
+    assert "Round summary — 1 题 answered" in summary

@@ -1,0 +1,71 @@
+"""Quiz and Progress tabs in a real browser: answer a quiz item and see the verdict, follow
+the note link, then see the answer in Progress (chart, heatmap, history, next topics)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def pick(page, elem_id: str, label: str) -> None:
+    """Choose `label` in a Gradio dropdown."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=label, exact=True).click()
+
+
+def test_answer_a_quiz_item_and_see_it_in_progress(page, ui_tutor):
+    note = ui_tutor.corpus.notes["3.4.2"]
+    item = next(q for q in note.meta.quiz if q.type == "choice")
+    page.locator("#user input").fill("browser-learner")
+    page.locator("#user input").press("Enter")
+    page.get_by_role("tab", name="测验 Quiz").click()
+    page.locator("#quiz-scope input").fill("3.4.2")
+    page.locator("#quiz-scope input").press("Enter")
+    pick(page, "quiz-mode", "新题 New")
+    pick(page, "quiz-type", "选择 Choice")
+    page.click("#quiz-start")
+    page.wait_for_selector("#quiz-choice label")
+    assert page.inner_text("#quiz-question").strip() == item.question
+    assert "3.4.2 LoRA" in page.inner_text("#quiz-header")
+    page.click("#quiz-hint")
+    page.wait_for_selector("#quiz-hints p")
+    assert page.inner_text("#quiz-hints").startswith("提示 Hint 1/3")
+    page.locator("#quiz-choice label").nth(item.answer).click()
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-result .verdict-ok")
+    result = page.inner_text("#quiz-result")
+    assert "正确 Correct" in result and "下次复习 next review" in result and "3.4.2 LoRA" in result
+    assert not page.locator("#quiz-submit").is_visible()  # graded once
+    shot(page, "quiz")
+    page.click("#quiz-finish")
+    page.wait_for_selector("#quiz-summary table")
+    assert "Round summary — 1 题 answered" in page.inner_text("#quiz-summary")
+    stored = ui_tutor.quiz.store.reviews("browser-learner")
+    assert [(r.note_id, r.verdict) for r in stored] == [("3.4.2", "correct")]
+    # Progress: the same learner's answer in the history, the chart and the heatmap
+    page.get_by_role("tab", name="进度 Progress").click()
+    page.wait_for_selector("#progress-chart img")
+    page.wait_for_function("() => document.querySelector('#progress-history')?.innerText.includes('3.4.2 LoRA')")
+    assert "卡片 cards: 1" in page.inner_text("#progress-due")
+    assert page.locator("#progress-heatmap td a[data-id]").count() == 64
+    assert page.locator("#progress-path a[data-id]").count() >= 1
+    shot(page, "progress")
+    page.locator('#progress-heatmap a[data-id="3.4"]').click()  # a section opens in Browse
+    page.wait_for_function("() => document.querySelector('#note h1')?.innerText.startsWith('3.4 ')")
+
+
+def test_guide_mode_gives_hints_before_the_answer(page, ui_tutor):
+    page.locator("#guide input").check()
+    page.fill("#question textarea", "LoRA 为什么能减少微调的参数量？")
+    page.click("#send")
+    page.wait_for_selector("#chatbot >> text=引导 Guide 1/3")
+    page.fill("#question textarea", "因为只训练一小部分参数")
+    page.click("#send")
+    page.wait_for_selector("#chatbot >> text=引导 Guide 2/3")
+    page.wait_for_function("() => document.querySelector('#chatbot').innerText.split('or press Show answer').length === 3")
+    assert page.locator("#show-answer").is_visible()
+    assert page.locator("#chatbot .answer-meta").count() == 0  # no model answer yet
+    shot(page, "chat-guide")

@@ -1,0 +1,115 @@
+"""The real `tutor quiz / progress / path` CLI in subprocesses: bad input exits 2 with one
+line, a killed quiz keeps every submitted answer, and a 10-question Chinese round runs end
+to end on the real embedding model (grading needs no LLM)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tutor.corpus import Corpus
+from tutor.items import ItemBank
+
+pytestmark = pytest.mark.integration
+
+
+def _reviews(db: Path) -> list[tuple]:
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("select item_id, answer, verdict from reviews order by id").fetchall()
+    except sqlite3.OperationalError:  # tables not created yet
+        return []
+    finally:
+        con.close()
+
+
+def test_unknown_chapter_and_bad_files_exit_2_with_one_line(tmp_path):
+    home = tmp_path / "home"
+    r = run_cli(["quiz", "--chapter", "99"], home)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == ["error: unknown chapter '99'; use a chapter number from 1 to 16"]
+    r = run_cli(["quiz", "--section", "3.9"], home)
+    assert r.returncode == 2 and "unknown section '3.9'" in r.stderr
+    r = run_cli(["quiz", "--chapter", "12"], home)
+    assert r.returncode == 2 and "no quiz items under 12" in r.stderr and "chapters 1-4" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    r = run_cli(["progress", "--import", str(bad)], home)
+    assert r.returncode == 2 and "tutor progress --export" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(["quiz", "--mode", "sometimes"], home)
+    assert r.returncode == 2 and "use one of due, weak, new, mixed" in r.stderr
+
+
+def test_killed_mid_quiz_loses_no_submitted_answer(tmp_path):
+    home = tmp_path / "home"
+    env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_CORPUS_DIR": str(ROOT / "corpus"), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts")}
+    p = subprocess.Popen([sys.executable, "-m", "tutor.cli", "quiz", "--chapter", "1", "--type", "choice", "-n", "5", "--user", "k"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for k, ans in enumerate(["A", "B", "C"], 1):
+            p.stdin.write(ans + "\n")
+            p.stdin.flush()
+            deadline = time.time() + 60
+            while len(_reviews(home / "progress.db")) < k and time.time() < deadline:
+                time.sleep(0.1)
+        assert len(_reviews(home / "progress.db")) == 3
+        os.kill(p.pid, signal.SIGKILL)  # mid-quiz: question 4 is waiting for input
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == -signal.SIGKILL
+    rows = _reviews(home / "progress.db")
+    assert [r[1] for r in rows] == ["A", "B", "C"]
+    con = sqlite3.connect(home / "progress.db")
+    assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+    assert con.execute("select count(*) from cards").fetchone()[0] == 3
+    con.close()
+
+
+def test_chinese_round_of_ten_end_to_end_then_progress_and_path(tmp_path):
+    home = tmp_path / "home"
+    bank = ItemBank.build(Corpus.load(ROOT / "corpus"))
+    items = bank.select("2.1")[:10]  # a fresh user in mixed mode gets new items in outline order
+    lines, expect, empty_short = [], [], False
+    for k, it in enumerate(items):
+        if it.type == "choice":
+            lines.append("?")  # one hint first
+            lines.append("ABCD"[it.answer] if k % 2 == 0 else "ABCD"[(it.answer + 1) % 4])
+            expect.append("correct" if k % 2 == 0 else "wrong")
+        elif it.type == "short":
+            lines.append(it.reference if empty_short else "")  # the first short answer empty, then full ones
+            expect.append("correct" if empty_short else "wrong")
+            empty_short = True
+        else:
+            lines += ["", "3"]  # reveal the back, rate Good
+            expect.append("correct")
+    r = run_cli(["quiz", "--section", "2.1", "-n", "10", "--user", "小明"], home, input="\n".join(lines) + "\n", timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "round summary — 10 answered" in r.stdout and "hint 1/3" in r.stdout
+    assert ("没有作答" in r.stdout) == empty_short
+    con = sqlite3.connect(home / "progress.db")
+    got = con.execute("select item_id, verdict from reviews order by id").fetchall()
+    con.close()
+    assert [g[0] for g in got] == [i.id for i in items]
+    assert [g[1] for g in got] == expect
+    r = run_cli(["progress", "--user", "小明", "--json", "--png", str(tmp_path / "p.png")], home)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    ch2 = next(c for c in data["chapters"] if c["id"] == "2")
+    assert ch2["reviews"] == 10 and 0 < ch2["mastery"] < 1
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    r = run_cli(["path", "--user", "小明", "--json"], home)
+    steps = json.loads(r.stdout)["steps"]
+    assert steps and all(s["reason"] for s in steps)

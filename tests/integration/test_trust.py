@@ -1,0 +1,79 @@
+"""Answer trust on the real stack: the flagger with the real MiniLM on the labelled set
+(regression guard for the numbers in evals/trust/REPORT.md), and the guard on real SmolLM2
+answers through the Tutor and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tutor.trust import FALLBACK_HEADER, garbage_reasons
+
+pytestmark = pytest.mark.integration
+
+sys.path.insert(0, str(ROOT / "evals" / "trust"))
+
+
+def test_flagger_precision_and_recall_on_the_labelled_set(real_embedder):
+    import calibrate
+    from tutor.trust import Flagger, cosine_embed
+
+    items = calibrate.featurize(calibrate.load_items(), Flagger(cosine_embed(real_embedder)),
+                                calibrate.note_contexts(real_embedder))
+    assert len(items) >= 100 and {it["lang"] for it in items} == {"zh", "en"}
+    m = calibrate.prf(items, calibrate.shipped_predictions(items))
+    # REPORT.md: the shipped thresholds give precision 0.83, recall 0.93 on this set (cross-validated: 0.79, 0.87)
+    assert m["precision"] >= 0.75 and m["recall"] >= 0.8, m
+    for lang in ("zh", "en"):
+        sub = [it for it in items if it["lang"] == lang]
+        ml = calibrate.prf(sub, calibrate.shipped_predictions(sub))
+        assert ml["precision"] >= 0.7 and ml["recall"] >= 0.75, (lang, ml)
+
+
+def shown_is_safe(tutor, a) -> bool:
+    """What the learner sees is either the extractive fallback quoting cited chunks verbatim,
+    or passes every garbage check when re-checked against the retrieved chunks."""
+    from tutor.text import split_sentences
+    from tutor.trust import strip_citations
+
+    ctx = [tutor.index.chunks[c].text for s in a.sources for c in s.chunk_ids]
+    if a.guard["outcome"] == "fallback":
+        notes = " ".join(" ".join(t.split()) for t in ctx + [kp for s in a.sources for kp in tutor.chat.key_points[s.id]])
+        lines = a.answer.splitlines()
+        return (lines[0] == FALLBACK_HEADER[a.lang] and "extractive_fallback" in a.notices and len(lines) > 1
+                and all(strip_citations(line[2:]).rstrip("。.!！") in notes for line in lines[1:]))
+    checks = tutor.chat.flagger.check(split_sentences(a.answer), ctx, a.lang)
+    return (garbage_reasons(a.answer, a.lang, checks) == [] and a.sentences == split_sentences(a.answer)
+            and a.unsupported == [c.index for c in checks if not c.supported])
+
+
+@pytest.mark.parametrize("q", ["用中文说一句话介绍注意力机制", "What does LoRA freeze during fine-tuning?"])
+def test_real_answers_are_never_shown_as_garbage(real_tutor, q):
+    events = list(real_tutor.ask_stream(q))
+    a = events[-1][1]
+    kinds = [k for k, _ in events]
+    assert a.guard["outcome"] in ("direct", "retried", "fallback")
+    shown = ""
+    for k, v in events:
+        shown = v if k == "replace" else shown + v if k == "token" else shown
+    assert shown.strip() == a.answer
+    if a.guard["outcome"] != "direct":
+        assert "retry" in kinds and kinds.count("replace") == 1 and a.guard["reasons"][0]
+    assert shown_is_safe(real_tutor, a), a.answer
+    assert all(0 <= i < len(a.sentences) for i in a.unsupported)
+    assert a.key_points and all(k["n"] in {s.n for s in a.sources} for k in a.key_points)
+
+
+def test_cli_ask_json_has_the_trust_fields(real_home):
+    r = run_cli(["ask", "--json", "为什么注意力要除以根号d_k？"], real_home, timeout=600)
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert isinstance(j["unsupported"], list) and all(isinstance(i, int) for i in j["unsupported"])
+    assert all(0 <= i < len(j["sentences"]) for i in j["unsupported"])
+    assert j["key_points"] and {"n", "id", "text"} <= set(j["key_points"][0])
+    assert j["guard"]["outcome"] in ("direct", "retried", "fallback")
+    if j["guard"]["outcome"] == "fallback":
+        assert "extractive_fallback" in j["notices"] and j["unsupported"] == []

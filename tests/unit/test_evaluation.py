@@ -1,0 +1,152 @@
+"""tutor/evaluation.py and `tutor eval`: metric definitions against hand-computed values,
+eval-set validation messages, and one run over the fake tutor (hash embedder, scripted
+LLM) to check the report's shape and the answer checks. The real numbers come from the
+integration test on the real index."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tutor.evaluation import (EvalItem, EvalSet, Retrieved, calibrate, coverage_metrics, hit_at, misses, ndcg_at,
+                              reciprocal_rank, retrieval_metrics, run, subset)
+
+ROOT = Path(__file__).resolve().parents[2]
+SET = ROOT / "evals" / "sets" / "retrieval_ch1-4.jsonl"
+
+
+@pytest.mark.parametrize("ranked, expected, k, hit, rr, ndcg", [
+    (["a", "b", "c"], ["a"], 1, 1.0, 1.0, 1.0),
+    (["x", "a", "c"], ["a"], 1, 0.0, 0.5, 0.0),
+    (["x", "a", "c"], ["a"], 3, 1.0, 0.5, 1 / math.log2(3)),
+    (["x", "y", "z"], ["a"], 3, 0.0, 0.0, 0.0),
+    (["x", "b", "a"], ["a", "b"], 5, 1.0, 0.5, (1 / math.log2(3) + 1 / math.log2(4)) / (1 + 1 / math.log2(3))),
+    (["a", "b"], ["a", "b"], 5, 1.0, 1.0, 1.0),
+    ([], ["a"], 5, 0.0, 0.0, 0.0),
+])
+def test_metric_definitions(ranked, expected, k, hit, rr, ndcg):
+    assert hit_at(ranked, expected, k) == hit
+    assert reciprocal_rank(ranked, expected) == pytest.approx(rr)
+    assert ndcg_at(ranked, expected, k) == pytest.approx(ndcg)
+
+
+def _row(id_, relevance, oos=False, ranked=("1.1.2",), expected=("1.1.2", "1.1"), lang="zh"):
+    return Retrieved(id_, lang, "q", [] if oos else list(expected), oos, list(ranked), list(ranked)[:3], relevance,
+                     relevance >= 0.5, 1.0)
+
+
+def test_retrieval_metrics_use_in_scope_rows_and_topic_note():
+    rows = [_row("a", 1.0, ranked=["1.1", "1.1.2"]), _row("b", 1.0, ranked=["9.9", "8.8", "7.7", "1.1.2"]),
+            _row("c", 0.1, oos=True, ranked=["1.1.2"])]
+    m = retrieval_metrics(rows)
+    assert m["n"] == 2
+    assert m["hit@1"] == 0.5  # row a hits through its section overview 1.1
+    assert m["topic_hit@1"] == 0.0 and m["topic_hit@3"] == 0.5 and m["topic_hit@5"] == 1.0
+    assert m["mrr"] == pytest.approx((1 + 0.25) / 2)
+    assert [x["id"] for x in misses(rows, 3)] == ["b"] and misses(rows, 3)[0]["rank"] == 4
+
+
+def test_coverage_and_calibration_pick_the_separating_threshold():
+    rows = [_row("i1", 0.9), _row("i2", 0.6), _row("i3", 0.45), _row("o1", 0.2, oos=True), _row("o2", 0.3, oos=True)]
+    at_half = coverage_metrics(rows, 0.5)
+    assert at_half["in_scope_covered"] == round(2 / 3, 4) and at_half["out_of_scope_rejected"] == 1.0
+    cal = calibrate(rows)
+    assert cal["best"]["balanced_accuracy"] == 1.0
+    assert 0.3 < cal["best_threshold"] <= 0.45 and cal["best_range"] == [0.31, 0.45]
+    assert cal["in_scope_min_relevance"] == 0.45 and cal["out_of_scope_max_relevance"] == 0.3
+
+
+def test_subset_is_spread_and_deterministic():
+    items = list(range(10))
+    assert subset(items, 3) == [0, 3, 6] and subset(items, None) == items and subset(items, 50) == items
+
+
+def _write(tmp_path: Path, lines: list[str]) -> Path:
+    p = tmp_path / "set.jsonl"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+GOOD = {"id": "a", "lang": "zh", "question": "为什么要除以根号d_k？", "expected_ids": ["1.1.2"], "reference": "r",
+        "key_points": ["softmax 饱和"], "out_of_scope": False}
+
+
+@pytest.mark.parametrize("lines, line, words", [
+    ([json.dumps(GOOD), "{not json"], 2, "not a JSON object"),
+    ([json.dumps({**GOOD, "lang": "fr"})], 1, "lang"),
+    ([json.dumps({**GOOD, "expected_ids": []})], 1, "at least one expected id"),
+    ([json.dumps({**GOOD, "out_of_scope": True})], 1, "expected_ids []"),
+    ([json.dumps(GOOD), json.dumps(GOOD)], 2, "duplicate item id 'a'"),
+    ([json.dumps({**GOOD, "expected_ids": ["99.1"]})], 1, "not outline ids"),
+    ([json.dumps({**GOOD, "extra": 1})], 1, "extra"),
+])
+def test_bad_eval_set_names_file_and_line(tmp_path, lines, line, words):
+    p = _write(tmp_path, lines)
+    with pytest.raises(EvalSet.Invalid) as e:
+        EvalSet.load(p, known_ids={"1.1.2", "1.1"})
+    assert str(e.value).startswith(f"{p}:{line}: ") and words in str(e.value), str(e.value)
+
+
+def test_shipped_set_is_valid_and_covers_every_topic_of_chapters_1_to_4():
+    from tutor.outline import Outline
+
+    outline = Outline.parse(ROOT / "corpus" / "outline.md")
+    items = EvalSet.load(SET, known_ids={n.id for n in outline.nodes})
+    topics = {n.id for n in outline.topics() if n.chapter in ("1", "2", "3", "4")}
+    zh = {i.expected_ids[0] for i in items if i.lang == "zh" and not i.out_of_scope}
+    en = {i.expected_ids[0] for i in items if i.lang == "en" and not i.out_of_scope}
+    oos = [i for i in items if i.out_of_scope]
+    assert zh == topics and len(topics) == 62
+    assert len(en & topics) >= 30
+    assert len(oos) >= 15 and {i.lang for i in oos} == {"zh", "en"}
+    assert all(i.reference and i.key_points for i in items if not i.out_of_scope)
+
+
+def test_run_on_fake_tutor(fake_tutor, tmp_path):
+    from tutor.eval_report import summary_lines, write
+
+    items = [EvalItem(**{**GOOD, "question": "缩放点积为什么要除以根号d_k"}),
+             EvalItem(id="b", lang="en", question="What is RoPE rotary position embedding?", expected_ids=["1.3.3"],
+                      key_points=["rotary"]),
+             EvalItem(id="c", lang="zh", question="红烧肉怎么做才好吃？", expected_ids=[], out_of_scope=True)]
+    fake_tutor.llm.replies[:] = ["缩放点积除以根号 d_k，防止 softmax 饱和 [1]。", "RoPE rotates queries and keys [1]."]
+    rep = run(fake_tutor, items, k=3, answers=True)
+    assert rep["retrieval"]["overall"]["n"] == 2 and rep["retrieval"]["zh"]["n"] == 1 and rep["retrieval"]["en"]["n"] == 1
+    assert rep["misses"] == [m for m in rep["misses"] if m["id"] in ("a", "b")]
+    assert {r["id"] for r in rep["rows"]} == {"a", "b", "c"}
+    answers = {r["id"]: r for r in rep["answers"]["rows"]}
+    assert answers["c"]["covered"] is False and answers["c"]["citations"] == []
+    a = answers["a"]  # the scripted reply cites [1] = 1.1.2 in Chinese and names the key point
+    assert a["covered"] and a["citations"] == [1] and a["citations_valid"] and a["cites_expected"]
+    assert a["lang_match"] and a["key_point_coverage"] == 1.0 and a["sources"][0] == "1.1.2"
+    assert answers["b"]["covered"] and answers["b"]["sources_expected"]
+    m = rep["answers"]["overall"]
+    assert m["refused_out_of_scope"] == 1.0 and m["answered_in_scope"] == 1.0 and m["citations_valid"] == 1.0
+    paths = write(rep, tmp_path / "out", "fake")
+    assert [p.name for p in paths] == ["report.json", "report.md", "report.png", "report.html"]
+    assert json.loads(paths[0].read_text(encoding="utf-8"))["items"] == 3
+    assert "## Retrieval" in paths[1].read_text(encoding="utf-8") and paths[2].read_bytes()[:4] == b"\x89PNG"
+    assert any(line.startswith("calibration: best threshold") for line in summary_lines(rep))
+
+
+def test_cli_eval_bad_set_is_a_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from tutor.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "--set", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, EvalSet.Invalid) and "eval set not found" in str(result.exception)
+
+
+def test_cli_limit_without_answers_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from tutor.cli import app
+    from tutor.errors import TutorError
+
+    result = CliRunner().invoke(app, ["eval", "--set", str(SET), "--limit", "3"])
+    assert isinstance(result.exception, TutorError) and "--answers" in str(result.exception)

@@ -1,0 +1,183 @@
+"""Quiz engine on the real corpus with fakes (hash embedder, scripted LLM) and an injected
+clock: item bank ids, modes, grading of each type, bad input, FSRS due queue, mastery,
+learning path, export / import."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import make_settings
+from tutor.embed import hash_embedder
+from tutor.llm import ScriptedLLM
+from tutor.tutor import build_tutor
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self, t: datetime):
+        self.t = t
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@pytest.fixture
+def quiz(tmp_path):
+    from tutor.quiz import Quiz
+
+    t = build_tutor(make_settings(tmp_path / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
+    clock = Clock(T0)
+    q = Quiz(t, clock=clock)
+    t.__dict__["quiz"] = q
+    q.clock_ = clock
+    return q
+
+
+def _right(item) -> str:
+    return {"choice": "ABCDEF"[item.answer] if item.answer is not None else "A", "short": item.reference, "card": "good"}[item.type]
+
+
+def test_bank_has_every_front_matter_item_with_stable_unique_ids(quiz):
+    corpus = quiz.tutor.corpus
+    expected = sum(len(n.meta.quiz) for n in corpus.notes.values())
+    ids = [i.id for i in quiz.bank.items]
+    assert len(ids) == expected and len(set(ids)) == expected
+    again = type(quiz.bank).build(corpus)  # rebuilding gives the same ids
+    assert [i.id for i in again.items] == ids
+    lora = [i for i in quiz.bank.items if i.note_id == "3.4.2"]
+    assert {i.type for i in lora} == {"choice", "short", "card"}
+    assert all(i.id.startswith("3.4.2/") and not i.generated for i in lora)
+
+
+def test_scope_validation(quiz):
+    from tutor.tutor import BadChapter
+
+    assert quiz.scope(chapter="3") == "3"
+    assert quiz.scope(chapter="3", section="3.4") == "3.4"
+    assert quiz.scope(topic="3.4.2") == "3.4.2"
+    with pytest.raises(BadChapter, match="from 1 to 16"):
+        quiz.scope(chapter="99")
+    with pytest.raises(quiz.BadScope, match="unknown section"):
+        quiz.scope(section="3.9")
+    with pytest.raises(quiz.BadScope, match="not inside"):
+        quiz.scope(chapter="2", section="3.4")
+    with pytest.raises(quiz.BadScope, match="no quiz items under 9"):
+        quiz.scope(chapter="9")
+
+
+def test_new_mode_is_outline_order_and_type_filter(quiz):
+    items = quiz.next_items("u", scope="3.4", mode="new", type="short", n=50)
+    assert items and all(i.type == "short" and i.note_id.startswith("3.4") for i in items)
+    assert [i.order for i in items] == sorted(i.order for i in items)
+    with pytest.raises(quiz.BadMode):
+        quiz.next_items("u", mode="random")
+    with pytest.raises(quiz.BadMode):
+        quiz.next_items("u", type="essay")
+
+
+def test_grading_each_type_and_bad_input(quiz):
+    items = {i.type: i for i in quiz.next_items("u", scope="3.4.2", mode="new", n=10)}
+    r = quiz.grade("u", items["choice"].id, _right(items["choice"]), latency_ms=3000)
+    assert (r.verdict, r.score, r.rating) == ("correct", 1.0, "easy")
+    r = quiz.grade("u", items["choice"].id, "1" if items["choice"].answer != 0 else "2", latency_ms=60000)
+    assert (r.verdict, r.rating) == ("wrong", "again") and "3.4.2 LoRA" in r.feedback
+    with pytest.raises(quiz.BadAnswer, match="letter A-D"):
+        quiz.grade("u", items["choice"].id, "Z")
+    r = quiz.grade("u", items["short"].id, items["short"].reference, latency_ms=20000)
+    assert r.verdict == "correct" and r.rating == "easy" and not r.missed
+    r = quiz.grade("u", items["short"].id, "")
+    assert r.verdict == "wrong" and r.flags == ["empty"] and "没有作答" in r.feedback
+    assert r.missed == list(items["short"].key_points) and all(k in r.feedback for k in r.missed)
+    r = quiz.grade("u", items["short"].id, items["short"].prompt)
+    assert r.verdict == "wrong" and "copied_question" in r.flags
+    long = items["short"].reference + "很" * 10_000
+    r = quiz.grade("u", items["short"].id, long)
+    assert r.notices and "trimmed from" in r.notices[0] and len(r.answer) == quiz.settings.quiz_max_answer_chars
+    for rating in ("again", "hard", "good", "easy"):
+        assert quiz.grade("u", items["card"].id, rating).rating == rating
+    with pytest.raises(quiz.BadAnswer, match="again / hard / good / easy"):
+        quiz.grade("u", items["card"].id, "maybe")
+    with pytest.raises(quiz.UnknownItem):
+        quiz.grade("u", "9.9.9/short-000000", "x")
+    assert len(quiz.store.reviews("u")) == 10  # bad input stored nothing
+
+
+def test_hints_reduce_the_rating(quiz):
+    it = quiz.next_items("u", scope="3.4.2", mode="new", type="choice", n=1)[0]
+    assert quiz.grade("u", it.id, _right(it), latency_ms=1000, hints_used=1).rating == "good"
+    r = quiz.grade("u", it.id, _right(it), latency_ms=1000, hints_used=3)
+    assert r.verdict == "correct" and r.rating == "again" and r.notices
+
+
+def test_due_cards_come_first_on_a_later_date(quiz):
+    first = quiz.next_items("u", scope="2", mode="mixed", n=10)
+    assert len(first) == 10
+    for it in first:
+        quiz.grade("u", it.id, _right(it), latency_ms=30000)
+    # just after answering nothing is due yet (cards in FSRS learning steps come back in
+    # minutes, Good / Easy review cards in days)
+    assert quiz.next_items("u", scope="2", mode="due", n=50) == []
+    later = T0 + timedelta(days=60)
+    quiz.clock_.t = later
+    again = quiz.next_items("u", scope="2", mode="mixed", n=15)
+    assert {i.id for i in again[:10]} == {i.id for i in first}  # the ten due cards first ...
+    assert all(i.id not in {f.id for f in first} for i in again[10:])  # ... then new items
+    due = quiz.store.due("u", later)
+    assert [c.item_id for c in due] == [i.id for i in again[:10]]  # most overdue first
+
+
+def test_mastery_rolls_up_and_path_orders_due_weak_new(quiz):
+    items = quiz.next_items("u", scope="1.1.2", mode="new", n=10)
+    for it in items:
+        ans = "" if it.type != "card" else "again"
+        quiz.grade("u", it.id, ans)  # all wrong: a weak topic
+    table = quiz.progress("u")
+    assert table["1.1.2"].own == 0.0
+    assert table["1.1"].seen == 1 and table["1.1"].units > 1 and table["1"].mastery <= table["1.1.2"].own
+    assert table["5"].mastery is None  # no notes there yet
+    steps = quiz.path("u", n=30, now=T0 + timedelta(hours=1))
+    kinds = [s.kind for s in steps]
+    assert kinds[0] == "review" and steps[0].node_id == "1.1.2" and "due" in steps[0].reason
+    assert kinds == sorted(kinds, key=["review", "weak", "new"].index)
+    news = [s for s in steps if s.kind == "new"]
+    assert news[0].node_id == "1" and all(s.reason for s in steps)
+
+
+def test_weak_topic_waits_for_prerequisites(quiz):
+    notes = quiz.tutor.corpus.notes
+    nid = next(n for n, note in notes.items() if note.meta.prerequisites
+               and all(p in notes and notes[p].meta.quiz for p in note.meta.prerequisites) and note.meta.quiz)
+    for it in quiz.bank.select(nid):
+        quiz.grade("u", it.id, "" if it.type != "card" else "again")
+    # at T0 the failed cards are not due yet (FSRS learning step: 1 minute), so nid is weak
+    steps = quiz.path("u", n=200)
+    assert nid not in [s.node_id for s in steps if s.kind in ("review", "weak")]  # prerequisites not mastered yet
+    for p in notes[nid].meta.prerequisites:
+        for it in quiz.bank.select(p):
+            if it.note_id == p:
+                quiz.grade("u", it.id, _right(it))
+    weak = [s for s in quiz.path("u", n=200) if s.kind == "weak"]
+    assert nid in [s.node_id for s in weak] and "mastered" in next(s.reason for s in weak if s.node_id == nid)
+
+
+def test_export_import_round_trip(quiz, tmp_path):
+    from tutor.progress import Progress
+
+    for it in quiz.next_items("alice", scope="4.1", mode="new", n=5):
+        quiz.grade("alice", it.id, _right(it))
+    data = quiz.export("alice")
+    other = Progress(f"sqlite:///{tmp_path / 'other.db'}")
+    rep = other.import_user(data, "bob")
+    assert rep == {"user": "bob", "reviews_added": 5, "cards_updated": 5}
+    assert other.import_user(data, "bob")["reviews_added"] == 0  # idempotent
+    assert other.export_user("bob")["cards"] == data["cards"]
+    with pytest.raises(Progress.BadExport):
+        other.import_user({"hello": 1})
+
+
+def test_sqlite_store_is_in_wal_mode(quiz):
+    with quiz.store.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

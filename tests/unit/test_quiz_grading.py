@@ -1,0 +1,104 @@
+"""The deterministic short-answer grader with the hash embedder (lexical path) and the
+shipped calibration: guards, verdict order, feedback material, synonyms, params file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tutor.corpus import Corpus
+from tutor.embed import hash_embedder
+from tutor.grading import PARAMS_FILE, Grader, GraderParams, Synonyms, english_summary, load_glossary
+from tutor.items import ItemBank
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return Corpus.load(ROOT / "corpus")
+
+
+@pytest.fixture(scope="module")
+def grader(corpus):
+    return Grader.for_corpus(corpus, hash_embedder())
+
+
+@pytest.fixture(scope="module")
+def lora(corpus):
+    return next(i for i in ItemBank.build(corpus).items if i.note_id == "3.4.2" and i.type == "short")
+
+
+def g(grader, item, answer):
+    return grader.grade(item.prompt, item.reference, list(item.key_points), answer)
+
+
+@pytest.mark.parametrize("answer", ["", "   ", "\n\t", "。，！"])
+def test_empty_answer_is_wrong_not_an_error(grader, lora, answer):
+    r = g(grader, lora, answer)
+    assert (r.verdict, r.score, r.flags) == ("wrong", 0.0, ["empty"])
+    assert r.missed == list(lora.key_points)
+
+
+def test_question_copied_back_is_wrong(grader, lora):
+    r = g(grader, lora, lora.prompt)
+    assert r.verdict == "wrong" and r.flags == ["copied_question"]
+    r = g(grader, lora, lora.prompt[:40])
+    assert r.verdict == "wrong"
+
+
+def test_reference_is_correct_and_covers_every_key_point(grader, lora):
+    r = g(grader, lora, lora.reference)
+    assert r.verdict == "correct" and r.missed == [] and r.matched == list(lora.key_points)
+
+
+def test_partial_answer_names_missed_key_points(grader, lora):
+    r = g(grader, lora, "B 是 4096×8，A 是 8×4096，所以一共 2×4096×8=65,536 个可训练参数。")
+    assert r.verdict in ("partial", "correct")
+    assert any("0.39%" in k or "合并" in k for k in r.missed)
+    assert any("65,536" in k for k in r.matched)
+
+
+def test_score_orders_full_partial_offtopic(grader, lora):
+    full = g(grader, lora, lora.reference).score
+    part = g(grader, lora, "要训练 65,536 个参数，约 0.39%。").score
+    off = g(grader, lora, "扩散模型在前向过程中逐步加入高斯噪声，直到变成纯噪声。").score
+    assert full > part > off and 0.0 <= off <= full <= 1.0
+    assert g(grader, lora, "扩散模型在前向过程中逐步加入高斯噪声，直到变成纯噪声。").verdict == "wrong"
+
+
+def test_glossary_lets_an_english_answer_cover_chinese_key_points():
+    syn = Synonyms(load_glossary())
+    expanded = syn.expand("Dividing by sqrt(d_k) restores unit variance; the merged weights add no latency.")
+    assert "方差" in expanded and "延迟" in expanded and "合并" in expanded
+    assert "方差" not in syn.expand("nothing relevant here")
+    # latin forms match at word starts only: "ln" must not fire inside "learning"
+    assert Synonyms([["层归一化", "ln"]]).expand("learning rate") == "learningrate"
+
+
+def test_english_summary_is_extracted(corpus):
+    s = english_summary(corpus.notes["3.4.2"].body)
+    assert s.startswith("LoRA (Low-Rank Adaptation)") and "##" not in s
+
+
+def test_shipped_calibration_is_loaded_and_sane():
+    data = json.loads(PARAMS_FILE.read_text(encoding="utf-8"))
+    p = GraderParams.load()
+    assert data["n_labelled"] >= 120
+    assert p == GraderParams(**data["params"])
+    for lo, hi, tc, tp in ((p.emb_lo, p.emb_hi, p.t_correct, p.t_partial), (p.x_emb_lo, p.x_emb_hi, p.x_t_correct, p.x_t_partial)):
+        assert 0 <= lo < hi <= 1 and 0 < tp < tc <= 1
+    assert 0 < p.w_cov < 1 and 0 < p.min_novelty < 1
+
+
+def test_labelled_set_shape():
+    rows = [json.loads(x) for x in (ROOT / "evals/grader/answers.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    assert len(rows) >= 120 and len({r["id"] for r in rows}) == len(rows)
+    assert {r["lang"] for r in rows} == {"zh", "en"}
+    assert {r["kind"] for r in rows} >= {"correct", "partial", "wrong", "offtopic", "empty", "copied", "paraphrase"}
+    bank = ItemBank.build(Corpus.load(ROOT / "corpus"))
+    assert all(r["label"] in ("correct", "partial", "wrong") and r["note_id"].split(".")[0] in {"1", "2", "3", "4"} for r in rows)
+    # each answer's item still exists (by id, or the note's reworded short item)
+    assert all(r["item_id"] in bank or bank.select(r["note_id"], ["short"]) for r in rows)

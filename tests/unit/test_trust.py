@@ -1,0 +1,301 @@
+"""Answer trust with fakes: the flagger's features and rule, the garbage detectors, the
+extractive fallback, and the Chat guard's events (scripted LLM, hash embedder, real corpus)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tutor.text import split_sentences
+
+from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, is_empty, is_looping,
+                         language_mismatch, repetition, strip_citations)
+
+SDPA_ZH = ("缩放点积（scaled dot-product）是 Transformer 计算注意力分数的方式：用查询和键的点积衡量相关性，再除以 √d_k。"
+           "若 q、k 各分量独立、均值 0、方差 1，则点积 q·k 的方差等于 d_k，标准差为 √d_k。"
+           "不缩放时分数随 d_k 变大，softmax 饱和成近似 one-hot，其梯度接近 0，训练变慢甚至停滞。")
+SDPA_EN = ("Scaled dot-product attention computes scores as QK^T / sqrt(d_k). Large scores push the softmax into "
+           "saturation, producing near one-hot attention weights whose gradients are close to zero. Dividing by "
+           "the standard deviation sqrt(d_k) restores unit variance and keeps training stable.")
+# what SmolLM2-135M actually streamed for 为什么注意力要除以根号d_k？ (trimmed)
+SMOL_LOOP = ("缩放点积（Scaled Dot-Product Attention Scores）· 注意力！\n\n[1] 缩放点积（Scaled Dot-Product Attention Scores）· 注意力！\n\n"
+             + "注意力机制详解（Attention Mechanisms in Depth）· 要点 Key points\n\n 注意力机制详解（Attention Mechanisms in Depth）· 注意力！\n\n" * 4)
+
+
+@pytest.mark.parametrize("text, looping", [
+    (SMOL_LOOP, True),
+    ("the the the the the the the the the the the the the the the the the the the the the the the the the", True),
+    (SDPA_ZH, False),
+    (SDPA_EN, False),
+    ("好的。好的。好的。", False),  # too short to call a loop
+])
+def test_loop_detection(text, looping):
+    assert is_looping(text) is looping
+    if len(text) > 80:
+        assert (repetition(text) > 0.35) is looping
+
+
+# real SmolLM2 first answers that passed the first version of the checks
+LATE_LOOP = ("[1] 扩散模型先用固定的前向过程把数据逐步加噪成高斯噪声。[2] 噪声调度把从清晰到全噪的旅程看作一段路程，调度就是这段路上的速度曲线。"
+             "这就是一个问题，其实就是一个问题，其它的问题都是一段路上的速度曲线，只是一个问题，其它的问题都是一段路上的速度曲线，只是一个问题，其")
+COUNTING = ("This section covers positional encoding in Transformers: because self-attention is permutation equivariant, word "
+            "order must be injected explicitly. It compares absolute position embeddings with relative schemes that act inside "
+            "attention. Suggested order: " + ", ".join(f"1.3.{i}" for i in range(2, 40)) + ",")
+LEARNING_ORDER = ("注意力机制详解（Attention Mechanisms in Depth）· 建议学习顺序\n1.1.1 → 1.1.2 → 1.1.3 → 1.1.4 → 1.2.1 → 1.2.2 → 1.2.3 → "
+                  "1.2.4 → 1.3.1 → 1.3.2 → 1.3.3 → 1.3.4 → 1.4.1 → 1.4.2 → 1.4.3 → 1.4.4。如果时间有限，优先掌握 1.1.2。")
+
+
+@pytest.mark.parametrize("text, looping", [(LATE_LOOP, True), (COUNTING, True), (LEARNING_ORDER, False)])
+def test_late_and_counting_loops(text, looping):
+    assert is_looping(text) is looping
+
+
+@pytest.mark.parametrize("answer, echo", [
+    ("The output layer turns hidden states into next-token probabilities using [number] in English.", True),
+    ("上面的笔记用中文回答，并用 [编号] 标注引用。", True),
+    ("Falcon-7B was trained on RefinedWeb. Question: What data was Falcon trained on? Answer in English using only the notes above", True),
+    ("Falcon was trained mostly on RefinedWeb, filtered and deduplicated web data [1].", False),
+])
+def test_prompt_echo(answer, echo):
+    from tutor.trust import prompt_echo
+
+    instructions = ["Answer in English using only the notes above, citing them as [number]."]
+    assert prompt_echo(answer, instructions) is echo
+
+
+@pytest.mark.parametrize("answer, lang, mismatch", [
+    ("Attention divides by sqrt(d_k) so that the softmax does not saturate. [1]", "zh", True),
+    ("注意力除以 √d_k，是为了防止 softmax 饱和 [1]。", "zh", False),
+    ("缩放点积把方差拉回 1，softmax 不会饱和，训练更稳定。", "en", True),
+    ("RoPE (旋转位置编码) rotates query and key vectors by position. [1]", "en", False),
+    ("[1]", "zh", False),  # nothing to judge: is_empty's job
+])
+def test_language_mismatch(answer, lang, mismatch):
+    assert language_mismatch(answer, lang) is mismatch
+
+
+def test_empty_answers():
+    assert is_empty("") and is_empty("  [1]。 [2]") and is_empty("……")
+    assert not is_empty("是的 [1]")
+    assert garbage_reasons("[1]", "zh", []) == ["empty"]
+
+
+def test_flagger_on_overlap_alone_separates_copied_and_foreign_sentences():
+    f = Flagger(None)
+    sents = ["点积 q·k 的方差等于 d_k，标准差为 √d_k [1]。",          # restated from the note
+             "这个缩放因子最早由苹果公司在 1998 年的手机芯片里提出。",  # not in the note
+             "好的。"]                                               # nothing to check
+    checks = f.check(sents, [SDPA_ZH], "zh")
+    assert [c.supported for c in checks] == [True, False, True]
+    assert [c.checkable for c in checks] == [True, True, False]
+    assert checks[0].bigram > checks[1].bigram and checks[0].tok > checks[1].tok
+    assert all(c.sim == 0.0 for c in checks)  # no embedder: similarity does not count
+
+
+def test_flagger_uses_similarity_for_english():
+    calls = []
+
+    def embed(texts):
+        calls.append(list(texts))
+        return [[1.0, 0.0, 0.0] if "softmax" in t.lower() else [0.0, 0.0, 1.0] if "banana" in t.lower() else [0.0, 1.0, 0.0]
+                for t in texts]
+
+    f = Flagger(embed)
+    checks = f.check(["The softmax saturates when scores are large [1].", "Bananas are yellow and grow in bunches."],
+                     [SDPA_EN], "en")
+    assert checks[0].sim == 1.0 and checks[1].sim == 0.0
+    assert [c.supported for c in checks] == [True, False]
+    n = len(calls)
+    f.check(["The softmax saturates when scores are large [1]."], [SDPA_EN], "en")
+    assert len(calls) == n  # context and sentence vectors are cached
+
+
+def test_garbage_reasons_combine():
+    f = Flagger(None)
+    bad = "The moon sings in the garden. Apples drive cars to school. Bananas read books at night."
+    checks = f.check(bad.split(". "), [SDPA_ZH], "zh")
+    assert set(garbage_reasons(bad, "zh", checks)) == {"language", "unsupported"}
+    good = "点积 q·k 的方差等于 d_k [1]。除以 √d_k 后，softmax 不会饱和 [1]。"
+    assert garbage_reasons(good, "zh", f.check(["点积 q·k 的方差等于 d_k [1]。", "除以 √d_k 后，softmax 不会饱和 [1]。"], [SDPA_ZH], "zh")) == []
+
+
+def test_extractive_answer_quotes_cited_note_sentences_in_the_question_language():
+    sources = [(1, SDPA_ZH), (2, SDPA_EN)]
+    zh = extractive_answer("为什么要除以根号 d_k？", sources, "zh")
+    lines = zh.splitlines()
+    assert lines[0] == FALLBACK_HEADER["zh"] and 1 <= len(lines) - 1 <= 3
+    for line in lines[1:]:
+        assert line.startswith("- ") and re.search(r" \[[12]\][。.]?$", line)
+        assert strip_citations(line[2:]) in SDPA_ZH  # verbatim from the notes
+    en = extractive_answer("Why divide by sqrt(d_k)?", sources, "en")
+    assert en.splitlines()[0] == FALLBACK_HEADER["en"]
+    assert all(" [2]" in line and strip_citations(line[2:]) in SDPA_EN for line in en.splitlines()[1:])
+    assert len(split_sentences(zh)) == len(lines)  # one sentence per quoted line: citations stay inside
+
+
+def test_extractive_answer_skips_questions():
+    src = [(1, "为什么注意力要除以根号 d_k？因为点积的方差等于 d_k；除以根号 d_k 后方差回到 1。")]
+    out = extractive_answer("为什么注意力要除以根号 d_k？", src, "zh")
+    assert "？" not in out and "因为点积的方差等于 d_k；除以根号 d_k 后方差回到 1 [1]。" in out  # whole sentence, not a clause
+
+
+# -- the guard inside Chat -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tutor(tmp_path_factory):
+    from tests.conftest import make_settings
+    from tutor.embed import hash_embedder
+    from tutor.llm import ScriptedLLM
+    from tutor.tutor import build_tutor
+
+    t = build_tutor(make_settings(tmp_path_factory.mktemp("trust") / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
+    t.ingest()
+    return t
+
+
+def run(tutor, replies, q="为什么注意力要除以根号d_k？"):
+    tutor.llm.replies = list(replies)
+    tutor.llm.calls.clear()
+    events = list(tutor.ask_stream(q))
+    answer = events[-1][1]
+    shown = ""
+    for kind, value in events:
+        if kind == "token":
+            shown += value
+        elif kind == "replace":
+            shown = value
+    return events, answer, shown
+
+
+def note_sentence(tutor, q="为什么注意力要除以根号d_k？", lang="zh", skip=0):
+    """A sentence of a note chunk that the tutor retrieves for q (what a faithful model would
+    say); skip: how many such sentences to pass over."""
+    from tutor.text import detect_lang, split_sentences
+
+    sources = next(v for k, v in tutor.ask_stream(q) if k == "sources")
+    for src in sources:
+        for cid in src.chunk_ids:
+            c = tutor.index.chunks[cid]
+            if c.kind != "outline":
+                for s in split_sentences(c.text.split("\n", 1)[1]):
+                    if detect_lang(s) == lang and len(s) > 20 and s.endswith("。"):
+                        if skip == 0:
+                            return s
+                        skip -= 1
+    raise AssertionError("no sentence")
+
+
+def cited(sentence: str) -> str:
+    return sentence.rstrip("。") + " [1]。"
+
+
+def test_a_good_answer_is_shown_directly(tutor):
+    good = cited(note_sentence(tutor))
+    events, a, shown = run(tutor, [good])
+    assert [k for k, _ in events if k in ("retry", "replace")] == []
+    assert a.guard["outcome"] == "direct" and a.guard["reasons"] == [[]]
+    assert a.answer == good.strip() and shown.strip() == a.answer
+    assert a.sentences and a.unsupported == [] and len(tutor.llm.calls) == 1
+    j = a.to_json()
+    assert j["unsupported"] == [] and j["sentences"] == a.sentences
+
+
+def test_a_garbage_answer_is_retried_with_the_strict_prompt(tutor):
+    good = cited(note_sentence(tutor))
+    events, a, shown = run(tutor, ["The Great Gatsby is a novel by F. Scott Fitzgerald about the American dream.", good])
+    kinds = [k for k, _ in events]
+    assert kinds.index("retry") < kinds.index("replace") < kinds.index("done")
+    assert dict(events)["retry"] == ["language", "unsupported"]
+    assert a.answer == good and shown == a.answer
+    assert a.guard["outcome"] == "retried" and "retried_strict" in a.notices and "garbage_language" in a.notices
+    strict_system = tutor.llm.calls[1][0]["content"]
+    assert strict_system == tutor.prompts.render("strict", "zh")
+    assert len(tutor.llm.calls[1]) == 2  # strict retry: system + one user turn, no history
+
+
+def test_two_garbage_answers_fall_back_to_quoting_the_notes(tutor):
+    loop = "注意力！" * 200
+    events, a, shown = run(tutor, [loop, "Bananas are yellow. Bananas are yellow. Bananas are yellow."])
+    assert a.guard["outcome"] == "fallback" and "extractive_fallback" in a.notices
+    assert a.answer == shown and a.answer.startswith(FALLBACK_HEADER["zh"])
+    assert a.unsupported == [] and a.sentences
+    quoted = a.answer.splitlines()[1:]
+    cited = {s.n for s in a.sources}
+    assert quoted and all(int(re.search(r"\[(\d+)\][。.!?！？]?$", line).group(1)) in cited for line in quoted)
+    # the loop was cut short while streaming instead of running to max_answer_tokens
+    streamed = "".join(v for k, v in events if k == "token")
+    assert len(streamed) < tutor.settings.max_answer_tokens
+
+
+def test_the_check_can_be_switched_off(tutor):
+    tutor.settings.answer_check = False
+    try:
+        events, a, shown = run(tutor, ["The Great Gatsby is a novel."])
+    finally:
+        tutor.settings.answer_check = True
+    assert a.guard["outcome"] == "unchecked" and "retry" not in [k for k, _ in events]
+    assert a.answer == "The Great Gatsby is a novel." and a.sentences == ["The Great Gatsby is a novel."]
+
+
+def test_unsupported_sentences_are_listed_by_index(tutor):
+    one, two = note_sentence(tutor), note_sentence(tutor, skip=1)
+    answer = f"{cited(one)}另外，这个方法是 2031 年火星探测器上的导航团队发明的。{cited(two)}"
+    events, a, shown = run(tutor, [answer])
+    assert a.guard["outcome"] == "direct"  # one of three flagged: not "most"
+    assert len(a.sentences) == 3 and a.unsupported == [1]
+    assert a.to_json()["unsupported"] == [1]
+
+
+def test_cli_streaming_shows_the_retry_and_the_revised_answer(tutor, monkeypatch):
+    from typer.testing import CliRunner
+
+    import tutor.cli as cli
+
+    good = cited(note_sentence(tutor))
+    tutor.llm.replies = ["The Great Gatsby is a novel by F. Scott Fitzgerald about the American dream.", good]
+    monkeypatch.setattr(cli, "_tutor", lambda: tutor)
+    r = CliRunner().invoke(cli.app, ["ask", "为什么注意力要除以根号d_k？"])
+    assert r.exit_code == 0, r.output
+    assert "retrying with a stricter prompt" in r.stderr
+    out = r.stdout
+    assert out.index("The Great Gatsby") < out.index("── revised answer ──") < out.index(good)
+    assert "notices: garbage_language, garbage_unsupported, retried_strict" in out
+
+
+def test_cli_json_lists_unsupported_sentences(tutor, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    import tutor.cli as cli
+
+    one, two = note_sentence(tutor), note_sentence(tutor, skip=1)
+    tutor.llm.replies = [f"{cited(one)}另外，这个方法是 2031 年火星探测器上的导航团队发明的。{cited(two)}"]
+    monkeypatch.setattr(cli, "_tutor", lambda: tutor)
+    r = CliRunner().invoke(cli.app, ["ask", "--json", "为什么注意力要除以根号d_k？"])
+    j = json.loads(r.stdout)
+    assert j["unsupported"] == [1] and len(j["sentences"]) == 3 and j["guard"]["outcome"] == "direct"
+    assert j["key_points"] and {"n", "id", "text"} == set(j["key_points"][0])
+
+
+def test_a_strict_retry_cut_at_the_token_limit_is_not_shown(tutor):
+    from tutor.chat import RETRY_MAX_TOKENS
+
+    good = cited(note_sentence(tutor))
+    long_retry = (good * (RETRY_MAX_TOKENS // len(good) + 2))  # supported, but cut mid-sentence by the limit
+    events, a, shown = run(tutor, ["The Great Gatsby is a novel.", long_retry])
+    assert a.guard["outcome"] == "fallback" and "truncated" in a.guard["reasons"][1]
+    assert shown == a.answer and a.answer.startswith(FALLBACK_HEADER["zh"])
+
+
+def test_retry_reasons_reject_words_going_round():
+    from tutor.trust import retry_reasons
+
+    vacuous = ("The output layer turns hidden states into next-token probabilities using the output layer's output layer, "
+               "and the final hidden states are used to generate next-token probabilities.")
+    real = ("The output layer multiplies the final hidden state by the unembedding matrix to get logits, "
+            "and a softmax turns them into next-token probabilities [1].")
+    assert retry_reasons(vacuous, [], truncated=False) == ["repetitive"]
+    assert retry_reasons(real, [], truncated=False) == []
+    assert retry_reasons(real, [], truncated=True) == ["truncated"]

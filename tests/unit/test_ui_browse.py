@@ -1,0 +1,70 @@
+"""Browse tab handlers (ui/browse.py) over the real corpus; no index, no model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import make_settings
+from ui.browse import UnknownNode, go_to, links_html, node_markdown, open_node, resolve, tree_html
+
+
+@pytest.fixture(scope="module")
+def tutor(tmp_path_factory):
+    from tutor.tutor import build_tutor
+
+    return build_tutor(make_settings(tmp_path_factory.mktemp("browse") / "home"))
+
+
+def test_tree_lists_every_outline_node_and_opens_the_current_branch(tutor):
+    html = tree_html(tutor.corpus, "3.4.2")
+    ids = re.findall(r'data-id="([\d.]+)"', html)
+    assert ids == [n.id for n in tutor.corpus.outline.nodes] and len(ids) == len(tutor.corpus.outline)
+    assert html.count("<details open>") == 2  # chapter 3 and section 3.4
+    assert re.search(r'data-id="3.4.2" class="current"', html)
+    missing = next(n.id for n in tutor.corpus.outline.nodes if n.id not in tutor.corpus.notes)
+    assert f'data-id="{missing}" class="nonote"' in html  # nodes without a note are muted
+
+
+@pytest.mark.parametrize("text,node", [("3.4.2", "3.4.2"), (" 3.4 ", "3.4"), ("LoRA", "3.4.2"), ("lora", "3.4.2"),
+                                       ("低秩适配", "3.4.2"), ("Low-Rank Adaptation", "3.4.2")])
+def test_resolve(tutor, text, node):
+    assert resolve(tutor.corpus, text) == node
+
+
+@pytest.mark.parametrize("text", ["", "  ", "没有这个主题xyz"])
+def test_resolve_rejects_unknown_text_with_an_example(tutor, text):
+    with pytest.raises(UnknownNode, match="3.4.2"):
+        resolve(tutor.corpus, text)
+
+
+def test_note_page_has_body_key_points_items_and_references(tutor):
+    md = node_markdown(tutor, "3.4.2")
+    note = tutor.corpus.notes["3.4.2"]
+    assert "# 3.4.2 LoRA" in md and note.body[:80] in md and "$W_0" in md
+    assert all(kp in md for kp in note.meta.key_points)
+    assert md.count("<summary>答案 Answer</summary>") == len(note.meta.quiz)
+    assert "- B. 为了让训练开始时增量 BA 为零" in md  # choice options as a list, letters A.. in order
+    assert note.meta.references[0] in md and "3 BERT与GPT › 3.4" in md
+
+
+def test_links_cover_parent_prerequisites_related_and_children(tutor):
+    note = tutor.corpus.notes["3.4.2"]
+    html = links_html(tutor.corpus, "3.4.2")
+    linked = set(re.findall(r'data-id="([\d.]+)"', html))
+    assert linked == {"3.4", *note.meta.prerequisites, *note.meta.related}
+    assert set(re.findall(r'data-id="([\d.]+)"', links_html(tutor.corpus, "3.4"))) >= {"3", "3.4.1", "3.4.2", "3.4.3", "3.4.4"}
+
+
+def test_node_without_note_shows_its_place_and_children(tutor):
+    missing = next(n for n in tutor.corpus.outline.nodes if n.level == 2 and n.id not in tutor.corpus.notes)
+    md, links, tree, node = open_node(tutor, missing.id)
+    assert "no note for this node yet" in md and node == missing.id
+    assert all(k in md for k in missing.children)
+
+
+def test_go_to_unknown_text_and_open_unknown_id_say_so(tutor):
+    md, links, tree, node = go_to(tutor, "没有这个主题xyz")
+    assert md.startswith("⚠") and node == "" and links == "" and "data-id" in tree
+    assert open_node(tutor, "99.9")[0].startswith("⚠ 未知编号")

@@ -1,0 +1,221 @@
+"""Chat tab handlers (ui/chat.py, ui/render.py, ui/sessions.py) over the real corpus with
+the hash embedder and a scripted LLM; no browser."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from tests.conftest import make_settings
+from tutor.chat import Answer, Source
+from ui.chat import EMPTY_ANSWER, GENERATING, RETRYING, model_history, respond
+from ui.render import assistant_content, mark_unsupported, plain, sources_panel
+from ui.sessions import StopRegistry
+
+Q = "LoRA 为什么能减少微调的参数量？"
+
+
+@pytest.fixture(scope="module")
+def tutor(tmp_path_factory):
+    from tutor.embed import hash_embedder
+    from tutor.llm import ScriptedLLM
+    from tutor.tutor import build_tutor
+
+    # answer_check off: these tests are about the UI, not the trust guard (tested with it on below)
+    t = build_tutor(make_settings(tmp_path_factory.mktemp("ui") / "home", answer_check=False), llm=ScriptedLLM(),
+                    embedder=hash_embedder())
+    t.ingest()
+    return t
+
+
+def run(tutor, message, history=None, chapter="", stop=None):
+    return list(respond(tutor, message, history or [], chapter, stop))
+
+
+def test_answer_streams_then_shows_footer_sources_and_key_points(tutor):
+    tutor.llm.replies = ["LoRA 冻结预训练权重，只训练低秩矩阵 B 和 A [1]。"]
+    ups = run(tutor, Q)
+    box, first, _, status = ups[0]
+    assert box == "" and first[0] == {"role": "user", "content": Q} and "retriev" in status
+    streamed = [u[1][1]["content"] for u in ups if u[3] == GENERATING and u[1][1]["content"] != "…"]
+    assert len(streamed) > 3 and streamed[-1].startswith("LoRA 冻结")  # several partial updates
+    assert all(b.startswith(a) and len(a) < len(b) for a, b in zip(streamed, streamed[1:]))
+    _, final, panel, status = ups[-1]
+    answer = final[1]["content"]
+    assert status == "" and answer.startswith("LoRA 冻结预训练权重") and "scripted" in answer
+    assert "首字 first token" in answer and "tok/s" in answer
+    assert final[2]["metadata"]["title"].startswith("来源 Sources") and "3.4.2" in final[2]["content"]
+    assert 'data-id="3.4.2"' in panel and "要点 Key points" in panel
+
+
+def test_follow_up_sends_plain_history_to_the_model(tutor):
+    tutor.llm.replies = ["第一句回答 [1]。", "第二句回答。"]
+    history = run(tutor, Q)[-1][1]
+    run(tutor, "那 QLoRA 呢？", history)
+    sent = tutor.llm.calls[-1]
+    assert sent[1] == {"role": "user", "content": Q}
+    assert sent[2] == {"role": "assistant", "content": "第一句回答 [1]。"}  # no footer, no sources message
+    assert "QLoRA" in sent[-1]["content"]
+
+
+@pytest.mark.parametrize("message,chapter,error", [("", "", "empty"), ("   ", "", "empty"), (Q, "99", "unknown chapter")])
+def test_bad_input_keeps_history_and_question(tutor, message, chapter, error):
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    ups = run(tutor, message, history, chapter)
+    box, shown, _, status = ups[-1]
+    assert shown == history and box == message and status.startswith("⚠") and error in status
+
+
+def test_stop_mid_answer_keeps_partial_text_and_frees_the_model(tutor):
+    tutor.llm.replies = ["一" * 300]
+    stop = threading.Event()
+    ups = []
+    for u in respond(tutor, Q, [], "", stop):
+        ups.append(u)
+        if u[1][-1]["content"].startswith("一"):
+            stop.set()
+    final = ups[-1][1][1]["content"]
+    assert 0 < plain(final).count("一") < 300 and "已停止 / stopped" in final
+    assert tutor.llm.lock.acquire(blocking=False)  # the next question can start at once
+    tutor.llm.lock.release()
+
+
+def test_empty_model_answer_is_said(tutor):
+    tutor.llm.replies = [""]
+    assert EMPTY_ANSWER in run(tutor, Q)[-1][1][1]["content"]
+
+
+class EventsTutor:
+    """ask_stream replaying fixed events (for event kinds the scripted model cannot make)."""
+
+    def __init__(self, events):
+        self.events = events
+
+    def ask_stream(self, *a):
+        return iter(self.events)
+
+
+def answer(text, **kw):
+    src = Source(1, "3.4.2", "LoRA", "Low-Rank Adaptation", 0.03, 0.9, "LoRA · 概念\nLoRA 冻结 W0。", ["c1"])
+    kw.setdefault("timings", {"retrieve_ms": 12.0, "first_token_ms": 80.0, "tokens_per_s": 95.5})
+    return Answer("q", text, [src], "smol", "zh", key_points=[{"n": 1, "id": "3.4.2", "text": "冻结 W0"}], **kw)
+
+
+def test_replace_event_swaps_the_streamed_text():
+    a = answer("- LoRA 冻结 W0 [1]", notices=["garbage_loop", "extractive_fallback"])
+    ups = list(respond(EventsTutor([("sources", a.sources), ("token", "胡言乱语"), ("retry", ["loop"]),
+                                    ("replace", "- LoRA 冻结 W0 [1]"), ("done", a)]), Q, [], ""))
+    assert [u[1][1]["content"] for u in ups[2:5]] == ["胡言乱语", "胡言乱语", "- LoRA 冻结 W0 [1]"]
+    assert ups[3][3] == RETRYING
+    final = ups[-1][1][1]["content"]
+    assert "直接摘录笔记" in final and "在重复" in final
+
+
+def test_footer_notices_and_unsupported_sentences():
+    a = answer("LoRA 冻结 W0 [1]。它发明于 1990 年。", notices=["history_dropped", "notes_dropped"])
+    a.unsupported = [1]
+    html = assistant_content(a)
+    assert "smol · 首字 first token 80 ms · 95.5 tok/s" in html
+    assert '<span class="unsupported" title="笔记中未找到 / not found in the notes">⚠ 它发明于 1990 年。</span>' in html
+    assert "LoRA 冻结 W0 [1]。<span" in html  # the supported sentence is untouched
+    assert "较早的对话" in html and "部分检索到的笔记" in html
+    assert plain(html) == "LoRA 冻结 W0 [1]。它发明于 1990 年。"
+
+
+@pytest.mark.parametrize("text,idx,flagged", [
+    ("A first claim here. A second claim here.", [0], ["A first claim here."]),
+    ("第一句。\n\n第二句！第三句？", [0, 2], ["第一句。", "第三句？"]),
+    ("Use `x = 1` here. Then more text.", [0], []),  # code is never wrapped
+    ("Only one.", [5], []),  # an index past the end changes nothing
+])
+def test_mark_unsupported(text, idx, flagged):
+    out = mark_unsupported(text, idx)
+    assert re.findall(r'<span class="unsupported"[^>]*>⚠ (.*?)</span>', out) == flagged
+    assert plain(out) == text
+
+
+def test_model_history_drops_display_messages():
+    msgs = [{"role": "user", "content": "q"}, {"role": "assistant", "content": assistant_content(answer("a [1]。"))},
+            {"role": "assistant", "content": "x", "metadata": {"title": "来源 Sources (1)"}}]
+    assert model_history(msgs) == [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a [1]。"}]
+
+
+def test_sources_panel_escapes_and_links():
+    a = answer("x")
+    a.sources[0].title = "<b>LoRA</b>"
+    panel = sources_panel(a.sources, a.key_points)
+    assert "&lt;b&gt;LoRA&lt;/b&gt;" in panel and 'data-id="3.4.2"' in panel and "冻结 W0" in panel
+    assert "no sources" in sources_panel([])
+
+
+def test_stop_registry_stops_only_the_running_answer():
+    reg = StopRegistry()
+    first = reg.start("s1")
+    other = reg.start("s2")
+    assert reg.stop("s1") and first.is_set() and not other.is_set()
+    second = reg.start("s1")
+    assert not second.is_set()  # an earlier Stop never cancels the next question
+    reg.finish("s1", first)  # stale finish keeps the newer event
+    assert reg.stop("s1") and second.is_set()
+    reg.finish("s1", second)
+    assert not reg.stop("s1")
+
+
+def test_guarded_garbage_answer_is_replaced_by_quotes_from_the_notes(tutor):
+    from tutor.tutor import build_tutor
+
+    guarded = build_tutor(tutor.settings.model_copy(update={"answer_check": True}), llm=tutor.llm, embedder=tutor.embedder)
+    tutor.llm.replies = ["参数参数参数参数。" * 60, "banana banana banana banana banana."]
+    ups = run(guarded, Q)
+    retry_at = [u[3] for u in ups].index(RETRYING)
+    streamed = ups[retry_at][1][1]["content"]  # what the learner saw when the check failed
+    final = ups[-1][1][1]["content"]
+    assert streamed.startswith("参数参数") and not plain(final).startswith("参数参数")
+    assert "直接摘录笔记" in final and "在重复" in final and "[1]" in plain(final)
+
+
+def test_model_history_reads_what_gradio_passes_back():
+    from gradio.components.chatbot import Chatbot
+
+    bot = Chatbot()
+    shown = [{"role": "user", "content": "q"}, {"role": "assistant", "content": assistant_content(answer("a [1]。"))},
+             {"role": "assistant", "content": "x", "metadata": {"title": "来源 Sources (1)", "status": "done"}}]
+    as_received = bot.preprocess(bot.postprocess(shown))  # content becomes [{"type": "text", "text": ...}]
+    assert model_history(as_received) == [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a [1]。"}]
+
+
+# -- 引导模式 guide me ---------------------------------------------------------------------
+def test_guide_walks_the_ladder_then_answers_on_request(tutor):
+    from ui.guide import guide
+
+    calls = len(tutor.llm.calls)
+    ups = list(guide(tutor, Q, [], "", {}))
+    _, shown, _, _, st = ups[-1]
+    top = next(h.chunk.node_id for h in tutor.search(Q, k=tutor.settings.top_k) if tutor.quiz.bank.select(h.chunk.node_id))
+    assert st["step"] == 1 and st["question"] == Q and st["note"] == top
+    hints = tutor.quiz.hints(st["item"])
+    assert shown[-1]["metadata"]["title"].startswith(f"引导 Guide 1/3 · {top}") and hints[0].text in shown[-1]["content"]
+    assert len(tutor.llm.calls) == calls  # no model call before the answer is asked for
+    _, shown, _, _, st = list(guide(tutor, "我觉得是因为参数少", shown, "", st))[-1]
+    assert st["step"] == 2 and hints[1].text in shown[-1]["content"] and shown[-2]["content"] == "我觉得是因为参数少"
+    tutor.llm.replies = ["LoRA 只训练低秩矩阵 [1]。"]
+    ups = list(guide(tutor, "", shown, "", st, show_answer=True))
+    _, final, panel, status, st = ups[-1]
+    assert st == {} and status == "" and 'data-id="3.4.2"' in panel
+    assert plain(final[-2]["content"]) == "LoRA 只训练低秩矩阵 [1]。" and final[:len(shown)] == shown
+    assert [m["content"] for m in tutor.llm.calls[-1][1:-1]] == []  # the ladder is not sent to the model as history
+    assert Q in tutor.llm.calls[-1][-1]["content"]
+
+
+def test_guide_new_question_restarts_and_uncovered_question_is_answered_plainly(tutor):
+    from ui.guide import NO_TOPIC, guide
+
+    _, shown, _, _, st = list(guide(tutor, Q, [], "", {}))[-1]
+    _, shown2, _, _, st2 = list(guide(tutor, "为什么注意力要除以根号d_k？", shown, "", st))[-1]
+    assert st2["question"].startswith("为什么注意力") and st2["step"] == 1 and st2["base"] == len(shown) == 2
+    assert len(shown2) == 4 and shown2[-1]["metadata"]["title"].startswith("引导 Guide 1/3")
+    tutor.llm.replies = ["plain answer"]
+    ups = list(guide(tutor, "今天天气怎么样？", [], "", {}))
+    assert ups[-1][4] == {} and ups[-1][3] == NO_TOPIC and ups[-1][1][0]["content"] == "今天天气怎么样？"

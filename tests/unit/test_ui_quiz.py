@@ -1,0 +1,132 @@
+"""Quiz and Progress tab handlers (ui/quiz.py, ui/progress.py) over the real corpus and
+quiz engine, with the hash embedder and a progress database in a tmp dir; no browser."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.conftest import make_settings
+from ui import progress, quiz
+
+
+@pytest.fixture
+def tutor(tmp_path):
+    from tutor.embed import hash_embedder
+    from tutor.tutor import build_tutor
+
+    return build_tutor(make_settings(tmp_path / "home"), embedder=hash_embedder())
+
+
+def lora_choice(tutor):
+    note = tutor.corpus.notes["3.4.2"]
+    item = next(q for q in note.meta.quiz if q.type == "choice")
+    return item, f"{'ABCD'[item.answer]}. {item.options[item.answer]}"
+
+
+def test_choice_item_shown_then_graded_and_stored(tutor):
+    item, right = lora_choice(tutor)
+    st, v = quiz.start(tutor, "ann", "3.4.2", "new", "choice", 5, now=1000.0)
+    assert v.kind == "choice" and v.question == item.question and "3.4.2 LoRA" in v.header and "1/1" in v.header
+    assert v.options[item.answer] == right and [o[:3] for o in v.options] == ["A. ", "B. ", "C. ", "D. "]
+    st2, v2 = quiz.submit(tutor, st, right, now=1004.5)
+    assert v2.answered and "正确 Correct" in v2.result and "score 100%" in v2.result and v2.note_id == "3.4.2"
+    assert st["result"] is None and st2["result"]["verdict"] == "correct"  # the old round is not mutated
+    reviews = tutor.quiz.store.reviews("ann")
+    assert [(r.item_id, r.verdict, r.latency_ms) for r in reviews] == [(st["items"][0], "correct", 4500)]
+    st3, _ = quiz.submit(tutor, st2, right)  # a second submit of a graded item stores nothing
+    assert st3 == st2 and len(tutor.quiz.store.reviews("ann")) == 1
+
+
+def test_wrong_choice_shows_the_right_answer(tutor):
+    item, right = lora_choice(tutor)
+    wrong = next(f"{'ABCD'[k]}. {o}" for k, o in enumerate(item.options) if k != item.answer)
+    st, _ = quiz.start(tutor, "ann", "3.4.2", "new", "choice", 1)
+    _, v = quiz.submit(tutor, st, wrong)
+    assert "不正确 Wrong" in v.result and f"**正确答案 Answer:** {right}" in v.result
+
+
+def test_hint_ladder_walks_to_the_answer_and_counts_as_again(tutor):
+    item, right = lora_choice(tutor)
+    st, v = quiz.start(tutor, "ann", "3.4.2", "new", "choice", 1)
+    assert v.hints == [] and v.more_hints
+    for k in range(1, 4):
+        st, v = quiz.hint(tutor, st)
+        assert len(v.hints) == k and v.hints[-1].startswith(f"提示 Hint {k}/3")
+    assert not v.more_hints and item.options[item.answer] in v.hints[2]
+    assert item.options[item.answer] not in v.hints[0] + v.hints[1]  # no hint before the last gives it away
+    st, v = quiz.submit(tutor, st, right)
+    assert st["result"]["rating"] == "again"
+
+
+def test_short_item_graded_with_feedback(tutor):
+    st, v = quiz.start(tutor, "ann", "3.4.2", "new", "short", 1)
+    assert v.kind == "short"
+    _, v = quiz.submit(tutor, st, "")
+    assert "不正确 Wrong" in v.result and "没有作答" in v.result
+
+
+def test_flashcard_flips_then_self_rates(tutor):
+    st, v = quiz.start(tutor, "ann", "3.4.2", "new", "card", 1)
+    assert v.kind == "card" and v.back == ""
+    st, v = quiz.flip(tutor, st)
+    assert v.back == tutor.quiz.item(st["items"][0]).reference and not v.answered
+    st, v = quiz.rate(tutor, st, "good")
+    assert v.answered and st["result"]["rating"] == "good" and st["result"]["verdict"] == "correct"
+
+
+@pytest.mark.parametrize("scope,mode,type_,says", [
+    ("99", "mixed", "", "chapter"), ("3.9", "mixed", "", "3.9"), ("3.4.2", "sideways", "", "mode"),
+    ("", "due", "", "nothing to ask"),  # a new learner has nothing due
+])
+def test_bad_or_empty_round_says_why(tutor, scope, mode, type_, says):
+    st, v = quiz.start(tutor, "ann", scope, mode, type_, 5)
+    assert st["items"] == [] and v.kind == "" and says in v.message
+
+
+def test_unreadable_choice_keeps_the_item_open(tutor):
+    st, _ = quiz.start(tutor, "ann", "3.4.2", "new", "choice", 1)
+    st2, v = quiz.submit(tutor, st, "Z")
+    assert v.message.startswith("⚠") and not v.answered and st2 == st and tutor.quiz.store.reviews("ann") == []
+
+
+def test_round_ends_with_a_summary(tutor):
+    item, right = lora_choice(tutor)
+    st, v = quiz.start(tutor, "bob", "3.4.2", "new", "", 3)
+    assert len(st["items"]) == 3
+    st, v = quiz.next_item(tutor, st)  # skipped: not graded
+    assert v.kind == "short"  # note order: choice, short, card
+    st, v = quiz.submit(tutor, st, "LoRA 只训练低秩矩阵 B 和 A。")
+    st, v = quiz.finish(tutor, st)
+    assert v.kind == "" and "Round summary — 1 题 answered" in v.summary and "用户 user bob" in v.summary
+    assert "| 1 | 3.4.2 LoRA |" in v.summary
+
+
+def test_scope_choices_cover_chapters_and_sections_with_items(tutor):
+    ids = [i for _, i in quiz.scope_choices(tutor.corpus)]
+    assert ids[0] == "" and "3" in ids and "3.4" in ids and "3.4.2" not in ids
+    assert all(tutor.quiz.bank.select(i) for i in ids[1:])
+
+
+def test_progress_overview_after_answers(tutor, tmp_path):
+    item, right = lora_choice(tutor)
+    st, _ = quiz.start(tutor, "cat", "3.4.2", "new", "choice", 1)
+    quiz.submit(tutor, st, right)
+    st, _ = quiz.start(tutor, "cat", "1", "new", "choice", 1)
+    quiz.submit(tutor, st, "A")
+    v = progress.overview(tutor, "cat", now=datetime.now(timezone.utc), chart_dir=tmp_path)
+    assert v.user == "cat" and "卡片 cards: 2" in v.due
+    png = tmp_path.joinpath(v.chart.rsplit("/", 1)[-1])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    sections = [n.id for n in tutor.corpus.outline.nodes if n.level == 2]
+    assert re.findall(r'<td style="background:[^"]+" title="[^"]*"><a data-id="([\d.]+)">', v.heatmap) == sections
+    assert len(v.history) == 2 and v.history[0][1].startswith("1 ")  # newest first
+    assert 'data-id="' in v.path and "<ol" in v.path
+    assert set(progress.users(tutor)) == {"default", "cat"}
+
+
+@pytest.mark.parametrize("m,color", [(None, "#e5e7eb"), (0.0, "hsl(0, 70%, 78%)"), (1.0, "hsl(120, 70%, 78%)")])
+def test_heatmap_colours(m, color):
+    assert progress._color(m) == color

@@ -1,0 +1,335 @@
+"""Run an eval set (DESIGN.md §4) against a `Tutor` and compute retrieval, coverage and
+answer metrics. The eval is a thin client: it calls `Tutor.search` / `Tutor.ask` exactly as
+the CLI and UI do, so what it measures is what a learner gets.
+
+Retrieval is scored per note, not per chunk: the hits of one search are collapsed to the
+distinct node ids in rank order (a note's best chunk gives its rank), because a learner is
+helped by the right note, not by a particular chunk of it. Standard definitions, binary
+relevance (a node is relevant iff it is in `expected_ids`):
+  hit@k   1 if a relevant node is among the first k nodes, else 0;
+  MRR     1 / rank of the first relevant node (0 if none is retrieved);
+  nDCG@k  Σ_{i≤k} rel_i / log2(i+1), divided by the ideal value for min(|expected|, k)
+          relevant nodes (Järvelin & Kekäläinen, TOIS 2002).
+`topic_hit@k` asks the stricter question of issue 3: is the item's first expected id (its
+topic note) itself among the first k nodes; `search_top3` whether it is among the first
+three chunks that `tutor search -k 3` prints.
+
+Coverage mirrors `Chat.stream`: the question counts as covered when `is_covered` holds for
+the first `Settings.top_k` hits at `Settings.min_relevance`. `calibrate` sweeps that
+threshold over the set to show the trade-off between answering in-scope questions and
+refusing out-of-scope ones.
+
+Not done here: grading answers with an LLM judge (answer metrics are lexical and cheap).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from .errors import TutorError
+from .retrieve import Hit, is_covered, term_coverage
+from .text import detect_lang
+
+SEARCH_K = 10  # chunks per search; ≤ 10 keeps the retriever's candidate pool (30) as in production
+CUTOFFS = (1, 3, 5)
+KEY_POINT_MATCH = 0.5  # a key point counts as covered when this share of its content tokens is in the answer
+
+
+class EvalItem(BaseModel):
+    """One line of an eval set."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    lang: Literal["zh", "en"]
+    question: str
+    expected_ids: list[str]
+    reference: str = ""
+    key_points: list[str] = []
+    out_of_scope: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EvalItem":
+        if not self.question.strip():
+            raise ValueError("question is empty")
+        if self.out_of_scope and self.expected_ids:
+            raise ValueError("an out_of_scope item must have expected_ids []")
+        if not self.out_of_scope and not self.expected_ids:
+            raise ValueError("an in-scope item needs at least one expected id")
+        return self
+
+
+class EvalSet:
+    """Loading and validating `evals/sets/*.jsonl`."""
+
+    class Invalid(TutorError):
+        """A malformed eval set; the message starts with `file:line:`."""
+
+    @classmethod
+    def load(cls, path: Path, known_ids: set[str] | None = None) -> list[EvalItem]:
+        """Items of a JSONL eval set, in file order. known_ids: outline ids that expected_ids
+        must come from. Raises EvalSet.Invalid naming file and line."""
+        if not path.is_file():
+            raise cls.Invalid(f"{path}: eval set not found; pass a .jsonl file such as evals/sets/retrieval_ch1-4.jsonl")
+        items: list[EvalItem] = []
+        seen: set[str] = set()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise cls.Invalid(f"{path}:1: not UTF-8; re-save the file as UTF-8") from None
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = EvalItem.model_validate(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise cls.Invalid(f"{path}:{lineno}: not a JSON object ({e.msg}); write one object per line") from None
+            except ValidationError as e:
+                err = e.errors()[0]
+                where = ".".join(str(x) for x in err["loc"]) or "line"
+                raise cls.Invalid(f"{path}:{lineno}: {where}: {err['msg']}") from None
+            if item.id in seen:
+                raise cls.Invalid(f"{path}:{lineno}: duplicate item id {item.id!r}; ids must be unique")
+            unknown = [i for i in item.expected_ids if known_ids is not None and i not in known_ids]
+            if unknown:
+                raise cls.Invalid(f"{path}:{lineno}: expected_ids {unknown} are not outline ids")
+            seen.add(item.id)
+            items.append(item)
+        if not items:
+            raise cls.Invalid(f"{path}: the eval set is empty; add one JSON object per line (DESIGN.md §4)")
+        return items
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+def ranked_nodes(hits: list[Hit]) -> list[str]:
+    """Distinct node ids of hits in rank order (a node's first hit gives its rank)."""
+    out: list[str] = []
+    for h in hits:
+        if h.chunk.node_id not in out:
+            out.append(h.chunk.node_id)
+    return out
+
+
+def hit_at(ranked: list[str], expected: list[str], k: int) -> float:
+    return 1.0 if any(r in expected for r in ranked[:k]) else 0.0
+
+
+def reciprocal_rank(ranked: list[str], expected: list[str]) -> float:
+    return next((1.0 / i for i, r in enumerate(ranked, 1) if r in expected), 0.0)
+
+
+def ndcg_at(ranked: list[str], expected: list[str], k: int) -> float:
+    dcg = sum(1.0 / math.log2(i + 1) for i, r in enumerate(ranked[:k], 1) if r in expected)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(set(expected)), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+@dataclass
+class Retrieved:
+    """What one search returned for one item. ranked: node ids (best first); top3_chunks:
+    node ids of the first three chunks; relevance: best relevance among the first top_k hits."""
+
+    id: str
+    lang: str
+    question: str
+    expected_ids: list[str]
+    out_of_scope: bool
+    ranked: list[str]
+    top3_chunks: list[str]
+    relevance: float
+    covered: bool
+    ms: float
+
+
+def retrieve_all(search: Callable[[str, int], list[Hit]], items: list[EvalItem], top_k: int, threshold: float) -> list[Retrieved]:
+    """Search every item once (SEARCH_K chunks); coverage as Chat decides it on the first top_k."""
+    out = []
+    for it in items:
+        t0 = time.perf_counter()
+        hits = search(it.question, max(SEARCH_K, top_k))
+        ms = (time.perf_counter() - t0) * 1000
+        head = hits[:top_k]
+        out.append(Retrieved(it.id, it.lang, it.question, it.expected_ids, it.out_of_scope, ranked_nodes(hits),
+                             [h.chunk.node_id for h in hits[:3]], max((h.relevance for h in head), default=0.0),
+                             is_covered(head, threshold), round(ms, 1)))
+    return out
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def retrieval_metrics(rows: list[Retrieved]) -> dict:
+    """hit@1/3/5, MRR, nDCG@5, topic_hit@1/3/5 and search_top3 over in-scope rows, as means in [0, 1]."""
+    rows = [r for r in rows if not r.out_of_scope]
+    m: dict = {"n": len(rows)}
+    for k in CUTOFFS:
+        m[f"hit@{k}"] = _mean([hit_at(r.ranked, r.expected_ids, k) for r in rows])
+    m["mrr"] = _mean([reciprocal_rank(r.ranked, r.expected_ids) for r in rows])
+    m["ndcg@5"] = _mean([ndcg_at(r.ranked, r.expected_ids, 5) for r in rows])
+    for k in CUTOFFS:
+        m[f"topic_hit@{k}"] = _mean([hit_at(r.ranked, r.expected_ids[:1], k) for r in rows])
+    m["search_top3"] = _mean([1.0 if r.expected_ids[0] in r.top3_chunks else 0.0 for r in rows])
+    return m
+
+
+def coverage_metrics(rows: list[Retrieved], threshold: float) -> dict:
+    """At one threshold: share of in-scope questions treated as covered, share of out-of-scope
+    ones treated as not covered, their mean (balanced accuracy) and plain accuracy."""
+    ins = [r.relevance >= threshold for r in rows if not r.out_of_scope]
+    oos = [r.relevance < threshold for r in rows if r.out_of_scope]
+    a = sum(ins) / len(ins) if ins else None
+    b = sum(oos) / len(oos) if oos else None
+    both = [x for x in (a, b) if x is not None]
+    return {"threshold": round(threshold, 4), "in_scope": len(ins), "out_of_scope": len(oos),
+            "in_scope_covered": None if a is None else round(a, 4), "out_of_scope_rejected": None if b is None else round(b, 4),
+            "balanced_accuracy": round(sum(both) / len(both), 4) if both else None,
+            "accuracy": round((sum(ins) + sum(oos)) / (len(ins) + len(oos)), 4) if ins or oos else None}
+
+
+def calibrate(rows: list[Retrieved], step: float = 0.01) -> dict:
+    """Sweep thresholds 0..1; best = highest balanced accuracy, ties broken by the middle of
+    the best range (the largest margin on both sides). Returns the curve and the choice."""
+    grid = [round(i * step, 4) for i in range(int(round(1 / step)) + 1)]
+    curve = [coverage_metrics(rows, t) for t in grid]
+    scores = [c["balanced_accuracy"] or 0.0 for c in curve]
+    top = max(scores)
+    best_ts = [t for t, s in zip(grid, scores) if s == top]
+    chosen = statistics.median_low(best_ts)
+    ins = sorted(r.relevance for r in rows if not r.out_of_scope)
+    oos = sorted(r.relevance for r in rows if r.out_of_scope)
+    return {"best_threshold": chosen, "best_range": [best_ts[0], best_ts[-1]], "best": coverage_metrics(rows, chosen),
+            "in_scope_min_relevance": ins[0] if ins else None, "out_of_scope_max_relevance": oos[-1] if oos else None,
+            "curve": curve}
+
+
+def misses(rows: list[Retrieved], k: int) -> list[dict]:
+    """In-scope items whose topic note (first expected id) is not among the first k nodes."""
+    return [{"id": r.id, "question": r.question, "expected": r.expected_ids[0], "ranked": r.ranked[:max(k, 5)],
+             "rank": (r.ranked.index(r.expected_ids[0]) + 1) if r.expected_ids[0] in r.ranked else None}
+            for r in rows if not r.out_of_scope and r.expected_ids[0] not in r.ranked[:k]]
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+_CITE = re.compile(r"\[(\d{1,3})\]")
+
+
+@dataclass
+class Answered:
+    """Answer checks for one item. key_point_coverage: share of the item's key points found in
+    the answer (None without key points); times in ms."""
+
+    id: str
+    lang: str
+    out_of_scope: bool
+    covered: bool
+    answer: str
+    sources: list[str]
+    citations: list[int]
+    citations_valid: bool
+    cites_expected: bool
+    sources_expected: bool
+    lang_match: bool
+    key_point_coverage: float | None
+    first_token_ms: float | None
+    tokens_per_s: float
+    total_ms: float
+    notices: list[str] = field(default_factory=list)
+    guard: str | None = None  # answer check outcome: direct / retried / fallback / unchecked
+    unsupported: int | None = None  # answer sentences flagged as not found in the notes
+    sentences: int = 0
+
+
+def answer_all(ask: Callable[[str], object], items: list[EvalItem], progress: Callable[[int], None] | None = None) -> list[Answered]:
+    """Ask every item through `ask` (Tutor.ask) and check the answers."""
+    out = []
+    for it in items:
+        a = ask(it.question)
+        nums = [int(n) for n in _CITE.findall(a.answer)]
+        by_n = {s.n: s.id for s in a.sources}
+        cited = [by_n[n] for n in nums if n in by_n]
+        kpc = _mean([1.0 if term_coverage(kp, a.answer) >= KEY_POINT_MATCH else 0.0 for kp in it.key_points]) if a.covered else None
+        out.append(Answered(
+            it.id, it.lang, it.out_of_scope, a.covered, a.answer, [s.id for s in a.sources], nums,
+            all(n in by_n for n in nums), any(c in it.expected_ids for c in cited),
+            any(s.id in it.expected_ids for s in a.sources), detect_lang(a.answer) == it.lang,
+            kpc if it.key_points else None, a.timings.get("first_token_ms"), a.timings.get("tokens_per_s") or 0.0,
+            a.timings.get("total_ms") or 0.0, list(a.notices),
+            (getattr(a, "guard", None) or {}).get("outcome"), len(getattr(a, "unsupported", None) or []),
+            len(getattr(a, "sentences", None) or [])))
+        if progress:
+            progress(1)
+    return out
+
+
+def answer_metrics(rows: list[Answered]) -> dict:
+    """Means over answers: in-scope (covered answers only for citation and key-point checks)
+    and out-of-scope (refused = not covered); median time to first token, mean tokens/s."""
+    ins = [r for r in rows if not r.out_of_scope]
+    gen = [r for r in ins if r.covered]
+    oos = [r for r in rows if r.out_of_scope]
+    ttft = [r.first_token_ms for r in gen if r.first_token_ms is not None]
+    return {
+        "n": len(rows), "in_scope": len(ins), "answered": len(gen), "out_of_scope": len(oos),
+        "answered_in_scope": _mean([1.0 if r.covered else 0.0 for r in ins]),
+        "refused_out_of_scope": _mean([0.0 if r.covered else 1.0 for r in oos]),
+        "with_citation": _mean([1.0 if r.citations else 0.0 for r in gen]),
+        "citations_valid": _mean([1.0 if r.citations_valid else 0.0 for r in gen if r.citations]),
+        "cites_expected": _mean([1.0 if r.cites_expected else 0.0 for r in gen]),
+        "sources_expected": _mean([1.0 if r.sources_expected else 0.0 for r in gen]),
+        "lang_match": _mean([1.0 if r.lang_match else 0.0 for r in rows]),
+        "key_point_coverage": _mean([r.key_point_coverage for r in gen if r.key_point_coverage is not None]),
+        "unsupported_sentences": _mean([r.unsupported / r.sentences for r in gen if r.sentences and r.unsupported is not None]),
+        "guard": {o: sum(1 for r in gen if r.guard == o) for o in sorted({r.guard for r in gen if r.guard})},
+        "first_token_ms_median": round(statistics.median(ttft), 1) if ttft else None,
+        "tokens_per_s_mean": _mean([r.tokens_per_s for r in gen if r.tokens_per_s]),
+    }
+
+
+# -- one run ----------------------------------------------------------------------------------
+
+def subset(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
+    """Every item, or `limit` items spread evenly over the set (deterministic)."""
+    if not limit or limit >= len(items):
+        return items
+    return [items[(i * len(items)) // limit] for i in range(limit)]
+
+
+def run(tutor, items: list[EvalItem], k: int = 3, answers: bool = False, limit: int | None = None,
+        progress: Callable[[int], None] | None = None) -> dict:
+    """The whole report as a JSON-able dict: settings, retrieval metrics (overall, zh, en),
+    coverage at the configured threshold, calibration, misses at k, per-item rows and, with
+    answers=True, answer metrics over `subset(items, limit)`."""
+    s = tutor.settings
+    t0 = time.perf_counter()
+    rows = retrieve_all(lambda q, n: tutor.search(q, k=n), items, s.top_k, s.min_relevance)
+    report = {
+        "items": len(items), "k": k,
+        "settings": {"top_k": s.top_k, "min_relevance": s.min_relevance, "embedding_model": tutor.embedder.name,
+                     "chunks": tutor.index.count()},
+        "retrieval": {"overall": retrieval_metrics(rows),
+                      **{lang: retrieval_metrics([r for r in rows if r.lang == lang]) for lang in ("zh", "en")}},
+        "coverage": {"overall": coverage_metrics(rows, s.min_relevance),
+                     **{lang: coverage_metrics([r for r in rows if r.lang == lang], s.min_relevance) for lang in ("zh", "en")}},
+        "calibration": calibrate(rows),
+        "misses": misses(rows, k),
+        "retrieval_ms_median": round(statistics.median(r.ms for r in rows), 1),
+        "rows": [asdict(r) for r in rows],
+    }
+    if answers:
+        asked = answer_all(tutor.ask, subset(items, limit), progress)
+        report["answers"] = {"model": tutor.llm.name, "overall": answer_metrics(asked),
+                             **{lang: answer_metrics([r for r in asked if r.lang == lang]) for lang in ("zh", "en")},
+                             "rows": [asdict(r) for r in asked]}
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report

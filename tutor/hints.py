@@ -1,0 +1,151 @@
+"""The hint ladder shown before the answer:
+
+1. the concept to think about (the note's title, its section, what it is for);
+2. one key point turned into a question (a cloze: the words that give the answer away blanked);
+3. the answer (right option + explanation, the reference, or a card's back).
+
+Rule: no hint before step 3 gives the answer away. `leaks(hint, item, note)` says whether a
+text does: it contains the whole answer text, a whole key point of a short item, or any
+run of LEAK_CHARS characters of the answer that is not already in the question or the
+note's titles. Steps 1 and 2 are built to pass it, and fall back to a plainer wording
+when a candidate would not. Deliberately not here: choosing which item to show (quiz.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from .corpus import Note
+from .items import Item
+from .text import detect_lang
+
+LEAK_CHARS = 6  # a run this long (spaces and punctuation removed) copied from the answer counts as giving it away
+_PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\[\]【】「」『』“”\"'‘’…—\-·/]+")
+BLANK = "____"
+
+
+@dataclass(frozen=True)
+class Hint:
+    """step: 1, 2 or 3; kind: "concept" | "key_point" | "answer"; text: what to show; last: no more steps."""
+
+    step: int
+    kind: str
+    text: str
+    last: bool
+
+
+def _squash(text: str) -> str:
+    return _PUNCT.sub("", text.lower())
+
+
+def answer_texts(item: Item) -> list[str]:
+    """What counts as the answer of an item: the right option (with the explanation), the
+    reference or a card's back, and for short items each key point."""
+    out = [item.answer_text]
+    if item.type == "short":
+        out += list(item.key_points)
+    return [t for t in out if t.strip()]
+
+
+def leaks(text: str, item: Item, note: Note | None = None) -> bool:
+    """True when `text` gives away the item's answer (module doc)."""
+    t = _squash(text)
+    wrong_options = [o for k, o in enumerate(item.options) if k != item.answer]  # shown with the question anyway
+    allowed = _squash(item.prompt + "|" + "|".join(wrong_options))
+    if note is not None:
+        allowed += "|" + _squash(note.meta.title + "|" + note.meta.title_en)
+    for ans in answer_texts(item):
+        a = _squash(ans)
+        if not a:
+            continue
+        if a in t:
+            return True
+        for i in range(0, max(len(a) - LEAK_CHARS + 1, 0)):
+            gram = a[i:i + LEAK_CHARS]
+            if gram in t and gram not in allowed:
+                return True
+    return False
+
+
+def _words(text: str) -> list[str]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.lcut(text)
+
+
+def _render(words: list[str], hide: set[int]) -> str:
+    out: list[str] = []
+    for i, w in enumerate(words):
+        if i in hide:
+            if not (out and out[-1] == BLANK):
+                out.append(BLANK)
+        elif not (out and out[-1] == BLANK and not _squash(w) and w.strip() == ""):
+            out.append(w)
+    return "".join(out).strip()
+
+
+def _cloze(kp: str, item: Item, note: Note) -> str | None:
+    """The key point with as few words blanked as needed so that it no longer gives the answer
+    away (greedy: blank the longest answer word still showing until `leaks` is false), or
+    None when that leaves nothing to read."""
+    ans = _squash(" ".join(answer_texts(item)))
+    q = _squash(item.prompt)
+    words = _words(kp)
+    cand = [i for i, w in enumerate(words) if _squash(w) and (len(_squash(w)) >= 2 or re.match(r"[A-Za-z0-9]", w))]
+    in_answer = [i for i in cand if _squash(words[i]) in ans and _squash(words[i]) not in q]
+    pool = in_answer or cand
+    if not pool:
+        return None
+    hide = {max(pool, key=lambda i: len(_squash(words[i])))}  # always ask about something
+    while True:
+        text = _render(words, hide)
+        if not leaks(text, item, note):
+            visible = _squash(text.replace(BLANK, ""))
+            return text if len(visible) >= 2 else None
+        rest = [i for i in (in_answer + cand) if i not in hide]
+        if not rest:
+            return None
+        hide.add(max(rest, key=lambda i: (_squash(words[i]) in ans, len(_squash(words[i])))))
+
+
+def _best_cloze(item: Item, note: Note) -> str | None:
+    """The most readable cloze over the candidate key points (the item's own for short items,
+    else the note's): most text left visible."""
+    kps = list(item.key_points) if item.type == "short" and item.key_points else list(note.meta.key_points)
+    ans = set(_squash(item.answer_text))
+    best, best_key = None, (-1.0, -1)
+    for kp in kps:
+        c = _cloze(kp, item, note)
+        if not c:
+            continue
+        visible = len(_squash(c.replace(BLANK, "")))
+        key = (visible / max(len(_squash(kp)), 1) + 0.5 * (len(set(_squash(kp)) & ans) > 0), visible)
+        if key > best_key:
+            best, best_key = c, key
+    return best
+
+
+def ladder(item: Item, note: Note, section_title: str | None = None) -> list[Hint]:
+    """The three hints for an item, in order (see module doc)."""
+    zh = detect_lang(item.prompt) == "zh"
+    title = note.meta.title + (f"（{note.meta.title_en}）" if zh else f" ({note.meta.title_en})")
+    where = f"，属于「{section_title}」" if zh and section_title else (f", part of {section_title}" if section_title else "")
+    concept = (f"想一想「{title}」{where}：它要解决什么问题、靠什么机制做到？" if zh
+               else f"Think about {title}{where}: what problem does it solve, and by what mechanism?")
+    if leaks(concept, item, note):
+        concept = f"想一想这道题属于哪个主题（{note.id}），先回忆它的定义。" if zh else f"Think about topic {note.id}: recall its definition first."
+    cloze = _best_cloze(item, note)
+    if cloze:
+        kp = f"想一想这个关键点该怎么填空：{cloze}？" if zh else f"How would you fill in this key point: {cloze}?"
+    else:
+        kp = ("想一想：这个主题有哪几个关键点？哪一个和题目直接相关？" if zh
+              else "Which key point of this topic does the question turn on?")
+    if item.type == "choice":
+        letter = "ABCDEF"[item.answer or 0]
+        answer = f"{letter}. {item.answer_text}" + (f" —— {item.explanation}" if item.explanation else "")
+    else:
+        answer = item.reference
+    return [Hint(1, "concept", concept, False), Hint(2, "key_point", kp, False), Hint(3, "answer", answer, True)]

@@ -1,0 +1,92 @@
+"""The learning path: what to study next, each step with its reason.
+
+Order: 1) due reviews (FSRS cards due now, grouped by note, most overdue first);
+2) weak topics — notes already reviewed whose mastery is below MASTERED — whose
+prerequisites are mastered, weakest first; 3) new topics (notes with quiz items never
+reviewed) in outline order. A prerequisite with no quiz items cannot be measured and does
+not block. Weak topics with an unmastered prerequisite are left out: the prerequisite
+itself shows up as weak or new. Deliberately not here: computing mastery (progress.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+MASTERED = 0.8  # mastery at or above this counts as mastered (prerequisites, weak topics)
+
+
+@dataclass
+class Step:
+    """One step. kind: "review" | "weak" | "new"; node_id/title: the note; reason: why now;
+    item_ids: the items to do; mastery: the note's mastery in [0,1] (None when never reviewed)."""
+
+    kind: str
+    node_id: str
+    title: str
+    reason: str
+    item_ids: list[str] = field(default_factory=list)
+    mastery: float | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{round(100 * x)}%"
+
+
+def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10) -> list[Step]:
+    """Up to n steps. bank: items.ItemBank; table: progress.mastery_table(...); due_cards: progress.Progress.due(...)."""
+    notes = bank.corpus.notes
+    items_by_note: dict[str, list[str]] = {}
+    for it in bank.items:
+        items_by_note.setdefault(it.note_id, []).append(it.id)
+    items_of = items_by_note
+    order = {it.note_id: it.order for it in reversed(bank.items)}
+    steps: list[Step] = []
+    used: set[str] = set()
+
+    due_by_note: dict[str, list] = {}
+    for c in due_cards:
+        if c.item_id in bank:
+            due_by_note.setdefault(c.note_id, []).append(c)
+    for nid, cards in sorted(due_by_note.items(), key=lambda kv: min(c.state.due for c in kv[1])):
+        oldest = min(c.state.due for c in cards)
+        days = max(0, (now - oldest).days)
+        when = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} overdue"
+        steps.append(Step("review", nid, notes[nid].meta.title,
+                          f"{len(cards)} card{'s' if len(cards) != 1 else ''} due for review (FSRS, {when}); mastery {_pct(table[nid].own)}",
+                          [c.item_id for c in cards], table[nid].own))
+        used.add(nid)
+
+    def prereq_state(nid: str) -> tuple[bool, str]:
+        pre = [p for p in notes[nid].meta.prerequisites]
+        if not pre:
+            return True, "no prerequisites"
+        parts, ok = [], True
+        for p in pre:
+            if p not in items_of:  # no quiz items there: cannot be measured
+                parts.append(f"{p} (no quiz)")
+                continue
+            m = table[p].own
+            if m is not None and m >= MASTERED:
+                parts.append(f"{p} mastered {_pct(m)}")
+            else:
+                ok = False
+                parts.append(f"{p} at {_pct(m)}")
+        return ok, "prerequisites " + ", ".join(parts)
+
+    weak = [nid for nid in items_by_note if nid not in used and table[nid].own is not None and table[nid].own < MASTERED]
+    for nid in sorted(weak, key=lambda i: (table[i].own, order[i])):
+        ok, why = prereq_state(nid)
+        if ok:
+            steps.append(Step("weak", nid, notes[nid].meta.title,
+                              f"weak: mastery {_pct(table[nid].own)} < {_pct(MASTERED)}; {why}", items_by_note[nid], table[nid].own))
+            used.add(nid)
+
+    new = [nid for nid in items_by_note if nid not in used and table[nid].own is None]
+    for nid in sorted(new, key=lambda i: order[i]):
+        _, why = prereq_state(nid)
+        steps.append(Step("new", nid, notes[nid].meta.title, f"new topic, next in outline order; {why}", items_by_note[nid], None))
+    return steps[:n]

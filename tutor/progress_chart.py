@@ -1,0 +1,59 @@
+"""A PNG bar chart of mastery per chapter (matplotlib, Agg backend: no display needed).
+
+Chapter titles are Chinese, so a CJK font is needed to draw them: the first installed one
+of CJK_FONTS is used (Debian: `apt-get install fonts-noto-cjk`); without one the labels
+fall back to chapter numbers and the caller gets a notice, never tofu boxes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source Han Sans SC", "Source Han Sans CN",
+             "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "SimHei",
+             "Microsoft YaHei", "PingFang SC", "Noto Serif CJK SC")
+
+
+def cjk_font() -> str | None:
+    """Name of an installed CJK-capable font, or None."""
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for n in CJK_FONTS:
+        if n in names:
+            return n
+    return next((n for n in sorted(names) if "CJK" in n), None)
+
+
+def write_chart(rows: list, path: Path, user: str) -> list[str]:
+    """Draw rows (progress.Mastery of chapters) to `path` (PNG). Returns notices (e.g. no CJK font).
+    Chapters without quiz items are drawn empty and labelled as such."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    notices: list[str] = []
+    font = cjk_font()
+    if font:
+        plt.rcParams["font.family"] = [font, "DejaVu Sans"]
+        labels = [f"{m.id}. {m.title}" for m in rows]
+    else:
+        notices.append("no CJK font installed (e.g. fonts-noto-cjk): chart labels show chapter numbers only")
+        labels = [f"Chapter {m.id}" for m in rows]
+    values = [100 * (m.mastery or 0.0) for m in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.4), dpi=120)
+    y = list(range(len(rows)))[::-1]
+    bars = ax.barh(y, values, color=["#3b7dd8" if m.mastery is not None else "#dddddd" for m in rows])
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("mastery (%)")
+    ax.set_title(f"Mastery per chapter — {user}")
+    for b, m in zip(bars, rows):
+        txt = "no quiz items yet" if m.mastery is None else f"{round(100 * m.mastery)}%  ({m.seen}/{m.units} notes)"
+        ax.text(min(b.get_width() + 1, 70), b.get_y() + b.get_height() / 2, txt, va="center", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return notices

@@ -1,0 +1,368 @@
+"""The quiz service: `Tutor.quiz` returns one `Quiz`; CLI and UI call only this.
+
+    q = tutor.quiz
+    items = q.next_items("alice", scope="3.4", mode="mixed", type=None, n=10)   # list[Item]
+    q.hint(items[0].id, 1)                                                      # Hint (steps 1..3)
+    r = q.grade("alice", items[0].id, "我的回答", latency_ms=8200)               # Result, stored at once
+    q.progress("alice")        # {node id: Mastery} for every chapter / section / topic
+    q.path("alice")            # [Step] due reviews → weak topics → new topics, with reasons
+    q.export("alice"); q.import_(data)                                          # JSON dicts
+    q.generate(scope="3.4.2")  # LLM-written items, validated, stored (needs the chat model)
+
+Answers by item type: choice — a letter (A-D), a 1-based number or the option text;
+short — free text; card — the self-rating again / hard / good / easy (or 1-4).
+An empty answer is graded wrong with feedback; an answer longer than
+`Settings.quiz_max_answer_chars` is trimmed and the Result carries a notice; an answer
+that cannot be read for its type (choice "Z", card "maybe") raises `Quiz.BadAnswer`.
+Every method takes `now` (UTC datetime) for tests and simulations; default: the clock
+given to the constructor (real time).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Callable
+
+from .errors import TutorError
+from .grading import Grade, Grader, english_summary
+from .hints import Hint, ladder
+from .items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
+from .path import MASTERED, Step, learning_path
+from .progress import Mastery, Progress, mastery_table
+from .schedule import RATINGS, Schedule, as_utc, rating_for, utcnow, verdict_for_rating
+from .text import detect_lang
+
+MODES = ("due", "weak", "new", "mixed")
+
+
+class BadAnswer(TutorError):
+    """An answer that cannot be read for the item's type."""
+
+
+class BadMode(TutorError):
+    """Unknown --mode or --type."""
+
+
+@dataclass
+class Result:
+    """A graded answer (already stored).
+
+    verdict: correct | partial | wrong; score in [0,1]; rating: the FSRS rating given
+    (again | hard | good | easy); feedback: text for the learner (names missed key points and
+    links the note as "id title"); correct_answer: the right option / reference / card back;
+    missed / matched: key points (short items); notices: e.g. the answer was trimmed;
+    due: when the card is due next (UTC); explanation: the optional LLM rubric's text.
+    """
+
+    item_id: str
+    note_id: str
+    note_title: str
+    type: str
+    answer: str
+    verdict: str
+    score: float
+    rating: str
+    feedback: str
+    correct_answer: str
+    due: datetime
+    latency_ms: int | None = None
+    missed: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    explanation: str | None = None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["due"] = self.due.isoformat()
+        return d
+
+
+class Quiz:
+    """Quiz engine over one Tutor (its settings, corpus, embedder and, for generation, LLM).
+
+    clock: returns the current UTC time (inject a fake one in tests)."""
+
+    BadAnswer = BadAnswer
+    BadMode = BadMode
+    BadScope = BadScope
+    UnknownItem = UnknownItem
+
+    def __init__(self, tutor, clock: Callable[[], datetime] = utcnow, store: Progress | None = None):
+        self.tutor = tutor
+        self.settings = tutor.settings
+        self.clock = clock
+        self._store = store
+        self._lock = threading.RLock()
+        self.schedule = Schedule(self.settings.desired_retention)
+
+    # -- parts ----------------------------------------------------------------------------
+    @property
+    def store(self) -> Progress:
+        with self._lock:
+            if self._store is None:
+                self._store = Progress(self.settings.progress_url)
+            return self._store
+
+    @cached_property
+    def bank(self) -> ItemBank:
+        return ItemBank.build(self.tutor.corpus, self.store.generated())
+
+    @cached_property
+    def grader(self) -> Grader:
+        return Grader.for_corpus(self.tutor.corpus, self.tutor.embedder)
+
+    def _now(self, now: datetime | None) -> datetime:
+        return as_utc(now or self.clock())
+
+    def item(self, item_id: str) -> Item:
+        """The item with this id. Raises Quiz.UnknownItem."""
+        return self.bank.get(item_id)
+
+    def note_title(self, item: Item) -> str:
+        return self.bank.note(item).meta.title
+
+    # -- scope ----------------------------------------------------------------------------
+    def scope(self, chapter: str | None = None, section: str | None = None, topic: str | None = None) -> str | None:
+        """The narrowest of the given filters, validated. An unknown chapter raises
+        Tutor.BadChapter naming the valid range; an unknown section or topic, Quiz.BadScope;
+        a filter that disagrees with another (section 2.1 in chapter 3) too."""
+        ch = self.tutor.check_chapter(chapter)
+        sec = self.bank.check_scope(section)
+        top = self.bank.check_scope(topic)
+        for inner, outer in ((sec, ch), (top, sec), (top, ch)):
+            if inner and outer and not (inner == outer or inner.startswith(outer + ".")):
+                raise BadScope(f"{inner} is not inside {outer}; drop one of the filters")
+        scope = top or sec or ch
+        if scope and not self.bank.select(scope):
+            have = self.bank.scopes_with_items()
+            raise BadScope(f"no quiz items under {scope} yet; notes with quiz items exist for chapters "
+                           f"{have[0]}-{have[-1]}" if have else "no quiz items at all; check TUTOR_CORPUS_DIR")
+        return scope
+
+    # -- choosing items -------------------------------------------------------------------
+    def next_items(self, user: str, scope: str | None = None, mode: str = "mixed", type: str | None = None,
+                   n: int = 10, now: datetime | None = None) -> list[Item]:
+        """Up to n items for `user` in `scope` (outline id or None):
+        due — FSRS cards due now, most overdue first; weak — items of the reviewed notes with
+        the lowest mastery (below MASTERED), least retrievable first; new — never-answered items
+        in outline order; mixed — due first, then weak and new alternating.
+        type: choice | short | card | None (all). Raises Quiz.BadMode."""
+        if mode not in MODES:
+            raise BadMode(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if type not in (None, *TYPES):
+            raise BadMode(f"unknown type {type!r}; use one of {', '.join(TYPES)}")
+        now = self._now(now)
+        pool = {i.id: i for i in self.bank.select(scope, [type] if type else None)}
+        cards = self.store.cards(user)
+        due = [self.bank.get(c.item_id) for c in self.store.due(user, now) if c.item_id in pool]
+        new = [i for i in pool.values() if i.id not in cards]
+        weak: list[Item] = []
+        if mode in ("weak", "mixed"):
+            table = mastery_table(self.store, user, self.bank, self.schedule, now)
+            weak_notes = {nid for nid, m in table.items() if m.own is not None and m.own < MASTERED}
+            due_ids = {i.id for i in due}
+            cand = [i for i in pool.values() if i.note_id in weak_notes and i.id in cards and i.id not in due_ids]
+            weak = sorted(cand, key=lambda i: (table[i.note_id].own, self.schedule.retrievability(cards[i.id].state, now), i.order))
+        if mode == "due":
+            out = due
+        elif mode == "new":
+            out = new
+        elif mode == "weak":
+            out = weak
+        else:
+            out = list(due)
+            for k in range(max(len(weak), len(new))):
+                out += weak[k:k + 1] + new[k:k + 1]
+        seen, uniq = set(), []
+        for i in out:
+            if i.id not in seen:
+                seen.add(i.id)
+                uniq.append(i)
+        return uniq[:max(0, n)]
+
+    # -- hints ----------------------------------------------------------------------------
+    def hints(self, item_id: str) -> list[Hint]:
+        """The three hints of an item (concept, key point as a question, answer)."""
+        it = self.item(item_id)
+        note = self.bank.note(it)
+        parent = self.tutor.corpus.outline.get(note.id.rsplit(".", 1)[0]) if "." in note.id else None
+        return ladder(it, note, parent.title if parent else None)
+
+    def hint(self, item_id: str, step: int) -> Hint:
+        """Hint number `step` (1-3; larger numbers give step 3)."""
+        return self.hints(item_id)[min(max(step, 1), 3) - 1]
+
+    # -- grading --------------------------------------------------------------------------
+    def grade(self, user: str, item_id: str, answer: str | int | None, latency_ms: int | None = None,
+              now: datetime | None = None, hints_used: int = 0) -> Result:
+        """Grade, schedule (FSRS) and store one answer; the review is committed before this
+        returns. latency_ms: time from showing the question to the answer. hints_used: how
+        many hint steps were shown (1-2 rule out Easy; 3 showed the answer, so the rating is
+        Again whatever the verdict). Raises Quiz.UnknownItem, Quiz.BadAnswer (unreadable choice / rating)."""
+        it = self.item(item_id)
+        note = self.bank.note(it)
+        now = self._now(now)
+        text = "" if answer is None else str(answer)
+        notices: list[str] = []
+        limit = self.settings.quiz_max_answer_chars
+        if len(text) > limit:
+            notices.append(f"answer trimmed from {len(text):,} to {limit:,} characters (TUTOR_QUIZ_MAX_ANSWER_CHARS)")
+            text = text[:limit]
+        zh = detect_lang(it.prompt) == "zh"
+        missed: list[str] = []
+        matched: list[str] = []
+        flags: list[str] = []
+        if it.type == "choice":
+            pick = self._choice(it, text)
+            verdict, score = ("correct", 1.0) if pick == it.answer else ("wrong", 0.0)
+            if pick is None:
+                flags.append("empty")
+            rating = rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
+        elif it.type == "card":
+            rating = self._rating(text)
+            verdict, score = verdict_for_rating(rating)
+            if not text.strip():
+                flags.append("empty")
+        else:
+            g: Grade = self.grader.grade(it.prompt, it.reference, list(it.key_points), text, english_summary(note.body))
+            verdict, score, missed, matched, flags = g.verdict, g.score, g.missed, g.matched, g.flags
+            rating = rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
+        if hints_used >= 3 and it.type != "card":
+            rating = "again"
+            notices.append("the answer was shown as a hint, so this card comes back soon (FSRS Again)")
+        elif hints_used >= 1 and rating == "easy":
+            rating = "good"
+        old = self.store.cards(user).get(it.id)
+        state = self.schedule.review(old.state if old else None, rating, now, latency_ms)
+        self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now, state)
+        explanation = None
+        if it.type == "short" and self.settings.quiz_llm_grader:
+            explanation = self._rubric(it, text, notices)
+        return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
+                      self._feedback(it, note, verdict, missed, flags, zh), _correct_answer(it), state.due,
+                      latency_ms, missed, matched, notices, flags, explanation)
+
+    def _choice(self, it: Item, text: str) -> int | None:
+        """0-based option index from "B", "b", "2", "(B)", "B." or the option's text; None when empty."""
+        t = text.strip()
+        if not t:
+            return None
+        letters = "ABCDEF"[:len(it.options)]
+        m = re.fullmatch(r"[(（]?\s*([A-Fa-f]|[1-6])\s*[)）.．、]?", t)
+        if m:
+            v = m.group(1).upper()
+            k = letters.find(v) if v.isalpha() else int(v) - 1
+            if 0 <= k < len(it.options):
+                return k
+        for k, o in enumerate(it.options):
+            if t == o.strip():
+                return k
+        raise BadAnswer(f"{t[:20]!r} is not one of the options; answer with a letter {letters[0]}-{letters[-1]} "
+                        f"or a number 1-{len(it.options)}")
+
+    @staticmethod
+    def _rating(text: str) -> str:
+        t = text.strip().lower()
+        if not t:
+            return "again"
+        if t.isdigit() and 1 <= int(t) <= 4:
+            return RATINGS[int(t) - 1]
+        for r in RATINGS:
+            if t == r or t == r[0]:
+                return r
+        raise BadAnswer(f"{text.strip()[:20]!r} is not a rating; rate the card again / hard / good / easy (or 1-4)")
+
+    def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str], zh: bool) -> str:
+        link = f"{note.id} {note.meta.title}"
+        if zh:
+            head = {"correct": "正确。", "partial": "部分正确。", "wrong": "不正确。"}[verdict]
+            if "empty" in flags:
+                head = "没有作答，按错误计。" if it.type != "card" else "没有自评，按“忘记”（Again）计。"
+            elif "copied_question" in flags:
+                head = "你的回答只是重复了题目，按错误计。"
+            lines = [head]
+            if missed and verdict != "correct":
+                lines.append("漏掉的关键点：" + "；".join(missed))
+            if it.type == "choice" and it.explanation:
+                lines.append("解析：" + it.explanation)
+            lines.append(f"复习笔记：{link}")
+        else:
+            head = {"correct": "Correct.", "partial": "Partly correct.", "wrong": "Not correct."}[verdict]
+            if "empty" in flags:
+                head = "No answer given: graded wrong." if it.type != "card" else "No rating given: counted as Again."
+            elif "copied_question" in flags:
+                head = "Your answer only repeats the question: graded wrong."
+            lines = [head]
+            if missed and verdict != "correct":
+                lines.append("Missed key points: " + "; ".join(missed))
+            if it.type == "choice" and it.explanation:
+                lines.append("Why: " + it.explanation)
+            lines.append(f"Review the note: {link}")
+        return "\n".join(lines)
+
+    def _rubric(self, it: Item, text: str, notices: list[str]) -> str | None:
+        from .rubric import explain
+
+        try:
+            return explain(self.tutor.llm, it, text).get("explanation")
+        except TutorError as e:  # the deterministic grade stands on its own
+            notices.append(f"LLM rubric unavailable: {e}")
+            return None
+
+    # -- progress and path ----------------------------------------------------------------
+    def progress(self, user: str, now: datetime | None = None) -> dict[str, Mastery]:
+        """Mastery of every outline node for `user` (progress.Mastery), keyed by id, outline order."""
+        return mastery_table(self.store, user, self.bank, self.schedule, self._now(now))
+
+    def chapters(self, user: str, now: datetime | None = None) -> list[Mastery]:
+        """The chapter rows of progress(), in outline order."""
+        return [m for m in self.progress(user, now).values() if m.level == 1]
+
+    def path(self, user: str, n: int = 10, now: datetime | None = None) -> list[Step]:
+        """What to study next (path.learning_path): due reviews, weak topics, new topics, with reasons."""
+        now = self._now(now)
+        table = mastery_table(self.store, user, self.bank, self.schedule, now)
+        return learning_path(self.bank, table, self.store.due(user, now), now, n)
+
+    def export(self, user: str) -> dict:
+        """One user's cards and reviews as a JSON-ready dict."""
+        return self.store.export_user(user)
+
+    def import_(self, data: dict, user: str | None = None) -> dict:
+        """Merge an export (see Progress.import_user); returns counts."""
+        return self.store.import_user(data, user)
+
+    # -- generated items ------------------------------------------------------------------
+    def generate(self, scope: str | None = None, types: tuple[str, ...] = ("choice", "short", "card"),
+                 force: bool = False, now: datetime | None = None, on_note: Callable | None = None) -> dict[str, list]:
+        """Have the LLM write one item of each type for every note in scope whose stored
+        generated items are missing or stale (note changed), or all with force. Valid items are
+        stored and join the bank. Returns {note id: [quiz_gen.Outcome]}."""
+        from .quiz_gen import generate_item
+
+        stored = self.store.generated()
+        out: dict[str, list] = {}
+        for note in self.tutor.corpus.notes.values():
+            if scope and not (note.id == scope or note.id.startswith(scope + ".")):
+                continue
+            h = note_hash(note)
+            if not force and note.id in stored and stored[note.id][0] == h:
+                continue
+            outcomes = [generate_item(self.tutor.llm, note, t) for t in types]
+            self.store.save_generated(note.id, h, self.tutor.llm.name, [o.payload for o in outcomes if o.payload], self._now(now))
+            out[note.id] = outcomes
+            if on_note:
+                on_note(note.id, outcomes)
+        self.__dict__.pop("bank", None)  # rebuild with the new items
+        return out
+
+
+def _correct_answer(it: Item) -> str:
+    if it.type == "choice":
+        return f"{'ABCDEF'[it.answer or 0]}. {it.answer_text}"
+    return it.reference

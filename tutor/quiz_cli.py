@@ -1,0 +1,258 @@
+"""CLI for quizzes: `tutor quiz`, `tutor progress`, `tutor path`, `tutor quiz-gen`.
+
+A thin client of `Tutor.quiz` (quiz.py). The quiz reads answers line by line from stdin,
+so it works in a terminal and with scripted input; each answer is stored the moment it is
+submitted. In a question: `?` shows the next hint, `/skip` skips, `/quit` ends the round
+(Ctrl-D too).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .config import Settings
+from .errors import TutorError
+
+VERDICT_STYLE = {"correct": ("✓", "green"), "partial": ("~", "yellow"), "wrong": ("✗", "red")}
+
+
+def _tutor():
+    from .tutor import build_tutor
+
+    return build_tutor(Settings())
+
+
+def _parse_now(now: Optional[str]) -> Optional[datetime]:
+    if not now:
+        return None
+    try:
+        from .schedule import as_utc
+
+        return as_utc(datetime.fromisoformat(now))
+    except ValueError:
+        raise TutorError(f"--now {now!r} is not an ISO date; write it like 2025-03-01 or 2025-03-01T09:30") from None
+
+
+def _ask(prompt: str) -> Optional[str]:
+    """One line from stdin; None on end of input."""
+    try:
+        return input(prompt)
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, type_: Optional[str], n: int,
+             now: Optional[datetime]) -> list:
+    """The interactive round; returns the Results."""
+    q = t.quiz
+    items = q.next_items(user, scope=scope, mode=mode, type=type_, n=n, now=now)
+    where = f"scope {scope}" if scope else "all chapters"
+    if not items:
+        hint = "try --mode new" if mode in ("due", "weak") else "try another --chapter or --type"
+        console.print(f"Nothing to ask for user {escape(user)} ({where}, mode {mode}): {hint}.")
+        return []
+    if any(i.type == "short" for i in items):
+        # load the embedding model while the learner reads the first question
+        threading.Thread(target=lambda: q.grader, daemon=True).start()
+    console.print(f"[bold]tutor quiz[/] — user {escape(user)} · {where} · mode {mode} · {len(items)} question(s). "
+                  "Type [bold]?[/] for a hint, [bold]/skip[/] to skip, [bold]/quit[/] to stop. Answers are saved as you go.")
+    results = []
+    for k, it in enumerate(items, 1):
+        title = q.note_title(it)
+        kind = {"choice": "single choice", "short": "short answer", "card": "flashcard"}[it.type]
+        console.rule(f"{k}/{len(items)} · {it.note_id} {escape(title)} · {kind}" + (" · generated" if it.generated else ""))
+        console.print(escape(it.prompt), style="bold")
+        if it.type == "choice":
+            for j, o in enumerate(it.options):
+                console.print(f"  {'ABCDEF'[j]}. {escape(o)}")
+        step = 0
+        t0 = time.monotonic()
+        latency = None
+        answer: Optional[str] = None
+        quit_now = False
+        while True:
+            prompt = {"choice": "your choice (A-D)> ", "short": "your answer> ", "card": "press Enter to show the back> "}[it.type]
+            line = _ask(prompt)
+            if line is None or line.strip() in ("/quit", "/exit"):
+                quit_now = True
+                break
+            if line.strip() == "/skip":
+                break
+            if line.strip() in ("?", "/hint"):
+                step = min(step + 1, 3)
+                h = q.hint(it.id, step)
+                console.print(f"[cyan]hint {h.step}/3:[/] {escape(h.text)}")
+                continue
+            if it.type == "card":
+                latency = int((time.monotonic() - t0) * 1000)
+                console.print(f"[cyan]back:[/] {escape(it.reference)}")
+                rating = _ask("how well did you know it? 1 again · 2 hard · 3 good · 4 easy> ")
+                if rating is None:
+                    quit_now = True
+                    break
+                answer = rating
+            else:
+                latency = int((time.monotonic() - t0) * 1000)
+                answer = line
+            try:
+                r = q.grade(user, it.id, answer, latency_ms=latency, now=now, hints_used=step)
+            except q.BadAnswer as e:
+                console.print(f"[red]{escape(str(e))}[/]")
+                answer = None
+                continue
+            results.append(r)
+            _show_result(console, r)
+            break
+        if quit_now:
+            break
+    _summary(console, results, q.store.url, user)
+    return results
+
+
+def _show_result(console: Console, r) -> None:
+    mark, color = VERDICT_STYLE[r.verdict]
+    for n in r.notices:
+        console.print(f"[yellow]notice:[/] {escape(n)}")
+    due = r.due.strftime("%Y-%m-%d %H:%M UTC")
+    console.print(f"[{color}]{mark} {r.verdict}[/] · score {r.score:.2f} · FSRS {r.rating} · next review {due}")
+    console.print(escape(r.feedback))
+    if r.type != "card" and r.verdict != "correct":
+        console.print(f"[dim]answer:[/] {escape(r.correct_answer)}")
+    if r.explanation:
+        console.print(f"[dim]LLM rubric:[/] {escape(r.explanation)}")
+
+
+def _summary(console: Console, results: list, url: str, user: str) -> None:
+    if not results:
+        console.print("No answers recorded.")
+        return
+    tab = Table(title=f"round summary — {len(results)} answered")
+    for col in ("#", "item", "verdict", "score", "rating", "next review"):
+        tab.add_column(col)
+    for k, r in enumerate(results, 1):
+        tab.add_row(str(k), r.item_id, r.verdict, f"{r.score:.2f}", r.rating, r.due.strftime("%Y-%m-%d %H:%M"))
+    console.print(tab)
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("correct", "partial", "wrong")}
+    console.print(f"correct {counts['correct']} · partial {counts['partial']} · wrong {counts['wrong']} — saved for user "
+                  f"{escape(user)} in {escape(url.split('///')[-1] if url.startswith('sqlite') else url.split('@')[-1])}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def quiz(chapter: Optional[str] = typer.Option(None, "--chapter", help="Only items of this chapter (1-16)."),
+             section: Optional[str] = typer.Option(None, "--section", help="Only items of this section, e.g. 3.4."),
+             topic: Optional[str] = typer.Option(None, "--topic", help="Only items of this topic, e.g. 3.4.2."),
+             mode: str = typer.Option("mixed", "--mode", help="due | weak | new | mixed (due cards first, then weak and new)."),
+             type_: Optional[str] = typer.Option(None, "--type", help="choice | short | card (default: all)."),
+             n: int = typer.Option(10, "-n", min=1, max=200, help="Number of questions."),
+             user: Optional[str] = typer.Option(None, "--user", help="Learner name (default: TUTOR_USER or 'default')."),
+             now: Optional[str] = typer.Option(None, "--now", hidden=True, help="Pretend it is this UTC time (ISO), for demos and tests.")):
+        """Quiz yourself: single choice, short answers graded with feedback, flashcards; FSRS schedules reviews."""
+        t = _tutor()
+        user = user or t.settings.user
+        scope = t.quiz.scope(chapter, section, topic)
+        run_quiz(Console(highlight=False), t, user, scope, mode, type_, n, _parse_now(now))
+
+    @app.command()
+    def progress(user: Optional[str] = typer.Option(None, "--user", help="Learner name (default: TUTOR_USER or 'default')."),
+                 png: Optional[Path] = typer.Option(None, "--png", help="Also write a bar chart of mastery per chapter to this PNG file."),
+                 as_json: bool = typer.Option(False, "--json", help="Print mastery of every chapter, section and topic as JSON."),
+                 export: Optional[Path] = typer.Option(None, "--export", help="Write this user's progress (cards and reviews) to a JSON file."),
+                 import_: Optional[Path] = typer.Option(None, "--import", help="Merge a progress JSON file (from --export) into this user."),
+                 now: Optional[str] = typer.Option(None, "--now", hidden=True, help="Pretend it is this UTC time (ISO).")):
+        """Mastery per chapter (recent grades + FSRS retrievability), optional chart, export / import."""
+        t = _tutor()
+        q = t.quiz
+        user = user or t.settings.user
+        if import_:
+            try:
+                data = json.loads(import_.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise TutorError(f"cannot read {import_} as JSON ({e.__class__.__name__}); pass a file written by `tutor progress --export`") from None
+            rep = q.import_(data, user)
+            typer.echo(f"imported into {rep['user']}: {rep['reviews_added']} reviews added, {rep['cards_updated']} cards updated", err=as_json)
+        table = q.progress(user, _parse_now(now))
+        chapters = [m for m in table.values() if m.level == 1]
+        if export:
+            export.parent.mkdir(parents=True, exist_ok=True)
+            export.write_text(json.dumps(q.export(user), ensure_ascii=False, indent=1), encoding="utf-8")
+            typer.echo(f"wrote {export}", err=as_json)
+        if png:
+            for note in _chart(chapters, png, user):
+                typer.echo(f"notice: {note}", err=True)
+            typer.echo(f"wrote {png}", err=as_json)
+        if as_json:
+            sys.stdout.write(json.dumps({"user": user, "chapters": [m.to_json() for m in chapters],
+                                         "sections": [m.to_json() for m in table.values() if m.level == 2],
+                                         "topics": [m.to_json() for m in table.values() if m.level == 3]},
+                                        ensure_ascii=False, indent=2) + "\n")
+            return
+        tab = Table(title=f"mastery per chapter — {user}")
+        for col in ("chapter", "title", "mastery", "notes seen", "items reviewed", "due now", "reviews"):
+            tab.add_column(col)
+        for m in chapters:
+            if m.mastery is None:
+                tab.add_row(m.id, escape(m.title), "—", "no quiz items yet", "", "", "")
+            else:
+                tab.add_row(m.id, escape(m.title), f"{round(100 * m.mastery)}%", f"{m.seen}/{m.units}", f"{m.reviewed}/{m.items}",
+                            str(m.due), str(m.reviews))
+        Console(highlight=False).print(tab)
+
+    @app.command()
+    def path(user: Optional[str] = typer.Option(None, "--user", help="Learner name (default: TUTOR_USER or 'default')."),
+             n: int = typer.Option(10, "-n", min=1, max=100, help="Number of steps."),
+             as_json: bool = typer.Option(False, "--json", help="Print the steps as JSON."),
+             now: Optional[str] = typer.Option(None, "--now", hidden=True, help="Pretend it is this UTC time (ISO).")):
+        """What to study next: due reviews, then weak topics whose prerequisites are mastered, then new topics."""
+        t = _tutor()
+        user = user or t.settings.user
+        steps = t.quiz.path(user, n=n, now=_parse_now(now))
+        if as_json:
+            sys.stdout.write(json.dumps({"user": user, "steps": [s.to_json() for s in steps]}, ensure_ascii=False, indent=2) + "\n")
+            return
+        c = Console(highlight=False)
+        if not steps:
+            c.print("Nothing left: every topic with quiz items is mastered and nothing is due.")
+        for k, s in enumerate(steps, 1):
+            flag = {1: "--chapter", 2: "--section", 3: "--topic"}[s.node_id.count(".") + 1]
+            c.print(f"{k}. [bold]{s.kind}[/] {s.node_id} {escape(s.title)} — {escape(s.reason)}  "
+                    f"[dim](tutor quiz {flag} {s.node_id})[/]")
+
+    @app.command("quiz-gen")
+    def quiz_gen(chapter: Optional[str] = typer.Option(None, "--chapter", help="Only notes of this chapter."),
+                 section: Optional[str] = typer.Option(None, "--section", help="Only notes of this section."),
+                 topic: Optional[str] = typer.Option(None, "--topic", help="Only this note."),
+                 force: bool = typer.Option(False, "--force", help="Regenerate even when the note has not changed."),
+                 as_json: bool = typer.Option(False, "--json", help="Print what happened as JSON.")):
+        """Have the chat model write new quiz items (JSON-schema constrained, validated, retried once, stored)."""
+        t = _tutor()
+        scope = t.quiz.scope(chapter, section, topic)
+
+        def on_note(nid, outcomes):
+            if not as_json:
+                kept = sum(1 for o in outcomes if o.payload)
+                errs = "; ".join(e for o in outcomes for e in o.errors)[:200]
+                typer.echo(f"{nid}: kept {kept}/{len(outcomes)}" + (f" (rejected: {errs})" if errs else ""))
+
+        out = t.quiz.generate(scope, force=force, on_note=on_note)
+        if as_json:
+            sys.stdout.write(json.dumps({nid: [o.__dict__ for o in os] for nid, os in out.items()}, ensure_ascii=False, indent=2) + "\n")
+        elif not out:
+            typer.echo("generated items are up to date (use --force to regenerate)")
+
+
+def _chart(chapters, png: Path, user: str) -> list[str]:
+    from .progress_chart import write_chart
+
+    return write_chart(chapters, png, user)

@@ -1,0 +1,34 @@
+"""Optional LLM rubric grader: with a capable chat model configured
+(`TUTOR_QUIZ_LLM_GRADER=true`), the model reads the question, the reference, the key
+points and the learner's answer and returns JSON (schema below, grammar-constrained) with
+its own verdict and a one-paragraph explanation. Only the explanation is shown; the score
+and verdict stay the deterministic grader's (grading.py), which works alone. The default
+SmolLM2-135M is not capable enough, so this is off by default.
+"""
+
+from __future__ import annotations
+
+from .items import Item
+from .llm import LLM
+from .structured import complete_json
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "verdict": {"type": "string", "enum": ["correct", "partial", "wrong"]},
+        "explanation": {"type": "string", "minLength": 1, "maxLength": 600},
+    },
+    "required": ["verdict", "explanation"],
+}
+
+
+def explain(llm: LLM, item: Item, answer: str, max_tokens: int = 300) -> dict:
+    """{"verdict", "explanation"} from the model. Raises structured.BadJSON on an unusable reply."""
+    kps = "\n".join(f"- {k}" for k in item.key_points) or "-"
+    user = (f"Question: {item.prompt}\nReference answer: {item.reference}\nKey points:\n{kps}\n\n"
+            f"Learner's answer: {answer or '(empty)'}\n\n"
+            "Grade the learner's answer against the key points: correct, partial or wrong. "
+            "Explain in two or three sentences, in the question's language, what is right and what is missing.")
+    msgs = [{"role": "system", "content": "You are a strict, fair teacher. Reply with one JSON object."},
+            {"role": "user", "content": user}]
+    return complete_json(llm, msgs, SCHEMA, max_tokens)

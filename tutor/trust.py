@@ -1,0 +1,378 @@
+"""Answer trust: which sentences of a generated answer the retrieved notes support, whether
+an answer is garbage, and the extractive answer used when the model cannot be trusted.
+
+Sentence support (`Flagger`): each answer sentence is compared with the sentences of the
+retrieved chunks by
+  - embedding similarity: the highest cosine similarity between the sentence and any
+    context sentence (the index's embedding model, all-MiniLM-L6-v2 by default);
+  - term overlap: the share of the sentence's content tokens (jieba, as in BM25) that occur
+    in the context, and the share of its consecutive token pairs (bigrams) that do.
+A sentence is *supported* when  w_sim·sim + w_tok·tok + w_bi·bigram ≥ threshold, with weights
+and threshold per language calibrated on evals/trust/labelled.jsonl (see evals/trust/REPORT.md
+for the procedure and the measured precision/recall). Sentences with fewer than
+`MIN_TOKENS` content tokens ("好的。", a bare citation) are not checkable and never flagged.
+
+The quoted wrong claims in the notes' misconception bullets are removed from the context
+first, so an answer repeating a misconception is not "supported" by the note that refutes it.
+
+Garbage (`garbage_reasons`): empty, wrong language, looping/repeating, or most checkable
+sentences unsupported.
+
+Deliberately not here: natural-language inference. The flagger says "these words and this
+meaning are not in the notes", not "this is false"; a sentence that reuses the notes' words to
+state something wrong can still pass (the report measures how often).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .bm25 import tokenize
+from .text import detect_lang, han_count, split_sentences
+
+CITATION = re.compile(r"\s*\[\d{1,3}\]")
+MIN_TOKENS = 2  # fewer content tokens than this: not checkable
+# Notes state misconceptions as a quoted wrong claim followed by a dash and the correction
+# (“除以 √d_k 是为了让权重和为 1”——…). The quoted claim must not count as support.
+MISCONCEPTION_CLAIM = re.compile(r"[“\"「][^”\"」\n]{2,200}[”\"」]\s*(?=——|—|--)")
+
+# Calibrated on evals/trust/labelled.jsonl by evals/trust/calibrate.py (grid search for the
+# best F1 of the "unsupported" class, per language). Re-run the script after changing features.
+# MiniLM similarity carries no signal for Chinese (retrieve.py), and the search picks w_sim = 0 there.
+THRESHOLDS: dict[str, dict[str, float]] = {
+    "zh": {"w_sim": 0.0, "w_tok": 0.1, "w_bi": 0.9, "threshold": 0.4486},
+    "en": {"w_sim": 0.3, "w_tok": 0.6, "w_bi": 0.1, "threshold": 0.5737},
+}
+
+# Garbage guard limits (see `garbage_reasons`).
+MAX_UNSUPPORTED_SHARE = 0.5   # more than half of the checkable sentences flagged
+LOOP_NGRAM = 10               # characters per n-gram when measuring repetition
+LOOP_SHARE = 0.35             # share of repeated n-grams above which text counts as a loop
+LOOP_MIN_CHARS = 80           # shorter texts are never called loops
+TAIL_CHARS = 200              # a loop that starts late shows in the last characters
+RETRY_MAX_REPETITION = 0.2    # a strict retry this repetitive (near-duplicate lines) is rejected
+RETRY_MIN_DISTINCT = 0.65     # …or with fewer distinct content tokens than this share (distinct-1)
+
+
+@dataclass
+class SentenceCheck:
+    """One answer sentence. sim: best cosine similarity in [-1, 1] to a context sentence;
+    tok, bigram: overlap shares in [0, 1]; score: the calibrated combination; supported:
+    score ≥ the language's threshold (always True when not checkable)."""
+
+    index: int
+    text: str
+    sim: float
+    tok: float
+    bigram: float
+    score: float
+    checkable: bool
+    supported: bool
+
+
+def strip_citations(text: str) -> str:
+    return CITATION.sub("", text).strip()
+
+
+def content_tokens(text: str) -> list[str]:
+    """jieba search-mode content tokens (bm25.tokenize), citations removed, 1-letter Latin
+    tokens dropped."""
+    return [t for t in tokenize(strip_citations(text)) if not (t.isascii() and len(t) == 1)]
+
+
+def token_sequence(text: str) -> list[str]:
+    """Content tokens in reading order (jieba precise mode), for bigrams."""
+    import jieba
+
+    out = []
+    for w in jieba.lcut(strip_citations(text).lower()):
+        w = w.strip()
+        if w and re.search(r"[\w\u4e00-\u9fff]", w) and not (w.isascii() and len(w) == 1):
+            out.append(w)
+    return out
+
+
+def bigrams(seq: Sequence[str]) -> set[tuple[str, str]]:
+    return set(zip(seq, seq[1:]))
+
+
+def without_misconception_claims(text: str) -> str:
+    """text with the quoted wrong claims of misconception bullets removed (corrections kept)."""
+    return MISCONCEPTION_CLAIM.sub("", text)
+
+
+def context_sentences(texts: Sequence[str]) -> list[str]:
+    """Sentences of retrieved chunk texts; a chunk's first line (its 'title · heading'
+    label) is kept, bullets lose their marker."""
+    out: list[str] = []
+    for t in texts:
+        for s in split_sentences(t):
+            s = re.sub(r"^[-*•]\s+", "", s)
+            if s:
+                out.append(s)
+    return out
+
+
+class Flagger:
+    """Checks answer sentences against context texts. embed: texts → L2-normalised vectors
+    (None: similarity is 0, so only overlap counts). thresholds: see THRESHOLDS."""
+
+    def __init__(self, embed: Callable[[list[str]], list[list[float]]] | None,
+                 thresholds: dict[str, dict[str, float]] | None = None, cache_size: int = 4096):
+        self.embed = embed
+        self.thresholds = thresholds or THRESHOLDS
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()  # the web UI checks answers from several threads
+
+    def _vectors(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            vecs = dict(zip(missing, self.embed(missing))) if missing and self.embed is not None else {}
+            out = [vecs[t] if t in vecs else self._cache[t] for t in texts]
+            for t, v in vecs.items():
+                self._cache[t] = v
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+            return out
+
+    def features(self, sentences: Sequence[str], context: Sequence[str]) -> list[dict]:
+        """Per sentence: {"sim", "tok", "bigram", "n_tokens"} against the context texts
+        (misconception claims removed from them first)."""
+        context = [without_misconception_claims(c) for c in context]
+        ctx_sents = context_sentences(context)
+        ctx_tokens = set()
+        ctx_bigrams: set = set()
+        for c in context:
+            ctx_tokens.update(content_tokens(c))
+        for s in ctx_sents:
+            ctx_bigrams |= bigrams(token_sequence(s))
+        plain = [strip_citations(s) for s in sentences]
+        sims = [0.0] * len(plain)
+        if self.embed is not None and ctx_sents and plain:
+            svec = self._vectors(plain)
+            cvec = self._vectors(ctx_sents)
+            sims = [max(sum(a * b for a, b in zip(v, c)) for c in cvec) for v in svec]
+        out = []
+        for s, sim in zip(plain, sims):
+            toks = set(content_tokens(s))
+            bis = bigrams(token_sequence(s))
+            out.append({
+                "sim": round(float(sim), 4),
+                "tok": round(sum(t in ctx_tokens for t in toks) / len(toks), 4) if toks else 0.0,
+                "bigram": round(sum(b in ctx_bigrams for b in bis) / len(bis), 4) if bis else 0.0,
+                "n_tokens": len(toks),
+            })
+        return out
+
+    def score(self, f: dict, lang: str) -> float:
+        th = self.thresholds[lang if lang in self.thresholds else "en"]
+        return th["w_sim"] * f["sim"] + th["w_tok"] * f["tok"] + th["w_bi"] * f["bigram"]
+
+    def check(self, sentences: Sequence[str], context: Sequence[str], lang: str | None = None) -> list[SentenceCheck]:
+        """SentenceCheck per sentence. lang: thresholds to use ('zh'/'en'); default: each
+        sentence's own language."""
+        out = []
+        for i, (s, f) in enumerate(zip(sentences, self.features(sentences, context))):
+            lg = lang or detect_lang(s)
+            sc = self.score(f, lg)
+            checkable = f["n_tokens"] >= MIN_TOKENS
+            supported = (not checkable) or sc >= self.thresholds[lg if lg in self.thresholds else "en"]["threshold"]
+            out.append(SentenceCheck(i, s, f["sim"], f["tok"], f["bigram"], round(sc, 4), checkable, supported))
+        return out
+
+
+def unsupported_share(checks: Sequence[SentenceCheck]) -> float:
+    """Share of checkable sentences that are unsupported (0 when none is checkable)."""
+    chk = [c for c in checks if c.checkable]
+    return sum(not c.supported for c in chk) / len(chk) if chk else 0.0
+
+
+def repetition(text: str, n: int = LOOP_NGRAM) -> float:
+    """Share in [0, 1] of the text's character n-grams (whitespace collapsed) that repeat an
+    earlier n-gram: ~0-0.1 for prose, → 1 for a model stuck in a loop."""
+    t = " ".join(text.split())
+    grams = [t[i:i + n] for i in range(max(0, len(t) - n + 1))]
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def _clause_repeats(text: str) -> tuple[int, int]:
+    """(clauses of ≥ 6 characters that repeat an earlier one verbatim, clauses)."""
+    clauses = [c.strip() for c in re.split(r"[，。！？；：,.!?;:\n]+", text) if len(c.strip()) >= 6]
+    seen: set[str] = set()
+    again = 0
+    for c in clauses:
+        again += c in seen
+        seen.add(c)
+    return again, len(clauses)
+
+
+def is_looping(text: str) -> bool:
+    """True when a text of LOOP_MIN_CHARS or more repeats itself: more than LOOP_SHARE of
+    its character n-grams are repeats; or, in a text of 2·TAIL_CHARS or more, more than half
+    of those of its last TAIL_CHARS (a loop that started late), with numbers folded to '0' there so that counting
+    ('1.3.2, 1.3.3, …, 1.3.33') repeats too; or ≥ 2 clauses, ≥ 15% of them, repeat an
+    earlier clause verbatim."""
+    if len(text) < LOOP_MIN_CHARS:
+        return False
+    plain = strip_citations(text)
+    if repetition(plain) > LOOP_SHARE:
+        return True
+    folded = re.sub(r"\d+", "0", plain)[-TAIL_CHARS:]
+    if len(plain) >= 2 * TAIL_CHARS and repetition(folded) > 0.5:
+        return True
+    again, n = _clause_repeats(plain)
+    return again >= 2 and again / n >= 0.15
+
+
+PLACEHOLDERS = ("[number]", "[编号]", "[n]")
+
+
+def prompt_echo(answer: str, instructions: Sequence[str] = ()) -> bool:
+    """True when the answer parrots the prompt instead of answering: it contains a citation
+    placeholder ('[number]', '[编号]') or a long run of an instruction's words (≥ 24
+    characters of English, ≥ 10 of Chinese, taken from `instructions`)."""
+    low = answer.lower()
+    if any(p in low for p in PLACEHOLDERS):
+        return True
+    flat = " ".join(low.split())
+    for line in instructions:
+        line = " ".join(line.lower().split())
+        n = 10 if han_count(line) > len(line) / 3 else 24
+        if any(line[i:i + n] in flat for i in range(0, max(0, len(line) - n + 1), 2)):
+            return True
+    return False
+
+
+def language_mismatch(answer: str, lang: str) -> bool:
+    """True when the answer is not in the question's language: a Chinese question needs an
+    answer that detect_lang calls Chinese; an English one an answer without Chinese prose."""
+    body = strip_citations(answer)
+    if not body:
+        return False
+    got = detect_lang(body)
+    if lang == "zh":
+        return got != "zh"
+    return got == "zh" and han_count(body) > 10
+
+
+def is_empty(answer: str) -> bool:
+    """No letters, digits or Chinese characters beyond citations and punctuation."""
+    return not re.search(r"[\w\u4e00-\u9fff]", strip_citations(answer))
+
+
+def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
+                    instructions: Sequence[str] = ()) -> list[str]:
+    """Reasons an answer must not be shown as it is: 'empty', 'language', 'loop', 'echo'
+    (parrots the prompt, see `prompt_echo`), 'unsupported' (more than MAX_UNSUPPORTED_SHARE
+    of checkable sentences flagged). [] means the answer may be shown."""
+    if is_empty(answer):
+        return ["empty"]
+    reasons = []
+    if language_mismatch(answer, lang):
+        reasons.append("language")
+    if is_looping(answer):
+        reasons.append("loop")
+    if prompt_echo(answer, instructions):
+        reasons.append("echo")
+    if unsupported_share(checks) > MAX_UNSUPPORTED_SHARE:
+        reasons.append("unsupported")
+    return reasons
+
+
+def retry_reasons(answer: str, checks: Sequence[SentenceCheck], truncated: bool) -> list[str]:
+    """Extra reasons to reject the strict retry, which must do better than a first answer:
+    the model has already failed once on this question, and the fallback (quoting the notes)
+    is always safe. 'truncated' (cut at the token limit), 'unsupported' (any sentence
+    flagged), 'repetitive' (character repetition above RETRY_MAX_REPETITION, or with 10+
+    content tokens a distinct-1 ratio below RETRY_MIN_DISTINCT: the same words going round,
+    as in "turns hidden states into probabilities using the output layer's output layer")."""
+    out = []
+    if truncated:
+        out.append("truncated")
+    if any(not c.supported for c in checks):
+        out.append("unsupported")
+    toks = content_tokens(answer)
+    if repetition(answer) > RETRY_MAX_REPETITION or (len(toks) >= 10 and len(set(toks)) / len(toks) < RETRY_MIN_DISTINCT):
+        out.append("repetitive")
+    return out
+
+
+FALLBACK_HEADER = {
+    "zh": "（模型生成的回答没有通过可靠性检查，以下直接摘录笔记中与问题最相关的句子。）",
+    "en": "(The model's answer did not pass the reliability check, so here are the most relevant sentences from the notes.)",
+}
+
+
+_QUOTABLE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=\.)\s+(?=[A-Z(])")
+
+
+def quotable_sentences(text: str) -> list[str]:
+    """Whole sentences of a note text for quoting: lines split at 。！？.!? only (a '；' clause
+    alone can read as a fragment), bullet markers removed."""
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*[-*•]\s+", "", line).strip()
+        out += [" ".join(p.split()) for p in _QUOTABLE_END.split(line) if p.strip()]
+    return out
+
+
+def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: str,
+                      embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3) -> str:
+    """An answer made of the k note sentences most relevant to the question, each cited.
+
+    sources: (citation number n, note text without its label line) pairs, best source first
+    (Chat passes the cited notes' key points and retrieved sections, misconceptions excluded:
+    quoted alone, a misconception reads as a claim). Sentences in the question's language are
+    preferred; relevance = share of the question's content tokens in the sentence, plus
+    (English) the embedding similarity; ties go to the earlier source.
+    Returns FALLBACK_HEADER[lang] then one '- sentence [n]' line per sentence."""
+    q_toks = set(content_tokens(question))
+    cands: list[tuple[int, int, str]] = []  # (n, order, sentence)
+    seen = set()
+    for n, text in sources:
+        for s in quotable_sentences(text):
+            key = strip_citations(s)
+            if (8 <= len(key) <= 320 and key not in seen and not s.startswith(("```", "$$", "|"))
+                    and not key.endswith(("？", "?"))):  # a question restated is no answer
+                seen.add(key)
+                cands.append((n, len(cands), key))
+    if not cands:
+        return FALLBACK_HEADER[lang]
+    in_lang = [c for c in cands if detect_lang(c[2]) == lang]
+    pool = in_lang if len(in_lang) >= min(k, len(cands)) else cands
+    sims = [0.0] * len(pool)
+    if embed is not None and lang == "en":
+        qv = embed([question])[0]
+        sims = [sum(a * b for a, b in zip(qv, v)) for v in embed([c[2] for c in pool])]
+
+    def rel(i: int) -> float:
+        n, order, s = pool[i]
+        toks = set(content_tokens(s))
+        cov = sum(t in toks for t in q_toks) / len(q_toks) if q_toks else 0.0
+        return cov + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
+
+    best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
+    lines = [FALLBACK_HEADER[lang]]
+    for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
+        n, _, s = pool[i]
+        lines.append(f"- {cite(s, n)}")
+    return "\n".join(lines)
+
+
+def cite(sentence: str, n: int) -> str:
+    """The sentence with [n] before its closing punctuation, so the citation stays inside it."""
+    m = re.search(r"[。！？.!?]+$", sentence)
+    return f"{sentence[:m.start()]} [{n}]{m.group(0)}" if m else f"{sentence} [{n}]"
+
+
+def cosine_embed(embedder) -> Callable[[list[str]], list[list[float]]]:
+    """An embed function from an `Embedder` (its vectors are already L2-normalised)."""
+    return lambda texts: embedder.embeddings.embed_documents(list(texts))
+

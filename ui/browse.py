@@ -1,0 +1,160 @@
+"""Browse tab handlers: the outline as a tree, a node's rendered note, its quiz items and
+links to prerequisite, related, parent and child topics.
+
+Links and tree entries are HTML anchors carrying `data-id`; the tab's JavaScript turns a
+click into a Gradio event with that id (no page navigation). Nodes without a note (the
+corpus covers some chapters only) still show their place in the outline and children.
+"""
+
+from __future__ import annotations
+
+import html
+
+from tutor.errors import TutorError
+from tutor.items import from_front_matter
+
+LEVEL = {1: "章 Chapter", 2: "节 Section", 3: "主题 Topic"}
+DIFFICULTY = {1: "入门 intro", 2: "中级 intermediate", 3: "进阶 advanced"}
+TYPE_LABEL = {"choice": "选择 Choice", "short": "简答 Short answer", "card": "卡片 Flashcard"}
+
+
+class UnknownNode(TutorError):
+    """A Browse 'go to' text that matches no outline id or title."""
+
+
+def _a(node, current: str | None, has_note: bool) -> str:
+    cls = " ".join(c for c in ("current" if node.id == current else "", "" if has_note else "nonote") if c)
+    return (f'<a data-id="{node.id}" class="{cls}" title="{"" if has_note else "暂无笔记 / no note yet"}">'
+            f"{node.id} {html.escape(node.title)}</a>")
+
+
+def tree_html(corpus, current: str | None = None) -> str:
+    """Nested <details> per chapter and section; the branch holding `current` is open and
+    `current` highlighted. Nodes without a note are muted."""
+    outline, notes = corpus.outline, corpus.notes
+    path = {n.id for n in outline.path(current)} if current and current in outline else set()
+    parts = ['<nav class="tree">']
+    for ch in outline.chapters():
+        parts.append(f'<details{" open" if ch.id in path else ""}><summary>{_a(ch, current, ch.id in notes)}</summary>')
+        for sec in outline.children(ch.id):
+            parts.append(f'<details{" open" if sec.id in path else ""}><summary>{_a(sec, current, sec.id in notes)}</summary><ul>')
+            parts += [f"<li>{_a(t, current, t.id in notes)}</li>" for t in outline.children(sec.id)]
+            parts.append("</ul></details>")
+        parts.append("</details>")
+    parts.append("</nav>")
+    return "".join(parts)
+
+
+def resolve(corpus, text: str | None) -> str:
+    """Outline id for a 'go to' text: an id ('3.4.2'), a title or English title (exact,
+    then substring, case-insensitive), or an alias. Raises UnknownNode with an example."""
+    q = (text or "").strip()
+    outline = corpus.outline
+    if not q:
+        raise UnknownNode("输入编号或标题 / type an outline id such as 3.4.2 or a title such as LoRA")
+    if q in outline:
+        return q
+    low = q.lower()
+
+    def names(node) -> list[str]:
+        note = corpus.notes.get(node.id)
+        extra = [note.meta.title_en, *note.meta.aliases] if note else []
+        return [node.title.lower(), *(x.lower() for x in extra)]
+
+    for exact in (True, False):
+        for node in outline.nodes:
+            if any(low == n if exact else low in n for n in names(node)):
+                return node.id
+    raise UnknownNode(f"没有找到 {q!r} / no outline node matches {q!r}; try an id such as 3.4.2 or a title such as LoRA")
+
+
+def links_html(corpus, node_id: str) -> str:
+    """Chips for the parent, children, prerequisites and related topics of `node_id`."""
+    outline = corpus.outline
+    node = outline[node_id]
+    note = corpus.notes.get(node_id)
+    rows = []
+
+    def chips(label: str, ids: list[str]) -> None:
+        ids = [i for i in ids if i in outline]
+        if ids:
+            rows.append(f"<p><b>{label}</b> " + "".join(_a(outline[i], None, i in corpus.notes) for i in ids) + "</p>")
+
+    chips("上级 Parent", [node.parent] if node.parent else [])
+    if note:
+        chips("先修 Prerequisites", note.meta.prerequisites)
+        chips("相关 Related", [r for r in note.meta.related if r not in note.meta.prerequisites])
+    chips("下级 Children", list(node.children))
+    return '<div class="node-links">' + "".join(rows) + "</div>"
+
+
+def items_markdown(items) -> str:
+    """Quiz items as Markdown; answers hidden in <details> so the page doubles as a self-test."""
+    if not items:
+        return "_这一节点没有测验题 / no quiz items for this node_"
+    out = []
+    for k, it in enumerate(items, 1):
+        out.append(f"**{k}. {TYPE_LABEL.get(it.type, it.type)}** — {it.prompt}")
+        if it.type == "choice":
+            out.append("\n".join(f"- {chr(65 + i)}. {o}" for i, o in enumerate(it.options)))
+            ans = f"{chr(65 + it.answer)}. {it.options[it.answer]}" + (f" — {it.explanation}" if it.explanation else "")
+        else:
+            ans = it.reference + ("".join(f"\n- {p}" for p in it.key_points) if it.key_points else "")
+        out.append(f"<details><summary>答案 Answer</summary>\n\n{ans}\n\n</details>")
+    return "\n\n".join(out)
+
+
+def node_items(tutor, node_id: str) -> list:
+    """The quiz items of one note (front matter; generated ones too when the quiz engine's
+    bank is available), in bank order."""
+    bank = getattr(getattr(tutor, "quiz", None), "bank", None)
+    if bank is not None and hasattr(bank, "select"):
+        return [i for i in bank.select(node_id) if i.note_id == node_id]
+    note = tutor.corpus.notes.get(node_id)
+    return from_front_matter(note) if note else []
+
+
+def node_markdown(tutor, node_id: str) -> str:
+    """The rendered page of one outline node: breadcrumb, title, note body (LaTeX and code
+    as written), key points, quiz items and references."""
+    corpus = tutor.corpus
+    outline = corpus.outline
+    node = outline[node_id]
+    crumbs = " › ".join(f"{n.id} {n.title}" for n in outline.path(node_id))
+    note = corpus.notes.get(node_id)
+    head = [f"<small>{html.escape(crumbs)}</small>", ""]
+    if note is None:
+        head.append(f"# {node.id} {node.title}")
+        head.append(f"\n_{LEVEL[node.level]} · 这一节点还没有笔记 / no note for this node yet_")
+        kids = outline.children(node_id)
+        if kids:
+            head.append("\n" + "\n".join(f"- {k.id} {k.title}" for k in kids))
+        return "\n".join(head)
+    m = note.meta
+    head.append(f"# {m.id} {m.title}")
+    head.append(f"**{m.title_en}** · {LEVEL[node.level]} · 难度 difficulty: {DIFFICULTY.get(m.difficulty, m.difficulty)}")
+    if m.aliases:
+        head.append(f"\n别名 aliases: {', '.join(m.aliases)}")
+    parts = ["\n".join(head), note.body]
+    parts.append("## 要点 Key points\n" + "\n".join(f"- {p}" for p in m.key_points))
+    parts.append("## 测验 Quiz items\n\n" + items_markdown(node_items(tutor, node_id)))
+    parts.append("## 参考文献 References\n" + "\n".join(f"- {r}" for r in m.references))
+    return "\n\n".join(parts)
+
+
+def open_node(tutor, node_id: str | None) -> tuple[str, str, str, str]:
+    """(page markdown, links html, tree html, node id) for `node_id`; an unknown or empty id
+    shows the outline root message. Raises nothing: errors become the page text."""
+    corpus = tutor.corpus
+    if not node_id or node_id not in corpus.outline:
+        msg = "从左侧目录选择一个节点 / pick a node in the outline" if not node_id else f"⚠ 未知编号 unknown id {node_id!r}"
+        return msg, "", tree_html(corpus), ""
+    return node_markdown(tutor, node_id), links_html(corpus, node_id), tree_html(corpus, node_id), node_id
+
+
+def go_to(tutor, text: str | None) -> tuple[str, str, str, str]:
+    """`open_node` for a typed id/title; an unmatched text becomes a ⚠ line instead of the page."""
+    try:
+        return open_node(tutor, resolve(tutor.corpus, text))
+    except UnknownNode as e:
+        return f"⚠ {e}", "", tree_html(tutor.corpus), ""

@@ -1,0 +1,46 @@
+"""Layout and wiring of the 浏览 Browse tab. Handlers live in browse.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from .browse import go_to, open_node, tree_html
+from .style import LATEX
+from .widgets import clicked_id, link_html
+
+
+@dataclass
+class BrowseTab:
+    page: gr.Markdown
+    links: gr.HTML
+    tree: gr.HTML
+    node: gr.Textbox  # id of the node shown ('' for none)
+
+    @property
+    def outputs(self) -> list:
+        """Outputs of browse.open_node, in its order."""
+        return [self.page, self.links, self.tree, self.node]
+
+
+def build(tutor) -> BrowseTab:
+    with gr.Tab("浏览 Browse", id="browse"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=260):
+                goto = gr.Textbox(label="跳转 Go to", placeholder="编号或标题 id or title, e.g. 3.4.2, LoRA", elem_id="goto")
+                tree = link_html(tree_html(tutor.corpus), elem_id="tree")
+            with gr.Column(scale=3, min_width=320):
+                node = gr.Textbox(visible=False)
+                links = link_html("", elem_id="node-links")
+                page = gr.Markdown("从左侧目录选择一个节点 / pick a node in the outline", latex_delimiters=LATEX,
+                                   elem_id="note")
+    tab = BrowseTab(page, links, tree, node)
+
+    def on_click(evt: gr.EventData):
+        return open_node(tutor, clicked_id(evt))
+
+    goto.submit(lambda text: go_to(tutor, text), goto, tab.outputs, api_name="browse", concurrency_limit=None)
+    for src in (tree, links):
+        src.click(on_click, None, tab.outputs, api_visibility="private", concurrency_limit=None)
+    return tab

@@ -1,0 +1,109 @@
+"""引导模式 Guide me: instead of answering outright, walk the quiz engine's hint ladder
+(tutor/hints.py via Tutor.quiz.hints) for the topic the question retrieves, like a teacher
+who wants the learner to think first:
+
+  question → step 1: the concept to think about
+  learner's attempt → step 2: a key point turned into a question (a cloze)
+  learner's attempt, or "Show answer" → step 3: the tutor's full answer (the normal
+  streamed RAG answer with sources), and the ladder ends.
+
+The ladder is for the retrieved note's quiz item closest to the question (jieba token
+overlap, short items preferred on ties), since hints are built per item. An attempt at a
+short item is graded (deterministic grader, no LLM) only to say how many of its key points
+it touches, never which. A new question (ending in ? or ？) starts a new ladder. When
+retrieval finds no note with quiz items, the guide says so and answers normally.
+
+Guide state (kept per session in gr.State): {} when idle, else {"question", "chapter",
+"item", "note", "step", "base"}; base = the number of chat messages before the ladder.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from tutor.bm25 import tokenize
+from tutor.errors import TutorError
+from tutor.retrieve import is_covered
+
+from .chat import model_history, respond
+
+PROMPT_MORE = "写下你的想法后发送，或点“显示答案” / write your thoughts and send them, or press Show answer"
+NO_TOPIC = "没有找到带测验题的相关笔记，直接回答 / no note with quiz items matched, so here is a plain answer"
+
+GuideUpdate = tuple[str, list[dict], str, str, dict]  # ChatUpdate + guide state
+
+
+def pick_item(tutor, question: str, chapter: str | None):
+    """(note id, item) for the question's best-retrieved note that has quiz items, or None
+    when the notes don't cover the question."""
+    hits = tutor.search(question, k=tutor.settings.top_k, chapter=chapter)
+    if not is_covered(hits, tutor.settings.min_relevance):
+        return None
+    bank = tutor.quiz.bank
+    q = set(tokenize(question))
+    for h in hits:
+        items = [i for i in bank.select(h.chunk.node_id) if i.note_id == h.chunk.node_id]
+        if items:
+            best = max(items, key=lambda i: (len(q & set(tokenize(i.prompt + " " + i.reference))), i.type == "short"))
+            return h.chunk.node_id, best
+    return None
+
+
+def _hint_message(tutor, state: dict) -> dict:
+    h = tutor.quiz.hint(state["item"], state["step"])
+    title = tutor.corpus.notes[state["note"]].meta.title
+    return {"role": "assistant", "content": f"{h.text}\n\n<small>{PROMPT_MORE}</small>",
+            "metadata": {"title": f"引导 Guide {h.step}/3 · {state['note']} {title}"}}
+
+
+def _coverage(tutor, state: dict, attempt: str) -> str:
+    """'Your idea touches n of m key points' for a short item; '' otherwise."""
+    it = tutor.quiz.item(state["item"])
+    if it.type != "short" or not attempt.strip():
+        return ""
+    g = tutor.quiz.grader.grade(it.prompt, it.reference, list(it.key_points), attempt)
+    return f"你的想法涉及 {len(g.matched)}/{len(it.key_points)} 个要点 / your idea touches {len(g.matched)} of {len(it.key_points)} key points. "
+
+
+def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, state: dict | None,
+          show_answer: bool = False, stop=None) -> Iterator[GuideUpdate]:
+    """One guide turn (see module doc): yields chat updates plus the new guide state."""
+    history = list(history or [])
+    state = dict(state or {})
+    message = (message or "").strip()
+    if state and (show_answer or not message.endswith(("?", "？"))) and (message or show_answer):
+        if not show_answer and state["step"] < 2:  # an attempt: next rung
+            shown = history + [{"role": "user", "content": message}]
+            state["step"] += 1
+            msg = _hint_message(tutor, state)
+            msg["content"] = _coverage(tutor, state, message) + msg["content"]
+            yield "", shown + [msg], "", "", state
+            return
+        # the answer, on request (or after the second attempt): the normal RAG answer
+        shown = history + ([{"role": "user", "content": message}] if message else [])
+        base = model_history(history[: state["base"]])
+        for box, msgs, panel, status in respond(tutor, state["question"], _as_shown(base), state["chapter"], stop):
+            if status.startswith("⚠"):
+                yield box, shown, panel, status, state
+                return
+            yield "", shown + msgs[len(base) + 1:], panel, status, {}
+        return
+    if not message:
+        yield "", history, "", "⚠ 先输入问题 / type a question first", state
+        return
+    try:
+        picked = pick_item(tutor, message, chapter or None)
+    except TutorError as e:
+        yield message, history, "", f"⚠ {e}", state
+        return
+    if picked is None:
+        for box, msgs, panel, status in respond(tutor, message, history, chapter, stop):
+            yield box, msgs, panel, (status or NO_TOPIC), {}
+        return
+    note, item = picked
+    state = {"question": message, "chapter": chapter or "", "item": item.id, "note": note, "step": 1, "base": len(history)}
+    yield "", history + [{"role": "user", "content": message}, _hint_message(tutor, state)], "", "", state
+
+
+def _as_shown(turns: list[dict]) -> list[dict]:
+    return [{"role": t["role"], "content": t["content"]} for t in turns]

@@ -1,0 +1,107 @@
+"""Progress tab handlers: mastery per chapter (bar chart) and per section (a heatmap over
+the outline), due counts, review history and the recommended next topics with reasons,
+for one learner of a shared machine. Everything comes from `Tutor.quiz` (tutor/quiz.py);
+the chart is tutor/progress_chart.py's PNG, so CLI and UI draw the same picture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+HISTORY_COLUMNS = ["时间 time (UTC)", "笔记 note", "题型 type", "结果 verdict", "得分 score", "FSRS"]
+HISTORY_ROWS = 50
+KIND = {"review": "复习 review", "weak": "薄弱 weak", "new": "新 new"}
+
+
+@dataclass
+class ProgressView:
+    """chart: PNG path (None when nothing to draw); heatmap / path: HTML with data-id links;
+    due: Markdown line; history: rows for HISTORY_COLUMNS, newest first; notices: e.g. no CJK font."""
+
+    user: str
+    chart: str | None
+    heatmap: str
+    due: str
+    path: str
+    history: list[list] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
+def users(tutor) -> list[str]:
+    """Learners known to the progress store, plus the configured default (TUTOR_USER)."""
+    return sorted({tutor.settings.user, *tutor.quiz.store.users()})
+
+
+def _color(m: float | None) -> str:
+    """Red (0) → yellow → green (1); grey when the node has no quiz items."""
+    return "#e5e7eb" if m is None else f"hsl({round(120 * m)}, 70%, 78%)"
+
+
+def heatmap_html(corpus, table: dict) -> str:
+    """One row per chapter, one cell per section, coloured by mastery; cells link to Browse."""
+    rows = ['<table class="heatmap"><tbody>']
+    for ch in corpus.outline.chapters():
+        m = table[ch.id]
+        cells = []
+        for sec in corpus.outline.children(ch.id):
+            s = table[sec.id]
+            tip = (f"{sec.id} {sec.title}: " + ("无测验题 no quiz items" if s.mastery is None else
+                                                 f"{round(100 * s.mastery)}% ({s.seen}/{s.units} notes, {s.due} due)"))
+            cells.append(f'<td style="background:{_color(s.mastery)}" title="{html.escape(tip)}">'
+                         f'<a data-id="{sec.id}">{sec.id}</a></td>')
+        pct = "—" if m.mastery is None else f"{round(100 * m.mastery)}%"
+        rows.append(f'<tr><th><a data-id="{ch.id}">{ch.id} {html.escape(ch.title)}</a></th><td class="pct">{pct}</td>'
+                    + "".join(cells) + "</tr>")
+    rows.append("</tbody></table>")
+    return "".join(rows)
+
+
+def due_line(cards: dict, now: datetime) -> str:
+    """'due now N · next 24 h N · next 7 days N · cards N' for a user's cards."""
+    dues = [c.state.due for c in cards.values()]
+    now_n = sum(d <= now for d in dues)
+    day = sum(now < d <= now + timedelta(days=1) for d in dues)
+    week = sum(now < d <= now + timedelta(days=7) for d in dues)
+    return (f"**到期 due now: {now_n}** · 24 小时内 next 24 h: {day} · 7 天内 next 7 days: {week} · "
+            f"卡片 cards: {len(cards)}")
+
+
+def path_html(steps) -> str:
+    """The learning path as a list: kind, linked note, reason."""
+    if not steps:
+        return "<p>暂无建议 / nothing to recommend yet</p>"
+    lis = [f'<li><b>{KIND.get(s.kind, s.kind)}</b> <a data-id="{s.node_id}">{s.node_id} {html.escape(s.title)}</a>'
+           f' — <small>{html.escape(s.reason)}</small></li>' for s in steps]
+    return '<ol class="path">' + "".join(lis) + "</ol>"
+
+
+def history_rows(reviews, notes) -> list[list]:
+    """The newest HISTORY_ROWS reviews as table rows."""
+    out = []
+    for r in reversed(reviews[-HISTORY_ROWS:]):
+        title = notes[r.note_id].meta.title if r.note_id in notes else ""
+        out.append([r.time.strftime("%Y-%m-%d %H:%M"), f"{r.note_id} {title}", r.item_type, r.verdict,
+                    f"{round(100 * r.score)}%", r.rating])
+    return out
+
+
+def overview(tutor, user: str | None, now: datetime | None = None, chart_dir: Path | None = None) -> ProgressView:
+    """Everything the Progress tab shows for `user` (default: TUTOR_USER)."""
+    from tutor.progress_chart import write_chart
+
+    user = (user or "").strip() or tutor.settings.user
+    q = tutor.quiz
+    now = now or datetime.now(timezone.utc)
+    table = q.progress(user, now)
+    chapters = [m for m in table.values() if m.level == 1]
+    out_dir = Path(chart_dir or tempfile.mkdtemp(prefix="tutor-chart-"))
+    chart = out_dir / f"mastery-{hashlib.sha1(user.encode()).hexdigest()[:10]}.png"  # redrawn in place
+    notices = write_chart(chapters, chart, user)
+    return ProgressView(user=user, chart=str(chart), heatmap=heatmap_html(tutor.corpus, table),
+                        due=due_line(q.store.cards(user), now), path=path_html(q.path(user, n=8, now=now)),
+                        history=history_rows(q.store.reviews(user), tutor.corpus.notes), notices=notices)

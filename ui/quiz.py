@@ -1,0 +1,208 @@
+"""Quiz tab handlers: one round of items, one at a time, over `Tutor.quiz` (tutor/quiz.py).
+
+A round lives in a plain dict (Gradio keeps it per browser session in gr.State):
+  {"user", "scope", "mode", "items": [item id], "i": current index, "hints": hint steps
+   shown for the current item, "shown_at": epoch seconds the item was shown, "result":
+   the current item's graded result (dict) or None, "flipped": card back shown,
+   "results": [result dict per answered item]}
+Every function takes the round and returns the new one (never mutating its argument) plus
+a `QuizView` that says what to show. Answers are stored by the quiz engine the moment they
+are graded, so closing the page loses nothing already answered.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+
+from tutor.errors import TutorError
+
+TYPE_LABEL = {"choice": "选择题 Choice", "short": "简答题 Short answer", "card": "卡片 Flashcard"}
+VERDICT = {"correct": ("verdict-ok", "正确 Correct"), "partial": ("verdict-partial", "部分正确 Partly correct"),
+           "wrong": ("verdict-bad", "不正确 Wrong")}
+MODES = [("混合 Mixed (due → weak → new)", "mixed"), ("到期复习 Due", "due"), ("薄弱 Weak", "weak"), ("新题 New", "new")]
+TYPES = [("全部 All", ""), ("选择 Choice", "choice"), ("简答 Short", "short"), ("卡片 Flashcard", "card")]
+RATINGS = [("忘记 Again", "again"), ("困难 Hard", "hard"), ("良好 Good", "good"), ("简单 Easy", "easy")]
+LETTERS = "ABCDEF"
+
+
+@dataclass
+class QuizView:
+    """What the Quiz tab shows. kind: the current item's type, or "" (no item: before a
+    round, an empty round or the summary). options: choice labels "A. …". hints: the hint
+    steps shown so far. result: verdict Markdown once graded. note_id: the item's note
+    (linked to Browse). message: a one-line notice or error."""
+
+    kind: str = ""
+    header: str = ""
+    question: str = ""
+    options: list[str] = field(default_factory=list)
+    back: str = ""
+    hints: list[str] = field(default_factory=list)
+    result: str = ""
+    note_id: str = ""
+    summary: str = ""
+    message: str = ""
+    answered: bool = False
+    more_hints: bool = False
+
+
+def scope_choices(corpus) -> list[tuple[str, str]]:
+    """('label', id) for 'all' and every chapter and section holding a note with quiz items."""
+    with_items = {nid for nid, n in corpus.notes.items() if n.meta.quiz}
+    out = [("全部 All", "")]
+    for node in corpus.outline.nodes:
+        if node.level < 3 and any(nid == node.id or nid.startswith(node.id + ".") for nid in with_items):
+            out.append((("" if node.level == 1 else "　") + f"{node.id} {node.title}", node.id))
+    return out
+
+
+def start(tutor, user: str, scope: str | None, mode: str, type_: str | None, n: int = 10,
+          now: float | None = None) -> tuple[dict, QuizView]:
+    """A new round of up to n items for `user` (see Quiz.next_items). Bad input or an empty
+    pool gives an empty round whose view says why and what to try."""
+    user = (user or "").strip() or tutor.settings.user
+    q = tutor.quiz
+    empty = {"user": user, "scope": scope or "", "mode": mode, "items": [], "i": 0, "hints": 0, "shown_at": 0.0,
+             "result": None, "flipped": False, "results": []}
+    try:
+        scope = (scope or "").strip()
+        sc = q.scope(**{("chapter", "section", "topic")[min(scope.count("."), 2)]: scope}) if scope else None
+        items = q.next_items(user, scope=sc, mode=mode, type=type_ or None, n=int(n))
+    except TutorError as e:
+        return empty, QuizView(message=f"⚠ {e}")
+    if not items:
+        tip = "试试“新题 New” / try mode New" if mode in ("due", "weak") else "换个范围或题型 / try another scope or type"
+        return empty, QuizView(message=f"没有可做的题 / nothing to ask here ({mode}); {tip}")
+    st = dict(empty, items=[i.id for i in items], shown_at=_now(now))
+    return st, view(tutor, st)
+
+
+def view(tutor, st: dict) -> QuizView:
+    """The view of a round's current state."""
+    if not st.get("items"):
+        return QuizView(message="选择范围后点“开始” / choose a scope and press Start")
+    if st["i"] >= len(st["items"]):
+        return QuizView(summary=summary(st))
+    q = tutor.quiz
+    it = q.item(st["items"][st["i"]])
+    v = QuizView(kind=it.type, note_id=it.note_id, answered=st.get("result") is not None)
+    v.header = (f"第 {st['i'] + 1}/{len(st['items'])} 题 · {TYPE_LABEL[it.type]} · {it.note_id} {q.note_title(it)}"
+                + (" · 生成 generated" if it.generated else ""))
+    v.question = it.prompt
+    v.options = [f"{LETTERS[k]}. {o}" for k, o in enumerate(it.options)]
+    if it.type == "card" and (st.get("flipped") or v.answered):
+        v.back = it.reference
+    v.hints = [f"提示 Hint {h.step}/3: {h.text}" for h in q.hints(it.id)[: st.get("hints", 0)]]
+    v.more_hints = st.get("hints", 0) < 3 and not v.answered
+    if v.answered:
+        v.result = result_markdown(st["result"])
+    return v
+
+
+def submit(tutor, st: dict, answer: str | None, now: float | None = None) -> tuple[dict, QuizView]:
+    """Grade the current choice / short item. answer: a choice label 'B. …' (or a letter)
+    or the short answer text. An unreadable answer leaves the item open with a message; a
+    second submit of a graded item changes nothing."""
+    if not _current(st) or st.get("result") is not None:
+        return st, view(tutor, st)
+    it = tutor.quiz.item(st["items"][st["i"]])
+    if it.type == "choice" and answer and len(answer) > 2 and answer[1:3] == ". " and answer[0] in LETTERS:
+        answer = answer[0]  # the radio label "B. option text" → "B"
+    return _grade(tutor, st, answer, now)
+
+
+def rate(tutor, st: dict, rating: str, now: float | None = None) -> tuple[dict, QuizView]:
+    """Self-rate the current flashcard (again / hard / good / easy)."""
+    if not _current(st) or st.get("result") is not None:
+        return st, view(tutor, st)
+    return _grade(tutor, dict(st, flipped=True), rating, now)
+
+
+def flip(tutor, st: dict) -> tuple[dict, QuizView]:
+    """Show the current card's back."""
+    if not _current(st):
+        return st, view(tutor, st)
+    st = dict(st, flipped=True)
+    return st, view(tutor, st)
+
+
+def hint(tutor, st: dict) -> tuple[dict, QuizView]:
+    """One more step of the hint ladder (concept → key point as a question → the answer).
+    Hints used are passed to grading: any hint rules out Easy, the third counts as Again."""
+    if not _current(st) or st.get("result") is not None:
+        return st, view(tutor, st)
+    st = dict(st, hints=min(3, st.get("hints", 0) + 1))
+    return st, view(tutor, st)
+
+
+def next_item(tutor, st: dict, now: float | None = None) -> tuple[dict, QuizView]:
+    """Move to the next item (an unanswered one is skipped, not graded); past the last: the summary."""
+    if not st.get("items"):
+        return st, view(tutor, st)
+    st = dict(st, i=min(st["i"] + 1, len(st["items"])), hints=0, result=None, flipped=False, shown_at=_now(now))
+    return st, view(tutor, st)
+
+
+def finish(tutor, st: dict) -> tuple[dict, QuizView]:
+    """End the round now and show its summary."""
+    if not st.get("items"):
+        return st, view(tutor, st)
+    st = dict(st, i=len(st["items"]), result=None)
+    return st, view(tutor, st)
+
+
+def result_markdown(r: dict) -> str:
+    """Verdict, score, FSRS rating and next review, feedback and the right answer."""
+    cls, label = VERDICT[r["verdict"]]
+    lines = [f'<span class="{cls}">{label}</span> · 得分 score {round(100 * r["score"])}% · '
+             f'FSRS {r["rating"]} · 下次复习 next review {r["due"][:16].replace("T", " ")} UTC', ""]
+    lines += [html.escape(x) for x in r["feedback"].splitlines()]
+    if r["type"] != "card" and r["verdict"] != "correct":
+        lines += ["", f"**正确答案 Answer:** {html.escape(r['correct_answer'])}"]
+    lines += [f"_⚠ {html.escape(n)}_" for n in r.get("notices", [])]
+    return "  \n".join(lines)
+
+
+def summary(st: dict) -> str:
+    """Round summary: counts by verdict, mean score, one row per answered item, notes to review."""
+    rs = st.get("results", [])
+    if not rs:
+        return "本轮没有作答 / no answers in this round"
+    counts = {v: sum(1 for r in rs if r["verdict"] == v) for v in VERDICT}
+    mean = sum(r["score"] for r in rs) / len(rs)
+    rows = [f"### 本轮小结 Round summary — {len(rs)} 题 answered",
+            f"正确 correct **{counts['correct']}** · 部分 partial **{counts['partial']}** · 错误 wrong **{counts['wrong']}**"
+            f" · 平均得分 mean score **{round(100 * mean)}%** · 用户 user {html.escape(st['user'])}", "",
+            "| # | 笔记 note | 题型 type | 结果 verdict | 得分 score | 下次复习 next review |", "|---|---|---|---|---|---|"]
+    for k, r in enumerate(rs, 1):
+        rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {r['type']} | {VERDICT[r['verdict']][1]} | "
+                    f"{round(100 * r['score'])}% | {r['due'][:10]} |")
+    review = sorted({f"{r['note_id']} {r['note_title']}" for r in rs if r["verdict"] != "correct"})
+    if review:
+        rows += ["", "**建议复习 Review these notes:** " + "；".join(html.escape(x) for x in review)]
+    return "\n".join(rows)
+
+
+def _grade(tutor, st: dict, answer: str | None, now: float | None) -> tuple[dict, QuizView]:
+    q = tutor.quiz
+    item_id = st["items"][st["i"]]
+    latency = max(0, int((_now(now) - st.get("shown_at", _now(now))) * 1000))
+    try:
+        r = q.grade(st["user"], item_id, answer, latency_ms=latency, hints_used=st.get("hints", 0))
+    except TutorError as e:
+        v = view(tutor, st)
+        v.message = f"⚠ {e}"
+        return st, v
+    rd = r.to_json()
+    st = dict(st, result=rd, results=[*st.get("results", []), rd])
+    return st, view(tutor, st)
+
+
+def _current(st: dict) -> bool:
+    return bool(st.get("items")) and st.get("i", 0) < len(st["items"])
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now

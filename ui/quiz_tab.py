@@ -1,0 +1,94 @@
+"""Layout and wiring of the 测验 Quiz tab. Handlers live in quiz.py; this file only maps a
+QuizView onto component updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from . import quiz
+from .style import LATEX
+from .widgets import link_html
+
+
+@dataclass
+class QuizTab:
+    note_link: gr.HTML  # "open the note" links (data-id) → Browse
+    scope: gr.Dropdown
+
+
+def build(tutor, user: gr.Dropdown) -> QuizTab:
+    with gr.Tab("测验 Quiz", id="quiz"):
+        state = gr.State({})
+        with gr.Row():
+            scope = gr.Dropdown(quiz.scope_choices(tutor.corpus), value="", label="范围 Scope", allow_custom_value=True,
+                                elem_id="quiz-scope", min_width=160)
+            mode = gr.Dropdown(quiz.MODES, value="mixed", label="模式 Mode", elem_id="quiz-mode", min_width=160)
+            type_ = gr.Dropdown(quiz.TYPES, value="", label="题型 Type", elem_id="quiz-type", min_width=120)
+            n = gr.Slider(1, 20, value=5, step=1, label="题数 Items", elem_id="quiz-n", min_width=120)
+        with gr.Row(elem_classes=["keep-row"]):
+            start = gr.Button("开始 Start", variant="primary", elem_id="quiz-start", min_width=80)
+            finish = gr.Button("结束并小结 Finish", elem_id="quiz-finish", min_width=80)
+        message = gr.Markdown(elem_id="quiz-message")
+        header = gr.Markdown(elem_id="quiz-header")
+        question = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-question")
+        choice = gr.Radio([], label="选项 Options", visible=False, elem_id="quiz-choice")
+        short = gr.Textbox(label="你的回答 Your answer", lines=3, visible=False, elem_id="quiz-short")
+        flip = gr.Button("翻面 Flip", visible=False, elem_id="quiz-flip")
+        back = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-back")
+        with gr.Row(visible=False, elem_classes=["keep-row"]) as rate_row:
+            rate_btns = [gr.Button(label, elem_id=f"quiz-rate-{value}", min_width=60) for label, value in quiz.RATINGS]
+        with gr.Row(elem_classes=["keep-row"]):
+            submit = gr.Button("提交 Submit", variant="primary", visible=False, elem_id="quiz-submit", min_width=80)
+            hint = gr.Button("提示 Hint", visible=False, elem_id="quiz-hint", min_width=80)
+            nxt = gr.Button("下一题 Next", visible=False, elem_id="quiz-next", min_width=80)
+        hints = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-hints")
+        result = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-result")
+        note_link = link_html("", elem_id="quiz-note")
+        summary = gr.Markdown(elem_id="quiz-summary")
+
+    outputs = [state, message, header, question, choice, short, flip, back, rate_row, submit, hint, nxt, hints, result,
+               note_link, summary]
+
+    def show(st: dict, v: quiz.QuizView, new_item: bool = False) -> tuple:
+        open_ = bool(v.kind) and not v.answered
+        card = v.kind == "card"
+        link = (f'<a data-id="{v.note_id}" class="node-link">打开笔记 Open note {v.note_id} ↗</a>'
+                if v.note_id and v.answered else "")
+        return (
+            st, v.message, f"**{v.header}**" if v.header else "", v.question,
+            gr.Radio(choices=v.options, visible=v.kind == "choice", interactive=open_,
+                     **({"value": None} if new_item else {})),
+            gr.Textbox(visible=v.kind == "short", interactive=open_, **({"value": ""} if new_item else {})),
+            gr.Button(visible=card and open_ and not v.back),
+            f"**背面 Back:** {v.back}" if v.back else "",
+            gr.Row(visible=card and open_ and bool(v.back)),
+            gr.Button(visible=v.kind in ("choice", "short") and open_),
+            gr.Button(visible=v.more_hints),
+            gr.Button(visible=bool(v.kind)),
+            "\n\n".join(v.hints), v.result, link, v.summary,
+        )
+
+    def on_start(user, scope, mode, item_type, items):
+        return show(*quiz.start(tutor, user, scope, mode, item_type, items), new_item=True)
+
+    def on_submit(st, option, answer):
+        return show(*quiz.submit(tutor, st, option if _kind(st) == "choice" else answer))
+
+    def _kind(st):
+        return tutor.quiz.item(st["items"][st["i"]]).type if st.get("items") and st["i"] < len(st["items"]) else ""
+
+    ev = dict(outputs=outputs, concurrency_limit=None)
+    # grading is deterministic (no model) unless the optional LLM rubric is on: then it queues with chat
+    grading = dict(outputs=outputs, concurrency_id="llm", concurrency_limit=1) if tutor.settings.quiz_llm_grader else ev
+    start.click(on_start, [user, scope, mode, type_, n], api_name="quiz_start", **ev)
+    submit.click(on_submit, [state, choice, short], api_name="quiz_submit", **grading)
+    short.submit(on_submit, [state, choice, short], api_visibility="private", **grading)
+    hint.click(lambda st: show(*quiz.hint(tutor, st)), state, api_name="quiz_hint", **ev)
+    flip.click(lambda st: show(*quiz.flip(tutor, st)), state, api_name="quiz_flip", **ev)
+    nxt.click(lambda st: show(*quiz.next_item(tutor, st), new_item=True), state, api_name="quiz_next", **ev)
+    finish.click(lambda st: show(*quiz.finish(tutor, st)), state, api_name="quiz_finish", **ev)
+    for btn, (_, value) in zip(rate_btns, quiz.RATINGS):
+        btn.click(lambda st, r=value: show(*quiz.rate(tutor, st, r)), state, api_visibility="private", **ev)
+    return QuizTab(note_link, scope)
