@@ -269,11 +269,12 @@ def is_empty(answer: str) -> bool:
 
 def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
                     instructions: Sequence[str] = ()) -> list[str]:
-    """Reasons an answer must not be shown as it is: 'empty', 'language', 'loop', 'echo'
+    """Reasons an answer must not be shown as it is: 'empty' (also: no sentence with
+    MIN_TOKENS content tokens), 'language', 'loop', 'echo'
     (parrots the prompt, see `prompt_echo`), 'unsupported' (more than MAX_UNSUPPORTED_SHARE
     of checkable sentences flagged). [] means the answer may be shown."""
-    if is_empty(answer):
-        return ["empty"]
+    if is_empty(answer) or (checks and not any(c.checkable for c in checks)):
+        return ["empty"]  # nothing to check is nothing said: "The number is 1."
     reasons = []
     if language_mismatch(answer, lang):
         reasons.append("language")

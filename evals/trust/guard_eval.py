@@ -31,7 +31,8 @@ def shown_problems(tutor, a) -> list[str]:
     if not a.covered:
         return []
     ctx = [tutor.index.chunks[c].text for s in a.sources for c in s.chunk_ids]
-    return garbage_reasons(a.answer, a.lang, tutor.chat.flagger.check(split_sentences(a.answer), ctx, a.lang))
+    checks = tutor.chat.flagger.check(split_sentences(a.answer), ctx, a.lang)
+    return garbage_reasons(a.answer, a.lang, checks, tutor.chat.instructions(a.lang))
 
 
 def main() -> None:

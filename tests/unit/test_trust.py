@@ -79,6 +79,8 @@ def test_empty_answers():
     assert is_empty("") and is_empty("  [1]。 [2]") and is_empty("……")
     assert not is_empty("是的 [1]")
     assert garbage_reasons("[1]", "zh", []) == ["empty"]
+    said_nothing = "The number is 1."  # SmolLM2's answer to "What does perplexity measure for a language model?"
+    assert garbage_reasons(said_nothing, "en", Flagger(None).check([said_nothing], [SDPA_EN], "en")) == ["empty"]
 
 
 def test_flagger_on_overlap_alone_separates_copied_and_foreign_sentences():
