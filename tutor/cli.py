@@ -68,12 +68,13 @@ def ingest(rebuild: bool = typer.Option(False, "--rebuild", help="Drop the index
 def search(query: str = typer.Argument(..., help="What to look for, Chinese or English."),
            k: int = typer.Option(5, "-k", min=1, max=50, help="Number of hits."),
            chapter: Optional[str] = typer.Option(None, "--chapter", help="Only chunks of this chapter (1-16)."),
-           as_json: bool = typer.Option(False, "--json", help="Print JSON (DESIGN.md §4).")):
-    """Hybrid search (dense + BM25, reciprocal rank fusion)."""
+           as_json: bool = typer.Option(False, "--json", help="Print JSON (DESIGN.md §4)."),
+           all_chunks: bool = typer.Option(False, "--all-chunks", help="List every matching chunk, not only each note's best.")):
+    """Hybrid search (dense + BM25, reciprocal rank fusion); one hit per note unless --all-chunks."""
     if not query.strip():
         raise TutorError("the query is empty; give words to search for, e.g. tutor search 'RoPE'")
     t = _tutor()
-    hits = t.search(query, k=k, chapter=chapter)
+    hits = t.search(query, k=k, chapter=chapter, per_note=not all_chunks)
     if as_json:
         _print_json({"query": query, "hits": [{
             "id": h.chunk.node_id, "title": h.chunk.title, "title_en": h.chunk.title_en, "chapter": h.chunk.chapter,

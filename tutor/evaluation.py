@@ -11,8 +11,9 @@ relevance (a node is relevant iff it is in `expected_ids`):
   nDCG@k  Σ_{i≤k} rel_i / log2(i+1), divided by the ideal value for min(|expected|, k)
           relevant nodes (Järvelin & Kekäläinen, TOIS 2002).
 `topic_hit@k` asks the stricter question of issue 3: is the item's first expected id (its
-topic note) itself among the first k nodes; `search_top3` whether it is among the first
-three chunks that `tutor search -k 3` prints.
+topic note) itself among the first k nodes (what `tutor search -k 3` prints: one hit per
+note); `search_top3` whether it is among the first three chunks (`tutor search -k 3
+--all-chunks`, the chunks a RAG prompt would start with).
 
 Coverage mirrors `Chat.stream`: the question counts as covered when `is_covered` holds for
 the first `Settings.top_k` hits at `Settings.min_relevance`. `calibrate` sweeps that

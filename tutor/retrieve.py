@@ -179,8 +179,9 @@ class Retriever:
             self._stats = (key, TermStats(self.index.chunks))
         return self._stats[1]
 
-    def search(self, query: str, k: int = 5, chapter: str | None = None) -> list[Hit]:
-        """Top-k fused hits, best first. chapter: keep only chunks of that chapter ("3")."""
+    def search(self, query: str, k: int = 5, chapter: str | None = None, per_note: bool = False) -> list[Hit]:
+        """Top-k fused hits, best first. chapter: keep only chunks of that chapter ("3").
+        per_note: at most one hit (its best chunk) per note, so k hits name k notes."""
         idx = self.index
         n = max(self.candidates, k * 3)
         where = {"chapter": str(chapter)} if chapter else None
@@ -208,7 +209,11 @@ class Retriever:
             for cid, s in fused.items():
                 per_node[idx.chunks[cid].node_id] = per_node.get(idx.chunks[cid].node_id, 0.0) + s
             fused = {cid: s + NOTE_EVIDENCE[lang] * (per_node[idx.chunks[cid].node_id] - s) for cid, s in fused.items()}
-        best = sorted(fused, key=lambda c: (-fused[c], c))[:k]
+        best = sorted(fused, key=lambda c: (-fused[c], c))
+        if per_note:
+            seen: set[str] = set()
+            best = [c for c in best if not (idx.chunks[c].node_id in seen or seen.add(idx.chunks[c].node_id))]
+        best = best[:k]
         hits = []
         stats = self.term_stats() if best else None
         for cid in best:

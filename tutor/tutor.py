@@ -88,9 +88,10 @@ class Tutor:
             self.__dict__.pop(name, None)  # reopen with the new manifest on next use
         return report
 
-    def search(self, query: str, k: int = 5, chapter: str | None = None) -> list[Hit]:
-        """Hybrid search; hits best first. Raises Tutor.BadChapter for an unknown chapter."""
-        return self.retriever.search(query, k=k, chapter=self.check_chapter(chapter))
+    def search(self, query: str, k: int = 5, chapter: str | None = None, per_note: bool = False) -> list[Hit]:
+        """Hybrid search; hits best first (per_note: one chunk per note). Raises
+        Tutor.BadChapter for an unknown chapter."""
+        return self.retriever.search(query, k=k, chapter=self.check_chapter(chapter), per_note=per_note)
 
     def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None) -> Answer:
         return self.chat.ask(question, history, self.check_chapter(chapter))

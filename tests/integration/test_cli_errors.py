@@ -50,6 +50,10 @@ def test_search_json_contract(real_home):
     out = json.loads(p.stdout)
     assert out["query"] == "Transformer 注意力" and len(out["hits"]) == 3
     assert set(out["hits"][0]) == {"id", "title", "title_en", "chapter", "section", "score", "text"}
+    assert len({h["id"] for h in out["hits"]}) == 3  # one hit per note by default
+    p = run_cli(["search", "RoPE", "-k", "8", "--json", "--all-chunks"], real_home)
+    ids = [h["id"] for h in json.loads(p.stdout)["hits"]]
+    assert p.returncode == 0 and len(ids) == 8 and len(set(ids)) < 8  # RoPE's note has several chunks
 
 
 HOLD_LOCK = """
