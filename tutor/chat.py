@@ -171,6 +171,16 @@ class Chat:
             self._flagger = Flagger(cosine_embed(self.retriever.index.embedder))
         return self._flagger
 
+    def source_headers(self, answer: Answer) -> list[str]:
+        """The header lines the prompt showed for answer's sources: "title（title_en）" and
+        each chunk's first line (for `trust.header_echo`)."""
+        chunks = self.retriever.index.chunks
+        out = []
+        for s in answer.sources:
+            out.append(f"{s.title}（{s.title_en}）" if s.title_en else s.title)
+            out += [chunks[c].text.split("\n", 1)[0] for c in s.chunk_ids if c in chunks]
+        return out
+
     def _context(self, sources: list[Source], chunks: dict, lang: str) -> list[str]:
         groups = []
         for s in sources:
@@ -273,11 +283,12 @@ class Chat:
         context = [chunks[c].text for src in answer.sources for c in src.chunk_ids]
         lang = answer.lang
         instructions = self.instructions(lang)
+        headers = self.source_headers(answer)
 
         def check(text: str) -> tuple[list[str], list, list[str]]:
             sents = split_sentences(text)
             checks = self.flagger.check(sents, context, lang)
-            return sents, checks, garbage_reasons(text, lang, checks, instructions)
+            return sents, checks, garbage_reasons(text, lang, checks, instructions, headers)
 
         sents, checks, reasons = check(answer.answer)
         answer.guard = {"outcome": "direct", "reasons": [reasons]}
@@ -344,8 +355,9 @@ class Chat:
     def _not_covered(self, lang: str) -> str:
         outline = self.retriever.index.chunks
         chapters = sorted({c.node_id for c in outline.values() if c.kind == "outline" and "." not in c.node_id}, key=int)
-        titles = [outline_chunk.title for cid, outline_chunk in outline.items()
-                  if outline_chunk.kind == "outline" and outline_chunk.node_id in chapters[:4]]
+        # chapters 1-4 have notes (and English titles); suggest them in the question's language
+        titles = [c.title if lang == "zh" else (c.title_en or c.title) for c in outline.values()
+                  if c.kind == "outline" and c.node_id in chapters[:4]]
         return self.prompts.render("not_covered", lang, suggestions="、".join(titles[:4]) if lang == "zh" else ", ".join(titles[:4]))
 
 

@@ -250,6 +250,31 @@ def prompt_echo(answer: str, instructions: Sequence[str] = ()) -> bool:
     return False
 
 
+def _letters(text: str) -> str:
+    """Lower-cased letters, digits and Chinese characters only (brackets, marks, spaces gone)."""
+    return re.sub(r"[\W_]+", "", strip_citations(text).lower())
+
+
+def header_echo(answer: str, headers: Sequence[str] = ()) -> bool:
+    """True when a line of the answer is only a copy of a source header from the prompt
+    ("[2] 拼接输出（Concatenating Head Outputs …）", "Self-attention（Self-Attention）· 概念"):
+    the model is dumping its context instead of answering. A line counts when, letters only,
+    it equals a header of ≥ 6 letters, adds ≤ 12 letters to one (a heading), or is a cut-off
+    start of one (≥ 10 letters). headers: "title（title_en）" of each source and the first
+    line of each of its chunks."""
+    hs = {h for h in (_letters(x) for x in headers) if len(h) >= 6}
+    if not hs:
+        return False
+    for line in answer.splitlines():
+        body = _letters(re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line))
+        if len(body) < 6:
+            continue
+        if any(body == h or (body.startswith(h) and len(body) - len(h) <= 12) or (len(body) >= 10 and h.startswith(body))
+               for h in hs):
+            return True
+    return False
+
+
 def language_mismatch(answer: str, lang: str) -> bool:
     """True when the answer is not in the question's language: a Chinese question needs an
     answer that detect_lang calls Chinese; an English one an answer without Chinese prose."""
@@ -268,11 +293,12 @@ def is_empty(answer: str) -> bool:
 
 
 def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
-                    instructions: Sequence[str] = ()) -> list[str]:
+                    instructions: Sequence[str] = (), headers: Sequence[str] = ()) -> list[str]:
     """Reasons an answer must not be shown as it is: 'empty' (also: no sentence with
     MIN_TOKENS content tokens), 'language', 'loop', 'echo'
-    (parrots the prompt, see `prompt_echo`), 'unsupported' (more than MAX_UNSUPPORTED_SHARE
-    of checkable sentences flagged). [] means the answer may be shown."""
+    (parrots the prompt: `prompt_echo` on instructions, `header_echo` on the sources'
+    headers), 'unsupported' (more than MAX_UNSUPPORTED_SHARE of checkable sentences
+    flagged). [] means the answer may be shown."""
     if is_empty(answer) or (checks and not any(c.checkable for c in checks)):
         return ["empty"]  # nothing to check is nothing said: "The number is 1."
     reasons = []
@@ -280,7 +306,7 @@ def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
         reasons.append("language")
     if is_looping(answer):
         reasons.append("loop")
-    if prompt_echo(answer, instructions):
+    if prompt_echo(answer, instructions) or header_echo(answer, headers):
         reasons.append("echo")
     if unsupported_share(checks) > MAX_UNSUPPORTED_SHARE:
         reasons.append("unsupported")

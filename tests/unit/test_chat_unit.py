@@ -1,5 +1,7 @@
 """Chat pipeline with fakes (hash embedder, scripted LLM) over the real corpus."""
 
+import re
+
 import pytest
 
 from tutor.chat import CitationFilter, Question
@@ -53,6 +55,9 @@ def test_out_of_scope_question_does_not_call_the_model(fake_tutor):
     a = fake_tutor.ask("今天天气怎么样")
     assert not a.covered and a.sources == [] and "not_covered" in a.notices
     assert "没有涉及" in a.answer and len(fake_tutor.llm.calls) == calls
+    en = fake_tutor.chat._not_covered("en")  # the English reply (the hash embedder cannot reject English reliably)
+    assert "don't cover" in en and "Attention Mechanisms in Depth" in en
+    assert not re.search(r"[\u4e00-\u9fff]", en)  # suggestions in the question's language
 
 
 def test_long_conversation_fits_the_context(fake_tutor):

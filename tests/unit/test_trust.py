@@ -9,7 +9,7 @@ import pytest
 
 from tutor.text import split_sentences
 
-from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, is_empty, is_looping,
+from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping,
                          language_mismatch, repetition, strip_citations)
 
 SDPA_ZH = ("缩放点积（scaled dot-product）是 Transformer 计算注意力分数的方式：用查询和键的点积衡量相关性，再除以 √d_k。"
@@ -301,3 +301,31 @@ def test_retry_reasons_reject_words_going_round():
     assert retry_reasons(vacuous, [], truncated=False) == ["repetitive"]
     assert retry_reasons(real, [], truncated=False) == []
     assert retry_reasons(real, [], truncated=True) == ["truncated"]
+
+
+# Shown as "direct" by SmolLM2 on the eval set (evals/trust/guard_run.jsonl, 2026-11-29 run 1):
+# the model copied the prompt's source headers instead of answering.
+HEADERS = ["多头并行（Parallel Attention Heads (Multi-Head Parallelism)）", "多头并行（Parallel Attention Heads (Multi-Head Parallelism)）· 概念",
+           "拼接输出（Concatenating Head Outputs and Output Projection）", "拼接输出（Concatenating Head Outputs and Output Projection）· 原理",
+           "Self-attention（Self-Attention）", "Self-attention（Self-Attention）· 要点 Key points"]
+
+
+@pytest.mark.parametrize("answer", [
+    "[1] 多头并行（Parallel Attention Heads (Multi-Head Parallelism)）· [2] 拼接输出（Concatenating Head Outputs and Output Projection）\n\n"
+    "[2] 拼接输出（Concatenating Head Outputs and Output Projection）·                    [8",
+    "[3] Self-attention（SelfAttention）\n- 自注意力让序列中每个位置都能直接访问所有位置",
+    "Self-attention（Self-Attention）· 要点 Key points\n- 计算式为 softmax(QKᵀ/√d_k)V",
+    "- 拼接输出（Concatenating Head Outputs and Out",
+])
+def test_header_echo_catches_copied_source_headers(answer):
+    assert header_echo(answer, HEADERS)
+    assert "echo" in garbage_reasons(answer, "zh", [], headers=HEADERS)
+
+
+@pytest.mark.parametrize("answer", [
+    "各个头的输出先拼接（concatenate）成一个向量，再乘输出矩阵 W^O 投影回 d_model [2]。",
+    "拼接输出（Concatenating Head Outputs）就是把 h 个头的结果首尾相连，再做一次线性变换 [2]。",
+    "多头并行",  # too short to be a header dump
+])
+def test_header_echo_leaves_answers_that_use_a_title(answer):
+    assert not header_echo(answer, HEADERS)
