@@ -76,9 +76,9 @@ def search(query: str = typer.Argument(..., help="What to look for, Chinese or E
     t = _tutor()
     hits = t.search(query, k=k, chapter=chapter, per_note=not all_chunks)
     if as_json:
-        _print_json({"query": query, "hits": [{
-            "id": h.chunk.node_id, "title": h.chunk.title, "title_en": h.chunk.title_en, "chapter": h.chunk.chapter,
-            "section": h.chunk.section, "score": h.score, "text": h.chunk.text} for h in hits]})
+        from .api import search_json
+
+        _print_json(search_json(query, hits))
         return
     for i, h in enumerate(hits, 1):
         first = h.chunk.text.splitlines()[0]
@@ -107,7 +107,7 @@ def ask(question: str = typer.Argument(..., help="Your question, Chinese or Engl
         chapter: Optional[str] = typer.Option(None, "--chapter", help="Only use notes of this chapter."),
         as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (DESIGN.md §4)."),
         no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer when it is complete.")):
-    """Answer one question from the notes, with citations [n]."""
+    """Answer one question from the notes, with numbered citations of the notes used."""
     t = _tutor()
     if as_json or no_stream:
         a = t.ask(question, chapter=chapter)
@@ -194,6 +194,27 @@ def ui(host: Optional[str] = typer.Option(None, "--host", help="Bind address (de
 
     s = Settings()
     serve(_tutor(), host=host or s.host, port=port or s.port, auth=auth, insecure=insecure, share=share)
+
+
+@app.command()
+def serve(host: Optional[str] = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+          port: Optional[int] = typer.Option(None, "--port", help="Port (default 8000, TUTOR_API_PORT)."),
+          token: Optional[str] = typer.Option(None, "--token", help="Require Authorization: Bearer TOKEN (default TUTOR_API_TOKEN)."),
+          insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without a token.")):
+    """Serve the HTTP JSON API: /health, /search, /ask, /ask/stream (server-sent events)."""
+    import uvicorn
+
+    from ui.serve import LOOPBACK, BadServe
+
+    from .api import build_api
+
+    s = Settings()
+    host, token = host or s.host, token or s.api_token
+    if host not in LOOPBACK and not token and not insecure:
+        raise BadServe(f"--host {host} exposes the tutor to the network: add --token SECRET, or --insecure to serve without one")
+    t = _tutor()
+    t.index  # fail fast with "run tutor ingest" before the server starts
+    uvicorn.run(build_api(t, token), host=host, port=port or s.api_port, log_level="warning")
 
 
 def _register_extensions() -> None:

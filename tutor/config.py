@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     model_registry: Path | None = Field(None, description="TOML file of extra `tutor model pull` entries ([[models]] name, repo, filename, revision, sha256, size_gb, notes), merged over the built-in registry.")
     host: str = Field("127.0.0.1", description="Address the web UI binds to.")
     port: int = Field(7860, description="Port of the web UI.")
+    api_port: int = Field(8000, description="Port of the HTTP JSON API (`tutor serve`).")
+    api_token: str | None = Field(None, description="Bearer token the HTTP API requires (`tutor serve`); needed to bind a non-loopback address.")
 
     @classmethod
     def settings_customise_sources(
