@@ -26,8 +26,12 @@ run: $(STAMP)
 	@echo "serving http://127.0.0.1:$(PORT)"
 	$(BIN)/tutor ui --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# pyflakes-level checks only (unused imports and variables, undefined names)
+lint: $(STAMP)
+	$(BIN)/ruff check --select F -q tutor ui tests evals benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -85,3 +85,22 @@ def run_cli(args: list[str], home: Path, env: dict | None = None, timeout: float
     e.update(env or {})
     return subprocess.run([sys.executable, "-m", "tutor.cli", *args], capture_output=True, text=True, env=e,
                           timeout=timeout, input=input, cwd=str(home.parent))
+
+
+def wait_for_http(url: str, proc, seconds: float = 180) -> None:
+    """Poll url until it answers; fails the test with the server's stderr if proc exits or
+    `seconds` pass (servers started by tests print nothing we need otherwise)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                err = proc.stderr.read()[-2000:] if proc.stderr else ""
+                pytest.fail(f"server at {url} did not start: {err}")
+            time.sleep(0.3)

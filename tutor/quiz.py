@@ -38,6 +38,16 @@ from .text import detect_lang
 
 MODES = ("due", "weak", "new", "mixed")
 
+# Feedback wording per language (Quiz._feedback).
+FEEDBACK_TEXT = {
+    "zh": {"correct": "正确。", "partial": "部分正确。", "wrong": "不正确。", "empty": "没有作答，按错误计。",
+           "empty_card": "没有自评，按“忘记”（Again）计。", "copied_question": "你的回答只是重复了题目，按错误计。",
+           "missed": "漏掉的关键点：", "sep": "；", "why": "解析：", "review": "复习笔记："},
+    "en": {"correct": "Correct.", "partial": "Partly correct.", "wrong": "Not correct.", "empty": "No answer given: graded wrong.",
+           "empty_card": "No rating given: counted as Again.", "copied_question": "Your answer only repeats the question: graded wrong.",
+           "missed": "Missed key points: ", "sep": "; ", "why": "Why: ", "review": "Review the note: "},
+}
+
 
 class BadAnswer(TutorError):
     """An answer that cannot be read for the item's type."""
@@ -278,31 +288,18 @@ class Quiz:
         raise BadAnswer(f"{text.strip()[:20]!r} is not a rating; rate the card again / hard / good / easy (or 1-4)")
 
     def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str], zh: bool) -> str:
-        link = f"{note.id} {note.meta.title}"
-        if zh:
-            head = {"correct": "正确。", "partial": "部分正确。", "wrong": "不正确。"}[verdict]
-            if "empty" in flags:
-                head = "没有作答，按错误计。" if it.type != "card" else "没有自评，按“忘记”（Again）计。"
-            elif "copied_question" in flags:
-                head = "你的回答只是重复了题目，按错误计。"
-            lines = [head]
-            if missed and verdict != "correct":
-                lines.append("漏掉的关键点：" + "；".join(missed))
-            if it.type == "choice" and it.explanation:
-                lines.append("解析：" + it.explanation)
-            lines.append(f"复习笔记：{link}")
-        else:
-            head = {"correct": "Correct.", "partial": "Partly correct.", "wrong": "Not correct."}[verdict]
-            if "empty" in flags:
-                head = "No answer given: graded wrong." if it.type != "card" else "No rating given: counted as Again."
-            elif "copied_question" in flags:
-                head = "Your answer only repeats the question: graded wrong."
-            lines = [head]
-            if missed and verdict != "correct":
-                lines.append("Missed key points: " + "; ".join(missed))
-            if it.type == "choice" and it.explanation:
-                lines.append("Why: " + it.explanation)
-            lines.append(f"Review the note: {link}")
+        w = FEEDBACK_TEXT["zh" if zh else "en"]
+        head = w[verdict]
+        if "empty" in flags:
+            head = w["empty"] if it.type != "card" else w["empty_card"]
+        elif "copied_question" in flags:
+            head = w["copied_question"]
+        lines = [head]
+        if missed and verdict != "correct":
+            lines.append(w["missed"] + w["sep"].join(missed))
+        if it.type == "choice" and it.explanation:
+            lines.append(w["why"] + it.explanation)
+        lines.append(f"{w['review']}{note.id} {note.meta.title}")
         return "\n".join(lines)
 
     def _rubric(self, it: Item, text: str, notices: list[str]) -> str | None:

@@ -56,7 +56,7 @@ def test_quiz_endpoints_grade_an_item(client, ui_tutor):
     note = ui_tutor.corpus.notes["3.4.2"]
     item = next(q for q in note.meta.quiz if q.type == "choice")
     out = client.predict("client-learner", "3.4.2", "new", "choice", 1, api_name="/quiz_start")
-    message, header, question, choice = out[0], out[1], out[2], out[3]
+    message, header, question = out[0], out[1], out[2]
     assert message == "" and "3.4.2 LoRA" in header and question == item.question
     right = f"{'ABCD'[item.answer]}. {item.options[item.answer]}"
     out = client.predict(right, "", api_name="/quiz_submit")

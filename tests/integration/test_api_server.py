@@ -7,14 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, wait_for_http
 from tests.integration.test_server_mode import free_port
 
 pytestmark = pytest.mark.integration
@@ -28,16 +27,7 @@ def api(real_home):
     proc = subprocess.Popen([sys.executable, "-m", "tutor.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"tutor serve did not start: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.5)
+    wait_for_http(url + "/health", proc, 180)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -3,13 +3,11 @@
 import shutil
 import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, make_settings, wait_for_http
 from tutor.corpus import Corpus
 from tutor.index import Index
 from tutor.retrieve import Retriever
@@ -30,14 +28,7 @@ def chroma_server(tmp_path):
     proc = subprocess.Popen([str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "srv")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/api/v2/heartbeat", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "chroma server did not start"
-            time.sleep(0.3)
+    wait_for_http(url + "/api/v2/heartbeat", proc, 60)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
