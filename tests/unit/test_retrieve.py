@@ -1,0 +1,73 @@
+"""retrieve.py pieces: weighted RRF, the relevance statistics, overview handling, named
+nodes and one-hit-per-note search (hash embedder, real corpus)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tutor.chunking import Chunk
+from tutor.retrieve import RRF_K, TermStats, is_overview, outline_matches, rrf
+
+
+def chunk(cid: str, node: str, text: str, kind: str = "section") -> Chunk:
+    return Chunk(cid, node, kind, "t", "", "", text, 0)
+
+
+def test_rrf_is_the_weighted_sum_of_reciprocal_ranks():
+    s = rrf([["a", "b"], ["b", "c"]], weights=[1.0, 0.5])
+    assert s["a"] == pytest.approx(1 / (RRF_K + 1))
+    assert s["b"] == pytest.approx(1 / (RRF_K + 2) + 0.5 / (RRF_K + 1))
+    assert s["c"] == pytest.approx(0.5 / (RRF_K + 2))
+    assert rrf([["a"]], weights=[0.0])["a"] == 0.0
+
+
+@given(st.permutations(list("abcdef")), st.permutations(list("abcdef")))
+def test_rrf_never_puts_a_dominated_document_first(r1, r2):
+    s = rrf([list(r1), list(r2)])
+    for x in "abcdef":
+        for y in "abcdef":
+            if r1.index(x) < r1.index(y) and r2.index(x) < r2.index(y):
+                assert s[x] > s[y]
+
+
+def test_term_stats_weigh_rare_and_unknown_terms_more():
+    chunks = {f"c{i}": chunk(f"c{i}", f"1.1.{i}", "模型 训练 数据") for i in range(1, 9)}
+    chunks["c9"] = chunk("c9", "1.1.9", "模型 训练 softmax 归一化")
+    chunks["c10"] = chunk("c10", "1.1.9", "温度 参数")  # second chunk of the same note
+    st_ = TermStats(chunks)
+    assert st_.idf("softmax") > st_.idf("模型") > 0
+    assert st_.idf("红烧肉") > st_.idf("softmax")  # never seen: weighs most
+    assert st_.coverage("softmax 温度", "1.1.9") == pytest.approx(1.0)  # the whole note counts
+    assert st_.coverage("模型 红烧肉", "1.1.9") < 0.5 < st_.coverage("模型 softmax", "1.1.9")
+    assert st_.coverage("的 了", "1.1.9") == 0.0  # only stop words
+    assert math.isclose(st_.coverage("softmax", "9.9.9"), 0.0)
+
+
+@pytest.mark.parametrize("node, kind, overview", [
+    ("3", "section", True), ("3.4", "key_points", True), ("3.4.2", "section", False), ("3.4", "outline", False)])
+def test_is_overview(node, kind, overview):
+    assert is_overview(chunk("x", node, "t", kind)) is overview
+
+
+@pytest.mark.parametrize("query, named, not_named", [
+    ("第5章讲什么？", "5", None),
+    ("解码器是什么？", "2.2", None),
+    ("解码器训练的时候，怎么防止模型偷看后面的答案？", None, "2.2"),  # named in passing
+    ("RoPE 和 ALiBi 有什么区别", "1.3.3", None),
+])
+def test_outline_matches_names_what_the_question_is_about(fake_tutor, query, named, not_named):
+    nodes = [c.split(":")[0] for c in outline_matches(query, fake_tutor.index)]
+    if named:
+        assert named in nodes
+    if not_named:
+        assert not_named not in nodes
+
+
+def test_search_per_note_gives_distinct_notes(fake_tutor):
+    hits = fake_tutor.search("RoPE 旋转位置编码 长度外推", k=6, per_note=True)
+    assert len(hits) == 6 and len({h.chunk.node_id for h in hits}) == 6
+    assert all(0.0 <= h.relevance <= 1.0 for h in hits)
