@@ -310,7 +310,7 @@ class Chat:
             else:
                 sents, checks, reasons = check(retry)
                 truncated = g.completion_tokens >= max_tokens - 1 or is_looping(retry)
-                reasons += [r for r in retry_reasons(retry, checks, truncated) if r not in reasons]
+                reasons += [r for r in retry_reasons(retry, checks, truncated, answer.question, context) if r not in reasons]
             answer.guard["reasons"].append(reasons)
             if not reasons:
                 answer.answer = retry

@@ -313,11 +313,36 @@ def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
     return reasons
 
 
-def retry_reasons(answer: str, checks: Sequence[SentenceCheck], truncated: bool) -> list[str]:
+def off_question(question: str, sentences: Sequence[str], context: Sequence[str]) -> bool:
+    """True when no checkable answer sentence rests on a note sentence about the question:
+    for each answer sentence, the context sentence sharing most of its content tokens
+    (earliest on ties) must contain a content token of the question for at least one of
+    them. Catches a fluent sentence stitched from a neighbouring topic, e.g. "The KV cache
+    solves the problem of information propagation across layers to a span of 131K tokens"
+    (its words come from a sliding-window sentence that says nothing about the KV cache)."""
+    q = set(content_tokens(question))
+    ctx = [(c, set(content_tokens(c))) for c in context_sentences([without_misconception_claims(t) for t in context])]
+    if not q or not ctx:
+        return False
+    seen_checkable = False
+    for s in sentences:
+        toks = set(content_tokens(strip_citations(s)))
+        if len(toks) < MIN_TOKENS:
+            continue
+        seen_checkable = True
+        best, _ = max(ctx, key=lambda c: len(toks & c[1]))  # max keeps the first of equals
+        if q & set(content_tokens(best)):
+            return False
+    return seen_checkable
+
+
+def retry_reasons(answer: str, checks: Sequence[SentenceCheck], truncated: bool,
+                  question: str = "", context: Sequence[str] = ()) -> list[str]:
     """Extra reasons to reject the strict retry, which must do better than a first answer:
     the model has already failed once on this question, and the fallback (quoting the notes)
     is always safe. 'truncated' (cut at the token limit), 'unsupported' (any sentence
-    flagged), 'repetitive' (character repetition above RETRY_MAX_REPETITION, or with 10+
+    flagged), 'off_question' (see `off_question`; needs question and context),
+    'repetitive' (character repetition above RETRY_MAX_REPETITION, or with 10+
     content tokens a distinct-1 ratio below RETRY_MIN_DISTINCT: the same words going round,
     as in "turns hidden states into probabilities using the output layer's output layer")."""
     out = []
@@ -325,6 +350,8 @@ def retry_reasons(answer: str, checks: Sequence[SentenceCheck], truncated: bool)
         out.append("truncated")
     if any(not c.supported for c in checks):
         out.append("unsupported")
+    if question and off_question(question, [c.text for c in checks], context):
+        out.append("off_question")
     toks = content_tokens(answer)
     if repetition(answer) > RETRY_MAX_REPETITION or (len(toks) >= 10 and len(set(toks)) / len(toks) < RETRY_MIN_DISTINCT):
         out.append("repetitive")

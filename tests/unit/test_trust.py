@@ -9,7 +9,7 @@ import pytest
 
 from tutor.text import split_sentences
 
-from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping,
+from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question, retry_reasons,
                          language_mismatch, repetition, strip_citations)
 
 SDPA_ZH = ("缩放点积（scaled dot-product）是 Transformer 计算注意力分数的方式：用查询和键的点积衡量相关性，再除以 √d_k。"
@@ -329,3 +329,23 @@ def test_header_echo_catches_copied_source_headers(answer):
 ])
 def test_header_echo_leaves_answers_that_use_a_title(answer):
     assert not header_echo(answer, HEADERS)
+
+
+KV_CONTEXT = [
+    "KV cache（键值缓存）· 概念\nThe KV cache stores the keys and values of earlier tokens, so each decoding step "
+    "computes attention only for the new token instead of recomputing the whole prefix.",
+    "Mistral 7B · 原理\nWith a 4096-token sliding window and 32 layers, information propagates across layers to a "
+    "theoretical attention span of about 131K tokens.",
+]
+
+
+def test_a_retry_stitched_from_a_neighbouring_topic_is_off_question():
+    # what SmolLM2's strict retry said to "What problem does the KV cache solve?" (make run, 2026-11-29)
+    wrong = "The KV cache solves the problem of information propagation across layers to a theoretical span of about 131K tokens."
+    right = "It keeps the keys and values of earlier tokens, so each decoding step does not recompute the prefix [1]."
+    q = "What problem does the KV cache solve?"
+    assert off_question(q, [wrong], KV_CONTEXT)
+    assert not off_question(q, [right], KV_CONTEXT)
+    checks = Flagger(None).check([wrong], KV_CONTEXT, "en")
+    assert "off_question" in retry_reasons(wrong, checks, False, q, KV_CONTEXT)
+    assert "off_question" not in retry_reasons(wrong, checks, False)  # without the question: not checked

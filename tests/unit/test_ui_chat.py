@@ -219,3 +219,14 @@ def test_guide_new_question_restarts_and_uncovered_question_is_answered_plainly(
     tutor.llm.replies = ["plain answer"]
     ups = list(guide(tutor, "今天天气怎么样？", [], "", {}))
     assert ups[-1][4] == {} and ups[-1][3] == NO_TOPIC and ups[-1][1][0]["content"] == "今天天气怎么样？"
+
+
+def test_every_guard_reason_has_notice_text():
+    import inspect
+
+    from tutor import trust
+    from ui.render import NOTICE_TEXT
+
+    reasons = set(re.findall(r'(?:return \[|append\()"(\w+)"', inspect.getsource(trust.garbage_reasons)))
+    assert {"empty", "language", "loop", "echo", "unsupported"} <= reasons
+    assert all(f"garbage_{r}" in NOTICE_TEXT for r in reasons)
