@@ -377,6 +377,15 @@ def quotable_sentences(text: str) -> list[str]:
     return out
 
 
+# A "why" question is answered by a sentence that gives a cause or a consequence; the one
+# restating the formula shares more words with the question but explains nothing.
+WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b", re.I)
+CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|"
+                        r"\bbecause\b|\bso that\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
+                        r"\bwithout\b|\bif\b|\bwhen\b", re.I)
+CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
+
+
 def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: str,
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
@@ -385,7 +394,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     (Chat passes the cited notes' key points and retrieved sections, misconceptions excluded:
     quoted alone, a misconception reads as a claim). Sentences in the question's language are
     preferred; relevance = share of the question's content tokens in the sentence, plus
-    (English) the embedding similarity; ties go to the earlier source.
+    (English) the embedding similarity, plus CAUSE_BONUS for a sentence with a causal cue
+    when the question asks why; ties go to the earlier source.
     Returns FALLBACK_HEADER[lang] then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
     cands: list[tuple[int, int, str]] = []  # (n, order, sentence)
@@ -406,11 +416,14 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         qv = embed([question])[0]
         sims = [sum(a * b for a, b in zip(qv, v)) for v in embed([c[2] for c in pool])]
 
+    why = bool(WHY_QUESTION.search(question))
+
     def rel(i: int) -> float:
         n, order, s = pool[i]
         toks = set(content_tokens(s))
         cov = sum(t in toks for t in q_toks) / len(q_toks) if q_toks else 0.0
-        return cov + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
+        cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
+        return cov + cause + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
     best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
     lines = [FALLBACK_HEADER[lang]]

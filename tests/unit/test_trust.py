@@ -349,3 +349,14 @@ def test_a_retry_stitched_from_a_neighbouring_topic_is_off_question():
     checks = Flagger(None).check([wrong], KV_CONTEXT, "en")
     assert "off_question" in retry_reasons(wrong, checks, False, q, KV_CONTEXT)
     assert "off_question" not in retry_reasons(wrong, checks, False)  # without the question: not checked
+
+
+def test_extractive_answer_to_a_why_question_quotes_the_cause():
+    # note 1.1.2's key points, as the fallback quoted them in a browser session (2026-11-29)
+    key_points = ("注意力分数为 s_ij = q_i·k_j / √d_k，整体写作 QK^T/√d_k。\n"
+                  "点积打分可以用一次矩阵乘法完成，比加性注意力更快、更省显存。\n"
+                  "不缩放时分数随 d_k 变大，softmax 饱和成近似 one-hot，其梯度接近 0，训练变慢甚至停滞。")
+    quoted = extractive_answer("为什么注意力要除以根号d_k？", [(1, key_points)], "zh", k=2)
+    assert "softmax 饱和" in quoted
+    plain_q = extractive_answer("注意力分数怎么算？", [(1, key_points)], "zh", k=1)
+    assert "softmax 饱和" not in plain_q  # no bonus when the question does not ask why
