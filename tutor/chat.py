@@ -288,7 +288,7 @@ class Chat:
         def check(text: str) -> tuple[list[str], list, list[str]]:
             sents = split_sentences(text)
             checks = self.flagger.check(sents, context, lang)
-            return sents, checks, garbage_reasons(text, lang, checks, instructions, headers)
+            return sents, checks, garbage_reasons(text, lang, checks, instructions, headers, answer.question)
 
         sents, checks, reasons = check(answer.answer)
         answer.guard = {"outcome": "direct", "reasons": [reasons]}

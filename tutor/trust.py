@@ -255,20 +255,24 @@ def _letters(text: str) -> str:
     return re.sub(r"[\W_]+", "", strip_citations(text).lower())
 
 
-def header_echo(answer: str, headers: Sequence[str] = ()) -> bool:
+def header_echo(answer: str, headers: Sequence[str] = (), question: str = "") -> bool:
     """True when a line of the answer is only a copy of a source header from the prompt
     ("[2] 拼接输出（Concatenating Head Outputs …）", "Self-attention（Self-Attention）· 概念"):
     the model is dumping its context instead of answering. A line counts when, letters only,
     it equals a header of ≥ 6 letters, adds ≤ 12 letters to one (a heading), or is a cut-off
-    start of one (≥ 10 letters). headers: "title（title_en）" of each source and the first
-    line of each of its chunks."""
+    start of one (≥ 10 letters); or a line is the question read back (a "Question:" label
+    ignored). headers: "title（title_en）" of each source and the first line of each of its
+    chunks."""
     hs = {h for h in (_letters(x) for x in headers) if len(h) >= 6}
-    if not hs:
+    q = _letters(question)
+    if not hs and not q:
         return False
     for line in answer.splitlines():
-        body = _letters(re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line))
+        body = _letters(re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+|^\s*(?:question|问题|q)\s*[:：]\s*", "", line, flags=re.I))
         if len(body) < 6:
             continue
+        if body == q:
+            return True
         if any(body == h or (body.startswith(h) and len(body) - len(h) <= 12) or (len(body) >= 10 and h.startswith(body))
                for h in hs):
             return True
@@ -293,11 +297,11 @@ def is_empty(answer: str) -> bool:
 
 
 def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
-                    instructions: Sequence[str] = (), headers: Sequence[str] = ()) -> list[str]:
+                    instructions: Sequence[str] = (), headers: Sequence[str] = (), question: str = "") -> list[str]:
     """Reasons an answer must not be shown as it is: 'empty' (also: no sentence with
     MIN_TOKENS content tokens), 'language', 'loop', 'echo'
     (parrots the prompt: `prompt_echo` on instructions, `header_echo` on the sources'
-    headers), 'unsupported' (more than MAX_UNSUPPORTED_SHARE of checkable sentences
+    headers and the question), 'unsupported' (more than MAX_UNSUPPORTED_SHARE of checkable sentences
     flagged). [] means the answer may be shown."""
     if is_empty(answer) or (checks and not any(c.checkable for c in checks)):
         return ["empty"]  # nothing to check is nothing said: "The number is 1."
@@ -306,7 +310,7 @@ def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
         reasons.append("language")
     if is_looping(answer):
         reasons.append("loop")
-    if prompt_echo(answer, instructions) or header_echo(answer, headers):
+    if prompt_echo(answer, instructions) or header_echo(answer, headers, question):
         reasons.append("echo")
     if unsupported_share(checks) > MAX_UNSUPPORTED_SHARE:
         reasons.append("unsupported")

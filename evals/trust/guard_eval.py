@@ -32,7 +32,7 @@ def shown_problems(tutor, a) -> list[str]:
         return []
     ctx = [tutor.index.chunks[c].text for s in a.sources for c in s.chunk_ids]
     checks = tutor.chat.flagger.check(split_sentences(a.answer), ctx, a.lang)
-    return garbage_reasons(a.answer, a.lang, checks, tutor.chat.instructions(a.lang), tutor.chat.source_headers(a))
+    return garbage_reasons(a.answer, a.lang, checks, tutor.chat.instructions(a.lang), tutor.chat.source_headers(a), a.question)
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def shown_is_safe(tutor, a) -> bool:
         return (lines[0] == FALLBACK_HEADER[a.lang] and "extractive_fallback" in a.notices and len(lines) > 1
                 and all(strip_citations(line[2:]).rstrip("。.!！") in notes for line in lines[1:]))
     checks = tutor.chat.flagger.check(split_sentences(a.answer), ctx, a.lang)
-    return (garbage_reasons(a.answer, a.lang, checks, tutor.chat.instructions(a.lang), tutor.chat.source_headers(a)) == [] and a.sentences == split_sentences(a.answer)
+    return (garbage_reasons(a.answer, a.lang, checks, tutor.chat.instructions(a.lang), tutor.chat.source_headers(a), a.question) == [] and a.sentences == split_sentences(a.answer)
             and a.unsupported == [c.index for c in checks if not c.supported])
 
 

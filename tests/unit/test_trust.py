@@ -305,6 +305,7 @@ def test_retry_reasons_reject_words_going_round():
 
 # Shown as "direct" by SmolLM2 on the eval set (evals/trust/guard_run.jsonl, 2026-11-29 run 1):
 # the model copied the prompt's source headers instead of answering.
+QUESTION = "What does multi-head attention concatenate?"
 HEADERS = ["多头并行（Parallel Attention Heads (Multi-Head Parallelism)）", "多头并行（Parallel Attention Heads (Multi-Head Parallelism)）· 概念",
            "拼接输出（Concatenating Head Outputs and Output Projection）", "拼接输出（Concatenating Head Outputs and Output Projection）· 原理",
            "Self-attention（Self-Attention）", "Self-attention（Self-Attention）· 要点 Key points"]
@@ -316,19 +317,21 @@ HEADERS = ["多头并行（Parallel Attention Heads (Multi-Head Parallelism)）"
     "[3] Self-attention（SelfAttention）\n- 自注意力让序列中每个位置都能直接访问所有位置",
     "Self-attention（Self-Attention）· 要点 Key points\n- 计算式为 softmax(QKᵀ/√d_k)V",
     "- 拼接输出（Concatenating Head Outputs and Out",
+    "Question: What does multi-head attention concatenate?\n\nThe heads' outputs are concatenated [2].",
 ])
 def test_header_echo_catches_copied_source_headers(answer):
-    assert header_echo(answer, HEADERS)
-    assert "echo" in garbage_reasons(answer, "zh", [], headers=HEADERS)
+    assert header_echo(answer, HEADERS, QUESTION)
+    assert "echo" in garbage_reasons(answer, "zh", [], headers=HEADERS, question=QUESTION)
 
 
 @pytest.mark.parametrize("answer", [
     "各个头的输出先拼接（concatenate）成一个向量，再乘输出矩阵 W^O 投影回 d_model [2]。",
     "拼接输出（Concatenating Head Outputs）就是把 h 个头的结果首尾相连，再做一次线性变换 [2]。",
     "多头并行",  # too short to be a header dump
+    "Multi-head attention\nThe heads' outputs are concatenated and projected by W^O [2].",  # a heading, not the question
 ])
 def test_header_echo_leaves_answers_that_use_a_title(answer):
-    assert not header_echo(answer, HEADERS)
+    assert not header_echo(answer, HEADERS, QUESTION)
 
 
 KV_CONTEXT = [
