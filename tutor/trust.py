@@ -279,6 +279,28 @@ def header_echo(answer: str, headers: Sequence[str] = (), question: str = "") ->
     return False
 
 
+MIN_NEW_TOKENS = 4  # an answer must add this many distinct content words to the question's
+
+
+def _stem(token: str) -> str:
+    """Crude English suffix folding (reduces → reduce) so inflection is not new content."""
+    if token.isascii() and len(token) > 4:
+        for suf in ("ing", "ed", "es", "s"):
+            if token.endswith(suf) and len(token) - len(suf) >= 3:
+                return token[: -len(suf)]
+    return token
+
+
+def restates_question(answer: str, question: str) -> bool:
+    """True when the answer adds fewer than MIN_NEW_TOKENS distinct content tokens (stemmed)
+    to those of the question: "LoRA reduces the number of trainable parameters when
+    fine-tuning a large language model." says nothing the question did not."""
+    if not question.strip():
+        return False
+    q = {_stem(t) for t in content_tokens(question)}
+    return len({_stem(t) for t in content_tokens(answer)} - q) < MIN_NEW_TOKENS
+
+
 def language_mismatch(answer: str, lang: str) -> bool:
     """True when the answer is not in the question's language: a Chinese question needs an
     answer that detect_lang calls Chinese; an English one an answer without Chinese prose."""
@@ -299,13 +321,15 @@ def is_empty(answer: str) -> bool:
 def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
                     instructions: Sequence[str] = (), headers: Sequence[str] = (), question: str = "") -> list[str]:
     """Reasons an answer must not be shown as it is: 'empty' (also: no sentence with
-    MIN_TOKENS content tokens), 'language', 'loop', 'echo'
+    MIN_TOKENS content tokens), 'restates' (`restates_question`), 'language', 'loop', 'echo'
     (parrots the prompt: `prompt_echo` on instructions, `header_echo` on the sources'
     headers and the question), 'unsupported' (more than MAX_UNSUPPORTED_SHARE of checkable sentences
     flagged). [] means the answer may be shown."""
     if is_empty(answer) or (checks and not any(c.checkable for c in checks)):
         return ["empty"]  # nothing to check is nothing said: "The number is 1."
     reasons = []
+    if restates_question(answer, question):
+        reasons.append("restates")
     if language_mismatch(answer, lang):
         reasons.append("language")
     if is_looping(answer):

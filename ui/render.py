@@ -25,6 +25,7 @@ NOTICE_TEXT = {
     "garbage_empty": "模型第一次回答为空 / the model's first answer was empty",
     "garbage_language": "模型第一次回答语言不对 / the model's first answer was in the wrong language",
     "garbage_loop": "模型第一次回答在重复 / the model's first answer kept repeating itself",
+    "garbage_restates": "模型第一次回答只是复述了问题 / the model's first answer only restated the question",
     "garbage_echo": "模型第一次回答在复述提示或来源标题 / the model's first answer parroted the prompt or the source headers",
     "garbage_unsupported": "模型第一次回答大多不在笔记中 / most of the model's first answer was not in the notes",
     "retried_strict": "以上为更严格的第二次回答 / this is a stricter second answer",

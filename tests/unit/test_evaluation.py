@@ -112,7 +112,8 @@ def test_run_on_fake_tutor(fake_tutor, tmp_path):
              EvalItem(id="b", lang="en", question="What is RoPE rotary position embedding?", expected_ids=["1.3.3"],
                       key_points=["rotary"]),
              EvalItem(id="c", lang="zh", question="红烧肉怎么做才好吃？", expected_ids=[], out_of_scope=True)]
-    fake_tutor.llm.replies[:] = ["缩放点积除以根号 d_k，防止 softmax 饱和 [1]。", "RoPE rotates queries and keys [1]."]
+    fake_tutor.llm.replies[:] = ["缩放点积除以根号 d_k，把分数的方差拉回 1，防止 softmax 饱和成近似 one-hot [1]。",
+                                 "RoPE rotates queries and keys by angles proportional to their position, so scores depend on relative distance [1]."]
     rep = run(fake_tutor, items, k=3, answers=True)
     assert rep["retrieval"]["overall"]["n"] == 2 and rep["retrieval"]["zh"]["n"] == 1 and rep["retrieval"]["en"]["n"] == 1
     assert rep["misses"] == [m for m in rep["misses"] if m["id"] in ("a", "b")]

@@ -9,7 +9,8 @@ import pytest
 
 from tutor.text import split_sentences
 
-from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question, retry_reasons,
+from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
+                         restates_question, retry_reasons,
                          language_mismatch, repetition, strip_citations)
 
 SDPA_ZH = ("缩放点积（scaled dot-product）是 Transformer 计算注意力分数的方式：用查询和键的点积衡量相关性，再除以 √d_k。"
@@ -363,3 +364,19 @@ def test_extractive_answer_to_a_why_question_quotes_the_cause():
     assert "softmax 饱和" in quoted
     plain_q = extractive_answer("注意力分数怎么算？", [(1, key_points)], "zh", k=1)
     assert "softmax 饱和" not in plain_q  # no bonus when the question does not ask why
+
+
+@pytest.mark.parametrize("question, answer, restates", [
+    # shown as "direct" by SmolLM2 in the full guard run (evals/trust/guard_run.jsonl, 2026-11-29)
+    ("How does LoRA reduce the number of trainable parameters when fine-tuning a large language model?",
+     "LoRA reduces the number of trainable parameters when fine-tuning a large language model.", True),
+    ("What is in-context learning in GPT-3?", "In-context learning in GPT-3 is in-context learning [1].", True),
+    ("LoRA 为什么能省显存？", "LoRA 能省显存。", True),
+    ("How does LoRA reduce the number of trainable parameters?",
+     "It freezes W0 and trains two low-rank matrices B and A, so only r·(d+k) values are learned [1].", False),
+    ("LoRA 为什么能省显存？", "LoRA 冻结预训练权重，只训练两个低秩矩阵，优化器状态随之大幅减少 [1]。", False),
+    ("What does the KV cache store?", "The keys and values of earlier tokens [1].", False),
+])
+def test_restating_the_question_is_no_answer(question, answer, restates):
+    assert restates_question(answer, question) is restates
+    assert ("restates" in garbage_reasons(answer, "en" if question.isascii() else "zh", [], question=question)) is restates
