@@ -65,6 +65,25 @@ def is_overview(chunk: Chunk) -> bool:
     return chunk.node_id.count(".") < 2 and chunk.kind != "outline"
 
 
+def fuse(dense: list[str], lexical: list[str], named: list[str], chunks: dict[str, Chunk], lang: str) -> dict[str, float]:
+    """Chunk id → fused score: weighted RRF of the dense and BM25 rankings (WEIGHTS), overview
+    chunks' share × OVERVIEW_WEIGHT, plus the named list's RRF share, plus (NOTE_EVIDENCE)
+    a share of the scores of the other chunks of the same note."""
+    fused = rrf([dense, lexical], weights=WEIGHTS[lang][:2])
+    for cid in fused:
+        if is_overview(chunks[cid]):
+            fused[cid] *= OVERVIEW_WEIGHT
+    for cid, s in rrf([named], weights=WEIGHTS[lang][2:]).items():
+        fused[cid] = fused.get(cid, 0.0) + s
+    beta = NOTE_EVIDENCE[lang]
+    if beta:
+        per_node: dict[str, float] = {}
+        for cid, s in fused.items():
+            per_node[chunks[cid].node_id] = per_node.get(chunks[cid].node_id, 0.0) + s
+        fused = {cid: s + beta * (per_node[chunks[cid].node_id] - s) for cid, s in fused.items()}
+    return fused
+
+
 def term_coverage(query: str, text: str) -> float:
     """Share in [0, 1] of the query's content tokens (jieba, stop words and 1-letter tokens
     removed) that are also tokens of text."""
@@ -198,17 +217,7 @@ class Retriever:
                if cid in idx.chunks and (not chapter or idx.chunks[cid].chapter == str(chapter))][:n]
         bm25 = dict(lex)
         named = [c for c in outline_matches(query, idx) if not chapter or idx.chunks[c].chapter == str(chapter)]
-        fused = rrf([dense_rank, [cid for cid, _ in lex]], weights=WEIGHTS[lang][:2])
-        for cid in fused:
-            if is_overview(idx.chunks[cid]):
-                fused[cid] *= OVERVIEW_WEIGHT
-        for cid, s in rrf([named], weights=WEIGHTS[lang][2:]).items():
-            fused[cid] = fused.get(cid, 0.0) + s
-        if NOTE_EVIDENCE[lang]:
-            per_node: dict[str, float] = {}
-            for cid, s in fused.items():
-                per_node[idx.chunks[cid].node_id] = per_node.get(idx.chunks[cid].node_id, 0.0) + s
-            fused = {cid: s + NOTE_EVIDENCE[lang] * (per_node[idx.chunks[cid].node_id] - s) for cid, s in fused.items()}
+        fused = fuse(dense_rank, [cid for cid, _ in lex], named, idx.chunks, lang)
         best = sorted(fused, key=lambda c: (-fused[c], c))
         if per_note:
             seen: set[str] = set()

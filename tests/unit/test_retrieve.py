@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tutor.chunking import Chunk
-from tutor.retrieve import RRF_K, TermStats, is_overview, outline_matches, rrf
+from tutor.retrieve import OVERVIEW_WEIGHT, RRF_K, TermStats, fuse, is_overview, outline_matches, rrf
 
 
 def chunk(cid: str, node: str, text: str, kind: str = "section") -> Chunk:
@@ -71,3 +71,14 @@ def test_search_per_note_gives_distinct_notes(fake_tutor):
     hits = fake_tutor.search("RoPE 旋转位置编码 长度外推", k=6, per_note=True)
     assert len(hits) == 6 and len({h.chunk.node_id for h in hits}) == 6
     assert all(0.0 <= h.relevance <= 1.0 for h in hits)
+
+
+def test_fuse_halves_overviews_and_pools_a_chinese_note():
+    chunks = {"t1": chunk("t1", "1.2.3", "a"), "t2": chunk("t2", "1.2.3", "b"), "o": chunk("o", "1.2", "c"),
+              "u": chunk("u", "1.2.1", "d")}
+    en = fuse(["o", "t1"], ["o", "t1"], [], chunks, "en")
+    assert en["o"] == pytest.approx(OVERVIEW_WEIGHT * 2 / (RRF_K + 1)) and en["t1"] > en["o"]
+    named = fuse([], ["o"], ["o"], chunks, "zh")  # a named overview keeps its named share in full
+    assert named["o"] == pytest.approx(OVERVIEW_WEIGHT / (RRF_K + 1) + 0.5 / (RRF_K + 1))
+    zh = fuse([], ["u", "t1", "t2"], [], chunks, "zh")  # dense has weight 0 for Chinese
+    assert zh["t1"] > zh["u"]  # two matching chunks of 1.2.3 beat one better-ranked chunk
