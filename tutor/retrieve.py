@@ -65,17 +65,22 @@ def is_overview(chunk: Chunk) -> bool:
     return chunk.node_id.count(".") < 2 and chunk.kind != "outline"
 
 
-def fuse(dense: list[str], lexical: list[str], named: list[str], chunks: dict[str, Chunk], lang: str) -> dict[str, float]:
-    """Chunk id → fused score: weighted RRF of the dense and BM25 rankings (WEIGHTS), overview
-    chunks' share × OVERVIEW_WEIGHT, plus the named list's RRF share, plus (NOTE_EVIDENCE)
-    a share of the scores of the other chunks of the same note."""
+def fuse(dense: list[str], lexical: list[str], named: list[str], chunks: dict[str, Chunk], lang: str,
+         question: bool = True) -> dict[str, float]:
+    """Chunk id → fused score: weighted RRF of the dense and BM25 rankings (WEIGHTS), plus the
+    named list's RRF share. For a question (question=True; a passage is not one) also:
+    overview chunks' share × OVERVIEW_WEIGHT, and (NOTE_EVIDENCE) a share of the scores of
+    the other chunks of the same note. A passage (such as a chunk's own text) or a lookup
+    by outline id ("7.3.1 知识蒸馏") needs neither: it matches its source on its own, and the
+    priors would push an overview or outline-only node below a longer note."""
     fused = rrf([dense, lexical], weights=WEIGHTS[lang][:2])
-    for cid in fused:
-        if is_overview(chunks[cid]):
-            fused[cid] *= OVERVIEW_WEIGHT
+    if question:
+        for cid in fused:
+            if is_overview(chunks[cid]):
+                fused[cid] *= OVERVIEW_WEIGHT
     for cid, s in rrf([named], weights=WEIGHTS[lang][2:]).items():
         fused[cid] = fused.get(cid, 0.0) + s
-    beta = NOTE_EVIDENCE[lang]
+    beta = NOTE_EVIDENCE[lang] if question else 0.0
     if beta:
         per_node: dict[str, float] = {}
         for cid, s in fused.items():
@@ -140,6 +145,7 @@ _NODE_ID = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d{1,2}){1,2})(?![\d.])")
 
 
 NAMED_QUERY_MAX_CHARS = 64  # a question, not a passage: long texts rank well on their own
+PASSAGE_MIN_CHARS = 200  # from this length a query is a passage for `fuse` (no priors); English questions run to ~120
 
 
 def outline_matches(query: str, index: Index) -> list[str]:
@@ -217,7 +223,7 @@ class Retriever:
                if cid in idx.chunks and (not chapter or idx.chunks[cid].chapter == str(chapter))][:n]
         bm25 = dict(lex)
         named = [c for c in outline_matches(query, idx) if not chapter or idx.chunks[c].chapter == str(chapter)]
-        fused = fuse(dense_rank, [cid for cid, _ in lex], named, idx.chunks, lang)
+        fused = fuse(dense_rank, [cid for cid, _ in lex], named, idx.chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query))
         best = sorted(fused, key=lambda c: (-fused[c], c))
         if per_note:
             seen: set[str] = set()

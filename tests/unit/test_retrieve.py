@@ -82,3 +82,9 @@ def test_fuse_halves_overviews_and_pools_a_chinese_note():
     assert named["o"] == pytest.approx(OVERVIEW_WEIGHT / (RRF_K + 1) + 0.5 / (RRF_K + 1))
     zh = fuse([], ["u", "t1", "t2"], [], chunks, "zh")  # dense has weight 0 for Chinese
     assert zh["t1"] > zh["u"]  # two matching chunks of 1.2.3 beat one better-ranked chunk
+
+
+def test_fuse_leaves_a_passage_alone():
+    chunks = {"o": chunk("o", "1.2", "c"), "t": chunk("t", "1.2.1", "d")}
+    passage = fuse(["o", "t"], ["o", "t"], [], chunks, "zh", question=False)
+    assert passage["o"] == pytest.approx(1 / (RRF_K + 1)) and passage["o"] > passage["t"]
