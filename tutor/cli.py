@@ -204,14 +204,13 @@ def serve(host: Optional[str] = typer.Option(None, "--host", help="Bind address 
     """Serve the HTTP JSON API: /health, /search, /ask, /ask/stream (server-sent events)."""
     import uvicorn
 
-    from ui.serve import LOOPBACK, BadServe
+    from ui.serve import check_bind
 
     from .api import build_api
 
     s = Settings()
     host, token = host or s.host, token or s.api_token
-    if host not in LOOPBACK and not token and not insecure:
-        raise BadServe(f"--host {host} exposes the tutor to the network: add --token SECRET, or --insecure to serve without one")
+    check_bind(host, token, insecure, how="--token SECRET (or TUTOR_API_TOKEN)")
     t = _tutor()
     t.index  # fail fast with "run tutor ingest" before the server starts
     uvicorn.run(build_api(t, token), host=host, port=port or s.api_port, log_level="warning")

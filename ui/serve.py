@@ -29,11 +29,13 @@ def parse_auth(auth: str | None) -> list[tuple[str, str]] | None:
     return pairs  # type: ignore[return-value]
 
 
-def check_bind(host: str, creds: list | None, insecure: bool) -> None:
-    """Refuse a non-loopback host without credentials unless `insecure`. Raises BadServe."""
+def check_bind(host: str, creds, insecure: bool,
+               how: str = "--auth user:password (or a file of such lines)") -> None:
+    """Refuse a non-loopback host without credentials unless `insecure`; `how` names the
+    option that supplies them (the web UI's --auth, the API's --token). Raises BadServe."""
     if host not in LOOPBACK and not creds and not insecure:
-        raise BadServe(f"--host {host} exposes the tutor to the network: add --auth user:password "
-                       "(or a file of such lines), or --insecure to serve without a login")
+        raise BadServe(f"--host {host} exposes the tutor to the network: add {how}, "
+                       "or --insecure to serve without a login")
 
 
 def serve(tutor, host: str, port: int, auth: str | None = None, insecure: bool = False, share: bool = False,
