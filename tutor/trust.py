@@ -341,11 +341,15 @@ def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
     return reasons
 
 
+OFF_QUESTION_MIN_SHARED = 2
+
+
 def off_question(question: str, sentences: Sequence[str], context: Sequence[str]) -> bool:
     """True when no checkable answer sentence rests on a note sentence about the question:
     for each answer sentence, the context sentence sharing most of its content tokens
-    (earliest on ties) must contain a content token of the question for at least one of
-    them. Catches a fluent sentence stitched from a neighbouring topic, e.g. "The KV cache
+    (earliest on ties) must contain OFF_QUESTION_MIN_SHARED content tokens of the question
+    (all of them if it has fewer) for at least one of them — one shared word is not enough:
+    "8 KV heads" in Mistral's sentence shares only "kv" with a KV-cache question. Catches a fluent sentence stitched from a neighbouring topic, e.g. "The KV cache
     solves the problem of information propagation across layers to a span of 131K tokens"
     (its words come from a sliding-window sentence that says nothing about the KV cache)."""
     q = set(content_tokens(question))
@@ -359,7 +363,7 @@ def off_question(question: str, sentences: Sequence[str], context: Sequence[str]
             continue
         seen_checkable = True
         best, _ = max(ctx, key=lambda c: len(toks & c[1]))  # max keeps the first of equals
-        if q & set(content_tokens(best)):
+        if len(q & set(content_tokens(best))) >= min(OFF_QUESTION_MIN_SHARED, len(q)):
             return False
     return seen_checkable
 
