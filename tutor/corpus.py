@@ -44,6 +44,8 @@ class ShortItem(BaseModel):
     question: str
     reference: str
     key_points: list[str] = Field(min_length=1)
+    # 1-3 common wrong answers in a learner's words (DESIGN §3); the grader must grade each wrong
+    misconceptions: list[str] = Field(default_factory=list, max_length=3)
 
 
 class CardItem(BaseModel):

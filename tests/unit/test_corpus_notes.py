@@ -142,6 +142,21 @@ def topic_items(notes):
     return out
 
 
+def short_items_have_misconceptions(notes):
+    """DESIGN §3: each short item carries 1-3 common wrong answers, distinct from its reference."""
+    out = []
+    for n in notes:
+        for i, q in enumerate(n.meta.quiz):
+            if q.type != "short":
+                continue
+            wrong = [m.strip() for m in q.misconceptions]
+            if not 1 <= len(wrong) <= 3 or not all(wrong):
+                out.append(f"{_rel(n.path)}: quiz[{i}] needs 1-3 non-empty misconceptions, has {len(wrong)}")
+            elif q.reference.strip() in wrong or len(set(wrong)) != len(wrong):
+                out.append(f"{_rel(n.path)}: quiz[{i}] misconceptions repeat each other or the reference")
+    return out
+
+
 def _normalise(sentence: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", sentence).lower())
 
@@ -172,7 +187,7 @@ def no_repeated_sentence(notes):
 
 
 RULES = [complete, title_matches_outline, file_name, linked_ids_exist, choice_items_sound,
-         topic_sections, body_length, topic_items, no_repeated_sentence]
+         topic_sections, body_length, topic_items, short_items_have_misconceptions, no_repeated_sentence]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.__name__ for r in RULES])
@@ -205,6 +220,8 @@ def _note(path: str, meta: dict, body: str) -> Note:
     (body_length, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积"}, "## 概念\n" + "字" * 597 + "\n## English summary\n" + "字" * 50), "599 Chinese"),
     (body_length, _note("ch01/1.1-overview.md", {"id": "1.1", "title": "标准注意力"}, "字" * 1001), "1001 Chinese"),
     (topic_items, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [{"type": "card", "front": "a", "back": "b"}]}, ""), "1 quiz items"),
+    (short_items_have_misconceptions, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [
+        {"type": "short", "question": "q", "reference": "r", "key_points": ["k"]}]}, ""), "needs 1-3"),
     (choice_items_sound, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [
         {"type": "choice", "question": "q", "options": ["a", "b", "c"], "answer": 0, "explanation": "e"}]}, ""), "need 4"),
 ])
@@ -286,3 +303,36 @@ def test_duplicate_id_names_both_files(tmp_path):
 def test_valid_mini_corpus_loads(tmp_path):
     corpus = Corpus.load(_corpus(tmp_path, {"1.1.1-a.md": GOOD}))
     assert list(corpus.notes) == ["1.1.1"] and corpus.notes["1.1.1"].meta.key_points == ["除以根号 d_k"]
+
+
+# -- for note writers: `python -m tests.unit.test_corpus_notes 5 6` checks chapters 5 and 6 ----
+
+def check_chapters(chapters: list[str]) -> list[str]:
+    """Every rule's problems that concern the given chapters (completeness included)."""
+    global COMPLETE_CHAPTERS
+    notes, out = [], []
+    for p in FILES:  # a broken note elsewhere must not hide the problems of mine
+        try:
+            notes.append(parse_note(p, OUTLINE))
+        except Corpus.Invalid as e:
+            if p.parent.name in {f"ch{int(c):02d}" for c in chapters}:
+                out.append(str(e))
+    COMPLETE_CHAPTERS = tuple(chapters)
+    mine = [n for n in notes if OUTLINE[n.id].chapter in chapters]
+    out += complete(notes)
+    for rule in RULES[1:]:
+        # the repeated-sentence rule compares against every note; report pairs that touch mine
+        problems = rule(notes) if rule is no_repeated_sentence else rule(mine)
+        if rule is no_repeated_sentence:
+            ids = {n.id for n in mine}
+            problems = [p for p in problems if any(f"'{i}'" in p.split(":")[0] for i in ids)]
+        out += problems
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    problems = check_chapters(sys.argv[1:] or [c for c in "123456789"] + [str(c) for c in range(10, 17)])
+    print("\n".join(problems) or "ok")
+    sys.exit(1 if problems else 0)
