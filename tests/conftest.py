@@ -64,16 +64,30 @@ def real_tutor(real_home, real_embedder, real_llm):
     return build_tutor(make_settings(real_home), llm=real_llm, embedder=real_embedder)
 
 
-@pytest.fixture
-def fake_tutor(tmp_path):
-    """Tutor on the real corpus with the hash embedder and a scripted LLM; index built in tmp."""
+@pytest.fixture(scope="session")
+def fake_home(tmp_path_factory) -> Path:
+    """The real corpus ingested once with the hash embedder (~20 s for 16 chapters); each
+    fake_tutor gets a private copy, so a test may write to its index without touching others."""
     from tutor.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 
-    t = build_tutor(make_settings(tmp_path / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
-    t.ingest()
-    return t
+    home = tmp_path_factory.mktemp("fake_home") / "home"
+    build_tutor(make_settings(home), llm=ScriptedLLM(), embedder=hash_embedder()).ingest()
+    return home
+
+
+@pytest.fixture
+def fake_tutor(tmp_path, fake_home):
+    """Tutor on the real corpus with the hash embedder and a scripted LLM, on a copy of fake_home."""
+    import shutil
+
+    from tutor.embed import hash_embedder
+    from tutor.llm import ScriptedLLM
+    from tutor.tutor import build_tutor
+
+    shutil.copytree(fake_home, tmp_path / "home")
+    return build_tutor(make_settings(tmp_path / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
 
 
 def run_cli(args: list[str], home: Path, env: dict | None = None, timeout: float = 300, input: str | None = None):
