@@ -13,7 +13,8 @@ For a learner's answer to a short item (question, reference, key points):
    answer in English, to the note's English summary), mapped the same way, and the lexical
    recall of the reference's informative tokens.
 3. score = w_cov · coverage + (1 − w_cov) · similarity, in [0, 1]; verdict correct when
-   score ≥ t_correct, partial when ≥ t_partial, else wrong. An answer in another language
+   score ≥ t_correct, partial when ≥ t_partial and at least one key point is covered, else
+   wrong. An answer in another language
    than the item (an English answer to a Chinese item) matches less text and leans on the
    embedding, so it has its own constants (x_emb_lo, x_emb_hi, x_t_correct, x_t_partial).
 4. Guards: an empty answer is wrong; an answer that mostly repeats the question (novelty,
@@ -215,6 +216,9 @@ class Grader:
             flags.append("copied_question")
             return Grade(min(score, t_partial * 0.5), "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), flags)
         verdict = "correct" if score >= t_correct else "partial" if score >= t_partial else "wrong"
+        if verdict == "partial" and not matched:
+            # partial credit names what was right; an answer that covers no key point has none
+            verdict = "wrong"
         return Grade(score, verdict, round(coverage, 4), round(similarity, 4), matched, missed, flags)
 
     def grade(self, question: str, reference: str, key_points: list[str], answer: str,

@@ -41,6 +41,6 @@ def test_ids_are_unique_and_stable():
 
 
 @pytest.mark.parametrize("query", ["第5章", "强化学习"])
-def test_outline_chunk_describes_chapters_without_notes(query):
+def test_outline_chunk_describes_the_chapter(query):
     ch5 = next(c for c in CHUNKS if c.node_id == "5" and c.kind == "outline")
     assert query in ch5.text and "Q-Learning" in ch5.text

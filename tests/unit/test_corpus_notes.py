@@ -22,7 +22,7 @@ from tutor.text import han_count, split_sentences
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "corpus"
-COMPLETE_CHAPTERS = ("1", "2", "3", "4")  # chapters whose every outline node must have a note
+COMPLETE_CHAPTERS = tuple(str(c) for c in range(1, 17))  # chapters whose every outline node must have a note
 
 TOPIC_SECTIONS = ["概念", "原理", "优缺点与适用场景", "常见误区", "与其他主题的关系", "English summary"]
 HAN_BOUNDS = {"topic": (600, 1500), "overview": (150, 1000)}  # Han characters before the English summary
@@ -194,6 +194,15 @@ RULES = [complete, title_matches_outline, file_name, linked_ids_exist, choice_it
 def test_notes_follow_rule(rule, notes):
     problems = rule(notes)
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
+
+
+def test_whole_outline_has_notes(notes):
+    """Issues 9-11: 254/254 topic notes plus every section (64) and chapter (16) overview."""
+    have = {n.id for n in notes}
+    levels = {lvl: {n.id for n in OUTLINE.nodes if n.level == lvl} for lvl in (1, 2, 3)}
+    assert (len(levels[3]), len(levels[2]), len(levels[1])) == (254, 64, 16)
+    for lvl, ids in levels.items():
+        assert ids <= have, f"level {lvl} nodes without a note: {sorted(ids - have)}"
 
 
 def test_corpus_loads():

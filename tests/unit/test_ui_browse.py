@@ -17,14 +17,32 @@ def tutor(tmp_path_factory):
     return build_tutor(make_settings(tmp_path_factory.mktemp("browse") / "home"))
 
 
-def test_tree_lists_every_outline_node_and_opens_the_current_branch(tutor):
+@pytest.fixture(scope="module")
+def sparse_tutor(tmp_path_factory):
+    """The real corpus less the 5.3 overview and the 5.3.2 note: every node has a note now,
+    so the 'no note yet' rendering is tested on a copy with two removed."""
+    import shutil
+
+    from tests.conftest import ROOT
+    from tutor.tutor import build_tutor
+
+    root = tmp_path_factory.mktemp("sparse")
+    corpus = shutil.copytree(ROOT / "corpus", root / "corpus")
+    for name in ("5.3-overview.md", "5.3.2-*.md"):
+        for f in (corpus / "notes" / "ch05").glob(name):
+            f.unlink()
+    return build_tutor(make_settings(root / "home", corpus_dir=corpus))
+
+
+def test_tree_lists_every_outline_node_and_opens_the_current_branch(tutor, sparse_tutor):
     html = tree_html(tutor.corpus, "3.4.2")
     ids = re.findall(r'data-id="([\d.]+)"', html)
     assert ids == [n.id for n in tutor.corpus.outline.nodes] and len(ids) == len(tutor.corpus.outline)
     assert html.count("<details open>") == 2  # chapter 3 and section 3.4
     assert re.search(r'data-id="3.4.2" class="current"', html)
-    missing = next(n.id for n in tutor.corpus.outline.nodes if n.id not in tutor.corpus.notes)
-    assert f'data-id="{missing}" class="nonote"' in html  # nodes without a note are muted
+    assert 'class="nonote"' not in html  # every node has a note (issues 9-11)
+    sparse = tree_html(sparse_tutor.corpus, "3.4.2")
+    assert 'data-id="5.3.2" class="nonote"' in sparse  # nodes without a note are muted
 
 
 @pytest.mark.parametrize("text,node", [("3.4.2", "3.4.2"), (" 3.4 ", "3.4"), ("LoRA", "3.4.2"), ("lora", "3.4.2"),
@@ -57,9 +75,10 @@ def test_links_cover_parent_prerequisites_related_and_children(tutor):
     assert set(re.findall(r'data-id="([\d.]+)"', links_html(tutor.corpus, "3.4"))) >= {"3", "3.4.1", "3.4.2", "3.4.3", "3.4.4"}
 
 
-def test_node_without_note_shows_its_place_and_children(tutor):
-    missing = next(n for n in tutor.corpus.outline.nodes if n.level == 2 and n.id not in tutor.corpus.notes)
-    md, links, tree, node = open_node(tutor, missing.id)
+def test_node_without_note_shows_its_place_and_children(sparse_tutor):
+    missing = next(n for n in sparse_tutor.corpus.outline.nodes if n.level == 2 and n.id not in sparse_tutor.corpus.notes)
+    assert missing.id == "5.3"
+    md, links, tree, node = open_node(sparse_tutor, missing.id)
     assert "no note for this node yet" in md and node == missing.id
     assert all(k in md for k in missing.children)
 
