@@ -151,3 +151,17 @@ def test_cli_limit_without_answers_is_refused(tmp_path):
 
     result = CliRunner().invoke(app, ["eval", "--set", str(SET), "--limit", "3"])
     assert isinstance(result.exception, TutorError) and "--answers" in str(result.exception)
+
+
+def test_blind_sets_are_frozen():
+    """evals/sets/BLIND_SETS.md records each blind set's sha256 from before its first run; a set
+    edited afterwards (to fit the system) fails here."""
+    import hashlib
+    import re as _re
+
+    sets = Path(__file__).resolve().parents[2] / "evals" / "sets"
+    recorded = dict((name, digest) for digest, name in _re.findall(r"^([0-9a-f]{64})\s+(\S+\.jsonl)$",
+                                                                  (sets / "BLIND_SETS.md").read_text(encoding="utf-8"), _re.M))
+    assert set(recorded) == {"blind_ch5-8.jsonl", "blind_ch9-12.jsonl", "blind_ch13-16.jsonl"}
+    for name, digest in recorded.items():
+        assert hashlib.sha256((sets / name).read_bytes()).hexdigest() == digest, f"{name} changed after it was frozen"
