@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PORT    ?= 7860
 
-.PHONY: run test install ingest bench lint clean readme
+.PHONY: run test install sysdeps ingest bench lint clean readme
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,8 +26,18 @@ run: $(STAMP)
 	@echo "serving http://127.0.0.1:$(PORT)"
 	$(BIN)/tutor ui --port $(PORT)
 
-test: $(STAMP) lint
+test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Debian packages the browser tests need: chromium (Playwright drives it; no browser download)
+# and a CJK font, or Chinese renders as empty boxes in screenshots and charts
+sysdeps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing chromium and fonts-noto-cjk (apt-get)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null \
+	    || { echo "could not install chromium fonts-noto-cjk: run 'sudo apt-get install -y chromium fonts-noto-cjk'" >&2; exit 2; }; \
+	fi
 
 # pyflakes-level checks only (unused imports and variables, undefined names)
 lint: $(STAMP)
