@@ -85,9 +85,18 @@ def test_second_process_fails_fast_while_one_writes(real_home):
 def test_real_ingest_and_reader_do_not_hang(tmp_path):
     """A real `tutor ingest --rebuild` writing while a second process searches: the reader
     either waits briefly and succeeds or fails fast with the lock message."""
+    import shutil
+
     home = tmp_path / "h"
-    env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_CORPUS_DIR": str(ROOT / "corpus"), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts")}
-    assert run_cli(["ingest"], home, timeout=600).returncode == 0
+    # chapters 1-4 (~1000 chunks, ~40 s to write): long enough to meet the lock, and the whole
+    # outline's two full embeddings would add minutes for nothing this test checks
+    corpus = tmp_path / "corpus"
+    (corpus / "notes").mkdir(parents=True)
+    shutil.copy(ROOT / "corpus" / "outline.md", corpus / "outline.md")
+    for ch in ("ch01", "ch02", "ch03", "ch04"):
+        shutil.copytree(ROOT / "corpus" / "notes" / ch, corpus / "notes" / ch)
+    env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_CORPUS_DIR": str(corpus), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts")}
+    assert run_cli(["ingest"], home, env={"TUTOR_CORPUS_DIR": str(corpus)}, timeout=600).returncode == 0
     w = subprocess.Popen([sys.executable, "-m", "tutor.cli", "ingest", "--rebuild"], env=env, cwd=str(tmp_path),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -96,7 +105,7 @@ def test_real_ingest_and_reader_do_not_hang(tmp_path):
             assert time.monotonic() < deadline and w.poll() is None
             time.sleep(0.2)
         t0 = time.monotonic()
-        p = run_cli(["search", "LoRA"], home, env={"TUTOR_LOCK_TIMEOUT_S": "3"}, timeout=120)
+        p = run_cli(["search", "LoRA"], home, env={"TUTOR_LOCK_TIMEOUT_S": "3", "TUTOR_CORPUS_DIR": str(corpus)}, timeout=120)
         assert time.monotonic() - t0 < 60
         assert p.returncode == 0 or ("being written" in p.stderr and p.returncode == 2), p.stderr
     finally:

@@ -8,10 +8,18 @@ pytestmark = pytest.mark.integration
 
 
 def test_chunks_queried_with_their_own_text_come_back_first(real_tutor):
+    """A chunk's own text finds that chunk first. Short overview chunks (< 200 chars count as
+    questions, so the overview prior applies) may instead return a chunk of the same node or
+    of one of its own topics (on the whole outline: 4.4 -> 4.4's outline chunk, 13.4 -> 13.4.4),
+    never a chunk from elsewhere."""
     chunks = sorted(real_tutor.index.chunks.values(), key=lambda c: c.id)
     sample = random.Random(7).sample(chunks, 120)
-    misses = [c.id for c in sample if real_tutor.search(c.text, k=1)[0].chunk.id != c.id]
-    assert misses == []
+    got = {c.id: real_tutor.search(c.text, k=1)[0].chunk for c in sample}
+    misses = [c for c in sample if got[c.id].id != c.id]
+    assert len(misses) <= 3, [c.id for c in misses]
+    for c in misses:
+        top = got[c.id].node_id
+        assert top == c.node_id or top.startswith(c.node_id + "."), (c.id, got[c.id].id)
 
 
 @pytest.mark.parametrize("query,expected", [
