@@ -157,6 +157,19 @@ def short_items_have_misconceptions(notes):
     return out
 
 
+def emphasis_renders(notes):
+    """No literal ** after CommonMark rendering (the app's Markdown): a closing ** right after
+    a full-width bracket and before a Han character (用**追踪（tracing）**实现) is not emphasis."""
+    from markdown_it import MarkdownIt
+
+    md, out = MarkdownIt("commonmark"), []
+    for n in notes:
+        body = re.sub(r"```.*?```|\$\$.*?\$\$|\$[^$\n]+\$", "X", n.body, flags=re.S)
+        for m in re.finditer(r".{0,12}\*\*.{0,12}", md.render(body)):
+            out.append(f"{_rel(n.path)}: literal ** shows in {m.group(0)!r}; put the bracket outside the bold")
+    return out
+
+
 def _normalise(sentence: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", sentence).lower())
 
@@ -187,7 +200,7 @@ def no_repeated_sentence(notes):
 
 
 RULES = [complete, title_matches_outline, file_name, linked_ids_exist, choice_items_sound,
-         topic_sections, body_length, topic_items, short_items_have_misconceptions, no_repeated_sentence]
+         topic_sections, body_length, topic_items, short_items_have_misconceptions, emphasis_renders, no_repeated_sentence]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.__name__ for r in RULES])
@@ -231,6 +244,7 @@ def _note(path: str, meta: dict, body: str) -> Note:
     (topic_items, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [{"type": "card", "front": "a", "back": "b"}]}, ""), "1 quiz items"),
     (short_items_have_misconceptions, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [
         {"type": "short", "question": "q", "reference": "r", "key_points": ["k"]}]}, ""), "needs 1-3"),
+    (emphasis_renders, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积"}, "JAX 用**追踪（tracing）**实现变换"), "literal **"),
     (choice_items_sound, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [
         {"type": "choice", "question": "q", "options": ["a", "b", "c"], "answer": 0, "explanation": "e"}]}, ""), "need 4"),
 ])
