@@ -17,8 +17,9 @@ For a learner's answer to a short item (question, reference, key points):
    wrong. An answer in another language
    than the item (an English answer to a Chinese item) matches less text and leans on the
    embedding, so it has its own constants (x_emb_lo, x_emb_hi, x_t_correct, x_t_partial).
-4. Guards: an empty answer is wrong; an answer that mostly repeats the question (novelty,
-   the IDF share of its tokens not in the question, < min_novelty) is wrong.
+4. Guards: an empty answer is wrong; an answer that repeats the question (novelty, the IDF
+   share of its tokens not in the question, < min_novelty, and its text follows the question:
+   difflib ratio >= COPY_RATIO) is wrong.
 
 The numbers (emb_lo, emb_hi, w_cov, kp_match, t_correct, t_partial, min_novelty) are not
 guessed: `evals/grader/calibrate.py` fits them on the labelled answers in
@@ -30,6 +31,7 @@ and the optional LLM rubric grader (rubric.py), which only adds an explanation.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -45,6 +47,8 @@ PARAMS_FILE = Path(__file__).with_name("grader_params.json")
 VERDICTS = ("correct", "partial", "wrong")
 _WEAK = frozenset("个 后 为 无 使 从 其 该 各 每 时 用 于 以 将 得 到 上 下 并 且 则 即 等 种 些 来 去 过 还 更 最 很 只 就 又 再 "
                   "_ - + = * / ^ ( ) ， 。".split())
+
+COPY_RATIO = 0.5  # see decide(): copied-question guard
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class Features:
     kp_lex / kp_cos: per key point, lexical recall in [0,1] and best cosine in [-1,1].
     ref_cos: best cosine to the reference (or English summary); ref_lex: reference token
     recall; novelty: IDF share of answer tokens not in the question; empty: no content;
-    cross: the answer is in another language than the item.
+    cross: the answer is in another language than the item; copy_ratio: character-sequence
+    similarity in [0, 1] of the normalised answer to the normalised question (difflib).
     """
 
     kp_lex: list[float]
@@ -92,6 +97,7 @@ class Features:
     novelty: float
     empty: bool
     cross: bool = False
+    copy_ratio: float = 1.0
 
 
 @dataclass
@@ -193,7 +199,9 @@ class Grader:
         uniq = set(a_terms)
         tot = sum(self.idf(t) for t in uniq)
         novelty = sum(self.idf(t) for t in uniq if t not in q_terms and t not in _norm(question)) / tot if tot else 0.0
-        return Features(kp_lex, kp_cos, ref_cos, ref_lex, novelty, False, detect_lang(a) != detect_lang(reference))
+        copy_ratio = difflib.SequenceMatcher(None, _norm(a), _norm(question)).ratio()
+        return Features(kp_lex, kp_cos, ref_cos, ref_lex, novelty, False, detect_lang(a) != detect_lang(reference),
+                        copy_ratio)
 
     # -- decision -------------------------------------------------------------------------
     def decide(self, f: Features, key_points: list[str]) -> Grade:
@@ -212,7 +220,10 @@ class Grader:
         flags: list[str] = []
         if f.empty:
             return Grade(0.0, "wrong", 0.0, 0.0, [], list(key_points), ["empty"])
-        if f.novelty < p.min_novelty:
+        # copied: few new words AND the text itself follows the question (labelled copies have
+        # copy_ratio >= 0.65, every other answer <= 0.47); a worked calculation reuses the
+        # question's words and numbers without being a copy (5.2.1's own reference)
+        if f.novelty < p.min_novelty and f.copy_ratio >= COPY_RATIO:
             flags.append("copied_question")
             return Grade(min(score, t_partial * 0.5), "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), flags)
         verdict = "correct" if score >= t_correct else "partial" if score >= t_partial else "wrong"

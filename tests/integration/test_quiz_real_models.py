@@ -32,6 +32,24 @@ def test_real_grader_agrees_with_teacher_on_a_slice(real_embedder):
     assert agree / len(rows) >= 0.8, f"correct-vs-not agreement {agree}/{len(rows)}"
 
 
+def test_every_short_items_reference_is_graded_correct_and_its_misconceptions_mostly_not(real_embedder):
+    """All 254 short items of the notes: the note's own reference answer is graded correct (a
+    worked calculation such as 5.2.1's reuses the question's words and numbers, and was once
+    mistaken for a copied question). The listed misconceptions should all be graded wrong
+    (DESIGN §3); measured 2026-11-30 with the shipped constants: 340 of 515 wrong, 171
+    partial, 4 correct — the floor keeps that from getting worse until issue 13 fixes it."""
+    corpus = Corpus.load(ROOT / "corpus")
+    grader = Grader.for_corpus(corpus, real_embedder)
+    not_correct, verdicts = [], []
+    for note in corpus.notes.values():
+        for q in (q for q in note.meta.quiz if q.type == "short"):
+            if grader.grade(q.question, q.reference, list(q.key_points), q.reference).verdict != "correct":
+                not_correct.append(note.id)
+            verdicts += [grader.grade(q.question, q.reference, list(q.key_points), m).verdict for m in q.misconceptions]
+    assert not_correct == []
+    assert len(verdicts) >= 500 and verdicts.count("wrong") / len(verdicts) >= 0.62, {v: verdicts.count(v) for v in set(verdicts)}
+
+
 def test_real_model_output_is_forced_into_the_schema(real_llm):
     """One grammar-constrained call. Grammar sampling over SmolLM2's 49k-token vocabulary is
     slow on CPU (about 1-2 tokens/s on 2 busy cores, ten times slower than free text), so the

@@ -102,3 +102,12 @@ def test_labelled_set_shape():
     assert all(r["label"] in ("correct", "partial", "wrong") and r["note_id"].split(".")[0] in {"1", "2", "3", "4"} for r in rows)
     # each answer's item still exists (by id, or the note's reworded short item)
     assert all(r["item_id"] in bank or bank.select(r["note_id"], ["short"]) for r in rows)
+
+
+def test_worked_calculation_that_reuses_the_questions_words_is_not_a_copy(grader, corpus):
+    """5.2.1's short item asks for a REINFORCE step from given numbers; the right answer repeats
+    the question's symbols and numbers (low novelty) but does not follow its text."""
+    q = next(x for x in corpus.notes["5.2.1"].meta.quiz if x.type == "short")
+    r = grader.grade(q.question, q.reference, list(q.key_points), q.reference)
+    assert "copied_question" not in r.flags and r.verdict == "correct"
+    assert grader.grade(q.question, q.reference, list(q.key_points), q.question).flags == ["copied_question"]
