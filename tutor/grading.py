@@ -14,9 +14,9 @@ For a learner's answer to a short item (question, reference, key points):
    recall of the reference's informative tokens.
 3. score = w_cov · coverage + (1 − w_cov) · similarity, in [0, 1]; verdict correct when
    score ≥ t_correct, partial when ≥ t_partial and at least one key point is covered, else
-   wrong. An answer in another language
-   than the item (an English answer to a Chinese item) matches less text and leans on the
-   embedding, so it has its own constants (x_emb_lo, x_emb_hi, x_t_correct, x_t_partial).
+   wrong. An answer in another language than the item (an English answer to a Chinese item)
+   matches less text and leans on the embedding, so it has its own constants (x_emb_lo,
+   x_emb_hi, x_t_correct, x_t_partial).
 4. Guards: an empty answer is wrong; an answer that repeats the question (novelty, the IDF
    share of its tokens not in the question, < min_novelty, and its text follows the question:
    difflib ratio >= COPY_RATIO) is wrong.
