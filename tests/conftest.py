@@ -19,8 +19,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 def make_settings(home: Path, **kw) -> Settings:
-    """Settings isolated from the user's environment and tutor.toml."""
+    """Settings isolated from the user's environment and tutor.toml. multilingual defaults to
+    False here (unit tests inject the hash embedder); the real-stack fixtures pass True."""
     kw.setdefault("corpus_dir", ROOT / "corpus")
+    kw.setdefault("multilingual", False)
     kw.setdefault("prompts_dir", ROOT / "prompts")
     return Settings(home=home, **kw)
 
@@ -38,6 +40,13 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
+def real_multilingual():
+    from tutor.embed import load_multilingual_embedder
+
+    return load_multilingual_embedder()
+
+
+@pytest.fixture(scope="session")
 def real_llm():
     from tutor.llm import load_llm
 
@@ -45,23 +54,23 @@ def real_llm():
 
 
 @pytest.fixture(scope="session")
-def real_home(tmp_path_factory, real_embedder) -> Path:
-    """A data dir with the full corpus ingested by the real embedder (read-only for tests)."""
+def real_home(tmp_path_factory, real_embedder, real_multilingual) -> Path:
+    """A data dir with the full corpus ingested by the real embedders, MiniLM and USE (read-only for tests)."""
     from tutor.corpus import Corpus
     from tutor.index import Index
 
     home = tmp_path_factory.mktemp("real_home")
-    s = make_settings(home)
-    Index.ingest(s, real_embedder, Corpus.load(s.corpus_dir))
+    s = make_settings(home, multilingual=True)
+    Index.ingest(s, real_embedder, Corpus.load(s.corpus_dir), multilingual=real_multilingual)
     return home
 
 
 @pytest.fixture(scope="session")
-def real_tutor(real_home, real_embedder, real_llm):
-    """Tutor on the real index, MiniLM and SmolLM2 (temperature 0)."""
+def real_tutor(real_home, real_embedder, real_multilingual, real_llm):
+    """Tutor on the real index, MiniLM + USE and SmolLM2 (temperature 0)."""
     from tutor.tutor import build_tutor
 
-    return build_tutor(make_settings(real_home), llm=real_llm, embedder=real_embedder)
+    return build_tutor(make_settings(real_home, multilingual=True), llm=real_llm, embedder=real_embedder, multilingual=real_multilingual)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import logging
 import re
 from pathlib import Path
 
-_WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+_WORD = re.compile(r"[^\W_]", re.UNICODE)
 _STOP = frozenset(
     "的 了 是 在 和 与 及 或 也 都 就 而 吗 呢 吧 啊 呀 么 什么 怎么 怎样 为什么 如何 哪些 哪个 这个 那个 这 那 一个 一种 "
     "有 没有 请 讲 讲讲 介绍 一下 说说 解释 我 你 它 他 她 们 中 对 把 被 让 会 能 可以 要 吗 "
@@ -22,12 +22,39 @@ _STOP = frozenset(
 )
 
 
+# LaTeX and Unicode spellings of the same symbol term: $QK^\top$, QKᵀ and Q·K^T all become qkt
+_GREEK = {n: chr(0x3b1 + i) for i, n in enumerate("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho varsigma sigma tau upsilon phi chi psi omega".split())}
+_LATEX = ((re.compile(r"\^?\\top(?![A-Za-z])|\^?ᵀ"), "^T"), (re.compile(r"\\(?:cdot|times)(?![A-Za-z])"), "·"),
+          (re.compile(r"\\(" + "|".join(_GREEK) + r")(?![A-Za-z])"), lambda m: _GREEK[m.group(1)]),
+          (re.compile(r"\\[A-Za-z]+|\\"), " "), (re.compile(r"[{}$]"), ""))
+# a term joined by symbols: K-means, t-SNE, top-k, GPT-4, GPT-3.5, d_k, Q·K^T, ε-greedy, all-reduce
+_JOINED = re.compile(r"[A-Za-z0-9\u0370-\u03ff]+(?:(?:[-·^_×*]|(?<=\d)\.(?=\d))[A-Za-z0-9\u0370-\u03ff]+)+")
+_JOINER = re.compile(r"[-·^_×*.]")
+
+
+def joined_terms(text: str) -> list[str]:
+    """Symbol-joined terms of text as single tokens, lower-cased with the joiners removed
+    ("Q·K^T" → "qkt", "t-SNE" → "tsne", "GPT-4" → "gpt4"). Terms without a letter (ids such
+    as 3.4.2, dates) are skipped: jieba already keeps those."""
+    for rx, rep in _LATEX:
+        text = rx.sub(rep, text)
+    out = []
+    for m in _JOINED.finditer(text):
+        term = _JOINER.sub("", m.group(0).lower())
+        if any(c.isalpha() for c in term):
+            out.append(term)
+    return out
+
+
 def tokenize(text: str) -> list[str]:
-    """jieba search-mode tokens of text, lower-cased, without punctuation or stop words."""
+    """jieba search-mode tokens of text, lower-cased, without punctuation or stop words, plus
+    each symbol-joined term whole (`joined_terms`): jieba cuts "Q·K^T" into q / k / t, which
+    alone say nothing."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    return [t for t in (w.strip().lower() for w in jieba.lcut_for_search(text)) if t and _WORD.search(t) and t not in _STOP]
+    toks = [t for t in (w.strip().lower() for w in jieba.lcut_for_search(text)) if t and _WORD.search(t) and t not in _STOP]
+    return toks + joined_terms(text)
 
 
 class BM25Index:

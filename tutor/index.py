@@ -3,8 +3,11 @@ and a manifest, under `<home>/index/`.
 
 - Ingest is incremental and idempotent: chunks whose id (node id + content hash) is already
   stored are not embedded again; chunks that no longer exist are deleted.
-- The manifest records the embedding model, its dimension and the corpus fingerprint;
-  opening an index built with another model raises `Index.Mismatch` (never a dimension
+- Dense vectors live in one Chroma collection per embedder: `<collection>` for the primary
+  embedder (MiniLM) and `<collection>-multilingual` for the multilingual one (USE), when
+  configured. Both hold the same chunk ids.
+- The manifest records the embedding models, their dimensions and the corpus fingerprint;
+  opening an index built with other models raises `Index.Mismatch` (never a dimension
   error from Chroma) and `tutor ingest --rebuild` fixes it.
 - One writer at a time: an exclusive flock on `index/.lock`; readers wait at most
   `lock_timeout_s` for a writer, then raise `Index.Busy`.
@@ -99,14 +102,20 @@ class Index:
     class Unreachable(TutorError):
         """The configured Chroma server does not answer."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, client, manifest: dict, bm25: BM25Index | None, chunks: dict[str, Chunk]):
+    def __init__(self, settings: Settings, embedder: Embedder, client, manifest: dict, bm25: BM25Index | None,
+                 chunks: dict[str, Chunk], multilingual: Embedder | None = None):
         self.settings = settings
         self.embedder = embedder
+        self.multilingual = multilingual
         self.client = client
         self.manifest = manifest
         self.bm25 = bm25
         self.chunks = chunks
-        self.vectorstore = self._vectorstore()
+        self.vectorstore = self._vectorstore(embedder, settings.collection)
+        # role → vector store: "dense" (primary embedder), "multilingual" (when configured)
+        self.vectorstores = {"dense": self.vectorstore}
+        if multilingual is not None:
+            self.vectorstores["multilingual"] = self._vectorstore(multilingual, f"{settings.collection}-multilingual")
         # node id → its chunk ids (outline chunk, key points first) and the names it goes by
         self.by_node: dict[str, list[str]] = {}
         self.names: dict[str, set[str]] = {}
@@ -122,12 +131,12 @@ class Index:
         d = settings.index_dir
         return {"dir": d, "lock": d / ".lock", "manifest": d / "manifest.json", "bm25": d / "bm25", "chunks": d / "chunks.jsonl"}
 
-    def _vectorstore(self):
+    def _vectorstore(self, embedder: Embedder, name: str):
         from langchain_chroma import Chroma
 
         return Chroma(
-            collection_name=self.settings.collection,
-            embedding_function=self.embedder.embeddings,
+            collection_name=name,
+            embedding_function=embedder.embeddings,
             client=self.client,
             collection_metadata={"hnsw:space": "cosine"},
         )
@@ -146,84 +155,105 @@ class Index:
         p = cls._paths(settings)["manifest"]
         return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
 
-    @classmethod
-    def _check_model(cls, manifest: dict, embedder: Embedder) -> None:
-        if manifest.get("embedding_model") != embedder.name or manifest.get("dim") != embedder.dim:
-            raise cls.Mismatch(
-                f"the index was built with embedding model {manifest.get('embedding_model')} (dim {manifest.get('dim')}) "
-                f"but {embedder.name} (dim {embedder.dim}) is configured; run `tutor ingest --rebuild`")
+    @staticmethod
+    def models(embedder: Embedder, multilingual: Embedder | None) -> dict:
+        """The manifest's record of the embedders: names and dimensions (None when absent)."""
+        return {"embedding_model": embedder.name, "dim": embedder.dim,
+                "multilingual_model": multilingual.name if multilingual else None,
+                "multilingual_dim": multilingual.dim if multilingual else None}
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder) -> "Index":
+    def _check_model(cls, manifest: dict, embedder: Embedder, multilingual: Embedder | None = None) -> None:
+        want = cls.models(embedder, multilingual)
+        have = {k: manifest.get(k) for k in want}
+        if have != want:
+            def show(m: dict) -> str:
+                ml = f" + {m['multilingual_model']} (dim {m['multilingual_dim']})" if m["multilingual_model"] else ""
+                return f"{m['embedding_model']} (dim {m['dim']}){ml}"
+            raise cls.Mismatch(f"the index was built with embedding model {show(have)} but {show(want)} is configured; "
+                               "run `tutor ingest --rebuild`")
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder, multilingual: Embedder | None = None) -> "Index":
         """Open a built index for search. Raises Index.Missing, Index.Mismatch, Index.Busy."""
         p = cls._paths(settings)
         with _flock(p["lock"], exclusive=False, timeout_s=settings.lock_timeout_s, what="retry"):
             manifest = cls.read_manifest(settings)
             if manifest is None:
                 raise cls.Missing(f"no index in {p['dir']}; run `tutor ingest` first")
-            cls._check_model(manifest, embedder)
+            cls._check_model(manifest, embedder, multilingual)
             bm25 = BM25Index.load(p["bm25"])
             chunks = _read_chunks(p["chunks"])
-            return cls(settings, embedder, _chroma_client(settings), manifest, bm25, chunks)
+            return cls(settings, embedder, _chroma_client(settings), manifest, bm25, chunks, multilingual)
 
     # -- writing ---------------------------------------------------------------------
     @classmethod
     def ingest(cls, settings: Settings, embedder: Embedder, corpus: Corpus, rebuild: bool = False,
-               progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None) -> IngestReport:
+               progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None,
+               multilingual: Embedder | None = None) -> IngestReport:
         """Bring the index in line with the corpus. Idempotent; embeds only new chunks.
 
         progress(n) is called after each embedded batch with its size; on_total(n) once with
-        the number of chunks to embed. Raises Index.Mismatch (other model, no rebuild), Index.Busy."""
+        the number of embeddings to compute (chunks × embedders that lack them). embedded in
+        the report counts chunks, not vectors. Raises Index.Mismatch (other model, no rebuild), Index.Busy."""
         t0 = time.monotonic()
         p = cls._paths(settings)
         with _flock(p["lock"], exclusive=True, timeout_s=settings.lock_timeout_s, what="run `tutor ingest`"):
             manifest = cls.read_manifest(settings)
             if manifest and not rebuild:
-                cls._check_model(manifest, embedder)
+                cls._check_model(manifest, embedder, multilingual)
             client = _chroma_client(settings)
             if rebuild:
-                with contextlib.suppress(Exception):
-                    client.delete_collection(settings.collection)
+                for name in (settings.collection, f"{settings.collection}-multilingual"):
+                    with contextlib.suppress(Exception):
+                        client.delete_collection(name)
                 for key in ("bm25", "chunks", "manifest"):
                     if p[key].is_dir():
                         shutil.rmtree(p[key])
                     elif p[key].exists():
                         p[key].unlink()
                 manifest = None
-            index = cls(settings, embedder, client, manifest or {}, None, {})
+            index = cls(settings, embedder, client, manifest or {}, None, {}, multilingual)
+            stores = list(index.vectorstores.values())
             fingerprint = corpus.fingerprint()
-            if (manifest and manifest.get("corpus_hash") == fingerprint and manifest.get("chunks") == index.count()
+            if (manifest and manifest.get("corpus_hash") == fingerprint
+                    and all(manifest.get("chunks") == vs._collection.count() for vs in stores)
                     and p["bm25"].is_dir() and p["chunks"].is_file()):
                 return IngestReport(0, 0, index.count(), True, time.monotonic() - t0)
 
             chunks = chunk_corpus(corpus, embedder.count_tokens, embedder.max_tokens)
             wanted = {c.id: c for c in chunks}
-            existing = set(index.collection.get(include=[])["ids"])
-            new = [c for c in chunks if c.id not in existing]
-            stale = sorted(existing - wanted.keys())
-            if stale:
-                index.collection.delete(ids=stale)
+            todo, new_ids, stale_ids = [], set(), set()
+            for vs in stores:
+                existing = set(vs._collection.get(include=[])["ids"])
+                new = [c for c in chunks if c.id not in existing]
+                stale = sorted(existing - wanted.keys())
+                if stale:
+                    vs._collection.delete(ids=stale)
+                todo.append((vs, new))
+                new_ids.update(c.id for c in new)
+                stale_ids.update(stale)
             if on_total:
-                on_total(len(new))
+                on_total(sum(len(new) for _, new in todo))
             batch = 64
-            for i in range(0, len(new), batch):
-                part = new[i:i + batch]
-                index.vectorstore.add_texts([c.text for c in part], metadatas=[c.metadata() for c in part], ids=[c.id for c in part])
-                if progress:
-                    progress(len(part))
+            for vs, new in todo:
+                for i in range(0, len(new), batch):
+                    part = new[i:i + batch]
+                    vs.add_texts([c.text for c in part], metadatas=[c.metadata() for c in part], ids=[c.id for c in part])
+                    if progress:
+                        progress(len(part))
             BM25Index.build([c.id for c in chunks], [c.text for c in chunks]).save(p["bm25"])
             _write_chunks(p["chunks"], chunks)
             total = index.count()
             manifest = {
-                "version": MANIFEST_VERSION, "embedding_model": embedder.name, "dim": embedder.dim,
-                "max_tokens": embedder.max_tokens, "corpus_hash": fingerprint, "chunks": total,
+                "version": MANIFEST_VERSION, **cls.models(embedder, multilingual), "max_tokens": embedder.max_tokens, "corpus_hash": fingerprint, "chunks": total,
                 "notes": len(corpus.notes), "nodes": len(corpus.outline),
                 "aliases": {i: n.meta.aliases for i, n in corpus.notes.items() if n.meta.aliases}, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             tmp = p["manifest"].with_suffix(".tmp")
             tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
             tmp.replace(p["manifest"])  # atomic: readers never see half a manifest
-            return IngestReport(len(new), len(stale), total, False, time.monotonic() - t0)
+            return IngestReport(len(new_ids), len(stale_ids), total, False, time.monotonic() - t0)
 
 
 def _write_chunks(path: Path, chunks: list[Chunk]) -> None:

@@ -1,8 +1,13 @@
-"""Hybrid retrieval: dense (Chroma, cosine) + lexical (BM25 over jieba tokens), fused by
-reciprocal rank fusion (RRF: Cormack, Clarke & Büttcher, SIGIR 2009), with a chapter filter.
+"""Hybrid retrieval: up to four rankings fused by weighted reciprocal rank fusion (RRF:
+Cormack, Clarke & Büttcher, SIGIR 2009), with a chapter filter:
+  dense         the primary embedder (all-MiniLM-L6-v2, English-centred) over Chroma, cosine;
+  multilingual  USE multilingual v3 over its own Chroma collection (Chinese and English in one space);
+  bm25          BM25 over jieba tokens plus symbol-joined terms (bm25.py);
+  named         outline nodes the question names by id, title or alias.
+The weights per query language (WEIGHTS) were chosen on the tuning sets (evals/sets/RETRIEVAL_NOTES.md).
 
-Each hit also gets a `relevance` in [0, 1] (see `relevance`) used to decide whether the
-notes cover a question at all; RRF scores only order hits and say nothing absolute.
+Each hit also gets a `relevance` in [0, 1] (coverage.py) used to decide whether the notes
+cover a question at all; RRF scores only order hits and say nothing absolute.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 from .bm25 import tokenize
 from .chunking import Chunk
+from .coverage import CoverageModel
 from .index import Index
 from .text import detect_lang
 
@@ -21,15 +27,18 @@ RRF_K = 60  # the constant from Cormack et al. 2009
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk. score: RRF score (higher is better); dense: cosine similarity in
-    [-1, 1] (None if the chunk was not among the dense candidates); bm25: raw BM25 score;
-    relevance in [0, 1]."""
+    """A retrieved chunk. score: RRF score (higher is better); dense / multilingual: cosine
+    similarity in [-1, 1] to the question under the primary / multilingual embedder (None
+    when that embedder is not configured); bm25: raw BM25 score; coverage: IDF-weighted
+    share in [0, 1] of the question's terms found in the hit's note; relevance in [0, 1]."""
 
     chunk: Chunk
     score: float
     dense: float | None
     bm25: float
     relevance: float
+    multilingual: float | None = None
+    coverage: float = 0.0
 
 
 def rrf(rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None = None) -> dict[str, float]:
@@ -41,22 +50,21 @@ def rrf(rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None =
     return scores
 
 
-# RRF weights per ranking (dense, BM25, outline names), by query language. Measured on
-# evals/sets/retrieval_ch1-4.jsonl (see evals/sets/RETRIEVAL_NOTES.md): MiniLM's ranking of
-# Chinese text is close to noise (zh topic hit@3 0.838 with it at weight 0.2, 0.871 without),
-# and outline-name matches in Chinese are coarse (overview aliases), so they count half.
-WEIGHTS = {"zh": [0.0, 1.0, 0.5], "en": [1.0, 1.0, 1.0]}
+# RRF weights per ranking, by query language. Chosen on the tuning sets (dev set, quiz
+# questions, tuning_coverage.jsonl), confirmed on the blind sets: see RETRIEVAL_NOTES.md,
+# "Retrieval v2". MiniLM ranks Chinese text close to noise, so it has no vote for Chinese.
+# USE helps Chinese most at half the BM25 vote; for English a small USE vote adds recall of
+# notes whose facts are in the Chinese body (tuning hit@3 0.931 → 0.951) at a small MRR cost.
+WEIGHTS = {"zh": {"dense": 0.0, "multilingual": 0.5, "bm25": 1.0, "named": 0.5},
+           "en": {"dense": 1.0, "multilingual": 0.15, "bm25": 0.75, "named": 1.0}}
 
 # Specificity prior: a chapter or section overview mentions every topic under it, so for a
 # question about one idea it matches nearly as well as the topic note that explains it. Its
 # dense and BM25 votes count this much (named overviews, "第1章讲什么", keep their full vote).
-# Measured on evals/sets/retrieval_ch1-4.jsonl (RETRIEVAL_NOTES.md).
 OVERVIEW_WEIGHT = 0.5
 
-# Note evidence (zh only): a chunk also gets this share of the fused score of the other chunks
-# of its note, so a note that matches in several places beats a lone overlapping sentence.
-# BM25 over jieba tokens is the only real signal for Chinese and it is noisy per chunk; for
-# English the dense ranking is sharp and pooling hurt (held-out en topic hit@3 0.95 → 0.90).
+# Note evidence: a chunk also gets this share of the fused score of the other chunks of its
+# note, so a note that matches in several places beats a lone overlapping sentence.
 NOTE_EVIDENCE = {"zh": 0.2, "en": 0.0}
 
 
@@ -65,27 +73,30 @@ def is_overview(chunk: Chunk) -> bool:
     return chunk.node_id.count(".") < 2 and chunk.kind != "outline"
 
 
-def fuse(dense: list[str], lexical: list[str], named: list[str], chunks: dict[str, Chunk], lang: str,
-         question: bool = True) -> dict[str, float]:
-    """Chunk id → fused score: weighted RRF of the dense and BM25 rankings (WEIGHTS), plus the
-    named list's RRF share. For a question (question=True; a passage is not one) also:
-    overview chunks' share × OVERVIEW_WEIGHT, and (NOTE_EVIDENCE) a share of the scores of
-    the other chunks of the same note. A passage (such as a chunk's own text) or a lookup
-    by outline id ("7.3.1 知识蒸馏") needs neither: it matches its source on its own, and the
+def fuse(rankings: dict[str, list[str]], chunks: dict[str, Chunk], lang: str, question: bool = True,
+         weights: dict[str, dict[str, float]] | None = None, note_evidence: dict[str, float] | None = None) -> dict[str, float]:
+    """Chunk id → fused score: weighted RRF of the rankings ("dense", "multilingual", "bm25",
+    "named"; a missing one counts as empty) with `weights[lang]` (default WEIGHTS). For a
+    question (question=True; a passage is not one) also: overview chunks' share of every
+    ranking but "named" × OVERVIEW_WEIGHT, and (NOTE_EVIDENCE) a share of the scores of the
+    other chunks of the same note. A passage (such as a chunk's own text) or a lookup by
+    outline id ("7.3.1 知识蒸馏") needs neither: it matches its source on its own, and the
     priors would push an overview or outline-only node below a longer note."""
-    fused = rrf([dense, lexical], weights=WEIGHTS[lang][:2])
+    w = (weights or WEIGHTS)[lang]
+    content = [r for r in ("dense", "multilingual", "bm25") if rankings.get(r)]
+    fused = rrf([rankings[r] for r in content], weights=[w[r] for r in content])
     if question:
         for cid in fused:
             if is_overview(chunks[cid]):
                 fused[cid] *= OVERVIEW_WEIGHT
-    for cid, s in rrf([named], weights=WEIGHTS[lang][2:]).items():
-        fused[cid] = fused.get(cid, 0.0) + s
-    beta = NOTE_EVIDENCE[lang] if question else 0.0
+    for cid, sc in rrf([rankings.get("named", [])], weights=[w["named"]]).items():
+        fused[cid] = fused.get(cid, 0.0) + sc
+    beta = (note_evidence or NOTE_EVIDENCE)[lang] if question else 0.0
     if beta:
         per_node: dict[str, float] = {}
-        for cid, s in fused.items():
-            per_node[chunks[cid].node_id] = per_node.get(chunks[cid].node_id, 0.0) + s
-        fused = {cid: s + beta * (per_node[chunks[cid].node_id] - s) for cid, s in fused.items()}
+        for cid, sc in fused.items():
+            per_node[chunks[cid].node_id] = per_node.get(chunks[cid].node_id, 0.0) + sc
+        fused = {cid: sc + beta * (per_node[chunks[cid].node_id] - sc) for cid, sc in fused.items()}
     return fused
 
 
@@ -127,16 +138,6 @@ class TermStats:
         have = self.node_tokens.get(node_id, set())
         total = sum(self.idf(t) for t in q)
         return sum(self.idf(t) for t in q if t in have) / total if total > 0 else 0.0
-
-
-def relevance(dense: float | None, coverage: float, lang: str) -> float:
-    """Relevance in [0, 1]. English: the stronger of the dense similarity (rescaled so that
-    MiniLM's unrelated-text floor of ~0.25 maps to 0) and the query-term coverage of the
-    hit's note (`TermStats.coverage`). Chinese:
-    coverage alone, because an English-centred embedder gives unrelated Chinese texts
-    similarities of 0.5-0.7 (measured on this corpus), which carries no signal."""
-    d = 0.0 if dense is None or lang != "en" else max(0.0, min(1.0, (dense - 0.25) / 0.5))
-    return max(d, coverage)
 
 
 _CHAPTER_ZH = re.compile(r"第\s*(\d{1,2})\s*章")
@@ -190,11 +191,17 @@ def _contains(haystack: str, needle: str) -> bool:
 
 
 class Retriever:
-    """Search an `Index`. candidates: how many hits each retriever contributes before fusion."""
+    """Search an `Index`. candidates: how many hits each ranking contributes before fusion.
+    weights / note_evidence: override WEIGHTS / NOTE_EVIDENCE (experiments); coverage: the
+    relevance model (default: CoverageModel.load())."""
 
-    def __init__(self, index: Index, candidates: int = 30):
+    def __init__(self, index: Index, candidates: int = 30, weights: dict | None = None,
+                 note_evidence: dict | None = None, coverage: CoverageModel | None = None):
         self.index = index
         self.candidates = candidates
+        self.weights = weights or WEIGHTS
+        self.note_evidence = note_evidence or NOTE_EVIDENCE
+        self.coverage = coverage if coverage is not None else CoverageModel.load()
         self._stats: tuple[int, TermStats] | None = None
 
     def term_stats(self) -> TermStats:
@@ -204,6 +211,31 @@ class Retriever:
             self._stats = (key, TermStats(self.index.chunks))
         return self._stats[1]
 
+    def _dense(self, role: str, query: str, n: int, where: dict | None) -> tuple[list[str], dict[str, float], list[float] | None]:
+        """(ranking, chunk id → cosine similarity, query vector) from one vector store; empty
+        when the store is not configured."""
+        vs = self.index.vectorstores.get(role)
+        if vs is None:
+            return [], {}, None
+        qvec = vs.embeddings.embed_query(query)
+        pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(n, max(1, self.index.count())), filter=where)
+        rank, sim = [], {}
+        for doc, dist in pairs:
+            if doc.id in self.index.chunks:
+                rank.append(doc.id)
+                sim[doc.id] = 1.0 - float(dist)  # cosine distance → similarity
+        return rank, sim, qvec
+
+    def _fill(self, role: str, qvec: list[float] | None, sims: dict[str, float], ids: list[str]) -> None:
+        """Cosine similarities for chosen chunks outside a store's candidates (exact, from the stored vectors)."""
+        missing = [c for c in ids if c not in sims]
+        vs = self.index.vectorstores.get(role)
+        if not missing or vs is None or qvec is None:
+            return
+        got = vs._collection.get(ids=missing, include=["embeddings"])
+        for cid, vec in zip(got["ids"], got["embeddings"]):
+            sims[cid] = float(sum(a * b for a, b in zip(qvec, vec)))  # both L2-normalised
+
     def search(self, query: str, k: int = 5, chapter: str | None = None, per_note: bool = False) -> list[Hit]:
         """Top-k fused hits, best first. chapter: keep only chunks of that chapter ("3").
         per_note: at most one hit (its best chunk) per note, so k hits name k notes."""
@@ -211,30 +243,38 @@ class Retriever:
         n = max(self.candidates, k * 3)
         where = {"chapter": str(chapter)} if chapter else None
         lang = detect_lang(query)
-        dense_pairs = [] if WEIGHTS[lang][0] == 0 else idx.vectorstore.similarity_search_with_score(
-            query, k=min(n, max(1, idx.count())), filter=where)
-        dense_rank, dense_sim = [], {}
-        for doc, dist in dense_pairs:
-            cid = doc.id
-            if cid in idx.chunks:
-                dense_rank.append(cid)
-                dense_sim[cid] = 1.0 - float(dist)  # cosine distance → similarity
-        lex = [(cid, s) for cid, s in idx.bm25.search(query, n * (4 if chapter else 1))
+        w = self.weights[lang]
+        # the primary embedder is queried for English only when it has a vote, but always for
+        # the relevance of English questions; Chinese questions skip it (no signal)
+        dense_rank, dense_sim, dense_q = self._dense("dense", query, n, where) if (w["dense"] or lang == "en") else ([], {}, None)
+        ml_rank, ml_sim, ml_q = self._dense("multilingual", query, n, where)
+        lex = [(cid, sc) for cid, sc in idx.bm25.search(query, n * (4 if chapter else 1))
                if cid in idx.chunks and (not chapter or idx.chunks[cid].chapter == str(chapter))][:n]
         bm25 = dict(lex)
         named = [c for c in outline_matches(query, idx) if not chapter or idx.chunks[c].chapter == str(chapter)]
-        fused = fuse(dense_rank, [cid for cid, _ in lex], named, idx.chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query))
+        rankings = {"dense": dense_rank if w["dense"] else [], "multilingual": ml_rank, "bm25": [cid for cid, _ in lex], "named": named}
+        fused = fuse(rankings, idx.chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query),
+                     self.weights, self.note_evidence)
         best = sorted(fused, key=lambda c: (-fused[c], c))
         if per_note:
             seen: set[str] = set()
             best = [c for c in best if not (idx.chunks[c].node_id in seen or seen.add(idx.chunks[c].node_id))]
         best = best[:k]
+        if not best:
+            return []
+        self._fill("multilingual", ml_q, ml_sim, best)
+        if lang == "en":
+            self._fill("dense", dense_q, dense_sim, best)
+        stats = self.term_stats()
+        domain = self.coverage.domain_score(ml_q)
         hits = []
-        stats = self.term_stats() if best else None
         for cid in best:
             chunk = idx.chunks[cid]
             cov = stats.coverage(query, chunk.node_id)
-            hits.append(Hit(chunk, round(fused[cid], 6), dense_sim.get(cid), bm25.get(cid, 0.0), round(relevance(dense_sim.get(cid), cov, lang), 4)))
+            d, m = dense_sim.get(cid), ml_sim.get(cid)
+            rel = self.coverage.relevance(lang, cov, m, d if lang == "en" else None, domain)
+            hits.append(Hit(chunk, round(fused[cid], 6), None if d is None else round(d, 4), bm25.get(cid, 0.0), round(rel, 4),
+                            None if m is None else round(m, 4), round(cov, 4)))
         return hits
 
 

@@ -12,7 +12,7 @@ from typing import Iterator
 from .chat import Answer, Chat
 from .config import Settings
 from .corpus import Corpus
-from .embed import Embedder, load_embedder
+from .embed import Embedder, load_embedder, load_multilingual_embedder
 from .errors import TutorError
 from .index import Index, IngestReport
 from .llm import LLM, load_llm
@@ -29,10 +29,12 @@ class Tutor:
 
     BadChapter = BadChapter
 
-    def __init__(self, settings: Settings, llm: LLM | None = None, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings, llm: LLM | None = None, embedder: Embedder | None = None,
+                 multilingual: Embedder | None = None):
         self.settings = settings
         self._llm = llm
         self._embedder = embedder
+        self._multilingual = multilingual
         self._lock = threading.RLock()
 
     # -- lazily built parts -------------------------------------------------------------
@@ -52,6 +54,14 @@ class Tutor:
             return self._embedder
 
     @property
+    def multilingual(self) -> Embedder | None:
+        """The multilingual embedder (USE) when `settings.multilingual`, else None."""
+        with self._lock:
+            if self._multilingual is None and self.settings.multilingual:
+                self._multilingual = load_multilingual_embedder(self.settings.threads)
+            return self._multilingual if self.settings.multilingual else None
+
+    @property
     def llm(self) -> LLM:
         with self._lock:
             if self._llm is None:
@@ -61,7 +71,7 @@ class Tutor:
     @cached_property
     def index(self) -> Index:
         with self._lock:
-            return Index.open(self.settings, self.embedder)
+            return Index.open(self.settings, self.embedder, self.multilingual)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -83,7 +93,8 @@ class Tutor:
     # -- operations ---------------------------------------------------------------------
     def ingest(self, rebuild: bool = False, progress=None, on_total=None) -> IngestReport:
         """Build or update the index from the corpus (see Index.ingest)."""
-        report = Index.ingest(self.settings, self.embedder, self.corpus, rebuild=rebuild, progress=progress, on_total=on_total)
+        report = Index.ingest(self.settings, self.embedder, self.corpus, rebuild=rebuild, progress=progress,
+                              on_total=on_total, multilingual=self.multilingual)
         for name in ("index", "retriever", "chat"):
             self.__dict__.pop(name, None)  # reopen with the new manifest on next use
         return report
@@ -110,6 +121,8 @@ class Tutor:
         return str(chapter)
 
 
-def build_tutor(settings: Settings | None = None, llm: LLM | None = None, embedder: Embedder | None = None) -> Tutor:
-    """Wire a Tutor from settings (default: environment / tutor.toml). llm/embedder: injected fakes for tests."""
-    return Tutor(settings or Settings(), llm=llm, embedder=embedder)
+def build_tutor(settings: Settings | None = None, llm: LLM | None = None, embedder: Embedder | None = None,
+                multilingual: Embedder | None = None) -> Tutor:
+    """Wire a Tutor from settings (default: environment / tutor.toml). llm/embedder/multilingual:
+    injected models (fakes in unit tests; session-shared real ones in integration tests)."""
+    return Tutor(settings or Settings(), llm=llm, embedder=embedder, multilingual=multilingual)

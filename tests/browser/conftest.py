@@ -33,7 +33,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ui_tutor(request, real_embedder, real_llm, tmp_path_factory):
+def ui_tutor(request, real_embedder, real_multilingual, real_llm, tmp_path_factory):
     """Tutor on the shared real index with its own progress database (the index stays read-only).
     TUTOR_UI_TEST_HOME=<a data dir already ingested> skips the session's ingest while
     iterating on UI tests; CI leaves it unset and builds the index from the corpus."""
@@ -41,8 +41,8 @@ def ui_tutor(request, real_embedder, real_llm, tmp_path_factory):
 
     home = os.environ.get("TUTOR_UI_TEST_HOME") or request.getfixturevalue("real_home")
     db = tmp_path_factory.mktemp("ui-progress") / "progress.db"
-    s = make_settings(Path(home), max_answer_tokens=ANSWER_TOKENS, database_url=f"sqlite:///{db}")
-    return build_tutor(s, llm=real_llm, embedder=real_embedder)
+    s = make_settings(Path(home), max_answer_tokens=ANSWER_TOKENS, database_url=f"sqlite:///{db}", multilingual=True)
+    return build_tutor(s, llm=real_llm, embedder=real_embedder, multilingual=real_multilingual)
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ REPLY = ("缩放点积（scaled dot-product）是 Transformer 计算注意力分
 
 
 @pytest.fixture(scope="module")
-def scripted_url(real_embedder, ui_tutor):
+def scripted_url(real_embedder, real_multilingual, ui_tutor):
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
     from ui.app import build_app
@@ -38,8 +38,9 @@ def scripted_url(real_embedder, ui_tutor):
                 time.sleep(0.04)
                 yield p
 
-    s = make_settings(ui_tutor.settings.home, database_url=ui_tutor.settings.database_url)
-    t = build_tutor(s, llm=SlowScripted(replies=[REPLY] * 3, piece=2, name="scripted-render"), embedder=real_embedder)
+    s = make_settings(ui_tutor.settings.home, database_url=ui_tutor.settings.database_url, multilingual=True)
+    t = build_tutor(s, llm=SlowScripted(replies=[REPLY] * 3, piece=2, name="scripted-render"), embedder=real_embedder,
+                    multilingual=real_multilingual)
     app = build_app(t)
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())

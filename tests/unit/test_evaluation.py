@@ -45,8 +45,25 @@ def test_retrieval_metrics_use_in_scope_rows_and_topic_note():
     assert m["n"] == 2
     assert m["hit@1"] == 0.5  # row a hits through its section overview 1.1
     assert m["topic_hit@1"] == 0.0 and m["topic_hit@3"] == 0.5 and m["topic_hit@5"] == 1.0
-    assert m["mrr"] == pytest.approx((1 + 0.25) / 2)
+    assert m["mrr@10"] == pytest.approx((1 + 0.25) / 2)
+    lo, hi = m["ci"]["mrr@10"]
+    assert lo <= m["mrr@10"] <= hi and lo >= 0.25 and hi <= 1.0  # a bootstrap mean lies between the item values
     assert [x["id"] for x in misses(rows, 3)] == ["b"] and misses(rows, 3)[0]["rank"] == 4
+
+
+def test_mrr_at_10_ignores_ranks_beyond_10_and_bootstrap_is_reproducible():
+    from tutor.evaluation import bootstrap_ci, by_chapter, reciprocal_rank_at
+
+    ranked = [f"9.{i}" for i in range(1, 11)] + ["1.1.2"]
+    assert reciprocal_rank_at(ranked, ["1.1.2"], 10) == 0.0 and reciprocal_rank_at(ranked, ["1.1.2"], 11) == pytest.approx(1 / 11)
+    vals = [1.0] * 90 + [0.0] * 10
+    assert bootstrap_ci(vals) == bootstrap_ci(vals)  # fixed seed
+    lo, hi = bootstrap_ci(vals)
+    assert 0.82 < lo < 0.9 < hi < 0.97  # ±1.96·sqrt(0.09/100) ≈ ±0.059 around 0.9
+    rows = [_row("a", 1.0, ranked=["1.1.2"]), _row("b", 1.0, ranked=["2.1.1"], expected=("2.1.1",), lang="en"),
+            _row("c", 1.0, ranked=["9.9"], expected=("2.1.2",), lang="en")]
+    ch = by_chapter(rows)
+    assert ch["1"]["zh"] == {"n": 1, "hit@3": 1.0, "mrr@10": 1.0} and ch["2"]["en"]["hit@3"] == 0.5
 
 
 def test_coverage_and_calibration_pick_the_separating_threshold():

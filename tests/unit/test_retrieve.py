@@ -73,18 +73,33 @@ def test_search_per_note_gives_distinct_notes(fake_tutor):
     assert all(0.0 <= h.relevance <= 1.0 for h in hits)
 
 
+# explicit weights, so these tests check the fusion rules, not the tuned values
+W = {"en": {"dense": 1.0, "multilingual": 0.0, "bm25": 1.0, "named": 1.0},
+     "zh": {"dense": 0.0, "multilingual": 1.0, "bm25": 1.0, "named": 0.5}}
+BETA = {"en": 0.0, "zh": 0.2}
+
+
 def test_fuse_halves_overviews_and_pools_a_chinese_note():
     chunks = {"t1": chunk("t1", "1.2.3", "a"), "t2": chunk("t2", "1.2.3", "b"), "o": chunk("o", "1.2", "c"),
               "u": chunk("u", "1.2.1", "d")}
-    en = fuse(["o", "t1"], ["o", "t1"], [], chunks, "en")
+    en = fuse({"dense": ["o", "t1"], "bm25": ["o", "t1"]}, chunks, "en", weights=W, note_evidence=BETA)
     assert en["o"] == pytest.approx(OVERVIEW_WEIGHT * 2 / (RRF_K + 1)) and en["t1"] > en["o"]
-    named = fuse([], ["o"], ["o"], chunks, "zh")  # a named overview keeps its named share in full
+    named = fuse({"bm25": ["o"], "named": ["o"]}, chunks, "zh", weights=W, note_evidence=BETA)  # a named overview keeps its named share in full
     assert named["o"] == pytest.approx(OVERVIEW_WEIGHT / (RRF_K + 1) + 0.5 / (RRF_K + 1))
-    zh = fuse([], ["u", "t1", "t2"], [], chunks, "zh")  # dense has weight 0 for Chinese
-    assert zh["t1"] > zh["u"]  # two matching chunks of 1.2.3 beat one better-ranked chunk
+    zh = fuse({"dense": ["u"], "bm25": ["u", "t1", "t2"]}, chunks, "zh", weights=W, note_evidence=BETA)
+    assert zh["t1"] > zh["u"]  # two matching chunks of 1.2.3 beat one better-ranked chunk; dense has no vote
+
+
+def test_fuse_weights_each_ranking_and_ignores_a_missing_one():
+    chunks = {"a": chunk("a", "1.2.1", "a"), "b": chunk("b", "1.2.2", "b")}
+    both = fuse({"multilingual": ["a"], "bm25": ["b"]}, chunks, "zh", weights=W, note_evidence=BETA)
+    assert both["a"] == pytest.approx(both["b"])
+    half = {**W, "zh": {**W["zh"], "multilingual": 0.5}}
+    assert fuse({"multilingual": ["a"], "bm25": ["b"]}, chunks, "zh", weights=half, note_evidence=BETA)["a"] == pytest.approx(0.5 / (RRF_K + 1))
+    assert fuse({"bm25": ["b"]}, chunks, "zh", weights=W, note_evidence=BETA) == {"b": pytest.approx(1 / (RRF_K + 1))}
 
 
 def test_fuse_leaves_a_passage_alone():
     chunks = {"o": chunk("o", "1.2", "c"), "t": chunk("t", "1.2.1", "d")}
-    passage = fuse(["o", "t"], ["o", "t"], [], chunks, "zh", question=False)
-    assert passage["o"] == pytest.approx(1 / (RRF_K + 1)) and passage["o"] > passage["t"]
+    passage = fuse({"multilingual": ["o", "t"], "bm25": ["o", "t"]}, chunks, "zh", question=False, weights=W, note_evidence=BETA)
+    assert passage["o"] == pytest.approx(2 / (RRF_K + 1)) and passage["o"] > passage["t"]

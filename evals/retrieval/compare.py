@@ -1,0 +1,134 @@
+"""Compare retrieval configurations (dense-only, BM25-only, each hybrid) on the tuning and
+blind sets, from one pass of raw rankings per question.
+
+    .venv/bin/python evals/retrieval/compare.py --tuning            # choose on tuning sets only
+    .venv/bin/python evals/retrieval/compare.py --tuning --blind    # the final table (both)
+
+Needs an index built with both embedders (`tutor ingest`, TUTOR_MULTILINGUAL=true) under
+TUTOR_HOME. Each question is searched once for its four raw rankings (MiniLM, USE, BM25,
+outline names, 30 candidates each, as `Retriever.search` does); every configuration then fuses
+them with `retrieve.fuse`, so the numbers are what `Retriever.search` would return with those
+weights (checked for the shipped weights against `Retriever.search` itself, see --check).
+Metrics per language with percentile-bootstrap 95% intervals (evaluation.bootstrap_ci).
+Output: evals/retrieval/compare.json and compare.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tutor.config import Settings  # noqa: E402
+from tutor.evaluation import EvalSet, node_metrics  # noqa: E402
+from tutor.retrieve import NOTE_EVIDENCE, PASSAGE_MIN_CHARS, WEIGHTS, _NODE_ID, fuse, outline_matches  # noqa: E402
+from tutor.text import detect_lang  # noqa: E402
+from tutor.tutor import build_tutor  # noqa: E402
+
+SETS = ROOT / "evals" / "sets"
+TUNING = {"dev ch1-4 (tuning, in-sample)": "retrieval_ch1-4.jsonl", "held-out ch1-4 (tuning)": "retrieval_ch1-4_heldout.jsonl",
+          "tuning_coverage ch1-16 (tuning)": "tuning_coverage.jsonl"}
+BLIND = {"blind ch1-4": "blind_ch1-4.jsonl", "blind ch5-8": "blind_ch5-8.jsonl", "blind ch9-12": "blind_ch9-12.jsonl",
+         "blind ch13-16": "blind_ch13-16.jsonl"}
+
+
+def _w(d, m, b, n):
+    return {"dense": d, "multilingual": m, "bm25": b, "named": n}
+
+
+OFF = {"zh": 0.0, "en": 0.0}
+CONFIGS = {
+    "BM25 only": ({"zh": _w(0, 0, 1, 0), "en": _w(0, 0, 1, 0)}, OFF),
+    "MiniLM only": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
+    "USE only": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
+    "v1: BM25 + MiniLM (zh without MiniLM) + names": ({"zh": _w(0, 0, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
+    "BM25 + USE + names": ({"zh": _w(0, 1, 1, .5), "en": _w(0, 1, 1, 1)}, NOTE_EVIDENCE),
+    "BM25 + MiniLM + USE + names, equal": ({"zh": _w(1, 1, 1, 1), "en": _w(1, 1, 1, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.25": ({"zh": _w(0, .25, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.5": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.75": ({"zh": _w(0, .75, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.5, named 1": ({"zh": _w(0, .5, 1, 1), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.5 + MiniLM 0.25": ({"zh": _w(.25, .5, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.5, note evidence 0.1": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, {"zh": .1, "en": 0}),
+    "zh USE 0.5, note evidence 0.3": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, {"zh": .3, "en": 0}),
+    "en USE 0.25": ({"zh": _w(0, .5, 1, .5), "en": _w(1, .25, 1, 1)}, NOTE_EVIDENCE),
+    "en USE 0.5": ({"zh": _w(0, .5, 1, .5), "en": _w(1, .5, 1, 1)}, NOTE_EVIDENCE),
+    "en note evidence 0.1": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, {"zh": .2, "en": .1}),
+    "shipped (WEIGHTS, NOTE_EVIDENCE)": (WEIGHTS, NOTE_EVIDENCE),
+}
+
+
+def raw(retriever, query: str) -> dict:
+    """The four rankings `Retriever.search` fuses (no chapter filter)."""
+    idx = retriever.index
+    n = retriever.candidates
+    d, _, _ = retriever._dense("dense", query, n, None)
+    m, _, _ = retriever._dense("multilingual", query, n, None)
+    lex = [cid for cid, _ in idx.bm25.search(query, n) if cid in idx.chunks][:n]
+    return {"dense": d, "multilingual": m, "bm25": lex, "named": outline_matches(query, idx)}
+
+
+def ranked(rankings: dict, chunks, query: str, weights, beta) -> list[str]:
+    """Distinct node ids, best first, as `Retriever.search(per_note=True)` orders them."""
+    lang = detect_lang(query)
+    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items()}
+    fused = fuse(r, chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query), weights, beta)
+    out: list[str] = []
+    for cid in sorted(fused, key=lambda c: (-fused[c], c)):
+        if chunks[cid].node_id not in out:
+            out.append(chunks[cid].node_id)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tuning", action="store_true")
+    ap.add_argument("--blind", action="store_true")
+    ap.add_argument("--check", type=int, default=40, help="questions whose shipped ranking is checked against Retriever.search")
+    a = ap.parse_args()
+    t = build_tutor(Settings())
+    ret, chunks = t.retriever, t.index.chunks
+    known = {n.id for n in t.corpus.outline.nodes}
+    groups = {**(TUNING if a.tuning else {}), **(BLIND if a.blind else {})}
+    out: dict = {"configs": list(CONFIGS), "sets": {}}
+    t0 = time.perf_counter()
+    for gname, fname in groups.items():
+        if not (SETS / fname).is_file():
+            print(f"skip {fname}: not found", file=sys.stderr)
+            continue
+        items = [it for it in EvalSet.load(SETS / fname, known) if not it.out_of_scope]
+        raws = [raw(ret, it.question) for it in items]
+        for i, it in enumerate(items[:a.check]):  # the fusion here is the production one
+            want = [h.chunk.node_id for h in ret.search(it.question, k=10, per_note=True)]
+            got = ranked(raws[i], chunks, it.question, WEIGHTS, NOTE_EVIDENCE)[:10]
+            assert want == got, (it.id, want, got)
+        res = {}
+        for cname, (w, beta) in CONFIGS.items():
+            rows = [(it.lang, ranked(r, chunks, it.question, w, beta)[:10], it.expected_ids) for it, r in zip(items, raws)]
+            res[cname] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
+        out["sets"][gname] = {"file": fname, "n": len(items), "results": res}
+        print(f"{gname}: {len(items)} questions, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    here = Path(__file__).resolve().parent
+    tag = "_".join(x for x, on in (("tuning", a.tuning), ("blind", a.blind)) if on)
+    (here / f"compare_{tag}.json").write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+    lines = [f"# Retrieval configurations ({tag})", "",
+             "hit@3 / MRR@10 per language (95% bootstrap interval of hit@3 in brackets); in-scope questions only.", ""]
+    for gname, g in out["sets"].items():
+        lines += [f"## {gname} — {g['file']}, {g['n']} questions", "", "| configuration | zh hit@1 | zh hit@3 | zh MRR@10 | en hit@1 | en hit@3 | en MRR@10 |", "|---|---|---|---|---|---|---|"]
+        for cname, r in g["results"].items():
+            z, e = r["zh"], r["en"]
+            f = lambda m, k: "—" if m.get(k) is None else f"{m[k]['mean']:.3f}"  # noqa: E731
+            ci = lambda m: "" if m.get("hit@3") is None else f" [{m['hit@3']['lo']:.2f}, {m['hit@3']['hi']:.2f}]"  # noqa: E731
+            lines.append(f"| {cname} | {f(z, 'hit@1')} | {f(z, 'hit@3')}{ci(z)} | {f(z, 'mrr@10')} | {f(e, 'hit@1')} | {f(e, 'hit@3')}{ci(e)} | {f(e, 'mrr@10')} |")
+        lines.append("")
+    (here / f"compare_{tag}.md").write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
