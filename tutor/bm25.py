@@ -14,13 +14,34 @@ import re
 from pathlib import Path
 
 _WORD = re.compile(r"[^\W_]", re.UNICODE)
-_STOP = frozenset(
+# Stop words for BM25: function and question words, including those learners type (为啥, 咋,
+# 是啥 …). The coverage decision also drops the multi-character entries of stopwords-iso's
+# Chinese list (因为, 如果, 怎么样 …: `content_terms`); BM25 keeps them (its IDF already
+# discounts them, and removing them cost tuning-set hit@3). English: function words only
+# (stopwords-iso's English list also drops value, state, test, mean, top, keys: terms here).
+_STOP = frozenset((
     "的 了 是 在 和 与 及 或 也 都 就 而 吗 呢 吧 啊 呀 么 什么 怎么 怎样 为什么 如何 哪些 哪个 这个 那个 这 那 一个 一种 "
-    "有 没有 请 讲 讲讲 介绍 一下 说说 解释 我 你 它 他 她 们 中 对 把 被 让 会 能 可以 要 吗 "
+    "有 没有 请 讲 讲讲 介绍 一下 说说 解释 我 你 它 他 她 们 中 对 把 被 让 会 能 可以 要 "
+    "意思 含义 什么样 啥 是啥 有啥 干啥 干嘛 指的是 意味着 为啥 咋 咋样 咋回事 怎么回事 啥意思 好几 好几个 几个 "
+    "到底 具体 能不能 是不是 有没有 可不可以 还是 其实 大概 老是 听说 有个 一般 通常 "
     "a an the is are was were be been of to in on for and or what why how which who does do did "
-    "can could should would with by as at it its this that these those from about explain tell me please".split()
-)
+    "can could should would with by as at it its this that these those from about explain tell me please "
+    "i my you your we our they their there here just really actually also any some want someone exactly happens besides"
+).split())
 
+
+def _coverage_stop_words() -> frozenset[str]:
+    try:
+        import stopwordsiso
+
+        # multi-character entries only: its single characters (多, 大, 零, 点 …) are parts of
+        # terms here (多头, 零卷积) that jieba's search mode also emits alone
+        return frozenset(w for w in stopwordsiso.stopwords("zh") if len(w) >= 2)
+    except ImportError:  # a refinement; coverage still works on _STOP alone
+        return frozenset()
+
+
+_COVERAGE_STOP = _coverage_stop_words()
 
 # LaTeX and Unicode spellings of the same symbol term: $QK^\top$, QKᵀ and Q·K^T all become qkt
 _GREEK = {n: chr(0x3b1 + i) for i, n in enumerate("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho varsigma sigma tau upsilon phi chi psi omega".split())}
@@ -32,18 +53,34 @@ _JOINED = re.compile(r"[A-Za-z0-9\u0370-\u03ff]+(?:(?:[-·^_×*]|(?<=\d)\.(?=\d)
 _JOINER = re.compile(r"[-·^_×*.]")
 
 
-def joined_terms(text: str) -> list[str]:
-    """Symbol-joined terms of text as single tokens, lower-cased with the joiners removed
-    ("Q·K^T" → "qkt", "t-SNE" → "tsne", "GPT-4" → "gpt4"). Terms without a letter (ids such
-    as 3.4.2, dates) are skipped: jieba already keeps those."""
+def _joined(text: str) -> list[tuple[str, set[str]]]:
+    """(whole term, its lower-cased parts) for each symbol-joined term with a letter."""
     for rx, rep in _LATEX:
         text = rx.sub(rep, text)
     out = []
     for m in _JOINED.finditer(text):
-        term = _JOINER.sub("", m.group(0).lower())
+        low = m.group(0).lower()
+        term = _JOINER.sub("", low)
         if any(c.isalpha() for c in term):
-            out.append(term)
+            out.append((term, {p for p in _JOINER.split(low) if p}))
     return out
+
+
+def joined_terms(text: str) -> list[str]:
+    """Symbol-joined terms of text as single tokens, lower-cased with the joiners removed
+    ("Q·K^T" → "qkt", "t-SNE" → "tsne", "GPT-4" → "gpt4"). Terms without a letter (ids such
+    as 3.4.2, dates) are skipped: jieba already keeps those."""
+    return [term for term, _ in _joined(text)]
+
+
+def content_terms(text: str) -> set[str]:
+    """The terms a question is about, for coverage decisions: tokenize() without one-letter
+    Latin tokens, without stopwords-iso's Chinese function words and without the parts of a symbol-joined term ("t-SNE" counts once, as tsne,
+    not also as t and sne)."""
+    parts = {p for _, ps in _joined(text) for p in ps}
+    whole = set(joined_terms(text))
+    return {t for t in tokenize(text) if (len(t) > 1 or not t.isascii()) and (t in whole or t not in parts)
+            and t not in _COVERAGE_STOP}
 
 
 def tokenize(text: str) -> list[str]:

@@ -62,14 +62,21 @@ def report(settings: Settings, load_model: bool = True) -> dict:
     manifest = Index.read_manifest(settings)
     out["index"] = {"dir": str(settings.index_dir), "built": manifest is not None}
     if manifest:
-        out["index"].update({k: manifest.get(k) for k in ("embedding_model", "dim", "chunks", "notes", "nodes", "built_at")})
+        out["index"].update({k: manifest.get(k) for k in ("embedding_model", "dim", "multilingual_model", "multilingual_dim",
+                                                          "chunks", "notes", "nodes", "built_at")})
     try:
         from .embed import load_embedder
 
         emb = load_embedder(settings.embedding_model)
         out["embedding"] = {"name": emb.name, "dim": emb.dim, "max_seq_length": emb.max_tokens}
-        if manifest and (manifest.get("embedding_model") != emb.name or manifest.get("dim") != emb.dim):
-            out["warnings"].append("index built with another embedding model: run `tutor ingest --rebuild`")
+        ml = None
+        if settings.multilingual:
+            from .embed import load_multilingual_embedder
+
+            ml = load_multilingual_embedder(settings.threads)
+            out["embedding"]["multilingual"] = {"name": ml.name, "dim": ml.dim}
+        if manifest and {k: manifest.get(k) for k in Index.models(emb, ml)} != Index.models(emb, ml):
+            out["warnings"].append("index built with other embedding models: run `tutor ingest --rebuild`")
     except Exception as e:  # noqa: BLE001
         out["embedding"] = {"error": str(e)}
     if not manifest:

@@ -33,6 +33,10 @@ from .embed import Embedder
 from .errors import TutorError
 
 MANIFEST_VERSION = 1
+# Version of chunking + lexical tokenisation; an index built by an older version is brought
+# up to date by the next `tutor ingest` (re-chunk, embed only new chunks, rebuild BM25).
+# 2: key-points chunks split to fit the embedder; symbol-joined terms kept whole in BM25.
+INDEX_FORMAT = 2
 
 
 @dataclass
@@ -216,7 +220,7 @@ class Index:
             index = cls(settings, embedder, client, manifest or {}, None, {}, multilingual)
             stores = list(index.vectorstores.values())
             fingerprint = corpus.fingerprint()
-            if (manifest and manifest.get("corpus_hash") == fingerprint
+            if (manifest and manifest.get("corpus_hash") == fingerprint and manifest.get("index_format") == INDEX_FORMAT
                     and all(manifest.get("chunks") == vs._collection.count() for vs in stores)
                     and p["bm25"].is_dir() and p["chunks"].is_file()):
                 return IngestReport(0, 0, index.count(), True, time.monotonic() - t0)
@@ -246,7 +250,7 @@ class Index:
             _write_chunks(p["chunks"], chunks)
             total = index.count()
             manifest = {
-                "version": MANIFEST_VERSION, **cls.models(embedder, multilingual), "max_tokens": embedder.max_tokens, "corpus_hash": fingerprint, "chunks": total,
+                "version": MANIFEST_VERSION, "index_format": INDEX_FORMAT, **cls.models(embedder, multilingual), "max_tokens": embedder.max_tokens, "corpus_hash": fingerprint, "chunks": total,
                 "notes": len(corpus.notes), "nodes": len(corpus.outline),
                 "aliases": {i: n.meta.aliases for i, n in corpus.notes.items() if n.meta.aliases}, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }

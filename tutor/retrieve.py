@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .bm25 import tokenize
+from .bm25 import content_terms, tokenize
 from .chunking import Chunk
 from .coverage import CoverageModel
 from .index import Index
@@ -101,9 +101,8 @@ def fuse(rankings: dict[str, list[str]], chunks: dict[str, Chunk], lang: str, qu
 
 
 def term_coverage(query: str, text: str) -> float:
-    """Share in [0, 1] of the query's content tokens (jieba, stop words and 1-letter tokens
-    removed) that are also tokens of text."""
-    q = {t for t in tokenize(query) if len(t) > 1 or not t.isascii()}
+    """Share in [0, 1] of the query's content terms (bm25.content_terms) that are also tokens of text."""
+    q = content_terms(query)
     if not q:
         return 0.0
     have = set(tokenize(text))
@@ -129,10 +128,10 @@ class TermStats:
         return math.log((self.n + 1) / (self.df.get(token, 0) + 0.5))
 
     def coverage(self, query: str, node_id: str) -> float:
-        """IDF-weighted share in [0, 1] of the query's content tokens (jieba, stop words and
-        1-letter tokens removed) found anywhere in the note `node_id`. A token the corpus
+        """IDF-weighted share in [0, 1] of the query's content terms (bm25.content_terms)
+        found anywhere in the note `node_id`. A token the corpus
         never uses weighs most: it is what an unrelated question ("红烧肉") is about."""
-        q = {t for t in tokenize(query) if len(t) > 1 or not t.isascii()}
+        q = content_terms(query)
         if not q:
             return 0.0
         have = self.node_tokens.get(node_id, set())

@@ -78,3 +78,33 @@ def test_renamed_copy_of_the_model_counts_as_another_model(tmp_path, small_corpu
 def test_missing_index_says_to_ingest(tmp_path, real_embedder):
     with pytest.raises(Index.Missing, match="tutor ingest"):
         Index.open(make_settings(tmp_path / "empty"), real_embedder)
+
+
+def test_multilingual_collection_is_built_recorded_and_guarded(tmp_path, small_corpus, real_embedder, real_multilingual):
+    """USE vectors go into their own collection with the same chunk ids; the manifest records
+    both models, and opening with or without the multilingual embedder than it was built
+    with is a Mismatch that names `tutor ingest --rebuild`."""
+    s = make_settings(tmp_path / "home", corpus_dir=small_corpus, multilingual=True)
+    r = Index.ingest(s, real_embedder, Corpus.load(small_corpus), multilingual=real_multilingual)
+    idx = Index.open(s, real_embedder, real_multilingual)
+    ml = idx.vectorstores["multilingual"]._collection
+    assert ml.count() == idx.count() == r.total and set(ml.get(include=[])["ids"]) == set(idx.chunks)
+    m = Index.read_manifest(s)
+    assert (m["multilingual_model"], m["multilingual_dim"], m["embedding_model"]) == ("use-multilingual-v3", 512, "all-MiniLM-L6-v2")
+    with pytest.raises(Index.Mismatch, match="use-multilingual-v3.*rebuild"):
+        Index.open(s, real_embedder)  # built with USE, opened without
+    assert Index.ingest(s, real_embedder, Corpus.load(small_corpus), multilingual=real_multilingual).embedded == 0
+    plain = make_settings(tmp_path / "plain", corpus_dir=small_corpus)
+    Index.ingest(plain, real_embedder, Corpus.load(small_corpus))
+    with pytest.raises(Index.Mismatch, match="rebuild"):
+        Index.open(plain, real_embedder, real_multilingual)  # built without, opened with
+
+
+def test_every_chunk_fits_the_embedding_model(real_tutor, real_embedder):
+    """No chunk is longer than MiniLM's 256 tokens (its tail would never be embedded); key
+    points that do not fit in one chunk are split over several."""
+    chunks = list(real_tutor.index.chunks.values())
+    over = [c.id for c in chunks if real_embedder.count_tokens(c.text) > real_embedder.max_tokens]
+    assert over == []
+    split = {c.node_id for c in chunks if c.kind == "key_points" and c.ord > 1}
+    assert split, "expected some notes whose key points needed two chunks"
