@@ -69,15 +69,14 @@ class CoverageModel:
         return self.domain["bias"] + sum(w * x for w, x in zip(self.domain["weights"], qvec))
 
     def relevance(self, lang: str, coverage: float, multilingual: float | None, dense: float | None,
-                  domain: float | None = None) -> float:
-        """Relevance in [0, 1]. multilingual / dense: cosine similarities; domain:
-        `domain_score` (None if absent: the legacy rule applies without multilingual)."""
+                  domain: float | None = None, **extra: float) -> float:
+        """Relevance in [0, 1]. coverage: term coverage of the hit's note; multilingual / dense:
+        cosine similarities; domain: `domain_score`; extra: further named features the params
+        may weigh (known_coverage, oov; see retrieve.TermStats). A feature that is None or not
+        in the params adds nothing; without multilingual the legacy rule applies."""
         p = self.params.get(lang)
         if multilingual is None or not p:
             return legacy_relevance(lang, coverage, dense)
-        z = p["bias"] + p.get("coverage", 0.0) * coverage + p.get("multilingual", 0.0) * multilingual
-        if dense is not None:
-            z += p.get("dense", 0.0) * dense
-        if domain is not None:
-            z += p.get("domain", 0.0) * domain
+        feats = {"coverage": coverage, "multilingual": multilingual, "dense": dense, "domain": domain, **extra}
+        z = p["bias"] + sum(p.get(name, 0.0) * v for name, v in feats.items() if v is not None)
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))

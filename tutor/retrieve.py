@@ -20,7 +20,7 @@ from .bm25 import content_terms, tokenize
 from .chunking import Chunk
 from .coverage import CoverageModel
 from .index import Index
-from .text import detect_lang
+from .text import detect_lang, normalise_query
 
 RRF_K = 60  # the constant from Cormack et al. 2009
 
@@ -127,6 +127,21 @@ class TermStats:
     def idf(self, token: str) -> float:
         return math.log((self.n + 1) / (self.df.get(token, 0) + 0.5))
 
+    def oov(self, query: str) -> float:
+        """IDF-weighted share in [0, 1] of the query's content terms that no chunk contains
+        (typos, colloquial words, or what an unrelated question is about)."""
+        q = content_terms(query)
+        total = sum(self.idf(t) for t in q)
+        return sum(self.idf(t) for t in q if t not in self.df) / total if total > 0 else 0.0
+
+    def known_coverage(self, query: str, node_id: str) -> float:
+        """`coverage` over the query's terms the corpus knows (0 when it knows none), so one
+        typo or slang word does not outweigh every real term."""
+        q = {t for t in content_terms(query) if t in self.df}
+        total = sum(self.idf(t) for t in q)
+        have = self.node_tokens.get(node_id, set())
+        return sum(self.idf(t) for t in q if t in have) / total if total > 0 else 0.0
+
     def coverage(self, query: str, node_id: str) -> float:
         """IDF-weighted share in [0, 1] of the query's content terms (bm25.content_terms)
         found anywhere in the note `node_id`. A token the corpus
@@ -202,6 +217,7 @@ class Retriever:
         self.note_evidence = note_evidence or NOTE_EVIDENCE
         self.coverage = coverage if coverage is not None else CoverageModel.load()
         self._stats: tuple[int, TermStats] | None = None
+        self._case: tuple | None = None
 
     def term_stats(self) -> TermStats:
         """`TermStats` of the index, rebuilt when its chunk set changed (after an ingest)."""
@@ -210,13 +226,27 @@ class Retriever:
             self._stats = (key, TermStats(self.index.chunks))
         return self._stats[1]
 
+    def canonical_case(self, query: str) -> str:
+        """Outline names written in another case take the notes' own ("lora" → "LoRA",
+        "pytorch" → "PyTorch"): the embedders are case-sensitive and learners often are not."""
+        if self._case is None:
+            names: dict[str, str] = {}
+            for ns in self.index.names.values():
+                for n in ns:
+                    if n.isascii() and len(n) >= 3 and n.lower() != n:
+                        names.setdefault(n.lower(), n)
+            self._case = (re.compile(r"(?<![A-Za-z0-9])(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+                                     + r")(?![A-Za-z0-9])") if names else None, names)
+        rx, names = self._case
+        return rx.sub(lambda m: names.get(m.group(1), m.group(1)), query) if rx else query
+
     def _dense(self, role: str, query: str, n: int, where: dict | None) -> tuple[list[str], dict[str, float], list[float] | None]:
         """(ranking, chunk id → cosine similarity, query vector) from one vector store; empty
         when the store is not configured."""
         vs = self.index.vectorstores.get(role)
         if vs is None:
             return [], {}, None
-        qvec = vs.embeddings.embed_query(query)
+        qvec = vs.embeddings.embed_query(normalise_query(self.canonical_case(query)))
         pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(n, max(1, self.index.count())), filter=where)
         rank, sim = [], {}
         for doc, dist in pairs:
@@ -266,12 +296,14 @@ class Retriever:
             self._fill("dense", dense_q, dense_sim, best)
         stats = self.term_stats()
         domain = self.coverage.domain_score(ml_q)
+        oov = stats.oov(query)
         hits = []
         for cid in best:
             chunk = idx.chunks[cid]
             cov = stats.coverage(query, chunk.node_id)
             d, m = dense_sim.get(cid), ml_sim.get(cid)
-            rel = self.coverage.relevance(lang, cov, m, d if lang == "en" else None, domain)
+            rel = self.coverage.relevance(lang, cov, m, d if lang == "en" else None, domain,
+                                          known_coverage=stats.known_coverage(query, chunk.node_id), oov=oov)
             hits.append(Hit(chunk, round(fused[cid], 6), None if d is None else round(d, 4), bm25.get(cid, 0.0), round(rel, 4),
                             None if m is None else round(m, 4), round(cov, 4)))
         return hits

@@ -35,6 +35,23 @@ def detect_lang(text: str) -> str:
     return "zh" if han / (han + latin) >= 0.15 else "en"
 
 
+# Colloquial question words and their standard forms. Embedding models saw mostly written
+# Chinese: "lora为啥省显存" lands far from its note, "LoRA 为什么省显存" does not.
+_COLLOQUIAL = (("咋回事", "怎么回事"), ("咋办", "怎么办"), ("咋样", "怎么样"), ("咋整", "怎么办"), ("咋弄", "怎么做"),
+               ("为啥", "为什么"), ("干啥", "做什么"), ("干嘛", "做什么"), ("是啥", "是什么"), ("有啥", "有什么"),
+               ("咋", "怎么"), ("啥", "什么"))
+_LATIN_HAN = re.compile(r"(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])")
+
+
+def normalise_query(text: str) -> str:
+    """A question as the embedders should see it: colloquial question words in their standard
+    form (为啥 → 为什么, 咋 → 怎么, 啥 → 什么) and a space between Latin and Chinese runs
+    ("lora为啥省显存" → "lora 为什么省显存"). Lexical search does not need it (bm25 drops both)."""
+    for a, b in _COLLOQUIAL:
+        text = text.replace(a, b)
+    return _LATIN_HAN.sub(" ", text)
+
+
 def han_count(text: str) -> int:
     """Number of CJK ideographs in text."""
     return len(_HAN.findall(text))

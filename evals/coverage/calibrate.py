@@ -4,7 +4,7 @@
     .venv/bin/python evals/coverage/calibrate.py --check  # score the shipped params on the tuning sets
 
 Data: the tuning sets only (evals/sets/retrieval_ch1-4.jsonl, retrieval_ch1-4_heldout.jsonl,
-tuning_coverage.jsonl, tuning_oos_extra.jsonl): in-scope questions are "covered", out-of-scope
+tuning_coverage.jsonl, tuning_oos_extra.jsonl, tuning_colloquial.jsonl): in-scope questions are "covered", out-of-scope
 ones are not. The blind sets are never read here.
 
 Two stages (tutor/coverage.py):
@@ -44,8 +44,9 @@ from tutor.retrieve import Retriever  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SETS = ["retrieval_ch1-4.jsonl", "retrieval_ch1-4_heldout.jsonl", "tuning_coverage.jsonl", "tuning_oos_extra.jsonl"]
-FEATURES = {"zh": ["coverage", "multilingual", "domain"], "en": ["coverage", "multilingual", "dense", "domain"]}
+SETS = ["retrieval_ch1-4.jsonl", "retrieval_ch1-4_heldout.jsonl", "tuning_coverage.jsonl", "tuning_oos_extra.jsonl",
+        "tuning_colloquial.jsonl"]
+FEATURES = {"zh": ["known_coverage", "oov", "multilingual", "domain"], "en": ["known_coverage", "oov", "multilingual", "dense", "domain"]}
 DOMAIN_C = 3.0
 FOLDS = 5
 
@@ -70,7 +71,10 @@ def collect(tutor) -> list[dict]:
         vecs = tutor.multilingual.embeddings.embed_documents([it.question for it in items])
         for it, v in zip(items, vecs):
             hits = ret.search(it.question, k=tutor.settings.top_k)
-            feats = [{"coverage": h.coverage, "multilingual": h.multilingual or 0.0, "dense": h.dense or 0.0} for h in hits]
+            stats = ret.term_stats()
+            oov = stats.oov(it.question)
+            feats = [{"coverage": h.coverage, "multilingual": h.multilingual or 0.0, "dense": h.dense or 0.0,
+                      "known_coverage": stats.known_coverage(it.question, h.chunk.node_id), "oov": oov} for h in hits]
             rows.append({"set": f, "id": it.id, "lang": it.lang, "y": 0 if it.out_of_scope else 1,
                          "group": it.id if it.out_of_scope else it.expected_ids[0], "hits": feats, "vec": v})
     return rows
@@ -160,7 +164,11 @@ def cross_validate(rows: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--features", help="experiment: features for both languages, comma-separated (MiniLM 'dense' is kept for English only); nothing is written")
     a = ap.parse_args()
+    if a.features:
+        names = a.features.split(",")
+        FEATURES.update(zh=[n for n in names if n != "dense"], en=names)
     t0 = time.perf_counter()
     tutor = build_tutor(Settings())
     rows = collect(tutor)
@@ -176,6 +184,9 @@ def main() -> None:
     clf = add_domain(rows, pos)
     params = {lang: fit([r for r in rows if r["lang"] == lang], lang) for lang in ("zh", "en")}
     cv = cross_validate(rows)
+    if a.features:
+        print(FEATURES, json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "misjudged"} for k, v in cv.items()}))
+        return
     ins = score(rows, params)
     data = {"params": params, "domain": {"bias": round(float(clf.intercept_[0]), 6), "weights": [round(float(w), 6) for w in clf.coef_[0]]},
             "features": FEATURES, "threshold": 0.5, "fitted_on": SETS, "domain_positives": len(pos),

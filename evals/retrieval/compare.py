@@ -32,9 +32,11 @@ from tutor.tutor import build_tutor  # noqa: E402
 
 SETS = ROOT / "evals" / "sets"
 TUNING = {"dev ch1-4 (tuning, in-sample)": "retrieval_ch1-4.jsonl", "held-out ch1-4 (tuning)": "retrieval_ch1-4_heldout.jsonl",
-          "tuning_coverage ch1-16 (tuning)": "tuning_coverage.jsonl"}
-BLIND = {"blind ch1-4": "blind_ch1-4.jsonl", "blind ch5-8": "blind_ch5-8.jsonl", "blind ch9-12": "blind_ch9-12.jsonl",
-         "blind ch13-16": "blind_ch13-16.jsonl"}
+          "tuning_coverage ch1-16 (tuning)": "tuning_coverage.jsonl", "tuning_colloquial ch1-16 (tuning)": "tuning_colloquial.jsonl"}
+BLIND = {"blind3 ch1-8 (fresh)": "blind3_ch1-8.jsonl", "blind3 ch9-16 (fresh)": "blind3_ch9-16.jsonl",
+         "blind2 ch1-8 (seen once)": "blind2_ch1-8.jsonl", "blind2 ch9-16 (seen once)": "blind2_ch9-16.jsonl",
+         "blind ch1-4 (seen twice)": "blind_ch1-4.jsonl", "blind ch5-8 (seen twice)": "blind_ch5-8.jsonl",
+         "blind ch9-12 (seen twice)": "blind_ch9-12.jsonl", "blind ch13-16 (seen twice)": "blind_ch13-16.jsonl"}
 
 
 def _w(d, m, b, n):
@@ -49,16 +51,12 @@ CONFIGS = {
     "v1: BM25 + MiniLM (zh without MiniLM) + names": ({"zh": _w(0, 0, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
     "BM25 + USE + names": ({"zh": _w(0, 1, 1, .5), "en": _w(0, 1, 1, 1)}, NOTE_EVIDENCE),
     "BM25 + MiniLM + USE + names, equal": ({"zh": _w(1, 1, 1, 1), "en": _w(1, 1, 1, 1)}, NOTE_EVIDENCE),
-    "zh USE 0.25": ({"zh": _w(0, .25, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
-    "zh USE 0.5": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
-    "zh USE 0.75": ({"zh": _w(0, .75, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
-    "zh USE 0.5, named 1": ({"zh": _w(0, .5, 1, 1), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
-    "zh USE 0.5 + MiniLM 0.25": ({"zh": _w(.25, .5, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
-    "zh USE 0.5, note evidence 0.1": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, {"zh": .1, "en": 0}),
-    "zh USE 0.5, note evidence 0.3": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, {"zh": .3, "en": 0}),
+    "zh USE 0.25": ({"zh": _w(0, .25, 1, .5), "en": _w(1, .15, .75, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.75": ({"zh": _w(0, .75, 1, .5), "en": _w(1, .15, .75, 1)}, NOTE_EVIDENCE),
+    "zh USE 0.5 + MiniLM 0.25": ({"zh": _w(.25, .5, 1, .5), "en": _w(1, .15, .75, 1)}, NOTE_EVIDENCE),
+    "zh note evidence 0": ({"zh": _w(0, .5, 1, .5), "en": _w(1, .15, .75, 1)}, OFF),
+    "en without USE": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
     "en USE 0.25": ({"zh": _w(0, .5, 1, .5), "en": _w(1, .25, 1, 1)}, NOTE_EVIDENCE),
-    "en USE 0.5": ({"zh": _w(0, .5, 1, .5), "en": _w(1, .5, 1, 1)}, NOTE_EVIDENCE),
-    "en note evidence 0.1": ({"zh": _w(0, .5, 1, .5), "en": _w(1, 0, 1, 1)}, {"zh": .2, "en": .1}),
     "shipped (WEIGHTS, NOTE_EVIDENCE)": (WEIGHTS, NOTE_EVIDENCE),
 }
 

@@ -42,3 +42,50 @@ def test_mixed_language_query_matches_both_languages(real_tutor):
 def test_chapter_filter_on_real_index(real_tutor):
     hits = real_tutor.search("LoRA", k=5, chapter="4")
     assert hits and {h.chunk.chapter for h in hits} == {"4"} and hits[0].chunk.node_id.startswith("4.4")
+
+
+def test_english_question_finds_a_fact_in_a_notes_chinese_body(real_tutor):
+    """The ALiBi slopes are explained in the Chinese body (原理, key points), not the English
+    summary; USE puts that Chinese text near the English question."""
+    hits = real_tutor.search("In ALiBi, how are the per-head slopes chosen?", k=5)
+    body = [h for h in hits if h.chunk.node_id == "1.3.4" and h.chunk.heading not in ("English summary", "")]
+    assert body, [(h.chunk.node_id, h.chunk.heading) for h in hits]
+    assert max(h.multilingual for h in body) > 0.2
+
+
+def test_chinese_question_finds_the_english_summary(real_tutor):
+    hits = real_tutor.search("LoRA 的可训练参数占 4096×4096 矩阵的比例大约是多少？", k=5)
+    summary = [h for h in hits if h.chunk.node_id == "3.4.2" and h.chunk.heading == "English summary"]
+    assert summary and summary[0].multilingual > 0.3 and "0.39%" in summary[0].chunk.text
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("Q·K^T 是什么意思？", "1.1.2"),
+    ("GPT-4 是什么样的模型？", "6.2.2"),
+    ("K-means 在 VideoBERT 里做什么？", "6.4.1"),
+    ("top-k 和 top-p 采样有什么区别", "14.2.5"),
+])
+def test_symbol_joined_terms_are_covered_and_found(real_tutor, query, expected):
+    """Terms joined by symbols stay whole (q / k / t alone say nothing), so these are covered
+    and find their note."""
+    from tutor.retrieve import is_covered
+
+    hits = real_tutor.search(query, k=5)
+    assert is_covered(hits, real_tutor.settings.min_relevance), [(h.chunk.node_id, h.relevance) for h in hits]
+    assert expected in [h.chunk.node_id for h in hits]
+
+
+@pytest.mark.parametrize("query, covered", [
+    ("红烧肉怎么做才好吃？", False),
+    ("How do I change a flat tyre on my bike?", False),
+    ("UDP 和 TCP 哪个更适合做直播？", False),
+    ("Python 的 GIL 是什么？", False),
+    ("lora为啥省显存", True),
+    ("扩散模型采样步数太多了，有啥办法加速", True),
+    ("why does PPO clip the probability ratio?", True),
+])
+def test_coverage_decision_on_plain_examples(real_tutor, query, covered):
+    from tutor.retrieve import is_covered
+
+    hits = real_tutor.search(query, k=real_tutor.settings.top_k)
+    assert is_covered(hits, real_tutor.settings.min_relevance) is covered, [(h.chunk.node_id, h.relevance) for h in hits]

@@ -53,3 +53,15 @@ def test_stream_sanitizer_equals_batch(parts, cuts):
     streamed = "".join(s.feed(p) for p in pieces) + s.flush()
     assert streamed == strip_control(text)
     assert "<|im_end|>" not in streamed and "</s>" not in streamed
+
+
+@pytest.mark.parametrize("raw, normal", [
+    ("lora为啥省显存", "lora 为什么省显存"),
+    ("训练到一半loss变NaN了，咋办", "训练到一半 loss 变 NaN 了，怎么办"),
+    ("啥叫RLHF", "什么叫 RLHF"),
+    ("What is LoRA?", "What is LoRA?"),
+])
+def test_normalise_query(raw, normal):
+    from tutor.text import normalise_query
+
+    assert normalise_query(raw) == normal
