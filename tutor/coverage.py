@@ -1,23 +1,26 @@
-"""Is this question covered by the notes? A relevance in [0, 1] per retrieved hit, from
-four signals (the question is covered when its best hit reaches `Settings.min_relevance`,
-0.5 by construction):
+"""Is this question covered by the notes? A relevance in [0, 1] per retrieved hit; the
+question is covered when its best hit reaches `Settings.min_relevance` (0.5 by construction).
+Signals (retrieve.TermStats for the term ones):
 
-  coverage      IDF-weighted share of the question's terms found in the hit's note
-                (retrieve.TermStats): what an unrelated question ("红烧肉") lacks;
-  multilingual  cosine similarity of question and chunk under USE multilingual v3: a
-                paraphrase in the learner's own words, in either language, still scores;
-  dense         cosine similarity under MiniLM, English questions only (MiniLM gives
-                unrelated Chinese texts 0.5-0.7, which carries no signal);
-  domain        a linear classifier on the question's USE vector: does it read like a
-                question about this outline at all (trained on the notes' own quiz questions,
-                key points and titles as positives, the tuning sets' questions as both).
+  known_coverage  IDF-weighted share of the question's terms the corpus knows that the hit's
+                  note contains (one typo or slang word does not outweigh the real terms);
+  oov             IDF-weighted share of the question's terms no chunk contains: what an
+                  unrelated question ("红烧肉") is about, or typos;
+  multilingual    cosine similarity of question and chunk under USE multilingual v3: a
+                  paraphrase in the learner's own words, in either language, still scores;
+  dense           cosine similarity under MiniLM, English questions only (MiniLM gives
+                  unrelated Chinese texts 0.5-0.7, which carries no signal);
+  domain          a linear classifier on the question's USE vector: does it read like a
+                  question about this outline at all (positives: the notes' quiz questions,
+                  key points and titles, and the tuning sets' in-scope questions; negatives:
+                  the tuning sets' out-of-scope questions).
 
 With the multilingual embedder configured, relevance is a logistic model of those signals,
 per language, fitted on the tuning sets by evals/coverage/calibrate.py (never on the blind
 sets) and stored in tutor/coverage_params.json; its bias is shifted so that 0.5 is the
 decision threshold. Without it (TUTOR_MULTILINGUAL=false, or the hash embedder in unit
 tests) the term-only rule of v1 applies: English max(coverage, (dense - 0.25) / 0.5),
-Chinese coverage, rescaled so that v1's calibrated threshold 0.30 also lands on 0.5.
+Chinese coverage (all terms), rescaled so that v1's calibrated threshold 0.30 lands on 0.5.
 """
 
 from __future__ import annotations
