@@ -83,15 +83,30 @@ def content_terms(text: str) -> set[str]:
             and t not in _COVERAGE_STOP}
 
 
+_ENGLISH_WORD = re.compile(r"[a-z]{4,}")
+_stem_words = None
+
+
+def _stem(tokens: list[str]) -> list[str]:
+    """English words (4+ letters) to their Snowball (Porter 2) stems, so "freeze" finds
+    "freezes" and "tuning" finds "tune"; other tokens unchanged."""
+    global _stem_words
+    if _stem_words is None:
+        import snowballstemmer
+
+        _stem_words = snowballstemmer.stemmer("english").stemWords
+    return [t if not _ENGLISH_WORD.fullmatch(t) else s for t, s in zip(tokens, _stem_words(tokens))]
+
+
 def tokenize(text: str) -> list[str]:
-    """jieba search-mode tokens of text, lower-cased, without punctuation or stop words, plus
-    each symbol-joined term whole (`joined_terms`): jieba cuts "Q·K^T" into q / k / t, which
-    alone say nothing."""
+    """jieba search-mode tokens of text, lower-cased, without punctuation or stop words, English
+    words stemmed (Snowball), plus each symbol-joined term whole (`joined_terms`): jieba cuts
+    "Q·K^T" into q / k / t, which alone say nothing."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     toks = [t for t in (w.strip().lower() for w in jieba.lcut_for_search(text)) if t and _WORD.search(t) and t not in _STOP]
-    return toks + joined_terms(text)
+    return _stem(toks) + joined_terms(text)
 
 
 class BM25Index:

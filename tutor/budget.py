@@ -2,9 +2,9 @@
 
 Order of sacrifice (deliberate): the question is never dropped (only trimmed, with a notice,
 when it alone does not fit); the best-ranked note group comes next; then the newest history
-turns; then further note groups. Everything is dropped whole (a turn, a note group), so no
-text is ever cut inside a character or a sentence, except the over-long question, which is
-cut at a character boundary.
+turns; then further note groups. Everything is dropped whole (a turn, a note group), except
+the over-long question, cut at a character boundary, and a best note group that alone does
+not fit: its last chunks go first (notice "notes_trimmed"), then characters.
 """
 
 from __future__ import annotations
@@ -44,10 +44,20 @@ def trim_to_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> s
     return text[:lo]
 
 
+def cost_of(render, count_message, groups: list[str], paras: list[str], question: str) -> int:
+    """Tokens of the user message with group 0 cut to `paras` (its first paragraphs)."""
+    saved = groups[0]
+    groups[0] = "\n\n".join(paras)
+    try:
+        return count_message(render([0], question))
+    finally:
+        groups[0] = saved
+
+
 def fit(n_ctx: int, max_answer: int, count_message: Callable[[str], int], count_text: Callable[[str], int],
         fixed: list[str], question: str, groups: list[str], history: list[dict],
         render: Callable[[list[int], str], str]) -> Fitted:
-    """Choose what fits. count_message(content) counts one message with its overhead;
+    """Choose what fits (groups[0] may be shortened in place). count_message(content) counts one message with its overhead;
     fixed: contents always sent (system prompt); render(group_indexes, question) → the final
     user message; history: [{"role", "content"}] oldest first. Raises nothing: in the worst
     case only the (trimmed) question is kept."""
@@ -66,6 +76,16 @@ def fit(n_ctx: int, max_answer: int, count_message: Callable[[str], int], count_
 
     used = base
     # best group first, then history (newest first), then the remaining groups
+    if groups and cost([0]) > budget and budget > base:
+        # the best note alone is too long (several of its chunks retrieved): keep its first
+        # chunks rather than nothing; groups[0] is shortened in place, so render() sees it
+        paras = groups[0].split("\n\n")
+        while len(paras) > 1 and cost_of(render, count_message, groups, paras, out.question) > budget:
+            paras.pop()
+        groups[0] = "\n\n".join(paras)
+        if cost([0]) > budget:
+            groups[0] = trim_to_tokens(groups[0], max(budget - base, 1), count_text)
+        out.notices.append("notes_trimmed")
     if groups and cost([0]) <= budget:
         out.groups = [0]
         used = cost([0])

@@ -74,7 +74,7 @@ class Answer:
     """A finished answer. timings: retrieve_ms, first_token_ms, total_ms (ms), prompt_tokens,
     completion_tokens, tokens_per_s (first_token_ms and token counts are the first
     generation's; total_ms includes a retry). notices: codes such as 'history_dropped',
-    'notes_dropped', 'question_trimmed', 'not_covered', 'stopped', and from the answer check
+    'notes_dropped', 'notes_trimmed', 'question_trimmed', 'not_covered', 'stopped', and from the answer check
     'garbage_<reason>' (reason: empty, language, loop, unsupported — why the first answer
     was rejected), 'retried_strict' (the shown answer is the stricter retry),
     'extractive_fallback' (the shown answer quotes note sentences; the model's was rejected).

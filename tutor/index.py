@@ -36,7 +36,8 @@ MANIFEST_VERSION = 1
 # Version of chunking + lexical tokenisation; an index built by an older version is brought
 # up to date by the next `tutor ingest` (re-chunk, embed only new chunks, rebuild BM25).
 # 2: key-points chunks split to fit the embedder; symbol-joined terms kept whole in BM25.
-INDEX_FORMAT = 2
+# 3: English words stemmed in BM25 (Snowball).
+INDEX_FORMAT = 3
 
 
 @dataclass

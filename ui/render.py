@@ -19,6 +19,7 @@ UNSUPPORTED_TITLE = "笔记中未找到 / not found in the notes"
 NOTICE_TEXT = {
     "history_dropped": "较早的对话因上下文长度被省略 / older turns were left out to fit the context window",
     "notes_dropped": "部分检索到的笔记因长度被省略 / some retrieved notes were left out to fit the context window",
+    "notes_trimmed": "最相关的笔记太长，只保留了前几段 / the most relevant note was shortened to fit the context window",
     "question_trimmed": "问题过长，已截断 / the question was trimmed to fit the context window",
     "not_covered": "笔记未涉及这个问题 / the notes do not cover this question",
     "stopped": "已停止 / stopped",

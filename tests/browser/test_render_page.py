@@ -39,7 +39,9 @@ def scripted_url(real_embedder, real_multilingual, ui_tutor):
                 yield p
 
     s = make_settings(ui_tutor.settings.home, database_url=ui_tutor.settings.database_url, multilingual=True)
-    t = build_tutor(s, llm=SlowScripted(replies=[REPLY] * 3, piece=2, name="scripted-render"), embedder=real_embedder,
+    # n_ctx as the default model's: the scripted model counts a token per character, and at its
+    # 2048 default the 1.1.2 note (five retrieved chunks) would be cut to fit
+    t = build_tutor(s, llm=SlowScripted(replies=[REPLY] * 3, piece=2, name="scripted-render", n_ctx=4096), embedder=real_embedder,
                     multilingual=real_multilingual)
     app = build_app(t)
     port = free_port()

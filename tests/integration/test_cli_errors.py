@@ -121,7 +121,9 @@ def test_doctor_reports_model_template_gpu_embedding_and_index(real_home):
     rep = json.loads(p.stdout)
     assert rep["model"]["exists"] and rep["model"]["size_mb"] > 50 and "im_start" in rep["model"]["chat_template"]
     assert isinstance(rep["gpu"]["offload_supported"], bool) and rep["gpu"]["n_gpu_layers"] == 0
-    assert rep["embedding"] == {"name": "all-MiniLM-L6-v2", "dim": 384, "max_seq_length": 256}
+    assert rep["embedding"] == {"name": "all-MiniLM-L6-v2", "dim": 384, "max_seq_length": 256,
+                                "multilingual": {"name": "use-multilingual-v3", "dim": 512}}
+    assert (rep["index"]["multilingual_model"], rep["index"]["multilingual_dim"]) == ("use-multilingual-v3", 512)
     assert rep["index"]["built"] and rep["index"]["chunks"] > 1000
     assert any("SmolLM2-135M is tiny" in w for w in rep["warnings"])
     assert rep["paths"]["home"] == str(real_home)

@@ -47,3 +47,15 @@ def test_trim_to_tokens_keeps_whole_characters():
     t = "注意力机制" * 10
     out = trim_to_tokens(t, 7, lambda s: len(s.encode("utf-8")))  # 3 bytes per character
     assert out == "注意"
+
+
+def test_a_best_note_too_long_for_the_window_keeps_its_first_chunks():
+    """When the best note alone does not fit, its last chunks go (notice notes_trimmed) rather
+    than the whole note: an answer needs the note it is about."""
+    from tutor.budget import fit
+
+    groups = ["[1] LoRA\n" + "甲" * 300, "乙" * 300, "丙" * 300]
+    note = ["\n\n".join(groups)]
+    f = fit(1000, 200, len, len, ["s" * 50], "问题", note, [], lambda gs, q: "".join(note[g] for g in gs) + q)
+    assert f.groups == [0] and "notes_trimmed" in f.notices
+    assert note[0] == groups[0] + "\n\n" + groups[1]  # whole chunks, from the front
