@@ -22,8 +22,8 @@ SET = SETS / "retrieval_ch1-4.jsonl"
 HELDOUT = SETS / "retrieval_ch1-4_heldout.jsonl"
 
 # Tuning sets (in-sample: weights and the coverage model were chosen on them). Measured
-# 2026-11-30, v2: dev topic_hit@3 zh 0.952 en 1.000, MRR@10 0.911, answerable refused 0/124,
-# OOS accepted 1/40; held-out zh 0.952 en 0.952, MRR@10 0.869, refused 1/124.
+# 2026-11-30, v2: dev topic_hit@3 zh 0.952 en 0.984, MRR@10 0.92, answerable refused 0/124,
+# OOS accepted 1/40; held-out zh 0.952 en 0.952, MRR@10 0.847, refused 1/124.
 FLOORS = {("overall", "topic_hit@3"): 0.93, ("zh", "topic_hit@3"): 0.90, ("en", "topic_hit@3"): 0.95,
           ("overall", "hit@3"): 0.93, ("overall", "mrr@10"): 0.86}
 HELDOUT_FLOORS = {("zh", "topic_hit@3"): 0.90, ("en", "topic_hit@3"): 0.90, ("overall", "mrr@10"): 0.82}
@@ -33,13 +33,13 @@ IN_SCOPE_COVERED_FLOOR = {"dev": 0.97, "heldout": 0.97}
 # Blind sets (evals/sets/BLIND_SETS.md: written from the outline only, frozen before the first
 # run, never used to edit notes or aliases). Round 3 is the headline (fresh for the shipped
 # settings): issue 12 asks hit@3 >= 0.95 and MRR@10 >= 0.85 per language, answerable refused
-# and out-of-scope accepted <= 3%. Measured: ch1-8 zh 0.992 / 0.956, en 0.984 / 0.933;
-# ch9-16 zh 0.970 / 0.942, en 0.992 / 0.946; refused zh 7/254, en 1/254; OOS accepted 1/48.
+# and out-of-scope accepted <= 3%. Measured (hit@3 / MRR@10): ch1-8 zh 0.992 / 0.954, en 0.976 /
+# 0.933; ch9-16 zh 0.970 / 0.937, en 1.000 / 0.940; refused zh 8/254, en 4/254; OOS accepted 1/48.
 # Earlier rounds (seen: used to find what v2 lacked) keep the issue 9-11 floor of 0.90.
 HEADLINE = {"blind3_ch1-8": 0.95, "blind3_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE}
 BLIND_MRR_FLOOR = 0.85
-HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.000-0.041
+HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
 HEADLINE_ACCEPTED_MAX = 2  # out-of-scope questions treated as covered, per file (of 24); measured 1 and 0
 
 
