@@ -20,10 +20,22 @@ For a learner's answer to a short item (question, reference, key points):
 4. Guards: an empty answer is wrong; an answer that repeats the question (novelty, the IDF
    share of its tokens not in the question, < min_novelty, and its text follows the question:
    difflib ratio >= COPY_RATIO) is wrong.
+5. What is claimed, not only which words occur (claims.py): an answer whose sentences negate
+   a key point, turn a quantity the other way, swap two named methods or use a wrong formula or
+   number is never "correct" or "partial" — it becomes "check yourself" (the learner compares
+   with the reference and rates themselves). An answer closer to one of the item's
+   misconceptions (DESIGN §3) than to the item by mis_margin, or closer to another item's
+   reference by other_margin, is wrong. Bare term lists, answers over max_len_ratio × the
+   reference, answers in the other language (cross_check) and answers near a misconception
+   are "check" at best; a would-be wrong answer scoring ≥ t_check is "check" too (paraphrases
+   the embedding underrates).
 
-The numbers (emb_lo, emb_hi, w_cov, kp_match, t_correct, t_partial, min_novelty) are not
-guessed: `evals/grader/calibrate.py` fits them on the labelled answers in
-`evals/grader/answers.jsonl` and writes `tutor/grader_params.json`, loaded here.
+Answers are graded as plain text (`plain`: HTML, Markdown and LaTeX marks removed). The
+embedder is the multilingual one (USE) when the tutor has it, else MiniLM. Synonyms come from
+the notes only (titles, English titles, aliases). The constants are not guessed:
+`evals/grader/calibrate.py` fits them on the training split of an independently written and
+labelled set (`evals/grader/blind/answers.jsonl`), reports grouped cross-validation and the
+frozen test split, and writes `tutor/grader_params.json`, loaded here.
 
 Deliberately not here: choice and flashcard grading (quiz.py: exact index / self-rating)
 and the optional LLM rubric grader (rubric.py), which only adds an explanation.
@@ -39,12 +51,13 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from . import claims as claims_mod
 from .bm25 import tokenize
 from .embed import Embedder
-from .text import detect_lang, split_sentences
+from .text import clean_text, detect_lang, split_sentences
 
 PARAMS_FILE = Path(__file__).with_name("grader_params.json")
-VERDICTS = ("correct", "partial", "wrong")
+VERDICTS = ("correct", "partial", "wrong", "check")
 _WEAK = frozenset("个 后 为 无 使 从 其 该 各 每 时 用 于 以 将 得 到 上 下 并 且 则 即 等 种 些 来 去 过 还 更 最 很 只 就 又 再 "
                   "_ - + = * / ^ ( ) ， 。".split())
 
@@ -68,6 +81,18 @@ class GraderParams:
     x_emb_hi: float = 0.75
     x_t_correct: float = 0.5
     x_t_partial: float = 0.25
+    # claim checks (v2): an answer can only be "correct" or "partial" when nothing doubts it
+    t_check: float = 1.01  # a would-be wrong answer scoring at least this is "check" instead
+    mis_margin: float = 0.05  # misconception closer than the item by this much → wrong
+    mis_doubt: float = 0.0  # misconception within this of the item's best match → check
+    other_margin: float = 0.05  # another item's reference closer by this much → wrong
+    mis_exact: float = 0.8  # an answer this close (cosine) to a listed misconception, and closer to it than to the item, is wrong (DESIGN §3)
+    max_len_ratio: float = 4.0  # answer longer than this × the reference → check
+    claims: tuple[str, ...] = ("negation", "direction", "swap", "formula", "number")  # signals that mean check
+    cross_check: bool = True  # an answer in the other language can be at best "check"
+    # the verdict model (when fitted): multinomial logistic regression over feature_vector(),
+    # {"features", "mean", "scale", "classes", "coef", "intercept", "p_correct", "p_wrong", "p_partial"}
+    model: dict | None = None
     embedder: str = ""  # the embedding model the numbers were calibrated for
 
     @classmethod
@@ -75,7 +100,10 @@ class GraderParams:
         """The shipped calibration, or the defaults above when the file is missing."""
         if path.is_file():
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**{k: v for k, v in data.get("params", data).items() if k in cls.__dataclass_fields__})
+            kw = {k: v for k, v in data.get("params", data).items() if k in cls.__dataclass_fields__}
+            if "claims" in kw:
+                kw["claims"] = tuple(kw["claims"])
+            return cls(**kw)
         return cls()
 
 
@@ -98,14 +126,29 @@ class Features:
     empty: bool
     cross: bool = False
     copy_ratio: float = 1.0
+    claims: list[str] = field(default_factory=list)  # claims.Claims.kinds(): contradiction signals
+    mis_cos: float = -1.0  # best cosine of the answer to one of the item's misconceptions
+    best_cos: float = -1.0  # best cosine of the answer to a key point or the reference
+    other_cos: float = -1.0  # best cosine of the whole answer to another item's reference
+    len_ratio: float = 0.0  # answer content tokens / reference content tokens (comparable across languages)
+    term_list: bool = False  # a bare list of terms, no sentence (claims nothing)
+    foreign_pairs: float = 0.0  # claims.structure: reference terms bound together in a new way
+    order: float = 0.0  # claims.structure: Kendall's tau of the shared terms' order
+    novel: float = 0.0  # IDF share of the answer's terms found nowhere in the item
+    negations: int = 0  # negation cues in the answer minus those in the reference (claims.negations)
+    is_reference: bool = False  # the answer is the reference itself (normalised)
 
 
 @dataclass
 class Grade:
     """The grade of one short answer.
 
-    score in [0,1]; verdict "correct" | "partial" | "wrong"; matched / missed: the item's key
-    points covered or not; flags: "empty", "copied_question" when a guard decided the verdict;
+    score in [0,1]; verdict "correct" | "partial" | "wrong" | "check" (the grader cannot
+    decide; the learner rates themselves); matched / missed: the item's key points covered or
+    not; flags: why a guard decided the verdict — "empty", "copied_question", "misconception",
+    "other_item", and for "check" the doubts: claims.Claims kinds ("negation", "direction",
+    "swap", "formula", "number"), "term_list", "too_long", "other_language", "near_misconception",
+    "borderline";
     coverage and similarity: the two components of the score.
     """
 
@@ -119,6 +162,38 @@ class Grade:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+HARD_CLAIMS = ("direction", "swap", "formula")  # never credited, whatever the model says (fired on 0 right answers of round 1)
+FEATURES = ("ref_cos", "ref_lex", "best_cos", "kp_cos_mean", "kp_cos_min", "coverage", "kp_min", "mis_gap", "other_gap",
+            "novel", "foreign_pairs", "order", "negations", "negated", *(f"claim_{k}" for k in claims_mod.KINDS),
+            "term_list", "cross", "log_len_ratio", "score")
+
+
+def feature_vector(f: Features, p: "GraderParams") -> list[float]:
+    """The verdict model's inputs (names: FEATURES) from an answer's Features: similarity to
+    the item, closeness to a misconception or another item, relational signals (claims.py)."""
+    lo, span = p.emb_lo, max(p.emb_hi - p.emb_lo, 1e-6)
+    kc = f.kp_cos or [0.0]
+    strength = [max(lx, _clip01((c - lo) / span)) for lx, c in zip(f.kp_lex, kc)] or [0.0]
+    coverage = sum(strength) / len(strength)
+    similarity = max(_clip01((f.ref_cos - lo) / span), f.ref_lex)
+    score = p.w_cov * coverage + (1 - p.w_cov) * similarity
+    return [f.ref_cos, f.ref_lex, f.best_cos, sum(kc) / len(kc), min(kc), coverage, min(strength),
+            f.mis_cos - f.best_cos if f.mis_cos > -1 else -1.0, f.other_cos - f.ref_cos if f.other_cos > -1 else -1.0,
+            f.novel, f.foreign_pairs, f.order, float(max(-3, min(3, f.negations))), float(f.negations != 0),
+            *(float(k in f.claims) for k in claims_mod.KINDS), float(f.term_list), float(f.cross),
+            math.log(max(f.len_ratio, 0.05)), score]
+
+
+def class_probabilities(x: list[float], model: dict) -> dict[str, float]:
+    """Softmax of the fitted multinomial logistic regression at x (standardised with the
+    model's mean and scale): {class: probability}, summing to 1."""
+    z = [(v - m) / s for v, m, s in zip(x, model["mean"], model["scale"])]
+    logits = [b + sum(w * v for w, v in zip(row, z)) for row, b in zip(model["coef"], model["intercept"])]
+    top = max(logits)
+    e = [math.exp(v - top) for v in logits]
+    return {c: v / sum(e) for c, v in zip(model["classes"], e)}
 
 
 def _clip01(x: float) -> float:
@@ -156,7 +231,7 @@ class Grader:
     @classmethod
     def for_corpus(cls, corpus, embedder: Embedder, params: GraderParams | None = None) -> "Grader":
         """A grader whose synonyms and IDF come from the corpus notes."""
-        groups = [[n.meta.title, n.meta.title_en, *n.meta.aliases] for n in corpus.notes.values()] + load_glossary()
+        groups = [[n.meta.title, n.meta.title_en, *n.meta.aliases] for n in corpus.notes.values()]
         docs = [n.body for n in corpus.notes.values()]
         return cls(embedder, groups, docs, params)
 
@@ -177,9 +252,11 @@ class Grader:
         return self.embedder.embeddings.embed_documents(texts)
 
     def features(self, question: str, reference: str, key_points: list[str], answer: str,
-                 english_reference: str = "") -> Features:
-        """Measure an answer (see Features). Embeds key points, reference and answer sentences once."""
-        a = (answer or "").strip()
+                 english_reference: str = "", misconceptions: list[str] | None = None,
+                 others: list[str] | None = None) -> Features:
+        """Measure an answer (see Features). Embeds key points, reference, misconceptions, other
+        items' references and answer sentences once."""
+        a = plain(answer or "").strip()
         a_terms = terms(a)
         if not a_terms:
             return Features([0.0] * len(key_points), [0.0] * len(key_points), 0.0, 0.0, 0.0, True)
@@ -188,8 +265,10 @@ class Grader:
         sents = [s for s in split_sentences(a) if s.strip()][:40] or [a]
         chunks = sents + ([a] if len(sents) > 1 else [])
         refs = [reference] + ([english_reference] if english_reference and detect_lang(a) == "en" else [])
-        vecs = self._embed(list(key_points) + refs + chunks)
-        kp_v, ref_v, ch_v = vecs[:len(key_points)], vecs[len(key_points):len(key_points) + len(refs)], vecs[len(key_points) + len(refs):]
+        mis, oth = list(misconceptions or []), list(others or [])
+        vecs = self._embed(list(key_points) + refs + mis + oth + chunks)
+        k1, k2, k3, k4 = len(key_points), len(key_points) + len(refs), len(key_points) + len(refs) + len(mis), len(vecs) - len(chunks)
+        kp_v, ref_v, mis_v, oth_v, ch_v = vecs[:k1], vecs[k1:k2], vecs[k2:k3], vecs[k3:k4], vecs[k4:]
         dot = lambda u, v: sum(x * y for x, y in zip(u, v))  # noqa: E731 — vectors are L2-normalised
         kp_cos = [max(dot(k, c) for c in ch_v) for k in kp_v]
         kp_lex = [self._recall(k, a_norm, q_terms) for k in key_points]
@@ -200,8 +279,18 @@ class Grader:
         tot = sum(self.idf(t) for t in uniq)
         novelty = sum(self.idf(t) for t in uniq if t not in q_terms and t not in _norm(question)) / tot if tot else 0.0
         copy_ratio = difflib.SequenceMatcher(None, _norm(a), _norm(question)).ratio()
+        found = claims_mod.check(a, reference, key_points, question, english_reference)
+        mis_cos = max((dot(m, c) for m in mis_v for c in ch_v), default=-1.0)
+        best_cos = max([*kp_cos, *(dot(r, c) for r in ref_v for c in ch_v)])
+        other_cos = max((dot(o, whole) for o in oth_v), default=-1.0)
+        foreign, order = claims_mod.structure(a, reference, key_points, question)
+        item_terms = set(terms(" ".join([question, reference, *key_points, english_reference])))
+        novel = sum(self.idf(t) for t in uniq if t not in item_terms) / tot if tot else 0.0
+        negs = claims_mod.negations(a) - claims_mod.negations(reference)
+        same = _norm(re.sub(r"[^\w√]", "", a)) == _norm(re.sub(r"[^\w√]", "", plain(reference)))
         return Features(kp_lex, kp_cos, ref_cos, ref_lex, novelty, False, detect_lang(a) != detect_lang(reference),
-                        copy_ratio)
+                        copy_ratio, found.kinds(), mis_cos, best_cos, other_cos, len(a_terms) / max(len(terms(reference)), 1),
+                        is_term_list(a), foreign, order, novel, negs, same)
 
     # -- decision -------------------------------------------------------------------------
     def decide(self, f: Features, key_points: list[str]) -> Grade:
@@ -226,34 +315,121 @@ class Grader:
         if f.novelty < p.min_novelty and f.copy_ratio >= COPY_RATIO:
             flags.append("copied_question")
             return Grade(min(score, t_partial * 0.5), "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), flags)
+        if f.other_cos > -1 and f.other_cos - max(f.ref_cos, f.best_cos) >= p.other_margin:
+            return Grade(score, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["other_item"])
+        if f.mis_cos >= p.mis_exact and f.mis_cos > f.best_cos:
+            # the item's own listed misconception, restated (DESIGN §3: graded wrong); on the
+            # fitting set this fires on one answer, labelled wrong
+            return Grade(score, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["misconception"])
+        if p.model:
+            return self._model_verdict(f, key_points, coverage, similarity, matched, missed)
         verdict = "correct" if score >= t_correct else "partial" if score >= t_partial else "wrong"
         if verdict == "partial" and not matched:
             # partial credit names what was right; an answer that covers no key point has none
             verdict = "wrong"
+        if f.mis_cos > -1 and f.mis_cos - f.best_cos >= p.mis_margin:
+            return Grade(score, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["misconception"])
+        doubts = [k for k in f.claims if k in p.claims]
+        if f.term_list:
+            doubts.append("term_list")
+        if f.len_ratio > p.max_len_ratio:
+            doubts.append("too_long")
+        if f.cross and p.cross_check:
+            doubts.append("other_language")
+        if f.mis_cos > -1 and f.mis_cos >= f.best_cos - p.mis_doubt:
+            doubts.append("near_misconception")
+        if verdict in ("correct", "partial") and doubts:
+            return Grade(score, "check", round(coverage, 4), round(similarity, 4), matched, missed, doubts)
+        if verdict == "wrong" and score >= p.t_check:
+            return Grade(score, "check", round(coverage, 4), round(similarity, 4), matched, missed, doubts + ["borderline"])
         return Grade(score, verdict, round(coverage, 4), round(similarity, 4), matched, missed, flags)
 
+    def _model_verdict(self, f: Features, key_points: list[str], coverage: float, similarity: float,
+                       matched: list[str], missed: list[str]) -> Grade:
+        """The fitted verdict model: correct only when P(correct) ≥ p_correct, wrong when
+        P(wrong) ≥ p_wrong, partial when P(partial) ≥ p_partial and a key point is covered,
+        else "check". score = P(correct) + ½·P(partial)."""
+        m = self.params.model
+        pr = class_probabilities(feature_vector(f, self.params), m)
+        score = round(_clip01(pr.get("correct", 0.0) + 0.5 * pr.get("partial", 0.0)), 4)
+        cov, sim = round(coverage, 4), round(similarity, 4)
+        # guards, not fitted: a bare list of terms states nothing, and padding many times the
+        # reference's length cannot be checked sentence by sentence — neither is ever credited
+        # … and a quantity turned the other way, two named methods swapped or a formula with the
+        # root dropped are contradictions the model (fitted on few of them) must not credit
+        capped = ((["term_list"] if f.term_list else []) + (["too_long"] if f.len_ratio > self.params.max_len_ratio else [])
+                  + [k for k in f.claims if k in HARD_CLAIMS])
+        if capped and pr.get("wrong", 0.0) < m["p_wrong"]:
+            return Grade(score, "check", cov, sim, matched, missed, capped)
+        if f.is_reference:
+            # word for word the reference (learned by heart): the model, trained on answers in
+            # learners' own words, would doubt it for having no words of its own
+            return Grade(max(score, 0.9), "correct", cov, sim, list(key_points), [], [])
+        if pr.get("correct", 0.0) >= m["p_correct"]:
+            return Grade(score, "correct", cov, sim, matched, missed, [])
+        if pr.get("wrong", 0.0) >= m["p_wrong"]:
+            flags = ["misconception"] if f.mis_cos > -1 and f.mis_cos >= f.best_cos else []
+            return Grade(score, "wrong", cov, sim, matched, missed, flags)
+        if pr.get("partial", 0.0) >= m["p_partial"] and matched:
+            return Grade(score, "partial", cov, sim, matched, missed, [])
+        doubts = list(f.claims) + (["term_list"] if f.term_list else []) + (["other_language"] if f.cross else [])
+        return Grade(score, "check", cov, sim, matched, missed, doubts or ["uncertain"])
+
     def grade(self, question: str, reference: str, key_points: list[str], answer: str,
-              english_reference: str = "") -> Grade:
-        """Grade one answer. Never raises on odd input: empty or whitespace answers are wrong."""
+              english_reference: str = "", misconceptions: list[str] | None = None,
+              others: list[str] | None = None) -> Grade:
+        """Grade one answer. misconceptions: the item's common wrong answers (an answer closer to
+        one of them than to the item is wrong); others: other items' references (an answer to
+        another question is wrong). Never raises on odd input: empty or whitespace answers are
+        wrong, lone surrogates are replaced (text.clean_text)."""
         kps = list(key_points) or [reference]
-        return self.decide(self.features(question, reference, kps, answer, english_reference), kps)
+        return self.decide(self.features(question, reference, kps, clean_text(answer or ""), english_reference,
+                                         misconceptions, others), kps)
 
 
-GLOSSARY_FILE = Path(__file__).with_name("grader_glossary.tsv")
+_TAG = re.compile(r"<\s*(script|style)\b.*?(</\s*\1\s*>|$)|<[^>\n]{0,200}>", re.I | re.S)
+_FENCE = re.compile(r"```[\w+-]*")
+_MD = re.compile(r"(^|\n)\s*(?:[-*+]|\d+[.)]|#{1,6}|>)\s+|\*\*|__|`|\$")
+_GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε", "zeta": "ζ", "eta": "η",
+          "theta": "θ", "lambda": "λ", "mu": "μ", "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "varphi": "φ",
+          "psi": "ψ", "omega": "ω", "Sigma": "Σ", "Delta": "Δ", "nabla": "∇", "sum": "Σ", "prod": "Π", "sqrt": "√",
+          "cdot": "·", "times": "×", "top": "T", "approx": "≈", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "infty": "∞",
+          "to": "→", "rightarrow": "→", "propto": "∝", "in": "∈"}
+_LATEX_CMD = re.compile(r"\\([A-Za-z]+)\s*")
+
+
+def plain(text: str) -> str:
+    """An answer as plain text: HTML tags (and whole <script>/<style> elements), Markdown
+    headings, bullets, emphasis, quotes and code fences removed, and LaTeX commands turned into
+    the symbols the notes use ('$\\sqrt{d_k}$' → '√{d_k}', '\\beta_t' → 'β_t'; other commands
+    such as \\mathcal or \\frac dropped, their arguments kept), so formatting neither helps
+    nor hurts the grade."""
+    t = _FENCE.sub(" ", _TAG.sub(" ", text))
+    t = _LATEX_CMD.sub(lambda m: _GREEK.get(m.group(1), " " if m.group(1) in ("quad", "qquad") else ""), t)
+    t = t.replace("\\,", " ").replace("\\;", " ").replace("\\!", "")
+    return _MD.sub(lambda m: m.group(1) or " ", t)
+
+
+_LIST_SPLIT = re.compile(r"[,，、;；|\n]+|\s/\s")  # not a bare "/": K/V is one term
+
+
+# words that make a fragment a statement rather than a term
+_PREDICATE = re.compile(r"是|为了|因为|所以|因此|导致|使得|让|使|会|能|可以|需要|用来|用于|通过|等于|意味着|从而|\b(?:is|are|was|were|be|because|so|makes?|causes?|means?|uses?|lets?|allows?|needs?|gives?|reduces?|increases?|keeps?)\b", re.I)
+
+
+def is_term_list(text: str) -> bool:
+    """A bare list of terms ('Q, K, V, softmax, 缩放'): four or more fragments, none of them
+    a statement — no sentence ends inside, no verb or connective (_PREDICATE), and each at
+    most six words (jieba) once punctuation is dropped."""
+    import jieba
+
+    parts = [p.strip(" .。") for p in _LIST_SPLIT.split(text) if p.strip(" .。")]
+    if len(parts) < 4 or re.search(r"[。！？!?]|\.\s", text.strip().rstrip("。.")):
+        return False
+    return all(not _PREDICATE.search(p) and len([w for w in jieba.lcut(p) if re.search(r"\w", w)]) <= 6 for p in parts)
+
+
 _LATIN = re.compile(r"[a-z]")
-
-
-def load_glossary(path: Path = GLOSSARY_FILE) -> list[list[str]]:
-    """Synonym groups from the glossary TSV (module doc); [] when the file is missing."""
-    if not path.is_file():
-        return []
-    groups = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        zh, _, en = line.partition("\t")
-        groups.append([f for f in zh.split("|") + en.split("|") if f.strip()])
-    return groups
 
 
 class Synonyms:

@@ -50,6 +50,7 @@ class Item:
     key_points: tuple[str, ...] = ()
     explanation: str = ""
     generated: bool = False
+    misconceptions: tuple[str, ...] = ()  # short only: common wrong answers (DESIGN §3); the grader fails them
     order: int = 0  # position in outline order (bank-wide), for "new topics in outline order"
 
     @property
@@ -62,6 +63,7 @@ class Item:
     def to_json(self) -> dict:
         d = asdict(self)
         d["options"], d["key_points"] = list(self.options), list(self.key_points)
+        d["misconceptions"] = list(self.misconceptions)
         return d
 
 
@@ -85,7 +87,8 @@ def from_front_matter(note: Note) -> list[Item]:
                             options=tuple(q.options), answer=q.answer, explanation=q.explanation))
         elif q.type == "short":
             out.append(Item(item_id(note.id, "short", q.question), note.id, "short", q.question,
-                            reference=q.reference, key_points=tuple(q.key_points)))
+                            reference=q.reference, key_points=tuple(q.key_points),
+                            misconceptions=tuple(q.misconceptions)))
         else:
             out.append(Item(item_id(note.id, "card", q.front), note.id, "card", q.front, reference=q.back))
     return out

@@ -16,17 +16,20 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine,
                         event, select)
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from .errors import TutorError
 from .schedule import CardState, Schedule, as_utc
+from .text import clean_text
 
 EXPORT_FORMAT = "tutor-progress"
 EXPORT_VERSION = 1
+PENDING = "pending"  # rating of a stored "check yourself" answer until the learner rates it
 
 
 class Base(DeclarativeBase):
@@ -130,6 +133,9 @@ class Progress:
     class BadExport(TutorError):
         """An import file that is not a tutor progress export."""
 
+    class NothingPending(TutorError):
+        """A self-rating with no answer waiting for one."""
+
     def __init__(self, url: str):
         self.url = url
         try:
@@ -138,6 +144,7 @@ class Progress:
             self.engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
+                event.listen(self.engine, "begin", _sqlite_begin)
             Base.metadata.create_all(self.engine)
         except (SQLAlchemyError, ImportError, OSError) as e:
             raise Progress.Unavailable(f"cannot open the progress store {url!r} ({e.__class__.__name__}: {str(e).splitlines()[0]}); "
@@ -147,14 +154,30 @@ class Progress:
         self.engine.dispose()
 
     # -- users ----------------------------------------------------------------------------
-    def _user_id(self, s: Session, name: str, create: bool = True) -> int | None:
-        uid = s.scalar(select(User.id).where(User.name == name))
-        if uid is None and create:
-            u = User(name=name, created_at=datetime.now().astimezone())
-            s.add(u)
-            s.flush()
-            uid = u.id
+    def _user_id(self, s: Session, name: str) -> int | None:
+        """The user's id, None for an unknown name (reads only)."""
+        return s.scalar(select(User.id).where(User.name == name))
+
+    def _ensure_user(self, name: str) -> int:
+        """The user's id, creating the user first when needed (outside any open transaction:
+        SQLite allows one writer, so a nested write transaction would wait for itself)."""
+        with Session(self.engine) as s:
+            uid = self._user_id(s, name)
+        if uid is None:
+            self._create_user(name)
+            with Session(self.engine) as s:
+                uid = self._user_id(s, name)
         return uid
+
+    def _create_user(self, name: str) -> None:
+        """Insert the user in its own transaction; another process inserting the same name at
+        the same moment is not an error (the unique index decides, both then read one row)."""
+        try:
+            with Session(self.engine) as s, s.begin():
+                if s.scalar(select(User.id).where(User.name == name)) is None:
+                    s.add(User(name=name, created_at=datetime.now().astimezone()))
+        except IntegrityError:
+            pass
 
     def users(self) -> list[str]:
         with Session(self.engine) as s:
@@ -162,25 +185,60 @@ class Progress:
 
     # -- writes ---------------------------------------------------------------------------
     def record(self, user: str, item_id: str, note_id: str, item_type: str, answer: str, score: float, verdict: str,
-               rating: str, latency_ms: int | None, now: datetime, state: CardState) -> None:
-        """Store one review and the card's new FSRS state in one transaction, committed at once."""
+               rating: str, latency_ms: int | None, now: datetime,
+               state: CardState | Callable[[CardState | None], CardState] | None) -> CardState | None:
+        """Store one review and the card's new FSRS state in one transaction, committed at once.
+
+        state: the new state, or a function old state (None for a new card) → new state, called
+        inside the transaction with the card row locked, so two reviews of one card at once
+        (two tabs, two processes) are applied one after the other and neither is lost; None
+        stores the review and leaves the card as it is (a "check yourself" answer waiting for
+        the learner's own rating). Text that is not valid Unicode (lone surrogates from
+        undecodable input) is stored with U+FFFD in their place. Returns the stored state."""
+        user, answer = clean_text(user), clean_text(answer)
+        uid = self._ensure_user(user)
         with Session(self.engine) as s, s.begin():
-            uid = self._user_id(s, user)
             s.add(ReviewRow(user_id=uid, time=as_utc(now), item_id=item_id, note_id=note_id, item_type=item_type, answer=answer,
                             score=float(score), verdict=verdict, rating=rating, latency_ms=latency_ms))
-            card = s.scalar(select(CardRow).where(CardRow.user_id == uid, CardRow.item_id == item_id))
-            if card is None:
-                card = CardRow(user_id=uid, item_id=item_id, note_id=note_id, item_type=item_type, reps=0, lapses=0)
-                s.add(card)
-            _set_state(card, state)
-            card.reps = (card.reps or 0) + 1
-            card.lapses = (card.lapses or 0) + (1 if rating == "again" and (card.reps or 0) > 1 else 0)
+            if state is None:
+                return None
+            return self._apply(s, uid, item_id, note_id, item_type, rating, state)
+
+    def rate_pending(self, user: str, item_id: str, rating: str, verdict: str, score: float,
+                     state: Callable[[CardState | None], CardState]) -> CardState:
+        """Give the learner's own rating to their latest unrated review of this item (recorded
+        with state=None) and schedule the card. Raises Progress.NothingPending."""
+        with Session(self.engine) as s:
+            uid = self._user_id(s, clean_text(user))
+        with Session(self.engine) as s, s.begin():
+            row = s.scalar(select(ReviewRow).where(ReviewRow.user_id == uid, ReviewRow.item_id == item_id,
+                                                   ReviewRow.rating == PENDING).order_by(ReviewRow.id.desc()).limit(1)
+                           .with_for_update()) if uid is not None else None
+            if row is None:
+                raise Progress.NothingPending(f"no answer of {user!r} to {item_id} is waiting for a self-rating; answer it first")
+            row.rating, row.verdict, row.score = rating, verdict, float(score)
+            return self._apply(s, uid, item_id, row.note_id, row.item_type, rating, state)
+
+    @staticmethod
+    def _apply(s: Session, uid: int, item_id: str, note_id: str, item_type: str, rating: str,
+               state: CardState | Callable[[CardState | None], CardState]) -> CardState:
+        # FOR UPDATE locks the row on PostgreSQL; SQLite's BEGIN IMMEDIATE (_sqlite_begin) has
+        # already locked the database for this transaction
+        card = s.scalar(select(CardRow).where(CardRow.user_id == uid, CardRow.item_id == item_id).with_for_update())
+        if card is None:
+            card = CardRow(user_id=uid, item_id=item_id, note_id=note_id, item_type=item_type, reps=0, lapses=0)
+            s.add(card)
+        new = state(card.card_state() if card.state is not None else None) if callable(state) else state
+        _set_state(card, new)
+        card.reps = (card.reps or 0) + 1
+        card.lapses = (card.lapses or 0) + (1 if rating == "again" and (card.reps or 0) > 1 else 0)
+        return new
 
     # -- reads ----------------------------------------------------------------------------
     def cards(self, user: str) -> dict[str, Card]:
         """All of a user's cards by item id ({} for an unknown user)."""
         with Session(self.engine) as s:
-            uid = self._user_id(s, user, create=False)
+            uid = self._user_id(s, clean_text(user))
             if uid is None:
                 return {}
             rows = s.scalars(select(CardRow).where(CardRow.user_id == uid))
@@ -193,11 +251,19 @@ class Progress:
 
     def reviews(self, user: str) -> list[Review]:
         """A user's reviews, oldest first."""
+        return self._reviews(user, by_time=True)
+
+    def reviews_in_commit_order(self, user: str) -> list[Review]:
+        """A user's reviews in the order they were stored (row id), whatever their times."""
+        return self._reviews(user, by_time=False)
+
+    def _reviews(self, user: str, by_time: bool) -> list[Review]:
         with Session(self.engine) as s:
-            uid = self._user_id(s, user, create=False)
+            uid = self._user_id(s, clean_text(user))
             if uid is None:
                 return []
-            rows = s.scalars(select(ReviewRow).where(ReviewRow.user_id == uid).order_by(ReviewRow.time, ReviewRow.id))
+            order = (ReviewRow.time, ReviewRow.id) if by_time else (ReviewRow.id,)
+            rows = s.scalars(select(ReviewRow).where(ReviewRow.user_id == uid).order_by(*order))
             return [Review(as_utc(r.time), r.item_id, r.note_id, r.item_type, r.answer, r.score, r.verdict, r.rating, r.latency_ms)
                     for r in rows]
 
@@ -249,8 +315,8 @@ class Progress:
             raise Progress.BadExport("the export names no user; pass one with --user")
         added = updated = 0
         try:
+            uid = self._ensure_user(clean_text(str(name)))
             with Session(self.engine) as s, s.begin():
-                uid = self._user_id(s, name)
                 have = {(as_utc(t).isoformat(), i) for t, i in s.execute(
                     select(ReviewRow.time, ReviewRow.item_id).where(ReviewRow.user_id == uid))}
                 for r in data.get("reviews", []):
@@ -287,12 +353,21 @@ def _set_state(row: CardRow, st: CardState) -> None:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # the driver's own implicit BEGIN is off; _sqlite_begin emits BEGIN IMMEDIATE instead
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer (UI + CLI at once)
     cur.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; only power loss can drop the last commit
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # IMMEDIATE takes the write lock at the start, so a read-modify-write (a card's FSRS state)
+    # cannot interleave with another process's, and two writers wait (busy_timeout) instead of
+    # one failing on a stale WAL snapshot (SQLAlchemy docs, "pysqlite: serializable isolation")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # -- mastery --------------------------------------------------------------------------------
@@ -344,7 +419,7 @@ def mastery_table(store: Progress, user: str, bank, schedule: Schedule, now: dat
     now_u = as_utc(now)
     by_note_rev: dict[str, list[Review]] = {}
     for r in reviews:
-        if r.item_id in bank:
+        if r.item_id in bank and r.rating != PENDING:  # an answer waiting for its self-rating has no grade yet
             by_note_rev.setdefault(r.note_id, []).append(r)
     by_note_cards: dict[str, list[Card]] = {}
     for c in cards.values():

@@ -4,6 +4,7 @@
     items = q.next_items("alice", scope="3.4", mode="mixed", type=None, n=10)   # list[Item]
     q.hint(items[0].id, 1)                                                      # Hint (steps 1..3)
     r = q.grade("alice", items[0].id, "我的回答", latency_ms=8200)               # Result, stored at once
+    q.self_rate("alice", items[0].id, "good")  # after a "check yourself" verdict (r.verdict == "check")
     q.progress("alice")        # {node id: Mastery} for every chapter / section / topic
     q.path("alice")            # [Step] due reviews → weak topics → new topics, with reasons
     q.export("alice"); q.import_(data)                                          # JSON dicts
@@ -11,6 +12,10 @@
 
 Answers by item type: choice — a letter (A-D), a 1-based number or the option text;
 short — free text; card — the self-rating again / hard / good / easy (or 1-4).
+A short answer the grader cannot decide gets the verdict "check": the answer is stored at
+once, the reference and key points are shown, and the card is scheduled only when the
+learner rates themselves with `self_rate` (as with a flashcard); until then it stays due.
+Answers with undecodable characters are graded and stored with U+FFFD in their place.
 An empty answer is graded wrong with feedback; an answer longer than
 `Settings.quiz_max_answer_chars` is trimmed and the Result carries a notice; an answer
 that cannot be read for its type (choice "Z", card "maybe") raises `Quiz.BadAnswer`.
@@ -32,18 +37,22 @@ from .grading import Grade, Grader, english_summary
 from .hints import Hint, ladder
 from .items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
 from .path import MASTERED, Step, learning_path
-from .progress import Mastery, Progress, mastery_table
+from .progress import PENDING, Mastery, Progress, mastery_table
 from .schedule import RATINGS, Schedule, as_utc, rating_for, utcnow, verdict_for_rating
-from .text import detect_lang
+from .text import clean_text, detect_lang, has_invalid_text
 
 MODES = ("due", "weak", "new", "mixed")
 
 # Feedback wording per language (Quiz._feedback).
 FEEDBACK_TEXT = {
     "zh": {"correct": "正确。", "partial": "部分正确。", "wrong": "不正确。", "empty": "没有作答，按错误计。",
+           "check": "自动评分无法确定，请对照参考答案和关键点自评（忘记 / 困难 / 良好 / 简单）。",
+           "key": "关键点：", "self_rated": "已按你的自评安排下次复习。",
            "empty_card": "没有自评，按“忘记”（Again）计。", "copied_question": "你的回答只是重复了题目，按错误计。",
            "missed": "漏掉的关键点：", "sep": "；", "why": "解析：", "review": "复习笔记："},
     "en": {"correct": "Correct.", "partial": "Partly correct.", "wrong": "Not correct.", "empty": "No answer given: graded wrong.",
+           "check": "The grader cannot decide: compare with the reference and key points and rate yourself (again / hard / good / easy).",
+           "key": "Key points: ", "self_rated": "Scheduled with your own rating.",
            "empty_card": "No rating given: counted as Again.", "copied_question": "Your answer only repeats the question: graded wrong.",
            "missed": "Missed key points: ", "sep": "; ", "why": "Why: ", "review": "Review the note: "},
 }
@@ -61,8 +70,9 @@ class BadMode(TutorError):
 class Result:
     """A graded answer (already stored).
 
-    verdict: correct | partial | wrong; score in [0,1]; rating: the FSRS rating given
-    (again | hard | good | easy); feedback: text for the learner (names missed key points and
+    verdict: correct | partial | wrong | check (the grader could not decide: the learner
+    rates themselves, Quiz.self_rate); score in [0,1]; rating: the FSRS rating given
+    (again | hard | good | easy; "pending" while a check waits for the self-rating); feedback: text for the learner (names missed key points and
     links the note as "id title"); correct_answer: the right option / reference / card back;
     missed / matched: key points (short items); notices: e.g. the answer was trimmed;
     due: when the card is due next (UTC); explanation: the optional LLM rubric's text.
@@ -124,7 +134,9 @@ class Quiz:
 
     @cached_property
     def grader(self) -> Grader:
-        return Grader.for_corpus(self.tutor.corpus, self.tutor.embedder)
+        # the multilingual embedder when on: Chinese paraphrases and English answers to Chinese
+        # items need a semantic match across wording and language (calibrated with it)
+        return Grader.for_corpus(self.tutor.corpus, self.tutor.multilingual or self.tutor.embedder)
 
     def _now(self, now: datetime | None) -> datetime:
         return as_utc(now or self.clock())
@@ -219,6 +231,9 @@ class Quiz:
         now = self._now(now)
         text = "" if answer is None else str(answer)
         notices: list[str] = []
+        if has_invalid_text(text):
+            text = clean_text(text)
+            notices.append("the answer had bytes that are not valid UTF-8; they were replaced with \ufffd")
         limit = self.settings.quiz_max_answer_chars
         if len(text) > limit:
             notices.append(f"answer trimmed from {len(text):,} to {limit:,} characters (TUTOR_QUIZ_MAX_ANSWER_CHARS)")
@@ -239,23 +254,50 @@ class Quiz:
             if not text.strip():
                 flags.append("empty")
         else:
-            g: Grade = self.grader.grade(it.prompt, it.reference, list(it.key_points), text, english_summary(note.body))
+            g: Grade = self.grader.grade(it.prompt, it.reference, list(it.key_points), text, english_summary(note.body),
+                                         misconceptions=list(it.misconceptions), others=other_references(self.bank, it))
             verdict, score, missed, matched, flags = g.verdict, g.score, g.missed, g.matched, g.flags
-            rating = rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
+            rating = PENDING if verdict == "check" else rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
         if hints_used >= 3 and it.type != "card":
             rating = "again"
             notices.append("the answer was shown as a hint, so this card comes back soon (FSRS Again)")
+            if verdict == "check":
+                verdict = "wrong"
         elif hints_used >= 1 and rating == "easy":
             rating = "good"
-        old = self.store.cards(user).get(it.id)
-        state = self.schedule.review(old.state if old else None, rating, now, latency_ms)
-        self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now, state)
+        if rating == PENDING:
+            # nothing is scheduled until the learner rates themselves; the answer is kept
+            self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now, None)
+            old = self.store.cards(user).get(it.id)
+            due = old.state.due if old else now
+        else:
+            state = self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now,
+                                      lambda old: self.schedule.review(old, rating, now, latency_ms))
+            due = state.due
         explanation = None
         if it.type == "short" and self.settings.quiz_llm_grader:
             explanation = self._rubric(it, text, notices)
         return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
-                      self._feedback(it, note, verdict, missed, flags, zh), _correct_answer(it), state.due,
+                      self._feedback(it, note, verdict, missed, flags, zh), _correct_answer(it), due,
                       latency_ms, missed, matched, notices, flags, explanation)
+
+    def self_rate(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
+        """The learner's own rating (again / hard / good / easy, or 1-4) of their latest short
+        answer to this item that the grader could not decide (verdict "check"); schedules the
+        card with it. Raises Quiz.BadAnswer (not a rating, or no answer waits for one)."""
+        it = self.item(item_id)
+        note = self.bank.note(it)
+        now = self._now(now)
+        rating = self._rating(str(rating))
+        verdict, score = verdict_for_rating(rating)
+        try:
+            state = self.store.rate_pending(user, it.id, rating, verdict, score, lambda old: self.schedule.review(old, rating, now))
+        except Progress.NothingPending as e:
+            raise BadAnswer(str(e)) from None
+        zh = detect_lang(it.prompt) == "zh"
+        return Result(it.id, it.note_id, note.meta.title, it.type, "", verdict, score, rating,
+                      self._feedback(it, note, verdict, [], ["self_rated"], zh), _correct_answer(it), state.due,
+                      flags=["self_rated"])
 
     def _choice(self, it: Item, text: str) -> int | None:
         """0-based option index from "B", "b", "2", "(B)", "B." or the option's text; None when empty."""
@@ -294,8 +336,12 @@ class Quiz:
             head = w["empty"] if it.type != "card" else w["empty_card"]
         elif "copied_question" in flags:
             head = w["copied_question"]
+        elif "self_rated" in flags:
+            head = w["self_rated"]
         lines = [head]
-        if missed and verdict != "correct":
+        if verdict == "check":
+            lines.append(w["key"] + w["sep"].join(it.key_points))
+        elif missed and verdict != "correct":
             lines.append(w["missed"] + w["sep"].join(missed))
         if it.type == "choice" and it.explanation:
             lines.append(w["why"] + it.explanation)
@@ -357,6 +403,14 @@ class Quiz:
                 on_note(note.id, outcomes)
         self.__dict__.pop("bank", None)  # rebuild with the new items
         return out
+
+
+def other_references(bank: ItemBank, it: Item) -> list[str]:
+    """References of the other short items of the same section: an answer closer to one of
+    them than to its own item answers another question."""
+    sec = it.note_id.rsplit(".", 1)[0]
+    return [o.reference for o in bank.items
+            if o.type == "short" and o.id != it.id and o.note_id.rsplit(".", 1)[0] == sec and o.reference]
 
 
 def _correct_answer(it: Item) -> str:

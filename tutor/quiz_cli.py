@@ -9,9 +9,11 @@ submitted. In a question: `?` shows the next hint, `/skip` skips, `/quit` ends t
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -24,7 +26,7 @@ from rich.table import Table
 from .config import Settings
 from .errors import TutorError
 
-VERDICT_STYLE = {"correct": ("✓", "green"), "partial": ("~", "yellow"), "wrong": ("✗", "red")}
+VERDICT_STYLE = {"correct": ("✓", "green"), "partial": ("~", "yellow"), "wrong": ("✗", "red"), "check": ("?", "cyan")}
 
 
 def _tutor():
@@ -52,6 +54,38 @@ def _ask(prompt: str) -> Optional[str]:
         return None
 
 
+@contextmanager
+def _interrupt_after_saving():
+    """Hold Ctrl-C while an answer is graded and stored: the answer is saved, then the round
+    stops (the yielded list is non-empty when Ctrl-C came). Only the main thread owns SIGINT."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+    old = signal.signal(signal.SIGINT, lambda *_: got.append(1))
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _self_rate(console: Console, q, user: str, r, now):
+    """After a "check yourself" verdict: ask for the learner's own rating; the answer is
+    already stored, and without a rating the card simply stays due."""
+    while True:
+        line = _ask("rate yourself against the reference: 1 again · 2 hard · 3 good · 4 easy> ")
+        if line is None or line.strip() in ("/quit", "/exit", "/skip"):
+            console.print("[yellow]notice:[/] your answer is saved; it stays due until you rate it")
+            return r, line is None or line.strip() != "/skip"
+        try:
+            out = q.self_rate(user, r.item_id, line, now=now)
+        except q.BadAnswer as e:
+            console.print(f"[red]{escape(str(e))}[/]")
+            continue
+        out.answer, out.notices = r.answer, r.notices
+        return out, False
+
+
 def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, type_: Optional[str], n: int,
              now: Optional[datetime]) -> list:
     """The interactive round; returns the Results."""
@@ -77,6 +111,8 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
             for j, o in enumerate(it.options):
                 console.print(f"  {'ABCDEF'[j]}. {escape(o)}")
         step = 0
+        # piped or pasted input has no meaningful answer time (0 ms answers are not "easy")
+        timed = sys.stdin.isatty()
         t0 = time.monotonic()
         latency = None
         answer: Optional[str] = None
@@ -95,7 +131,7 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
                 console.print(f"[cyan]hint {h.step}/3:[/] {escape(h.text)}")
                 continue
             if it.type == "card":
-                latency = int((time.monotonic() - t0) * 1000)
+                latency = int((time.monotonic() - t0) * 1000) if timed else None
                 console.print(f"[cyan]back:[/] {escape(it.reference)}")
                 rating = _ask("how well did you know it? 1 again · 2 hard · 3 good · 4 easy> ")
                 if rating is None:
@@ -103,16 +139,26 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
                     break
                 answer = rating
             else:
-                latency = int((time.monotonic() - t0) * 1000)
+                latency = int((time.monotonic() - t0) * 1000) if timed else None
                 answer = line
-            try:
-                r = q.grade(user, it.id, answer, latency_ms=latency, now=now, hints_used=step)
-            except q.BadAnswer as e:
-                console.print(f"[red]{escape(str(e))}[/]")
-                answer = None
-                continue
-            results.append(r)
+            with _interrupt_after_saving() as interrupted:
+                try:
+                    r = q.grade(user, it.id, answer, latency_ms=latency, now=now, hints_used=step)
+                except q.BadAnswer as e:
+                    console.print(f"[red]{escape(str(e))}[/]")
+                    answer = None
+                    continue
             _show_result(console, r)
+            if interrupted:
+                results.append(r)
+                console.print("[yellow]interrupted: your last answer was saved; the round stops here[/]")
+                quit_now = True
+                break
+            if r.verdict == "check":
+                r, quit_now = _self_rate(console, q, user, r, now)
+                if r.verdict != "check":
+                    _show_result(console, r)
+            results.append(r)
             break
         if quit_now:
             break
@@ -125,7 +171,12 @@ def _show_result(console: Console, r) -> None:
     for n in r.notices:
         console.print(f"[yellow]notice:[/] {escape(n)}")
     due = r.due.strftime("%Y-%m-%d %H:%M UTC")
-    console.print(f"[{color}]{mark} {r.verdict}[/] · score {r.score:.2f} · FSRS {r.rating} · next review {due}")
+    if r.verdict == "check":
+        console.print(f"[{color}]{mark} check yourself[/] · score {r.score:.2f} · not scheduled until you rate it")
+    elif "self_rated" in r.flags:
+        console.print(f"[{color}]{mark} your rating: {r.rating}[/] · next review {due}")
+    else:
+        console.print(f"[{color}]{mark} {r.verdict}[/] · score {r.score:.2f} · FSRS {r.rating} · next review {due}")
     console.print(escape(r.feedback))
     if r.type != "card" and r.verdict != "correct":
         console.print(f"[dim]answer:[/] {escape(r.correct_answer)}")
@@ -143,8 +194,9 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
     for k, r in enumerate(results, 1):
         tab.add_row(str(k), r.item_id, r.verdict, f"{r.score:.2f}", r.rating, r.due.strftime("%Y-%m-%d %H:%M"))
     console.print(tab)
-    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("correct", "partial", "wrong")}
-    console.print(f"correct {counts['correct']} · partial {counts['partial']} · wrong {counts['wrong']} — saved for user "
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("correct", "partial", "wrong", "check")}
+    pending = f" · waiting for your rating {counts['check']}" if counts["check"] else ""
+    console.print(f"correct {counts['correct']} · partial {counts['partial']} · wrong {counts['wrong']}{pending} — saved for user "
                   f"{escape(user)} in {escape(url.split('///')[-1] if url.startswith('sqlite') else url.split('@')[-1])}")
 
 

@@ -2,8 +2,9 @@
 
 One FSRS card per user and item. A grade becomes a rating:
 wrong → Again, partial → Hard, correct → Good, correct and fast → Easy (latency at most
-`fast_ms`; short answers get 3× that, since typing takes longer). Flashcards are
-self-rated directly.
+`fast_ms` but not implausibly fast, MIN_READ_MS; short answers get 3× both, since typing
+takes longer). Flashcards, and short answers the grader could not decide ("check yourself"),
+are self-rated directly.
 
 The card state is kept as plain values (state, step, stability, difficulty, due,
 last_review) so the progress store can save it in columns; fsrs types stay in this module.
@@ -53,17 +54,23 @@ class CardState:
         return cls(int(c.state.value), c.step, c.stability, c.difficulty, c.due, c.last_review)
 
 
+# Faster than this nobody has read the question: piped or pasted input, a script, a
+# double-submit. Such a correct answer is Good, never Easy (3× for short answers, as fast_ms).
+MIN_READ_MS = 1000
+
+
 def rating_for(verdict: str, latency_ms: int | None, item_type: str, fast_ms: int) -> str:
     """Rating name from a verdict: wrong→again, partial→hard, correct→good, or easy when
-    correct within fast_ms (3× for short answers). Raises ValueError for an unknown verdict."""
+    correct in [MIN_READ_MS, fast_ms] ms (both 3× for short answers); an unknown latency
+    (None) is good. Raises ValueError for an unknown verdict."""
     if verdict == "wrong":
         return "again"
     if verdict == "partial":
         return "hard"
     if verdict != "correct":
         raise ValueError(f"unknown verdict {verdict!r}")
-    limit = fast_ms * (3 if item_type == "short" else 1)
-    return "easy" if latency_ms is not None and 0 <= latency_ms <= limit else "good"
+    k = 3 if item_type == "short" else 1
+    return "easy" if latency_ms is not None and MIN_READ_MS * k <= latency_ms <= fast_ms * k else "good"
 
 
 def verdict_for_rating(rating: str) -> tuple[str, float]:

@@ -132,3 +132,18 @@ class StreamSanitizer:
     def flush(self) -> str:
         out, self._buf = strip_control(self._buf), ""
         return out
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """text with every lone surrogate (what Python makes of undecodable input bytes with
+    surrogateescape, or a half emoji pair in JSON) replaced by U+FFFD; valid pairs never
+    reach Python as surrogates, so nothing readable changes. Encodable as UTF-8 afterwards."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
+def has_invalid_text(text: str) -> bool:
+    """True when clean_text would change the text (lone surrogates)."""
+    return bool(_SURROGATE.search(text))

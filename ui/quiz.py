@@ -20,7 +20,7 @@ from tutor.errors import TutorError
 
 TYPE_LABEL = {"choice": "选择题 Choice", "short": "简答题 Short answer", "card": "卡片 Flashcard"}
 VERDICT = {"correct": ("verdict-ok", "正确 Correct"), "partial": ("verdict-partial", "部分正确 Partly correct"),
-           "wrong": ("verdict-bad", "不正确 Wrong")}
+           "wrong": ("verdict-bad", "不正确 Wrong"), "check": ("verdict-partial", "请自评 Check yourself")}
 MODES = [("混合 Mixed (due → weak → new)", "mixed"), ("到期复习 Due", "due"), ("薄弱 Weak", "weak"), ("新题 New", "new")]
 TYPES = [("全部 All", ""), ("选择 Choice", "choice"), ("简答 Short", "short"), ("卡片 Flashcard", "card")]
 RATINGS = [("忘记 Again", "again"), ("困难 Hard", "hard"), ("良好 Good", "good"), ("简单 Easy", "easy")]
@@ -46,6 +46,7 @@ class QuizView:
     message: str = ""
     answered: bool = False
     more_hints: bool = False
+    self_rate: bool = False  # a short answer the grader could not decide: show the rating buttons
 
 
 def scope_choices(corpus) -> list[tuple[str, str]]:
@@ -98,6 +99,7 @@ def view(tutor, st: dict) -> QuizView:
     v.more_hints = st.get("hints", 0) < 3 and not v.answered
     if v.answered:
         v.result = result_markdown(st["result"])
+        v.self_rate = st["result"]["verdict"] == "check"
     return v
 
 
@@ -114,9 +116,22 @@ def submit(tutor, st: dict, answer: str | None, now: float | None = None) -> tup
 
 
 def rate(tutor, st: dict, rating: str, now: float | None = None) -> tuple[dict, QuizView]:
-    """Self-rate the current flashcard (again / hard / good / easy)."""
-    if not _current(st) or st.get("result") is not None:
+    """Self-rate the current flashcard, or a short answer graded "check yourself"
+    (again / hard / good / easy)."""
+    if not _current(st):
         return st, view(tutor, st)
+    res = st.get("result")
+    if res is not None:
+        if res["verdict"] != "check":
+            return st, view(tutor, st)
+        try:
+            r = tutor.quiz.self_rate(st["user"], res["item_id"], rating)
+        except TutorError as e:
+            v = view(tutor, st)
+            v.message = f"⚠ {e}"
+            return st, v
+        rd = dict(r.to_json(), answer=res["answer"], notices=res.get("notices", []))
+        return dict(st, result=rd, results=[*st.get("results", [])[:-1], rd]), view(tutor, dict(st, result=rd))
     return _grade(tutor, dict(st, flipped=True), rating, now)
 
 
@@ -156,8 +171,16 @@ def finish(tutor, st: dict) -> tuple[dict, QuizView]:
 def result_markdown(r: dict) -> str:
     """Verdict, score, FSRS rating and next review, feedback and the right answer."""
     cls, label = VERDICT[r["verdict"]]
-    lines = [f'<span class="{cls}">{label}</span> · 得分 score {round(100 * r["score"])}% · '
-             f'FSRS {r["rating"]} · 下次复习 next review {r["due"][:16].replace("T", " ")} UTC', ""]
+    if r["verdict"] == "check":
+        head = (f'<span class="{cls}">{label}</span> · 得分 score {round(100 * r["score"])}% · '
+                "对照下面的答案给自己打分，再安排复习 / compare with the answer below and rate yourself")
+    elif "self_rated" in r.get("flags", []):
+        head = (f'<span class="{cls}">{label}</span> · 自评 your rating {r["rating"]} · '
+                f'下次复习 next review {r["due"][:16].replace("T", " ")} UTC')
+    else:
+        head = (f'<span class="{cls}">{label}</span> · 得分 score {round(100 * r["score"])}% · '
+                f'FSRS {r["rating"]} · 下次复习 next review {r["due"][:16].replace("T", " ")} UTC')
+    lines = [head, ""]
     lines += [html.escape(x) for x in r["feedback"].splitlines()]
     if r["type"] != "card" and r["verdict"] != "correct":
         lines += ["", f"**正确答案 Answer:** {html.escape(r['correct_answer'])}"]
@@ -174,7 +197,8 @@ def summary(st: dict) -> str:
     mean = sum(r["score"] for r in rs) / len(rs)
     rows = [f"### 本轮小结 Round summary — {len(rs)} 题 answered",
             f"正确 correct **{counts['correct']}** · 部分 partial **{counts['partial']}** · 错误 wrong **{counts['wrong']}**"
-            f" · 平均得分 mean score **{round(100 * mean)}%** · 用户 user {html.escape(st['user'])}", "",
+            + (f" · 待自评 to rate yourself **{counts['check']}**" if counts["check"] else "")
+            + f" · 平均得分 mean score **{round(100 * mean)}%** · 用户 user {html.escape(st['user'])}", "",
             "| # | 笔记 note | 题型 type | 结果 verdict | 得分 score | 下次复习 next review |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(rs, 1):
         rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {r['type']} | {VERDICT[r['verdict']][1]} | "

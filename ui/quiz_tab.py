@@ -63,7 +63,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
             gr.Textbox(visible=v.kind == "short", interactive=open_, **({"value": ""} if new_item else {})),
             gr.Button(visible=card and open_ and not v.back),
             f"**背面 Back:** {v.back}" if v.back else "",
-            gr.Row(visible=card and open_ and bool(v.back)),
+            gr.Row(visible=(card and open_ and bool(v.back)) or v.self_rate),
             gr.Button(visible=v.kind in ("choice", "short") and open_),
             gr.Button(visible=v.more_hints),
             gr.Button(visible=bool(v.kind)),

@@ -113,3 +113,56 @@ def test_chinese_round_of_ten_end_to_end_then_progress_and_path(tmp_path):
     r = run_cli(["path", "--user", "小明", "--json"], home)
     steps = json.loads(r.stdout)["steps"]
     assert steps and all(s["reason"] for s in steps)
+
+
+def _env(home: Path) -> dict:
+    return {**os.environ, "TUTOR_HOME": str(home), "TUTOR_CORPUS_DIR": str(ROOT / "corpus"),
+            "TUTOR_PROMPTS_DIR": str(ROOT / "prompts"), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.parametrize("raw", [b"abc \xff\xfe \xe6\xba\xa2\xe5\x87\xba\n", b"\xff\n"])
+def test_answer_with_invalid_utf8_is_graded_and_stored(tmp_path, raw):
+    """`printf 'abc \\xff\\xfe 溢出\\n' | tutor quiz ...` raised TypeError in the grader's
+    embedding, `printf '\\xff\\n'` UnicodeEncodeError in the store (issue 13)."""
+    home = tmp_path / "home"
+    p = subprocess.run([sys.executable, "-m", "tutor.cli", "quiz", "--topic", "1.1.2", "--type", "short", "-n", "1", "--user", "u"],
+                       input=raw + b"/quit\n", capture_output=True, env=_env(home), timeout=600, cwd=str(tmp_path))
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    out = p.stdout.decode("utf-8")  # valid UTF-8 all the way
+    assert "not valid UTF-8" in out and "round summary — 1 answered" in out
+    rows = _reviews(home / "progress.db")
+    assert len(rows) == 1 and "\ufffd" in rows[0][1]
+
+
+def test_ctrl_c_while_grading_keeps_the_answer_and_says_so(tmp_path):
+    """Ctrl-C while an answer is being graded dropped it without a word (issue 13): now the
+    answer is graded and stored first, then the round stops with a notice."""
+    import threading
+
+    home = tmp_path / "home"
+    p = subprocess.Popen([sys.executable, "-m", "tutor.cli", "quiz", "--topic", "1.1.2", "--type", "short", "-n", "2", "--user", "c"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(home), cwd=str(tmp_path))
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(lambda: p.stdout.read1(4096), b"")), daemon=True)
+    reader.start()
+    try:
+        # typed before the question appears, so grading starts the moment input() returns
+        # while the grader (embedding model, IDF over the notes) is still loading
+        p.stdin.write("点积的方差是 d_k，所以除以 √d_k 让方差回到 1。\n".encode())
+        p.stdin.flush()
+        deadline = time.time() + 300
+        while b"your answer>" not in b"".join(out) and time.time() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        p.wait(300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    reader.join(5)
+    text = b"".join(out).decode("utf-8")
+    err = p.stderr.read().decode("utf-8", "replace")
+    assert "Traceback" not in err, err[-2000:]
+    assert len(_reviews(home / "progress.db")) == 1, text[-2000:]
+    assert "your last answer was saved" in text

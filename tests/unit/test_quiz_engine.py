@@ -188,3 +188,48 @@ def test_export_import_round_trip(quiz, tmp_path):
 def test_sqlite_store_is_in_wal_mode(quiz):
     with quiz.store.engine.connect() as c:
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def _undecided(quiz, monkeypatch):
+    """Make the grader undecided, as it is for an answer it cannot verify (the grader's own
+    decisions are tested in test_quiz_grading.py and integration/test_grader_real.py)."""
+    from tutor.grading import Grade
+
+    monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], [], ["uncertain"]))
+
+
+def test_check_yourself_stores_the_answer_then_schedules_the_self_rating(quiz, monkeypatch):
+    it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
+    _undecided(quiz, monkeypatch)
+    r = quiz.grade("u", it.id, "我觉得是低秩分解", latency_ms=9000)
+    assert (r.verdict, r.rating) == ("check", "pending")
+    assert "自评" in r.feedback and all(k in r.feedback for k in it.key_points) and r.correct_answer == it.reference
+    assert [x.answer for x in quiz.store.reviews("u")] == ["我觉得是低秩分解"]  # kept at once
+    assert it.id not in quiz.store.cards("u")  # nothing scheduled yet: the item stays new / due
+    assert it.id in [i.id for i in quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=5)]
+    done = quiz.self_rate("u", it.id, "2")
+    assert (done.verdict, done.rating, done.flags) == ("partial", "hard", ["self_rated"])
+    assert quiz.store.cards("u")[it.id].reps == 1
+    assert [(x.verdict, x.rating) for x in quiz.store.reviews("u")] == [("partial", "hard")]
+    with pytest.raises(quiz.BadAnswer, match="waiting for a self-rating"):
+        quiz.self_rate("u", it.id, "good")
+    assert quiz.grade("u", it.id, "再答一次").verdict == "check"
+    with pytest.raises(quiz.BadAnswer, match="not a rating"):
+        quiz.self_rate("u", it.id, "maybe")
+
+
+def test_answer_with_undecodable_bytes_is_graded_and_stored(quiz):
+    it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
+    bad = b"abc \xff\xfe \xe6\xba\xa2\xe5\x87\xba".decode("utf-8", "surrogateescape")
+    r = quiz.grade("u", it.id, bad, latency_ms=5000)
+    assert r.answer == "abc \ufffd\ufffd 溢出" and any("not valid UTF-8" in n for n in r.notices)
+    assert quiz.store.reviews("u")[0].answer == "abc \ufffd\ufffd 溢出"
+    r = quiz.grade("u\udcff", it.id, "\udcff")  # a learner name from the same input
+    assert r.answer == "\ufffd" and quiz.store.reviews("u\ufffd")
+
+
+def test_instant_answers_are_not_rated_easy(quiz):
+    it = quiz.next_items("u", scope="3.4.2", mode="new", type="choice", n=1)[0]
+    assert quiz.grade("u", it.id, _right(it), latency_ms=0).rating == "good"  # piped input
+    assert quiz.grade("u", it.id, _right(it), latency_ms=None).rating == "good"
+    assert quiz.grade("u", it.id, _right(it), latency_ms=4000).rating == "easy"

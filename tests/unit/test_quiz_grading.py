@@ -10,7 +10,7 @@ import pytest
 
 from tutor.corpus import Corpus
 from tutor.embed import hash_embedder
-from tutor.grading import PARAMS_FILE, Grader, GraderParams, Synonyms, english_summary, load_glossary
+from tutor.grading import PARAMS_FILE, Grader, GraderParams, Synonyms, english_summary, is_term_list, plain
 from tutor.items import ItemBank
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,9 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def grader(corpus):
-    return Grader.for_corpus(corpus, hash_embedder())
+    # the rule path (no fitted model): the shipped verdict model is calibrated for the real
+    # multilingual embedder and is tested with it (integration/test_grader_real.py)
+    return Grader.for_corpus(corpus, hash_embedder(), GraderParams())
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +71,25 @@ def test_score_orders_full_partial_offtopic(grader, lora):
     assert g(grader, lora, "扩散模型在前向过程中逐步加入高斯噪声，直到变成纯噪声。").verdict == "wrong"
 
 
-def test_glossary_lets_an_english_answer_cover_chinese_key_points():
-    syn = Synonyms(load_glossary())
-    expanded = syn.expand("Dividing by sqrt(d_k) restores unit variance; the merged weights add no latency.")
-    assert "方差" in expanded and "延迟" in expanded and "合并" in expanded
-    assert "方差" not in syn.expand("nothing relevant here")
+def test_synonyms_match_latin_forms_at_word_starts_only():
     # latin forms match at word starts only: "ln" must not fire inside "learning"
     assert Synonyms([["层归一化", "ln"]]).expand("learning rate") == "learningrate"
+    assert "层归一化" in Synonyms([["层归一化", "layer norm"]]).expand("Layer norm first")
+
+
+def test_formatting_is_removed_before_grading():
+    assert plain("<script>alert(1)</script>**除以** $\\sqrt{d_k}$").split() == ["除以", "√{d_k}"]
+    assert plain("- 第一点\n- 第二点\n<b>粗体</b>").split() == ["第一点", "第二点", "粗体"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Q, K, V, softmax, 缩放", True), ("方差、标准差、根号dk、softmax饱和、梯度消失", True),
+    ("variance, square root, softmax saturation, vanishing gradients", True), ("K/V 共享，省显存，速度快", False),
+    ("残差连接 / 逐元素相加 / 形状一致 / d_model=512", True), ("a, b, c", False),
+    ("点积的方差是 d_k，标准差 √d_k，除以 √d_k 后方差回到 1；除以 d_k 就压过头了，softmax 变均匀。", False),
+    ("LoRA freezes W and trains B and A", False), ("低秩分解", False)])
+def test_bare_term_lists_are_recognised(text, expected):
+    assert is_term_list(text) is expected
 
 
 def test_english_summary_is_extracted(corpus):
@@ -86,22 +100,22 @@ def test_english_summary_is_extracted(corpus):
 def test_shipped_calibration_is_loaded_and_sane():
     data = json.loads(PARAMS_FILE.read_text(encoding="utf-8"))
     p = GraderParams.load()
-    assert data["n_labelled"] >= 120
-    assert p == GraderParams(**data["params"])
+    assert data["fitted_on"]["answers"] >= 400 and data["fitted_on"]["chapters"] == [1, 2, 3, 4]
+    assert p == GraderParams(**(data["params"] | {"claims": tuple(data["params"]["claims"])}))
     for lo, hi, tc, tp in ((p.emb_lo, p.emb_hi, p.t_correct, p.t_partial), (p.x_emb_lo, p.x_emb_hi, p.x_t_correct, p.x_t_partial)):
         assert 0 <= lo < hi <= 1 and 0 < tp < tc <= 1
     assert 0 < p.w_cov < 1 and 0 < p.min_novelty < 1
 
 
-def test_labelled_set_shape():
-    rows = [json.loads(x) for x in (ROOT / "evals/grader/answers.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
-    assert len(rows) >= 120 and len({r["id"] for r in rows}) == len(rows)
-    assert {r["lang"] for r in rows} == {"zh", "en"}
-    assert {r["kind"] for r in rows} >= {"correct", "partial", "wrong", "offtopic", "empty", "copied", "paraphrase"}
+def test_labelled_sets_shape():
     bank = ItemBank.build(Corpus.load(ROOT / "corpus"))
-    assert all(r["label"] in ("correct", "partial", "wrong") and r["note_id"].split(".")[0] in {"1", "2", "3", "4"} for r in rows)
-    # each answer's item still exists (by id, or the note's reworded short item)
-    assert all(r["item_id"] in bank or bank.select(r["note_id"], ["short"]) for r in rows)
+    for name, chapters in (("blind", {1, 2, 3, 4}), ("blind2", {5, 6, 7, 8})):
+        path = ROOT / "evals/grader" / name / "answers.jsonl"
+        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        assert len(rows) >= 400 and len({r["id"] for r in rows}) == len(rows)
+        assert {r["label"] for r in rows} == {"correct", "partial", "wrong"}
+        assert all(r["item_id"] in bank and int(r["item_id"].split(".")[0]) in chapters for r in rows)
+    # the two sets share no item: the test set's items were never fitted on
 
 
 def test_worked_calculation_that_reuses_the_questions_words_is_not_a_copy(grader, corpus):

@@ -50,9 +50,12 @@ def test_leak_check_catches_copied_answer_fragments(bank):
 
 
 @pytest.mark.parametrize("verdict,latency,type_,expected", [
-    ("wrong", 100, "choice", "again"), ("partial", 100, "short", "hard"), ("correct", 100, "choice", "easy"),
+    ("wrong", 100, "choice", "again"), ("partial", 100, "short", "hard"), ("correct", 1500, "choice", "easy"),
     ("correct", 25_000, "choice", "good"), ("correct", 25_000, "short", "easy"), ("correct", None, "short", "good"),
     ("correct", 31_000, "short", "good"),
+    # piped input answers in 0 ms: nobody read the question, so not Easy (issue 13)
+    ("correct", 0, "choice", "good"), ("correct", 0, "short", "good"), ("correct", 2500, "short", "good"),
+    ("correct", 999, "choice", "good"), ("correct", 1000, "choice", "easy"),
 ])
 def test_rating_from_grade(verdict, latency, type_, expected):
     assert rating_for(verdict, latency, type_, fast_ms=10_000) == expected

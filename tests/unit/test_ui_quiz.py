@@ -130,3 +130,20 @@ def test_progress_overview_after_answers(tutor, tmp_path):
 @pytest.mark.parametrize("m,color", [(None, "#e5e7eb"), (0.0, "hsl(0, 70%, 78%)"), (1.0, "hsl(120, 70%, 78%)")])
 def test_heatmap_colours(m, color):
     assert progress._color(m) == color
+
+
+def test_check_yourself_shows_the_reference_then_rating_buttons(tutor, monkeypatch):
+    from tutor.grading import Grade
+
+    st, v = quiz.start(tutor, "ann", "3.4.2", "new", "short", 1)
+    monkeypatch.setattr(tutor.quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], [], ["uncertain"]))
+    st, v = quiz.submit(tutor, st, "<script>x</script> 大概是低秩吧")
+    item = tutor.quiz.item(st["items"][0])
+    assert v.answered and v.self_rate and "请自评 Check yourself" in v.result
+    assert "&lt;script&gt;" not in v.result  # the learner's text is not echoed; the reference is, escaped
+    assert item.reference[:10] in v.result
+    st, v = quiz.rate(tutor, st, "good")
+    assert not v.self_rate and st["result"]["rating"] == "good" and "自评 your rating good" in v.result
+    assert st["results"][-1]["verdict"] == "correct" and len(st["results"]) == 1
+    st, v = quiz.next_item(tutor, st)
+    assert "正确 correct **1**" in v.summary

@@ -1,0 +1,84 @@
+"""The shipped short-answer grader with the real multilingual embedder (USE) and the fitted
+verdict model: the wrong answers from issue 13's adversarial probe are never graded correct,
+and the items' own references are. (Agreement figures live in evals/grader/REPORT.md.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+from tutor.corpus import Corpus
+from tutor.embed import load_multilingual_embedder
+from tutor.grading import Grader, GraderParams, english_summary
+from tutor.items import ItemBank
+from tutor.quiz import other_references
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def setup():
+    corpus = Corpus.load(ROOT / "corpus")
+    bank = ItemBank.build(corpus)
+    grader = Grader.for_corpus(corpus, load_multilingual_embedder())
+    assert grader.params.model and grader.params == GraderParams.load()
+    return bank, grader
+
+
+def grade(setup, note_id: str, answer: str):
+    bank, grader = setup
+    it = next(i for i in bank.items if i.note_id == note_id and i.type == "short" and not i.generated)
+    return grader.grade(it.prompt, it.reference, list(it.key_points), answer, english_summary(bank.note(it).body),
+                        list(it.misconceptions), other_references(bank, it))
+
+
+@pytest.mark.parametrize("note_id,answer", [
+    # the probe's examples: a negation, a swapped cause with a wrong formula, Euler / Euler a exchanged
+    ("1.2.2", "MQA 并不是让所有查询头共享一组 K、V，而是每个查询头仍有自己的 K、V 投影；GQA 也不分组，目的不是缩小 KV cache。"),
+    ("1.1.2", "除以 d_k 是为了让梯度更大：q·k 的方差等于 √d_k，所以除以 d_k 以后方差就变成 1 了。"),
+    ("4.2.4", "Euler a 是确定性的 ODE 求解器，步数增加时收敛到同一条轨迹；Euler 每一步都注入新的随机噪声，所以步数一变画面就变。"),
+    # the item's own misconception, and another item's reference
+    ("3.4.2", "要训练 4096×8 = 32,768 个参数，约占 50%，推理时必须保留旁路所以会变慢"),
+])
+def test_wrong_answers_are_never_correct(setup, note_id, answer):
+    g = grade(setup, note_id, answer)
+    assert g.verdict in ("wrong", "check"), (g.verdict, g.score, g.flags)
+
+
+def test_another_items_reference_is_wrong(setup):
+    bank, _ = setup
+    other = next(i for i in bank.items if i.note_id == "1.2.1" and i.type == "short")
+    g = grade(setup, "1.2.2", other.reference)
+    assert g.verdict in ("wrong", "check") and g.verdict != "correct"
+
+
+@pytest.mark.parametrize("note_id", ["1.1.2", "1.2.2", "3.4.2", "4.2.4", "5.2.1", "9.1.1", "13.1.2"])
+def test_the_reference_itself_is_correct(setup, note_id):
+    bank, _ = setup
+    it = next(i for i in bank.items if i.note_id == note_id and i.type == "short" and not i.generated)
+    g = grade(setup, note_id, it.reference)
+    assert g.verdict == "correct" and g.score > 0.5, (g.verdict, g.score, g.flags)
+
+
+def test_formatting_does_not_change_the_verdict(setup):
+    bank, _ = setup
+    it = next(i for i in bank.items if i.note_id == "1.1.2" and i.type == "short")
+    plain = grade(setup, "1.1.2", it.reference).verdict
+    marked = grade(setup, "1.1.2", "<script>alert(1)</script>\n- **" + it.reference.replace("√d_k", "$\\sqrt{d_k}$") + "**")
+    assert marked.verdict == plain
+
+
+def test_every_listed_misconception_is_graded_wrong(setup):
+    """DESIGN §3: the grader must grade each item's misconceptions wrong (all chapters)."""
+    bank, grader = setup
+    missed = []
+    for it in bank.items:
+        if it.type != "short" or it.generated:
+            continue
+        for m in it.misconceptions:
+            g = grader.grade(
+                it.prompt, it.reference, list(it.key_points), m, english_summary(bank.note(it).body),
+                list(it.misconceptions), other_references(bank, it))
+            if g.verdict != "wrong":
+                missed.append((it.id, g.verdict, m[:40]))
+    assert missed == []
