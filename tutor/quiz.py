@@ -33,7 +33,7 @@ from functools import cached_property
 from typing import Callable
 
 from .errors import TutorError
-from .grading import Grade, Grader, english_summary
+from .grading import Grade, Grader, GraderParams, english_summary
 from .hints import Hint, ladder
 from .items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
 from .path import MASTERED, Step, learning_path
@@ -134,9 +134,15 @@ class Quiz:
 
     @cached_property
     def grader(self) -> Grader:
-        # the multilingual embedder when on: Chinese paraphrases and English answers to Chinese
-        # items need a semantic match across wording and language (calibrated with it)
-        return Grader.for_corpus(self.tutor.corpus, self.tutor.multilingual or self.tutor.embedder)
+        # the verdict model is calibrated with the multilingual embedder (Chinese paraphrases and
+        # English answers to Chinese items need a match across wording and language), so grading
+        # uses it even when retrieval does not (TUTOR_MULTILINGUAL=false); with another embedder
+        # the constants do not apply and the grader falls back to its rule path
+        params = GraderParams.load()
+        emb = self.tutor.grading_embedder
+        if params.embedder and emb.name != params.embedder:
+            params = GraderParams()
+        return Grader.for_corpus(self.tutor.corpus, emb, params)
 
     def _now(self, now: datetime | None) -> datetime:
         return as_utc(now or self.clock())

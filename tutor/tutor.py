@@ -12,7 +12,7 @@ from typing import Iterator
 from .chat import Answer, Chat
 from .config import Settings
 from .corpus import Corpus
-from .embed import Embedder, load_embedder, load_multilingual_embedder
+from .embed import Embedder, EmbeddingModelMissing, load_embedder, load_multilingual_embedder
 from .errors import TutorError
 from .index import Index, IngestReport
 from .llm import LLM, load_llm
@@ -35,6 +35,7 @@ class Tutor:
         self._llm = llm
         self._embedder = embedder
         self._multilingual = multilingual
+        self._injected = embedder is not None and multilingual is None  # a fake embedder only (unit tests)
         self._lock = threading.RLock()
 
     # -- lazily built parts -------------------------------------------------------------
@@ -60,6 +61,22 @@ class Tutor:
             if self._multilingual is None and self.settings.multilingual:
                 self._multilingual = load_multilingual_embedder(self.settings.threads)
             return self._multilingual if self.settings.multilingual else None
+
+    @property
+    def grading_embedder(self) -> Embedder:
+        """The embedder the short-answer grader was calibrated with (USE), whether or not
+        retrieval uses it; an injected embedder (tests) or, without the package, the
+        retrieval embedder otherwise."""
+        with self._lock:
+            if self._multilingual is not None:
+                return self._multilingual
+            if self._injected and not self.settings.multilingual:
+                return self._embedder
+            try:
+                self._multilingual = load_multilingual_embedder(self.settings.threads)
+                return self._multilingual
+            except EmbeddingModelMissing:
+                return self.embedder
 
     @property
     def llm(self) -> LLM:
