@@ -172,7 +172,7 @@ def _show_result(console: Console, r) -> None:
         console.print(f"[yellow]notice:[/] {escape(n)}")
     due = r.due.strftime("%Y-%m-%d %H:%M UTC")
     if r.verdict == "check":
-        console.print(f"[{color}]{mark} check yourself[/] · score {r.score:.2f} · not scheduled until you rate it")
+        console.print(f"[{color}]{mark} check yourself[/] · not scheduled until you rate it")
     elif "self_rated" in r.flags:
         console.print(f"[{color}]{mark} your rating: {r.rating}[/] · next review {due}")
     else:

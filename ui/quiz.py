@@ -172,7 +172,7 @@ def result_markdown(r: dict) -> str:
     """Verdict, score, FSRS rating and next review, feedback and the right answer."""
     cls, label = VERDICT[r["verdict"]]
     if r["verdict"] == "check":
-        head = (f'<span class="{cls}">{label}</span> · 得分 score {round(100 * r["score"])}% · '
+        head = (f'<span class="{cls}">{label}</span> · '
                 "对照下面的答案给自己打分，再安排复习 / compare with the answer below and rate yourself")
     elif "self_rated" in r.get("flags", []):
         head = (f'<span class="{cls}">{label}</span> · 自评 your rating {r["rating"]} · '
