@@ -34,14 +34,14 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from tutor.embed import load_embedder
+    from tutor.rag.embed import load_embedder
 
     return load_embedder(None)
 
 
 @pytest.fixture(scope="session")
 def real_multilingual():
-    from tutor.embed import load_multilingual_embedder
+    from tutor.rag.embed import load_multilingual_embedder
 
     return load_multilingual_embedder()
 
@@ -57,7 +57,7 @@ def real_llm():
 def real_home(tmp_path_factory, real_embedder, real_multilingual) -> Path:
     """A data dir with the full corpus ingested by the real embedders, MiniLM and USE (read-only for tests)."""
     from tutor.corpus import Corpus
-    from tutor.index import Index
+    from tutor.rag.index import Index
 
     home = tmp_path_factory.mktemp("real_home")
     s = make_settings(home, multilingual=True)
@@ -77,7 +77,7 @@ def real_tutor(real_home, real_embedder, real_multilingual, real_llm):
 def fake_home(tmp_path_factory) -> Path:
     """The real corpus ingested once with the hash embedder (~20 s for 16 chapters); each
     fake_tutor gets a private copy, so a test may write to its index without touching others."""
-    from tutor.embed import hash_embedder
+    from tutor.rag.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 
@@ -91,7 +91,7 @@ def fake_tutor(tmp_path, fake_home):
     """Tutor on the real corpus with the hash embedder and a scripted LLM, on a copy of fake_home."""
     import shutil
 
-    from tutor.embed import hash_embedder
+    from tutor.rag.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 

@@ -15,18 +15,18 @@ from typing import Optional
 
 import typer
 
-from .config import Settings
-from .errors import TutorError
+from tutor.config import Settings
+from tutor.errors import TutorError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Offline AI/ML tutor: hybrid search over the notes, cited answers from a local GGUF model, quizzes.")
 
 # command groups living in their own modules; each defines register(app)
-EXTENSIONS = ("tutor.quiz_cli", "tutor.model_cli", "tutor.eval_cli")
+EXTENSIONS = ("tutor.quiz.quiz_cli", "tutor.serve.model_cli", "tutor.evaluate.eval_cli")
 
 
 def _tutor():
-    from .tutor import build_tutor
+    from tutor.tutor import build_tutor
 
     return build_tutor(Settings())
 
@@ -76,7 +76,7 @@ def search(query: str = typer.Argument(..., help="What to look for, Chinese or E
     t = _tutor()
     hits = t.search(query, k=k, chapter=chapter, per_note=not all_chunks)
     if as_json:
-        from .api import search_json
+        from tutor.serve.api import search_json
 
         _print_json(search_json(query, hits))
         return
@@ -126,7 +126,7 @@ def _stream_answer(t, question: str, history: list, chapter: Optional[str]):
         if kind == "token":
             sys.stdout.write(value)
             sys.stdout.flush()
-        elif kind == "retry":  # the streamed answer failed the check (tutor/trust.py)
+        elif kind == "retry":  # the streamed answer failed the check (tutor/trust/check.py)
             sys.stdout.write("\n")
             typer.echo(f"[answer rejected ({', '.join(value)}); retrying with a stricter prompt…]", err=True)
         elif kind == "replace":  # replaces everything streamed so far
@@ -169,7 +169,7 @@ def chat(chapter: Optional[str] = typer.Option(None, "--chapter", help="Only use
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
            no_model: bool = typer.Option(False, "--no-model", help="Do not load the GGUF (faster).")):
     """Versions, model file and chat template, GPU offload, embedding model, index counts, data dir."""
-    from .doctor import report
+    from tutor.doctor import report
 
     rep = report(Settings(), load_model=not no_model)
     if as_json:
@@ -204,9 +204,8 @@ def serve(host: Optional[str] = typer.Option(None, "--host", help="Bind address 
     """Serve the HTTP JSON API: /health, /search, /ask, /ask/stream (server-sent events)."""
     import uvicorn
 
+    from tutor.serve.api import build_api
     from ui.serve import check_bind
-
-    from .api import build_api
 
     s = Settings()
     host, token = host or s.host, token or s.api_token

@@ -12,9 +12,14 @@ import os
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
-from .resources import resource_dir
+from tutor.resources import resource_dir
 
 
 def _default_home() -> Path:
@@ -40,7 +45,7 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL (http://host:port); default: embedded PersistentClient under home.")
     collection: str = Field("tutor", description="Chroma collection name.")
     top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for an answer.")
-    min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Relevance in [0,1] below which the notes count as not covering a question; 0.5 is the calibrated decision point of tutor/coverage_params.json (fitted on the tuning sets by evals/coverage/calibrate.py). Higher refuses more.")
+    min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Relevance in [0,1] below which the notes count as not covering a question; 0.5 is the calibrated decision point of tutor/trust/coverage_params.json (fitted on the tuning sets by evals/coverage/calibrate.py). Higher refuses more.")
     rewrite_followups: bool = Field(False, description="Let the LLM rewrite a follow-up that names no topic into a standalone question before retrieval (worth it with a stronger model); otherwise the last question is prepended.")
     max_question_chars: int = Field(4000, ge=10, description="Longest question accepted, in characters.")
     lock_timeout_s: float = Field(10.0, ge=0, description="Seconds to wait for another process writing the index before giving up.")

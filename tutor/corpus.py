@@ -15,10 +15,17 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from .errors import TutorError
-from .outline import Outline
+from tutor.errors import TutorError
+from tutor.outline import Outline
 
 
 class ChoiceItem(BaseModel):

@@ -9,8 +9,8 @@ import importlib.metadata as md
 import platform
 from pathlib import Path
 
-from .config import Settings
-from .index import Index
+from tutor.config import Settings
+from tutor.rag.index import Index
 
 PACKAGES = ["tutor", "llama-cpp-python", "sentence-transformers", "torch", "chromadb", "langchain-core",
             "langchain-chroma", "langchain-huggingface", "gradio", "bm25s", "jieba", "fsrs", "sqlalchemy"]
@@ -31,14 +31,14 @@ def report(settings: Settings, load_model: bool = True) -> dict:
     out["paths"] = {"home": str(settings.home), "corpus": str(settings.corpus_dir), "prompts": str(settings.prompts_dir)}
     # model
     try:
-        from .llm import default_model_path
+        from tutor.llm import default_model_path
 
         path = Path(settings.model_path) if settings.model_path else default_model_path()
         model: dict = {"path": str(path), "exists": path.is_file(), "default": settings.model_path is None}
         if path.is_file():
             model["size_mb"] = round(path.stat().st_size / 2**20, 1)
             if load_model:
-                from .llm import LlamaCppLLM
+                from tutor.llm import LlamaCppLLM
 
                 llm = LlamaCppLLM(path, n_ctx=512, n_gpu_layers=settings.n_gpu_layers, threads=settings.threads)
                 meta = llm.llama.metadata
@@ -65,13 +65,13 @@ def report(settings: Settings, load_model: bool = True) -> dict:
         out["index"].update({k: manifest.get(k) for k in ("embedding_model", "dim", "multilingual_model", "multilingual_dim",
                                                           "chunks", "notes", "nodes", "built_at")})
     try:
-        from .embed import load_embedder
+        from tutor.rag.embed import load_embedder
 
         emb = load_embedder(settings.embedding_model)
         out["embedding"] = {"name": emb.name, "dim": emb.dim, "max_seq_length": emb.max_tokens}
         ml = None
         if settings.multilingual:
-            from .embed import load_multilingual_embedder
+            from tutor.rag.embed import load_multilingual_embedder
 
             ml = load_multilingual_embedder(settings.threads)
             out["embedding"]["multilingual"] = {"name": ml.name, "dim": ml.dim}

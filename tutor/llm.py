@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import TutorError
-from .text import StreamSanitizer
+from tutor.errors import TutorError
+from tutor.text import StreamSanitizer
 
 Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
 MESSAGE_OVERHEAD_TOKENS = 6  # role markers and separators per message in ChatML-like templates

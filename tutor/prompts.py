@@ -10,7 +10,7 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import TutorError
+from tutor.errors import TutorError
 
 
 class Prompts:

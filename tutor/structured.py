@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import TutorError
-from .llm import LLM, Message
+from tutor.errors import TutorError
+from tutor.llm import LLM, Message
 
 
 class BadJSON(TutorError):

@@ -9,15 +9,20 @@ import threading
 from functools import cached_property
 from typing import Iterator
 
-from .chat import Answer, Chat
-from .config import Settings
-from .corpus import Corpus
-from .embed import Embedder, EmbeddingModelMissing, load_embedder, load_multilingual_embedder
-from .errors import TutorError
-from .index import Index, IngestReport
-from .llm import LLM, load_llm
-from .prompts import Prompts
-from .retrieve import Hit, Retriever
+from tutor.config import Settings
+from tutor.corpus import Corpus
+from tutor.errors import TutorError
+from tutor.llm import LLM, load_llm
+from tutor.prompts import Prompts
+from tutor.rag.chat import Answer, Chat
+from tutor.rag.embed import (
+    Embedder,
+    EmbeddingModelMissing,
+    load_embedder,
+    load_multilingual_embedder,
+)
+from tutor.rag.index import Index, IngestReport
+from tutor.rag.retrieve import Hit, Retriever
 
 
 class BadChapter(TutorError):
@@ -101,8 +106,10 @@ class Tutor:
 
     @cached_property
     def quiz(self):
-        """The quiz service (tutor/quiz.py: next_items, grade, hint, progress, path, export/import, generate)."""
-        from .quiz import Quiz  # lazy: the quiz stack (SQLAlchemy, fsrs) loads only when used
+        """The quiz service (tutor/quiz/service.py: next_items, grade, hint, progress, path, export/import, generate)."""
+        from tutor.quiz.service import (
+            Quiz,  # lazy: the quiz stack (SQLAlchemy, fsrs) loads only when used
+        )
 
         with self._lock:
             return Quiz(self)

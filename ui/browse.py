@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from tutor.errors import TutorError
-from tutor.items import from_front_matter
+from tutor.quiz.items import from_front_matter
 
 LEVEL = {1: "章 Chapter", 2: "节 Section", 3: "主题 Topic"}
 DIFFICULTY = {1: "入门 intro", 2: "中级 intermediate", 3: "进阶 advanced"}

@@ -1,5 +1,5 @@
 """引导模式 Guide me: instead of answering outright, walk the quiz engine's hint ladder
-(tutor/hints.py via Tutor.quiz.hints) for the topic the question retrieves, like a teacher
+(tutor/quiz/hints.py via Tutor.quiz.hints) for the topic the question retrieves, like a teacher
 who wants the learner to think first:
 
   question → step 1: the concept to think about
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from tutor.bm25 import tokenize
+from tutor.rag.bm25 import tokenize
 from tutor.errors import TutorError
-from tutor.retrieve import is_covered
+from tutor.rag.retrieve import is_covered
 
 from .chat import model_history, respond
 

@@ -1,7 +1,7 @@
 """Progress tab handlers: mastery per chapter (bar chart) and per section (a heatmap over
 the outline), due counts, review history and the recommended next topics with reasons,
-for one learner of a shared machine. Everything comes from `Tutor.quiz` (tutor/quiz.py);
-the chart is tutor/progress_chart.py's PNG, so CLI and UI draw the same picture.
+for one learner of a shared machine. Everything comes from `Tutor.quiz` (tutor/quiz/service.py);
+the chart is tutor/quiz/progress_chart.py's PNG, so CLI and UI draw the same picture.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def history_rows(reviews, notes) -> list[list]:
 
 def overview(tutor, user: str | None, now: datetime | None = None, chart_dir: Path | None = None) -> ProgressView:
     """Everything the Progress tab shows for `user` (default: TUTOR_USER)."""
-    from tutor.progress_chart import write_chart
+    from tutor.quiz.progress_chart import write_chart
 
     user = (user or "").strip() or tutor.settings.user
     q = tutor.quiz

@@ -1,4 +1,4 @@
-"""Quiz tab handlers: one round of items, one at a time, over `Tutor.quiz` (tutor/quiz.py).
+"""Quiz tab handlers: one round of items, one at a time, over `Tutor.quiz` (tutor/quiz/service.py).
 
 A round lives in a plain dict (Gradio keeps it per browser session in gr.State):
   {"user", "scope", "mode", "items": [item id], "i": current index, "hints": hint steps

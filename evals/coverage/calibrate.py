@@ -1,13 +1,13 @@
 """Fit the coverage decision ("do the notes cover this question?") on the tuning sets.
 
-    .venv/bin/python evals/coverage/calibrate.py          # fit, write tutor/coverage_params.json + REPORT.md
+    .venv/bin/python evals/coverage/calibrate.py          # fit, write tutor/trust/coverage_params.json + REPORT.md
     .venv/bin/python evals/coverage/calibrate.py --check  # score the shipped params on the tuning sets
 
 Data: the tuning sets only (evals/sets/retrieval_ch1-4.jsonl, retrieval_ch1-4_heldout.jsonl,
 tuning_coverage.jsonl, tuning_oos_extra.jsonl, tuning_colloquial.jsonl): in-scope questions are "covered", out-of-scope
 ones are not. The blind sets are never read here.
 
-Two stages (tutor/coverage.py):
+Two stages (tutor/trust/coverage.py):
 1. domain classifier: logistic regression (scikit-learn, balanced classes, C = DOMAIN_C) on USE
    question vectors; positives also include every note's quiz questions, card fronts, key
    points and titles (the corpus itself). For stage 2 each tuning question gets an
@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tutor.config import Settings  # noqa: E402
-from tutor.coverage import PARAMS_FILE, CoverageModel  # noqa: E402
-from tutor.evaluation import EvalSet  # noqa: E402
-from tutor.retrieve import Retriever  # noqa: E402
+from tutor.trust.coverage import PARAMS_FILE, CoverageModel  # noqa: E402
+from tutor.evaluate.evaluation import EvalSet  # noqa: E402
+from tutor.rag.retrieve import Retriever  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -195,7 +195,7 @@ def main() -> None:
     PARAMS_FILE.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     lines = ["# Coverage decision: calibration on the tuning sets", "",
              f"Produced by `evals/coverage/calibrate.py` in {time.perf_counter() - t0:.0f} s from {', '.join(SETS)} "
-             "(tuning sets; the blind sets are not read). Parameters: tutor/coverage_params.json.", "",
+             "(tuning sets; the blind sets are not read). Parameters: tutor/trust/coverage_params.json.", "",
              "| lang | in scope | out of scope | refused answerable (in-sample) | accepted out-of-scope (in-sample) | "
              "refused answerable (grouped 5-fold CV) | accepted out-of-scope (grouped 5-fold CV) |", "|---|---|---|---|---|---|---|"]
     for lang in ("zh", "en"):

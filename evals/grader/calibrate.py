@@ -1,7 +1,7 @@
 """Calibrate the short-answer grader (grading.py) on independently labelled answers and report
 agreement honestly: grouped cross-validation on the fitting set, then a test set never fitted on.
 
-    .venv/bin/python evals/grader/calibrate.py            # fit on train, write tutor/grader_params.json + REPORT.md
+    .venv/bin/python evals/grader/calibrate.py            # fit on train, write tutor/quiz/grader_params.json + REPORT.md
     .venv/bin/python evals/grader/calibrate.py --check    # evaluate the shipped params only (no fitting)
 
 Data, one learner answer per line: {"id", "item_id", "lang", "kind", "answer", "label", "label2"?}
@@ -43,10 +43,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tutor.corpus import Corpus  # noqa: E402
-from tutor.embed import load_multilingual_embedder  # noqa: E402
-from tutor.grading import FEATURES, PARAMS_FILE, Grader, GraderParams, english_summary, feature_vector  # noqa: E402
-from tutor.items import ItemBank  # noqa: E402
-from tutor.quiz import other_references  # noqa: E402
+from tutor.rag.embed import load_multilingual_embedder  # noqa: E402
+from tutor.quiz.grading import FEATURES, PARAMS_FILE, Grader, GraderParams, english_summary, feature_vector  # noqa: E402
+from tutor.quiz.items import ItemBank  # noqa: E402
+from tutor.quiz.service import other_references  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FIT_SET = HERE / "blind" / "answers.jsonl"
@@ -301,7 +301,7 @@ def report(o: dict) -> str:
     if "fit_grouped_cv" in o:
         lines += _block("Fitting set, 5-fold cross-validation grouped by item (refitted in each fold)", o["fit_grouped_cv"])
     lines += _block("Fitting set, in-sample (what the shipped constants do on the answers they were fitted on)", o["fit_in_sample"])
-    lines += HISTORY + ["", "Shipped constants (`tutor/grader_params.json`):", "", "```json",
+    lines += HISTORY + ["", "Shipped constants (`tutor/quiz/grader_params.json`):", "", "```json",
                         json.dumps(o["params"], ensure_ascii=False, indent=2), "```", ""]
     return "\n".join(lines)
 

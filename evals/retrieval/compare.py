@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tutor.config import Settings  # noqa: E402
-from tutor.evaluation import EvalSet, node_metrics  # noqa: E402
-from tutor.retrieve import NOTE_EVIDENCE, PASSAGE_MIN_CHARS, WEIGHTS, _NODE_ID, fuse, outline_matches  # noqa: E402
+from tutor.evaluate.evaluation import EvalSet, node_metrics  # noqa: E402
+from tutor.rag.retrieve import NOTE_EVIDENCE, PASSAGE_MIN_CHARS, WEIGHTS, _NODE_ID, fuse, outline_matches  # noqa: E402
 from tutor.text import detect_lang  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 

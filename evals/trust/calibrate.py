@@ -1,4 +1,4 @@
-"""Calibrate and measure the unsupported-sentence flagger (tutor/trust.py).
+"""Calibrate and measure the unsupported-sentence flagger (tutor/trust/check.py).
 
 Data: evals/trust/labelled.jsonl — sentences written for this project from real notes of
 chapters 1-4, each labelled 'supported' (the named notes state it) or 'unsupported' (they do
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tutor.trust import THRESHOLDS, Flagger, MIN_TOKENS, cosine_embed  # noqa: E402
+from tutor.trust.check import THRESHOLDS, Flagger, MIN_TOKENS, cosine_embed  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FOLDS = 5
@@ -38,7 +38,7 @@ def load_items(path: Path = HERE / "labelled.jsonl") -> list[dict]:
 
 def note_contexts(embedder, corpus_dir: Path = ROOT / "corpus") -> dict[str, list[str]]:
     """node id → texts of its chunks (same chunking as the index)."""
-    from tutor.chunking import chunk_corpus
+    from tutor.rag.chunking import chunk_corpus
     from tutor.corpus import Corpus
 
     out: dict[str, list[str]] = {}
@@ -132,7 +132,7 @@ def shipped_predictions(items: list[dict]) -> list[bool]:
 def run(embedder=None) -> dict:
     """Featurise, cross-validate, fit per language, and measure the shipped THRESHOLDS."""
     if embedder is None:
-        from tutor.embed import load_embedder
+        from tutor.rag.embed import load_embedder
 
         embedder = load_embedder(None)
     items = featurize(load_items(), Flagger(cosine_embed(embedder)), note_contexts(embedder))

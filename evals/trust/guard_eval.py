@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from tutor.config import Settings  # noqa: E402
 from tutor.text import split_sentences  # noqa: E402
-from tutor.trust import FALLBACK_HEADER, garbage_reasons  # noqa: E402
+from tutor.trust.check import FALLBACK_HEADER, garbage_reasons  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 

@@ -3,7 +3,7 @@ and after, and a sentence the notes don't support shown muted with ⚠.
 
 The model's words are scripted here (ScriptedLLM, streamed slowly): what is under test is
 the page, and SmolLM2 cannot be made to write a formula on cue. Everything else is real —
-the index, MiniLM, retrieval, the answer check (tutor/trust.py) and the app as served."""
+the index, MiniLM, retrieval, the answer check (tutor/trust/check.py) and the app as served."""
 
 from __future__ import annotations
 

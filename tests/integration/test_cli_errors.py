@@ -59,7 +59,7 @@ def test_search_json_contract(real_home):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from tutor.index import _flock
+from tutor.rag.index import _flock
 with _flock(Path(sys.argv[1]) / 'index' / '.lock', exclusive=True, timeout_s=5, what='x'):
     print('locked', flush=True)
     time.sleep(120)

@@ -8,10 +8,10 @@ import pytest
 
 from tests.conftest import ROOT
 from tutor.corpus import Corpus
-from tutor.embed import load_multilingual_embedder
-from tutor.grading import Grader, GraderParams, english_summary
-from tutor.items import ItemBank
-from tutor.quiz import other_references
+from tutor.rag.embed import load_multilingual_embedder
+from tutor.quiz.grading import Grader, GraderParams, english_summary
+from tutor.quiz.items import ItemBank
+from tutor.quiz.service import other_references
 
 pytestmark = pytest.mark.integration
 

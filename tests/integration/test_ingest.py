@@ -6,8 +6,8 @@ import pytest
 
 from tests.conftest import ROOT, make_settings
 from tutor.corpus import Corpus
-from tutor.embed import hash_embedder, load_embedder
-from tutor.index import Index
+from tutor.rag.embed import hash_embedder, load_embedder
+from tutor.rag.index import Index
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_other_embedding_model_gives_a_clear_message_then_rebuild_works(tmp_path
 
 
 def test_renamed_copy_of_the_model_counts_as_another_model(tmp_path, small_corpus, real_embedder):
-    from tutor.embed import default_model_dir
+    from tutor.rag.embed import default_model_dir
 
     s = make_settings(tmp_path / "home", corpus_dir=small_corpus)
     Index.ingest(s, real_embedder, Corpus.load(small_corpus))

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tutor.corpus import Corpus
-from tutor.items import ItemBank
+from tutor.quiz.items import ItemBank
 
 pytestmark = pytest.mark.integration
 

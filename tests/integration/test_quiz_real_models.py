@@ -7,9 +7,9 @@ import pytest
 
 from tests.conftest import ROOT
 from tutor.corpus import Corpus
-from tutor.grading import Grader, english_summary
-from tutor.items import ItemBank
-from tutor.quiz import other_references
+from tutor.quiz.grading import Grader, english_summary
+from tutor.quiz.items import ItemBank
+from tutor.quiz.service import other_references
 
 pytestmark = pytest.mark.integration
 

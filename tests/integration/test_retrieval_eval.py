@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tutor.evaluation import EvalSet, run
+from tutor.evaluate.evaluation import EvalSet, run
 
 pytestmark = pytest.mark.integration
 

@@ -68,7 +68,7 @@ def test_chinese_question_finds_the_english_summary(real_tutor):
 def test_symbol_joined_terms_are_covered_and_found(real_tutor, query, expected):
     """Terms joined by symbols stay whole (q / k / t alone say nothing), so these are covered
     and find their note."""
-    from tutor.retrieve import is_covered
+    from tutor.rag.retrieve import is_covered
 
     hits = real_tutor.search(query, k=5)
     assert is_covered(hits, real_tutor.settings.min_relevance), [(h.chunk.node_id, h.relevance) for h in hits]
@@ -85,7 +85,7 @@ def test_symbol_joined_terms_are_covered_and_found(real_tutor, query, expected):
     ("why does PPO clip the probability ratio?", True),
 ])
 def test_coverage_decision_on_plain_examples(real_tutor, query, covered):
-    from tutor.retrieve import is_covered
+    from tutor.rag.retrieve import is_covered
 
     hits = real_tutor.search(query, k=real_tutor.settings.top_k)
     assert is_covered(hits, real_tutor.settings.min_relevance) is covered, [(h.chunk.node_id, h.relevance) for h in hits]

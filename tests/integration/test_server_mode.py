@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import ROOT, make_settings, wait_for_http
 from tutor.corpus import Corpus
-from tutor.index import Index
-from tutor.retrieve import Retriever
+from tutor.rag.index import Index
+from tutor.rag.retrieve import Retriever
 
 pytestmark = pytest.mark.integration
 

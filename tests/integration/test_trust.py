@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from tutor.trust import FALLBACK_HEADER, garbage_reasons
+from tutor.trust.check import FALLBACK_HEADER, garbage_reasons
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "evals" / "trust"))
 
 def test_flagger_precision_and_recall_on_the_labelled_set(real_embedder):
     import calibrate
-    from tutor.trust import Flagger, cosine_embed
+    from tutor.trust.check import Flagger, cosine_embed
 
     items = calibrate.featurize(calibrate.load_items(), Flagger(cosine_embed(real_embedder)),
                                 calibrate.note_contexts(real_embedder))
@@ -37,7 +37,7 @@ def shown_is_safe(tutor, a) -> bool:
     """What the learner sees is either the extractive fallback quoting cited chunks verbatim,
     or passes every garbage check when re-checked against the retrieved chunks."""
     from tutor.text import split_sentences
-    from tutor.trust import strip_citations
+    from tutor.trust.check import strip_citations
 
     ctx = [tutor.index.chunks[c].text for s in a.sources for c in s.chunk_ids]
     if a.guard["outcome"] == "fallback":

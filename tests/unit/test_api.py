@@ -1,4 +1,4 @@
-"""HTTP API (tutor/api.py) in-process with fakes: the JSON matches the CLI contract, bad
+"""HTTP API (tutor/serve/api.py) in-process with fakes: the JSON matches the CLI contract, bad
 input is a 400/422 with one line, the token guards everything but /health, and the SSE
 stream ends with the same answer as /ask."""
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tutor.api import build_api
+from tutor.serve.api import build_api
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ coverage terms of a question drop stop words and the parts of a joined term."""
 
 import pytest
 
-from tutor.bm25 import content_terms, joined_terms, tokenize
+from tutor.rag.bm25 import content_terms, joined_terms, tokenize
 
 
 @pytest.mark.parametrize("text, terms", [

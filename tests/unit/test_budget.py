@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tutor.budget import SAFETY_TOKENS, fit, trim_to_tokens
+from tutor.rag.budget import SAFETY_TOKENS, fit, trim_to_tokens
 
 
 def render(groups, q):
@@ -52,7 +52,7 @@ def test_trim_to_tokens_keeps_whole_characters():
 def test_a_best_note_too_long_for_the_window_keeps_its_first_chunks():
     """When the best note alone does not fit, its last chunks go (notice notes_trimmed) rather
     than the whole note: an answer needs the note it is about."""
-    from tutor.budget import fit
+    from tutor.rag.budget import fit
 
     groups = ["[1] LoRA\n" + "甲" * 300, "乙" * 300, "丙" * 300]
     note = ["\n\n".join(groups)]

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tutor.chat import CitationFilter, Question
+from tutor.rag.chat import CitationFilter, Question
 from tutor.llm import ScriptedLLM
 
 
@@ -95,7 +95,7 @@ def test_follow_up_that_names_a_topic_is_searched_on_its_own(fake_tutor):
 
 @pytest.mark.parametrize("reply,used", [("RoPE 旋转位置编码有什么缺点？", True), ("", False), ("Sure! Here is", False)])
 def test_llm_rewrite_is_used_only_when_sane(fake_tutor, reply, used):
-    from tutor import followup
+    from tutor.rag import followup
 
     fake_tutor.llm.replies = [reply]
     hist = [{"role": "user", "content": "RoPE 是什么？"}, {"role": "assistant", "content": "旋转"}]

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from tests.conftest import ROOT
-from tutor.chunking import chunk_corpus, chunk_id
+from tutor.rag.chunking import chunk_corpus, chunk_id
 from tutor.corpus import Corpus
 
 CORPUS = Corpus.load(ROOT / "corpus")

@@ -1,4 +1,4 @@
-"""tutor/evaluation.py and `tutor eval`: metric definitions against hand-computed values,
+"""tutor/evaluate/evaluation.py and `tutor eval`: metric definitions against hand-computed values,
 eval-set validation messages, and one run over the fake tutor (hash embedder, scripted
 LLM) to check the report's shape and the answer checks. The real numbers come from the
 integration test on the real index."""
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tutor.evaluation import (EvalItem, EvalSet, Retrieved, calibrate, coverage_metrics, hit_at, misses, ndcg_at,
+from tutor.evaluate.evaluation import (EvalItem, EvalSet, Retrieved, calibrate, coverage_metrics, hit_at, misses, ndcg_at,
                               reciprocal_rank, retrieval_metrics, run, subset)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def test_retrieval_metrics_use_in_scope_rows_and_topic_note():
 
 
 def test_mrr_at_10_ignores_ranks_beyond_10_and_bootstrap_is_reproducible():
-    from tutor.evaluation import bootstrap_ci, by_chapter, reciprocal_rank_at
+    from tutor.evaluate.evaluation import bootstrap_ci, by_chapter, reciprocal_rank_at
 
     ranked = [f"9.{i}" for i in range(1, 11)] + ["1.1.2"]
     assert reciprocal_rank_at(ranked, ["1.1.2"], 10) == 0.0 and reciprocal_rank_at(ranked, ["1.1.2"], 11) == pytest.approx(1 / 11)
@@ -123,7 +123,7 @@ def test_shipped_set_is_valid_and_covers_every_topic_of_chapters_1_to_4():
 
 
 def test_run_on_fake_tutor(fake_tutor, tmp_path):
-    from tutor.eval_report import summary_lines, write
+    from tutor.evaluate.eval_report import summary_lines, write
 
     items = [EvalItem(**{**GOOD, "question": "缩放点积为什么要除以根号d_k"}),
              EvalItem(id="b", lang="en", question="What is RoPE rotary position embedding?", expected_ids=["1.3.3"],

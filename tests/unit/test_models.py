@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.conftest import make_settings
-from tutor.models import REGISTRY, ModelStore, quantization_name, read_gguf_metadata
+from tutor.serve.models import REGISTRY, ModelStore, quantization_name, read_gguf_metadata
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import make_settings
-from tutor.embed import hash_embedder
+from tutor.rag.embed import hash_embedder
 from tutor.llm import ScriptedLLM
 from tutor.tutor import build_tutor
 
@@ -26,7 +26,7 @@ class Clock:
 
 @pytest.fixture
 def quiz(tmp_path):
-    from tutor.quiz import Quiz
+    from tutor.quiz.service import Quiz
 
     t = build_tutor(make_settings(tmp_path / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
     clock = Clock(T0)
@@ -171,7 +171,7 @@ def test_weak_topic_waits_for_prerequisites(quiz):
 
 
 def test_export_import_round_trip(quiz, tmp_path):
-    from tutor.progress import Progress
+    from tutor.quiz.progress import Progress
 
     for it in quiz.next_items("alice", scope="4.1", mode="new", n=5):
         quiz.grade("alice", it.id, _right(it))
@@ -193,7 +193,7 @@ def test_sqlite_store_is_in_wal_mode(quiz):
 def _undecided(quiz, monkeypatch):
     """Make the grader undecided, as it is for an answer it cannot verify (the grader's own
     decisions are tested in test_quiz_grading.py and integration/test_grader_real.py)."""
-    from tutor.grading import Grade
+    from tutor.quiz.grading import Grade
 
     monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], [], ["uncertain"]))
 

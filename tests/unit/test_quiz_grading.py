@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tutor.corpus import Corpus
-from tutor.embed import hash_embedder
-from tutor.grading import PARAMS_FILE, Grader, GraderParams, Synonyms, english_summary, is_term_list, plain
-from tutor.items import ItemBank
+from tutor.rag.embed import hash_embedder
+from tutor.quiz.grading import PARAMS_FILE, Grader, GraderParams, Synonyms, english_summary, is_term_list, plain
+from tutor.quiz.items import ItemBank
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,11 +12,11 @@ import pytest
 
 from tests.conftest import make_settings
 from tutor.corpus import Corpus
-from tutor.embed import hash_embedder
-from tutor.hints import leaks, ladder
-from tutor.items import ItemBank
+from tutor.rag.embed import hash_embedder
+from tutor.quiz.hints import leaks, ladder
+from tutor.quiz.items import ItemBank
 from tutor.llm import ScriptedLLM
-from tutor.schedule import Schedule, rating_for, verdict_for_rating
+from tutor.quiz.schedule import Schedule, rating_for, verdict_for_rating
 from tutor.structured import BadJSON, parse_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ UNSUPPORTED_SHORT = json.dumps({"question": "什么是量子纠缠？", "referen
 
 
 def test_generated_items_validated_retried_once_stored_and_stale_after_note_change(tmp_path):
-    from tutor.quiz import Quiz
+    from tutor.quiz.service import Quiz
     from tutor.tutor import build_tutor
 
     corpus_dir = tmp_path / "corpus"
@@ -121,14 +121,14 @@ def test_generated_items_validated_retried_once_stored_and_stale_after_note_chan
 
 
 def test_generation_schema_is_what_llama_cpp_accepts():
-    from tutor.quiz_gen import SCHEMAS
+    from tutor.quiz.quiz_gen import SCHEMAS
 
     for s in SCHEMAS.values():
         assert s["type"] == "object" and set(s["required"]) <= set(s["properties"])
 
 
 def test_optional_llm_rubric_adds_an_explanation_only(tmp_path):
-    from tutor.quiz import Quiz
+    from tutor.quiz.service import Quiz
     from tutor.tutor import build_tutor
 
     reply = json.dumps({"verdict": "wrong", "explanation": "答案提到了参数量，但漏掉了合并权重。"}, ensure_ascii=False)

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tutor.progress import Mastery, Progress
-from tutor.schedule import Schedule
+from tutor.quiz.progress import Mastery, Progress
+from tutor.quiz.schedule import Schedule
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
@@ -37,7 +37,7 @@ def _rows():
 
 
 def test_chart_uses_a_cjk_font_when_installed(tmp_path):
-    from tutor import progress_chart
+    from tutor.quiz import progress_chart
 
     out = tmp_path / "m.png"
     notices = progress_chart.write_chart(_rows(), out, "小明")
@@ -46,7 +46,7 @@ def test_chart_uses_a_cjk_font_when_installed(tmp_path):
 
 
 def test_chart_falls_back_without_a_cjk_font(tmp_path, monkeypatch):
-    from tutor import progress_chart
+    from tutor.quiz import progress_chart
 
     monkeypatch.setattr(progress_chart, "cjk_font", lambda: None)
     out = tmp_path / "m.png"

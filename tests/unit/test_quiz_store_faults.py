@@ -7,8 +7,8 @@ from __future__ import annotations
 import multiprocessing as mp
 from datetime import datetime, timedelta, timezone
 
-from tutor.progress import Progress
-from tutor.schedule import Schedule
+from tutor.quiz.progress import Progress
+from tutor.quiz.schedule import Schedule
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 

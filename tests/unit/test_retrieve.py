@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tutor.chunking import Chunk
-from tutor.retrieve import OVERVIEW_WEIGHT, RRF_K, TermStats, fuse, is_overview, outline_matches, rrf
+from tutor.rag.chunking import Chunk
+from tutor.rag.retrieve import OVERVIEW_WEIGHT, RRF_K, TermStats, fuse, is_overview, outline_matches, rrf
 
 
 def chunk(cid: str, node: str, text: str, kind: str = "section") -> Chunk:

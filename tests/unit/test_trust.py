@@ -9,7 +9,7 @@ import pytest
 
 from tutor.text import split_sentences
 
-from tutor.trust import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
+from tutor.trust.check import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
                          restates_question, retry_reasons,
                          language_mismatch, repetition, strip_citations)
 
@@ -59,7 +59,7 @@ def test_late_and_counting_loops(text, looping):
     ("Falcon was trained mostly on RefinedWeb, filtered and deduplicated web data [1].", False),
 ])
 def test_prompt_echo(answer, echo):
-    from tutor.trust import prompt_echo
+    from tutor.trust.check import prompt_echo
 
     instructions = ["Answer in English using only the notes above, citing them as [number]."]
     assert prompt_echo(answer, instructions) is echo
@@ -148,7 +148,7 @@ def test_extractive_answer_skips_questions():
 @pytest.fixture(scope="module")
 def tutor(tmp_path_factory):
     from tests.conftest import make_settings
-    from tutor.embed import hash_embedder
+    from tutor.rag.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 
@@ -283,7 +283,7 @@ def test_cli_json_lists_unsupported_sentences(tutor, monkeypatch):
 
 
 def test_a_strict_retry_cut_at_the_token_limit_is_not_shown(tutor):
-    from tutor.chat import RETRY_MAX_TOKENS
+    from tutor.rag.chat import RETRY_MAX_TOKENS
 
     good = cited(note_sentence(tutor))
     long_retry = (good * (RETRY_MAX_TOKENS // len(good) + 2))  # supported, but cut mid-sentence by the limit
@@ -293,7 +293,7 @@ def test_a_strict_retry_cut_at_the_token_limit_is_not_shown(tutor):
 
 
 def test_retry_reasons_reject_words_going_round():
-    from tutor.trust import retry_reasons
+    from tutor.trust.check import retry_reasons
 
     vacuous = ("The output layer turns hidden states into next-token probabilities using the output layer's output layer, "
                "and the final hidden states are used to generate next-token probabilities.")

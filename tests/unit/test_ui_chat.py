@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests.conftest import make_settings
-from tutor.chat import Answer, Source
+from tutor.rag.chat import Answer, Source
 from ui.chat import EMPTY_ANSWER, GENERATING, RETRYING, model_history, respond
 from ui.render import assistant_content, mark_unsupported, plain, sources_panel
 from ui.sessions import StopRegistry
@@ -19,7 +19,7 @@ Q = "LoRA 为什么能减少微调的参数量？"
 
 @pytest.fixture(scope="module")
 def tutor(tmp_path_factory):
-    from tutor.embed import hash_embedder
+    from tutor.rag.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 
@@ -224,7 +224,7 @@ def test_guide_new_question_restarts_and_uncovered_question_is_answered_plainly(
 def test_every_guard_reason_has_notice_text():
     import inspect
 
-    from tutor import trust
+    from tutor.trust import check as trust
     from ui.render import NOTICE_TEXT
 
     reasons = set(re.findall(r'(?:return \[|append\()"(\w+)"', inspect.getsource(trust.garbage_reasons)))

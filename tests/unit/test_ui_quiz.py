@@ -14,7 +14,7 @@ from ui import progress, quiz
 
 @pytest.fixture
 def tutor(tmp_path):
-    from tutor.embed import hash_embedder
+    from tutor.rag.embed import hash_embedder
     from tutor.tutor import build_tutor
 
     return build_tutor(make_settings(tmp_path / "home"), embedder=hash_embedder())
@@ -133,7 +133,7 @@ def test_heatmap_colours(m, color):
 
 
 def test_check_yourself_shows_the_reference_then_rating_buttons(tutor, monkeypatch):
-    from tutor.grading import Grade
+    from tutor.quiz.grading import Grade
 
     st, v = quiz.start(tutor, "ann", "3.4.2", "new", "short", 1)
     monkeypatch.setattr(tutor.quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], [], ["uncertain"]))

@@ -8,9 +8,9 @@ SmolLM2-135M is not capable enough, so this is off by default.
 
 from __future__ import annotations
 
-from .items import Item
-from .llm import LLM
-from .structured import complete_json
+from tutor.llm import LLM
+from tutor.quiz.items import Item
+from tutor.structured import complete_json
 
 SCHEMA = {
     "type": "object",

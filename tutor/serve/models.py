@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import TutorError
+from tutor.errors import TutorError
 
 PART_SUFFIX = ".part"  # an interrupted download; `tutor model pull` resumes from it
 
@@ -82,7 +82,9 @@ def read_gguf_metadata(path: Path) -> dict[str, str]:
     """GGUF key/value metadata as strings, read by llama.cpp in vocab-only mode (the tensors
     are not loaded). Raises ModelStore.NotAModel for a file llama.cpp cannot read."""
     import llama_cpp
-    from llama_cpp._internals import LlamaModel  # the class Llama itself uses; no context is created
+    from llama_cpp._internals import (
+        LlamaModel,  # the class Llama itself uses; no context is created
+    )
 
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
@@ -174,14 +176,14 @@ class ModelStore:
 
     # -- installed models ---------------------------------------------------------------
     def active_path(self) -> Path:
-        from .llm import default_model_path
+        from tutor.llm import default_model_path
 
         return Path(self.settings.model_path) if self.settings.model_path else default_model_path()
 
     def installed(self) -> list[ModelInfo]:
         """The default SmolLM2 GGUF, every *.gguf in the models dir, and the active model if
         it lives elsewhere; each with metadata read from the file."""
-        from .llm import ModelMissing, default_model_path
+        from tutor.llm import ModelMissing, default_model_path
 
         paths: list[tuple[Path, bool]] = []
         try:

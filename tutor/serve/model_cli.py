@@ -8,8 +8,8 @@ import sys
 
 import typer
 
-from .config import Settings
-from .models import ModelStore, info_dict
+from tutor.config import Settings
+from tutor.serve.models import ModelStore, info_dict
 
 
 def _print_json(obj) -> None:

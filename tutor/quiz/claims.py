@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .bm25 import tokenize
+from tutor.rag.bm25 import tokenize
 
 # -- negation -------------------------------------------------------------------------------
 _ZH_NEG = re.compile(r"不是|并不|并非|不会|不能|不再|不必|无需|无法|无须|没有|从不|绝不|不|没|未|非|无|别")

@@ -35,7 +35,7 @@ embedder is the multilingual one (USE) when the tutor has it, else MiniLM. Synon
 the notes only (titles, English titles, aliases). The constants are not guessed:
 `evals/grader/calibrate.py` fits them on the training split of an independently written and
 labelled set (`evals/grader/blind/answers.jsonl`), reports grouped cross-validation and the
-frozen test split, and writes `tutor/grader_params.json`, loaded here.
+frozen test split, and writes `tutor/quiz/grader_params.json`, loaded here.
 
 Deliberately not here: choice and flashcard grading (quiz.py: exact index / self-rating)
 and the optional LLM rubric grader (rubric.py), which only adds an explanation.
@@ -51,10 +51,10 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import claims as claims_mod
-from .bm25 import tokenize
-from .embed import Embedder
-from .text import clean_text, detect_lang, split_sentences
+from tutor.quiz import claims as claims_mod
+from tutor.rag.bm25 import tokenize
+from tutor.rag.embed import Embedder
+from tutor.text import clean_text, detect_lang, split_sentences
 
 PARAMS_FILE = Path(__file__).with_name("grader_params.json")
 VERDICTS = ("correct", "partial", "wrong", "check")

@@ -31,8 +31,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .bm25 import tokenize
-from .text import detect_lang, han_count, split_sentences
+from tutor.rag.bm25 import tokenize
+from tutor.text import detect_lang, han_count, split_sentences
 
 CITATION = re.compile(r"\s*\[\d{1,3}\]")
 MIN_TOKENS = 2  # fewer content tokens than this: not checkable

@@ -17,7 +17,7 @@ from typing import Callable
 
 from langchain_core.embeddings import Embeddings
 
-from .errors import TutorError
+from tutor.errors import TutorError
 
 
 class EmbeddingModelMissing(TutorError):

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .corpus import Note
-from .errors import TutorError
-from .grading import terms
-from .llm import LLM
-from .structured import BadJSON, complete_json
+from tutor.corpus import Note
+from tutor.errors import TutorError
+from tutor.llm import LLM
+from tutor.quiz.grading import terms
+from tutor.structured import BadJSON, complete_json
 
 SCHEMAS = {
     "choice": {

@@ -38,9 +38,9 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from .errors import TutorError
-from .retrieve import Hit, is_covered, term_coverage
-from .text import detect_lang
+from tutor.errors import TutorError
+from tutor.rag.retrieve import Hit, is_covered, term_coverage
+from tutor.text import detect_lang
 
 SEARCH_K = 10  # notes per ranking search (MRR@10, nDCG@10); ≤ 10 keeps the candidate pool (30) as in production
 CUTOFFS = (1, 3, 5)

@@ -23,14 +23,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .config import Settings
-from .errors import TutorError
+from tutor.config import Settings
+from tutor.errors import TutorError
 
 VERDICT_STYLE = {"correct": ("✓", "green"), "partial": ("~", "yellow"), "wrong": ("✗", "red"), "check": ("?", "cyan")}
 
 
 def _tutor():
-    from .tutor import build_tutor
+    from tutor.tutor import build_tutor
 
     return build_tutor(Settings())
 
@@ -39,7 +39,7 @@ def _parse_now(now: Optional[str]) -> Optional[datetime]:
     if not now:
         return None
     try:
-        from .schedule import as_utc
+        from tutor.quiz.schedule import as_utc
 
         return as_utc(datetime.fromisoformat(now))
     except ValueError:
@@ -305,6 +305,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _chart(chapters, png: Path, user: str) -> list[str]:
-    from .progress_chart import write_chart
+    from tutor.quiz.progress_chart import write_chart
 
     return write_chart(chapters, png, user)

@@ -18,14 +18,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine,
-                        event, select)
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from .errors import TutorError
-from .schedule import CardState, Schedule, as_utc
-from .text import clean_text
+from tutor.errors import TutorError
+from tutor.quiz.schedule import CardState, Schedule, as_utc
+from tutor.text import clean_text
 
 EXPORT_FORMAT = "tutor-progress"
 EXPORT_VERSION = 1
@@ -412,7 +423,7 @@ def note_mastery(reviews: list[Review], cards: list[Card], schedule: Schedule, n
 
 def mastery_table(store: Progress, user: str, bank, schedule: Schedule, now: datetime) -> dict[str, Mastery]:
     """Mastery of every outline node (chapter, section, topic) for a user, keyed by id."""
-    from .items import in_scope
+    from tutor.quiz.items import in_scope
 
     outline = bank.corpus.outline
     reviews, cards = store.reviews(user), store.cards(user)

@@ -16,8 +16,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable
 
-from .corpus import Corpus, Note
-from .errors import TutorError
+from tutor.corpus import Corpus, Note
+from tutor.errors import TutorError
 
 TYPES = ("choice", "short", "card")
 

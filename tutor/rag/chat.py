@@ -2,7 +2,7 @@
 
 `Chat.stream` yields events, so CLI, UI and evals share one path:
   ("sources", list[Source]) once, then ("token", str) pieces, then ("done", Answer).
-When the answer check (tutor/trust.py) finds the streamed answer to be garbage (wrong
+When the answer check (tutor/trust/check.py) finds the streamed answer to be garbage (wrong
 language, looping, empty, or mostly not found in the notes) two more events come before
 "done": ("retry", list[str] reasons) when the tutor starts a second, stricter generation,
 then ("replace", str) with the full text that replaces everything streamed so far (the
@@ -22,13 +22,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
-from . import budget, followup
-from .errors import TutorError
-from .llm import LLM, MESSAGE_OVERHEAD_TOKENS
-from .prompts import Prompts
-from .retrieve import Hit, Retriever, is_covered
-from .text import detect_lang, neutralise_control, split_sentences
-from .trust import Flagger, cosine_embed, extractive_answer, garbage_reasons, is_looping, retry_reasons
+from tutor.errors import TutorError
+from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS
+from tutor.prompts import Prompts
+from tutor.rag import budget, followup
+from tutor.rag.retrieve import Hit, Retriever, is_covered
+from tutor.text import detect_lang, neutralise_control, split_sentences
+from tutor.trust.check import (
+    Flagger,
+    cosine_embed,
+    extractive_answer,
+    garbage_reasons,
+    is_looping,
+    retry_reasons,
+)
 
 LOOP_STOP_CHARS = 240  # a streamed answer this long that already loops is cut short
 RETRY_MAX_TOKENS = 192  # the strict retry asks for at most three sentences

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .bm25 import BM25Index
-from .chunking import Chunk, chunk_corpus
-from .config import Settings
-from .corpus import Corpus
-from .embed import Embedder
-from .errors import TutorError
+from tutor.config import Settings
+from tutor.corpus import Corpus
+from tutor.errors import TutorError
+from tutor.rag.bm25 import BM25Index
+from tutor.rag.chunking import Chunk, chunk_corpus
+from tutor.rag.embed import Embedder
 
 MANIFEST_VERSION = 1
 # Version of chunking + lexical tokenisation; an index built by an older version is brought

@@ -16,11 +16,11 @@ import math
 import re
 from dataclasses import dataclass
 
-from .bm25 import content_terms, tokenize
-from .chunking import Chunk
-from .coverage import CoverageModel
-from .index import Index
-from .text import detect_lang, normalise_query
+from tutor.rag.bm25 import content_terms, tokenize
+from tutor.rag.chunking import Chunk
+from tutor.rag.index import Index
+from tutor.text import detect_lang, normalise_query
+from tutor.trust.coverage import CoverageModel
 
 RRF_K = 60  # the constant from Cormack et al. 2009
 

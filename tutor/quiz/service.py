@@ -32,14 +32,21 @@ from datetime import datetime
 from functools import cached_property
 from typing import Callable
 
-from .errors import TutorError
-from .grading import Grade, Grader, GraderParams, english_summary
-from .hints import Hint, ladder
-from .items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
-from .path import MASTERED, Step, learning_path
-from .progress import PENDING, Mastery, Progress, mastery_table
-from .schedule import RATINGS, Schedule, as_utc, rating_for, utcnow, verdict_for_rating
-from .text import clean_text, detect_lang, has_invalid_text
+from tutor.errors import TutorError
+from tutor.quiz.grading import Grade, Grader, GraderParams, english_summary
+from tutor.quiz.hints import Hint, ladder
+from tutor.quiz.items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
+from tutor.quiz.path import MASTERED, Step, learning_path
+from tutor.quiz.progress import PENDING, Mastery, Progress, mastery_table
+from tutor.quiz.schedule import (
+    RATINGS,
+    Schedule,
+    as_utc,
+    rating_for,
+    utcnow,
+    verdict_for_rating,
+)
+from tutor.text import clean_text, detect_lang, has_invalid_text
 
 MODES = ("due", "weak", "new", "mixed")
 
@@ -355,7 +362,7 @@ class Quiz:
         return "\n".join(lines)
 
     def _rubric(self, it: Item, text: str, notices: list[str]) -> str | None:
-        from .rubric import explain
+        from tutor.quiz.rubric import explain
 
         try:
             return explain(self.tutor.llm, it, text).get("explanation")
@@ -392,7 +399,7 @@ class Quiz:
         """Have the LLM write one item of each type for every note in scope whose stored
         generated items are missing or stale (note changed), or all with force. Valid items are
         stored and join the bank. Returns {note id: [quiz_gen.Outcome]}."""
-        from .quiz_gen import generate_item
+        from tutor.quiz.quiz_gen import generate_item
 
         stored = self.store.generated()
         out: dict[str, list] = {}

@@ -17,7 +17,7 @@ Signals (retrieve.TermStats for the term ones):
 
 With the multilingual embedder configured, relevance is a logistic model of those signals,
 per language, fitted on the tuning sets by evals/coverage/calibrate.py (never on the blind
-sets) and stored in tutor/coverage_params.json; its bias is shifted so that 0.5 is the
+sets) and stored in tutor/trust/coverage_params.json; its bias is shifted so that 0.5 is the
 decision threshold. Without it (TUTOR_MULTILINGUAL=false, or the hash embedder in unit
 tests) the term-only rule of v1 applies: English max(coverage, (dense - 0.25) / 0.5),
 Chinese coverage (all terms), rescaled so that v1's calibrated threshold 0.30 lands on 0.5.

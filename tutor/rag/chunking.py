@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .corpus import Corpus, Note
-from .outline import Node, Outline
-from .text import split_sentences
+from tutor.corpus import Corpus, Note
+from tutor.outline import Node, Outline
+from tutor.text import split_sentences
 
 TokenCounter = Callable[[str], int]
 

@@ -26,7 +26,7 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, Field
 
-from .errors import TutorError
+from tutor.errors import TutorError
 
 
 class Turn(BaseModel):

@@ -17,9 +17,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from .corpus import Note
-from .items import Item
-from .text import detect_lang
+from tutor.corpus import Note
+from tutor.quiz.items import Item
+from tutor.text import detect_lang
 
 LEAK_CHARS = 6  # a run this long (spaces and punctuation removed) copied from the answer counts as giving it away
 _PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\[\]【】「」『』“”\"'‘’…—\-·/]+")

@@ -1,5 +1,5 @@
 """`tutor eval`: run an eval set against the configured tutor and print / write the metrics
-(DESIGN.md §4). Logic lives in tutor/evaluation.py and tutor/eval_report.py."""
+(DESIGN.md §4). Logic lives in tutor/evaluate/evaluation.py and tutor/evaluate/eval_report.py."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Write report.json, report.md, report.png and report.html into this folder (one subfolder per set when there are several, plus summary.md)."),
     ):
         """Retrieval metrics (hit@1/3/5, MRR@10, nDCG@10 per language with bootstrap 95% intervals, per chapter), out-of-scope handling and threshold calibration; with --answers, answer metrics. Each set is labelled blind (hash in evals/sets/BLIND_SETS.md) or tuning (in-sample)."""
-        from .config import Settings
-        from .eval_report import side_by_side, summary_lines, write
-        from .evaluation import EvalSet, run, set_info
-        from .errors import TutorError
-        from .tutor import build_tutor
+        from tutor.config import Settings
+        from tutor.errors import TutorError
+        from tutor.evaluate.eval_report import side_by_side, summary_lines, write
+        from tutor.evaluate.evaluation import EvalSet, run, set_info
+        from tutor.tutor import build_tutor
 
         if limit and not answers:
             raise TutorError("--limit only applies to answers; add --answers, or drop --limit (retrieval always runs on every question)")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from .llm import LLM
-from .prompts import Prompts
-from .text import detect_lang, strip_control
+from tutor.llm import LLM
+from tutor.prompts import Prompts
+from tutor.text import detect_lang, strip_control
 
 _PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|\b(it|its|they|them|this|that|these|those)\b", re.I)
 HISTORY_TURNS = 4  # the rewrite sees the last two exchanges
@@ -42,6 +42,6 @@ def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str,
 
 def is_anaphoric(question: str, index) -> bool:
     """A short question that points back (它, 这个, it, that…) and names no outline topic."""
-    from .retrieve import outline_matches
+    from tutor.rag.retrieve import outline_matches
 
     return len(question) < 40 and bool(_PRONOUN.search(question)) and not outline_matches(question, index)

@@ -1,0 +1,1 @@
+"""Retrieval evals: metrics over gold sets, reports, the `tutor eval` command."""
