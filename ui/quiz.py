@@ -193,16 +193,22 @@ def summary(st: dict) -> str:
     rs = st.get("results", [])
     if not rs:
         return "本轮没有作答 / no answers in this round"
-    counts = {v: sum(1 for r in rs if r["verdict"] == v) for v in VERDICT}
+    graded = [r for r in rs if "self_rated" not in r.get("flags", [])]
+    counts = {v: sum(1 for r in graded if r["verdict"] == v) for v in VERDICT}
+    counts["self"] = len(rs) - len(graded)
     mean = sum(r["score"] for r in rs) / len(rs)
     rows = [f"### 本轮小结 Round summary — {len(rs)} 题 answered",
             f"正确 correct **{counts['correct']}** · 部分 partial **{counts['partial']}** · 错误 wrong **{counts['wrong']}**"
+            + (f" · 自评 self-rated **{counts['self']}**" if counts["self"] else "")
             + (f" · 待自评 to rate yourself **{counts['check']}**" if counts["check"] else "")
             + f" · 平均得分 mean score **{round(100 * mean)}%** · 用户 user {html.escape(st['user'])}", "",
             "| # | 笔记 note | 题型 type | 结果 verdict | 得分 score | 下次复习 next review |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(rs, 1):
-        rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {r['type']} | {VERDICT[r['verdict']][1]} | "
-                    f"{round(100 * r['score'])}% | {r['due'][:10]} |")
+        selfr = "self_rated" in r.get("flags", [])
+        verdict = f"自评 self-rated: {r['rating']}" if selfr else VERDICT[r["verdict"]][1]
+        score = "—" if selfr or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
+        due = "—" if r["verdict"] == "check" else r["due"][:10]
+        rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {r['type']} | {verdict} | {score} | {due} |")
     review = sorted({f"{r['note_id']} {r['note_title']}" for r in rs if r["verdict"] != "correct"})
     if review:
         rows += ["", "**建议复习 Review these notes:** " + "；".join(html.escape(x) for x in review)]

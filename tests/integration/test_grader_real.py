@@ -67,3 +67,32 @@ def test_formatting_does_not_change_the_verdict(setup):
     marked = grade(setup, "1.1.2", "<script>alert(1)</script>\n- **" + it.reference.replace("√d_k", "$\\sqrt{d_k}$") + "**")
     assert marked.verdict == plain
 
+
+
+@pytest.mark.parametrize("note_id,old,new", [
+    # the reference with the one word that matters changed (found by a learner probe, issue 13)
+    ("2.1.3", "逐元素相加", "逐元素相乘"),
+    ("12.1.1", "系数即近似 SHAP 值", "系数即精确 SHAP 值"),
+    ("7.1.1", "不同输出通道", "不同输入通道"),
+    ("14.1.1", "这不是过拟合", "这就是过拟合"),
+    ("4.2.4", "Euler 是确定性的", "Euler a 是确定性的"),
+])
+def test_the_reference_with_one_word_changed_is_never_credited(setup, note_id, old, new):
+    bank, _ = setup
+    it = next(i for i in bank.items if i.note_id == note_id and i.type == "short" and not i.generated)
+    assert old in it.reference
+    g = grade(setup, note_id, it.reference.replace(old, new, 1))
+    assert g.verdict in ("wrong", "check"), (g.verdict, g.score, g.flags)
+
+
+def test_the_reference_with_a_contradiction_appended_is_never_credited(setup):
+    bank, _ = setup
+    it = next(i for i in bank.items if i.note_id == "14.1.1" and i.type == "short")
+    g = grade(setup, "14.1.1", it.reference + "——以上说法全是错的，事实正好相反。")
+    assert g.verdict in ("wrong", "check"), (g.verdict, g.flags)
+
+
+@pytest.mark.parametrize("answer", ["不知道", "我不清楚。", "I don't know", "abc", "2"])
+def test_answers_that_state_nothing_are_wrong(setup, answer):
+    g = grade(setup, "14.1.1", answer)
+    assert (g.verdict, g.flags) == ("wrong", ["too_short"])

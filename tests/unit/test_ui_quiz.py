@@ -146,4 +146,4 @@ def test_check_yourself_shows_the_reference_then_rating_buttons(tutor, monkeypat
     assert not v.self_rate and st["result"]["rating"] == "good" and "自评 your rating good" in v.result
     assert st["results"][-1]["verdict"] == "correct" and len(st["results"]) == 1
     st, v = quiz.next_item(tutor, st)
-    assert "正确 correct **1**" in v.summary
+    assert "自评 self-rated **1**" in v.summary and "自评 self-rated: good" in v.summary

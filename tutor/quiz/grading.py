@@ -137,6 +137,9 @@ class Features:
     novel: float = 0.0  # IDF share of the answer's terms found nowhere in the item
     negations: int = 0  # negation cues in the answer minus those in the reference (claims.negations)
     is_reference: bool = False  # the answer is the reference itself (normalised)
+    ref_ratio: float = 0.0  # difflib ratio of the normalised answer to the normalised reference
+    n_terms: int = 0  # distinct content terms of 2+ characters or with a digit
+    text_head: str = ""  # the answer's first 40 characters (for the "I don't know" check)
 
 
 @dataclass
@@ -164,6 +167,10 @@ class Grade:
         return asdict(self)
 
 
+MIN_TERMS = 2  # fewer content terms (words of 2+ characters, numbers) than this state nothing ("abc", "2")
+DONT_KNOW = re.compile(r"^\s*(?:我)?(?:也)?(?:不知道|不清楚|不会|不懂|忘了|不记得|没学过|没印象|idk|i\s*don'?t\s*know|no\s*idea|not\s*sure|dunno)"
+                       r"[\s。.!！?？~…啊呀吧了]*$", re.I)
+NEAR_COPY = 0.85  # difflib ratio to the reference above which an edited copy is never credited (3 right answers of round 1 reach it)
 HARD_CLAIMS = ("direction", "swap", "formula")  # never credited, whatever the model says (fired on 0 right answers of round 1)
 FEATURES = ("ref_cos", "ref_lex", "best_cos", "kp_cos_mean", "kp_cos_min", "coverage", "kp_min", "mis_gap", "other_gap",
             "novel", "foreign_pairs", "order", "negations", "negated", *(f"claim_{k}" for k in claims_mod.KINDS),
@@ -287,10 +294,12 @@ class Grader:
         item_terms = set(terms(" ".join([question, reference, *key_points, english_reference])))
         novel = sum(self.idf(t) for t in uniq if t not in item_terms) / tot if tot else 0.0
         negs = claims_mod.negations(a) - claims_mod.negations(reference)
-        same = _norm(re.sub(r"[^\w√]", "", a)) == _norm(re.sub(r"[^\w√]", "", plain(reference)))
+        a_n, r_n = _norm(re.sub(r"[^\w√]", "", a)), _norm(re.sub(r"[^\w√]", "", plain(reference)))
+        ref_ratio = difflib.SequenceMatcher(None, a_n, r_n, autojunk=False).ratio()
         return Features(kp_lex, kp_cos, ref_cos, ref_lex, novelty, False, detect_lang(a) != detect_lang(reference),
                         copy_ratio, found.kinds(), mis_cos, best_cos, other_cos, len(a_terms) / max(len(terms(reference)), 1),
-                        is_term_list(a), foreign, order, novel, negs, same)
+                        is_term_list(a), foreign, order, novel, negs, a_n == r_n, ref_ratio,
+                        len({t for t in a_terms if len(t) > 1 or t.isdigit()}), a[:40])
 
     # -- decision -------------------------------------------------------------------------
     def decide(self, f: Features, key_points: list[str]) -> Grade:
@@ -315,12 +324,16 @@ class Grader:
         if f.novelty < p.min_novelty and f.copy_ratio >= COPY_RATIO:
             flags.append("copied_question")
             return Grade(min(score, t_partial * 0.5), "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), flags)
+        low = min(score, 0.2)  # a verdict forced to wrong by a rule shows a low score, not the similarity
+        if f.n_terms < MIN_TERMS or DONT_KNOW.match(f.text_head):
+            # 「不知道」, "abc", "2": too little to state anything the question asks for
+            return Grade(low, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["too_short"])
         if f.other_cos > -1 and f.other_cos - max(f.ref_cos, f.best_cos) >= p.other_margin:
-            return Grade(score, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["other_item"])
+            return Grade(low, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["other_item"])
         if f.mis_cos >= p.mis_exact and f.mis_cos > f.best_cos:
             # the item's own listed misconception, restated (DESIGN §3: graded wrong); on the
             # fitting set this fires on one answer, labelled wrong
-            return Grade(score, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["misconception"])
+            return Grade(low, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["misconception"])
         if p.model:
             return self._model_verdict(f, key_points, coverage, similarity, matched, missed)
         verdict = "correct" if score >= t_correct else "partial" if score >= t_partial else "wrong"
@@ -365,10 +378,18 @@ class Grader:
             # word for word the reference (learned by heart): the model, trained on answers in
             # learners' own words, would doubt it for having no words of its own
             return Grade(max(score, 0.9), "correct", cov, sim, list(key_points), [], [])
+        if f.ref_ratio >= NEAR_COPY and pr.get("wrong", 0.0) < m["p_wrong"]:
+            # the reference with a few words changed or a sentence added: everything hinges on
+            # the edit (相加 → 相乘, 精确 → 近似, "…事实正好相反"), which similarity cannot judge
+            return Grade(score, "check", cov, sim, matched, missed, ["edited_reference"])
         if pr.get("correct", 0.0) >= m["p_correct"]:
             return Grade(score, "correct", cov, sim, matched, missed, [])
         if pr.get("wrong", 0.0) >= m["p_wrong"]:
             flags = ["misconception"] if f.mis_cos > -1 and f.mis_cos >= f.best_cos else []
+            if not missed and not flags:
+                # every key point is there in words, yet the model doubts the claims: a swap of two
+                # methods — or a right answer in unusual words (terse, numeric, English); ask
+                return Grade(score, "check", cov, sim, matched, missed, ["contradicts"])
             return Grade(score, "wrong", cov, sim, matched, missed, flags)
         if pr.get("partial", 0.0) >= m["p_partial"] and matched:
             return Grade(score, "partial", cov, sim, matched, missed, [])

@@ -74,6 +74,9 @@ def _self_rate(console: Console, q, user: str, r, now):
     already stored, and without a rating the card simply stays due."""
     while True:
         line = _ask("rate yourself against the reference: 1 again · 2 hard · 3 good · 4 easy> ")
+        if line is not None and not line.strip():
+            console.print("[yellow]type 1-4 (again / hard / good / easy), or /skip to rate it later[/]")
+            continue
         if line is None or line.strip() in ("/quit", "/exit", "/skip"):
             console.print("[yellow]notice:[/] your answer is saved; it stays due until you rate it")
             return r, line is None or line.strip() != "/skip"
@@ -82,7 +85,7 @@ def _self_rate(console: Console, q, user: str, r, now):
         except q.BadAnswer as e:
             console.print(f"[red]{escape(str(e))}[/]")
             continue
-        out.answer, out.notices = r.answer, r.notices
+        out.answer = r.answer
         return out, False
 
 
@@ -192,10 +195,17 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
     for col in ("#", "item", "verdict", "score", "rating", "next review"):
         tab.add_column(col)
     for k, r in enumerate(results, 1):
-        tab.add_row(str(k), r.item_id, r.verdict, f"{r.score:.2f}", r.rating, r.due.strftime("%Y-%m-%d %H:%M"))
+        if r.verdict == "check":  # waiting for the learner's own rating: nothing scheduled
+            tab.add_row(str(k), r.item_id, "check yourself", "—", "not rated", "—")
+        elif "self_rated" in r.flags:
+            tab.add_row(str(k), r.item_id, "self-rated", "—", r.rating, r.due.strftime("%Y-%m-%d %H:%M"))
+        else:
+            tab.add_row(str(k), r.item_id, r.verdict, f"{r.score:.2f}", r.rating, r.due.strftime("%Y-%m-%d %H:%M"))
     console.print(tab)
-    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("correct", "partial", "wrong", "check")}
-    pending = f" · waiting for your rating {counts['check']}" if counts["check"] else ""
+    graded = [r for r in results if "self_rated" not in r.flags]
+    counts = {v: sum(1 for r in graded if r.verdict == v) for v in ("correct", "partial", "wrong", "check")}
+    selfr = len(results) - len(graded)
+    pending = (f" · self-rated {selfr}" if selfr else "") + (f" · waiting for your rating {counts['check']}" if counts["check"] else "")
     console.print(f"correct {counts['correct']} · partial {counts['partial']} · wrong {counts['wrong']}{pending} — saved for user "
                   f"{escape(user)} in {escape(url.split('///')[-1] if url.startswith('sqlite') else url.split('@')[-1])}")
 

@@ -55,11 +55,13 @@ FEEDBACK_TEXT = {
     "zh": {"correct": "正确。", "partial": "部分正确。", "wrong": "不正确。", "empty": "没有作答，按错误计。",
            "check": "自动评分无法确定，请对照参考答案和关键点自评（忘记 / 困难 / 良好 / 简单）。",
            "key": "关键点：", "self_rated": "已按你的自评安排下次复习。",
+           "too_short": "回答太短，没有说明任何要点，按错误计。",
            "empty_card": "没有自评，按“忘记”（Again）计。", "copied_question": "你的回答只是重复了题目，按错误计。",
            "missed": "漏掉的关键点：", "sep": "；", "why": "解析：", "review": "复习笔记："},
     "en": {"correct": "Correct.", "partial": "Partly correct.", "wrong": "Not correct.", "empty": "No answer given: graded wrong.",
            "check": "The grader cannot decide: compare with the reference and key points and rate yourself (again / hard / good / easy).",
            "key": "Key points: ", "self_rated": "Scheduled with your own rating.",
+           "too_short": "Too short to state any key point: graded wrong.",
            "empty_card": "No rating given: counted as Again.", "copied_question": "Your answer only repeats the question: graded wrong.",
            "missed": "Missed key points: ", "sep": "; ", "why": "Why: ", "review": "Review the note: "},
 }
@@ -340,7 +342,7 @@ class Quiz:
         for r in RATINGS:
             if t == r or t == r[0]:
                 return r
-        raise BadAnswer(f"{text.strip()[:20]!r} is not a rating; rate the card again / hard / good / easy (or 1-4)")
+        raise BadAnswer(f"{text.strip()[:20]!r} is not a rating; rate yourself again / hard / good / easy (or 1-4)")
 
     def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str], zh: bool) -> str:
         w = FEEDBACK_TEXT["zh" if zh else "en"]
@@ -351,6 +353,8 @@ class Quiz:
             head = w["copied_question"]
         elif "self_rated" in flags:
             head = w["self_rated"]
+        elif "too_short" in flags:
+            head = w["too_short"]
         lines = [head]
         if verdict == "check":
             lines.append(w["key"] + w["sep"].join(it.key_points))
