@@ -86,3 +86,45 @@ def test_answers_with_invalid_utf8_are_stored(tmp_path):
              Schedule().review(None, "again", T0))
     assert p.reviews("amy")[0].answer == "abc \ufffd\ufffd 溢出"
     assert p.reviews("\ufffd-bob")[0].answer == "\ufffd"
+
+
+def _quiz_round(home: str, item_id: str, answer: str, k: int, barrier, out) -> None:
+    try:
+        from pathlib import Path
+
+        from tests.conftest import make_settings
+        from tutor.quiz.service import Quiz
+        from tutor.rag.embed import hash_embedder
+        from tutor.tutor import build_tutor
+
+        q = Quiz(build_tutor(make_settings(Path(home)), embedder=hash_embedder()))
+        q.item(item_id)  # build the bank before the race
+        barrier.wait(timeout=60)
+        q.grade("amy", item_id, answer, latency_ms=5000, now=T0 + timedelta(days=1, seconds=k))
+        out.put(("ok", k))
+    except Exception as e:
+        out.put(("error", f"{e.__class__.__name__}: {e}"))
+
+
+def test_two_quiz_rounds_answering_one_card_at_once(tmp_path):
+    """Through the quiz engine (as two browser tabs or a tab and the CLI do): each answer is
+    scheduled from the state the previous one left, so none is overwritten by an older state."""
+    from tests.conftest import make_settings
+    from tutor.quiz.service import Quiz
+    from tutor.rag.embed import hash_embedder
+    from tutor.tutor import build_tutor
+
+    home = tmp_path / "home"
+    q = Quiz(build_tutor(make_settings(home), embedder=hash_embedder()))
+    it = q.next_items("amy", scope="3.4.2", mode="new", type="choice", n=1)[0]
+    right = "ABCD"[it.answer]
+    q.grade("amy", it.id, right, latency_ms=5000, now=T0)
+    n = 4
+    res = _run(_quiz_round, lambda k: (str(home), it.id, right, k), n)
+    assert [r for r in res if r[0] == "error"] == []
+    card = q.store.cards("amy")[it.id]
+    assert card.reps == n + 1
+    st, sched = None, Schedule()
+    for r in q.store.reviews_in_commit_order("amy"):
+        st = sched.review(st, r.rating, r.time, r.latency_ms)
+    assert (card.state.stability, card.state.difficulty, card.state.due) == (st.stability, st.difficulty, st.due)
