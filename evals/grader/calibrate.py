@@ -323,7 +323,7 @@ HISTORY = ["## History", "",
            "graded partial); (3) from a learner probe by a fresh reviewer on items of all chapters: the reference with one "
            "word changed or a contradiction appended was graded correct in 7 of 9 tries, so a near copy of the reference "
            "(difflib ratio ≥ 0.85) is \"check yourself\"; 「不知道」/\"abc\" went to check, so answers with under two content "
-           "terms are wrong; right answers in terse or English wording were graded wrong with every key point matched, so "
+           "terms are wrong; Chinese term lists separated by spaces alone were graded partial, so they count as term lists; right answers in terse or English wording were graded wrong with every key point matched, so "
            "such a verdict becomes check. The tables above are the shipped grader with these rules."]
 
 

@@ -86,6 +86,7 @@ def test_formatting_is_removed_before_grading():
     ("Q, K, V, softmax, 缩放", True), ("方差、标准差、根号dk、softmax饱和、梯度消失", True),
     ("variance, square root, softmax saturation, vanishing gradients", True), ("K/V 共享，省显存，速度快", False),
     ("残差连接 / 逐元素相加 / 形状一致 / d_model=512", True), ("a, b, c", False),
+    ("点积方差 d_k 标准差 √d_k 方差为 1 过度压缩", True), ("冻结 W 只训练 B 和 A 省显存", False),
     ("点积的方差是 d_k，标准差 √d_k，除以 √d_k 后方差回到 1；除以 d_k 就压过头了，softmax 变均匀。", False),
     ("LoRA freezes W and trains B and A", False), ("低秩分解", False)])
 def test_bare_term_lists_are_recognised(text, expected):

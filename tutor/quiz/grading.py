@@ -439,12 +439,18 @@ _PREDICATE = re.compile(r"是|为了|因为|所以|因此|导致|使得|让|使|
 
 
 def is_term_list(text: str) -> bool:
-    """A bare list of terms ('Q, K, V, softmax, 缩放'): four or more fragments, none of them
+    """A bare list of terms ('Q, K, V, softmax, 缩放'; Chinese phrases may be separated by spaces
+    alone when the text has no punctuation): four or more fragments, none of them
     a statement — no sentence ends inside, no verb or connective (_PREDICATE), and each at
     most six words (jieba) once punctuation is dropped."""
     import jieba
 
-    parts = [p.strip(" .。") for p in _LIST_SPLIT.split(text) if p.strip(" .。")]
+    sep = _LIST_SPLIT
+    if detect_lang(text) == "zh" and not re.search(r"[，,。；;、：:！!？?\n]", text.strip()):
+        sep = re.compile(r"\s+")  # 「点积方差 d_k 标准差 √d_k 过度压缩」: Chinese phrases separated by spaces only
+    parts = [p.strip(" .。") for p in sep.split(text) if p.strip(" .。")]
+    if sep is not _LIST_SPLIT and any(re.fullmatch(r"[\u4e00-\u9fff]", p) for p in parts):
+        return False  # a lone 和 / 与 / 把 between spaced words joins a sentence, not a list
     if len(parts) < 4 or re.search(r"[。！？!?]|\.\s", text.strip().rstrip("。.")):
         return False
     return all(not _PREDICATE.search(p) and len([w for w in jieba.lcut(p) if re.search(r"\w", w)]) <= 6 for p in parts)
