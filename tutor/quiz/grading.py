@@ -20,24 +20,29 @@ For a learner's answer to a short item (question, reference, key points):
 4. Guards: an empty answer is wrong; an answer that repeats the question (novelty, the IDF
    share of its tokens not in the question, < min_novelty, and its text follows the question:
    difflib ratio >= COPY_RATIO) is wrong.
-5. What is claimed, not only which words occur (claims.py): an answer whose sentences negate
-   a key point, turn a quantity the other way, swap two named methods or use a wrong formula or
-   number is never "correct" or "partial" — it becomes "check yourself" (the learner compares
-   with the reference and rates themselves). An answer closer to one of the item's
-   misconceptions (DESIGN §3) than to the item by mis_margin, or closer to another item's
-   reference by other_margin, is wrong. Bare term lists, answers over max_len_ratio × the
-   reference, answers in the other language (cross_check) and answers near a misconception
-   are "check" at best; a would-be wrong answer scoring ≥ t_check is "check" too (paraphrases
-   the embedding underrates).
+5. What is claimed, not only which words occur. With a fitted verdict model (the shipped
+   params): rules first — an answer with under MIN_TERMS content terms or 「不知道」, another
+   item's answer (other_margin) or the item's own listed misconception restated (mis_exact;
+   DESIGN §3) is wrong; then a multinomial logistic regression over feature_vector (similarity
+   to the item, to its misconceptions and to other items; claims.py's negation / direction /
+   swap / formula / number signals and relational features; novelty, length, term list,
+   language) gives P(correct / partial / wrong), read with the thresholds p_correct / p_wrong
+   / p_partial; below them the verdict is "check yourself" (the learner compares with the
+   reference and rates themselves). Never credited whatever the model says: a bare term list,
+   padding over max_len_ratio × the reference, a direction / swap / formula contradiction
+   (HARD_CLAIMS) or a near copy of the reference with an edit (NEAR_COPY); a word-for-word
+   reference is correct; a model "wrong" that matches every key point becomes "check".
+   Without a model (params without one, e.g. another embedder) steps 1-3 decide, and claims,
+   term lists, length, language and nearness to a misconception make "check" at best.
 
 Answers are graded as plain text (`plain`: HTML, Markdown and LaTeX marks removed). The
-embedder is the multilingual one (USE) when the tutor has it, else MiniLM. Synonyms come from
-the notes only (titles, English titles, aliases). The constants are not guessed:
-`evals/grader/calibrate.py` fits them on the training split of an independently written and
-labelled set (`evals/grader/blind/answers.jsonl`), reports grouped cross-validation and the
-frozen test split, and writes `tutor/quiz/grader_params.json`, loaded here.
+embedder is the multilingual one (USE) the model was calibrated with. Synonyms come from the
+notes only (titles, English titles, aliases). The constants are not guessed:
+`evals/grader/calibrate.py` fits them on an independently written and labelled set
+(`evals/grader/blind/`, chapters 1-4), reports grouped cross-validation and a frozen test set
+(`evals/grader/blind2/`, chapters 5-8), and writes `tutor/quiz/grader_params.json`, loaded here.
 
-Deliberately not here: choice and flashcard grading (quiz.py: exact index / self-rating)
+Deliberately not here: choice and flashcard grading (service.py: exact index / self-rating)
 and the optional LLM rubric grader (rubric.py), which only adds an explanation.
 """
 
