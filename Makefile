@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PORT    ?= 7860
 
-.PHONY: run test install sysdeps ingest bench lint clean readme
+.PHONY: run test install sysdeps ingest bench soak lint clean readme
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# 16 gradio_client learners on the real app for 2 minutes (127.0.0.1); exits 1 when a bound breaks
+soak: $(STAMP)
+	$(BIN)/tutor ingest
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -188,7 +188,7 @@ def ui(host: Optional[str] = typer.Option(None, "--host", help="Bind address (de
        port: Optional[int] = typer.Option(None, "--port", help="Port (default 7860)."),
        auth: Optional[str] = typer.Option(None, "--auth", help="user:password, or a file of user:password lines."),
        insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --auth."),
-       share: bool = typer.Option(False, "--share", help="Ask Gradio for a public share link (needs internet).")):
+       share: bool = typer.Option(False, "--share", help="Ask Gradio for a public share link (needs internet and --auth).")):
     """Serve the Gradio web app (chat, quiz, progress, browse)."""
     from ui.serve import serve
 

@@ -4,9 +4,15 @@ tests drive handlers directly and serve.py decides how to launch (with style.lau
 Concurrency: every model call joins the "llm" concurrency group with limit 1 (one
 llama.cpp context per process, LLM.lock underneath), while quiz, browse, progress and Stop
 run with no limit, so they answer at once during a long generation.
+
+Learners: without a login the learner box is a label anyone on the loopback may pick; with
+a login (`tutor ui --auth`) every event reads the login name instead (`bind_learner`).
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
 
 import gradio as gr
 
@@ -41,7 +47,53 @@ def build_app(tutor) -> gr.Blocks:
         for links in [chat.sources, quiz.note_link, *prog.links]:
             links.click(open_in_browse, None, [tabs, *browse.outputs], api_visibility="private", concurrency_limit=None)
         user.change(prog.show, user, prog.outputs, api_visibility="private", concurrency_limit=None)
-        app.load(lambda u: gr.Dropdown(choices=sorted({*users(tutor), u or tutor.settings.user})), user, user,
-                 api_visibility="private", concurrency_limit=None)
+
+        def on_load(request: gr.Request):
+            name = login_name(request)
+            if name:  # logged in: one learner, and no list of the others' names
+                return gr.Dropdown(choices=[name], value=name, interactive=False)
+            return gr.Dropdown(choices=sorted({*users(tutor), tutor.settings.user}))
+
+        app.load(on_load, None, user, api_visibility="private", concurrency_limit=None)
+    bind_learner(app, user)
     app.queue(default_concurrency_limit=8)
     return app
+
+
+def login_name(request) -> str | None:
+    """The name the learner logged in with (`tutor ui --auth`), or None without a login."""
+    return getattr(request, "username", None) or None
+
+
+def bind_learner(app: gr.Blocks, box: gr.Dropdown) -> None:
+    """Make every event that reads `box` get the login name in its place when there is a
+    login. The box's value comes from the client (any API caller can send any name), so this
+    is the only place the server can tie progress to the person who logged in."""
+    for block_fn in app.fns.values():
+        where = [i for i, c in enumerate(block_fn.inputs) if c is box]
+        if where and block_fn.fn is not None:
+            block_fn.fn = _with_login(block_fn.fn, where)
+
+
+def _with_login(fn, where: list[int]):
+    """fn with the inputs at `where` replaced by the login name; Gradio passes the request
+    through an extra gr.Request parameter added to fn's signature."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    # annotated parameters may be Gradio's special arguments (gr.Request, EventData), which
+    # would shift the input positions: refuse them at build time rather than misbind
+    if inspect.isgeneratorfunction(fn) or any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or
+                                             p.annotation is not p.empty for p in params):
+        raise TypeError(f"bind_learner cannot wrap {fn!r}: plain functions of the inputs only")
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        *args, request = args
+        name = login_name(request)
+        return fn(*(name if name and i in where else a for i, a in enumerate(args)))
+
+    req = inspect.Parameter("_login_request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)
+    wrapped.__signature__ = sig.replace(parameters=[*params, req])
+    wrapped.__annotations__ = {"_login_request": gr.Request}
+    del wrapped.__wrapped__  # so inspect and Gradio read the signature above, not fn's
+    return wrapped

@@ -1,5 +1,5 @@
-"""Launch the app: loopback by default; a non-loopback bind needs --auth unless --insecure;
-a Gradio share link only when asked (--share)."""
+"""Launch the app: loopback by default; a non-loopback bind or a Gradio share link (only when
+asked, --share) needs --auth unless --insecure. What is promised and tested: SECURITY.md."""
 
 from __future__ import annotations
 
@@ -30,12 +30,18 @@ def parse_auth(auth: str | None) -> list[tuple[str, str]] | None:
 
 
 def check_bind(host: str, creds, insecure: bool,
-               how: str = "--auth user:password (or a file of such lines)") -> None:
-    """Refuse a non-loopback host without credentials unless `insecure`; `how` names the
-    option that supplies them (the web UI's --auth, the API's --token). Raises BadServe."""
-    if host not in LOOPBACK and not creds and not insecure:
+               how: str = "--auth user:password (or a file of such lines)", share: bool = False) -> None:
+    """Refuse a non-loopback host, or a public share link, without credentials unless
+    `insecure`; `how` names the option that supplies them (the web UI's --auth, the API's
+    --token). Raises BadServe."""
+    if creds or insecure:
+        return
+    if host not in LOOPBACK:
         raise BadServe(f"--host {host} exposes the tutor to the network: add {how}, "
                        "or --insecure to serve without a login")
+    if share:
+        raise BadServe(f"--share publishes the tutor on a public gradio.live link: add {how}, "
+                       "or --insecure to share it without a login")
 
 
 def serve(tutor, host: str, port: int, auth: str | None = None, insecure: bool = False, share: bool = False,
@@ -43,7 +49,7 @@ def serve(tutor, host: str, port: int, auth: str | None = None, insecure: bool =
     """Build and launch the app; returns (app, local_url) when block=False. Raises BadServe,
     or the index's 'run tutor ingest' error before the server starts."""
     creds = parse_auth(auth)
-    check_bind(host, creds, insecure)
+    check_bind(host, creds, insecure, share=share)
     from .app import build_app
     from .style import launch_options
 
