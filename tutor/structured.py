@@ -26,10 +26,11 @@ def complete_json(llm: LLM, messages: list[Message], schema: dict, max_tokens: i
     """One completion forced to `schema` where the backend supports grammars.
 
     Returns the parsed object. Raises BadJSON (message quotes the start of the reply) when
-    the reply does not parse or lacks a required key.
+    the reply does not parse or lacks a required key, llm.PromptTooLong.
     """
     llama = getattr(llm, "llama", None)
     if llama is not None:
+        messages, max_tokens = llm.prepare(messages, max_tokens)  # the budget and token guard of every call
         with llm.lock:
             out = llama.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=getattr(llm, "temperature", 0.0),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from tutor.errors import TutorError
+
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -107,22 +109,56 @@ def strip_control(text: str) -> str:
         text = out
 
 
+def _token_re(tokens: list[str] | tuple[str, ...]) -> re.Pattern | None:
+    toks = sorted({t for t in tokens if t and not t.isspace()}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(t) for t in toks)) if toks else None
+
+
+def _break(s: str) -> str:
+    # '<filename>' → '< filename >': still readable, no longer the token
+    return s[0] + " " + s[1:-1] + " " + s[-1] if len(s) > 2 else s[0] + " " + s[1:]
+
+
+def neutralise_tokens(text: str, tokens: list[str] | tuple[str, ...] = ()) -> str:
+    """neutralise_control, and each string in tokens (a model vocabulary's special tokens,
+    e.g. SmolLM2's '<filename>') broken the same way, until none is left."""
+    pat = _token_re(tokens)
+    while True:
+        out = neutralise_control(text)
+        if pat is not None:
+            out = pat.sub(lambda m: _break(m.group(0)), out)
+        if out == text:
+            return out
+        text = out
+
+
 class StreamSanitizer:
-    """Removes control tokens from a stream of text pieces, holding back a tail that could
-    still become one, so that ''.join(feed(p) for p) + flush() == strip_control(''.join(p))."""
+    """Removes control tokens (and `extra` strings, e.g. the model's own special tokens)
+    from a stream of text pieces, holding back a tail that could still become one, so that
+    ''.join(feed(p) for p) + flush() == strip_control(''.join(p)) (extra ones removed too)."""
 
-    _HOLD = 42  # longest control token we match
-
-    def __init__(self) -> None:
+    def __init__(self, extra: list[str] | tuple[str, ...] = ()) -> None:
         self._buf = ""
+        self._extra = _token_re(extra)
+        self._hold = max([42, *(len(t) for t in extra)])  # longest token we match
+        self._starts = set("<[") | {t[0] for t in extra if t}
+
+    def _strip(self, text: str) -> str:
+        while True:
+            out = strip_control(text)
+            if self._extra is not None:
+                out = self._extra.sub("", out)
+            if out == text:
+                return out
+            text = out
 
     def feed(self, piece: str) -> str:
         self._buf += piece
-        cleaned = strip_control(self._buf)
-        # keep back everything from the first '<' or '[' among the last _HOLD characters:
+        cleaned = self._strip(self._buf)
+        # keep back everything from the first token start among the last _hold characters:
         # it might still become (part of) a control token
-        start = max(0, len(cleaned) - self._HOLD)
-        cut = next((i for i in range(start, len(cleaned)) if cleaned[i] in "<["), -1)
+        start = max(0, len(cleaned) - self._hold)
+        cut = next((i for i in range(start, len(cleaned)) if cleaned[i] in self._starts), -1)
         if cut == -1:
             self._buf = ""
             return cleaned
@@ -130,7 +166,7 @@ class StreamSanitizer:
         return cleaned[:cut]
 
     def flush(self) -> str:
-        out, self._buf = strip_control(self._buf), ""
+        out, self._buf = self._strip(self._buf), ""
         return out
 
 
@@ -147,3 +183,27 @@ def clean_text(text: str) -> str:
 def has_invalid_text(text: str) -> bool:
     """True when clean_text would change the text (lone surrogates)."""
     return bool(_SURROGATE.search(text))
+
+
+class BadText(TutorError):
+    """Input text that is not valid Unicode (lone surrogates: non-UTF-8 bytes or half an emoji pair)."""
+
+
+# C0/C1 control characters other than tab and newline: invisible, and some (NUL, ESC)
+# break terminals, SQLite text or the tokenizer
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")  # terminal colour/cursor sequences pasted along
+
+
+def clean_input(text: str | None, what: str = "the question") -> str:
+    """The one boundary for text a learner or a script sends (CLI argument or line, HTTP
+    field, UI box): terminal escape sequences are removed and other control characters
+    than tab/newline become spaces; carriage
+    returns become newlines. Raises BadText (exit 2 / HTTP 400 / UI notice) for lone
+    surrogates, naming `what`, rather than guessing what was meant."""
+    text = text or ""
+    if has_invalid_text(text):
+        raise BadText(f"{what} contains bytes that are not valid UTF-8 (or half of an emoji pair); "
+                      "retype it or save the text as UTF-8")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL_CHARS.sub(" ", _ANSI.sub("", text))

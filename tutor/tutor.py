@@ -23,6 +23,7 @@ from tutor.rag.embed import (
 )
 from tutor.rag.index import Index, IngestReport
 from tutor.rag.retrieve import Hit, Retriever
+from tutor.text import clean_input
 
 
 class BadChapter(TutorError):
@@ -125,7 +126,13 @@ class Tutor:
 
     def search(self, query: str, k: int = 5, chapter: str | None = None, per_note: bool = False) -> list[Hit]:
         """Hybrid search; hits best first (per_note: one chunk per note). Raises
-        Tutor.BadChapter for an unknown chapter."""
+        Tutor.BadChapter for an unknown chapter, text.BadText for invalid Unicode."""
+        query = clean_input(query, "the search query").strip()
+        if not query:
+            raise TutorError("the search query is empty; give words to search for, e.g. RoPE")
+        if len(query) > self.settings.max_question_chars:
+            raise TutorError(f"the search query is {len(query):,} characters long; the limit is "
+                             f"{self.settings.max_question_chars:,} (TUTOR_MAX_QUESTION_CHARS): shorten it")
         return self.retriever.search(query, k=k, chapter=self.check_chapter(chapter), per_note=per_note)
 
     def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None) -> Answer:

@@ -31,3 +31,20 @@ def test_content_terms_drop_question_words_and_joined_parts():
     assert content_terms("Q·K^T 是什么意思？") == {"qkt"}
     assert content_terms("t-SNE 为啥能可视化") == {"tsne", "可视", "可视化"}
     assert "因为" not in content_terms("因为显存不够怎么办")  # a stopwords-iso function word
+
+
+def test_stemming_is_thread_safe():
+    """A shared Snowball stemmer gave wrong stems and IndexError under 8 threads (load test)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tutor.rag.bm25 import _stem
+
+    words = ["freezes", "tuning", "attention", "normalization", "gradients", "quantization", "retrieval", "embeddings"] * 25
+    expected = _stem(words)
+
+    def run(_):
+        return _stem(words)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(400)))
+    assert all(r == expected for r in results)

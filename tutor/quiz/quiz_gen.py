@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 from tutor.corpus import Note
 from tutor.errors import TutorError
-from tutor.llm import LLM
+from tutor.llm import LLM, SAFETY_TOKENS
 from tutor.quiz.grading import terms
+from tutor.rag.budget import trim_to_tokens
 from tutor.structured import BadJSON, complete_json
 
 SCHEMAS = {
@@ -122,16 +123,24 @@ def validate(type_: str, obj: dict, note: Note) -> dict:
     raise Invalid(f"unknown item type {type_!r}")
 
 
-def _messages(note: Note, type_: str, error: str | None, max_chars: int) -> list[dict]:
+def _messages(note: Note, type_: str, error: str | None, max_chars: int, llm: LLM | None = None,
+              max_tokens: int = 0) -> list[dict]:
     facts = "\n".join(f"- {k}" for k in note.meta.key_points)
+
+    def build(body: str) -> list[dict]:
+        user = (f"Note {note.id}: {note.meta.title} ({note.meta.title_en})\nKey points:\n{facts}\n\n{body}\n\n"
+                f"{_ASK[type_]} Use only facts from this note. Write in the note's language. Reply with JSON only.")
+        msgs = [{"role": "system", "content": "You write quiz items for a tutor. Reply with one JSON object."},
+                {"role": "user", "content": user}]
+        if error:
+            msgs.append({"role": "user", "content": f"Your previous item was rejected: {error}. Write a corrected item."})
+        return msgs
+
     body = note.body[:max_chars]
-    user = (f"Note {note.id}: {note.meta.title} ({note.meta.title_en})\nKey points:\n{facts}\n\n{body}\n\n"
-            f"{_ASK[type_]} Use only facts from this note. Write in the note's language. Reply with JSON only.")
-    msgs = [{"role": "system", "content": "You write quiz items for a tutor. Reply with one JSON object."},
-            {"role": "user", "content": user}]
-    if error:
-        msgs.append({"role": "user", "content": f"Your previous item was rejected: {error}. Write a corrected item."})
-    return msgs
+    if llm is not None:  # the note body is the part that gives way to the context window
+        room = llm.n_ctx - llm.count_messages(build("")) - max_tokens - SAFETY_TOKENS
+        body = trim_to_tokens(body, max(room, 1), llm.count_tokens)
+    return build(body)
 
 
 def generate_item(llm: LLM, note: Note, type_: str, max_tokens: int = 400, max_chars: int = 1500) -> Outcome:
@@ -139,7 +148,8 @@ def generate_item(llm: LLM, note: Note, type_: str, max_tokens: int = 400, max_c
     errors: list[str] = []
     for attempt in (1, 2):
         try:
-            obj = complete_json(llm, _messages(note, type_, errors[-1] if errors else None, max_chars), SCHEMAS[type_], max_tokens)
+            obj = complete_json(llm, _messages(note, type_, errors[-1] if errors else None, max_chars, llm, max_tokens),
+                                SCHEMAS[type_], max_tokens)
             return Outcome(type_, validate(type_, obj, note), attempt, errors)
         except (BadJSON, Invalid) as e:
             errors.append(str(e))

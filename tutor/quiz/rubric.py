@@ -8,7 +8,8 @@ SmolLM2-135M is not capable enough, so this is off by default.
 
 from __future__ import annotations
 
-from tutor.llm import LLM
+from tutor.llm import LLM, SAFETY_TOKENS
+from tutor.rag.budget import trim_to_tokens
 from tutor.quiz.items import Item
 from tutor.structured import complete_json
 
@@ -25,10 +26,15 @@ SCHEMA = {
 def explain(llm: LLM, item: Item, answer: str, max_tokens: int = 300) -> dict:
     """{"verdict", "explanation"} from the model. Raises structured.BadJSON on an unusable reply."""
     kps = "\n".join(f"- {k}" for k in item.key_points) or "-"
-    user = (f"Question: {item.prompt}\nReference answer: {item.reference}\nKey points:\n{kps}\n\n"
-            f"Learner's answer: {answer or '(empty)'}\n\n"
-            "Grade the learner's answer against the key points: correct, partial or wrong. "
-            "Explain in two or three sentences, in the question's language, what is right and what is missing.")
-    msgs = [{"role": "system", "content": "You are a strict, fair teacher. Reply with one JSON object."},
-            {"role": "user", "content": user}]
-    return complete_json(llm, msgs, SCHEMA, max_tokens)
+
+    def messages(ans: str) -> list[dict]:
+        user = (f"Question: {item.prompt}\nReference answer: {item.reference}\nKey points:\n{kps}\n\n"
+                f"Learner's answer: {ans or '(empty)'}\n\n"
+                "Grade the learner's answer against the key points: correct, partial or wrong. "
+                "Explain in two or three sentences, in the question's language, what is right and what is missing.")
+        return [{"role": "system", "content": "You are a strict, fair teacher. Reply with one JSON object."},
+                {"role": "user", "content": user}]
+
+    # the learner's answer is the only unbounded part: trim it to what the context window leaves
+    room = llm.n_ctx - llm.count_messages(messages("")) - max_tokens - SAFETY_TOKENS
+    return complete_json(llm, messages(trim_to_tokens(answer, max(room, 1), llm.count_tokens)), SCHEMA, max_tokens)

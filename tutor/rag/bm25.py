@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from pathlib import Path
 
 _WORD = re.compile(r"[^\W_]", re.UNICODE)
@@ -84,18 +85,20 @@ def content_terms(text: str) -> set[str]:
 
 
 _ENGLISH_WORD = re.compile(r"[a-z]{4,}")
-_stem_words = None
+# one stemmer per thread: a Snowball stemmer keeps its word in instance state, so a shared one
+# returns wrong stems or raises IndexError when the UI grades and searches at the same time
+_stemmers = threading.local()
 
 
 def _stem(tokens: list[str]) -> list[str]:
     """English words (4+ letters) to their Snowball (Porter 2) stems, so "freeze" finds
-    "freezes" and "tuning" finds "tune"; other tokens unchanged."""
-    global _stem_words
-    if _stem_words is None:
+    "freezes" and "tuning" finds "tune"; other tokens unchanged. Thread-safe."""
+    stem_words = getattr(_stemmers, "stem_words", None)
+    if stem_words is None:
         import snowballstemmer
 
-        _stem_words = snowballstemmer.stemmer("english").stemWords
-    return [t if not _ENGLISH_WORD.fullmatch(t) else s for t, s in zip(tokens, _stem_words(tokens))]
+        stem_words = _stemmers.stem_words = snowballstemmer.stemmer("english").stemWords
+    return [t if not _ENGLISH_WORD.fullmatch(t) else s for t, s in zip(tokens, stem_words(tokens))]
 
 
 def tokenize(text: str) -> list[str]:

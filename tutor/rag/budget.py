@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-SAFETY_TOKENS = 16  # chat-template tokens not counted per message (BOS, generation prompt)
+from tutor.llm import SAFETY_TOKENS
 
 
 @dataclass

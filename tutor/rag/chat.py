@@ -27,15 +27,17 @@ from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS
 from tutor.prompts import Prompts
 from tutor.rag import budget, followup
 from tutor.rag.retrieve import Hit, Retriever, is_covered
-from tutor.text import detect_lang, neutralise_control, split_sentences
+from tutor.text import clean_input, detect_lang, neutralise_control, split_sentences
 from tutor.trust.check import (
     Flagger,
     cosine_embed,
     extractive_answer,
     garbage_reasons,
+    is_empty,
     is_looping,
     retry_reasons,
 )
+from tutor.trust.injection import URL, strip_instructions
 
 LOOP_STOP_CHARS = 240  # a streamed answer this long that already loops is cut short
 RETRY_MAX_TOKENS = 192  # the strict retry asks for at most three sentences
@@ -51,8 +53,9 @@ class Question:
 
     @staticmethod
     def clean(text: str | None, max_chars: int) -> str:
-        """Stripped question with control tokens neutralised. Raises Question.Invalid."""
-        q = (text or "").strip()
+        """Stripped question with control tokens neutralised. Raises Question.Invalid,
+        text.BadText (invalid Unicode)."""
+        q = clean_input(text, "the question").strip()
         if not q:
             raise Question.Invalid("the question is empty; type a question, e.g. 为什么注意力要除以根号d_k？")
         if len(q) > max_chars:
@@ -155,7 +158,8 @@ class CitationFilter:
         return self._clean(head)
 
     def flush(self) -> str:
-        out, self._buf = self._clean(self._buf), ""
+        # an unfinished citation at the very end ("[66") is no citation: drop it
+        out, self._buf = self._clean(self._OPEN.sub("", self._buf)), ""
         return out
 
 
@@ -191,7 +195,8 @@ class Chat:
     def _context(self, sources: list[Source], chunks: dict, lang: str) -> list[str]:
         groups = []
         for s in sources:
-            body = "\n".join(chunks[c].text for c in s.chunk_ids)
+            # notes are data: a directive planted in one never reaches the model (trust/injection.py)
+            body = "\n".join(strip_instructions(chunks[c].text)[0] for c in s.chunk_ids)
             groups.append(f"[{s.n}] {s.title}（{s.title_en}）\n{body}" if s.title_en else f"[{s.n}] {s.title}\n{body}")
         return groups
 
@@ -200,7 +205,8 @@ class Chat:
         """Answer events (see module doc). Raises Question.Invalid before yielding anything."""
         s = self.settings
         q = Question.clean(question, s.max_question_chars)
-        history = [{"role": t["role"], "content": neutralise_control(t["content"])} for t in (history or [])]
+        history = [{"role": t["role"], "content": neutralise_control(clean_input(t["content"], "a history turn"))}
+                   for t in (history or [])]
         lang = detect_lang(q)
         t0 = time.perf_counter()
         prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
@@ -232,10 +238,7 @@ class Chat:
         def render(gs: list[int], question_text: str) -> str:
             return self.prompts.render("answer", lang, context="\n\n".join(groups[g] for g in gs), question=question_text)
 
-        def count_message(text: str) -> int:
-            return self.llm.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
-
-        fitted = budget.fit(self.llm.n_ctx, s.max_answer_tokens, count_message, self.llm.count_tokens,
+        fitted = budget.fit(self.llm.n_ctx, s.max_answer_tokens, self._count_message, self.llm.count_tokens,
                             [system], q, groups, history, render)
         kept = [sources[g] for g in fitted.groups]
         messages = [{"role": "system", "content": system}, *fitted.turns,
@@ -253,9 +256,15 @@ class Chat:
         kps = [{"n": src.n, "id": src.id, "text": kp} for src in kept[:3] for kp in self.key_points.get(src.id, [])]
         answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps)
         if s.answer_check and not g.stopped:
-            yield from self._guard(answer, groups, fitted.groups, stop)
+            yield from self._guard(answer, groups, fitted.groups, stop, fitted.question)
         else:
-            answer.sentences = split_sentences(text)
+            if not g.stopped and is_empty(text):
+                # nothing but citations or punctuation is no answer, whatever the check setting
+                answer.answer = extractive_answer(q, self._quotable(kept), lang, self.flagger.embed)
+                answer.notices += ["garbage_empty", "extractive_fallback"]
+                answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
+                yield "replace", answer.answer
+            answer.sentences = split_sentences(answer.answer)
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         yield "done", answer
 
@@ -282,10 +291,14 @@ class Chat:
             parts.append(tail)
             yield tail
 
+    def _count_message(self, text: str) -> int:
+        return self.llm.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
+
     def _guard(self, answer: Answer, groups: list[str], kept_groups: list[int],
-               stop: threading.Event | None) -> Iterator[tuple[str, object]]:
+               stop: threading.Event | None, question: str) -> Iterator[tuple[str, object]]:
         """Check answer (see module doc); fills sentences/unsupported/guard/notices in place
-        and yields ("retry", reasons) / ("replace", text) events when it rejects the answer."""
+        and yields ("retry", reasons) / ("replace", text) events when it rejects the answer.
+        question: as the first generation saw it (trimmed to the budget when too long)."""
         chunks = self.retriever.index.chunks
         context = [chunks[c].text for src in answer.sources for c in src.chunk_ids]
         lang = answer.lang
@@ -302,10 +315,17 @@ class Chat:
         if reasons:
             answer.notices += [f"garbage_{r}" for r in reasons]
             yield "retry", reasons
-            best = kept_groups[:RETRY_SOURCES]
-            messages = [{"role": "system", "content": self.prompts.render("strict", lang)},
-                        {"role": "user", "content": self.prompts.render("answer", lang, question=answer.question,
-                                                                        context="\n\n".join(groups[g] for g in best))}]
+            best = [groups[g] for g in kept_groups[:RETRY_SOURCES]]
+            strict = self.prompts.render("strict", lang)
+
+            def render(gs: list[int], question_text: str) -> str:
+                return self.prompts.render("answer", lang, question=question_text, context="\n\n".join(best[g] for g in gs))
+
+            # the retry has its own, smaller budget: the same fitting as the first answer
+            fitted = budget.fit(self.llm.n_ctx, RETRY_MAX_TOKENS, self._count_message, self.llm.count_tokens,
+                                [strict], question, best, [], render)
+            messages = [{"role": "system", "content": strict},
+                        {"role": "user", "content": render(fitted.groups, fitted.question)}]
             max_tokens = max(16, min(RETRY_MAX_TOKENS, self.llm.n_ctx - self.llm.count_messages(messages) - budget.SAFETY_TOKENS))
             parts: list[str] = []
             for _ in self._generate(messages, max_tokens, {s.n for s in answer.sources}, stop, parts):
@@ -350,7 +370,8 @@ class Chat:
                     out.append((s.n, c.text.split("\n", 1)[-1]))  # without the 'title · heading' label
         if not any(t for _, t in out):
             out = [(s.n, chunks[i].text) for s in sources for i in s.chunk_ids]
-        return out
+        # quoted to the learner as the tutor's answer: no planted directives, no links
+        return [(n, URL.sub("", strip_instructions(t)[0])) for n, t in out]
 
     def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None) -> Answer:
         """Non-streaming answer; same text as the stream joined."""

@@ -8,10 +8,10 @@ Endpoints (bodies and results are the CLI's JSON, DESIGN.md §4):
 - `POST /ask/stream` (same body) → Server-Sent Events, one JSON object per `data:` line:
   `{"event": "sources", "sources": [...]}`, `{"event": "token", "text"}`,
   `{"event": "retry", "reasons"}`, `{"event": "replace", "text"}` (replaces everything
-  streamed so far), `{"event": "done", "answer": {…tutor ask --json…}}`; a client that
-  disconnects stops the generation.
+  streamed so far), `{"event": "done", "answer": {…tutor ask --json…}}`; a stream always
+  ends with `done` or `{"event": "error", "error"}`; a client that disconnects stops the generation.
 
-Bad input → HTTP 400 (422 for a malformed body) with `{"error": "one line saying how to fix it"}`.
+Bad input → HTTP 400 (422 for a malformed body; 500 for a bug) with `{"error": "one line saying how to fix it"}`.
 With a token (`--token` / TUTOR_API_TOKEN) every request except /health needs
 `Authorization: Bearer <token>`. It does not do sessions, users or rate limits: generation
 is serialised by the model lock, so concurrent requests queue.
@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import threading
 from typing import Iterator, Literal
 
 from pydantic import BaseModel, Field
 
 from tutor.errors import TutorError
+
+log = logging.getLogger("tutor.api")
 
 
 class Turn(BaseModel):
@@ -72,6 +75,12 @@ def build_api(tutor, token: str | None = None):
     async def _bad_input(_request, exc: TutorError):
         return JSONResponse({"error": str(exc).splitlines()[0]}, status_code=400)
 
+    @api.exception_handler(Exception)
+    async def _bug(_request, exc: Exception):
+        # a bug, not bad input: still the one error shape, no traceback to the client
+        log.exception("unhandled error")
+        return JSONResponse({"error": f"internal error ({exc.__class__.__name__}); see the server log"}, status_code=500)
+
     @api.exception_handler(RequestValidationError)
     async def _bad_body(_request, exc: RequestValidationError):
         err = exc.errors()[0]
@@ -114,8 +123,14 @@ def build_api(tutor, token: str | None = None):
 
         def lines() -> Iterator[str]:
             try:
-                for ev in sse_events(_chain(first, events)):
-                    yield "data: " + json.dumps(ev, ensure_ascii=False) + "\n\n"
+                try:
+                    for ev in sse_events(_chain(first, events)):
+                        yield "data: " + json.dumps(ev, ensure_ascii=False) + "\n\n"
+                except TutorError as e:  # the stream always ends with "done" or "error"
+                    yield "data: " + json.dumps({"event": "error", "error": str(e).splitlines()[0]}, ensure_ascii=False) + "\n\n"
+                except Exception as e:  # noqa: BLE001 — a bug: logged, reported as an event
+                    log.exception("unhandled error in /ask/stream")
+                    yield "data: " + json.dumps({"event": "error", "error": f"internal error ({e.__class__.__name__})"}) + "\n\n"
             finally:  # also on client disconnect (the generator is closed)
                 stop.set()
                 events.close()
