@@ -52,9 +52,11 @@ def ingest(rebuild: bool = typer.Option(False, "--rebuild", help="Drop the index
         if "b" in bar:
             bar["b"].update(n)
 
-    r = t.ingest(rebuild=rebuild, progress=progress, on_total=on_total)
-    if "b" in bar:
-        bar["b"].close()
+    try:
+        r = t.ingest(rebuild=rebuild, progress=progress, on_total=on_total)
+    finally:
+        if "b" in bar:
+            bar["b"].close()  # ends the bar's line now, so an error is the last line on stderr
     rep = {"embedded": r.embedded, "deleted": r.deleted, "total": r.total, "skipped": r.skipped, "seconds": round(r.seconds, 2)}
     if as_json:
         _print_json(rep)

@@ -147,6 +147,39 @@ def _line_of(front: str, key: str) -> int:
     return front[: m.start()].count("\n") + 1 if m else 1
 
 
+def _yaml_error(path: Path, front: str, e: yaml.YAMLError) -> str:
+    """'path:line: bad YAML (problem); how to fix it' for a front matter PyYAML rejects. Line
+    numbers count from the opening `---` (line 1), as in the file."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    context = getattr(e, "context", None) or ""
+    mark = getattr(e, "problem_mark", None)
+    line = mark.line + 1 if mark else 1  # mark.line is 0-based in front, whose line 0 is the `---` line
+    start = getattr(e, "context_mark", None)
+    # an unclosed bracket or quote is noticed lines later, where the parser gave up; the line
+    # to fix is where it opened: PyYAML's context mark, or (a double-quoted value that swallowed
+    # the next lines) the first line with an odd number of double quotes
+    odd = [i for i, text in enumerate(front.split("\n")[:line], 1) if len(re.findall(r'(?<!\\)"', text)) % 2]
+    if start is not None and any(k in context for k in ("flow sequence", "flow mapping", "quoted scalar")):
+        line = start.line + 1
+    elif odd and "'\\t'" not in problem:
+        line, context = odd[0], "quoted scalar"
+    if "'\\t'" in problem:
+        hint = "indent with spaces, not tabs"
+    elif "flow sequence" in context:
+        hint = "close the '[' opened on this line (or quote the value if the brackets are text)"
+    elif "flow mapping" in context:
+        hint = "close the '{' opened on this line (or quote the value if the braces are text)"
+    elif "quoted scalar" in context:
+        hint = "close the quote opened on this line"
+    elif "mapping values are not allowed" in problem:
+        hint = 'quote a value that contains ": ", e.g. title: "A: B"'
+    elif "alias" in problem or "anchor" in problem:
+        hint = "quote a value that starts with '*' or '&'"
+    else:
+        hint = "check the indentation there and quote values that contain ': ' or ' #'"
+    return f"{path}:{line}: bad YAML ({problem}); {hint}"
+
+
 def parse_note(path: Path, outline: Outline) -> Note:
     """Parse and validate one note file. Raises Corpus.Invalid('path:line: what, how to fix')."""
     raw = path.read_bytes()
@@ -155,6 +188,8 @@ def parse_note(path: Path, outline: Outline) -> Note:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise Corpus.Invalid(f"{path}:{line}: not UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise Corpus.Invalid(f"{path}:1: the file starts with a byte-order mark; re-save it as UTF-8 without BOM")
     if not text.startswith("---"):
         raise Corpus.Invalid(f"{path}:1: missing YAML front matter; the file must start with a '---' line")
     parts = re.split(r"^---\s*$", text, maxsplit=2, flags=re.M)
@@ -164,10 +199,7 @@ def parse_note(path: Path, outline: Outline) -> Note:
     try:
         data = yaml.safe_load(front)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else 1  # mark.line is 0-based in front, whose line 0 is the `---` line
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise Corpus.Invalid(f"{path}:{line}: bad YAML ({problem}); quote strings that contain ':' or '#'") from None
+        raise Corpus.Invalid(_yaml_error(path, front, e)) from None
     if not isinstance(data, dict):
         raise Corpus.Invalid(f"{path}:2: front matter must be a YAML mapping of the fields in DESIGN.md §3")
     try:

