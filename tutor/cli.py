@@ -17,6 +17,7 @@ import typer
 
 from tutor.config import Settings
 from tutor.errors import TutorError
+from tutor.text import clean_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Offline AI/ML tutor: hybrid search over the notes, cited answers from a local GGUF model, quizzes.")
@@ -32,7 +33,8 @@ def _tutor():
 
 
 def _print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+    # always valid UTF-8: a lone surrogate that slipped through becomes U+FFFD, never raw bytes
+    sys.stdout.write(clean_text(json.dumps(obj, ensure_ascii=False, indent=2)) + "\n")
 
 
 @app.command()
@@ -147,6 +149,9 @@ def chat(chapter: Optional[str] = typer.Option(None, "--chapter", help="Only use
     t = _tutor()
     history: list[dict] = []
     typer.echo("tutor chat — ask in Chinese or English; /clear resets the history, /exit quits.")
+    if hasattr(sys.stdin, "reconfigure"):
+        # undecodable bytes reach clean_input as surrogates and get a clear message there
+        sys.stdin.reconfigure(errors="surrogateescape")
     while True:
         try:
             q = input("\n你/you> ")

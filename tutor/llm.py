@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from tutor.errors import TutorError
-from tutor.text import StreamSanitizer
+from tutor.text import StreamSanitizer, neutralise_tokens
 
 Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
 MESSAGE_OVERHEAD_TOKENS = 6  # role markers and separators per message in ChatML-like templates
+
+
+SAFETY_TOKENS = 16  # chat-template tokens not counted per message (BOS, generation prompt)
+MIN_ANSWER_TOKENS = 16  # a call that leaves less room than this for the reply is refused
 
 
 class ModelMissing(TutorError):
@@ -29,6 +33,11 @@ class ModelMissing(TutorError):
 
 class ModelInvalid(TutorError):
     """The GGUF file is there but cannot be loaded: not a GGUF, truncated or damaged."""
+
+
+class PromptTooLong(TutorError):
+    """A prompt that leaves under MIN_ANSWER_TOKENS of the context window for the reply.
+    Callers fit their prompts first (rag/budget.py); this is the guard behind them."""
 
 
 @dataclass
@@ -97,12 +106,32 @@ class LLM:
     def _pieces(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         raise NotImplementedError
 
+    @property
+    def special_tokens(self) -> list[str]:
+        """Strings the model's tokenizer turns into control tokens (beyond the common chat
+        markers in text.CONTROL_TOKENS, which are always neutralised)."""
+        return []
+
+    def prepare(self, messages: list[Message], max_tokens: int) -> tuple[list[Message], int]:
+        """Every model call passes here: control-token strings in any message (user text,
+        retrieved notes, history) are made inert, and max_tokens is cut to the room left in
+        n_ctx. Returns (messages, max_tokens ≥ MIN_ANSWER_TOKENS). Raises PromptTooLong."""
+        messages = [{**m, "content": neutralise_tokens(str(m["content"]), self.special_tokens)} for m in messages]
+        used = self.count_messages(messages)
+        room = self.n_ctx - used - SAFETY_TOKENS
+        if room < MIN_ANSWER_TOKENS:
+            raise PromptTooLong(f"the prompt is {used:,} tokens and the model's context window is {self.n_ctx:,} "
+                                "(TUTOR_N_CTX); shorten the question or raise TUTOR_N_CTX")
+        return messages, min(max_tokens, room)
+
     def stream(self, messages: list[Message], max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]:
-        """Yield answer text pieces (control tokens removed); fills self.last. Set `stop` to end early."""
+        """Yield answer text pieces (control tokens removed); fills self.last. Set `stop` to
+        end early. Raises PromptTooLong (before the lock is taken)."""
+        messages, max_tokens = self.prepare(messages, max_tokens)
         with self.lock:
             self.last = Generation(prompt_tokens=self.count_messages(messages))
             t0 = time.perf_counter()
-            clean = StreamSanitizer()
+            clean = StreamSanitizer(self.special_tokens)
             text = ""
             gen = self._pieces(messages, max_tokens)
             try:
@@ -130,6 +159,9 @@ class LLM:
         return "".join(self.stream(messages, max_tokens))
 
 
+_ATTR_CONTROL, _ATTR_USER_DEFINED = 1 << 3, 1 << 4  # llama_token_attr bits (llama.h)
+
+
 class LlamaCppLLM(LLM):
     """A GGUF model through llama-cpp-python. Greedy when temperature is 0."""
 
@@ -153,6 +185,15 @@ class LlamaCppLLM(LLM):
         self.n_ctx = self.llama.n_ctx()
         self.name = path.stem  # file names say size and quantisation; general.name often does not
         self.last = Generation()
+        model = self.llama._model
+        # control and user-defined tokens of this vocabulary (SmolLM2: <filename>, <file_sep>,
+        # <empty_output> …): llama.cpp parses them in the prompt, so user text must not carry them
+        self._special = sorted({model.token_get_text(i) for i in range(model.n_vocab())
+                                if model.token_get_attr(i) & (_ATTR_CONTROL | _ATTR_USER_DEFINED)} - {""}, key=len, reverse=True)
+
+    @property
+    def special_tokens(self) -> list[str]:
+        return self._special
 
     @property
     def chat_template(self) -> str | None:
@@ -179,6 +220,11 @@ class ScriptedLLM(LLM):
     n_ctx: int = 2048
     name: str = "scripted"
     calls: list[list[Message]] = field(default_factory=list)
+    specials: list[str] = field(default_factory=list)
+
+    @property
+    def special_tokens(self) -> list[str]:
+        return self.specials
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()

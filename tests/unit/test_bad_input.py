@@ -8,7 +8,7 @@ import dataclasses
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import given, settings as hsettings, strategies as st
 
 from tutor.errors import TutorError
 from tutor.llm import MIN_ANSWER_TOKENS, SAFETY_TOKENS, PromptTooLong, ScriptedLLM
