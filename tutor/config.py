@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Relevance in [0,1] below which the notes count as not covering a question; 0.5 is the calibrated decision point of tutor/trust/coverage_params.json (fitted on the tuning sets by evals/coverage/calibrate.py). Higher refuses more.")
     rewrite_followups: bool = Field(False, description="Let the LLM rewrite a follow-up that names no topic into a standalone question before retrieval (worth it with a stronger model); otherwise the last question is prepended.")
     max_question_chars: int = Field(4000, ge=10, description="Longest question accepted, in characters.")
-    lock_timeout_s: float = Field(10.0, ge=0, description="Seconds to wait for another process writing the index before giving up.")
+    lock_timeout_s: float = Field(5.0, ge=0, description="Seconds a search waits for another process to finish writing the index before giving up (a second ingest fails at once).")
     database_url: str | None = Field(None, description="SQLAlchemy URL of the progress store; default: SQLite (WAL) under home.")
     user: str = Field("default", min_length=1, max_length=100, description="Learner name used by quiz, progress and path when --user is not given.")
     quiz_max_answer_chars: int = Field(2000, ge=50, description="Longest quiz answer graded, in characters; longer answers are trimmed with a notice.")

@@ -9,6 +9,7 @@ skip: these tests must run in CI. Screenshots go to tests/artifacts/ (gitignored
 from __future__ import annotations
 
 import os
+import contextlib
 import socket
 import time
 from pathlib import Path
@@ -30,6 +31,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(tutor):
+    """The real Gradio app over `tutor` on a free loopback port; yields its URL, closes it after."""
+    from ui.app import build_app
+    from ui.style import launch_options
+
+    app = build_app(tutor)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
 
 
 @pytest.fixture(scope="session")

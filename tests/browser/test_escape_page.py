@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_settings
 
-from .conftest import free_port, wait_until
+from .conftest import serve_app, wait_until
 from .test_chat_page import ANSWER_SEL, ask
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -24,18 +24,13 @@ REPLY = ("缩放点积注意力用查询和键的点积衡量相关性，再除�
 def markup_url(real_embedder, real_multilingual, ui_tutor):
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
-    from ui.app import build_app
-    from ui.style import launch_options
 
     s = make_settings(ui_tutor.settings.home, database_url=ui_tutor.settings.database_url, multilingual=True,
                       answer_check=False)  # the reply is shown as the model wrote it: the page must defuse it
     t = build_tutor(s, llm=ScriptedLLM(replies=[REPLY] * 3, n_ctx=4096, name="scripted-markup"),
                     embedder=real_embedder, multilingual=real_multilingual)
-    app = build_app(t)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
+    with serve_app(t) as url:
+        yield url
 
 
 def test_markup_in_question_and_answer_is_shown_inert(browser, markup_url):

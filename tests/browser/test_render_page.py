@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import make_settings
 
-from .conftest import free_port, shot, wait_until
+from .conftest import serve_app, shot, wait_until
 from .test_chat_page import ANSWER_SEL, ask
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -29,8 +29,6 @@ REPLY = ("缩放点积（scaled dot-product）是 Transformer 计算注意力分
 def scripted_url(real_embedder, real_multilingual, ui_tutor):
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
-    from ui.app import build_app
-    from ui.style import launch_options
 
     class SlowScripted(ScriptedLLM):  # ~25 pieces/s, so the page is seen mid-stream
         def _pieces(self, messages, max_tokens):
@@ -43,11 +41,8 @@ def scripted_url(real_embedder, real_multilingual, ui_tutor):
     # 2048 default the 1.1.2 note (five retrieved chunks) would be cut to fit
     t = build_tutor(s, llm=SlowScripted(replies=[REPLY] * 3, piece=2, name="scripted-render", n_ctx=4096), embedder=real_embedder,
                     multilingual=real_multilingual)
-    app = build_app(t)
-    port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
+    with serve_app(t) as url:
+        yield url
 
 
 def test_markdown_code_and_latex_render_while_streaming_and_after(browser, scripted_url):

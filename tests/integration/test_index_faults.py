@@ -411,20 +411,9 @@ def test_an_index_in_the_flat_layout_is_read_updated_and_rebuilt(tmp_path, real_
 
 # -- a Chroma server (TUTOR_CHROMA_URL): collections, not directories ----------------------------
 @pytest.fixture
-def chroma_url(tmp_path):
-    """A real Chroma server on 127.0.0.1 (as in test_server_mode.py)."""
-    from tests.conftest import wait_for_http
-    from tests.integration.test_server_mode import free_port
-
-    chroma = Path(shutil.which("chroma") or Path(sys.executable).parent / "chroma")
-    port = free_port()
-    proc = subprocess.Popen([str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "srv")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/api/v2/heartbeat", proc, 60)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+def chroma_url(chroma_server):
+    """A real Chroma server on 127.0.0.1 (tests/integration/conftest.py)."""
+    return chroma_server
 
 
 def _server_collections(url: str) -> set[str]:

@@ -2,12 +2,10 @@
 
 import shutil
 import socket
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, make_settings, wait_for_http
+from tests.conftest import ROOT, make_settings
 from tutor.corpus import Corpus
 from tutor.rag.index import Index
 from tutor.rag.retrieve import Retriever
@@ -19,19 +17,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def chroma_server(tmp_path):
-    chroma = Path(shutil.which("chroma") or Path(__import__("sys").executable).parent / "chroma")
-    port = free_port()
-    proc = subprocess.Popen([str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(tmp_path / "srv")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/api/v2/heartbeat", proc, 60)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_ingest_and_search_through_a_chroma_server(tmp_path, chroma_server, real_embedder):
