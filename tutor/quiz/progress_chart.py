@@ -14,15 +14,37 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source
              "Microsoft YaHei", "PingFang SC", "Noto Serif CJK SC")
 
 
-def cjk_font() -> str | None:
-    """Name of an installed CJK-capable font, or None."""
-    from matplotlib import font_manager
+# file-name parts of the CJK_FONTS families, for the rescan below
+_CJK_FILES = ("cjk", "sourcehan", "wqy", "droidsansfallback", "uming", "simhei", "msyh", "pingfang")
+_rescanned = False
 
+
+def _pick(font_manager) -> str | None:
     names = {f.name for f in font_manager.fontManager.ttflist}
     for n in CJK_FONTS:
         if n in names:
             return n
     return next((n for n in sorted(names) if "CJK" in n), None)
+
+
+def cjk_font() -> str | None:
+    """Name of an installed CJK-capable font, or None. matplotlib caches its font list on
+    first use, so a font installed after that (`make test` installs fonts-noto-cjk) is
+    missing from the cache: the system font directories are rescanned once (~10 ms)."""
+    global _rescanned
+    from matplotlib import font_manager
+
+    found = _pick(font_manager)
+    if found or _rescanned:
+        return found
+    _rescanned = True
+    for path in font_manager.findSystemFonts():
+        if any(k in Path(path).name.lower() for k in _CJK_FILES):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # an unreadable font file is skipped
+                continue
+    return _pick(font_manager)
 
 
 def write_chart(rows: list, path: Path, user: str) -> list[str]:
