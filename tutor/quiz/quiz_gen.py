@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from tutor.corpus import Note
 from tutor.errors import TutorError
-from tutor.llm import LLM, SAFETY_TOKENS
+from tutor.llm import LLM
 from tutor.quiz.grading import terms
-from tutor.rag.budget import trim_to_tokens
+from tutor.rag.budget import fit_part
 from tutor.structured import BadJSON, complete_json
 
 SCHEMAS = {
@@ -138,8 +138,7 @@ def _messages(note: Note, type_: str, error: str | None, max_chars: int, llm: LL
 
     body = note.body[:max_chars]
     if llm is not None:  # the note body is the part that gives way to the context window
-        room = llm.n_ctx - llm.count_messages(build("")) - max_tokens - SAFETY_TOKENS
-        body = trim_to_tokens(body, max(room, 1), llm.count_tokens)
+        body = fit_part(llm, build, body, max_tokens)
     return build(body)
 
 

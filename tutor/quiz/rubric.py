@@ -8,8 +8,8 @@ SmolLM2-135M is not capable enough, so this is off by default.
 
 from __future__ import annotations
 
-from tutor.llm import LLM, SAFETY_TOKENS
-from tutor.rag.budget import trim_to_tokens
+from tutor.llm import LLM
+from tutor.rag.budget import fit_part
 from tutor.quiz.items import Item
 from tutor.structured import complete_json
 
@@ -36,5 +36,4 @@ def explain(llm: LLM, item: Item, answer: str, max_tokens: int = 300) -> dict:
                 {"role": "user", "content": user}]
 
     # the learner's answer is the only unbounded part: trim it to what the context window leaves
-    room = llm.n_ctx - llm.count_messages(messages("")) - max_tokens - SAFETY_TOKENS
-    return complete_json(llm, messages(trim_to_tokens(answer, max(room, 1), llm.count_tokens)), SCHEMA, max_tokens)
+    return complete_json(llm, messages(fit_part(llm, messages, answer, max_tokens)), SCHEMA, max_tokens)

@@ -44,6 +44,14 @@ def trim_to_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> s
     return text[:lo]
 
 
+def fit_part(llm, build: Callable[[str], list[dict]], part: str, max_answer: int) -> str:
+    """`part` trimmed (whole characters) so that the messages build(part) plus max_answer
+    tokens fit llm.n_ctx: for calls with one unbounded input (a follow-up question, a quiz
+    answer, a note body) and a fixed frame around it."""
+    room = llm.n_ctx - llm.count_messages(build("")) - max_answer - SAFETY_TOKENS
+    return trim_to_tokens(part, max(room, 1), llm.count_tokens)
+
+
 def cost_of(render, count_message, groups: list[str], paras: list[str], question: str) -> int:
     """Tokens of the user message with group 0 cut to `paras` (its first paragraphs)."""
     saved = groups[0]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from tutor.llm import LLM, SAFETY_TOKENS
+from tutor.llm import LLM
 from tutor.prompts import Prompts
-from tutor.rag.budget import trim_to_tokens
+from tutor.rag.budget import fit_part
 from tutor.text import detect_lang, strip_control
 
 _PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|\b(it|its|they|them|this|that|these|those)\b", re.I)
@@ -23,11 +23,13 @@ MAX_REWRITE_TOKENS = 64
 def rewrite(llm: LLM, prompts: Prompts, history: list[dict], question: str, lang: str) -> str | None:
     """Standalone version of `question` written by the LLM, or None when it is unusable."""
     convo = "\n".join(f"{t['role']}: {t['content'][:300]}" for t in history[-HISTORY_TURNS:])
+
+    def build(q: str) -> list[dict]:
+        return [{"role": "user", "content": prompts.render("rewrite", lang, history=convo, question=q)}]
+
     # the question is the only unbounded part: trim it to what the context window leaves
-    frame = llm.count_messages([{"role": "user", "content": prompts.render("rewrite", lang, history=convo, question="")}])
-    room = llm.n_ctx - frame - MAX_REWRITE_TOKENS - SAFETY_TOKENS
-    msg = prompts.render("rewrite", lang, history=convo, question=trim_to_tokens(question, max(room, 1), llm.count_tokens))
-    out = strip_control(llm.complete([{"role": "user", "content": msg}], MAX_REWRITE_TOKENS)).strip().splitlines()
+    messages = build(fit_part(llm, build, question, MAX_REWRITE_TOKENS))
+    out = strip_control(llm.complete(messages, MAX_REWRITE_TOKENS)).strip().splitlines()
     text = out[0].strip() if out else ""
     if not text or detect_lang(text) != lang or len(text) > 3 * len(question) + 120:
         return None
