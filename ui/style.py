@@ -2,6 +2,10 @@
 
 Gradio 6 takes css/theme at launch(), not in gr.Blocks(); `launch_options()` is what
 serve.py and the browser tests both pass, so tests see the page users see.
+
+Phone width (390 px; tests/browser/test_phone_width.py): every tab label stays in the tab
+bar and wide tables, code and display formulas scroll inside their own box, so the page
+never scrolls sideways and nothing is cut off.
 """
 
 from __future__ import annotations
@@ -34,13 +38,33 @@ CSS = """
 .heatmap a, .path a { cursor: pointer; color: inherit; }
 .path a { color: var(--link-text-color, #2563eb); }
 .verdict-partial { color: #a15c00; font-weight: 700; }
-#progress-heatmap { overflow-x: auto; }
+
+/* Tab bar: all labels, always. Gradio's default overflow_behavior="menu" measures hidden copies
+   of the tab buttons (the .visually-hidden row) and moves those that do not fit into an
+   unlabeled "⋯" menu. With the copies not displayed they measure 0 px, so every tab stays in
+   the bar, which wraps onto a second line when it must; the (then empty) menu is hidden too. */
+.tabs > .tab-wrapper { height: auto; }
+.tab-wrapper > .tab-container.visually-hidden > button { display: none !important; }
+.tab-wrapper > .tab-container:not(.visually-hidden) { flex-wrap: wrap; height: auto; overflow: visible; }
+.tab-wrapper > .tab-container:not(.visually-hidden) > button { height: var(--size-8); flex-shrink: 0; }
+.tab-wrapper .overflow-menu { display: none !important; }
+
+/* Wide content scrolls inside its own box, never the page or the whole chat log: Markdown
+   tables (chat answers, notes, quiz summary, the heatmap), code blocks and display formulas. */
+.prose table, .md table { display: block; width: max-content; max-width: 100%; overflow-x: auto; }
+/* words stay whole (the chat sets break-word, which stacked 'value_0' one letter a line) */
+.prose table, .md table, .prose table th, .prose table td, .md table th, .md table td { word-break: normal; overflow-wrap: normal; }
+/* as a block, the table's own padding and border would show around the cells' (collapsed) ones */
+.prose table:not(.heatmap), .md table { padding: 1px; border: 0; }  /* 1px: room for the cells' outer borders */
+.prose table:not(.heatmap) :is(th, td), .md table :is(th, td) { min-width: 4em; }
+.prose pre, .md pre { max-width: 100%; overflow-x: auto; }
+.katex-display { max-width: 100%; overflow-x: auto; overflow-y: hidden; padding: 2px 0; }
 @media (max-width: 640px) {
   /* phone: rows stack, except rows of buttons, which wrap */
   .row:not(.keep-row) { flex-direction: column !important; flex-wrap: nowrap !important; }
   .row:not(.keep-row) > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
   .keep-row { flex-wrap: wrap !important; }
-  #progress-heatmap { max-width: calc(100vw - 16px); }
+  .tab-wrapper > .tab-container:not(.visually-hidden) > button { padding: 0 6px; }  /* 4 labels in one row at 390 px */
   #chatbot { height: 55vh !important; }
   .tree { max-height: 40vh; }
 }

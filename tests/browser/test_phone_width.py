@@ -1,0 +1,216 @@
+"""Phone width (390 px) and laptop width (1280 px) in a real browser: all four tab labels in
+the tab bar (no unlabeled "⋯" overflow menu), each opens its panel; at 390 px the page never
+scrolls sideways and nothing is cut off — wide tables, code blocks and display formulas in a
+chat answer and a Browse note, the Progress heatmap and review history scroll inside their
+own box (ui/style.py).
+
+The model's words are scripted (a wide table, a long display formula, a long code line) and
+the index is the hash-embedded corpus: what is under test is the page. Screenshots at 390 px
+go to tests/artifacts/phone-<tab>.png."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.conftest import make_settings
+
+from .conftest import serve_app, shot
+from .test_chat_page import ANSWER_SEL, ask
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+PHONE, LAPTOP = 390, 1280
+TABS = [("chat", "对话 Chat", "#question textarea"), ("quiz", "测验 Quiz", "#quiz-start"),
+        ("progress", "进度 Progress", "#progress-heatmap table"), ("browse", "浏览 Browse", "#tree")]
+
+WIDE_TABLE = ("| " + " | ".join(f"heading_{i}" for i in range(8)) + " |\n|" + "---|" * 8 + "\n| "
+              + " | ".join(f"value_{i}" for i in range(8)) + " |")
+LONG_FORMULA = (r"$$L(\theta) = \mathbb{E}_{(x,y)\sim D}\left[\sum_{t=1}^{T} \log p_\theta(y_t \mid y_{<t}, x)"
+                r" + \lambda \lVert \theta - \theta_0 \rVert_2^2 + \beta\, \mathrm{KL}\left(p_\theta(\cdot \mid x)"
+                r" \,\Vert\, p_{\mathrm{ref}}(\cdot \mid x)\right)\right]$$")
+LONG_CODE = "```python\nscores = Q @ K.transpose(-2, -1) / math.sqrt(d_k)  # one long line of code, wider than a phone\n```"
+REPLY = f"LoRA 只训练两个低秩矩阵 [1]。\n\n{WIDE_TABLE}\n\n{LONG_FORMULA}\n\n{LONG_CODE}\n"
+
+# Elements sticking out of the viewport that no scrollable box inside the viewport holds: cut
+# off. Visually hidden helpers (KaTeX's MathML copy, screen-reader text) do not count.
+CUT_OFF_JS = """() => {
+  const W = window.innerWidth, cut = [];
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  for (const e of document.body.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || (r.left >= -1 && r.right <= W + 1)) continue;
+    if (e.closest('.katex-mathml, .visually-hidden, .sr-only') || !e.checkVisibility()) continue;
+    let a = e.parentElement, held = false;
+    for (; a && a !== document.body; a = a.parentElement) {
+      const ar = a.getBoundingClientRect();
+      if (scrolls(a) && ar.left >= -1 && ar.right <= W + 1) { held = true; break; }
+    }
+    if (!held) cut.push(`${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${String(e.className.baseVal ?? e.className).trim().split(/\\s+/).join('.')} [${Math.round(r.left)}, ${Math.round(r.right)}]`);
+  }
+  return cut.slice(0, 10);
+}"""
+
+# Buttons the tab bar shows (not Gradio's hidden copies it measures), by their text.
+BAR_JS = """() => [...document.querySelector('.tab-wrapper').querySelectorAll('button')]
+  .filter(b => !b.closest('.visually-hidden') && b.checkVisibility() && b.getBoundingClientRect().width > 0)
+  .map(b => b.innerText.trim() || b.getAttribute('aria-label') || '(unlabeled)')"""
+
+# The wide element's own scrolling box (itself, or the nearest scrollable ancestor inside `within`),
+# and every scrollable box around it, which must not scroll sideways (not the chat log, not the page).
+BOX_JS = """([sel, within, nth]) => {
+  const e = document.querySelectorAll(sel)[nth];
+  if (!e) return null;
+  const scrolls = a => ['auto', 'scroll'].includes(getComputedStyle(a).overflowX);
+  let box = e;
+  while (box && !scrolls(box)) box = box.parentElement;
+  if (!box || (within && !box.closest(within))) return {sel, box: null};
+  const r = box.getBoundingClientRect(), around = [];
+  for (let a = box.parentElement; a; a = a.parentElement)
+    if (scrolls(a) && a.scrollWidth > a.clientWidth + 1) around.push(`${a.tagName}.${a.className} ${a.scrollWidth}>${a.clientWidth}`);
+  return {sel, box: box.tagName.toLowerCase() + '.' + box.className, own: box === e, sw: box.scrollWidth, cw: box.clientWidth,
+          left: r.left, right: r.right, around};
+}"""
+
+
+@pytest.fixture(scope="module")
+def phone_tutor(fake_home, tmp_path_factory):
+    """Tutor on a copy of the hash-embedded corpus: scripted answers with a wide table, formula and code;
+    note 3.4.2 with the same table and formula appended; a review history for the default learner."""
+    from tutor.config import Settings
+    from tutor.llm import ScriptedLLM
+    from tutor.rag.embed import hash_embedder
+    from tutor.tutor import build_tutor
+
+    home = tmp_path_factory.mktemp("phone") / "home"
+    shutil.copytree(fake_home, home)
+    kw = {"answer_check": False, "max_answer_tokens": 2000}  # the scripted words as written, uncut
+    if "answer_mode" in Settings.model_fields:
+        kw["answer_mode"] = "stream"
+    t = build_tutor(make_settings(home, **kw), llm=ScriptedLLM(replies=[REPLY] * 10, n_ctx=8192, name="scripted-phone"),
+                    embedder=hash_embedder())
+    note = t.corpus.notes["3.4.2"]
+    t.corpus.notes["3.4.2"] = dataclasses.replace(note, body=f"{note.body}\n\n## Wide\n\n{WIDE_TABLE}\n\n{LONG_FORMULA}\n")
+    for i, item in enumerate(t.quiz.bank.select("3.4.2")[:4]):
+        t.quiz.store.record(t.settings.user, item.id, item.note_id, item.type, "answer", 1.0 - 0.25 * i, "correct", "good",
+                            1000, datetime.now(timezone.utc), None)
+    return t
+
+
+@pytest.fixture(scope="module")
+def phone_url(phone_tutor):
+    with serve_app(phone_tutor) as url:
+        yield url
+
+
+def open_page(browser, url: str, width: int):
+    ctx = browser.new_context(viewport={"width": width, "height": 844 if width == PHONE else 900}, locale="zh-CN")
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    return ctx, page
+
+
+def open_tab(page, label: str) -> None:
+    tab = page.get_by_role("tab", name=label, exact=True)
+    assert tab.count() == 1 and tab.is_visible(), f"no visible tab {label!r} in the tab bar"
+    tab.click()
+    page.wait_for_function("(l) => [...document.querySelectorAll('[role=tab]')].some(b => b.innerText.trim() === l"
+                           " && b.getAttribute('aria-selected') === 'true')", arg=label)
+
+
+def assert_not_cut_off(page, where: str) -> None:
+    width = page.evaluate("window.innerWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{where}: the page scrolls sideways"
+    assert page.evaluate("document.body.scrollWidth") <= width, f"{where}: the page scrolls sideways"
+    assert page.evaluate(CUT_OFF_JS) == [], f"{where}: cut off at {width} px"
+
+
+def assert_scrolls_in_own_box(page, sel: str, within: str | None = None, nth: int = 0) -> None:
+    """The nth `sel` is wider than its box, which scrolls sideways (the element itself, or a box
+    inside `within`), lies inside the viewport, and nothing around it scrolls sideways."""
+    b = page.evaluate(BOX_JS, [sel, within, nth])
+    assert b is not None, f"{sel}: not on the page"
+    assert b["box"] and (within or b["own"]), f"{sel}: does not scroll in its own box ({b})"
+    assert b["sw"] > b["cw"], f"{sel}: not wider than its box, so the check proves nothing ({b})"
+    assert b["left"] >= -1 and b["right"] <= page.evaluate("window.innerWidth") + 1, f"{sel}: box outside the viewport ({b})"
+    assert b["around"] == [], f"{sel}: the boxes around it scroll sideways too ({b})"
+
+
+@pytest.mark.parametrize("width", [LAPTOP, PHONE])
+def test_every_tab_label_is_visible_and_opens_its_panel(browser, phone_url, width):
+    ctx, page = open_page(browser, phone_url, width)
+    try:
+        shown = page.evaluate(BAR_JS)  # what the tab bar shows: the four labels and nothing else
+        assert shown == [label for _, label, _ in TABS], f"tab bar at {width} px shows {shown}"
+        for _, label, _ in TABS:
+            tab = page.get_by_role("tab", name=label, exact=True)
+            assert tab.count() == 1 and tab.is_visible(), f"tab {label!r} not in the tab bar at {width} px"
+            box = tab.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"tab {label!r} outside the viewport"
+            assert tab.evaluate("b => b.scrollWidth <= b.clientWidth"), f"tab {label!r} label cut short"
+        for name, label, marker in TABS[1:] + TABS[:1]:  # chat is open at first: end on it
+            open_tab(page, label)
+            page.wait_for_selector(marker, state="visible")
+            for other, _, other_marker in TABS:
+                if other != name:
+                    assert not page.locator(other_marker).first.is_visible(), f"{other} panel shown with {name}"
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name}: the page scrolls sideways"
+    finally:
+        ctx.close()
+
+
+def phone_chat(page) -> None:
+    """An answer with a wide table, a long display formula and a long code line."""
+    ask(page, "LoRA 是什么？")
+    page.wait_for_selector(f"{ANSWER_SEL} .answer-meta", timeout=60_000)
+    answer = page.locator(ANSWER_SEL).last
+    assert answer.locator("table").count() == 1 and answer.locator(".katex-display").count() == 1
+    assert_not_cut_off(page, "chat")
+    for sel in ("table", ".katex-display", "pre"):
+        assert_scrolls_in_own_box(page, f"#chatbot {sel}")
+
+
+def phone_quiz(page) -> None:
+    open_tab(page, "测验 Quiz")
+    page.wait_for_selector("#quiz-start", state="visible")
+    assert_not_cut_off(page, "quiz")
+
+
+def phone_progress(page) -> None:
+    """Chart, heatmap (16 chapters × their sections) and the review history."""
+    open_tab(page, "进度 Progress")
+    page.wait_for_selector("#progress-chart img")
+    page.wait_for_function("() => document.querySelector('#progress-history')?.innerText.includes('3.4.2 LoRA')")
+    page.wait_for_selector("#progress-heatmap table")
+    assert_not_cut_off(page, "progress")
+    assert_scrolls_in_own_box(page, "#progress-heatmap table", within="#progress-heatmap")
+    assert_scrolls_in_own_box(page, "#progress-history table", within="#progress-history")
+
+
+def phone_browse(page) -> None:
+    """Note 3.4.2 with a wide table and a long display formula appended."""
+    open_tab(page, "浏览 Browse")
+    page.fill("#goto textarea, #goto input", "3.4.2")
+    page.press("#goto textarea, #goto input", "Enter")
+    page.wait_for_function("() => document.querySelector('#note h1')?.innerText.startsWith('3.4.2 ')")
+    page.wait_for_selector("#note table")
+    assert_not_cut_off(page, "browse")
+    assert_scrolls_in_own_box(page, "#note table")
+    wide = page.evaluate("() => [...document.querySelectorAll('#note .katex-display')].findIndex(e => e.scrollWidth > e.clientWidth)")
+    assert wide >= 0, "no display formula wider than the note at 390 px"
+    assert_scrolls_in_own_box(page, "#note .katex-display", nth=wide)
+
+
+@pytest.mark.parametrize("tab", ["chat", "quiz", "progress", "browse"])
+def test_phone_nothing_is_cut_off_and_wide_content_scrolls_in_its_box(browser, phone_url, tab):
+    ctx, page = open_page(browser, phone_url, PHONE)
+    try:
+        {"chat": phone_chat, "quiz": phone_quiz, "progress": phone_progress, "browse": phone_browse}[tab](page)
+        shot(page, f"phone-{tab}")
+    finally:
+        ctx.close()
