@@ -24,6 +24,8 @@ def make_settings(home: Path, **kw) -> Settings:
     kw.setdefault("corpus_dir", ROOT / "corpus")
     kw.setdefault("multilingual", False)
     kw.setdefault("prompts_dir", ROOT / "prompts")
+    # most tests check the streamed answer and its guard; the answer modes have their own tests
+    kw.setdefault("answer_mode", "stream")
     return Settings(home=home, **kw)
 
 

@@ -110,29 +110,41 @@ def _render_answer_footer(a) -> str:
 def ask(question: str = typer.Argument(..., help="Your question, Chinese or English."),
         chapter: Optional[str] = typer.Option(None, "--chapter", help="Only use notes of this chapter."),
         as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (DESIGN.md §4)."),
-        no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer when it is complete.")):
+        no_stream: bool = typer.Option(False, "--no-stream", help="Print the answer when it is complete."),
+        mode: Optional[str] = typer.Option(None, "--mode", help="auto | quotes_first (the notes' sentences at once) | "
+                                           "checked (the model's answer once it passed the check) | stream; "
+                                           "default TUTOR_ANSWER_MODE (auto).")):
     """Answer one question from the notes, with numbered citations of the notes used."""
     t = _tutor()
     if as_json or no_stream:
-        a = t.ask(question, chapter=chapter)
+        a = t.ask(question, chapter=chapter, mode=mode)
         if as_json:
             _print_json(a.to_json())
         else:
             typer.echo(a.answer)
             typer.echo(_render_answer_footer(a))
         return
-    _stream_answer(t, question, [], chapter)
+    _stream_answer(t, question, [], chapter, mode)
 
 
-def _stream_answer(t, question: str, history: list, chapter: Optional[str]):
+def _stream_answer(t, question: str, history: list, chapter: Optional[str], mode: Optional[str] = None):
     answer = None
-    for kind, value in t.ask_stream(question, history, chapter):
-        if kind == "token":
+    drafted = False
+    for kind, value in t.ask_stream(question, history, chapter, mode=mode):
+        if kind == "draft":  # checked mode: the model is writing; its text is shown once checked
+            if not drafted:
+                typer.echo("[writing the answer; it is shown once checked against the notes…]", err=True)
+                drafted = True
+        elif kind == "token":
             sys.stdout.write(value)
             sys.stdout.flush()
         elif kind == "retry":  # the streamed answer failed the check (tutor/trust/check.py)
-            sys.stdout.write("\n")
+            if not drafted:
+                sys.stdout.write("\n")
             typer.echo(f"[answer rejected ({', '.join(value)}); retrying with a stricter prompt…]", err=True)
+        elif kind == "replace" and drafted:  # checked mode: the first text shown
+            sys.stdout.write(value)
+            drafted = False
         elif kind == "replace":  # replaces everything streamed so far
             sys.stdout.write("\n── revised answer ──\n" + value)
             sys.stdout.flush()

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     desired_retention: float = Field(0.9, gt=0.5, lt=1.0, description="FSRS target probability of recall at a card's due date.")
     quiz_llm_grader: bool = Field(False, description="Also ask the chat model for a rubric explanation of short-answer grades (needs a capable model; SmolLM2-135M is not).")
     answer_check: bool = Field(True, description="Check each answer against the notes: flag unsupported sentences; on a garbage answer retry once with the strict prompt, then fall back to quoting the notes.")
+    answer_mode: str = Field("auto", pattern="^(auto|quotes_first|checked|stream)$", description="How answers reach the learner: quotes_first = the notes' most relevant sentences at once, the model's explanation on request; checked = the model's answer, shown once it has passed the check; stream = the model's tokens as they come; auto = quotes_first for a model whose answers measurably fail the check (the default SmolLM2-135M: 118 of 120), else checked (tutor/trust/policy.py).")
     model_registry: Path | None = Field(None, description="TOML file of extra `tutor model pull` entries ([[models]] name, repo, filename, revision, sha256, size_gb, notes), merged over the built-in registry.")
     host: str = Field("127.0.0.1", description="Address the web UI binds to.")
     port: int = Field(7860, description="Port of the web UI.")

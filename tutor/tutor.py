@@ -6,13 +6,14 @@ so `tutor search` never loads llama.cpp and `tutor doctor` works with no index.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from functools import cached_property
 from typing import Iterator
 
 from tutor.config import Settings
 from tutor.corpus import Corpus
 from tutor.errors import TutorError
-from tutor.llm import LLM, load_llm
+from tutor.llm import LLM, default_model_path, load_llm
 from tutor.prompts import Prompts
 from tutor.rag.chat import Answer, Chat
 from tutor.rag.embed import (
@@ -135,12 +136,29 @@ class Tutor:
                              f"{self.settings.max_question_chars:,} (TUTOR_MAX_QUESTION_CHARS): shorten it")
         return self.retriever.search(query, k=k, chapter=self.check_chapter(chapter), per_note=per_note)
 
-    def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None) -> Answer:
-        return self.chat.ask(question, history, self.check_chapter(chapter))
+    def answer_mode(self, mode: str | None = None) -> str:
+        """The concrete answer mode ("quotes_first" | "checked" | "stream") for `mode` (default
+        settings.answer_mode) and the configured model, without loading it (trust/policy.py)."""
+        from tutor.trust import policy
+
+        if self._llm is not None:
+            name = self._llm.name
+        else:
+            try:
+                name = Path(self.settings.model_path or default_model_path()).stem
+            except TutorError:
+                name = ""
+        return policy.resolve(mode or self.settings.answer_mode, name, self.settings.answer_check)
+
+    def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
+            mode: str | None = None) -> Answer:
+        """The finished answer (Chat.ask). mode: answer mode (trust/policy.py; default settings)."""
+        return self.chat.ask(question, history, self.check_chapter(chapter), mode)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
-                   stop: threading.Event | None = None) -> Iterator[tuple[str, object]]:
-        return self.chat.stream(question, history, self.check_chapter(chapter), stop)
+                   stop: threading.Event | None = None, mode: str | None = None) -> Iterator[tuple[str, object]]:
+        """Answer events (Chat.stream). Raises Tutor.BadChapter, Question.Invalid, policy.BadMode."""
+        return self.chat.stream(question, history, self.check_chapter(chapter), stop, mode)
 
     def check_chapter(self, chapter: str | int | None) -> str | None:
         """Normalise a chapter filter; raises Tutor.BadChapter naming the valid range."""

@@ -46,6 +46,14 @@ def build_app(tutor) -> gr.Blocks:
 
         for links in [chat.sources, quiz.note_link, *prog.links]:
             links.click(open_in_browse, None, [tabs, *browse.outputs], api_visibility="private", concurrency_limit=None)
+
+        def open_chat_link(evt: gr.EventData):
+            data = getattr(evt, "_data", None) or {}
+            if data.get("n"):  # a citation [n]: the Chat tab shows its card instead
+                return (gr.Tabs(), *[gr.skip()] * 4)
+            return open_in_browse(evt)
+
+        chat.links.click(open_chat_link, None, [tabs, *browse.outputs], api_visibility="private", concurrency_limit=None)
         user.change(prog.show, user, prog.outputs, api_visibility="private", concurrency_limit=None)
 
         def on_load(request: gr.Request):

@@ -4,23 +4,36 @@ History is Gradio "messages" format: [{"role": "user"|"assistant", "content": st
 "metadata"?: {...}}]. Messages with metadata (the collapsed sources panel under each
 answer) are display only; `model_history` drops them and strips the footer, so follow-ups
 send the model exactly the earlier questions and answers.
+
+What the learner sees depends on the answer mode (tutor/trust/policy.py): quotes first (the
+notes' sentences at once; 讲解 Explain asks the model), checked (a progress line while the
+model writes; the answer appears once it has passed the check, never to be withdrawn) or
+stream (tokens as they come).
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Iterator
+
+import gradio as gr
 
 from tutor.errors import TutorError
 
-from .render import assistant_content, plain, sources_panel, sources_thought
+from .mathtext import tutor_math
+from .render import assistant_content, plain, sources_panel, sources_thought, user_content
 
-WORKING = "检索中 / retrieving…"
+WORKING = "🔎 正在检索笔记… / searching the notes…"
+WRITING = "✍️ 正在写回答，核对笔记后显示（已写 {n} 字）… / writing the answer; it appears once checked against the notes ({n} characters so far)…"
+REWRITING = "✍️ 第一次写的回答与笔记不符，正在重写… / the first draft did not match the notes; rewriting…"
 GENERATING = "生成中 / generating… (停止 Stop 可随时中断)"
 RETRYING = "回答未通过检查，正在重新生成 / the answer failed the check; generating a stricter one…"
 EMPTY_ANSWER = "（模型没有给出回答 / the model returned no text）"
+NO_QUESTION = "⚠ 还没有可讲解的问题，先提一个问题 / there is no question to explain yet: ask one first"
 
-ChatUpdate = tuple[str, list[dict], str, str]  # (question box, chat messages, sources panel html, status line)
+ChatUpdate = tuple[object, list[dict], str, str]  # (question box, chat messages, sources panel html, status line)
+KEEP = gr.skip()  # leave the question box alone: the learner may be typing the next question
 
 
 def model_history(messages: list[dict] | None) -> list[dict]:
@@ -35,44 +48,74 @@ def model_history(messages: list[dict] | None) -> list[dict]:
     return out
 
 
+def last_question(messages: list[dict] | None) -> int | None:
+    """Index of the last learner message in the chat, or None."""
+    for i in range(len(messages or []) - 1, -1, -1):
+        m = messages[i]
+        if m.get("role") == "user" and not m.get("metadata") and plain(m.get("content", "")):
+            return i
+    return None
+
+
 def respond(tutor, message: str, history: list[dict] | None, chapter: str | None,
-            stop: threading.Event | None = None) -> Iterator[ChatUpdate]:
+            stop: threading.Event | None = None, mode: str | None = None, explain: bool = False) -> Iterator[ChatUpdate]:
     """Stream chat updates while answering `message` (see ChatUpdate).
 
-    The first update clears the question box and shows the question; then tokens stream
-    into the last message; the last update holds the finished answer with its footer and a
-    sources message. Bad input (empty/over-long question, unknown chapter) yields the
-    unchanged history, the question left in the box and the error as the status line.
-    `stop` (threading.Event) ends generation at the next token; the answer keeps what was
-    generated and says it was stopped.
+    The first update empties the question box; later ones never write it (KEEP), so what the
+    learner types while the answer streams, or after Stop, stays. It shows the question (as typed) and
+    a progress line; then the answer streams (mode stream / quotes first) or the progress line
+    counts the draft (mode checked); the last update holds the finished answer (with [n] links,
+    one plain sentence of what happened if anything did, and a collapsed 详情 Details) and a
+    sources message. explain: answer the chat's last question again with the model (mode
+    "checked"), under the answer already shown. Bad input (empty/over-long question, unknown
+    chapter) yields the unchanged history, the question back in the box and the error as the
+    status line. `stop` ends generation at the next token.
     """
     before = list(history or [])
-    prior = model_history(before)
-    shown = before + [{"role": "user", "content": message or ""}, {"role": "assistant", "content": "…"}]
-    panel, text = "", ""
+    if explain:
+        at = last_question(before)
+        if at is None:
+            yield KEEP, before, KEEP, NO_QUESTION
+            return
+        message, prior = plain(before[at]["content"]), model_history(before[:at])
+        shown = before + [{"role": "assistant", "content": WORKING}]
+        mode = mode or "checked"
+    else:
+        prior = model_history(before)
+        shown = before + [{"role": "user", "content": user_content(message or "")}, {"role": "assistant", "content": WORKING}]
+    panel, text, drafted = "", "", 0
+    turn = uuid.uuid4().hex[:8]  # names this answer in its [n] links (data-turn)
     try:
-        events = iter(tutor.ask_stream(message, prior, chapter or None, stop))
-        yield "", list(shown), panel, WORKING
+        events = iter(tutor.ask_stream(message, prior, chapter or None, stop, mode))
+        yield (KEEP if explain else ""), list(shown), panel, ""  # the question leaves the box, once
         for kind, value in events:
             if kind == "sources":
                 panel = sources_panel(value)
-                yield "", list(shown), panel, GENERATING
+                checked = getattr(tutor, "answer_mode", lambda m: m)(mode) == "checked"
+                shown[-1] = {"role": "assistant", "content": WRITING.format(n=0) if checked else "…"}
+                yield KEEP, list(shown), panel, ""
+            elif kind == "draft":
+                drafted += len(value)
+                shown[-1] = {"role": "assistant", "content": WRITING.format(n=drafted)}
+                yield KEEP, list(shown), panel, ""
             elif kind == "retry":
-                yield "", list(shown), panel, RETRYING
+                if drafted:  # checked mode: the learner never saw the draft
+                    shown[-1] = {"role": "assistant", "content": REWRITING}
+                yield KEEP, list(shown), panel, "" if drafted else RETRYING
             elif kind in ("token", "replace"):
                 text = text + value if kind == "token" else value
-                shown[-1] = {"role": "assistant", "content": text}
-                yield "", list(shown), panel, GENERATING
+                shown[-1] = {"role": "assistant", "content": tutor_math(text)}
+                yield KEEP, list(shown), panel, ""
             elif kind == "done":
                 if not value.answer.strip():
                     value.answer = EMPTY_ANSWER
-                shown[-1] = {"role": "assistant", "content": assistant_content(value)}
-                thought = sources_thought(value)
+                shown[-1] = {"role": "assistant", "content": assistant_content(value, turn, explain)}
+                thought = sources_thought(value) if not explain else None
                 if thought:
                     shown.append(thought)
-                yield "", list(shown), sources_panel(value.sources, value.key_points), ""
+                yield KEEP, list(shown), sources_panel(value.sources, value.key_points), ""
     except TutorError as e:
-        yield message or "", before, panel, f"⚠ {e}"
+        yield (KEEP if explain else message or ""), before, panel, f"⚠ {e}"
 
 
 def clear() -> tuple[list, str, str, str]:

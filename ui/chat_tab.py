@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import gradio as gr
 
 from .chat import clear, respond
 from .guide import guide
+from .mathtext import CHAT_LATEX
+from .render import highlight
 from .sessions import StopRegistry, session_of
-from .style import LATEX
 from .widgets import link_html
 
 EXAMPLES = [
@@ -20,7 +22,20 @@ EXAMPLES = [
     "What does classifier-free guidance do?",
 ]
 
+TURN = re.compile(r'data-turn="([0-9a-f]+)"')
 LLM_GROUP = "llm"  # one llama.cpp context per process: every model call shares this queue
+
+# Clicks on links inside chat messages ([n] citations, the per-answer sources list): the
+# Chatbot has no click hook, so a document-level listener forwards them as this element's
+# 'click' event (EventData: id, turn, n). Registered once, it survives every re-render.
+CHAT_LINKS_JS = """
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('#chatbot a[data-id]');
+  if (!a) return;
+  e.preventDefault();
+  trigger('click', {id: a.dataset.id, turn: a.dataset.turn || '', n: a.dataset.n || ''});
+});
+"""
 
 
 @dataclass
@@ -29,10 +44,12 @@ class ChatTab:
     question: gr.Textbox
     sources: gr.HTML
     status: gr.Markdown
+    links: gr.HTML  # clicks on chat links; EventData id, turn, n
 
 
 def build(tutor, stops: StopRegistry) -> ChatTab:
     chapters = [("全部章节 All chapters", "")] + [(f"{c.id}. {c.title}", c.id) for c in tutor.corpus.outline.chapters()]
+    quotes_first = tutor.answer_mode() == "quotes_first"
     with gr.Tab("对话 Chat", id="chat"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
@@ -40,7 +57,7 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
                     chapter = gr.Dropdown(chapters, value="", label="章节筛选 Chapter filter", elem_id="chapter", min_width=200)
                     guide_on = gr.Checkbox(False, label="引导模式 Guide me (先提示，后答案 / hints first, answer on request)",
                                            elem_id="guide", min_width=200)
-                bot = gr.Chatbot(label="对话 Chat", latex_delimiters=LATEX, height="62vh", elem_id="chatbot",
+                bot = gr.Chatbot(label="对话 Chat", latex_delimiters=CHAT_LATEX, height="62vh", elem_id="chatbot",
                                  buttons=["copy"], feedback_options=None,
                                  placeholder="用中文或英文提问，回答会引用笔记 [n] / ask in Chinese or English; answers cite the notes [n]")
                 msg = gr.Textbox(label="问题 Question", placeholder="例如 e.g. 为什么注意力要除以根号d_k？", elem_id="question",
@@ -48,48 +65,79 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
                 with gr.Row(elem_classes=["keep-row"]):
                     send = gr.Button("发送 Send", variant="primary", elem_id="send", min_width=80)
                     stop = gr.Button("停止 Stop", variant="stop", elem_id="stop", min_width=80)
+                    explain = gr.Button("讲解 Explain (模型 model)", elem_id="explain", min_width=80, visible=quotes_first)
                     clear_btn = gr.Button("清空 Clear", elem_id="clear", min_width=80)
                     show_answer = gr.Button("显示答案 Show answer", elem_id="show-answer", min_width=80, visible=False)
+                if quotes_first:
+                    gr.Markdown("<small>回答先给出笔记原句；点 **讲解 Explain** 让模型用自己的话解释（较慢，且要通过与笔记的核对才显示）"
+                                " / answers quote the notes first; **Explain** asks the model for its own words (slower, shown "
+                                "only if it matches the notes)</small>", elem_id="mode-hint")
                 guide_state = gr.State({})
+                turns = gr.State({})  # answer's turn id (data-turn of its [n] links) → its sources panel html
                 status = gr.Markdown(elem_id="status")
+                links = gr.HTML("", js_on_load=CHAT_LINKS_JS, elem_id="chat-links", padding=False)
                 gr.Examples(EXAMPLES, inputs=msg, label="示例问题 Example questions")
             with gr.Column(scale=2, min_width=260):
                 gr.Markdown("#### 来源 Sources\n<small>点击打开笔记 / click to open the note in Browse</small>")
                 sources = link_html("", elem_id="sources")
 
-    def run(gen_fn, session):
+    def run(gen_fn, session, turns_now):
         ev = stops.start(session)
+        turns_now = dict(turns_now or {})
         try:
-            yield from gen_fn(ev)
+            last = None
+            for u in gen_fn(ev):
+                last = u
+                yield (*u, turns_now)
+            if last is not None:  # remember this answer's sources for its [n] links
+                msgs, panel = last[1], last[2]
+                found = TURN.search(str(msgs[-1].get("content", "")) + str(msgs[-2].get("content", "")) if len(msgs) > 1 else "")
+                if found and isinstance(panel, str) and panel:
+                    turns_now[found.group(1)] = panel
+                    yield (*[gr.skip()] * 5, turns_now)
         finally:
             ev.set()  # a dropped stream must not keep the model busy
             stops.finish(session, ev)
 
-    def on_send(message, history, chapter, guided, gstate, request: gr.Request):
+    def on_send(message, history, chapter, guided, gstate, turns_now, request: gr.Request):
         if not guided:
-            gen = lambda ev: ((*u, {}) for u in respond(tutor, message, history, chapter, ev))  # noqa: E731
+            gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, message, history, chapter, ev))  # noqa: E731
         else:
             gen = lambda ev: guide(tutor, message, history, chapter, gstate, stop=ev)  # noqa: E731
-        yield from run(gen, session_of(request))
+        yield from run(gen, session_of(request), turns_now)
 
-    def on_show_answer(history, chapter, gstate, request: gr.Request):
-        yield from run(lambda ev: guide(tutor, "", history, chapter, gstate, show_answer=True, stop=ev), session_of(request))
+    def on_explain(history, chapter, turns_now, request: gr.Request):
+        gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, "", history, chapter, ev, explain=True))  # noqa: E731
+        yield from run(gen, session_of(request), turns_now)
+
+    def on_show_answer(history, chapter, gstate, turns_now, request: gr.Request):
+        yield from run(lambda ev: guide(tutor, "", history, chapter, gstate, show_answer=True, stop=ev),
+                       session_of(request), turns_now)
 
     def on_stop(request: gr.Request):
         stops.stop(session_of(request))
 
     def on_clear(request: gr.Request):
         stops.stop(session_of(request))
-        return (*clear(), {})
+        return (*clear(), {}, {})
 
-    outputs = [msg, bot, sources, status, guide_state]
+    def on_link(turns_now, evt: gr.EventData):
+        data = getattr(evt, "_data", None) or {}
+        panel = (turns_now or {}).get(str(data.get("turn", "")))
+        if panel and data.get("n"):  # a citation [n]: show that answer's sources, card n marked
+            return highlight(panel, data["n"])
+        return gr.skip()
+
+    outputs = [msg, bot, sources, status, guide_state, turns]
     llm = dict(concurrency_id=LLM_GROUP, concurrency_limit=1, show_progress="minimal")
-    io = dict(fn=on_send, inputs=[msg, bot, chapter, guide_on, guide_state], outputs=outputs, **llm)
+    io = dict(fn=on_send, inputs=[msg, bot, chapter, guide_on, guide_state, turns], outputs=outputs, **llm)
     send.click(api_name="chat", **io)
     msg.submit(api_visibility="private", **io)
-    show_answer.click(on_show_answer, [bot, chapter, guide_state], outputs, api_name="guide_answer", **llm)
+    explain.click(on_explain, [bot, chapter, turns], outputs, api_name="explain", **llm)
+    show_answer.click(on_show_answer, [bot, chapter, guide_state, turns], outputs, api_name="guide_answer", **llm)
     guide_on.change(lambda on: (gr.Button(visible=on), {}), guide_on, [show_answer, guide_state], api_visibility="private",
                     concurrency_limit=None)
     stop.click(on_stop, None, None, api_name="stop", concurrency_limit=None, queue=False)
-    clear_btn.click(on_clear, None, [bot, sources, status, msg, guide_state], api_name="clear", concurrency_limit=None)
-    return ChatTab(bot, msg, sources, status)
+    clear_btn.click(on_clear, None, [bot, sources, status, msg, guide_state, turns], api_name="clear", concurrency_limit=None)
+    links.click(on_link, turns, sources, api_visibility="private", concurrency_limit=None)
+    return ChatTab(bot, msg, sources, status, links)

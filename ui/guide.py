@@ -25,7 +25,8 @@ from tutor.rag.bm25 import tokenize
 from tutor.errors import TutorError
 from tutor.rag.retrieve import is_covered
 
-from .chat import model_history, respond
+from .chat import KEEP, model_history, respond
+from .render import user_content
 
 PROMPT_MORE = "写下你的想法后发送，或点“显示答案” / write your thoughts and send them, or press Show answer"
 NO_TOPIC = "没有找到带测验题的相关笔记，直接回答 / no note with quiz items matched, so here is a plain answer"
@@ -73,23 +74,23 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
     message = (message or "").strip()
     if state and (show_answer or not message.endswith(("?", "？"))) and (message or show_answer):
         if not show_answer and state["step"] < 2:  # an attempt: next rung
-            shown = history + [{"role": "user", "content": message}]
+            shown = history + [{"role": "user", "content": user_content(message)}]
             state["step"] += 1
             msg = _hint_message(tutor, state)
             msg["content"] = _coverage(tutor, state, message) + msg["content"]
-            yield "", shown + [msg], "", "", state
+            yield KEEP, shown + [msg], "", "", state
             return
         # the answer, on request (or after the second attempt): the normal RAG answer
-        shown = history + ([{"role": "user", "content": message}] if message else [])
+        shown = history + ([{"role": "user", "content": user_content(message)}] if message else [])
         base = model_history(history[: state["base"]])
         for box, msgs, panel, status in respond(tutor, state["question"], _as_shown(base), state["chapter"], stop):
             if status.startswith("⚠"):
                 yield box, shown, panel, status, state
                 return
-            yield "", shown + msgs[len(base) + 1:], panel, status, {}
+            yield KEEP, shown + msgs[len(base) + 1:], panel, status, {}
         return
     if not message:
-        yield "", history, "", "⚠ 先输入问题 / type a question first", state
+        yield KEEP, history, "", "⚠ 先输入问题 / type a question first", state
         return
     try:
         picked = pick_item(tutor, message, chapter or None)
@@ -102,7 +103,7 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
         return
     note, item = picked
     state = {"question": message, "chapter": chapter or "", "item": item.id, "note": note, "step": 1, "base": len(history)}
-    yield "", history + [{"role": "user", "content": message}, _hint_message(tutor, state)], "", "", state
+    yield KEEP, history + [{"role": "user", "content": user_content(message)}, _hint_message(tutor, state)], "", "", state
 
 
 def _as_shown(turns: list[dict]) -> list[dict]:

@@ -14,6 +14,8 @@ import re
 
 from tutor.text import split_sentences
 
+from .mathtext import math_to_unicode, tutor_math, unlearner_text, untutor_math
+
 UNSUPPORTED_TITLE = "笔记中未找到 / not found in the notes"
 
 NOTICE_TEXT = {
@@ -23,6 +25,7 @@ NOTICE_TEXT = {
     "question_trimmed": "问题过长，已截断 / the question was trimmed to fit the context window",
     "not_covered": "笔记未涉及这个问题 / the notes do not cover this question",
     "stopped": "已停止 / stopped",
+    "quotes_first": "摘录自笔记，模型未参与 / quoted from the notes; the model was not used",
     "garbage_empty": "模型第一次回答为空 / the model's first answer was empty",
     "garbage_language": "模型第一次回答语言不对 / the model's first answer was in the wrong language",
     "garbage_loop": "模型第一次回答在重复 / the model's first answer kept repeating itself",
@@ -33,8 +36,18 @@ NOTICE_TEXT = {
     "extractive_fallback": "模型回答未通过检查，以下直接摘录笔记 / the model's answer failed the check; these are sentences quoted from the notes",
 }
 
-_META = '<div class="answer-meta">'
+_META = '<details class="answer-meta">'
 _NOTICE = '<div class="answer-notice">'
+_CITE_RE = re.compile(r'<a class="cite"[^>]*>(\[\d+\])</a>')
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+# one plain sentence of what happened, by guard outcome / notice (the rest goes in 详情 Details)
+SUMMARY = {
+    "retried": "第一次写的回答没有通过与笔记的核对，这是重写后的回答。 / The first draft did not match the notes, so this is a rewrite.",
+    "stopped": "已按你的要求停止，回答不完整。 / Stopped as you asked; the answer is incomplete.",
+    "explain_failed": "模型的讲解没有通过与笔记的核对，所以不显示；上面摘录的笔记原句就是答案。 / The model's explanation did not match "
+                      "the notes, so it is not shown; the quoted sentences above are the answer.",
+}
 _SPAN_RE = re.compile(r'<span class="unsupported" title="[^"]*">⚠ (.*?)</span>', re.S)
 
 
@@ -76,47 +89,118 @@ def notices(answer) -> list[str]:
     return [NOTICE_TEXT.get(code, code) for code in (answer.notices or [])]
 
 
-def assistant_content(answer) -> str:
-    """Chat message for a finished answer: text (unsupported muted) + footer + notices."""
-    body = mark_unsupported(answer.answer, list(answer.unsupported or []))
-    parts = [body, _META + meta_line(answer) + "</div>"]
-    parts += [_NOTICE + "⚠ " + html.escape(n) + "</div>" for n in notices(answer)]
-    return "\n\n".join(parts)
+def link_citations(text: str, sources, turn: str | None) -> str:
+    """`[n]` of a known source as a link: <a class="cite" data-id data-turn data-n title>. A
+    click shows that turn's source card n in the side panel (its link opens the note in Browse)."""
+    by_n = {s.n: s for s in sources or []}
+
+    def one(m: re.Match) -> str:
+        s = by_n.get(int(m.group(1)))
+        if s is None:
+            return m.group(0)
+        title = html.escape(f"{s.id} {s.title}", quote=True)
+        return (f'<a class="cite" data-id="{html.escape(s.id)}" data-turn="{"" if turn is None else turn}" '
+                f'data-n="{s.n}" title="{title}">[{s.n}]</a>')
+
+    parts = re.split(r"(```.*?```|`[^`\n]*`)", text, flags=re.S)
+    return "".join(p if i % 2 else _CITATION.sub(one, p) for i, p in enumerate(parts))
+
+
+def summary_line(answer, explain: bool = False) -> str:
+    """The one plain sentence a learner reads about what happened ('' when nothing did)."""
+    outcome = (answer.guard or {}).get("outcome")
+    if "stopped" in (answer.notices or []):
+        return SUMMARY["stopped"]
+    if explain and outcome == "fallback":
+        return SUMMARY["explain_failed"]
+    return SUMMARY["retried"] if outcome == "retried" else ""
+
+
+def details(answer) -> str:
+    """Collapsed 详情 Details: model, timings, every notice and the check's reasons."""
+    rows = [meta_line(answer)]  # already escaped
+    rows += [html.escape(n) for n in notices(answer)]
+    for i, reasons in enumerate((answer.guard or {}).get("reasons") or []):
+        if reasons:
+            rows.append(f"{'第一次 first' if i == 0 else '重写 retry'}: {html.escape(', '.join(reasons))}")
+    return _META + "<summary>详情 Details</summary>" + "".join(f"<div>{r}</div>" for r in rows) + "</details>"
+
+
+def assistant_content(answer, turn: str | None = None, explain: bool = False) -> str:
+    """Chat message for a finished answer: the text (unsupported sentences muted, [n] linked,
+    inline math as \\(…\\)), one plain sentence of what happened if anything did, and a
+    collapsed 详情 Details element (model, timings, notices, the check's reasons).
+    explain: the answer is the model's explanation under quoted notes (a failed one is not shown)."""
+    outcome = (answer.guard or {}).get("outcome")
+    if explain and outcome == "fallback":
+        body = ""  # the quotes are already above; quoting them again says nothing new
+    else:
+        body = mark_unsupported(answer.answer, list(answer.unsupported or []))
+        body = link_citations(tutor_math(body), answer.sources, turn)
+        if explain:
+            body = "**讲解 Explanation**\n\n" + body
+    line = summary_line(answer, explain)
+    parts = [b for b in (body, _NOTICE + html.escape(line) + "</div>" if line else "") if b]
+    return "\n\n".join(parts + [details(answer)])
 
 
 def plain(content) -> str:
-    """The answer text inside a chat message made by `assistant_content` (or any message)."""
+    """The text inside a chat message made by `assistant_content` or `user_content` (or any
+    message), as the model wrote or the learner typed it."""
     text = content if isinstance(content, str) else _text(content)
-    for marker in (_META, _NOTICE):
+    for marker in (_NOTICE, _META):
         cut = text.find(marker)
         if cut != -1:
             text = text[:cut]
-    return _SPAN_RE.sub(r"\1", text).strip()
+    text = _CITE_RE.sub(r"\1", _SPAN_RE.sub(r"\1", text))
+    text = text.removeprefix("**讲解 Explanation**\n\n")
+    return unlearner_text(untutor_math(text)).strip()
 
 
-def snippet(source, limit: int = 180) -> str:
-    """The source's best chunk without its 'title · heading' first line, cut to `limit` chars."""
+def user_content(text: str) -> str:
+    """The learner's message as shown: as typed (no math from prices, see mathtext)."""
+    from .mathtext import learner_text
+
+    return learner_text(text)
+
+
+def snippet(source, limit: int = 180, math: str = "unicode") -> str:
+    """The source's best chunk without its 'title · heading' first line, cut to `limit` chars.
+    math: "unicode" renders formulas as Unicode text (plain HTML), "tex" keeps them for KaTeX
+    (as \\(…\\)); a formula is never cut in half."""
     lines = [ln for ln in (source.snippet or "").splitlines() if ln.strip()]
     body = " ".join(lines[1:] if len(lines) > 1 else lines)
-    return body if len(body) <= limit else body[:limit].rstrip() + "…"
+    body = math_to_unicode(body) if math == "unicode" else body
+    if len(body) > limit:
+        cut = body[:limit]
+        if math != "unicode" and cut.count("$") % 2:  # inside a formula: cut before it
+            cut = cut[:cut.rfind("$")]
+        body = cut.rstrip() + "…"
+    return tutor_math(body) if math == "tex" else body
 
 
 def sources_thought(answer) -> dict | None:
     """A collapsed 'thought' chat message listing the answer's sources and key points, or None."""
     if not answer.sources:
         return None
-    lines = [f"- **[{s.n}] {s.id} {s.title}** — {snippet(s, 120)}" for s in answer.sources]
+    lines = [f'- **[{s.n}]** <a data-id="{html.escape(s.id)}" title="在浏览中打开 / open in Browse">'
+             f"{html.escape(s.id)} {html.escape(s.title)} ↗</a> — {snippet(s, 120, math='tex')}" for s in answer.sources]
     if answer.key_points:
         lines.append("\n**要点 Key points**")
-        lines += [f"- [{k['n']}] {k['text']}" for k in answer.key_points]
+        lines += [f"- [{k['n']}] {tutor_math(k['text'])}" for k in answer.key_points]
     return {"role": "assistant", "content": "\n".join(lines),
             "metadata": {"title": f"来源 Sources ({len(answer.sources)})", "status": "done"}}
 
 
+def highlight(panel: str, n: int | str) -> str:
+    """A sources_panel with card n marked (class src-hl) and its key points open."""
+    return panel.replace(f'<div class="src-card" data-src="{n}">', f'<div class="src-card src-hl" data-src="{n}">', 1)
+
+
 def sources_panel(sources, key_points=()) -> str:
-    """HTML cards (id, title, snippet) whose links carry data-id, plus the notes' key points
-    (Answer.key_points dicts: n, id, text) under their source. The Chat tab turns a click
-    on a card into 'open in Browse'."""
+    """HTML cards (id, title, snippet with formulas as Unicode) whose links carry data-id, plus
+    the notes' key points (Answer.key_points dicts: n, id, text) under their source. The Chat
+    tab turns a click on a card into 'open in Browse'."""
     if not sources:
         return '<p class="src-empty">没有引用的笔记 / no sources</p>'
     kp: dict[int, list[str]] = {}
@@ -125,7 +209,7 @@ def sources_panel(sources, key_points=()) -> str:
     cards = []
     for i, s in enumerate(sources):
         title = html.escape(s.title) + (f" <small>({html.escape(s.title_en)})</small>" if s.title_en else "")
-        points = "".join(f"<li>{html.escape(p)}</li>" for p in kp.get(s.n, []))
+        points = "".join(f"<li>{html.escape(math_to_unicode(p))}</li>" for p in kp.get(s.n, []))
         cards.append(
             f'<div class="src-card" data-src="{s.n}"><a data-id="{html.escape(s.id)}" title="在浏览中打开 / open in Browse">'
             f"[{s.n}] {html.escape(s.id)} {title} ↗</a>"

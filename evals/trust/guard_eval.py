@@ -50,7 +50,7 @@ def main() -> None:
         for row in rows:
             t0 = time.perf_counter()
             first = ""
-            for kind, value in tutor.ask_stream(row["question"]):
+            for kind, value in tutor.ask_stream(row["question"], mode="stream"):
                 if kind == "token" and not first.endswith("\x00"):
                     first += value
                 elif kind == "retry":

@@ -8,12 +8,14 @@ import time
 
 import pytest
 
+from ui.chat import WORKING
+
 from .conftest import shot, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ZH_Q = "LoRA 为什么能减少微调的参数量？"
-PLACEHOLDER = "…"
+PLACEHOLDERS = ("", "…", WORKING)  # before the first token
 
 
 def ask(page, question: str) -> float:
@@ -25,7 +27,9 @@ def ask(page, question: str) -> float:
 ANSWER_SEL = '#chatbot .message:not(.thought) > [data-testid="bot"]'  # not the collapsed sources message
 STATE_JS = """(n) => {
   const el = document.querySelectorAll('%s')[n];
-  return el ? [el.innerText, !!el.querySelector('.answer-meta')] : ['', false];
+  if (!el) return ['', false];
+  el.querySelectorAll('details.answer-meta').forEach(d => d.open = true);  // read the collapsed details too
+  return [el.innerText, !!el.querySelector('.answer-meta')];
 }""" % ANSWER_SEL
 
 
@@ -53,14 +57,14 @@ def watch(page, n: int, t0: float, timeout: float = 120) -> list[tuple[float, st
 
 
 def first_text_at(samples) -> float | None:
-    return next((t for t, text, _ in samples if text.strip() and text.strip() != PLACEHOLDER), None)
+    return next((t for t, text, _ in samples if text.strip() not in PLACEHOLDERS), None)
 
 
 def test_chinese_question_streams_an_answer_with_sources(page, record_property):
     t0 = ask(page, ZH_Q)
     samples = watch(page, 0, t0)
     assert samples[-1][2], f"no finished answer after {samples[-1][0]:.0f} s"
-    partial = {text for _, text, done in samples if not done and text.strip() not in ("", PLACEHOLDER)}
+    partial = {text for _, text, done in samples if not done and text.strip() not in PLACEHOLDERS}
     assert len(partial) >= 3, "the answer did not stream (fewer than 3 partial states seen)"
     final = samples[-1][1]
     assert re.search(r"首字 first token \d+ ms · [\d.]+ tok/s", final) and "SmolLM2" in final
@@ -92,7 +96,7 @@ def test_chinese_question_streams_an_answer_with_sources(page, record_property):
 
 def test_stop_mid_answer_then_ask_again(page, ui_tutor, record_property):
     ask(page, ZH_Q)
-    assert wait_until(lambda: state(page, 0)[0].strip() not in ("", PLACEHOLDER), 60), "no token within 60 s"
+    assert wait_until(lambda: state(page, 0)[0].strip() not in PLACEHOLDERS, 60), "no token within 60 s"
     page.click("#stop")
     t_stop = time.monotonic()
     done = wait_until(lambda: state(page, 0)[1], 15)
@@ -105,7 +109,7 @@ def test_stop_mid_answer_then_ask_again(page, ui_tutor, record_property):
     # the next question starts at once: the model is free (its first words arrive as fast
     # as a first question's); Stop again so the suite need not wait for a whole answer
     t1 = ask(page, "那 LoRA 的矩阵 B 为什么初始化为零？")  # a follow-up on the same topic: the model runs again
-    assert wait_until(lambda: state(page, 1)[0].strip() not in ("", PLACEHOLDER), 60), "the next question got no token"
+    assert wait_until(lambda: state(page, 1)[0].strip() not in PLACEHOLDERS, 60), "the next question got no token"
     next_first = time.monotonic() - t1
     record_property("next_first_text_s", round(next_first, 2))
     page.click("#stop")

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from ui.chat import WORKING
+
 pytestmark = pytest.mark.integration
 
 
@@ -25,8 +27,8 @@ def test_chat_streams_while_browse_answers_at_once_then_stop(client, record_prop
     job = client.submit("为什么注意力要除以根号d_k？", [], "", False, api_name="/chat")
 
     def streamed() -> list:
-        return [o for o in job.outputs() if o[3].startswith("生成中") and o[1] and len(o[1]) == 2
-                and o[1][1]["content"][0]["text"] not in ("", "…")]
+        return [o for o in job.outputs() if o[1] and len(o[1]) == 2
+                and o[1][1]["content"][0]["text"] not in ("", "…", WORKING)]
 
     while time.monotonic() - t0 < 120 and len(streamed()) < 3 and not job.done():
         time.sleep(0.05)

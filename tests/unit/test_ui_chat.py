@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tutor.rag.chat import Answer, Source
-from ui.chat import EMPTY_ANSWER, GENERATING, RETRYING, model_history, respond
+from ui.chat import EMPTY_ANSWER, KEEP, RETRYING, WORKING, model_history, respond
 from ui.render import assistant_content, mark_unsupported, plain, sources_panel
 from ui.sessions import StopRegistry
 
@@ -38,8 +38,9 @@ def test_answer_streams_then_shows_footer_sources_and_key_points(tutor):
     tutor.llm.replies = ["LoRA 冻结预训练权重，只训练低秩矩阵 B 和 A [1]。"]
     ups = run(tutor, Q)
     box, first, _, status = ups[0]
-    assert box == "" and first[0] == {"role": "user", "content": Q} and "retriev" in status
-    streamed = [u[1][1]["content"] for u in ups if u[3] == GENERATING and u[1][1]["content"] != "…"]
+    assert first[0] == {"role": "user", "content": Q} and first[1]["content"] == WORKING and status == ""
+    assert box == "" and all(u[0] == KEEP for u in ups[1:])  # then never written: typing survives
+    streamed = [u[1][1]["content"] for u in ups[:-1] if u[1][1]["content"] not in (WORKING, "…")]
     assert len(streamed) > 3 and streamed[-1].startswith("LoRA 冻结")  # several partial updates
     assert all(b.startswith(a) and len(a) < len(b) for a, b in zip(streamed, streamed[1:]))
     _, final, panel, status = ups[-1]
@@ -123,7 +124,7 @@ def test_footer_notices_and_unsupported_sentences():
     html = assistant_content(a)
     assert "smol · 首字 first token 80 ms · 95.5 tok/s" in html
     assert '<span class="unsupported" title="笔记中未找到 / not found in the notes">⚠ 它发明于 1990 年。</span>' in html
-    assert "LoRA 冻结 W0 [1]。<span" in html  # the supported sentence is untouched
+    assert re.search(r'LoRA 冻结 W0 <a class="cite" data-id="3.4.2" data-turn="" data-n="1"[^>]*>\[1\]</a>。<span', html)
     assert "较早的对话" in html and "部分检索到的笔记" in html
     assert plain(html) == "LoRA 冻结 W0 [1]。它发明于 1990 年。"
 

@@ -62,7 +62,7 @@ def summary_lines(rep: dict) -> list[str]:
     out += [f"  {m['id']}: {m['question']}  expected {m['expected']}, rank {m['rank']}, got {m['ranked']}" for m in rep["misses"]]
     if "answers" in rep:
         a = rep["answers"]
-        out.append(f"answers ({a['model']}, {a['overall']['n']} questions):")
+        out.append(f"answers ({a['model']}, mode {a.get('mode', 'stream')}, {a['overall']['n']} questions):")
         for g in ("overall", "zh", "en"):
             out.append(f"  {g}: " + ", ".join(f"{m} {_fmt(a[g].get(m))}" for m in ANSWER_METRICS))
     out.append(f"{rep['items']} items in {rep['seconds']} s (median retrieval {rep['retrieval_ms_median']} ms)")

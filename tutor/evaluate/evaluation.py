@@ -316,7 +316,7 @@ class Answered:
     tokens_per_s: float
     total_ms: float
     notices: list[str] = field(default_factory=list)
-    guard: str | None = None  # answer check outcome: direct / retried / fallback / unchecked
+    guard: str | None = None  # answer check outcome: direct / retried / fallback / unchecked / quoted
     unsupported: int | None = None  # answer sentences flagged as not found in the notes
     sentences: int = 0
 
@@ -401,7 +401,8 @@ def run(tutor, items: list[EvalItem], k: int = 3, answers: bool = False, limit: 
     }
     if answers:
         asked = answer_all(tutor.ask, subset(items, limit), progress)
-        report["answers"] = {"model": tutor.llm.name, "overall": answer_metrics(asked),
+        # the answer mode says what was scored: quoted notes (quotes_first) or the model's checked answer
+        report["answers"] = {"model": tutor.llm.name, "mode": tutor.answer_mode(), "overall": answer_metrics(asked),
                              **{lang: answer_metrics([r for r in asked if r.lang == lang]) for lang in ("zh", "en")},
                              "rows": [asdict(r) for r in asked]}
     report["seconds"] = round(time.perf_counter() - t0, 1)

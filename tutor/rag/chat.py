@@ -10,6 +10,10 @@ strict answer if it passes the check and `retry_reasons` — complete, nothing f
 repetitive — else an extractive answer quoting the notes).
 Invariant: the text after the last "replace" (or from the start) plus the "token" pieces
 after it, stripped, equals `Answer.answer` (the same filters run on both).
+Answer modes (tutor/trust/policy.py): "stream" as above; "checked" sends the model's pieces as
+("draft", str) — progress, not for display — and always ends with a "replace" holding what
+passed the check; "quotes_first" does not call the model: one "token" with the notes' most
+relevant sentences (guard outcome "quoted").
 When retrieval finds nothing relevant the model is not called at all: the tutor says the
 notes don't cover the question and suggests outline topics.
 """
@@ -28,7 +32,9 @@ from tutor.prompts import Prompts
 from tutor.rag import budget, followup
 from tutor.rag.retrieve import Hit, Retriever, is_covered
 from tutor.text import clean_input, detect_lang, neutralise_control, split_sentences
+from tutor.trust import policy
 from tutor.trust.check import (
+    QUOTES_HEADER,
     Flagger,
     cosine_embed,
     extractive_answer,
@@ -83,7 +89,8 @@ class Source:
 class Answer:
     """A finished answer. timings: retrieve_ms, first_token_ms, total_ms (ms), prompt_tokens,
     completion_tokens, tokens_per_s (first_token_ms and token counts are the first
-    generation's; total_ms includes a retry). notices: codes such as 'history_dropped',
+    generation's; total_ms includes a retry). notices: codes such as 'quotes_first' (the
+    notes' sentences; the model was not called), 'history_dropped',
     'notes_dropped', 'notes_trimmed', 'question_trimmed', 'not_covered', 'stopped', and from the answer check
     'garbage_<reason>' (reason: empty, language, loop, unsupported — why the first answer
     was rejected), 'retried_strict' (the shown answer is the stricter retry),
@@ -92,8 +99,8 @@ class Answer:
     Answer trust (DESIGN.md §4): key_points [{"n", "id", "text"}] are the top 3 cited notes'
     key points; sentences = text.split_sentences(answer); unsupported = indexes into
     sentences of those not found in the retrieved notes (show them muted, ⚠ "not found in the
-    notes"); guard = {"outcome": "direct"|"retried"|"fallback"|"unchecked", "reasons":
-    [first attempt's reasons, retry's reasons]}."""
+    notes"); guard = {"outcome": "direct"|"retried"|"fallback"|"unchecked"|"quoted", "reasons":
+    [first attempt's reasons, retry's reasons]}; mode: the answer mode used (trust/policy.py)."""
 
     question: str
     answer: str
@@ -107,6 +114,7 @@ class Answer:
     sentences: list[str] = field(default_factory=list)
     unsupported: list[int] = field(default_factory=list)
     guard: dict = field(default_factory=lambda: {"outcome": "unchecked", "reasons": []})
+    mode: str = "stream"
 
     def to_json(self) -> dict:
         """The `tutor ask --json` object (DESIGN.md §4)."""
@@ -122,21 +130,45 @@ class Answer:
             "guard": self.guard,
             "notices": self.notices,
             "lang": self.lang,
+            "mode": self.mode,
         }
 
 
 def group_sources(hits: list[Hit]) -> list[Source]:
-    """One Source per note, numbered 1.. in order of each note's best hit."""
+    """One Source per note, numbered 1.. in order of each note's best hit. The snippet is the
+    best hit's text, or the best section / key-points hit's when the best is the outline chunk
+    (a title and its aliases are no content to show)."""
     out: dict[str, Source] = {}
+    from_outline: set[str] = set()
     for h in hits:
         c = h.chunk
         s = out.get(c.node_id)
         if s is None:
             out[c.node_id] = Source(len(out) + 1, c.node_id, c.title, c.title_en, h.score, h.relevance, c.text, [c.id])
+            if c.kind == "outline":
+                from_outline.add(c.node_id)
         else:
             s.chunk_ids.append(c.id)
             s.relevance = max(s.relevance, h.relevance)
+            if c.node_id in from_outline and c.kind != "outline":
+                s.snippet = c.text
+                from_outline.discard(c.node_id)
     return list(out.values())
+
+
+TOP_NOTES_KEPT = 3  # the best notes are always cited: the one that answers often ranks 2nd or 3rd
+WEAK_SHARE = 0.6  # below the top notes, a hit under this share of min_relevance is left out
+
+
+def shown_hits(hits: list[Hit], min_relevance: float) -> list[Hit]:
+    """The hits whose notes become sources: every chunk of the TOP_NOTES_KEPT best-ranked
+    notes, then hits with relevance ≥ WEAK_SHARE × min_relevance (weaker ones would only dilute
+    the prompt and the citations). Order kept."""
+    top: list[str] = []
+    for h in hits:
+        if h.chunk.node_id not in top and len(top) < TOP_NOTES_KEPT:
+            top.append(h.chunk.node_id)
+    return [h for h in hits if h.chunk.node_id in top or h.relevance >= min_relevance * WEAK_SHARE]
 
 
 class CitationFilter:
@@ -200,27 +232,34 @@ class Chat:
             groups.append(f"[{s.n}] {s.title}（{s.title_en}）\n{body}" if s.title_en else f"[{s.n}] {s.title}\n{body}")
         return groups
 
+    def mode(self, mode: str | None = None) -> str:
+        """The concrete answer mode for `mode` (default: settings.answer_mode); see trust/policy.py.
+        Raises policy.BadMode."""
+        return policy.resolve(mode or self.settings.answer_mode, self.llm.name, self.settings.answer_check)
+
     def stream(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
-               stop: threading.Event | None = None) -> Iterator[tuple[str, object]]:
-        """Answer events (see module doc). Raises Question.Invalid before yielding anything."""
+               stop: threading.Event | None = None, mode: str | None = None) -> Iterator[tuple[str, object]]:
+        """Answer events (see module doc). mode: see trust/policy.py (default settings.answer_mode).
+        Raises Question.Invalid, policy.BadMode before yielding anything."""
         s = self.settings
         q = Question.clean(question, s.max_question_chars)
+        mode = self.mode(mode)
         history = [{"role": t["role"], "content": neutralise_control(clean_input(t["content"], "a history turn"))}
                    for t in (history or [])]
         lang = detect_lang(q)
         t0 = time.perf_counter()
         prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-        hits = self.retriever.search(q, k=s.top_k, chapter=chapter)
-        if prev and (not is_covered(hits, s.min_relevance) or followup.is_anaphoric(q, self.retriever.index)):
-            # a follow-up such as 「那它的缺点呢？」 names no topic: search again with the last question
+        hits = self.retriever.search(q, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT)
+        if prev and followup.is_followup(q, self.retriever.index):
+            # 「那它的缺点呢？」 names no topic: search again with the last question. A question that
+            # is merely not covered is no follow-up: it gets the not-covered reply, as when alone
             query = followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups)
-            again = self.retriever.search(query, k=s.top_k, chapter=chapter)
+            again = self.retriever.search(query, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT)
             if is_covered(again, s.min_relevance) or not is_covered(hits, s.min_relevance):
                 hits = again
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         covered = is_covered(hits, s.min_relevance)
-        # weak hits (far below the coverage bar) would only dilute the prompt and the citations
-        sources = group_sources([h for i, h in enumerate(hits) if i == 0 or h.relevance >= s.min_relevance * 0.6]) if covered else []
+        sources = group_sources(shown_hits(hits, s.min_relevance)) if covered else []
         yield "sources", sources
         timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": 0.0,
                    "prompt_tokens": 0, "completion_tokens": 0, "tokens_per_s": 0.0}
@@ -229,7 +268,17 @@ class Chat:
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield "done", Answer(q, text, [], self.llm.name, lang, timings, ["not_covered"], covered=False,
-                                 sentences=split_sentences(text))
+                                 sentences=split_sentences(text), mode=mode)
+            return
+
+        if mode == "quotes_first":
+            # the model's answers rarely pass the check: the notes' own sentences come at once
+            text = extractive_answer(q, self._quotable(sources), lang, self.flagger.embed, header=QUOTES_HEADER)
+            yield "token", text
+            timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            kps = [{"n": src.n, "id": src.id, "text": kp} for src in sources[:3] for kp in self.key_points.get(src.id, [])]
+            yield "done", Answer(q, text, sources, self.llm.name, lang, timings, ["quotes_first"], True, kps,
+                                 sentences=split_sentences(text), guard={"outcome": "quoted", "reasons": []}, mode=mode)
             return
 
         system = self.prompts.render("system", lang)
@@ -246,15 +295,16 @@ class Chat:
         max_tokens = max(16, min(s.max_answer_tokens, self.llm.n_ctx - self.llm.count_messages(messages) - budget.SAFETY_TOKENS))
         valid = {src.n for src in kept}
         parts: list[str] = []
+        piece = "draft" if mode == "checked" else "token"  # checked: nothing is shown before the check
         for out in self._generate(messages, max_tokens, valid, stop, parts):
-            yield "token", out
+            yield piece, out
         text = "".join(parts).strip()
         g = self.llm.last
         timings.update(first_token_ms=g.first_token_ms, prompt_tokens=g.prompt_tokens,
                        completion_tokens=g.completion_tokens, tokens_per_s=g.tokens_per_s)
         notices = list(fitted.notices) + (["stopped"] if g.stopped else [])
         kps = [{"n": src.n, "id": src.id, "text": kp} for src in kept[:3] for kp in self.key_points.get(src.id, [])]
-        answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps)
+        answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps, mode=mode)
         if s.answer_check and not g.stopped:
             yield from self._guard(answer, groups, fitted.groups, stop, fitted.question)
         else:
@@ -265,6 +315,8 @@ class Chat:
                 answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
                 yield "replace", answer.answer
             answer.sentences = split_sentences(answer.answer)
+        if mode == "checked":
+            yield "replace", answer.answer  # what passed the check (a replace may already have come)
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         yield "done", answer
 
@@ -373,9 +425,10 @@ class Chat:
         # quoted to the learner as the tutor's answer: no planted directives, no links
         return [(n, URL.sub("", strip_instructions(t)[0])) for n, t in out]
 
-    def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None) -> Answer:
+    def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
+            mode: str | None = None) -> Answer:
         """Non-streaming answer; same text as the stream joined."""
-        for kind, value in self.stream(question, history, chapter):
+        for kind, value in self.stream(question, history, chapter, mode=mode):
             if kind == "done":
                 return value  # type: ignore[return-value]
         raise RuntimeError("answer stream ended without a result")

@@ -1,4 +1,10 @@
-"""Follow-up questions that name no topic (「那它的缺点呢？」): what to search for instead.
+"""Follow-up questions that refer back (「那它的缺点呢？」, "why?"): when a question is one,
+and what to search for instead.
+
+A question is a follow-up only when it refers back: a pronoun (它, 这个, it, that…), or a
+short question whose every content word is generic (缺点, 例子, 为什么, downside, example).
+Never because the notes do not cover it: 「怎么做红烧肉？」 asked after a diffusion question has a
+topic of its own (红烧肉) and gets the same "not covered" reply as when asked alone.
 
 With `rewrite_followups` on, the LLM rewrites the follow-up into a standalone question
 (prompts/rewrite.<lang>.md); a rewrite that is empty, in another language or rambling is
@@ -16,6 +22,20 @@ from tutor.rag.budget import fit_part
 from tutor.text import detect_lang, strip_control
 
 _PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|\b(it|its|they|them|this|that|these|those)\b", re.I)
+# content words that name no topic: what a learner asks about "it" (the last topic)
+_GENERIC_WORDS = ((
+    "缺点 优点 优缺点 好处 坏处 局限 局限性 不足 问题 例子 举例 举个 示例 比如 例如 区别 差别 不同 联系 关系 原理 作用 用途 "
+    "用处 应用 场景 公式 推导 细节 详细 详细点 展开 继续 还有 另外 再 多 更多 简单 简单点 通俗 通俗点 直观 为何 原因 "
+    "怎么办 代码 实现 复杂度 优势 劣势 改进 变体 历史 谁 提出 哪年 多少 效果 区分 对比 比较 类似 相关 意义 重要 解决 "
+    "downside downsides drawback drawbacks advantage advantages disadvantage disadvantages pro pros con cons "
+    "limitation limitations problem problems example examples instance difference differences compare "
+    "comparison work works working mean means meaning use used uses usage application applications formula "
+    "detail details more elaborate simpler simple intuition intuitively why code implement implementation "
+    "complexity cost benefit benefits else next then so but again continue invent invented when who 点 些"
+).split())
+_GENERIC: frozenset[str] | None = None
+SHORT_CHARS = 16  # a short question: at most this many characters…
+SHORT_WORDS = 6  # …or English words
 HISTORY_TURNS = 4  # the rewrite sees the last two exchanges
 MAX_REWRITE_TOKENS = 64
 
@@ -46,8 +66,21 @@ def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str,
     return f"{prev}\n{question}"
 
 
-def is_anaphoric(question: str, index) -> bool:
-    """A short question that points back (它, 这个, it, that…) and names no outline topic."""
+def is_followup(question: str, index) -> bool:
+    """True when `question` refers back to the conversation and names no outline topic: a short
+    question (< 40 chars) with a pronoun (它, 这个, it, that…), or a very short one (≤ 16
+    chars or ≤ 6 English words) whose content words are all generic (「缺点呢？」, "why?",
+    "any examples?"). A question with a topic of its own, covered or not, is no follow-up."""
+    from tutor.rag.bm25 import tokenize
     from tutor.rag.retrieve import outline_matches
 
-    return len(question) < 40 and bool(_PRONOUN.search(question)) and not outline_matches(question, index)
+    global _GENERIC
+    if _GENERIC is None:  # as `tokenize` cuts and stems them (example → exampl, 复杂度 → 复杂, 复杂度)
+        _GENERIC = frozenset(_GENERIC_WORDS) | frozenset(tokenize(" ".join(_GENERIC_WORDS)))
+    q = question.strip()
+    if len(q) >= 40 or outline_matches(q, index):
+        return False
+    if _PRONOUN.search(q):
+        return True
+    short = len(q) <= SHORT_CHARS if detect_lang(q) == "zh" else len(q.split()) <= SHORT_WORDS
+    return short and all(t in _GENERIC for t in tokenize(q))

@@ -265,9 +265,13 @@ class Retriever:
         for cid, vec in zip(got["ids"], got["embeddings"]):
             sims[cid] = float(sum(a * b for a, b in zip(qvec, vec)))  # both L2-normalised
 
-    def search(self, query: str, k: int = 5, chapter: str | None = None, per_note: bool = False) -> list[Hit]:
+    def search(self, query: str, k: int = 5, chapter: str | None = None, per_note: bool = False,
+               min_notes: int = 0) -> list[Hit]:
         """Top-k fused hits, best first. chapter: keep only chunks of that chapter ("3").
-        per_note: at most one hit (its best chunk) per note, so k hits name k notes."""
+        per_note: at most one hit (its best chunk) per note, so k hits name k notes.
+        min_notes: also keep the best chunk of each of the min_notes best notes when the top k
+        chunks name fewer notes (five chunks of one note must not hide the runner-up note);
+        then up to k + min_notes - 1 hits, in fused order."""
         idx = self.index
         n = max(self.candidates, k * 3)
         where = {"chapter": str(chapter)} if chapter else None
@@ -285,10 +289,16 @@ class Retriever:
         fused = fuse(rankings, idx.chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query),
                      self.weights, self.note_evidence)
         best = sorted(fused, key=lambda c: (-fused[c], c))
+        firsts: list[str] = []  # each note's best chunk, best note first
+        seen: set[str] = set()
+        for c in best:
+            if idx.chunks[c].node_id not in seen:
+                seen.add(idx.chunks[c].node_id)
+                firsts.append(c)
         if per_note:
-            seen: set[str] = set()
-            best = [c for c in best if not (idx.chunks[c].node_id in seen or seen.add(idx.chunks[c].node_id))]
-        best = best[:k]
+            best = firsts
+        top = set(best[:k]) | set(firsts[:min_notes])
+        best = [c for c in best if c in top]
         if not best:
             return []
         self._fill("multilingual", ml_q, ml_sim, best)

@@ -7,6 +7,7 @@ Endpoints (bodies and results are the CLI's JSON, DESIGN.md §4):
 - `POST /ask` `{"question", "history": [{"role", "content"}], "chapter"}` → `tutor ask --json`
 - `POST /ask/stream` (same body) → Server-Sent Events, one JSON object per `data:` line:
   `{"event": "sources", "sources": [...]}`, `{"event": "token", "text"}`,
+  `{"event": "draft", "text"}` (mode "checked": the model's unchecked text, progress only),
   `{"event": "retry", "reasons"}`, `{"event": "replace", "text"}` (replaces everything
   streamed so far), `{"event": "done", "answer": {…tutor ask --json…}}`; a stream always
   ends with `done` or `{"event": "error", "error"}`; a client that disconnects stops the generation.
@@ -41,6 +42,7 @@ class AskBody(BaseModel):
     question: str
     history: list[Turn] = Field(default_factory=list)
     chapter: str | None = None
+    mode: Literal["auto", "quotes_first", "checked", "stream"] | None = None  # trust/policy.py
 
 
 def search_json(query: str, hits) -> dict:
@@ -55,7 +57,7 @@ def sse_events(events: Iterator[tuple[str, object]]) -> Iterator[dict]:
     for kind, value in events:
         if kind == "sources":
             yield {"event": "sources", "sources": [{"n": s.n, "id": s.id, "title": s.title, "score": s.score} for s in value]}
-        elif kind in ("token", "replace"):
+        elif kind in ("token", "replace", "draft"):
             yield {"event": kind, "text": value}
         elif kind == "retry":
             yield {"event": "retry", "reasons": list(value)}
@@ -112,13 +114,13 @@ def build_api(tutor, token: str | None = None):
 
     @api.post("/ask")
     def ask(body: AskBody) -> dict:
-        return tutor.ask(body.question, [t.model_dump() for t in body.history], body.chapter).to_json()
+        return tutor.ask(body.question, [t.model_dump() for t in body.history], body.chapter, body.mode).to_json()
 
     @api.post("/ask/stream")
     def ask_stream(body: AskBody):
         stop = threading.Event()
         # validate before the 200 header goes out, so bad input still gets a 400
-        events = tutor.ask_stream(body.question, [t.model_dump() for t in body.history], body.chapter, stop)
+        events = tutor.ask_stream(body.question, [t.model_dump() for t in body.history], body.chapter, stop, body.mode)
         first = next(events)
 
         def lines() -> Iterator[str]:

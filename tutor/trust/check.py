@@ -418,8 +418,15 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
 CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
 
 
+QUOTES_HEADER = {
+    "zh": "笔记中与问题最相关的句子：",
+    "en": "The sentences in the notes most relevant to the question:",
+}
+
+
 def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: str,
-                      embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3) -> str:
+                      embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
+                      header: dict[str, str] = FALLBACK_HEADER) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -428,7 +435,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     preferred; relevance = share of the question's content tokens in the sentence, plus
     (English) the embedding similarity, plus CAUSE_BONUS for a sentence with a causal cue
     when the question asks why; ties go to the earlier source.
-    Returns FALLBACK_HEADER[lang] then one '- sentence [n]' line per sentence."""
+    Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
+    first) then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
     cands: list[tuple[int, int, str]] = []  # (n, order, sentence)
     seen = set()
@@ -440,7 +448,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                 seen.add(key)
                 cands.append((n, len(cands), key))
     if not cands:
-        return FALLBACK_HEADER[lang]
+        return header[lang]
     in_lang = [c for c in cands if detect_lang(c[2]) == lang]
     pool = in_lang if len(in_lang) >= min(k, len(cands)) else cands
     sims = [0.0] * len(pool)
@@ -458,7 +466,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         return cov + cause + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
     best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
-    lines = [FALLBACK_HEADER[lang]]
+    lines = [header[lang]]
     for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
         n, _, s = pool[i]
         lines.append(f"- {cite(s, n)}")

@@ -1,0 +1,142 @@
+"""Answer modes (tutor/trust/policy.py) through Chat.stream and the chat tab's respond():
+quotes first, checked (nothing shown before the check), stream; the Explain turn; the
+learner's text as typed; follow-ups only when the question refers back. Scripted LLM, hash
+embedder, the real corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.unit.test_trust import cited, note_sentence
+from tutor.rag import followup
+from tutor.trust import policy
+from tutor.trust.check import FALLBACK_HEADER, QUOTES_HEADER
+from ui.chat import KEEP, NO_QUESTION, REWRITING, WORKING, respond
+from ui.render import SUMMARY, plain, user_content
+
+Q = "为什么注意力要除以根号d_k？"
+
+
+@pytest.fixture(scope="module")
+def tutor(tmp_path_factory):
+    from tutor.llm import ScriptedLLM
+    from tutor.rag.embed import hash_embedder
+    from tutor.tutor import build_tutor
+
+    t = build_tutor(make_settings(tmp_path_factory.mktemp("modes") / "home", answer_mode="auto"), llm=ScriptedLLM(),
+                    embedder=hash_embedder())
+    t.ingest()
+    return t
+
+
+def events(tutor, mode, q=Q, history=None):
+    return list(tutor.ask_stream(q, history or [], None, None, mode))
+
+
+@pytest.mark.parametrize("name,check,want", [
+    ("SmolLM2-135M-Instruct-Q4_1", True, "quotes_first"),  # measured: 2 of 120 answers kept
+    ("SmolLM2-135M-Instruct-Q8_0", False, "quotes_first"),
+    ("qwen2.5-7b-instruct-q4_k_m", True, "checked"),  # unmeasured: checked before shown
+    ("qwen2.5-7b-instruct-q4_k_m", False, "stream"),  # no check: nothing to wait for
+])
+def test_auto_mode_follows_the_measured_acceptance(name, check, want):
+    assert policy.resolve("auto", name, check) == want
+    assert policy.resolve("stream", name, check) == "stream"
+
+
+def test_unknown_mode_is_a_clear_error(tutor):
+    with pytest.raises(policy.BadMode, match="quotes_first"):
+        events(tutor, "fast")
+
+
+def test_quotes_first_answers_from_the_notes_without_the_model(tutor):
+    calls = len(tutor.llm.calls)
+    evs = events(tutor, "quotes_first")
+    kinds = [k for k, _ in evs]
+    a = evs[-1][1]
+    assert kinds == ["sources", "token", "done"] and len(tutor.llm.calls) == calls
+    assert a.answer.startswith(QUOTES_HEADER["zh"]) and a.guard["outcome"] == "quoted" and a.mode == "quotes_first"
+    assert "[1]" in a.answer and evs[1][1] == a.answer and a.to_json()["mode"] == "quotes_first"
+
+
+def test_checked_mode_sends_drafts_then_the_checked_answer(tutor):
+    good = cited(note_sentence(tutor))
+    tutor.llm.replies = [good]
+    evs = events(tutor, "checked")
+    kinds = [k for k, _ in evs]
+    assert "token" not in kinds and kinds.count("draft") > 1 and kinds[-2:] == ["replace", "done"]
+    assert evs[-2][1] == evs[-1][1].answer == good and evs[-1][1].guard["outcome"] == "direct"
+
+
+def test_checked_mode_never_shows_a_rejected_draft(tutor):
+    """The learner sees progress lines, then the final text once: nothing is withdrawn."""
+    tutor.llm.replies = ["The Great Gatsby is a novel by F. Scott Fitzgerald about the American dream.",
+                         "banana banana banana banana banana."]
+    ups = list(respond(tutor, Q, [], "", None, "checked"))
+    shown = [u[1][-1]["content"] for u in ups[:-1]]
+    assert all("Gatsby" not in s and "banana" not in s for s in shown)
+    assert any("已写" in s for s in shown) and REWRITING in shown
+    final = ups[-1][1][1]["content"]
+    assert FALLBACK_HEADER["zh"] in final and "Gatsby" not in final
+    assert ups[0][0] == "" and all(u[0] == KEEP for u in ups[1:])
+
+
+def test_explain_adds_the_models_words_under_the_quotes(tutor):
+    ups = list(respond(tutor, Q, [], "", None, "quotes_first"))
+    chat = ups[-1][1]
+    assert QUOTES_HEADER["zh"] in chat[1]["content"] and 'class="cite"' in chat[1]["content"]
+    good = cited(note_sentence(tutor))
+    tutor.llm.replies = [good]
+    ups = list(respond(tutor, "", chat, "", None, explain=True))
+    after = ups[-1][1]
+    assert after[:len(chat)] == chat and len(after) == len(chat) + 1  # the quotes stay
+    assert "讲解 Explanation" in after[-1]["content"] and plain(after[-1]["content"]) == good
+    # the model saw the question, not the quotes, as what to answer
+    assert Q in tutor.llm.calls[-1][-1]["content"] and QUOTES_HEADER["zh"] not in str(tutor.llm.calls[-1])
+
+
+def test_a_failed_explanation_is_not_shown_and_says_so(tutor):
+    chat = list(respond(tutor, Q, [], "", None, "quotes_first"))[-1][1]
+    tutor.llm.replies = ["The Great Gatsby is a novel by F. Scott Fitzgerald.", "banana banana banana banana."]
+    final = list(respond(tutor, "", chat, "", None, explain=True))[-1][1][-1]["content"]
+    assert "Gatsby" not in final and "banana" not in final and FALLBACK_HEADER["zh"] not in final
+    assert SUMMARY["explain_failed"].split(" / ")[0] in final
+
+
+def test_explain_without_a_question_says_ask_first(tutor):
+    ups = list(respond(tutor, "", [], "", None, explain=True))
+    assert ups == [(KEEP, [], KEEP, NO_QUESTION)]
+
+
+def test_learner_text_is_shown_as_typed():
+    typed = "租 A100 是 $2 一小时，H100 是 $4 一小时，\\(x\\) 呢？"
+    shown = user_content(typed)
+    assert "$" not in shown and "\\(" not in shown and plain(shown) == typed
+
+
+def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
+    from ui.mathtext import tutor_math
+
+    assert tutor_math("当 $d=k=4096$ 时") == "当 \\(d=k=4096\\) 时"
+    assert tutor_math("A100 $2/h, H100 $4/h") == "A100 $2/h, H100 $4/h"
+    assert tutor_math("`$x$` and $$y$$") == "`$x$` and $$y$$"
+
+
+@pytest.mark.parametrize("q,is_followup", [
+    ("怎么做红烧肉？", False), ("今天天气怎么样？", False), ("How do I bake bread?", False),
+    ("LoRA 的缺点呢？", False),  # names its own topic
+    ("那它的缺点呢？", True), ("缺点呢？", True), ("为什么？", True), ("举个例子", True),
+    ("Why?", True), ("Any examples?", True), ("What about its memory cost?", True),
+])
+def test_a_follow_up_refers_back(tutor, q, is_followup):
+    assert followup.is_followup(q, tutor.index) is is_followup
+
+
+def test_an_off_topic_question_mid_conversation_is_not_covered_as_alone(tutor):
+    alone = events(tutor, "stream", "怎么做红烧肉？")[-1][1]
+    history = [{"role": "user", "content": "What is classifier-free guidance?"},
+               {"role": "assistant", "content": "It mixes conditional and unconditional predictions [1]."}]
+    mid = events(tutor, "stream", "怎么做红烧肉？", history)[-1][1]
+    assert alone.covered is mid.covered
+    assert [s.id for s in alone.sources] == [s.id for s in mid.sources]

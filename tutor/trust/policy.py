@@ -1,0 +1,53 @@
+"""How an answer reaches the learner (`answer_mode`): decided per model, by measurement.
+
+- "quotes_first": the cited note sentences most relevant to the question (the extractive
+  answer) at once, without calling the model; the model's explanation is asked for separately
+  (`mode="checked"`, the app's 讲解 Explain button, `tutor ask --mode checked`).
+- "checked": the model writes the answer, but its draft is checked before it is shown: the
+  stream carries ("draft", piece) events (progress, not for display) and one final ("replace",
+  text) with what passed the check (or the strict retry, or the quotes).
+- "stream": the model's tokens are shown as they come (the check may still replace them).
+- "auto": "quotes_first" for a model whose measured share of answers that pass the check is
+  under ACCEPTANCE_BAR; otherwise "checked" with the answer check on, "stream" with it off.
+
+Why: with a model whose answers are nearly always replaced, streaming shows the learner text
+that is withdrawn before their eyes, and they wait for it (issues 15 and 17).
+"""
+
+from __future__ import annotations
+
+from tutor.errors import TutorError
+
+MODES = ("auto", "quotes_first", "checked", "stream")
+ACCEPTANCE_BAR = 0.5  # under half of the answers kept: quotes first
+
+# model file-name prefix → (answers kept as the model's own, answers that reached the model, where measured)
+MEASURED = {
+    "SmolLM2-135M-Instruct": (2, 120, "evals/trust/REPORT.md §2, v6 run on evals/sets/retrieval_ch1-4.jsonl "
+                              "(the set the guard was developed on: in-sample)"),
+}
+
+
+class BadMode(TutorError):
+    """answer_mode not one of MODES."""
+
+
+def acceptance(model_name: str) -> float | None:
+    """Measured share in [0, 1] of the model's answers that passed the check, or None if unmeasured."""
+    for prefix, (kept, total, _) in MEASURED.items():
+        if model_name.startswith(prefix):
+            return kept / total
+    return None
+
+
+def resolve(mode: str, model_name: str, answer_check: bool) -> str:
+    """The concrete mode ("quotes_first" | "checked" | "stream") for `mode` (one of MODES).
+    Raises BadMode for anything else."""
+    if mode not in MODES:
+        raise BadMode(f"answer mode {mode!r} is not one of {', '.join(MODES)} (TUTOR_ANSWER_MODE or --mode)")
+    if mode != "auto":
+        return mode
+    rate = acceptance(model_name)
+    if rate is not None and rate < ACCEPTANCE_BAR:
+        return "quotes_first"
+    return "checked" if answer_check else "stream"
