@@ -12,10 +12,11 @@ import html
 
 from tutor.errors import TutorError
 from tutor.quiz.items import from_front_matter
+from tutor.wording import label, w
 
-LEVEL = {1: "章 Chapter", 2: "节 Section", 3: "主题 Topic"}
-DIFFICULTY = {1: "入门 intro", 2: "中级 intermediate", 3: "进阶 advanced"}
-TYPE_LABEL = {"choice": "选择 Choice", "short": "简答 Short answer", "card": "卡片 Flashcard"}
+LEVEL = {k: label(f"browse.level.{k}") for k in (1, 2, 3)}
+DIFFICULTY = {k: label(f"browse.difficulty.{k}") for k in (1, 2, 3)}
+TYPE_LABEL = {t: label(f"type.{t}") for t in ("choice", "short", "card")}  # as the quiz tab names them
 
 
 class UnknownNode(TutorError):
@@ -24,7 +25,7 @@ class UnknownNode(TutorError):
 
 def _a(node, current: str | None, has_note: bool) -> str:
     cls = " ".join(c for c in ("current" if node.id == current else "", "" if has_note else "nonote") if c)
-    return (f'<a data-id="{node.id}" class="{cls}" title="{"" if has_note else "暂无笔记 / no note yet"}">'
+    return (f'<a data-id="{node.id}" class="{cls}" title="{"" if has_note else w("browse.no_note")}">'
             f"{node.id} {html.escape(node.title)}</a>")
 
 
@@ -51,7 +52,7 @@ def resolve(corpus, text: str | None) -> str:
     q = (text or "").strip()
     outline = corpus.outline
     if not q:
-        raise UnknownNode("输入编号或标题 / type an outline id such as 3.4.2 or a title such as LoRA")
+        raise UnknownNode(w("browse.type_id"))
     if q in outline:
         return q
     low = q.lower()
@@ -65,7 +66,7 @@ def resolve(corpus, text: str | None) -> str:
         for node in outline.nodes:
             if any(low == n if exact else low in n for n in names(node)):
                 return node.id
-    raise UnknownNode(f"没有找到 {q!r} / no outline node matches {q!r}; try an id such as 3.4.2 or a title such as LoRA")
+    raise UnknownNode(w("browse.not_found", text=q))
 
 
 def links_html(corpus, node_id: str) -> str:
@@ -80,18 +81,18 @@ def links_html(corpus, node_id: str) -> str:
         if ids:
             rows.append(f"<p><b>{label}</b> " + "".join(_a(outline[i], None, i in corpus.notes) for i in ids) + "</p>")
 
-    chips("上级 Parent", [node.parent] if node.parent else [])
+    chips(label("browse.parent"), [node.parent] if node.parent else [])
     if note:
-        chips("先修 Prerequisites", note.meta.prerequisites)
-        chips("相关 Related", [r for r in note.meta.related if r not in note.meta.prerequisites])
-    chips("下级 Children", list(node.children))
+        chips(label("browse.prerequisites"), note.meta.prerequisites)
+        chips(label("browse.related"), [r for r in note.meta.related if r not in note.meta.prerequisites])
+    chips(label("browse.children"), list(node.children))
     return '<div class="node-links">' + "".join(rows) + "</div>"
 
 
 def items_markdown(items) -> str:
     """Quiz items as Markdown; answers hidden in <details> so the page doubles as a self-test."""
     if not items:
-        return "_这一节点没有测验题 / no quiz items for this node_"
+        return f"_{w('browse.no_items')}_"
     out = []
     for k, it in enumerate(items, 1):
         out.append(f"**{k}. {TYPE_LABEL.get(it.type, it.type)}** — {it.prompt}")
@@ -100,7 +101,7 @@ def items_markdown(items) -> str:
             ans = f"{chr(65 + it.answer)}. {it.options[it.answer]}" + (f" — {it.explanation}" if it.explanation else "")
         else:
             ans = it.reference + ("".join(f"\n- {p}" for p in it.key_points) if it.key_points else "")
-        out.append(f"<details><summary>答案 Answer</summary>\n\n{ans}\n\n</details>")
+        out.append(f"<details><summary>{label('browse.answer')}</summary>\n\n{ans}\n\n</details>")
     return "\n\n".join(out)
 
 
@@ -125,20 +126,21 @@ def node_markdown(tutor, node_id: str) -> str:
     head = [f"<small>{html.escape(crumbs)}</small>", ""]
     if note is None:
         head.append(f"# {node.id} {node.title}")
-        head.append(f"\n_{LEVEL[node.level]} · 这一节点还没有笔记 / no note for this node yet_")
+        head.append(f"\n_{LEVEL[node.level]} · {w('browse.no_note_node')}_")
         kids = outline.children(node_id)
         if kids:
             head.append("\n" + "\n".join(f"- {k.id} {k.title}" for k in kids))
         return "\n".join(head)
     m = note.meta
     head.append(f"# {m.id} {m.title}")
-    head.append(f"**{m.title_en}** · {LEVEL[node.level]} · 难度 difficulty: {DIFFICULTY.get(m.difficulty, m.difficulty)}")
+    head.append(f"**{m.title_en}** · {LEVEL[node.level]} · {label('browse.difficulty')}: "
+                f"{DIFFICULTY.get(m.difficulty, m.difficulty)}")
     if m.aliases:
-        head.append(f"\n别名 aliases: {', '.join(m.aliases)}")
+        head.append(f"\n{label('browse.aliases')}: {', '.join(m.aliases)}")
     parts = ["\n".join(head), note.body]
-    parts.append("## 要点 Key points\n" + "\n".join(f"- {p}" for p in m.key_points))
-    parts.append("## 测验 Quiz items\n\n" + items_markdown(node_items(tutor, node_id)))
-    parts.append("## 参考文献 References\n" + "\n".join(f"- {r}" for r in m.references))
+    parts.append(f"## {label('browse.key_points')}\n" + "\n".join(f"- {p}" for p in m.key_points))
+    parts.append(f"## {label('browse.quiz_items')}\n\n" + items_markdown(node_items(tutor, node_id)))
+    parts.append(f"## {label('browse.references')}\n" + "\n".join(f"- {r}" for r in m.references))
     return "\n\n".join(parts)
 
 
@@ -147,7 +149,7 @@ def open_node(tutor, node_id: str | None) -> tuple[str, str, str, str]:
     shows the outline root message. Raises nothing: errors become the page text."""
     corpus = tutor.corpus
     if not node_id or node_id not in corpus.outline:
-        msg = "从左侧目录选择一个节点 / pick a node in the outline" if not node_id else f"⚠ 未知编号 unknown id {node_id!r}"
+        msg = w("browse.pick") if not node_id else f"⚠ {w('browse.unknown_id', id=node_id)}"
         return msg, "", tree_html(corpus), ""
     return node_markdown(tutor, node_id), links_html(corpus, node_id), tree_html(corpus, node_id), node_id
 

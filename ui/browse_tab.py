@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from tutor.wording import label, w
+
 from .browse import go_to, open_node, tree_html
 from .style import LATEX
 from .widgets import clicked_id, link_html
@@ -25,15 +27,15 @@ class BrowseTab:
 
 
 def build(tutor) -> BrowseTab:
-    with gr.Tab("浏览 Browse", id="browse"):
+    with gr.Tab(label("browse.tab"), id="browse"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=260):
-                goto = gr.Textbox(label="跳转 Go to", placeholder="编号或标题 id or title, e.g. 3.4.2, LoRA", elem_id="goto")
+                goto = gr.Textbox(label=label("browse.goto"), placeholder=w("browse.goto_placeholder"), elem_id="goto")
                 tree = link_html(tree_html(tutor.corpus), elem_id="tree")
             with gr.Column(scale=3, min_width=320):
                 node = gr.Textbox(visible=False)
                 links = link_html("", elem_id="node-links")
-                page = gr.Markdown("从左侧目录选择一个节点 / pick a node in the outline", latex_delimiters=LATEX,
+                page = gr.Markdown(w("browse.pick"), latex_delimiters=LATEX,
                                    elem_id="note")
     tab = BrowseTab(page, links, tree, node)
 

@@ -2,6 +2,8 @@
 the outline), due counts, review history and the recommended next topics with reasons,
 for one learner of a shared machine. Everything comes from `Tutor.quiz` (tutor/quiz/service.py);
 the chart is tutor/quiz/progress_chart.py's PNG, so CLI and UI draw the same picture.
+Wording from tutor/wording.py; a review is shown with the same verdict label as the quiz tab,
+and an answer waiting for a self-rating with no score, as there.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-HISTORY_COLUMNS = ["时间 time (UTC)", "笔记 note", "题型 type", "结果 verdict", "得分 score", "FSRS"]
+from tutor.wording import label, percent, w
+
+from .quiz import TYPE_LABEL, VERDICT, rating_label
+
+HISTORY_COLUMNS = [label(k) for k in ("progress.time_utc", "common.note", "common.type", "common.verdict", "common.score",
+                                      "progress.fsrs")]
 HISTORY_ROWS = 50
-KIND = {"review": "复习 review", "weak": "薄弱 weak", "new": "新 new"}
+KIND = {k: label(f"path.kind.{k}") for k in ("review", "weak", "new")}
 
 
 @dataclass
@@ -50,11 +57,11 @@ def heatmap_html(corpus, table: dict) -> str:
         cells = []
         for sec in corpus.outline.children(ch.id):
             s = table[sec.id]
-            tip = (f"{sec.id} {sec.title}: " + ("无测验题 no quiz items" if s.mastery is None else
-                                                 f"{round(100 * s.mastery)}% ({s.seen}/{s.units} notes, {s.due} due)"))
+            tip = (f"{sec.id} {sec.title}: " + (label("progress.no_items") if s.mastery is None else
+                                                 w("progress.cell", pct=percent(s.mastery), seen=s.seen, units=s.units, due=s.due)))
             cells.append(f'<td style="background:{_color(s.mastery)}" title="{html.escape(tip)}">'
                          f'<a data-id="{sec.id}">{sec.id}</a></td>')
-        pct = "—" if m.mastery is None else f"{round(100 * m.mastery)}%"
+        pct = label("progress.no_items") if m.mastery is None else str(percent(m.mastery))
         rows.append(f'<tr><th><a data-id="{ch.id}">{ch.id} {html.escape(ch.title)}</a></th><td class="pct">{pct}</td>'
                     + "".join(cells) + "</tr>")
     rows.append("</tbody></table>")
@@ -67,26 +74,29 @@ def due_line(cards: dict, now: datetime) -> str:
     now_n = sum(d <= now for d in dues)
     day = sum(now < d <= now + timedelta(days=1) for d in dues)
     week = sum(now < d <= now + timedelta(days=7) for d in dues)
-    return (f"**到期 due now: {now_n}** · 24 小时内 next 24 h: {day} · 7 天内 next 7 days: {week} · "
-            f"卡片 cards: {len(cards)}")
+    return (f"**{label('progress.due_now')}: {now_n}** · {label('progress.next_24h')}: {day} · "
+            f"{label('progress.next_7d')}: {week} · {label('progress.cards')}: {len(cards)}")
 
 
 def path_html(steps) -> str:
     """The learning path as a list: kind, linked note, reason."""
     if not steps:
-        return "<p>暂无建议 / nothing to recommend yet</p>"
+        return f"<p>{html.escape(w('progress.nothing_yet'))}</p>"
     lis = [f'<li><b>{KIND.get(s.kind, s.kind)}</b> <a data-id="{s.node_id}">{s.node_id} {html.escape(s.title)}</a>'
            f' — <small>{html.escape(s.reason)}</small></li>' for s in steps]
     return '<ol class="path">' + "".join(lis) + "</ol>"
 
 
 def history_rows(reviews, notes) -> list[list]:
-    """The newest HISTORY_ROWS reviews as table rows."""
+    """The newest HISTORY_ROWS reviews as table rows, labelled as the quiz tab labels them: an
+    answer waiting for a self-rating ("check") has no score yet."""
     out = []
     for r in reversed(reviews[-HISTORY_ROWS:]):
         title = notes[r.note_id].meta.title if r.note_id in notes else ""
-        out.append([r.time.strftime("%Y-%m-%d %H:%M"), f"{r.note_id} {title}", r.item_type, r.verdict,
-                    f"{round(100 * r.score)}%", r.rating])
+        verdict = VERDICT[r.verdict][1] if r.verdict in VERDICT else r.verdict
+        score = label("common.not_scored") if r.verdict == "check" else f"{round(100 * r.score)}%"
+        out.append([r.time.strftime("%Y-%m-%d %H:%M"), f"{r.note_id} {title}", TYPE_LABEL.get(r.item_type, r.item_type),
+                    verdict, score, rating_label(r.rating)])
     return out
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from tutor.wording import label, w
+
 from . import progress
 from .widgets import link_html
 
@@ -23,21 +25,21 @@ class ProgressTab:
 
 def build(tutor, user: gr.Dropdown) -> ProgressTab:
     chart_dir = Path(tempfile.mkdtemp(prefix="tutor-charts-"))
-    with gr.Tab("进度 Progress", id="progress") as tab:
+    with gr.Tab(label("progress.tab"), id="progress") as tab:
         with gr.Row(elem_classes=["keep-row"]):
             due = gr.Markdown(elem_id="progress-due")
-            refresh = gr.Button("刷新 Refresh", elem_id="progress-refresh", min_width=80, scale=0)
+            refresh = gr.Button(label("progress.refresh"), elem_id="progress-refresh", min_width=80, scale=0)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                gr.Markdown("#### 各章掌握度 Mastery by chapter")
+                gr.Markdown(f"#### {label('progress.by_chapter')}")
                 chart = gr.Image(type="filepath", show_label=False, elem_id="progress-chart", buttons=["download"])
                 notice = gr.Markdown(elem_id="progress-notice")
             with gr.Column(scale=2, min_width=280):
-                gr.Markdown("#### 推荐下一步 Next topics")
+                gr.Markdown(f"#### {label('progress.next_topics')}")
                 path = link_html("", elem_id="progress-path")
-        gr.Markdown("#### 各节掌握度 Mastery by section <small>(红 low → 绿 high; 灰 grey: 无测验题 no quiz items)</small>")
+        gr.Markdown(f"#### {label('progress.by_section')} <small>({w('progress.legend')})</small>")
         heat = link_html("", elem_id="progress-heatmap")
-        gr.Markdown("#### 复习记录 Review history")
+        gr.Markdown(f"#### {label('progress.history')}")
         history = gr.Dataframe(headers=progress.HISTORY_COLUMNS, interactive=False, elem_id="progress-history", wrap=True)
 
     def show(u):

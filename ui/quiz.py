@@ -7,7 +7,9 @@ A round lives in a plain dict (Gradio keeps it per browser session in gr.State):
    "results": [result dict per answered item]}
 Every function takes the round and returns the new one (never mutating its argument) plus
 a `QuizView` that says what to show. Answers are stored by the quiz engine the moment they
-are graded, so closing the page loses nothing already answered.
+are graded, so closing the page loses nothing already answered. Every label and message comes
+from tutor/wording.py (Chinese with English alongside); the verdict, score and feedback shown
+are the quiz engine's Result, the same as `tutor quiz` prints for the same answer.
 """
 
 from __future__ import annotations
@@ -17,14 +19,20 @@ import time
 from dataclasses import dataclass, field
 
 from tutor.errors import TutorError
+from tutor.wording import TABLE, label, text, w
 
-TYPE_LABEL = {"choice": "选择题 Choice", "short": "简答题 Short answer", "card": "卡片 Flashcard"}
-VERDICT = {"correct": ("verdict-ok", "正确 Correct"), "partial": ("verdict-partial", "部分正确 Partly correct"),
-           "wrong": ("verdict-bad", "不正确 Wrong"), "check": ("verdict-partial", "请自评 Check yourself")}
-MODES = [("混合 Mixed (due → weak → new)", "mixed"), ("到期复习 Due", "due"), ("薄弱 Weak", "weak"), ("新题 New", "new")]
-TYPES = [("全部 All", ""), ("选择 Choice", "choice"), ("简答 Short", "short"), ("卡片 Flashcard", "card")]
-RATINGS = [("忘记 Again", "again"), ("困难 Hard", "hard"), ("良好 Good", "good"), ("简单 Easy", "easy")]
+TYPE_LABEL = {t: label(f"type.{t}") for t in ("choice", "short", "card")}
+VERDICT = {v: (cls, label(f"verdict.{v}")) for v, cls in (("correct", "verdict-ok"), ("partial", "verdict-partial"),
+                                                          ("wrong", "verdict-bad"), ("check", "verdict-partial"))}
+MODES = [(label(f"quiz.mode.{m}"), m) for m in ("mixed", "due", "weak", "new")]
+TYPES = [(label("common.all"), "")] + [(label(f"quiz.filter.{t}"), t) for t in ("choice", "short", "card")]
+RATINGS = [(label(f"rating.{r}"), r) for r in ("again", "hard", "good", "easy")]
 LETTERS = "ABCDEF"
+
+
+def rating_label(rating: str) -> str:
+    """「良好 Good」 for "good"; 「待自评 waiting for your rating」 for a pending one."""
+    return label(f"rating.{rating}") if f"rating.{rating}" in TABLE else rating
 
 
 @dataclass
@@ -52,7 +60,7 @@ class QuizView:
 def scope_choices(corpus) -> list[tuple[str, str]]:
     """('label', id) for 'all' and every chapter and section holding a note with quiz items."""
     with_items = {nid for nid, n in corpus.notes.items() if n.meta.quiz}
-    out = [("全部 All", "")]
+    out = [(label("common.all"), "")]
     for node in corpus.outline.nodes:
         if node.level < 3 and any(nid == node.id or nid.startswith(node.id + ".") for nid in with_items):
             out.append((("" if node.level == 1 else "　") + f"{node.id} {node.title}", node.id))
@@ -74,8 +82,9 @@ def start(tutor, user: str, scope: str | None, mode: str, type_: str | None, n: 
     except TutorError as e:
         return empty, QuizView(message=f"⚠ {e}")
     if not items:
-        tip = "试试“新题 New” / try mode New" if mode in ("due", "weak") else "换个范围或题型 / try another scope or type"
-        return empty, QuizView(message=f"没有可做的题 / nothing to ask here ({mode}); {tip}")
+        tip = text("quiz.tip.try_new") if mode in ("due", "weak") else text("quiz.tip.try_other")
+        mode_text = text(f"quiz.mode.{mode}") if f"quiz.mode.{mode}" in TABLE else mode
+        return empty, QuizView(message=w("quiz.nothing_to_ask", mode=mode_text, tip=tip))
     st = dict(empty, items=[i.id for i in items], shown_at=_now(now))
     return st, view(tutor, st)
 
@@ -83,19 +92,19 @@ def start(tutor, user: str, scope: str | None, mode: str, type_: str | None, n: 
 def view(tutor, st: dict) -> QuizView:
     """The view of a round's current state."""
     if not st.get("items"):
-        return QuizView(message="选择范围后点“开始” / choose a scope and press Start")
+        return QuizView(message=w("quiz.choose_scope"))
     if st["i"] >= len(st["items"]):
         return QuizView(summary=summary(st))
     q = tutor.quiz
     it = q.item(st["items"][st["i"]])
     v = QuizView(kind=it.type, note_id=it.note_id, answered=st.get("result") is not None)
-    v.header = (f"第 {st['i'] + 1}/{len(st['items'])} 题 · {TYPE_LABEL[it.type]} · {it.note_id} {q.note_title(it)}"
-                + (" · 生成 generated" if it.generated else ""))
+    v.header = (f"{w('quiz.header', i=st['i'] + 1, n=len(st['items']))} · {TYPE_LABEL[it.type]} · {it.note_id} {q.note_title(it)}"
+                + (f" · {label('quiz.generated')}" if it.generated else ""))
     v.question = it.prompt
     v.options = [f"{LETTERS[k]}. {o}" for k, o in enumerate(it.options)]
     if it.type == "card" and (st.get("flipped") or v.answered):
         v.back = it.reference
-    v.hints = [f"提示 Hint {h.step}/3: {h.text}" for h in q.hints(it.id)[: st.get("hints", 0)]]
+    v.hints = [f"{label('quiz.hint')} {h.step}/3: {h.text}" for h in q.hints(it.id)[: st.get("hints", 0)]]
     v.more_hints = st.get("hints", 0) < 3 and not v.answered
     if v.answered:
         v.result = result_markdown(st["result"])
@@ -170,20 +179,19 @@ def finish(tutor, st: dict) -> tuple[dict, QuizView]:
 
 def result_markdown(r: dict) -> str:
     """Verdict, score, FSRS rating and next review, feedback and the right answer."""
-    cls, label = VERDICT[r["verdict"]]
+    cls, name = VERDICT[r["verdict"]]
+    nxt = f'{label("common.next_review")} {r["due"][:16].replace("T", " ")} UTC'
     if r["verdict"] == "check":
-        head = (f'<span class="{cls}">{label}</span> · '
-                "对照下面的答案给自己打分，再安排复习 / compare with the answer below and rate yourself")
+        head = f'<span class="{cls}">{name}</span> · {w("quiz.rate_yourself")}'
     elif "self_rated" in r.get("flags", []):
-        head = (f'<span class="{cls}">{label}</span> · 自评 your rating {r["rating"]} · '
-                f'下次复习 next review {r["due"][:16].replace("T", " ")} UTC')
+        head = f'<span class="{cls}">{name}</span> · {label("quiz.your_rating")} {rating_label(r["rating"])} · {nxt}'
     else:
-        head = (f'<span class="{cls}">{label}</span> · 得分 score {round(100 * r["score"])}% · '
-                f'FSRS {r["rating"]} · 下次复习 next review {r["due"][:16].replace("T", " ")} UTC')
+        head = (f'<span class="{cls}">{name}</span> · {label("common.score")} {round(100 * r["score"])}% · '
+                f'FSRS {rating_label(r["rating"])} · {nxt}')
     lines = [head, ""]
     lines += [html.escape(x) for x in r["feedback"].splitlines()]
     if r["type"] != "card" and r["verdict"] != "correct":
-        lines += ["", f"**正确答案 Answer:** {html.escape(r['correct_answer'])}"]
+        lines += ["", f"**{label('quiz.answer')}:** {html.escape(r['correct_answer'])}"]
     lines += [f"_⚠ {html.escape(n)}_" for n in r.get("notices", [])]
     return "  \n".join(lines)
 
@@ -192,26 +200,29 @@ def summary(st: dict) -> str:
     """Round summary: counts by verdict, mean score, one row per answered item, notes to review."""
     rs = st.get("results", [])
     if not rs:
-        return "本轮没有作答 / no answers in this round"
+        return w("quiz.summary.none")
     graded = [r for r in rs if "self_rated" not in r.get("flags", [])]
     counts = {v: sum(1 for r in graded if r["verdict"] == v) for v in VERDICT}
     counts["self"] = len(rs) - len(graded)
     mean = sum(r["score"] for r in rs) / len(rs)
-    rows = [f"### 本轮小结 Round summary — {len(rs)} 题 answered",
-            f"正确 correct **{counts['correct']}** · 部分 partial **{counts['partial']}** · 错误 wrong **{counts['wrong']}**"
-            + (f" · 自评 self-rated **{counts['self']}**" if counts["self"] else "")
-            + (f" · 待自评 to rate yourself **{counts['check']}**" if counts["check"] else "")
-            + f" · 平均得分 mean score **{round(100 * mean)}%** · 用户 user {html.escape(st['user'])}", "",
-            "| # | 笔记 note | 题型 type | 结果 verdict | 得分 score | 下次复习 next review |", "|---|---|---|---|---|---|"]
+    heads = ("#", label("common.note"), label("common.type"), label("common.verdict"), label("common.score"),
+             label("common.next_review"))
+    rows = [f"### {w('quiz.summary.title', n=len(rs))}",
+            " · ".join(f"{VERDICT[v][1]} **{counts[v]}**" for v in ("correct", "partial", "wrong"))
+            + (f" · {label('quiz.summary.self_rated')} **{counts['self']}**" if counts["self"] else "")
+            + (f" · {label('quiz.summary.to_rate')} **{counts['check']}**" if counts["check"] else "")
+            + f" · {label('quiz.summary.mean')} **{round(100 * mean)}%** · {label('common.user')} {html.escape(st['user'])}", "",
+            "| " + " | ".join(heads) + " |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(rs, 1):
         selfr = "self_rated" in r.get("flags", [])
-        verdict = f"自评 self-rated: {r['rating']}" if selfr else VERDICT[r["verdict"]][1]
-        score = "—" if selfr or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
-        due = "—" if r["verdict"] == "check" else r["due"][:10]
-        rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {r['type']} | {verdict} | {score} | {due} |")
+        verdict = f"{label('quiz.summary.self_rated')}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
+        score = label("common.not_scored") if selfr or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
+        due = label("common.not_scheduled") if r["verdict"] == "check" else r["due"][:10]
+        rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {TYPE_LABEL.get(r['type'], r['type'])} | {verdict} "
+                    f"| {score} | {due} |")
     review = sorted({f"{r['note_id']} {r['note_title']}" for r in rs if r["verdict"] != "correct"})
     if review:
-        rows += ["", "**建议复习 Review these notes:** " + "；".join(html.escape(x) for x in review)]
+        rows += ["", f"**{label('quiz.summary.review')}:** " + "；".join(html.escape(x) for x in review)]
     return "\n".join(rows)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from tutor.wording import label
+
 from . import quiz
 from .style import LATEX
 from .widgets import link_html
@@ -19,30 +21,30 @@ class QuizTab:
 
 
 def build(tutor, user: gr.Dropdown) -> QuizTab:
-    with gr.Tab("测验 Quiz", id="quiz"):
+    with gr.Tab(label("quiz.tab"), id="quiz"):
         state = gr.State({})
         with gr.Row():
-            scope = gr.Dropdown(quiz.scope_choices(tutor.corpus), value="", label="范围 Scope", allow_custom_value=True,
+            scope = gr.Dropdown(quiz.scope_choices(tutor.corpus), value="", label=label("quiz.scope"), allow_custom_value=True,
                                 elem_id="quiz-scope", min_width=160)
-            mode = gr.Dropdown(quiz.MODES, value="mixed", label="模式 Mode", elem_id="quiz-mode", min_width=160)
-            type_ = gr.Dropdown(quiz.TYPES, value="", label="题型 Type", elem_id="quiz-type", min_width=120)
-            n = gr.Slider(1, 20, value=5, step=1, label="题数 Items", elem_id="quiz-n", min_width=120)
+            mode = gr.Dropdown(quiz.MODES, value="mixed", label=label("quiz.mode"), elem_id="quiz-mode", min_width=160)
+            type_ = gr.Dropdown(quiz.TYPES, value="", label=label("quiz.type"), elem_id="quiz-type", min_width=120)
+            n = gr.Slider(1, 20, value=5, step=1, label=label("quiz.items"), elem_id="quiz-n", min_width=120)
         with gr.Row(elem_classes=["keep-row"]):
-            start = gr.Button("开始 Start", variant="primary", elem_id="quiz-start", min_width=80)
-            finish = gr.Button("结束并小结 Finish", elem_id="quiz-finish", min_width=80)
+            start = gr.Button(label("quiz.start"), variant="primary", elem_id="quiz-start", min_width=80)
+            finish = gr.Button(label("quiz.finish"), elem_id="quiz-finish", min_width=80)
         message = gr.Markdown(elem_id="quiz-message")
         header = gr.Markdown(elem_id="quiz-header")
         question = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-question")
-        choice = gr.Radio([], label="选项 Options", visible=False, elem_id="quiz-choice")
-        short = gr.Textbox(label="你的回答 Your answer", lines=3, visible=False, elem_id="quiz-short")
-        flip = gr.Button("翻面 Flip", visible=False, elem_id="quiz-flip")
+        choice = gr.Radio([], label=label("quiz.options"), visible=False, elem_id="quiz-choice")
+        short = gr.Textbox(label=label("quiz.your_answer"), lines=3, visible=False, elem_id="quiz-short")
+        flip = gr.Button(label("quiz.flip"), visible=False, elem_id="quiz-flip")
         back = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-back")
         with gr.Row(visible=False, elem_classes=["keep-row"]) as rate_row:
             rate_btns = [gr.Button(label, elem_id=f"quiz-rate-{value}", min_width=60) for label, value in quiz.RATINGS]
         with gr.Row(elem_classes=["keep-row"]):
-            submit = gr.Button("提交 Submit", variant="primary", visible=False, elem_id="quiz-submit", min_width=80)
-            hint = gr.Button("提示 Hint", visible=False, elem_id="quiz-hint", min_width=80)
-            nxt = gr.Button("下一题 Next", visible=False, elem_id="quiz-next", min_width=80)
+            submit = gr.Button(label("quiz.submit"), variant="primary", visible=False, elem_id="quiz-submit", min_width=80)
+            hint = gr.Button(label("quiz.hint"), visible=False, elem_id="quiz-hint", min_width=80)
+            nxt = gr.Button(label("quiz.next"), visible=False, elem_id="quiz-next", min_width=80)
         hints = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-hints")
         result = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-result")
         note_link = link_html("", elem_id="quiz-note")
@@ -54,7 +56,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
     def show(st: dict, v: quiz.QuizView, new_item: bool = False) -> tuple:
         open_ = bool(v.kind) and not v.answered
         card = v.kind == "card"
-        link = (f'<a data-id="{v.note_id}" class="node-link">打开笔记 Open note {v.note_id} ↗</a>'
+        link = (f'<a data-id="{v.note_id}" class="node-link">{label("quiz.open_note")} {v.note_id} ↗</a>'
                 if v.note_id and v.answered else "")
         return (
             st, v.message, f"**{v.header}**" if v.header else "", v.question,
@@ -62,7 +64,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
                      **({"value": None} if new_item else {})),
             gr.Textbox(visible=v.kind == "short", interactive=open_, **({"value": ""} if new_item else {})),
             gr.Button(visible=card and open_ and not v.back),
-            f"**背面 Back:** {v.back}" if v.back else "",
+            f"**{label('quiz.back')}:** {v.back}" if v.back else "",
             gr.Row(visible=(card and open_ and bool(v.back)) or v.self_rate),
             gr.Button(visible=v.kind in ("choice", "short") and open_),
             gr.Button(visible=v.more_hints),

@@ -42,7 +42,7 @@ def test_answer_a_quiz_item_and_see_it_in_progress(page, ui_tutor):
     shot(page, "quiz")
     page.click("#quiz-finish")
     page.wait_for_selector("#quiz-summary table")
-    assert "Round summary — 1 题 answered" in page.inner_text("#quiz-summary")
+    assert "Round summary — 1 answered" in page.inner_text("#quiz-summary")
     stored = ui_tutor.quiz.store.reviews("browser-learner")
     assert [(r.note_id, r.verdict) for r in stored] == [("3.4.2", "correct")]
     # Progress: the same learner's answer in the history, the chart and the heatmap

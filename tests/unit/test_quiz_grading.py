@@ -126,3 +126,26 @@ def test_worked_calculation_that_reuses_the_questions_words_is_not_a_copy(grader
     r = grader.grade(q.question, q.reference, list(q.key_points), q.reference)
     assert "copied_question" not in r.flags and r.verdict == "correct"
     assert grader.grade(q.question, q.reference, list(q.key_points), q.question).flags == ["copied_question"]
+
+
+def _always_partial() -> dict:
+    """A verdict model that says "partial" whatever it is shown (as the shipped one, fitted on
+    answers that all try to answer, says P(partial) ≈ 1 for 「我喜欢吃苹果和香蕉」)."""
+    from tutor.quiz.grading import FEATURES
+
+    n = len(FEATURES)
+    return {"features": list(FEATURES), "mean": [0.0] * n, "scale": [1.0] * n, "classes": ["correct", "partial", "wrong"],
+            "coef": [[0.0] * n] * 3, "intercept": [0.0, 10.0, 0.0], "p_correct": 0.85, "p_wrong": 0.9, "p_partial": 0.4}
+
+
+def test_an_answer_about_something_else_is_wrong_whatever_the_model_says(corpus, lora):
+    """Unrelated answers were "check yourself" (the shipped model, with the real embedder: every
+    one tried) or, with older graders, partly correct one time and wrong another; now a rule,
+    before any model, grades them wrong. (The hash embedder here is not semantic, so the
+    answer is one it finds unrelated too.)"""
+    g = Grader.for_corpus(corpus, hash_embedder(), GraderParams(model=_always_partial()))
+    r = g.grade(lora.prompt, lora.reference, list(lora.key_points), "我喜欢吃苹果和香蕉。")
+    assert (r.verdict, r.flags, r.matched) == ("wrong", ["unrelated"], [])
+    # an answer on the topic still reaches the model
+    r = g.grade(lora.prompt, lora.reference, list(lora.key_points), "LoRA 只训练低秩矩阵 B 和 A，参数约占 0.39%。")
+    assert "unrelated" not in r.flags

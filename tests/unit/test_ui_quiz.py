@@ -100,7 +100,7 @@ def test_round_ends_with_a_summary(tutor):
     assert v.kind == "short"  # note order: choice, short, card
     st, v = quiz.submit(tutor, st, "LoRA 只训练低秩矩阵 B 和 A。")
     st, v = quiz.finish(tutor, st)
-    assert v.kind == "" and "Round summary — 1 题 answered" in v.summary and "用户 user bob" in v.summary
+    assert v.kind == "" and "Round summary — 1 answered" in v.summary and "用户 user bob" in v.summary
     assert "| 1 | 3.4.2 LoRA |" in v.summary
 
 
@@ -143,7 +143,7 @@ def test_check_yourself_shows_the_reference_then_rating_buttons(tutor, monkeypat
     assert "&lt;script&gt;" not in v.result  # the learner's text is not echoed; the reference is, escaped
     assert item.reference[:10] in v.result
     st, v = quiz.rate(tutor, st, "good")
-    assert not v.self_rate and st["result"]["rating"] == "good" and "自评 your rating good" in v.result
+    assert not v.self_rate and st["result"]["rating"] == "good" and "自评 your rating 良好 Good" in v.result
     assert st["results"][-1]["verdict"] == "correct" and len(st["results"]) == 1
     st, v = quiz.next_item(tutor, st)
-    assert "自评 self-rated **1**" in v.summary and "自评 self-rated: good" in v.summary
+    assert "自评 self-rated **1**" in v.summary and "自评 self-rated: 良好 Good" in v.summary

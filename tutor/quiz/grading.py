@@ -22,8 +22,9 @@ For a learner's answer to a short item (question, reference, key points):
    difflib ratio >= COPY_RATIO) is wrong.
 5. What is claimed, not only which words occur. With a fitted verdict model (the shipped
    params): rules first — an answer with under MIN_TERMS content terms or 「不知道」, another
-   item's answer (other_margin) or the item's own listed misconception restated (mis_exact;
-   DESIGN §3) is wrong; then a multinomial logistic regression over feature_vector (similarity
+   item's answer (other_margin), the item's own listed misconception restated (mis_exact;
+   DESIGN §3) or an answer about something else (UNRELATED_COS: no word and no meaning of the
+   item in it) is wrong; then a multinomial logistic regression over feature_vector (similarity
    to the item, to its misconceptions and to other items; claims.py's negation / direction /
    swap / formula / number signals and relational features; novelty, length, term list,
    language) gives P(correct / partial / wrong), read with the thresholds p_correct / p_wrong
@@ -153,8 +154,8 @@ class Grade:
 
     score in [0,1]; verdict "correct" | "partial" | "wrong" | "check" (the grader cannot
     decide; the learner rates themselves); matched / missed: the item's key points covered or
-    not; flags: why a guard decided the verdict — "empty", "copied_question", "misconception",
-    "other_item", and for "check" the doubts: claims.Claims kinds ("negation", "direction",
+    not; flags: why a guard decided the verdict — "empty", "copied_question", "too_short",
+    "misconception", "other_item", "unrelated", and for "check" the doubts: claims.Claims kinds ("negation", "direction",
     "swap", "formula", "number"), "term_list", "too_long", "other_language", "near_misconception",
     "borderline";
     coverage and similarity: the two components of the score.
@@ -175,6 +176,12 @@ class Grade:
 MIN_TERMS = 2  # fewer content terms (words of 2+ characters, numbers) than this state nothing ("abc", "2")
 DONT_KNOW = re.compile(r"^\s*(?:我)?(?:也)?(?:不知道|不清楚|不会|不懂|忘了|不记得|没学过|没印象|idk|i\s*don'?t\s*know|no\s*idea|not\s*sure|dunno)"
                        r"[\s。.!！?？~…啊呀吧了]*$", re.I)
+# an answer whose best cosine to every key point and the reference is below this, and that shares
+# no informative word with them (coverage and similarity both 0), is about something else: wrong.
+# Without it the verdict model, extrapolating far outside its fitting data, put 「我喜欢吃苹果」 at
+# P(partial) ≈ 1 ("check yourself"); on the blind sets (1,107 answers) it fires on 2, labelled and
+# already graded wrong, so the reported figures do not move
+UNRELATED_COS = 0.3
 NEAR_COPY = 0.85  # difflib ratio to the reference above which an edited copy is never credited (3 right answers of round 1 reach it)
 HARD_CLAIMS = ("direction", "swap", "formula")  # never credited, whatever the model says (fired on 0 right answers of round 1)
 FEATURES = ("ref_cos", "ref_lex", "best_cos", "kp_cos_mean", "kp_cos_min", "coverage", "kp_min", "mis_gap", "other_gap",
@@ -339,6 +346,8 @@ class Grader:
             # the item's own listed misconception, restated (DESIGN §3: graded wrong); on the
             # fitting set this fires on one answer, labelled wrong
             return Grade(low, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["misconception"])
+        if coverage == 0 and similarity == 0 and f.best_cos < UNRELATED_COS:
+            return Grade(low, "wrong", 0.0, 0.0, [], list(key_points), ["unrelated"])
         if p.model:
             return self._model_verdict(f, key_points, coverage, similarity, matched, missed)
         verdict = "correct" if score >= t_correct else "partial" if score >= t_partial else "wrong"

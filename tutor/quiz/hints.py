@@ -8,7 +8,9 @@ Rule: no hint before step 3 gives the answer away. `leaks(hint, item, note)` say
 text does: it contains the whole answer text, a whole key point of a short item, or any
 run of LEAK_CHARS characters of the answer that is not already in the question or the
 note's titles. Steps 1 and 2 are built to pass it, and fall back to a plainer wording
-when a candidate would not. Deliberately not here: choosing which item to show (quiz.py).
+when a candidate would not. The ladder's own words are in Chinese with English alongside
+(tutor/wording.py "hint.*"); what it quotes from the note (title, key point cloze, answer)
+stays in the note's language. Deliberately not here: choosing which item to show (quiz.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from tutor.corpus import Note
 from tutor.quiz.items import Item
-from tutor.text import detect_lang
+from tutor.wording import Text, text, w
 
 LEAK_CHARS = 6  # a run this long (spaces and punctuation removed) copied from the answer counts as giving it away
 _PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\[\]【】「」『』“”\"'‘’…—\-·/]+")
@@ -78,12 +80,12 @@ def _words(text: str) -> list[str]:
 
 def _render(words: list[str], hide: set[int]) -> str:
     out: list[str] = []
-    for i, w in enumerate(words):
+    for i, word in enumerate(words):
         if i in hide:
             if not (out and out[-1] == BLANK):
                 out.append(BLANK)
-        elif not (out and out[-1] == BLANK and not _squash(w) and w.strip() == ""):
-            out.append(w)
+        elif not (out and out[-1] == BLANK and not _squash(word) and word.strip() == ""):
+            out.append(word)
     return "".join(out).strip()
 
 
@@ -101,10 +103,10 @@ def _cloze(kp: str, item: Item, note: Note) -> str | None:
         return None
     hide = {max(pool, key=lambda i: len(_squash(words[i])))}  # always ask about something
     while True:
-        text = _render(words, hide)
-        if not leaks(text, item, note):
-            visible = _squash(text.replace(BLANK, ""))
-            return text if len(visible) >= 2 else None
+        shown = _render(words, hide)
+        if not leaks(shown, item, note):
+            visible = _squash(shown.replace(BLANK, ""))
+            return shown if len(visible) >= 2 else None
         rest = [i for i in (in_answer + cand) if i not in hide]
         if not rest:
             return None
@@ -128,21 +130,21 @@ def _best_cloze(item: Item, note: Note) -> str | None:
     return best
 
 
-def ladder(item: Item, note: Note, section_title: str | None = None) -> list[Hint]:
-    """The three hints for an item, in order (see module doc)."""
-    zh = detect_lang(item.prompt) == "zh"
-    title = note.meta.title + (f"（{note.meta.title_en}）" if zh else f" ({note.meta.title_en})")
-    where = f"，属于「{section_title}」" if zh and section_title else (f", part of {section_title}" if section_title else "")
-    concept = (f"想一想「{title}」{where}：它要解决什么问题、靠什么机制做到？" if zh
-               else f"Think about {title}{where}: what problem does it solve, and by what mechanism?")
+def ladder(item: Item, note: Note, section_title: str | Text | None = None) -> list[Hint]:
+    """The three hints for an item, in order (see module doc). section_title: the section's
+    title, or a Text with its Chinese and English titles."""
+    title = Text(f"{note.meta.title}（{note.meta.title_en}）", f"{note.meta.title} ({note.meta.title_en})")
+    where = text("hint.concept.where", section=section_title) if section_title else Text.same("")
+    concept = w("hint.concept", title=title, where=where)
     if leaks(concept, item, note):
-        concept = f"想一想这道题属于哪个主题（{note.id}），先回忆它的定义。" if zh else f"Think about topic {note.id}: recall its definition first."
+        concept = w("hint.concept.plain", id=note.id)
     cloze = _best_cloze(item, note)
     if cloze:
-        kp = f"想一想这个关键点该怎么填空：{cloze}？" if zh else f"How would you fill in this key point: {cloze}?"
+        # the cloze once, in the note's own words; "→" (not punctuation to `leaks`) keeps the
+        # last English word from running into the cloze ("key point" + "init_" → "tinit_")
+        kp = f"{w('hint.cloze')} → {cloze}"
     else:
-        kp = ("想一想：这个主题有哪几个关键点？哪一个和题目直接相关？" if zh
-              else "Which key point of this topic does the question turn on?")
+        kp = w("hint.which_key_point")
     if item.type == "choice":
         letter = "ABCDEF"[item.answer or 0]
         answer = f"{letter}. {item.answer_text}" + (f" —— {item.explanation}" if item.explanation else "")

@@ -18,6 +18,7 @@ from typing import Iterable
 
 from tutor.corpus import Corpus, Note
 from tutor.errors import TutorError
+from tutor.wording import text as wording, w
 
 TYPES = ("choice", "short", "card")
 
@@ -147,7 +148,7 @@ class ItemBank:
         try:
             return self._by_id[item_id]
         except KeyError:
-            raise UnknownItem(f"unknown quiz item {item_id!r}; ids look like '3.4.2/short-1a2b3c'") from None
+            raise UnknownItem(w("error.unknown_item", item_id=item_id)) from None
 
     def note(self, item: Item) -> Note:
         return self.corpus.notes[item.note_id]
@@ -158,8 +159,8 @@ class ItemBank:
             return None
         scope = str(scope).strip()
         if scope not in self.corpus.outline:
-            kind = {1: "chapter", 2: "section", 3: "topic"}.get(scope.count(".") + 1, "outline")
-            raise BadScope(f"unknown {kind} {scope!r}; use an outline id such as 3, 3.4 or 3.4.2 (see corpus/outline.md)")
+            kind = {1: "scope.chapter", 2: "scope.section", 3: "scope.topic"}.get(scope.count(".") + 1, "scope.outline")
+            raise BadScope(w("error.unknown_scope", kind=wording(kind), scope=scope))
         return scope
 
     def select(self, scope: str | None = None, types: Iterable[str] | None = None) -> list[Item]:

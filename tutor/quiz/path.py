@@ -5,7 +5,11 @@ Order: 1) due reviews (FSRS cards due now, grouped by note, most overdue first);
 prerequisites are mastered, weakest first; 3) new topics (notes with quiz items never
 reviewed) in outline order. A prerequisite with no quiz items cannot be measured and does
 not block. Weak topics with an unmastered prerequisite are left out: the prerequisite
-itself shows up as weak or new. Deliberately not here: computing mastery (progress.py).
+itself shows up as weak or new. Reasons are plain words in Chinese with English alongside
+(tutor/wording.py "path.*"): 「薄弱：掌握度 40%，低于 80%；先修 1.1.1 注意力机制 已掌握（85%）/ weak:
+mastery 40%, below 80%; prerequisite 1.1.1 Attention mastered (85%)」; a prerequisite never
+practised reads 「尚未练习 / not practised yet」, never "—". Deliberately not here: computing
+mastery (progress.py).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from tutor.wording import Text, join, percent, text
+
 MASTERED = 0.8  # mastery at or above this counts as mastered (prerequisites, weak topics)
 
 
 @dataclass
 class Step:
-    """One step. kind: "review" | "weak" | "new"; node_id/title: the note; reason: why now;
+    """One step. kind: "review" | "weak" | "new"; node_id/title: the note; reason: why now
+    ("中文 / English", tutor/wording.py);
     item_ids: the items to do; mastery: the note's mastery in [0,1] (None when never reviewed)."""
 
     kind: str
@@ -30,10 +37,6 @@ class Step:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{round(100 * x)}%"
 
 
 def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10) -> list[Step]:
@@ -54,39 +57,49 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
     for nid, cards in sorted(due_by_note.items(), key=lambda kv: min(c.state.due for c in kv[1])):
         oldest = min(c.state.due for c in cards)
         days = max(0, (now - oldest).days)
-        when = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} overdue"
-        steps.append(Step("review", nid, notes[nid].meta.title,
-                          f"{len(cards)} card{'s' if len(cards) != 1 else ''} due for review (FSRS, {when}); mastery {_pct(table[nid].own)}",
-                          [c.item_id for c in cards], table[nid].own))
+        when = text("path.due_today") if days == 0 else text("path.overdue", days=days, s="" if days == 1 else "s")
+        reason = text("path.review", n=len(cards), s="" if len(cards) == 1 else "s", when=when, mastery=percent(table[nid].own))
+        steps.append(Step("review", nid, notes[nid].meta.title, str(reason), [c.item_id for c in cards], table[nid].own))
         used.add(nid)
 
-    def prereq_state(nid: str) -> tuple[bool, str]:
+    def title(p: str) -> Text:
+        """" 注意力机制" / " Attention": the prerequisite's title after its id ('' when unknown)."""
+        note = notes.get(p)
+        if note is None:  # a prerequisite without a note: its outline title
+            node = bank.corpus.outline.get(p)
+            return Text.same(f" {node.title}" if node else "")
+        return Text(f" {note.meta.title}", f" {note.meta.title_en or note.meta.title}")
+
+    def prereq_state(nid: str) -> tuple[bool, Text]:
         pre = [p for p in notes[nid].meta.prerequisites]
         if not pre:
-            return True, "no prerequisites"
+            return True, text("path.no_prereqs")
         parts, ok = [], True
         for p in pre:
             if p not in items_of:  # no quiz items there: cannot be measured
-                parts.append(f"{p} (no quiz)")
+                parts.append(text("path.prereq.no_quiz", id=p, title=title(p)))
                 continue
             m = table[p].own
             if m is not None and m >= MASTERED:
-                parts.append(f"{p} mastered {_pct(m)}")
+                parts.append(text("path.prereq.mastered", id=p, title=title(p), mastery=percent(m)))
+            elif m is None:
+                ok = False
+                parts.append(text("path.prereq.unpractised", id=p, title=title(p)))
             else:
                 ok = False
-                parts.append(f"{p} at {_pct(m)}")
-        return ok, "prerequisites " + ", ".join(parts)
+                parts.append(text("path.prereq.at", id=p, title=title(p), mastery=percent(m)))
+        return ok, join(parts, "；", "; ")
 
     weak = [nid for nid in items_by_note if nid not in used and table[nid].own is not None and table[nid].own < MASTERED]
     for nid in sorted(weak, key=lambda i: (table[i].own, order[i])):
         ok, why = prereq_state(nid)
         if ok:
-            steps.append(Step("weak", nid, notes[nid].meta.title,
-                              f"weak: mastery {_pct(table[nid].own)} < {_pct(MASTERED)}; {why}", items_by_note[nid], table[nid].own))
+            reason = text("path.weak", mastery=percent(table[nid].own), target=percent(MASTERED), prereqs=why)
+            steps.append(Step("weak", nid, notes[nid].meta.title, str(reason), items_by_note[nid], table[nid].own))
             used.add(nid)
 
     new = [nid for nid in items_by_note if nid not in used and table[nid].own is None]
     for nid in sorted(new, key=lambda i: order[i]):
         _, why = prereq_state(nid)
-        steps.append(Step("new", nid, notes[nid].meta.title, f"new topic, next in outline order; {why}", items_by_note[nid], None))
+        steps.append(Step("new", nid, notes[nid].meta.title, str(text("path.new", prereqs=why)), items_by_note[nid], None))
     return steps[:n]

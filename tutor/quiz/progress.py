@@ -37,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from tutor.errors import TutorError
 from tutor.quiz.schedule import CardState, Schedule, as_utc
 from tutor.text import clean_text
+from tutor.wording import w
 
 EXPORT_FORMAT = "tutor-progress"
 EXPORT_VERSION = 1
@@ -226,7 +227,7 @@ class Progress:
                                                    ReviewRow.rating == PENDING).order_by(ReviewRow.id.desc()).limit(1)
                            .with_for_update()) if uid is not None else None
             if row is None:
-                raise Progress.NothingPending(f"no answer of {user!r} to {item_id} is waiting for a self-rating; answer it first")
+                raise Progress.NothingPending(w("error.nothing_pending", user=user, item_id=item_id))
             row.rating, row.verdict, row.score = rating, verdict, float(score)
             return self._apply(s, uid, item_id, row.note_id, row.item_type, rating, state)
 
@@ -317,13 +318,12 @@ class Progress:
         (same time and item) are skipped; a card is replaced only by one reviewed later.
         Returns {"user", "reviews_added", "cards_updated"}. Raises Progress.BadExport."""
         if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-            raise Progress.BadExport("not a tutor progress export (expected \"format\": \"tutor-progress\"); "
-                                     "make one with `tutor progress --export FILE`")
+            raise Progress.BadExport(w("error.not_an_export"))
         if data.get("version") != EXPORT_VERSION:
-            raise Progress.BadExport(f"unsupported export version {data.get('version')!r}; this tutor reads version {EXPORT_VERSION}")
+            raise Progress.BadExport(w("error.export_version", version=data.get("version"), supported=EXPORT_VERSION))
         name = user or data.get("user")
         if not name:
-            raise Progress.BadExport("the export names no user; pass one with --user")
+            raise Progress.BadExport(w("error.export_no_user"))
         added = updated = 0
         try:
             uid = self._ensure_user(clean_text(str(name)))
@@ -353,7 +353,7 @@ class Progress:
                     row.reps, row.lapses = int(c.get("reps", 0)), int(c.get("lapses", 0))
                     updated += 1
         except (KeyError, TypeError, ValueError) as e:
-            raise Progress.BadExport(f"malformed progress export ({e.__class__.__name__}: {e}); re-export it with `tutor progress --export`") from None
+            raise Progress.BadExport(w("error.export_malformed", error=f"{e.__class__.__name__}: {e}")) from None
         return {"user": name, "reviews_added": added, "cards_updated": updated}
 
 

@@ -2,12 +2,15 @@
 
 Chapter titles are Chinese, so a CJK font is needed to draw them: the first installed one
 of CJK_FONTS is used (Debian: `apt-get install fonts-noto-cjk`); without one the labels
-fall back to chapter numbers and the caller gets a notice, never tofu boxes.
+fall back to chapter numbers and the caller gets a notice, never tofu boxes. Chart text comes
+from tutor/wording.py: both languages with a CJK font, the English part alone without one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from tutor.wording import en, label, percent, w
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source Han Sans SC", "Source Han Sans CN",
              "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "SimHei",
@@ -60,19 +63,22 @@ def write_chart(rows: list, path: Path, user: str) -> list[str]:
     if font:
         plt.rcParams["font.family"] = [font, "DejaVu Sans"]
         labels = [f"{m.id}. {m.title}" for m in rows]
+        say = label
     else:
-        notices.append("no CJK font installed (e.g. fonts-noto-cjk): chart labels show chapter numbers only")
-        labels = [f"Chapter {m.id}" for m in rows]
+        notices.append(w("chart.no_font"))
+        labels = [en("chart.chapter", id=m.id) for m in rows]
+        say = en  # no font for the Chinese part
     values = [100 * (m.mastery or 0.0) for m in rows]
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.4), dpi=120)
     y = list(range(len(rows)))[::-1]
     bars = ax.barh(y, values, color=["#3b7dd8" if m.mastery is not None else "#dddddd" for m in rows])
     ax.set_yticks(y, labels)
     ax.set_xlim(0, 100)
-    ax.set_xlabel("mastery (%)")
-    ax.set_title(f"Mastery per chapter — {user}")
+    ax.set_xlabel(say("chart.axis"))
+    ax.set_title(f"{say('progress.by_chapter')} — {user}")
     for b, m in zip(bars, rows):
-        txt = "no quiz items yet" if m.mastery is None else f"{round(100 * m.mastery)}%  ({m.seen}/{m.units} notes)"
+        txt = (say("progress.no_items") if m.mastery is None
+               else f"{percent(m.mastery).en}  ({m.seen}/{m.units} {say('chart.notes')})")
         ax.text(min(b.get_width() + 1, 70), b.get_y() + b.get_height() / 2, txt, va="center", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

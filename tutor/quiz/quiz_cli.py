@@ -3,7 +3,8 @@
 A thin client of `Tutor.quiz` (quiz.py). The quiz reads answers line by line from stdin,
 so it works in a terminal and with scripted input; each answer is stored the moment it is
 submitted. In a question: `?` shows the next hint, `/skip` skips, `/quit` ends the round
-(Ctrl-D too).
+(Ctrl-D too). What the learner reads is in Chinese with English alongside (tutor/wording.py);
+JSON output (--json) keeps the fields and values DESIGN.md fixes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rich.table import Table
 
 from tutor.config import Settings
 from tutor.errors import TutorError
+from tutor.wording import TABLE, label, text, w
 
 VERDICT_STYLE = {"correct": ("✓", "green"), "partial": ("~", "yellow"), "wrong": ("✗", "red"), "check": ("?", "cyan")}
 
@@ -73,12 +75,12 @@ def _self_rate(console: Console, q, user: str, r, now):
     """After a "check yourself" verdict: ask for the learner's own rating; the answer is
     already stored, and without a rating the card simply stays due."""
     while True:
-        line = _ask("rate yourself against the reference: 1 again · 2 hard · 3 good · 4 easy> ")
+        line = _ask(w("cli.quiz.prompt.self_rate") + "> ")
         if line is not None and not line.strip():
-            console.print("[yellow]type 1-4 (again / hard / good / easy), or /skip to rate it later[/]")
+            console.print(f"[yellow]{escape(w('cli.quiz.rate_again'))}[/]")
             continue
         if line is None or line.strip() in ("/quit", "/exit", "/skip"):
-            console.print("[yellow]notice:[/] your answer is saved; it stays due until you rate it")
+            console.print(f"[yellow]{escape(label('cli.quiz.notice'))}:[/] {escape(w('cli.quiz.saved_pending'))}")
             return r, line is None or line.strip() != "/skip"
         try:
             out = q.self_rate(user, r.item_id, line, now=now)
@@ -94,21 +96,21 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
     """The interactive round; returns the Results."""
     q = t.quiz
     items = q.next_items(user, scope=scope, mode=mode, type=type_, n=n, now=now)
-    where = f"scope {scope}" if scope else "all chapters"
+    where = text("cli.quiz.scope", scope=scope) if scope else text("cli.quiz.all_chapters")
+    mode_text = text(f"quiz.mode.{mode}") if f"quiz.mode.{mode}" in TABLE else mode
     if not items:
-        hint = "try --mode new" if mode in ("due", "weak") else "try another --chapter or --type"
-        console.print(f"Nothing to ask for user {escape(user)} ({where}, mode {mode}): {hint}.")
+        tip = text("cli.quiz.tip_new") if mode in ("due", "weak") else text("cli.quiz.tip_other")
+        console.print(escape(w("cli.quiz.nothing", user=user, where=where, mode=mode_text, tip=tip)))
         return []
     if any(i.type == "short" for i in items):
         # load the embedding model while the learner reads the first question
         threading.Thread(target=lambda: q.grader, daemon=True).start()
-    console.print(f"[bold]tutor quiz[/] — user {escape(user)} · {where} · mode {mode} · {len(items)} question(s). "
-                  "Type [bold]?[/] for a hint, [bold]/skip[/] to skip, [bold]/quit[/] to stop. Answers are saved as you go.")
+    console.print(escape(w("cli.quiz.start", user=user, where=where, mode=mode_text, n=len(items))))
     results = []
     for k, it in enumerate(items, 1):
         title = q.note_title(it)
-        kind = {"choice": "single choice", "short": "short answer", "card": "flashcard"}[it.type]
-        console.rule(f"{k}/{len(items)} · {it.note_id} {escape(title)} · {kind}" + (" · generated" if it.generated else ""))
+        kind = label(f"type.{it.type}")
+        console.rule(f"{k}/{len(items)} · {it.note_id} {escape(title)} · {kind}" + (f" · {label('quiz.generated')}" if it.generated else ""))
         console.print(escape(it.prompt), style="bold")
         if it.type == "choice":
             for j, o in enumerate(it.options):
@@ -121,7 +123,7 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
         answer: Optional[str] = None
         quit_now = False
         while True:
-            prompt = {"choice": "your choice (A-D)> ", "short": "your answer> ", "card": "press Enter to show the back> "}[it.type]
+            prompt = w(f"cli.quiz.prompt.{it.type}") + "> "
             line = _ask(prompt)
             if line is None or line.strip() in ("/quit", "/exit"):
                 quit_now = True
@@ -131,12 +133,12 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
             if line.strip() in ("?", "/hint"):
                 step = min(step + 1, 3)
                 h = q.hint(it.id, step)
-                console.print(f"[cyan]hint {h.step}/3:[/] {escape(h.text)}")
+                console.print(f"[cyan]{label('cli.quiz.hint')} {h.step}/3:[/] {escape(h.text)}")
                 continue
             if it.type == "card":
                 latency = int((time.monotonic() - t0) * 1000) if timed else None
-                console.print(f"[cyan]back:[/] {escape(it.reference)}")
-                rating = _ask("how well did you know it? 1 again · 2 hard · 3 good · 4 easy> ")
+                console.print(f"[cyan]{label('quiz.back')}:[/] {escape(it.reference)}")
+                rating = _ask(w("cli.quiz.prompt.card_rating") + "> ")
                 if rating is None:
                     quit_now = True
                     break
@@ -154,7 +156,7 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
             _show_result(console, r)
             if interrupted:
                 results.append(r)
-                console.print("[yellow]interrupted: your last answer was saved; the round stops here[/]")
+                console.print(f"[yellow]{escape(w('cli.quiz.interrupted'))}[/]")
                 quit_now = True
                 break
             if r.verdict == "check":
@@ -170,44 +172,57 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
 
 
 def _show_result(console: Console, r) -> None:
+    """A graded answer as the quiz tab shows it: the same verdict label, score and feedback."""
     mark, color = VERDICT_STYLE[r.verdict]
     for n in r.notices:
-        console.print(f"[yellow]notice:[/] {escape(n)}")
+        console.print(f"[yellow]{escape(label('cli.quiz.notice'))}:[/] {escape(n)}")
     due = r.due.strftime("%Y-%m-%d %H:%M UTC")
+    verdict = label(f"verdict.{r.verdict}")
     if r.verdict == "check":
-        console.print(f"[{color}]{mark} check yourself[/] · not scheduled until you rate it")
+        console.print(f"[{color}]{mark} {verdict}[/] · {escape(w('cli.quiz.not_scheduled'))}")
     elif "self_rated" in r.flags:
-        console.print(f"[{color}]{mark} your rating: {r.rating}[/] · next review {due}")
+        console.print(f"[{color}]{mark} {label('quiz.your_rating')} {label(f'rating.{r.rating}')}[/] · "
+                      f"{label('common.next_review')} {due}")
     else:
-        console.print(f"[{color}]{mark} {r.verdict}[/] · score {r.score:.2f} · FSRS {r.rating} · next review {due}")
+        console.print(f"[{color}]{mark} {verdict}[/] · {label('common.score')} {round(100 * r.score)}% · "
+                      f"FSRS {label(f'rating.{r.rating}')} · {label('common.next_review')} {due}")
     console.print(escape(r.feedback))
     if r.type != "card" and r.verdict != "correct":
-        console.print(f"[dim]answer:[/] {escape(r.correct_answer)}")
+        console.print(f"[dim]{label('quiz.answer')}:[/] {escape(r.correct_answer)}")
     if r.explanation:
-        console.print(f"[dim]LLM rubric:[/] {escape(r.explanation)}")
+        console.print(f"[dim]{label('cli.quiz.rubric')}:[/] {escape(r.explanation)}")
 
 
 def _summary(console: Console, results: list, url: str, user: str) -> None:
     if not results:
-        console.print("No answers recorded.")
+        console.print(escape(w("cli.quiz.no_answers")))
         return
-    tab = Table(title=f"round summary — {len(results)} answered")
-    for col in ("#", "item", "verdict", "score", "rating", "next review"):
+    # the title on its own line: as a table title rich would wrap it to the table's width
+    console.print(escape(w("cli.quiz.summary_title", n=len(results))))
+    tab = Table()
+    for col in ("#", label("cli.quiz.item"), label("common.verdict"), label("common.score"), "FSRS", label("common.next_review")):
         tab.add_column(col)
     for k, r in enumerate(results, 1):
         if r.verdict == "check":  # waiting for the learner's own rating: nothing scheduled
-            tab.add_row(str(k), r.item_id, "check yourself", "—", "not rated", "—")
+            tab.add_row(str(k), r.item_id, label("verdict.check"), label("common.not_scored"), label("rating.pending"),
+                        label("common.not_scheduled"))
         elif "self_rated" in r.flags:
-            tab.add_row(str(k), r.item_id, "self-rated", "—", r.rating, r.due.strftime("%Y-%m-%d %H:%M"))
+            tab.add_row(str(k), r.item_id, label("quiz.summary.self_rated"), label("common.not_scored"), label(f"rating.{r.rating}"),
+                        r.due.strftime("%Y-%m-%d %H:%M"))
         else:
-            tab.add_row(str(k), r.item_id, r.verdict, f"{r.score:.2f}", r.rating, r.due.strftime("%Y-%m-%d %H:%M"))
+            tab.add_row(str(k), r.item_id, label(f"verdict.{r.verdict}"), f"{round(100 * r.score)}%", label(f"rating.{r.rating}"),
+                        r.due.strftime("%Y-%m-%d %H:%M"))
     console.print(tab)
     graded = [r for r in results if "self_rated" not in r.flags]
     counts = {v: sum(1 for r in graded if r.verdict == v) for v in ("correct", "partial", "wrong", "check")}
     selfr = len(results) - len(graded)
-    pending = (f" · self-rated {selfr}" if selfr else "") + (f" · waiting for your rating {counts['check']}" if counts["check"] else "")
-    console.print(f"correct {counts['correct']} · partial {counts['partial']} · wrong {counts['wrong']}{pending} — saved for user "
-                  f"{escape(user)} in {escape(url.split('///')[-1] if url.startswith('sqlite') else url.split('@')[-1])}")
+    parts = [f"{label(f'verdict.{v}')} {counts[v]}" for v in ("correct", "partial", "wrong")]
+    if selfr:
+        parts.append(f"{label('quiz.summary.self_rated')} {selfr}")
+    if counts["check"]:
+        parts.append(f"{label('quiz.summary.to_rate')} {counts['check']}")
+    where = url.split('///')[-1] if url.startswith('sqlite') else url.split('@')[-1]
+    console.print(escape(" · ".join(parts) + " — " + w("cli.quiz.saved", user=user, where=where)))
 
 
 def register(app: typer.Typer) -> None:
@@ -224,7 +239,8 @@ def register(app: typer.Typer) -> None:
         t = _tutor()
         user = user or t.settings.user
         scope = t.quiz.scope(chapter, section, topic)
-        run_quiz(Console(highlight=False), t, user, scope, mode, type_, n, _parse_now(now))
+        # piped output (scripts) gets whole lines: rich would otherwise break the bilingual ones at 80 columns
+        run_quiz(Console(highlight=False, soft_wrap=not sys.stdout.isatty()), t, user, scope, mode, type_, n, _parse_now(now))
 
     @app.command()
     def progress(user: Optional[str] = typer.Option(None, "--user", help="Learner name (default: TUTOR_USER or 'default')."),
@@ -241,35 +257,38 @@ def register(app: typer.Typer) -> None:
             try:
                 data = json.loads(import_.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise TutorError(f"cannot read {import_} as JSON ({e.__class__.__name__}); pass a file written by `tutor progress --export`") from None
+                raise TutorError(w("error.bad_import_file", path=import_, kind=e.__class__.__name__)) from None
             rep = q.import_(data, user)
-            typer.echo(f"imported into {rep['user']}: {rep['reviews_added']} reviews added, {rep['cards_updated']} cards updated", err=as_json)
+            typer.echo(w("progress.imported", user=rep["user"], reviews=rep["reviews_added"], cards=rep["cards_updated"]), err=as_json)
         table = q.progress(user, _parse_now(now))
         chapters = [m for m in table.values() if m.level == 1]
         if export:
             export.parent.mkdir(parents=True, exist_ok=True)
             export.write_text(json.dumps(q.export(user), ensure_ascii=False, indent=1), encoding="utf-8")
-            typer.echo(f"wrote {export}", err=as_json)
+            typer.echo(w("progress.wrote", path=export), err=as_json)
         if png:
             for note in _chart(chapters, png, user):
-                typer.echo(f"notice: {note}", err=True)
-            typer.echo(f"wrote {png}", err=as_json)
+                typer.echo(f"{label('cli.quiz.notice')}: {note}", err=True)
+            typer.echo(w("progress.wrote", path=png), err=as_json)
         if as_json:
             sys.stdout.write(json.dumps({"user": user, "chapters": [m.to_json() for m in chapters],
                                          "sections": [m.to_json() for m in table.values() if m.level == 2],
                                          "topics": [m.to_json() for m in table.values() if m.level == 3]},
                                         ensure_ascii=False, indent=2) + "\n")
             return
-        tab = Table(title=f"mastery per chapter — {user}")
-        for col in ("chapter", "title", "mastery", "notes seen", "items reviewed", "due now", "reviews"):
-            tab.add_column(col)
+        c = Console(highlight=False)
+        c.print(escape(f"{label('progress.by_chapter')} — {user}"))
+        tab = Table()
+        for key in ("progress.chapter", "progress.title", "progress.mastery", "progress.notes_seen", "progress.items_reviewed",
+                    "progress.due_now", "progress.reviews"):
+            tab.add_column(label(key))
         for m in chapters:
             if m.mastery is None:
-                tab.add_row(m.id, escape(m.title), "—", "no quiz items yet", "", "", "")
+                tab.add_row(m.id, escape(m.title), label("progress.no_items"), "", "", "", "")
             else:
                 tab.add_row(m.id, escape(m.title), f"{round(100 * m.mastery)}%", f"{m.seen}/{m.units}", f"{m.reviewed}/{m.items}",
                             str(m.due), str(m.reviews))
-        Console(highlight=False).print(tab)
+        c.print(tab)
 
     @app.command()
     def path(user: Optional[str] = typer.Option(None, "--user", help="Learner name (default: TUTOR_USER or 'default')."),
@@ -285,10 +304,10 @@ def register(app: typer.Typer) -> None:
             return
         c = Console(highlight=False)
         if not steps:
-            c.print("Nothing left: every topic with quiz items is mastered and nothing is due.")
+            c.print(escape(w("path.all_done")))
         for k, s in enumerate(steps, 1):
             flag = {1: "--chapter", 2: "--section", 3: "--topic"}[s.node_id.count(".") + 1]
-            c.print(f"{k}. [bold]{s.kind}[/] {s.node_id} {escape(s.title)} — {escape(s.reason)}  "
+            c.print(f"{k}. [bold]{label(f'path.kind.{s.kind}')}[/] {s.node_id} {escape(s.title)} — {escape(s.reason)}  "
                     f"[dim](tutor quiz {flag} {s.node_id})[/]")
 
     @app.command("quiz-gen")
@@ -305,13 +324,13 @@ def register(app: typer.Typer) -> None:
             if not as_json:
                 kept = sum(1 for o in outcomes if o.payload)
                 errs = "; ".join(e for o in outcomes for e in o.errors)[:200]
-                typer.echo(f"{nid}: kept {kept}/{len(outcomes)}" + (f" (rejected: {errs})" if errs else ""))
+                typer.echo(w("cli.gen.kept", id=nid, kept=kept, n=len(outcomes)) + (f" ({label('cli.gen.rejected')}: {errs})" if errs else ""))
 
         out = t.quiz.generate(scope, force=force, on_note=on_note)
         if as_json:
             sys.stdout.write(json.dumps({nid: [o.__dict__ for o in os] for nid, os in out.items()}, ensure_ascii=False, indent=2) + "\n")
         elif not out:
-            typer.echo("generated items are up to date (use --force to regenerate)")
+            typer.echo(w("cli.gen.up_to_date"))
 
 
 def _chart(chapters, png: Path, user: str) -> list[str]:

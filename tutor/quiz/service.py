@@ -5,6 +5,7 @@
     q.hint(items[0].id, 1)                                                      # Hint (steps 1..3)
     r = q.grade("alice", items[0].id, "我的回答", latency_ms=8200)               # Result, stored at once
     q.self_rate("alice", items[0].id, "good")  # after a "check yourself" verdict (r.verdict == "check")
+    q.grade_text(items[0].id, "我的回答")  # the same Grade, nothing stored (short items)
     q.progress("alice")        # {node id: Mastery} for every chapter / section / topic
     q.path("alice")            # [Step] due reviews → weak topics → new topics, with reasons
     q.export("alice"); q.import_(data)                                          # JSON dicts
@@ -47,25 +48,9 @@ from tutor.quiz.schedule import (
     verdict_for_rating,
 )
 from tutor.text import clean_text, detect_lang, has_invalid_text
+from tutor.wording import Text, label, text as wording, w
 
 MODES = ("due", "weak", "new", "mixed")
-
-# Feedback wording per language (Quiz._feedback).
-FEEDBACK_TEXT = {
-    "zh": {"correct": "正确。", "partial": "部分正确。", "wrong": "不正确。", "empty": "没有作答，按错误计。",
-           "check": "自动评分无法确定，请对照参考答案和关键点自评（忘记 / 困难 / 良好 / 简单）。",
-           "key": "关键点：", "self_rated": "已按你的自评安排下次复习。",
-           "too_short": "回答太短，没有说明任何要点，按错误计。",
-           "empty_card": "没有自评，按“忘记”（Again）计。", "copied_question": "你的回答只是重复了题目，按错误计。",
-           "missed": "漏掉的关键点：", "sep": "；", "why": "解析：", "review": "复习笔记："},
-    "en": {"correct": "Correct.", "partial": "Partly correct.", "wrong": "Not correct.", "empty": "No answer given: graded wrong.",
-           "check": "The grader cannot decide: compare with the reference and key points and rate yourself (again / hard / good / easy).",
-           "key": "Key points: ", "self_rated": "Scheduled with your own rating.",
-           "too_short": "Too short to state any key point: graded wrong.",
-           "empty_card": "No rating given: counted as Again.", "copied_question": "Your answer only repeats the question: graded wrong.",
-           "missed": "Missed key points: ", "sep": "; ", "why": "Why: ", "review": "Review the note: "},
-}
-
 
 class BadAnswer(TutorError):
     """An answer that cannot be read for the item's type."""
@@ -81,8 +66,9 @@ class Result:
 
     verdict: correct | partial | wrong | check (the grader could not decide: the learner
     rates themselves, Quiz.self_rate); score in [0,1]; rating: the FSRS rating given
-    (again | hard | good | easy; "pending" while a check waits for the self-rating); feedback: text for the learner (names missed key points and
-    links the note as "id title"); correct_answer: the right option / reference / card back;
+    (again | hard | good | easy; "pending" while a check waits for the self-rating); feedback:
+    text for the learner in Chinese with English alongside (names missed key points and links
+    the note as "id title"); correct_answer: the right option / reference / card back;
     missed / matched: key points (short items); notices: e.g. the answer was trimmed;
     due: when the card is due next (UTC); explanation: the optional LLM rubric's text.
     """
@@ -173,12 +159,12 @@ class Quiz:
         top = self.bank.check_scope(topic)
         for inner, outer in ((sec, ch), (top, sec), (top, ch)):
             if inner and outer and not (inner == outer or inner.startswith(outer + ".")):
-                raise BadScope(f"{inner} is not inside {outer}; drop one of the filters")
+                raise BadScope(w("error.not_inside", inner=inner, outer=outer))
         scope = top or sec or ch
         if scope and not self.bank.select(scope):
             have = self.bank.scopes_with_items()
-            raise BadScope(f"no quiz items under {scope} yet; notes with quiz items exist for chapters "
-                           f"{have[0]}-{have[-1]}" if have else "no quiz items at all; check TUTOR_CORPUS_DIR")
+            raise BadScope(w("error.no_items_under", scope=scope, first=have[0], last=have[-1]) if have
+                           else w("error.no_items_at_all"))
         return scope
 
     # -- choosing items -------------------------------------------------------------------
@@ -190,9 +176,9 @@ class Quiz:
         in outline order; mixed — due first, then weak and new alternating.
         type: choice | short | card | None (all). Raises Quiz.BadMode."""
         if mode not in MODES:
-            raise BadMode(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+            raise BadMode(w("error.unknown_mode", mode=mode, choices=", ".join(MODES)))
         if type not in (None, *TYPES):
-            raise BadMode(f"unknown type {type!r}; use one of {', '.join(TYPES)}")
+            raise BadMode(w("error.unknown_type", type=type, choices=", ".join(TYPES)))
         now = self._now(now)
         pool = {i.id: i for i in self.bank.select(scope, [type] if type else None)}
         cards = self.store.cards(user)
@@ -227,8 +213,12 @@ class Quiz:
         """The three hints of an item (concept, key point as a question, answer)."""
         it = self.item(item_id)
         note = self.bank.note(it)
-        parent = self.tutor.corpus.outline.get(note.id.rsplit(".", 1)[0]) if "." in note.id else None
-        return ladder(it, note, parent.title if parent else None)
+        corpus = self.tutor.corpus
+        parent = corpus.outline.get(note.id.rsplit(".", 1)[0]) if "." in note.id else None
+        if parent is None:
+            return ladder(it, note, None)
+        overview = corpus.notes.get(parent.id)  # the section's overview note has its English title
+        return ladder(it, note, Text(parent.title, overview.meta.title_en if overview else parent.title))
 
     def hint(self, item_id: str, step: int) -> Hint:
         """Hint number `step` (1-3; larger numbers give step 3)."""
@@ -240,20 +230,14 @@ class Quiz:
         """Grade, schedule (FSRS) and store one answer; the review is committed before this
         returns. latency_ms: time from showing the question to the answer. hints_used: how
         many hint steps were shown (1-2 rule out Easy; 3 showed the answer, so the rating is
-        Again whatever the verdict). Raises Quiz.UnknownItem, Quiz.BadAnswer (unreadable choice / rating)."""
+        Again whatever the verdict). Hints change the scheduling only: verdict and score are the
+        grader's, the same for the same text in every front-end, except that a "check yourself"
+        answer after the answer was shown counts as wrong (flag answer_shown); a notice and the
+        feedback say so. Raises Quiz.UnknownItem, Quiz.BadAnswer (unreadable choice / rating)."""
         it = self.item(item_id)
         note = self.bank.note(it)
         now = self._now(now)
-        text = "" if answer is None else str(answer)
-        notices: list[str] = []
-        if has_invalid_text(text):
-            text = clean_text(text)
-            notices.append("the answer had bytes that are not valid UTF-8; they were replaced with \ufffd")
-        limit = self.settings.quiz_max_answer_chars
-        if len(text) > limit:
-            notices.append(f"answer trimmed from {len(text):,} to {limit:,} characters (TUTOR_QUIZ_MAX_ANSWER_CHARS)")
-            text = text[:limit]
-        zh = detect_lang(it.prompt) == "zh"
+        text, notices = self._answer_text(answer)
         missed: list[str] = []
         matched: list[str] = []
         flags: list[str] = []
@@ -269,17 +253,22 @@ class Quiz:
             if not text.strip():
                 flags.append("empty")
         else:
-            g: Grade = self.grader.grade(it.prompt, it.reference, list(it.key_points), text, english_summary(note.body),
-                                         misconceptions=list(it.misconceptions), others=other_references(self.bank, it))
-            verdict, score, missed, matched, flags = g.verdict, g.score, g.missed, g.matched, g.flags
+            g = self._grade_short(it, note, text)
+            verdict, score, missed, matched, flags = g.verdict, g.score, g.missed, g.matched, list(g.flags)
             rating = PENDING if verdict == "check" else rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
+        # hints are the one input besides the text that changes the outcome, and only the
+        # scheduling: the verdict and score stay the grader's (the same text gets the same grade
+        # in the quiz tab, the CLI and the API), except that a "check yourself" answer given
+        # after the answer was shown cannot be self-rated and counts as wrong; both say why
         if hints_used >= 3 and it.type != "card":
             rating = "again"
-            notices.append("the answer was shown as a hint, so this card comes back soon (FSRS Again)")
+            notices.append(w("notice.answer_shown"))
             if verdict == "check":
                 verdict = "wrong"
+                flags.append("answer_shown")
         elif hints_used >= 1 and rating == "easy":
             rating = "good"
+            notices.append(w("notice.hint_used"))
         if rating == PENDING:
             # nothing is scheduled until the learner rates themselves; the answer is kept
             self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now, None)
@@ -293,7 +282,7 @@ class Quiz:
         if it.type == "short" and self.settings.quiz_llm_grader:
             explanation = self._rubric(it, text, notices)
         return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
-                      self._feedback(it, note, verdict, missed, flags, zh), _correct_answer(it), due,
+                      self._feedback(it, note, verdict, missed, flags), _correct_answer(it), due,
                       latency_ms, missed, matched, notices, flags, explanation)
 
     def self_rate(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
@@ -309,9 +298,8 @@ class Quiz:
             state = self.store.rate_pending(user, it.id, rating, verdict, score, lambda old: self.schedule.review(old, rating, now))
         except Progress.NothingPending as e:
             raise BadAnswer(str(e)) from None
-        zh = detect_lang(it.prompt) == "zh"
         return Result(it.id, it.note_id, note.meta.title, it.type, "", verdict, score, rating,
-                      self._feedback(it, note, verdict, [], ["self_rated"], zh), _correct_answer(it), state.due,
+                      self._feedback(it, note, verdict, [], ["self_rated"]), _correct_answer(it), state.due,
                       flags=["self_rated"])
 
     def _choice(self, it: Item, text: str) -> int | None:
@@ -329,8 +317,7 @@ class Quiz:
         for k, o in enumerate(it.options):
             if t == o.strip():
                 return k
-        raise BadAnswer(f"{t[:20]!r} is not one of the options; answer with a letter {letters[0]}-{letters[-1]} "
-                        f"or a number 1-{len(it.options)}")
+        raise BadAnswer(w("error.not_an_option", answer=t[:20], first=letters[0], last=letters[-1], n=len(it.options)))
 
     @staticmethod
     def _rating(text: str) -> str:
@@ -342,27 +329,55 @@ class Quiz:
         for r in RATINGS:
             if t == r or t == r[0]:
                 return r
-        raise BadAnswer(f"{text.strip()[:20]!r} is not a rating; rate yourself again / hard / good / easy (or 1-4)")
+        raise BadAnswer(w("error.not_a_rating", answer=text.strip()[:20]))
 
-    def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str], zh: bool) -> str:
-        w = FEEDBACK_TEXT["zh" if zh else "en"]
-        head = w[verdict]
-        if "empty" in flags:
-            head = w["empty"] if it.type != "card" else w["empty_card"]
-        elif "copied_question" in flags:
-            head = w["copied_question"]
-        elif "self_rated" in flags:
-            head = w["self_rated"]
-        elif "too_short" in flags:
-            head = w["too_short"]
-        lines = [head]
+    def _answer_text(self, answer: str | int | None) -> tuple[str, list[str]]:
+        """The answer as graded and stored (undecodable characters replaced, trimmed to
+        Settings.quiz_max_answer_chars) and the notices saying so."""
+        text = "" if answer is None else str(answer)
+        notices: list[str] = []
+        if has_invalid_text(text):
+            text = clean_text(text)
+            notices.append(w("notice.invalid_utf8"))
+        limit = self.settings.quiz_max_answer_chars
+        if len(text) > limit:
+            notices.append(w("notice.trimmed", n=f"{len(text):,}", limit=f"{limit:,}"))
+            text = text[:limit]
+        return text, notices
+
+    def _grade_short(self, it: Item, note, text: str) -> Grade:
+        """The grade of a short answer: a function of the item and the text alone (the corpus's
+        own items, never the learner's state or the LLM-generated items in the bank)."""
+        return self.grader.grade(it.prompt, it.reference, list(it.key_points), text, english_summary(note.body),
+                                 misconceptions=list(it.misconceptions), others=other_references(self.bank, it))
+
+    def grade_text(self, item_id: str, answer: str) -> Grade:
+        """How the grader judges `answer` to a short item, without storing anything: the same
+        Grade that `grade` stores (verdict, score, matched / missed key points). For other
+        front-ends that show a grade or part of it (e.g. the chat's guide mode)."""
+        it = self.item(item_id)
+        return self._grade_short(it, self.bank.note(it), self._answer_text(answer)[0])
+
+    def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str]) -> str:
+        """Feedback in Chinese with English alongside (tutor/wording.py); the item's own key
+        points and explanation in the note's language."""
+        head = wording(f"feedback.{verdict}")
+        for flag, key in (("empty", "feedback.empty" if it.type != "card" else "feedback.empty_card"),
+                          ("copied_question", "feedback.copied_question"), ("self_rated", "feedback.self_rated"),
+                          ("too_short", "feedback.too_short"), ("unrelated", "feedback.unrelated"),
+                          ("other_item", "feedback.other_item"), ("answer_shown", "feedback.answer_shown")):
+            if flag in flags:
+                head = wording(key)
+                break
+        sep = "；" if detect_lang(it.prompt) == "zh" else "; "
+        lines = [str(head)]
         if verdict == "check":
-            lines.append(w["key"] + w["sep"].join(it.key_points))
+            lines.append(f"{label('feedback.key_points')}: {sep.join(it.key_points)}")
         elif missed and verdict != "correct":
-            lines.append(w["missed"] + w["sep"].join(missed))
+            lines.append(f"{label('feedback.missed')}: {sep.join(missed)}")
         if it.type == "choice" and it.explanation:
-            lines.append(w["why"] + it.explanation)
-        lines.append(f"{w['review']}{note.id} {note.meta.title}")
+            lines.append(f"{label('feedback.why')}: {it.explanation}")
+        lines.append(f"{label('feedback.review_note')}: {note.id} {note.meta.title}")
         return "\n".join(lines)
 
     def _rubric(self, it: Item, text: str, notices: list[str]) -> str | None:
@@ -371,7 +386,7 @@ class Quiz:
         try:
             return explain(self.tutor.llm, it, text).get("explanation")
         except TutorError as e:  # the deterministic grade stands on its own
-            notices.append(f"LLM rubric unavailable: {e}")
+            notices.append(w("notice.rubric_unavailable", error=e))
             return None
 
     # -- progress and path ----------------------------------------------------------------
@@ -423,11 +438,13 @@ class Quiz:
 
 
 def other_references(bank: ItemBank, it: Item) -> list[str]:
-    """References of the other short items of the same section: an answer closer to one of
-    them than to its own item answers another question."""
+    """References of the other short items of the same section (the notes' own items, as the
+    grader was calibrated): an answer closer to one of them than to its own item answers
+    another question. LLM-generated items are left out: they come and go with `quiz-gen`, and
+    with them the grade of the same text would change from one process or day to the next."""
     sec = it.note_id.rsplit(".", 1)[0]
     return [o.reference for o in bank.items
-            if o.type == "short" and o.id != it.id and o.note_id.rsplit(".", 1)[0] == sec and o.reference]
+            if o.type == "short" and o.id != it.id and not o.generated and o.note_id.rsplit(".", 1)[0] == sec and o.reference]
 
 
 def _correct_answer(it: Item) -> str:

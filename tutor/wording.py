@@ -1,0 +1,354 @@
+"""Learner-facing wording: one table, every entry in Chinese with English alongside.
+
+The tutor's learners read Chinese first and also read English, so every string a learner
+sees (labels, verdicts, feedback, notices, reasons, errors shown in the UI or the terminal)
+comes from TABLE below, keyed by name, as a (中文, English) pair. Code never writes its own
+learner-facing text; it asks for an entry:
+
+    from tutor.wording import w, label, text, zh, en, percent
+
+    w("quiz.nothing_to_ask", mode=text("quiz.mode.due"), tip=text("quiz.tip.try_new"))
+        -> "这里没有可做的题（到期复习）；试试“新题”模式 / nothing to ask here (Due); try mode New"
+    label("quiz.start")     -> "开始 Start"        compact form for buttons, tabs, column heads
+    zh("verdict.correct")   -> "正确"              one part alone
+    en("verdict.correct")   -> "Correct"
+    text("path.weak", ...)  -> Text(zh=..., en=...) the pair itself; str(Text) == w(...)
+    percent(None)           -> Text("尚未练习", "not practised yet"); percent(0.4) -> "40%"
+
+- w(key, **params) -> str: "中文 / English" (just one of them when both are identical).
+- label(key, **params) -> str: "中文 English", for short names (「正确 Correct」, 「开始 Start」).
+- zh(key, **params) / en(key, **params) -> str: one part.
+- text(key, **params) -> Text: both parts; Text.zh, Text.en, str(t), t.label.
+- Params are str.format fields ({n}, {id}). A param may itself be a Text (another entry,
+  percent(...), join(...)): its Chinese part goes into the Chinese sentence and its English
+  part into the English one, so a sentence built from pieces stays one language per side.
+- join(texts, zh_sep, en_sep) -> Text: several Texts joined per language.
+- An unknown key raises MissingWording (a KeyError). tests/unit/test_wording.py checks that
+  every entry has Chinese (with CJK characters) and English, and that every key written as a
+  literal in tutor/ and ui/ (w("…"), label("…"), text("…"), zh("…"), en("…")) exists; keys
+  built at run time (f"verdict.{v}") must have every member in the table (that test lists them).
+
+Rules for entries: never show "—" or an empty cell for a missing value; say it in words
+(percent(None), "progress.no_items"). Keep placeholders identical in both parts.
+Deliberately not here: note content (titles, key points, references: written in the notes
+in their own language), LLM prompts (prompts/), and machine-read output: JSON keys, codes,
+verdict / rating / flag values, log lines and exit codes stay as DESIGN.md fixes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MissingWording(KeyError):
+    """A wording key that is not in TABLE."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """A learner-facing text in both languages."""
+
+    zh: str
+    en: str
+
+    def __str__(self) -> str:
+        return self.zh if self.zh == self.en else f"{self.zh} / {self.en}"
+
+    @property
+    def label(self) -> str:
+        """Compact form for short names: "中文 English"."""
+        return self.zh if self.zh == self.en else f"{self.zh} {self.en}"
+
+    @classmethod
+    def same(cls, value) -> "Text":
+        """A value shown the same in both languages (a number, an id)."""
+        return value if isinstance(value, Text) else cls(str(value), str(value))
+
+
+TABLE: dict[str, tuple[str, str]] = {
+    # -- verdicts, ratings, item types (quiz tab, CLI, progress history, browse) -----------------
+    "verdict.correct": ("正确", "Correct"),
+    "verdict.partial": ("部分正确", "Partly correct"),
+    "verdict.wrong": ("不正确", "Wrong"),
+    "verdict.check": ("请自评", "Check yourself"),
+    "rating.again": ("忘记", "Again"),
+    "rating.hard": ("困难", "Hard"),
+    "rating.good": ("良好", "Good"),
+    "rating.easy": ("简单", "Easy"),
+    "rating.pending": ("待自评", "waiting for your rating"),
+    "type.choice": ("选择题", "Choice"),
+    "type.short": ("简答题", "Short answer"),
+    "type.card": ("卡片", "Flashcard"),
+    "common.all": ("全部", "All"),
+    "common.note": ("笔记", "note"),
+    "common.type": ("题型", "type"),
+    "common.verdict": ("结果", "verdict"),
+    "common.score": ("得分", "score"),
+    "common.next_review": ("下次复习", "next review"),
+    "common.user": ("用户", "user"),
+    "common.not_scored": ("未评分", "not scored"),
+    "common.not_scheduled": ("自评后安排", "after your rating"),
+    # -- quiz tab --------------------------------------------------------------------------
+    "quiz.tab": ("测验", "Quiz"),
+    "quiz.scope": ("范围", "Scope"),
+    "quiz.mode": ("模式", "Mode"),
+    "quiz.type": ("题型", "Type"),
+    "quiz.items": ("题数", "Items"),
+    "quiz.start": ("开始", "Start"),
+    "quiz.finish": ("结束并小结", "Finish"),
+    "quiz.options": ("选项", "Options"),
+    "quiz.your_answer": ("你的回答", "Your answer"),
+    "quiz.flip": ("翻面", "Flip"),
+    "quiz.submit": ("提交", "Submit"),
+    "quiz.hint": ("提示", "Hint"),
+    "quiz.next": ("下一题", "Next"),
+    "quiz.back": ("背面", "Back"),
+    "quiz.open_note": ("打开笔记", "Open note"),
+    "quiz.answer": ("正确答案", "Answer"),
+    "quiz.generated": ("生成", "generated"),
+    "quiz.mode.mixed": ("混合", "Mixed (due → weak → new)"),
+    "quiz.mode.due": ("到期复习", "Due"),
+    "quiz.mode.weak": ("薄弱", "Weak"),
+    "quiz.mode.new": ("新题", "New"),
+    "quiz.filter.choice": ("选择", "Choice"),
+    "quiz.filter.short": ("简答", "Short"),
+    "quiz.filter.card": ("卡片", "Flashcard"),
+    "quiz.header": ("第 {i}/{n} 题", "item {i} of {n}"),
+    "quiz.nothing_to_ask": ("这里没有可做的题（{mode}）；{tip}", "nothing to ask here ({mode}); {tip}"),
+    "quiz.tip.try_new": ("试试“新题”模式", "try mode New"),
+    "quiz.tip.try_other": ("换个范围或题型", "try another scope or type"),
+    "quiz.choose_scope": ("选择范围后点“开始”", "choose a scope and press Start"),
+    "quiz.rate_yourself": ("对照下面的答案给自己打分，再安排复习", "compare with the answer below and rate yourself"),
+    "quiz.your_rating": ("自评", "your rating"),
+    "quiz.summary.title": ("本轮小结 — 共 {n} 题", "Round summary — {n} answered"),
+    "quiz.summary.none": ("本轮没有作答", "no answers in this round"),
+    "quiz.summary.self_rated": ("自评", "self-rated"),
+    "quiz.summary.to_rate": ("待自评", "to rate yourself"),
+    "quiz.summary.mean": ("平均得分", "mean score"),
+    "quiz.summary.review": ("建议复习", "Review these notes"),
+    # -- quiz feedback (tutor/quiz/service.py; the same text in the quiz tab, CLI and API) ---
+    "feedback.correct": ("正确。", "Correct."),
+    "feedback.partial": ("部分正确。", "Partly correct."),
+    "feedback.wrong": ("不正确。", "Not correct."),
+    "feedback.check": ("自动评分无法确定，请对照参考答案和关键点自评（忘记 / 困难 / 良好 / 简单）。",
+                       "The grader cannot decide: compare with the reference and key points and rate yourself "
+                       "(again / hard / good / easy)."),
+    "feedback.empty": ("没有作答，按错误计。", "No answer given: graded wrong."),
+    "feedback.empty_card": ("没有自评，按“忘记”计。", "No rating given: counted as Again."),
+    "feedback.copied_question": ("你的回答只是重复了题目，按错误计。", "Your answer only repeats the question: graded wrong."),
+    "feedback.too_short": ("回答太短，没有说明任何要点，按错误计。", "Too short to state any key point: graded wrong."),
+    "feedback.unrelated": ("你的回答和这道题无关，按错误计。", "Your answer is about something else: graded wrong."),
+    "feedback.other_item": ("你的回答像是另一道题的答案，按错误计。", "Your answer fits another question: graded wrong."),
+    "feedback.self_rated": ("已按你的自评安排下次复习。", "Scheduled with your own rating."),
+    "feedback.answer_shown": ("提示已经给出了答案，这次按“忘记”计（不再自评），这张卡片很快会再出现。",
+                              "The hint showed the answer, so this counts as Again (no self-rating) and the card "
+                              "comes back soon."),
+    "feedback.key_points": ("关键点", "Key points"),
+    "feedback.missed": ("漏掉的关键点", "Missed key points"),
+    "feedback.why": ("解析", "Why"),
+    "feedback.review_note": ("复习笔记", "Review the note"),
+    "notice.answer_shown": ("提示里已经给出了答案，所以这张卡片很快会再出现（FSRS 评为“忘记”）",
+                            "the answer was shown as a hint, so this card comes back soon (FSRS Again)"),
+    "notice.hint_used": ("用过提示，所以评级最高为“良好”（不是“简单”）", "a hint was used, so the rating is at most Good (not Easy)"),
+    "notice.invalid_utf8": ("回答里有无效的 UTF-8 字节，已替换为 \ufffd",
+                            "the answer had bytes that are not valid UTF-8; they were replaced with \ufffd"),
+    "notice.trimmed": ("回答从 {n} 个字符截短到 {limit} 个（TUTOR_QUIZ_MAX_ANSWER_CHARS）",
+                       "answer trimmed from {n} to {limit} characters (TUTOR_QUIZ_MAX_ANSWER_CHARS)"),
+    "notice.rubric_unavailable": ("LLM 评语不可用：{error}", "LLM rubric unavailable: {error}"),
+    # -- quiz errors (shown in the quiz tab as ⚠ and on the CLI's stderr) ----------------------
+    "error.not_inside": ("{inner} 不在 {outer} 之内；去掉其中一个筛选条件", "{inner} is not inside {outer}; drop one of the filters"),
+    "error.no_items_under": ("{scope} 下还没有测验题；有测验题的章节是 {first}-{last}",
+                             "no quiz items under {scope} yet; notes with quiz items exist for chapters {first}-{last}"),
+    "error.no_items_at_all": ("一道测验题也没有；请检查 TUTOR_CORPUS_DIR", "no quiz items at all; check TUTOR_CORPUS_DIR"),
+    "error.unknown_scope": ("未知的{kind} {scope!r}；请用大纲编号，如 3、3.4 或 3.4.2（见 corpus/outline.md）",
+                            "unknown {kind} {scope!r}; use an outline id such as 3, 3.4 or 3.4.2 (see corpus/outline.md)"),
+    "error.unknown_item": ("未知的测验题 {item_id!r}；编号形如 '3.4.2/short-1a2b3c'",
+                           "unknown quiz item {item_id!r}; ids look like '3.4.2/short-1a2b3c'"),
+    "error.unknown_mode": ("未知的模式 {mode!r}；可选 {choices}", "unknown mode {mode!r}; use one of {choices}"),
+    "error.unknown_type": ("未知的题型 {type!r}；可选 {choices}", "unknown type {type!r}; use one of {choices}"),
+    "error.not_an_option": ("{answer!r} 不是选项；请用字母 {first}-{last} 或数字 1-{n} 作答",
+                            "{answer!r} is not one of the options; answer with a letter {first}-{last} or a number 1-{n}"),
+    "error.not_a_rating": ("{answer!r} 不是自评；请选 忘记 / 困难 / 良好 / 简单（或 1-4）",
+                           "{answer!r} is not a rating; rate yourself again / hard / good / easy (or 1-4)"),
+    "error.nothing_pending": ("{user!r} 对 {item_id} 没有等待自评的回答；请先作答",
+                              "no answer of {user!r} to {item_id} is waiting for a self-rating; answer it first"),
+    "error.bad_import_file": ("无法把 {path} 读成 JSON（{kind}）；请用 `tutor progress --export` 写出的文件",
+                              "cannot read {path} as JSON ({kind}); pass a file written by `tutor progress --export`"),
+    "error.not_an_export": ("这不是 tutor 的进度导出文件（应有 \"format\": \"tutor-progress\"）；用 `tutor progress --export FILE` 导出",
+                            "not a tutor progress export (expected \"format\": \"tutor-progress\"); make one with "
+                            "`tutor progress --export FILE`"),
+    "error.export_version": ("不支持的导出版本 {version!r}；本程序读取版本 {supported}",
+                             "unsupported export version {version!r}; this tutor reads version {supported}"),
+    "error.export_no_user": ("导出文件没有写明用户；请用 --user 指定", "the export names no user; pass one with --user"),
+    "error.export_malformed": ("进度导出文件格式有误（{error}）；请用 `tutor progress --export` 重新导出",
+                               "malformed progress export ({error}); re-export it with `tutor progress --export`"),
+    "scope.chapter": ("章", "chapter"),
+    "scope.section": ("节", "section"),
+    "scope.topic": ("主题", "topic"),
+    "scope.outline": ("大纲节点", "outline node"),
+    # -- hints (tutor/quiz/hints.py; the note's own words stay in the note's language) -------
+    "hint.concept": ("想一想「{title}」{where}：它要解决什么问题、靠什么机制做到？",
+                     "Think about {title}{where}: what problem does it solve, and by what mechanism?"),
+    "hint.concept.where": ("，属于「{section}」", ", part of {section}"),
+    "hint.concept.plain": ("想一想这道题属于哪个主题（{id}），先回忆它的定义。", "Think about topic {id}: recall its definition first."),
+    "hint.cloze": ("想一想这个关键点该怎么填空", "How would you fill in this key point"),
+    "hint.which_key_point": ("想一想：这个主题有哪几个关键点？哪一个和题目直接相关？",
+                             "Which key point of this topic does the question turn on?"),
+    # -- progress tab, `tutor progress` ------------------------------------------------------
+    "progress.tab": ("进度", "Progress"),
+    "progress.refresh": ("刷新", "Refresh"),
+    "progress.by_chapter": ("各章掌握度", "Mastery by chapter"),
+    "progress.next_topics": ("推荐下一步", "Next topics"),
+    "progress.by_section": ("各节掌握度", "Mastery by section"),
+    "progress.legend": ("红 低 → 绿 高；灰：无测验题", "red low → green high; grey: no quiz items"),
+    "progress.history": ("复习记录", "Review history"),
+    "progress.time_utc": ("时间", "time (UTC)"),
+    "progress.fsrs": ("评级", "FSRS rating"),
+    "progress.no_items": ("无测验题", "no quiz items"),
+    "progress.cell": ("掌握度 {pct}（已学 {seen}/{units} 篇笔记，{due} 张到期）", "mastery {pct} ({seen}/{units} notes, {due} due)"),
+    "progress.due_now": ("到期", "due now"),
+    "progress.next_24h": ("24 小时内", "next 24 h"),
+    "progress.next_7d": ("7 天内", "next 7 days"),
+    "progress.cards": ("卡片", "cards"),
+    "progress.nothing_yet": ("暂无建议", "nothing to recommend yet"),
+    "progress.chapter": ("章", "chapter"),
+    "progress.title": ("标题", "title"),
+    "progress.mastery": ("掌握度", "mastery"),
+    "progress.notes_seen": ("已学笔记", "notes seen"),
+    "progress.items_reviewed": ("已做题目", "items reviewed"),
+    "progress.reviews": ("作答次数", "reviews"),
+    "progress.imported": ("已导入到 {user}：新增 {reviews} 条作答，更新 {cards} 张卡片",
+                          "imported into {user}: {reviews} reviews added, {cards} cards updated"),
+    "progress.wrote": ("已写入 {path}", "wrote {path}"),
+    "chart.axis": ("掌握度（%）", "mastery (%)"),
+    "chart.notes": ("篇笔记", "notes"),
+    "chart.chapter": ("第 {id} 章", "Chapter {id}"),
+    "chart.no_font": ("没有安装中文字体（如 fonts-noto-cjk），图表只显示章号",
+                      "no CJK font installed (e.g. fonts-noto-cjk): chart labels show chapter numbers only"),
+    # -- learning path (tutor/quiz/path.py: Step.reason; progress tab, `tutor path`) ---------
+    "path.kind.review": ("复习", "review"),
+    "path.kind.weak": ("薄弱", "weak"),
+    "path.kind.new": ("新", "new"),
+    "path.review": ("{n} 张卡片到期复习（FSRS，{when}）；掌握度 {mastery}",
+                    "{n} card{s} due for review (FSRS, {when}); mastery {mastery}"),
+    "path.due_today": ("今天到期", "due today"),
+    "path.overdue": ("已逾期 {days} 天", "{days} day{s} overdue"),
+    "path.weak": ("薄弱：掌握度 {mastery}，低于 {target}；{prereqs}", "weak: mastery {mastery}, below {target}; {prereqs}"),
+    "path.new": ("新主题，按大纲顺序排在下一个；{prereqs}", "new topic, next in outline order; {prereqs}"),
+    "path.no_prereqs": ("没有先修主题", "no prerequisites"),
+    "path.prereq.mastered": ("先修 {id}{title} 已掌握（{mastery}）", "prerequisite {id}{title} mastered ({mastery})"),
+    "path.prereq.at": ("先修 {id}{title} 掌握度 {mastery}", "prerequisite {id}{title} at {mastery} mastery"),
+    "path.prereq.unpractised": ("先修 {id}{title} 尚未练习", "prerequisite {id}{title} not practised yet"),
+    "path.prereq.no_quiz": ("先修 {id}{title} 没有测验题（无法衡量）", "prerequisite {id}{title} has no quiz items (not measured)"),
+    "path.all_done": ("都学完了：每个有测验题的主题都已掌握，也没有到期的复习。",
+                      "Nothing left: every topic with quiz items is mastered and nothing is due."),
+    "value.not_practised": ("尚未练习", "not practised yet"),
+    # -- browse tab ----------------------------------------------------------------------------
+    "browse.tab": ("浏览", "Browse"),
+    "browse.goto": ("跳转", "Go to"),
+    "browse.goto_placeholder": ("编号或标题，如 3.4.2、LoRA", "id or title, e.g. 3.4.2, LoRA"),
+    "browse.pick": ("从左侧目录选择一个节点", "pick a node in the outline"),
+    "browse.no_note": ("暂无笔记", "no note yet"),
+    "browse.no_note_node": ("这一节点还没有笔记", "no note for this node yet"),
+    "browse.type_id": ("输入编号或标题", "type an outline id such as 3.4.2 or a title such as LoRA"),
+    "browse.not_found": ("没有找到 {text!r}", "no outline node matches {text!r}; try an id such as 3.4.2 or a title such as LoRA"),
+    "browse.unknown_id": ("未知编号 {id!r}", "unknown id {id!r}"),
+    "browse.level.1": ("章", "Chapter"),
+    "browse.level.2": ("节", "Section"),
+    "browse.level.3": ("主题", "Topic"),
+    "browse.difficulty": ("难度", "difficulty"),
+    "browse.difficulty.1": ("入门", "intro"),
+    "browse.difficulty.2": ("中级", "intermediate"),
+    "browse.difficulty.3": ("进阶", "advanced"),
+    "browse.aliases": ("别名", "aliases"),
+    "browse.parent": ("上级", "Parent"),
+    "browse.prerequisites": ("先修", "Prerequisites"),
+    "browse.related": ("相关", "Related"),
+    "browse.children": ("下级", "Children"),
+    "browse.key_points": ("要点", "Key points"),
+    "browse.quiz_items": ("测验", "Quiz items"),
+    "browse.references": ("参考文献", "References"),
+    "browse.answer": ("答案", "Answer"),
+    "browse.no_items": ("这一节点没有测验题", "no quiz items for this node"),
+    # -- `tutor quiz` in the terminal ----------------------------------------------------------
+    "cli.quiz.start": ("tutor 测验 — 用户 {user} · {where} · 模式 {mode} · 共 {n} 题。输入 ? 看提示，/skip 跳过，/quit 结束。答案随答随存。",
+                       "tutor quiz — user {user} · {where} · mode {mode} · {n} question(s). Type ? for a hint, /skip to "
+                       "skip, /quit to stop. Answers are saved as you go."),
+    "cli.quiz.scope": ("范围 {scope}", "scope {scope}"),
+    "cli.quiz.all_chapters": ("全部章节", "all chapters"),
+    "cli.quiz.nothing": ("用户 {user} 没有可做的题（{where}，模式 {mode}）：{tip}。",
+                         "Nothing to ask for user {user} ({where}, mode {mode}): {tip}."),
+    "cli.quiz.tip_new": ("试试 --mode new", "try --mode new"),
+    "cli.quiz.tip_other": ("换个 --chapter 或 --type", "try another --chapter or --type"),
+    "cli.quiz.prompt.choice": ("你的选择（A-D）", "your choice (A-D)"),
+    "cli.quiz.prompt.short": ("你的回答", "your answer"),
+    "cli.quiz.prompt.card": ("按回车看背面", "press Enter to show the back"),
+    "cli.quiz.prompt.card_rating": ("记得怎么样？1 忘记 · 2 困难 · 3 良好 · 4 简单", "how well did you know it? 1 again · 2 hard · 3 good · 4 easy"),
+    "cli.quiz.prompt.self_rate": ("对照参考答案给自己打分：1 忘记 · 2 困难 · 3 良好 · 4 简单",
+                                  "rate yourself against the reference: 1 again · 2 hard · 3 good · 4 easy"),
+    "cli.quiz.rate_again": ("请输入 1-4（忘记 / 困难 / 良好 / 简单），或 /skip 以后再评",
+                            "type 1-4 (again / hard / good / easy), or /skip to rate it later"),
+    "cli.quiz.saved_pending": ("你的回答已保存；自评之前它一直保持到期", "your answer is saved; it stays due until you rate it"),
+    "cli.quiz.notice": ("注意", "notice"),
+    "cli.quiz.hint": ("提示", "hint"),
+    "cli.quiz.rubric": ("LLM 评语", "LLM rubric"),
+    "cli.quiz.not_scheduled": ("自评之前不安排复习", "not scheduled until you rate it"),
+    "cli.quiz.interrupted": ("已中断：你最后的回答已保存，本轮到此结束", "interrupted: your last answer was saved; the round stops here"),
+    "cli.quiz.no_answers": ("没有记录任何回答。", "No answers recorded."),
+    "cli.quiz.summary_title": ("本轮小结 — 共 {n} 题", "round summary — {n} answered"),
+    "cli.quiz.item": ("题目", "item"),
+    "cli.gen.kept": ("{id}：保留 {kept}/{n}", "{id}: kept {kept}/{n}"),
+    "cli.gen.rejected": ("未采用", "rejected"),
+    "cli.gen.up_to_date": ("生成的题目已是最新（用 --force 重新生成）", "generated items are up to date (use --force to regenerate)"),
+    "cli.quiz.saved": ("已为用户 {user} 保存到 {where}", "saved for user {user} in {where}"),
+}
+
+
+def _entry(key: str) -> tuple[str, str]:
+    try:
+        return TABLE[key]
+    except KeyError:
+        raise MissingWording(f"no wording {key!r} in tutor/wording.py") from None
+
+
+def _fill(template: str, params: dict, lang: str) -> str:
+    if not params:
+        return template
+    return template.format(**{k: getattr(v, lang) if isinstance(v, Text) else v for k, v in params.items()})
+
+
+def text(key: str, **params) -> Text:
+    """The entry `key` with its parameters filled in, as a Text (both languages)."""
+    z, e = _entry(key)
+    return Text(_fill(z, params, "zh"), _fill(e, params, "en"))
+
+
+def w(key: str, **params) -> str:
+    """"中文 / English" for `key` (see module doc)."""
+    return str(text(key, **params))
+
+
+def label(key: str, **params) -> str:
+    """"中文 English" for `key`: the compact form for buttons, tabs and column heads."""
+    return text(key, **params).label
+
+
+def zh(key: str, **params) -> str:
+    """The Chinese part of `key`."""
+    return _fill(_entry(key)[0], params, "zh")
+
+
+def en(key: str, **params) -> str:
+    """The English part of `key`."""
+    return _fill(_entry(key)[1], params, "en")
+
+
+def join(texts, zh_sep: str = "，", en_sep: str = ", ") -> Text:
+    """Texts (or plain values) joined per language."""
+    ts = [Text.same(t) for t in texts]
+    return Text(zh_sep.join(t.zh for t in ts), en_sep.join(t.en for t in ts))
+
+
+def percent(x: float | None) -> Text:
+    """A share in [0, 1] as "40%"; None (never practised) in words, never "—"."""
+    return text("value.not_practised") if x is None else Text.same(f"{round(100 * x)}%")
