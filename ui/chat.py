@@ -102,6 +102,8 @@ def respond(tutor, message: str, history: list[dict] | None, chapter: str | None
                 if drafted:  # checked mode: the learner never saw the draft
                     shown[-1] = {"role": "assistant", "content": REWRITING}
                 yield KEEP, list(shown), panel, "" if drafted else RETRYING
+            elif kind == "replace" and explain:
+                pass  # a failed explanation falls back to quotes the learner already has: see "done"
             elif kind in ("token", "replace"):
                 text = text + value if kind == "token" else value
                 shown[-1] = {"role": "assistant", "content": tutor_math(text)}

@@ -22,19 +22,24 @@ EXAMPLES = [
     "What does classifier-free guidance do?",
 ]
 
-TURN = re.compile(r'data-turn="([0-9a-f]+)"')
+TURN = re.compile(r'href="#cite-([0-9a-f]+)-')
 LLM_GROUP = "llm"  # one llama.cpp context per process: every model call shares this queue
 
-# Clicks on links inside chat messages ([n] citations, the per-answer sources list): the
-# Chatbot has no click hook, so a document-level listener forwards them as this element's
-# 'click' event (EventData: id, turn, n). Registered once, it survives every re-render.
+# Clicks on links inside chat messages ([n] citations: href #cite-<turn>-<n>-<id>; the
+# per-answer sources list: #note-<id>): the Chatbot has no click hook and its sanitizer drops
+# data-* attributes, so a document-level listener forwards them as this element's 'click'
+# event (EventData: id, turn, n). Registered once, it survives every re-render.
 CHAT_LINKS_JS = """
 document.addEventListener('click', (e) => {
-  const a = e.target.closest('#chatbot a[data-id]');
+  const a = e.target.closest('#chatbot a[href^="#cite-"], #chatbot a[href^="#note-"]');
   if (!a) return;
   e.preventDefault();
-  trigger('click', {id: a.dataset.id, turn: a.dataset.turn || '', n: a.dataset.n || ''});
-});
+  e.stopPropagation();
+  const h = decodeURIComponent(a.getAttribute('href'));
+  const m = h.match(/^#cite-([0-9a-f]*)-(\\d+)-(.+)$/);
+  if (m) trigger('click', {turn: m[1], n: m[2], id: m[3]});
+  else trigger('click', {id: h.slice('#note-'.length)});
+}, true);
 """
 
 

@@ -90,8 +90,8 @@ def notices(answer) -> list[str]:
 
 
 def link_citations(text: str, sources, turn: str | None) -> str:
-    """`[n]` of a known source as a link: <a class="cite" data-id data-turn data-n title>. A
-    click shows that turn's source card n in the side panel (its link opens the note in Browse)."""
+    """`[n]` of a known source as a link: <a class="cite" href="#cite-<turn>-<n>-<note id>" title>.
+    A click shows that turn's source card n in the side panel (its link opens the note in Browse)."""
     by_n = {s.n: s for s in sources or []}
 
     def one(m: re.Match) -> str:
@@ -99,8 +99,9 @@ def link_citations(text: str, sources, turn: str | None) -> str:
         if s is None:
             return m.group(0)
         title = html.escape(f"{s.id} {s.title}", quote=True)
-        return (f'<a class="cite" data-id="{html.escape(s.id)}" data-turn="{"" if turn is None else turn}" '
-                f'data-n="{s.n}" title="{title}">[{s.n}]</a>')
+        # the Chatbot's sanitizer drops data-* attributes: the link's target rides in its href
+        return f'<a class="cite" href="#cite-{turn or ""}-{s.n}-{html.escape(s.id)}" title="{title}">[{s.n}]</a>'
+
 
     parts = re.split(r"(```.*?```|`[^`\n]*`)", text, flags=re.S)
     return "".join(p if i % 2 else _CITATION.sub(one, p) for i, p in enumerate(parts))
@@ -170,6 +171,7 @@ def snippet(source, limit: int = 180, math: str = "unicode") -> str:
     (as \\(…\\)); a formula is never cut in half."""
     lines = [ln for ln in (source.snippet or "").splitlines() if ln.strip()]
     body = " ".join(lines[1:] if len(lines) > 1 else lines)
+    body = re.sub(r"\*\*|__", "", body)  # Markdown bold is no text: the panel is plain HTML, the list bolds itself
     body = math_to_unicode(body) if math == "unicode" else body
     if len(body) > limit:
         cut = body[:limit]
@@ -183,7 +185,7 @@ def sources_thought(answer) -> dict | None:
     """A collapsed 'thought' chat message listing the answer's sources and key points, or None."""
     if not answer.sources:
         return None
-    lines = [f'- **[{s.n}]** <a data-id="{html.escape(s.id)}" title="在浏览中打开 / open in Browse">'
+    lines = [f'- **[{s.n}]** <a href="#note-{html.escape(s.id)}" title="在浏览中打开 / open in Browse">'
              f"{html.escape(s.id)} {html.escape(s.title)} ↗</a> — {snippet(s, 120, math='tex')}" for s in answer.sources]
     if answer.key_points:
         lines.append("\n**要点 Key points**")

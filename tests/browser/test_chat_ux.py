@@ -20,7 +20,6 @@ import pytest
 from ui.chat import WORKING
 
 from .conftest import serve_app, shot, wait_until
-from .test_chat_page import ANSWER_SEL
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -58,22 +57,37 @@ def send(page, text: str) -> None:
     page.locator("#question textarea").press("Enter")
 
 
+DONE_SEL = "#chatbot details.answer-meta"  # one per finished answer (Gradio groups an Explain turn
+# with the answer above it, in one bubble, so answers are counted by their 详情 Details)
+
+
 def finished(page, n: int) -> bool:
-    return page.locator(ANSWER_SEL).nth(n).locator(".answer-meta").count() > 0 if page.locator(ANSWER_SEL).count() > n else False
+    """Answer n (0-based, in order, an explanation counts) is complete."""
+    return page.locator(DONE_SEL).count() > n
+
+
+def answer(page, n: int):
+    """The message element holding finished answer n."""
+    return page.locator(DONE_SEL).nth(n).locator(
+        "xpath=ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' message ')][1]")
 
 
 def answer_text(page, n: int) -> str:
-    return page.locator(ANSWER_SEL).nth(n).inner_text()
+    return answer(page, n).inner_text()
+
+
+def last_message_text(page) -> str:
+    return page.evaluate("() => { const m = document.querySelectorAll('#chatbot .message'); return m.length ? m[m.length - 1].innerText : ''; }")
 
 
 def test_off_topic_follow_up_is_not_covered_and_prices_stay_as_typed(page):
     send(page, "What is classifier-free guidance?")
     assert wait_until(lambda: finished(page, 0), 60), "no answer"
-    assert page.locator(ANSWER_SEL).nth(0).locator("a.cite").count() >= 1
+    assert answer(page, 0).locator("a.cite").count() >= 1
     send(page, "怎么做红烧肉？")
     assert wait_until(lambda: finished(page, 1), 60), "no reply to the off-topic question"
     reply = answer_text(page, 1)
-    assert NOT_COVERED in reply and page.locator(ANSWER_SEL).nth(1).locator("a.cite").count() == 0
+    assert NOT_COVERED in reply and answer(page, 1).locator("a.cite").count() == 0
     assert "guidance" not in reply.lower() and "引导" not in reply
     typed = "租 A100 是 $2 一小时，H100 是 $4 一小时，哪个划算？"
     send(page, typed)
@@ -90,7 +104,7 @@ def test_quotes_first_then_a_checked_explanation_never_withdrawn(page, record_pr
     send(page, "为什么注意力要除以根号d_k？")
     assert wait_until(lambda: finished(page, 0), 60), "no answer"
     record_property(f"quotes_shown_s_{page.width_name}", round(time.monotonic() - t0, 2))
-    first = page.locator(ANSWER_SEL).nth(0)
+    first = answer(page, 0)
     quotes = first.inner_text()
     assert "笔记中与问题最相关的句子" in quotes and first.locator("a.cite").count() >= 2
     details = first.locator("details.answer-meta")
@@ -102,13 +116,14 @@ def test_quotes_first_then_a_checked_explanation_never_withdrawn(page, record_pr
     samples = []
     end = time.monotonic() + 240
     while time.monotonic() < end and not finished(page, 1):
-        if page.locator(ANSWER_SEL).count() > 1:
-            samples.append(answer_text(page, 1))
+        text = last_message_text(page)
+        if text.strip() and text != quotes and not text.startswith("来源 Sources") and "详情 Details" not in text:
+            samples.append(text)  # in progress (a finished answer has its 详情 Details)
         time.sleep(0.1)
     assert finished(page, 1), "no explanation within 240 s"
     final = answer_text(page, 1)
     progress = [s for s in samples if s.strip()]
-    assert progress and all(("正在" in s or s == WORKING or s.strip() == "…") for s in progress), \
+    assert progress and all(("正在" in s or s.strip() in (WORKING, "…", "Loading content")) for s in progress), \
         f"unchecked text shown before the check: {progress[-3:]}"
     assert answer_text(page, 0) == quotes  # the quotes stay
     assert "讲解 Explanation" in final or "没有通过与笔记的核对" in final
@@ -124,9 +139,8 @@ def test_each_answer_keeps_its_own_sources(page):
     send(page, "How does RoPE encode position?")
     assert wait_until(lambda: finished(page, 1), 60)
     assert page.locator('#sources a[data-id="3.4.2"]').count() == 0  # the panel now shows the 2nd answer's
-    cite = page.locator(ANSWER_SEL).nth(0).locator("a.cite").first
-    note = cite.get_attribute("data-id")
-    n = cite.get_attribute("data-n")
+    cite = answer(page, 0).locator("a.cite").first
+    _, _turn, n, note = cite.get_attribute("href").split("-", 3)  # #cite-<turn>-<n>-<note id>
     cite.click()
     assert wait_until(lambda: page.locator(f'#sources .src-hl[data-src="{n}"] a[data-id="{note}"]').count() == 1, 10), \
         "clicking [n] in the first answer did not show its card"
@@ -140,7 +154,7 @@ def test_typing_survives_streaming_and_stop(page):
     send(page, "为什么注意力要除以根号d_k？")
     assert wait_until(lambda: finished(page, 0), 60)
     page.click("#explain")  # the model writes for several seconds
-    assert wait_until(lambda: page.locator(ANSWER_SEL).count() > 1, 20)
+    assert wait_until(lambda: "正在" in last_message_text(page), 20)
     page.locator("#question textarea").type("下一个问题：RoPE 是什么", delay=30)
     values = []
     for _ in range(20):

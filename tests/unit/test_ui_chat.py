@@ -124,7 +124,7 @@ def test_footer_notices_and_unsupported_sentences():
     html = assistant_content(a)
     assert "smol · 首字 first token 80 ms · 95.5 tok/s" in html
     assert '<span class="unsupported" title="笔记中未找到 / not found in the notes">⚠ 它发明于 1990 年。</span>' in html
-    assert re.search(r'LoRA 冻结 W0 <a class="cite" data-id="3.4.2" data-turn="" data-n="1"[^>]*>\[1\]</a>。<span', html)
+    assert re.search(r'LoRA 冻结 W0 <a class="cite" href="#cite--1-3.4.2"[^>]*>\[1\]</a>。<span', html)
     assert "较早的对话" in html and "部分检索到的笔记" in html
     assert plain(html) == "LoRA 冻结 W0 [1]。它发明于 1990 年。"
 
