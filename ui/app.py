@@ -21,8 +21,9 @@ from .browse import open_node
 from .progress import users
 from .sessions import StopRegistry
 from .widgets import clicked_id
+from tutor.wording import en, w, zh
 
-TITLE = "tutor · AI 知识导师"
+TITLE = zh("app.title")
 
 
 def build_app(tutor) -> gr.Blocks:
@@ -30,9 +31,9 @@ def build_app(tutor) -> gr.Blocks:
     stops = StopRegistry()
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         with gr.Row(equal_height=True):
-            gr.Markdown(f"### {TITLE} <small>offline AI/ML tutor · 离线运行</small>")
+            gr.Markdown(f"### {TITLE} <small>{en('app.title').split(' · ')[1]} · {zh('app.offline')}</small>")
             user = gr.Dropdown([tutor.settings.user], value=tutor.settings.user, allow_custom_value=True,
-                               label="用户 User (进度按用户保存 / progress is kept per user)", elem_id="user",
+                               label=w("app.user"), elem_id="user",
                                scale=0, min_width=220)
         with gr.Tabs(selected="chat") as tabs:
             chat = chat_tab.build(tutor, stops)

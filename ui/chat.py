@@ -20,17 +20,17 @@ from typing import Iterator
 import gradio as gr
 
 from tutor.errors import TutorError
+from tutor.wording import w
 
 from .mathtext import tutor_math
 from .render import assistant_content, plain, sources_panel, sources_thought, user_content
 
-WORKING = "🔎 正在检索笔记… / searching the notes…"
-WRITING = "✍️ 正在写回答，核对笔记后显示（已写 {n} 字）… / writing the answer; it appears once checked against the notes ({n} characters so far)…"
-REWRITING = "✍️ 第一次写的回答与笔记不符，正在重写… / the first draft did not match the notes; rewriting…"
-GENERATING = "生成中 / generating… (停止 Stop 可随时中断)"
-RETRYING = "回答未通过检查，正在重新生成 / the answer failed the check; generating a stricter one…"
-EMPTY_ANSWER = "（模型没有给出回答 / the model returned no text）"
-NO_QUESTION = "⚠ 还没有可讲解的问题，先提一个问题 / there is no question to explain yet: ask one first"
+WORKING = w("chat.working")
+WRITING = "chat.writing"  # w(WRITING, n=characters so far)
+REWRITING = w("chat.rewriting")
+RETRYING = w("chat.retrying")
+EMPTY_ANSWER = w("chat.empty_answer")
+NO_QUESTION = w("chat.no_question")
 
 ChatUpdate = tuple[object, list[dict], str, str]  # (question box, chat messages, sources panel html, status line)
 KEEP = gr.skip()  # leave the question box alone: the learner may be typing the next question
@@ -92,11 +92,11 @@ def respond(tutor, message: str, history: list[dict] | None, chapter: str | None
             if kind == "sources":
                 panel = sources_panel(value)
                 checked = getattr(tutor, "answer_mode", lambda m: m)(mode) == "checked"
-                shown[-1] = {"role": "assistant", "content": WRITING.format(n=0) if checked else "…"}
+                shown[-1] = {"role": "assistant", "content": w(WRITING, n=0) if checked else "…"}
                 yield KEEP, list(shown), panel, ""
             elif kind == "draft":
                 drafted += len(value)
-                shown[-1] = {"role": "assistant", "content": WRITING.format(n=drafted)}
+                shown[-1] = {"role": "assistant", "content": w(WRITING, n=drafted)}
                 yield KEEP, list(shown), panel, ""
             elif kind == "retry":
                 if drafted:  # checked mode: the learner never saw the draft

@@ -13,6 +13,7 @@ from .mathtext import CHAT_LATEX
 from .render import highlight
 from .sessions import StopRegistry, session_of
 from .widgets import link_html
+from tutor.wording import label, w
 
 EXAMPLES = [
     "为什么注意力要除以根号d_k？",
@@ -53,37 +54,35 @@ class ChatTab:
 
 
 def build(tutor, stops: StopRegistry) -> ChatTab:
-    chapters = [("全部章节 All chapters", "")] + [(f"{c.id}. {c.title}", c.id) for c in tutor.corpus.outline.chapters()]
+    chapters = [(label("chat.all_chapters"), "")] + [(f"{c.id}. {c.title}", c.id) for c in tutor.corpus.outline.chapters()]
     quotes_first = tutor.answer_mode() == "quotes_first"
-    with gr.Tab("对话 Chat", id="chat"):
+    with gr.Tab(label("chat.tab"), id="chat"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=320):
                 with gr.Row():
-                    chapter = gr.Dropdown(chapters, value="", label="章节筛选 Chapter filter", elem_id="chapter", min_width=200)
-                    guide_on = gr.Checkbox(False, label="引导模式 Guide me (先提示，后答案 / hints first, answer on request)",
+                    chapter = gr.Dropdown(chapters, value="", label=label("chat.chapter_filter"), elem_id="chapter", min_width=200)
+                    guide_on = gr.Checkbox(False, label=label("chat.guide"),
                                            elem_id="guide", min_width=200)
-                bot = gr.Chatbot(label="对话 Chat", latex_delimiters=CHAT_LATEX, height="62vh", elem_id="chatbot",
+                bot = gr.Chatbot(label=label("chat.tab"), latex_delimiters=CHAT_LATEX, height="62vh", elem_id="chatbot",
                                  buttons=["copy"], feedback_options=None,
-                                 placeholder="用中文或英文提问，回答会引用笔记 [n] / ask in Chinese or English; answers cite the notes [n]")
-                msg = gr.Textbox(label="问题 Question", placeholder="例如 e.g. 为什么注意力要除以根号d_k？", elem_id="question",
+                                 placeholder=w("chat.placeholder"))
+                msg = gr.Textbox(label=label("chat.question"), placeholder=w("chat.question_example"), elem_id="question",
                                  lines=1, max_lines=6)
                 with gr.Row(elem_classes=["keep-row"]):
-                    send = gr.Button("发送 Send", variant="primary", elem_id="send", min_width=80)
-                    stop = gr.Button("停止 Stop", variant="stop", elem_id="stop", min_width=80)
-                    explain = gr.Button("讲解 Explain (模型 model)", elem_id="explain", min_width=80, visible=quotes_first)
-                    clear_btn = gr.Button("清空 Clear", elem_id="clear", min_width=80)
-                    show_answer = gr.Button("显示答案 Show answer", elem_id="show-answer", min_width=80, visible=False)
+                    send = gr.Button(label("chat.send"), variant="primary", elem_id="send", min_width=80)
+                    stop = gr.Button(label("chat.stop"), variant="stop", elem_id="stop", min_width=80)
+                    explain = gr.Button(label("chat.explain"), elem_id="explain", min_width=80, visible=quotes_first)
+                    clear_btn = gr.Button(label("chat.clear"), elem_id="clear", min_width=80)
+                    show_answer = gr.Button(label("chat.show_answer"), elem_id="show-answer", min_width=80, visible=False)
                 if quotes_first:
-                    gr.Markdown("<small>回答先给出笔记原句；点 **讲解 Explain** 让模型用自己的话解释（较慢，且要通过与笔记的核对才显示）"
-                                " / answers quote the notes first; **Explain** asks the model for its own words (slower, shown "
-                                "only if it matches the notes)</small>", elem_id="mode-hint")
+                    gr.Markdown(f"<small>{w('chat.mode_hint')}</small>", elem_id="mode-hint")
                 guide_state = gr.State({})
                 turns = gr.State({})  # answer's turn id (data-turn of its [n] links) → its sources panel html
                 status = gr.Markdown(elem_id="status")
                 links = gr.HTML("", js_on_load=CHAT_LINKS_JS, elem_id="chat-links", padding=False)
-                gr.Examples(EXAMPLES, inputs=msg, label="示例问题 Example questions")
+                gr.Examples(EXAMPLES, inputs=msg, label=label("chat.examples"))
             with gr.Column(scale=2, min_width=260):
-                gr.Markdown("#### 来源 Sources\n<small>点击打开笔记 / click to open the note in Browse</small>")
+                gr.Markdown(f"#### {label('chat.sources')}\n<small>{w('chat.sources_hint')}</small>")
                 sources = link_html("", elem_id="sources")
 
     def run(gen_fn, session, turns_now):

@@ -27,9 +27,10 @@ from tutor.rag.retrieve import is_covered
 
 from .chat import KEEP, model_history, respond
 from .render import user_content
+from tutor.wording import label, w
 
-PROMPT_MORE = "写下你的想法后发送，或点“显示答案” / write your thoughts and send them, or press Show answer"
-NO_TOPIC = "没有找到带测验题的相关笔记，直接回答 / no note with quiz items matched, so here is a plain answer"
+PROMPT_MORE = w("guide.prompt_more")
+NO_TOPIC = w("guide.no_topic")
 
 GuideUpdate = tuple[str, list[dict], str, str, dict]  # ChatUpdate + guide state
 
@@ -54,7 +55,7 @@ def _hint_message(tutor, state: dict) -> dict:
     h = tutor.quiz.hint(state["item"], state["step"])
     title = tutor.corpus.notes[state["note"]].meta.title
     return {"role": "assistant", "content": f"{h.text}\n\n<small>{PROMPT_MORE}</small>",
-            "metadata": {"title": f"引导 Guide {h.step}/3 · {state['note']} {title}"}}
+            "metadata": {"title": f"{label('guide.title')} {h.step}/3 · {state['note']} {title}"}}
 
 
 def _coverage(tutor, state: dict, attempt: str) -> str:
@@ -62,8 +63,8 @@ def _coverage(tutor, state: dict, attempt: str) -> str:
     it = tutor.quiz.item(state["item"])
     if it.type != "short" or not attempt.strip():
         return ""
-    g = tutor.quiz.grader.grade(it.prompt, it.reference, list(it.key_points), attempt)
-    return f"你的想法涉及 {len(g.matched)}/{len(it.key_points)} 个要点 / your idea touches {len(g.matched)} of {len(it.key_points)} key points. "
+    g = tutor.quiz.grade_text(it.id, attempt)  # the quiz tab's grade of the same text (nothing stored)
+    return w("guide.touches", n=len(g.matched), m=len(it.key_points)) + " "
 
 
 def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, state: dict | None,
@@ -90,7 +91,7 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
             yield KEEP, shown + msgs[len(base) + 1:], panel, status, {}
         return
     if not message:
-        yield KEEP, history, "", "⚠ 先输入问题 / type a question first", state
+        yield KEEP, history, "", w("guide.type_first"), state
         return
     try:
         picked = pick_item(tutor, message, chapter or None)

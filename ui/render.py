@@ -13,28 +13,16 @@ import html
 import re
 
 from tutor.text import split_sentences
+from tutor.wording import label, w
 
 from .mathtext import math_to_unicode, tutor_math, unlearner_text, untutor_math
 
-UNSUPPORTED_TITLE = "笔记中未找到 / not found in the notes"
+UNSUPPORTED_TITLE = w("chat.unsupported")
 
-NOTICE_TEXT = {
-    "history_dropped": "较早的对话因上下文长度被省略 / older turns were left out to fit the context window",
-    "notes_dropped": "部分检索到的笔记因长度被省略 / some retrieved notes were left out to fit the context window",
-    "notes_trimmed": "最相关的笔记太长，只保留了前几段 / the most relevant note was shortened to fit the context window",
-    "question_trimmed": "问题过长，已截断 / the question was trimmed to fit the context window",
-    "not_covered": "笔记未涉及这个问题 / the notes do not cover this question",
-    "stopped": "已停止 / stopped",
-    "quotes_first": "摘录自笔记，模型未参与 / quoted from the notes; the model was not used",
-    "garbage_empty": "模型第一次回答为空 / the model's first answer was empty",
-    "garbage_language": "模型第一次回答语言不对 / the model's first answer was in the wrong language",
-    "garbage_loop": "模型第一次回答在重复 / the model's first answer kept repeating itself",
-    "garbage_restates": "模型第一次回答只是复述了问题 / the model's first answer only restated the question",
-    "garbage_echo": "模型第一次回答在复述提示或来源标题 / the model's first answer parroted the prompt or the source headers",
-    "garbage_unsupported": "模型第一次回答大多不在笔记中 / most of the model's first answer was not in the notes",
-    "retried_strict": "以上为更严格的第二次回答 / this is a stricter second answer",
-    "extractive_fallback": "模型回答未通过检查，以下直接摘录笔记 / the model's answer failed the check; these are sentences quoted from the notes",
-}
+NOTICE_CODES = ("history_dropped", "notes_dropped", "notes_trimmed", "question_trimmed", "not_covered", "stopped",
+                "quotes_first", "garbage_empty", "garbage_language", "garbage_loop", "garbage_restates", "garbage_echo",
+                "garbage_unsupported", "retried_strict", "extractive_fallback")
+NOTICE_TEXT = {code: w(f"notice.{code}") for code in NOTICE_CODES}
 
 _META = '<details class="answer-meta">'
 _NOTICE = '<div class="answer-notice">'
@@ -42,12 +30,7 @@ _CITE_RE = re.compile(r'<a class="cite"[^>]*>(\[\d+\])</a>')
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 
 # one plain sentence of what happened, by guard outcome / notice (the rest goes in 详情 Details)
-SUMMARY = {
-    "retried": "第一次写的回答没有通过与笔记的核对，这是重写后的回答。 / The first draft did not match the notes, so this is a rewrite.",
-    "stopped": "已按你的要求停止，回答不完整。 / Stopped as you asked; the answer is incomplete.",
-    "explain_failed": "模型的讲解没有通过与笔记的核对，所以不显示；上面摘录的笔记原句就是答案。 / The model's explanation did not match "
-                      "the notes, so it is not shown; the quoted sentences above are the answer.",
-}
+SUMMARY = {k: w(f"chat.summary.{k}") for k in ("retried", "stopped", "explain_failed")}
 _SPAN_RE = re.compile(r'<span class="unsupported" title="[^"]*">⚠ (.*?)</span>', re.S)
 
 
@@ -77,10 +60,10 @@ def meta_line(answer) -> str:
     t = answer.timings or {}
     bits = [html.escape(answer.model)]
     if t.get("first_token_ms") is not None:
-        bits.append(f"首字 first token {t['first_token_ms']:.0f} ms")
+        bits.append(f"{label('chat.first_token')} {t['first_token_ms']:.0f} ms")
         bits.append(f"{t.get('tokens_per_s', 0)} tok/s")
     if t.get("retrieve_ms") is not None:
-        bits.append(f"检索 retrieval {t['retrieve_ms']:.0f} ms")
+        bits.append(f"{label('chat.retrieval')} {t['retrieve_ms']:.0f} ms")
     return " · ".join(bits)
 
 
@@ -123,8 +106,8 @@ def details(answer) -> str:
     rows += [html.escape(n) for n in notices(answer)]
     for i, reasons in enumerate((answer.guard or {}).get("reasons") or []):
         if reasons:
-            rows.append(f"{'第一次 first' if i == 0 else '重写 retry'}: {html.escape(', '.join(reasons))}")
-    return _META + "<summary>详情 Details</summary>" + "".join(f"<div>{r}</div>" for r in rows) + "</details>"
+            rows.append(f"{label('chat.first_try' if i == 0 else 'chat.retry')}: {html.escape(', '.join(reasons))}")
+    return _META + f"<summary>{label('chat.details')}</summary>" + "".join(f"<div>{r}</div>" for r in rows) + "</details>"
 
 
 def assistant_content(answer, turn: str | None = None, explain: bool = False) -> str:
@@ -139,7 +122,7 @@ def assistant_content(answer, turn: str | None = None, explain: bool = False) ->
         body = mark_unsupported(answer.answer, list(answer.unsupported or []))
         body = link_citations(tutor_math(body), answer.sources, turn)
         if explain:
-            body = "**讲解 Explanation**\n\n" + body
+            body = f"**{label('chat.explanation')}**\n\n" + body
     line = summary_line(answer, explain)
     parts = [b for b in (body, _NOTICE + html.escape(line) + "</div>" if line else "") if b]
     return "\n\n".join(parts + [details(answer)])
@@ -154,7 +137,7 @@ def plain(content) -> str:
         if cut != -1:
             text = text[:cut]
     text = _CITE_RE.sub(r"\1", _SPAN_RE.sub(r"\1", text))
-    text = text.removeprefix("**讲解 Explanation**\n\n")
+    text = text.removeprefix(f"**{label('chat.explanation')}**\n\n")
     return unlearner_text(untutor_math(text)).strip()
 
 
@@ -185,13 +168,13 @@ def sources_thought(answer) -> dict | None:
     """A collapsed 'thought' chat message listing the answer's sources and key points, or None."""
     if not answer.sources:
         return None
-    lines = [f'- **[{s.n}]** <a href="#note-{html.escape(s.id)}" title="在浏览中打开 / open in Browse">'
+    lines = [f'- **[{s.n}]** <a href="#note-{html.escape(s.id)}" title="{w("chat.open_in_browse")}">'
              f"{html.escape(s.id)} {html.escape(s.title)} ↗</a> — {snippet(s, 120, math='tex')}" for s in answer.sources]
     if answer.key_points:
-        lines.append("\n**要点 Key points**")
+        lines.append(f"\n**{label('chat.key_points')}**")
         lines += [f"- [{k['n']}] {tutor_math(k['text'])}" for k in answer.key_points]
     return {"role": "assistant", "content": "\n".join(lines),
-            "metadata": {"title": f"来源 Sources ({len(answer.sources)})", "status": "done"}}
+            "metadata": {"title": f"{label('chat.sources')} ({len(answer.sources)})", "status": "done"}}
 
 
 def highlight(panel: str, n: int | str) -> str:
@@ -204,7 +187,7 @@ def sources_panel(sources, key_points=()) -> str:
     the notes' key points (Answer.key_points dicts: n, id, text) under their source. The Chat
     tab turns a click on a card into 'open in Browse'."""
     if not sources:
-        return '<p class="src-empty">没有引用的笔记 / no sources</p>'
+        return f'<p class="src-empty">{w("chat.no_sources")}</p>'
     kp: dict[int, list[str]] = {}
     for k in key_points or []:
         kp.setdefault(k["n"], []).append(k["text"])
@@ -213,10 +196,10 @@ def sources_panel(sources, key_points=()) -> str:
         title = html.escape(s.title) + (f" <small>({html.escape(s.title_en)})</small>" if s.title_en else "")
         points = "".join(f"<li>{html.escape(math_to_unicode(p))}</li>" for p in kp.get(s.n, []))
         cards.append(
-            f'<div class="src-card" data-src="{s.n}"><a data-id="{html.escape(s.id)}" title="在浏览中打开 / open in Browse">'
+            f'<div class="src-card" data-src="{s.n}"><a data-id="{html.escape(s.id)}" title="{w("chat.open_in_browse")}">'
             f"[{s.n}] {html.escape(s.id)} {title} ↗</a>"
             f'<p class="snippet">{html.escape(snippet(s))}</p>'
-            + (f'<details class="kp"{" open" if i == 0 else ""}><summary>要点 Key points</summary><ul>{points}</ul></details>' if points else "")
+            + (f'<details class="kp"{" open" if i == 0 else ""}><summary>{label("chat.key_points")}</summary><ul>{points}</ul></details>' if points else "")
             + "</div>")
     return "".join(cards)
 
