@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .chat import clear, respond
+from .chat import clear, last_question, respond
 from .guide import guide
 from .mathtext import CHAT_LATEX
 from .render import highlight
@@ -38,8 +38,15 @@ document.addEventListener('click', (e) => {
   e.stopPropagation();
   const h = decodeURIComponent(a.getAttribute('href'));
   const m = h.match(/^#cite-([0-9a-f]*)-(\\d+)-(.+)$/);
-  if (m) trigger('click', {turn: m[1], n: m[2], id: m[3]});
-  else trigger('click', {id: h.slice('#note-'.length)});
+  if (m) {
+    trigger('click', {turn: m[1], n: m[2], id: m[3]});
+    // phone width: the sources panel is below the chat; bring the card into view
+    setTimeout(() => {
+      const card = document.querySelector('#sources .src-hl') || document.querySelector('#sources');
+      const r = card && card.getBoundingClientRect();
+      if (r && (r.top > window.innerHeight || r.bottom < 0)) card.scrollIntoView({behavior: 'smooth', block: 'center'});
+    }, 400);
+  } else trigger('click', {id: h.slice('#note-'.length)});
 }, true);
 """
 
@@ -110,8 +117,12 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
             gen = lambda ev: guide(tutor, message, history, chapter, gstate, stop=ev)  # noqa: E731
         yield from run(gen, session_of(request), turns_now)
 
-    def on_explain(history, chapter, turns_now, request: gr.Request):
-        gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, "", history, chapter, ev, explain=True))  # noqa: E731
+    def on_explain(message, history, chapter, turns_now, request: gr.Request):
+        if last_question(history) is None and (message or "").strip():
+            # nothing asked yet, but a question in the box (e.g. a clicked example): explain that one
+            gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, message, history, chapter, ev, "checked"))  # noqa: E731
+        else:
+            gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, "", history, chapter, ev, explain=True))  # noqa: E731
         yield from run(gen, session_of(request), turns_now)
 
     def on_show_answer(history, chapter, gstate, turns_now, request: gr.Request):
@@ -137,7 +148,7 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
     io = dict(fn=on_send, inputs=[msg, bot, chapter, guide_on, guide_state, turns], outputs=outputs, **llm)
     send.click(api_name="chat", **io)
     msg.submit(api_visibility="private", **io)
-    explain.click(on_explain, [bot, chapter, turns], outputs, api_name="explain", **llm)
+    explain.click(on_explain, [msg, bot, chapter, turns], outputs, api_name="explain", **llm)
     show_answer.click(on_show_answer, [bot, chapter, guide_state, turns], outputs, api_name="guide_answer", **llm)
     guide_on.change(lambda on: (gr.Button(visible=on), {}), guide_on, [show_answer, guide_state], api_visibility="private",
                     concurrency_limit=None)

@@ -44,9 +44,12 @@ def users(tutor) -> list[str]:
     return sorted({tutor.settings.user, *tutor.quiz.store.users()})
 
 
-def _color(m: float | None) -> str:
-    """Red (0) → yellow → green (1); grey when the node has no quiz items."""
-    return "#e5e7eb" if m is None else f"hsl({round(120 * m)}, 70%, 78%)"
+def _color(m: float | None, seen: int = 1) -> str:
+    """Red (0) → yellow → green (1); white when none of its notes was practised yet (red would
+    read as "failed"); grey when the node has no quiz items."""
+    if m is None:
+        return "#e5e7eb"
+    return "#ffffff" if not seen else f"hsl({round(120 * m)}, 70%, 78%)"
 
 
 def heatmap_html(corpus, table: dict) -> str:
@@ -59,7 +62,8 @@ def heatmap_html(corpus, table: dict) -> str:
             s = table[sec.id]
             tip = (f"{sec.id} {sec.title}: " + (label("progress.no_items") if s.mastery is None else
                                                  w("progress.cell", pct=percent(s.mastery), seen=s.seen, units=s.units, due=s.due)))
-            cells.append(f'<td style="background:{_color(s.mastery)}" title="{html.escape(tip)}">'
+            unseen = " unseen" if s.mastery is not None and not s.seen else ""
+            cells.append(f'<td class="cell{unseen}" style="background:{_color(s.mastery, s.seen)}" title="{html.escape(tip)}">'
                          f'<a data-id="{sec.id}">{sec.id}</a></td>')
         pct = label("progress.no_items") if m.mastery is None else str(percent(m.mastery))
         rows.append(f'<tr><th><a data-id="{ch.id}">{ch.id} {html.escape(ch.title)}</a></th><td class="pct">{pct}</td>'

@@ -35,6 +35,7 @@ CSS = """
 .heatmap th { text-align: left; font-weight: 500; white-space: nowrap; padding-right: 6px; }
 .heatmap td { padding: 2px 6px; border-radius: 4px; text-align: center; }
 .heatmap td.pct { background: none; font-weight: 600; }
+.heatmap td.unseen { outline: 1px dashed var(--border-color-primary, #9ca3af); outline-offset: -2px; }
 .heatmap a, .path a { cursor: pointer; color: inherit; }
 .path a { color: var(--link-text-color, #2563eb); }
 .verdict-partial { color: #a15c00; font-weight: 700; }

@@ -121,15 +121,16 @@ def test_progress_overview_after_answers(tutor, tmp_path):
     png = tmp_path.joinpath(v.chart.rsplit("/", 1)[-1])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     sections = [n.id for n in tutor.corpus.outline.nodes if n.level == 2]
-    assert re.findall(r'<td style="background:[^"]+" title="[^"]*"><a data-id="([\d.]+)">', v.heatmap) == sections
+    assert re.findall(r'<td class="cell[^"]*" style="background:[^"]+" title="[^"]*"><a data-id="([\d.]+)">', v.heatmap) == sections
     assert len(v.history) == 2 and v.history[0][1].startswith("1 ")  # newest first
     assert 'data-id="' in v.path and "<ol" in v.path
     assert set(progress.users(tutor)) == {"default", "cat"}
 
 
-@pytest.mark.parametrize("m,color", [(None, "#e5e7eb"), (0.0, "hsl(0, 70%, 78%)"), (1.0, "hsl(120, 70%, 78%)")])
-def test_heatmap_colours(m, color):
-    assert progress._color(m) == color
+@pytest.mark.parametrize("m,seen,color", [(None, 0, "#e5e7eb"), (0.0, 1, "hsl(0, 70%, 78%)"), (1.0, 2, "hsl(120, 70%, 78%)"),
+                                          (0.0, 0, "#ffffff")])  # never practised is not "failed" (red)
+def test_heatmap_colours(m, seen, color):
+    assert progress._color(m, seen) == color
 
 
 def test_check_yourself_shows_the_reference_then_rating_buttons(tutor, monkeypatch):
