@@ -140,3 +140,12 @@ def test_an_off_topic_question_mid_conversation_is_not_covered_as_alone(tutor):
     mid = events(tutor, "stream", "怎么做红烧肉？", history)[-1][1]
     assert alone.covered is mid.covered
     assert [s.id for s in alone.sources] == [s.id for s in mid.sources]
+
+
+def test_quoted_sentences_are_whole_and_never_code():
+    from tutor.trust.check import quotable_sentences
+
+    text = ("RoPE was introduced in the RoFormer paper by Su et al. (2021) and rotates q and k. It is relative.\n"
+            "```python\nh = x @ W0.T  # frozen\n```\n| a | b |\n训练伪代码：见上。")
+    assert quotable_sentences(text) == [
+        "RoPE was introduced in the RoFormer paper by Su et al. (2021) and rotates q and k.", "It is relative.", "训练伪代码：见上。"]

@@ -34,6 +34,7 @@ from tutor.rag.retrieve import Hit, Retriever, is_covered
 from tutor.text import clean_input, detect_lang, neutralise_control, split_sentences
 from tutor.trust import policy
 from tutor.trust.check import (
+    FALLBACK_HEADER,
     QUOTES_HEADER,
     Flagger,
     cosine_embed,
@@ -273,7 +274,7 @@ class Chat:
 
         if mode == "quotes_first":
             # the model's answers rarely pass the check: the notes' own sentences come at once
-            text = extractive_answer(q, self._quotable(sources), lang, self.flagger.embed, header=QUOTES_HEADER)
+            text = self._extractive(q, sources, lang, QUOTES_HEADER)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             kps = [{"n": src.n, "id": src.id, "text": kp} for src in sources[:3] for kp in self.key_points.get(src.id, [])]
@@ -310,7 +311,7 @@ class Chat:
         else:
             if not g.stopped and is_empty(text):
                 # nothing but citations or punctuation is no answer, whatever the check setting
-                answer.answer = extractive_answer(q, self._quotable(kept), lang, self.flagger.embed)
+                answer.answer = self._extractive(q, kept, lang)
                 answer.notices += ["garbage_empty", "extractive_fallback"]
                 answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
                 yield "replace", answer.answer
@@ -396,7 +397,7 @@ class Chat:
                 answer.guard["outcome"] = "retried"
                 answer.notices.append("retried_strict")
             else:
-                answer.answer = extractive_answer(answer.question, self._quotable(answer.sources), lang, self.flagger.embed)
+                answer.answer = self._extractive(answer.question, answer.sources, lang)
                 answer.guard["outcome"] = "fallback"
                 answer.notices.append("extractive_fallback")
                 sents, checks = split_sentences(answer.answer), []  # quoted from the notes: nothing to flag
@@ -409,6 +410,10 @@ class Chat:
         parrots the prompt (trust.prompt_echo)."""
         fixed = [ln for ln in self.prompts.source("answer", lang).splitlines() if ln.strip() and "{" not in ln]
         return [self.prompts.render("system", lang), self.prompts.render("strict", lang), *fixed]
+
+    def _extractive(self, question: str, sources: list[Source], lang: str, header: dict[str, str] = FALLBACK_HEADER) -> str:
+        """trust.check.extractive_answer over the sources' quotable text."""
+        return extractive_answer(question, self._quotable(sources), lang, self.flagger.embed, header=header)
 
     def _quotable(self, sources: list[Source]) -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points, then its

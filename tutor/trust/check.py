@@ -396,14 +396,23 @@ FALLBACK_HEADER = {
 }
 
 
-_QUOTABLE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=\.)\s+(?=[A-Z(])")
+# a full stop ends an English sentence, except in "et al.", "e.g.", "i.e.", "vs.", "Fig.", "Eq."
+_QUOTABLE_END = re.compile(r"(?<=[。！？!?])\s*|(?<!\bal\.)(?<!e\.g\.)(?<!i\.e\.)(?<!\bvs\.)(?<!Fig\.)(?<!Eq\.)"
+                           r"(?<=\.)\s+(?=[A-Z(])")
 
 
 def quotable_sentences(text: str) -> list[str]:
     """Whole sentences of a note text for quoting: lines split at 。！？.!? only (a '；' clause
-    alone can read as a fragment), bullet markers removed."""
+    alone can read as a fragment), bullet markers removed; code blocks (``` fences) and table
+    rows left out (quoted as prose they read as run-on text)."""
     out = []
+    fenced = False
     for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced or line.lstrip().startswith("|"):
+            continue
         line = re.sub(r"^\s*[-*•]\s+", "", line).strip()
         out += [" ".join(p.split()) for p in _QUOTABLE_END.split(line) if p.strip()]
     return out
@@ -434,7 +443,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     quoted alone, a misconception reads as a claim). Sentences in the question's language are
     preferred; relevance = share of the question's content tokens in the sentence, plus
     (English) the embedding similarity, plus CAUSE_BONUS for a sentence with a causal cue
-    when the question asks why; ties go to the earlier source.
+    when the question asks why; ties go to the earlier source. (IDF-weighted tokens and
+    multilingual similarity for Chinese were tried and lowered key-point recall on the tuning
+    set: evals/answers/QUOTES.md.)
     Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
     first) then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
