@@ -12,7 +12,7 @@ from tests.unit.test_trust import cited, note_sentence
 from tutor.rag import followup
 from tutor.trust import policy
 from tutor.trust.check import FALLBACK_HEADER, QUOTES_HEADER
-from ui.chat import KEEP, NO_QUESTION, REWRITING, WORKING, respond
+from ui.chat import KEEP, NO_QUESTION, REWRITING, respond
 from ui.render import SUMMARY, plain, user_content
 
 Q = "为什么注意力要除以根号d_k？"
