@@ -68,7 +68,8 @@ def test_real_answers_are_never_shown_as_garbage(real_tutor, q):
 
 
 def test_cli_ask_json_has_the_trust_fields(real_home):
-    r = run_cli(["ask", "--json", "为什么注意力要除以根号d_k？"], real_home, timeout=600)
+    # --mode checked: the model answers (the default model's default is quotes first, outcome "quoted")
+    r = run_cli(["ask", "--json", "--mode", "checked", "为什么注意力要除以根号d_k？"], real_home, timeout=600)
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     assert isinstance(j["unsupported"], list) and all(isinstance(i, int) for i in j["unsupported"])
