@@ -4,12 +4,16 @@ A round lives in a plain dict (Gradio keeps it per browser session in gr.State):
   {"user", "scope", "mode", "items": [item id], "i": current index, "hints": hint steps
    shown for the current item, "shown_at": epoch seconds the item was shown, "result":
    the current item's graded result (dict) or None, "flipped": card back shown,
+   "contesting": the learner pressed "I think I was right" and the rating buttons are up,
    "results": [result dict per answered item]}
 Every function takes the round and returns the new one (never mutating its argument) plus
 a `QuizView` that says what to show. Answers are stored by the quiz engine the moment they
 are graded, so closing the page loses nothing already answered. Every label and message comes
 from tutor/wording.py (Chinese with English alongside); the verdict, score and feedback shown
 are the quiz engine's Result, the same as `tutor quiz` prints for the same answer.
+An automatic short-answer grade says so (「自动评分 auto-graded」); after a wrong or partial one
+the learner may contest it (`contest`, then `rate`): their own rating replaces the grade
+(Quiz.contest) and the result and round summary show it as contested and self-rated.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class QuizView:
     answered: bool = False
     more_hints: bool = False
     self_rate: bool = False  # a short answer the grader could not decide: show the rating buttons
+    contest: bool = False  # an automatic wrong / partial short-answer grade: offer 「我认为我答对了 I think I was right」
+    contesting: bool = False  # the learner contests it: the rating buttons under 「你的自评将替换自动评分 …」
 
 
 def scope_choices(corpus) -> list[tuple[str, str]]:
@@ -108,8 +114,17 @@ def view(tutor, st: dict) -> QuizView:
     v.more_hints = st.get("hints", 0) < 3 and not v.answered
     if v.answered:
         v.result = result_markdown(st["result"])
+        v.contesting = bool(st.get("contesting"))
         v.self_rate = st["result"]["verdict"] == "check"
+        v.contest = contestable(st["result"]) and not v.contesting and st.get("hints", 0) < 3
     return v
+
+
+def contestable(r: dict) -> bool:
+    """Whether a result can be contested: an automatic wrong or partial grade of a non-empty
+    short answer (not self-rated, not after the hint showed the answer)."""
+    return (r.get("type") == "short" and r.get("verdict") in ("wrong", "partial")
+            and not {"self_rated", "contested", "empty", "answer_shown"} & set(r.get("flags", [])))
 
 
 def submit(tutor, st: dict, answer: str | None, now: float | None = None) -> tuple[dict, QuizView]:
@@ -124,23 +139,39 @@ def submit(tutor, st: dict, answer: str | None, now: float | None = None) -> tup
     return _grade(tutor, st, answer, now)
 
 
+def contest(tutor, st: dict) -> tuple[dict, QuizView]:
+    """「我认为我答对了 I think I was right」 after an automatic wrong / partial short-answer grade:
+    show the rating buttons with the line 「你的自评将替换自动评分 …」 (quiz_tab; then `rate`)."""
+    res = st.get("result")
+    if not _current(st) or res is None or not contestable(res) or st.get("hints", 0) >= 3:
+        return st, view(tutor, st)
+    st = dict(st, contesting=True)
+    return st, view(tutor, st)
+
+
 def rate(tutor, st: dict, rating: str, now: float | None = None) -> tuple[dict, QuizView]:
-    """Self-rate the current flashcard, or a short answer graded "check yourself"
-    (again / hard / good / easy)."""
+    """Self-rate the current flashcard, a short answer graded "check yourself", or a contested
+    automatic grade (again / hard / good / easy)."""
     if not _current(st):
         return st, view(tutor, st)
     res = st.get("result")
     if res is not None:
-        if res["verdict"] != "check":
+        contesting = bool(st.get("contesting"))
+        if res["verdict"] != "check" and not contesting:
             return st, view(tutor, st)
         try:
-            r = tutor.quiz.self_rate(st["user"], res["item_id"], rating)
+            if contesting:
+                r = tutor.quiz.contest(st["user"], res["item_id"], rating)
+            else:
+                r = tutor.quiz.self_rate(st["user"], res["item_id"], rating)
         except TutorError as e:
+            st = dict(st, contesting=False)
             v = view(tutor, st)
             v.message = f"⚠ {e}"
             return st, v
-        rd = dict(r.to_json(), answer=res["answer"], notices=res.get("notices", []))
-        return dict(st, result=rd, results=[*st.get("results", [])[:-1], rd]), view(tutor, dict(st, result=rd))
+        rd = dict(r.to_json(), answer=res["answer"], notices=[*res.get("notices", []), *r.notices])
+        st = dict(st, result=rd, contesting=False, results=[*st.get("results", [])[:-1], rd])
+        return st, view(tutor, st)
     return _grade(tutor, dict(st, flipped=True), rating, now)
 
 
@@ -165,7 +196,7 @@ def next_item(tutor, st: dict, now: float | None = None) -> tuple[dict, QuizView
     """Move to the next item (an unanswered one is skipped, not graded); past the last: the summary."""
     if not st.get("items"):
         return st, view(tutor, st)
-    st = dict(st, i=min(st["i"] + 1, len(st["items"])), hints=0, result=None, flipped=False, shown_at=_now(now))
+    st = dict(st, i=min(st["i"] + 1, len(st["items"])), hints=0, result=None, flipped=False, contesting=False, shown_at=_now(now))
     return st, view(tutor, st)
 
 
@@ -173,22 +204,28 @@ def finish(tutor, st: dict) -> tuple[dict, QuizView]:
     """End the round now and show its summary."""
     if not st.get("items"):
         return st, view(tutor, st)
-    st = dict(st, i=len(st["items"]), result=None)
+    st = dict(st, i=len(st["items"]), result=None, contesting=False)
     return st, view(tutor, st)
 
 
 def result_markdown(r: dict) -> str:
-    """Verdict, score, FSRS rating and next review, feedback and the right answer."""
+    """Verdict, score, FSRS rating and next review, feedback and the right answer. An automatic
+    short-answer grade says 「自动评分 auto-graded」; a contested one names the grade it replaced."""
     cls, name = VERDICT[r["verdict"]]
     nxt = f'{label("common.next_review")} {r["due"][:16].replace("T", " ")} UTC'
+    flags = r.get("flags", [])
     if r["verdict"] == "check":
         head = f'<span class="{cls}">{name}</span> · {w("quiz.rate_yourself")}'
-    elif "self_rated" in r.get("flags", []):
+    elif "self_rated" in flags:
         head = f'<span class="{cls}">{name}</span> · {label("quiz.your_rating")} {rating_label(r["rating"])} · {nxt}'
     else:
-        head = (f'<span class="{cls}">{name}</span> · {label("common.score")} {round(100 * r["score"])}% · '
+        auto = f'{label("quiz.auto_graded")} · ' if r["type"] == "short" else ""
+        head = (f'<span class="{cls}">{name}</span> · {auto}{label("common.score")} {round(100 * r["score"])}% · '
                 f'FSRS {rating_label(r["rating"])} · {nxt}')
     lines = [head, ""]
+    if "contested" in flags and r.get("graded"):
+        was = r["graded"]["verdict"]
+        lines += [f'_{w("quiz.contested", verdict=text(f"verdict.{was}"))}_', ""]
     lines += [html.escape(x) for x in r["feedback"].splitlines()]
     if r["type"] != "card" and r["verdict"] != "correct":
         lines += ["", f"**{label('quiz.answer')}:** {html.escape(r['correct_answer'])}"]
@@ -203,19 +240,22 @@ def summary(st: dict) -> str:
         return w("quiz.summary.none")
     graded = [r for r in rs if "self_rated" not in r.get("flags", [])]
     counts = {v: sum(1 for r in graded if r["verdict"] == v) for v in VERDICT}
-    counts["self"] = len(rs) - len(graded)
+    counts["contested"] = sum(1 for r in rs if "contested" in r.get("flags", []))
+    counts["self"] = len(rs) - len(graded) - counts["contested"]
     mean = sum(r["score"] for r in rs) / len(rs)
     heads = ("#", label("common.note"), label("common.type"), label("common.verdict"), label("common.score"),
              label("common.next_review"))
     rows = [f"### {w('quiz.summary.title', n=len(rs))}",
             " · ".join(f"{VERDICT[v][1]} **{counts[v]}**" for v in ("correct", "partial", "wrong"))
             + (f" · {label('quiz.summary.self_rated')} **{counts['self']}**" if counts["self"] else "")
+            + (f" · {label('quiz.summary.contested')} **{counts['contested']}**" if counts["contested"] else "")
             + (f" · {label('quiz.summary.to_rate')} **{counts['check']}**" if counts["check"] else "")
             + f" · {label('quiz.summary.mean')} **{round(100 * mean)}%** · {label('common.user')} {html.escape(st['user'])}", "",
             "| " + " | ".join(heads) + " |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(rs, 1):
         selfr = "self_rated" in r.get("flags", [])
-        verdict = f"{label('quiz.summary.self_rated')}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
+        kind = "quiz.summary.contested" if "contested" in r.get("flags", []) else "quiz.summary.self_rated"
+        verdict = f"{label(kind)}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
         score = label("common.not_scored") if selfr or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
         due = label("common.not_scheduled") if r["verdict"] == "check" else r["due"][:10]
         rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {TYPE_LABEL.get(r['type'], r['type'])} | {verdict} "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from tutor.wording import label
+from tutor.wording import label, w
 
 from . import quiz
 from .style import LATEX
@@ -45,13 +45,19 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
             submit = gr.Button(label("quiz.submit"), variant="primary", visible=False, elem_id="quiz-submit", min_width=80)
             hint = gr.Button(label("quiz.hint"), visible=False, elem_id="quiz-hint", min_width=80)
             nxt = gr.Button(label("quiz.next"), visible=False, elem_id="quiz-next", min_width=80)
+            contest = gr.Button(label("quiz.contest"), visible=False, size="sm", elem_id="quiz-contest", min_width=80)
+        # the contest's own rating buttons under a static line (not an output: the API's outputs keep their places)
+        with gr.Column(visible=False, elem_id="quiz-contest-box") as contest_box:
+            gr.Markdown(w("quiz.contest_explain"), elem_id="quiz-contest-note")
+            with gr.Row(elem_classes=["keep-row"]):
+                contest_btns = [gr.Button(label, elem_id=f"quiz-contest-{value}", min_width=60) for label, value in quiz.RATINGS]
         hints = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-hints")
         result = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-result")
         note_link = link_html("", elem_id="quiz-note")
         summary = gr.Markdown(elem_id="quiz-summary")
 
-    outputs = [state, message, header, question, choice, short, flip, back, rate_row, submit, hint, nxt, hints, result,
-               note_link, summary]
+    outputs = [state, message, header, question, choice, short, flip, back, rate_row, submit, hint, nxt, contest, contest_box,
+               hints, result, note_link, summary]
 
     def show(st: dict, v: quiz.QuizView, new_item: bool = False) -> tuple:
         open_ = bool(v.kind) and not v.answered
@@ -69,6 +75,8 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
             gr.Button(visible=v.kind in ("choice", "short") and open_),
             gr.Button(visible=v.more_hints),
             gr.Button(visible=bool(v.kind)),
+            gr.Button(visible=v.contest),
+            gr.Column(visible=v.contesting),
             "\n\n".join(v.hints), v.result, link, v.summary,
         )
 
@@ -91,6 +99,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
     flip.click(lambda st: show(*quiz.flip(tutor, st)), state, api_name="quiz_flip", **ev)
     nxt.click(lambda st: show(*quiz.next_item(tutor, st), new_item=True), state, api_name="quiz_next", **ev)
     finish.click(lambda st: show(*quiz.finish(tutor, st)), state, api_name="quiz_finish", **ev)
-    for btn, (_, value) in zip(rate_btns, quiz.RATINGS):
+    contest.click(lambda st: show(*quiz.contest(tutor, st)), state, api_visibility="private", **ev)
+    for btn, (_, value) in zip(rate_btns + contest_btns, quiz.RATINGS * 2):
         btn.click(lambda st, r=value: show(*quiz.rate(tutor, st, r)), state, api_visibility="private", **ev)
     return QuizTab(note_link, scope)

@@ -57,6 +57,44 @@ def test_answer_a_quiz_item_and_see_it_in_progress(page, ui_tutor):
     page.wait_for_function("() => document.querySelector('#note h1')?.innerText.startsWith('3.4 ')")
 
 
+def test_contest_a_wrong_short_answer_and_see_it_self_rated(page, ui_tutor):
+    """「我认为我答对了 I think I was right」 after an automatic wrong grade: the rating buttons
+    come up with the line saying they replace the grade; Good replaces it in the result, the
+    round summary and the store (which keeps the grader's verdict)."""
+    page.locator("#user input").fill("contest-learner")
+    page.locator("#user input").press("Enter")
+    page.get_by_role("tab", name="测验 Quiz").click()
+    page.locator("#quiz-scope input").fill("3.4.2")
+    page.locator("#quiz-scope input").press("Enter")
+    pick(page, "quiz-mode", "新题 New")
+    pick(page, "quiz-type", "简答 Short")
+    page.click("#quiz-start")
+    page.wait_for_selector("#quiz-short textarea")
+    assert not page.locator("#quiz-contest").is_visible()
+    page.fill("#quiz-short textarea", "我喜欢吃苹果和香蕉。")  # graded wrong (about something else)
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-result .verdict-bad")
+    assert "自动评分 auto-graded" in page.inner_text("#quiz-result")
+    assert not page.locator("#quiz-contest-box").is_visible()
+    page.click("#quiz-contest")
+    page.wait_for_selector("#quiz-contest-good", state="visible")
+    assert "你的自评将替换自动评分" in page.inner_text("#quiz-contest-note")
+    assert not page.locator("#quiz-contest").is_visible()
+    shot(page, "quiz-contest")
+    page.click("#quiz-contest-good")
+    page.wait_for_function("() => document.querySelector('#quiz-result')?.innerText.includes('your rating')")
+    result = page.inner_text("#quiz-result")
+    assert "自评 your rating 良好 Good" in result and "contested: auto-graded Wrong" in result and "next review" in result
+    assert page.locator("#quiz-result .verdict-ok").count() == 1
+    assert not page.locator("#quiz-contest-box").is_visible() and not page.locator("#quiz-contest").is_visible()
+    shot(page, "quiz-contested")
+    page.click("#quiz-finish")
+    page.wait_for_selector("#quiz-summary table")
+    assert "申诉后自评 contested, self-rated 1" in page.inner_text("#quiz-summary")
+    (row,) = ui_tutor.quiz.store.reviews("contest-learner")
+    assert (row.verdict, row.rating, row.contested) == ("wrong", "good", True)
+
+
 def test_guide_mode_gives_hints_before_the_answer(page, ui_tutor):
     page.locator("#guide input").check()
     page.fill("#question textarea", "LoRA 为什么能减少微调的参数量？")

@@ -6,6 +6,12 @@ and a CLI quiz can read while another writes; any SQLAlchemy URL works
 committed the moment it is recorded: a process killed mid-quiz loses nothing already
 answered. Times are stored as UTC.
 
+Each review row also keeps the card's state before it (`prior`), so the learner can contest
+an automatic grade (`contest`): the card is recomputed from that state with their own rating,
+and the row keeps the grader's verdict and score for audit with the flag "contested".
+Schema changes are additive: `Progress(url)` adds missing nullable columns to an existing
+database (`_add_missing_columns`); rows written before keep NULL there.
+
 Also here: mastery per topic and its roll-up per section and chapter, and export / import
 of one user's progress as JSON. Deliberately not here: FSRS arithmetic (schedule.py).
 """
@@ -13,7 +19,7 @@ of one user's progress as JSON. Deliberately not here: FSRS arithmetic (schedule
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -29,7 +35,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
+    text as sql_text,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -80,7 +88,13 @@ class CardRow(Base):
 
 
 class ReviewRow(Base):
-    """One graded answer. score in [0,1]; verdict correct|partial|wrong; rating again|hard|good|easy; latency in ms."""
+    """One graded answer. score in [0,1]; verdict correct|partial|wrong|check (the grader's, kept
+    when the learner contests it); rating again|hard|good|easy|pending: the rating the card was
+    scheduled with; latency in ms. flags: machine flags (the grader's, e.g. "empty"; "hinted" /
+    "answer_shown" for 1-2 / 3 hint steps; "self_rated"; "contested"). prior: the card before
+    this review ({"card": state dict or None for a new card, "reps", "lapses"}; NULL in rows
+    written before it existed). contest: the learner's own grade that replaced the grader's
+    ({"time", "rating", "verdict", "score", "grader_rating"}), NULL when not contested."""
 
     __tablename__ = "reviews"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -94,6 +108,9 @@ class ReviewRow(Base):
     verdict: Mapped[str] = mapped_column(String(10))
     rating: Mapped[str] = mapped_column(String(10))
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    flags: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    prior: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    contest: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class GeneratedRow(Base):
@@ -110,7 +127,9 @@ class GeneratedRow(Base):
 
 @dataclass
 class Review:
-    """A stored review (times UTC)."""
+    """A stored review (times UTC). verdict / score: the grader's (for a contested answer too);
+    flags and contest: as ReviewRow; grade_score: the score that counts (the learner's own
+    when contested)."""
 
     time: datetime
     item_id: str
@@ -121,6 +140,16 @@ class Review:
     verdict: str
     rating: str
     latency_ms: int | None
+    flags: list[str] = field(default_factory=list)
+    contest: dict | None = None
+
+    @property
+    def contested(self) -> bool:
+        return self.contest is not None
+
+    @property
+    def grade_score(self) -> float:
+        return float(self.contest["score"]) if self.contest else self.score
 
 
 @dataclass
@@ -148,6 +177,10 @@ class Progress:
     class NothingPending(TutorError):
         """A self-rating with no answer waiting for one."""
 
+    class CannotContest(TutorError):
+        """A contest with no automatic grade to replace (no answer, waiting for a self-rating,
+        already self-rated or contested, stored before contests existed, card changed since)."""
+
     def __init__(self, url: str):
         self.url = url
         try:
@@ -158,6 +191,7 @@ class Progress:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
                 event.listen(self.engine, "begin", _sqlite_begin)
             Base.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except (SQLAlchemyError, ImportError, OSError) as e:
             raise Progress.Unavailable(f"cannot open the progress store {url!r} ({e.__class__.__name__}: {str(e).splitlines()[0]}); "
                                        "fix TUTOR_DATABASE_URL or TUTOR_HOME") from None
@@ -198,23 +232,28 @@ class Progress:
     # -- writes ---------------------------------------------------------------------------
     def record(self, user: str, item_id: str, note_id: str, item_type: str, answer: str, score: float, verdict: str,
                rating: str, latency_ms: int | None, now: datetime,
-               state: CardState | Callable[[CardState | None], CardState] | None) -> CardState | None:
+               state: CardState | Callable[[CardState | None], CardState] | None,
+               flags: list[str] | None = None) -> CardState | None:
         """Store one review and the card's new FSRS state in one transaction, committed at once.
 
         state: the new state, or a function old state (None for a new card) → new state, called
         inside the transaction with the card row locked, so two reviews of one card at once
         (two tabs, two processes) are applied one after the other and neither is lost; None
         stores the review and leaves the card as it is (a "check yourself" answer waiting for
-        the learner's own rating). Text that is not valid Unicode (lone surrogates from
-        undecodable input) is stored with U+FFFD in their place. Returns the stored state."""
+        the learner's own rating). flags: machine flags kept with the review (ReviewRow).
+        The card's state before the review is kept with it (ReviewRow.prior, for `contest`).
+        Text that is not valid Unicode (lone surrogates from undecodable input) is stored with
+        U+FFFD in their place. Returns the stored state."""
         user, answer = clean_text(user), clean_text(answer)
         uid = self._ensure_user(user)
         with Session(self.engine) as s, s.begin():
-            s.add(ReviewRow(user_id=uid, time=as_utc(now), item_id=item_id, note_id=note_id, item_type=item_type, answer=answer,
-                            score=float(score), verdict=verdict, rating=rating, latency_ms=latency_ms))
+            row = ReviewRow(user_id=uid, time=as_utc(now), item_id=item_id, note_id=note_id, item_type=item_type, answer=answer,
+                            score=float(score), verdict=verdict, rating=rating, latency_ms=latency_ms, flags=list(flags or []))
+            s.add(row)
             if state is None:
                 return None
-            return self._apply(s, uid, item_id, note_id, item_type, rating, state)
+            new, row.prior = self._apply(s, uid, item_id, note_id, item_type, rating, state)
+            return new
 
     def rate_pending(self, user: str, item_id: str, rating: str, verdict: str, score: float,
                      state: Callable[[CardState | None], CardState]) -> CardState:
@@ -229,22 +268,70 @@ class Progress:
             if row is None:
                 raise Progress.NothingPending(w("error.nothing_pending", user=user, item_id=item_id))
             row.rating, row.verdict, row.score = rating, verdict, float(score)
-            return self._apply(s, uid, item_id, row.note_id, row.item_type, rating, state)
+            row.flags = [*(row.flags or []), "self_rated"]
+            new, row.prior = self._apply(s, uid, item_id, row.note_id, row.item_type, rating, state)
+            return new
+
+    def contest(self, user: str, item_id: str,
+                decide: Callable[[Review, CardState | None], tuple[str, str, float, CardState]],
+                now: datetime) -> tuple[Review, CardState]:
+        """Replace the automatic grade of the learner's latest answer to this item with their own.
+
+        decide(review, prior) → (rating, verdict, score, new state) is called inside the
+        transaction with the stored review (the grader's verdict) and the card's state before
+        that review (None: it was a new card); it may raise to refuse. The card gets the new
+        state with its reps / lapses as they were before the review plus this one rating, so the
+        contested review counts once. The row keeps the grader's verdict and score, takes the new
+        rating, the flag "contested" and `contest` (time `now`, the learner's rating, verdict,
+        score, the grader's rating). Returns the review as it was and the new state.
+        Raises Progress.CannotContest (one line saying what to do instead)."""
+        with Session(self.engine) as s:
+            uid = self._user_id(s, clean_text(user))
+        with Session(self.engine) as s, s.begin():
+            row = s.scalar(select(ReviewRow).where(ReviewRow.user_id == uid, ReviewRow.item_id == item_id)
+                           .order_by(ReviewRow.id.desc()).limit(1).with_for_update()) if uid is not None else None
+            if row is None:
+                raise Progress.CannotContest(w("error.contest_no_answer", user=user, item_id=item_id))
+            flags = list(row.flags or [])
+            if row.rating == PENDING:
+                raise Progress.CannotContest(w("error.contest_pending", item_id=item_id))
+            if "contested" in flags or "self_rated" in flags:
+                raise Progress.CannotContest(w("error.contest_done", item_id=item_id))
+            card = s.scalar(select(CardRow).where(CardRow.user_id == uid, CardRow.item_id == item_id).with_for_update())
+            if row.prior is None:
+                raise Progress.CannotContest(w("error.contest_legacy", item_id=item_id))
+            if card is None or card.last_review is None or as_utc(card.last_review) != as_utc(row.time):
+                raise Progress.CannotContest(w("error.contest_stale", item_id=item_id))
+            before = _review(row)
+            prior = _state_from_json(row.prior.get("card"))
+            rating, verdict, score, new = decide(before, prior)
+            _set_state(card, new)
+            card.reps = int(row.prior.get("reps", 0))
+            card.lapses = int(row.prior.get("lapses", 0))
+            _count(card, rating)
+            row.contest = {"time": as_utc(now).isoformat(), "rating": rating, "verdict": verdict, "score": float(score),
+                           "grader_rating": row.rating}
+            row.rating = rating
+            row.flags = [*flags, "contested"]
+            return before, new
 
     @staticmethod
     def _apply(s: Session, uid: int, item_id: str, note_id: str, item_type: str, rating: str,
-               state: CardState | Callable[[CardState | None], CardState]) -> CardState:
+               state: CardState | Callable[[CardState | None], CardState]) -> tuple[CardState, dict]:
+        """Review the card (created when new) in the open transaction; returns the new state and
+        the card before it as ReviewRow.prior."""
         # FOR UPDATE locks the row on PostgreSQL; SQLite's BEGIN IMMEDIATE (_sqlite_begin) has
         # already locked the database for this transaction
         card = s.scalar(select(CardRow).where(CardRow.user_id == uid, CardRow.item_id == item_id).with_for_update())
         if card is None:
             card = CardRow(user_id=uid, item_id=item_id, note_id=note_id, item_type=item_type, reps=0, lapses=0)
             s.add(card)
-        new = state(card.card_state() if card.state is not None else None) if callable(state) else state
+        old = card.card_state() if card.state is not None else None
+        prior = {"card": _state_json(old) if old else None, "reps": card.reps or 0, "lapses": card.lapses or 0}
+        new = state(old) if callable(state) else state
         _set_state(card, new)
-        card.reps = (card.reps or 0) + 1
-        card.lapses = (card.lapses or 0) + (1 if rating == "again" and (card.reps or 0) > 1 else 0)
-        return new
+        _count(card, rating)
+        return new, prior
 
     # -- reads ----------------------------------------------------------------------------
     def cards(self, user: str) -> dict[str, Card]:
@@ -276,8 +363,7 @@ class Progress:
                 return []
             order = (ReviewRow.time, ReviewRow.id) if by_time else (ReviewRow.id,)
             rows = s.scalars(select(ReviewRow).where(ReviewRow.user_id == uid).order_by(*order))
-            return [Review(as_utc(r.time), r.item_id, r.note_id, r.item_type, r.answer, r.score, r.verdict, r.rating, r.latency_ms)
-                    for r in rows]
+            return [_review(r) for r in rows]
 
     # -- generated items ------------------------------------------------------------------
     def save_generated(self, note_id: str, note_hash: str, model: str, payloads: list[dict], now: datetime) -> None:
@@ -336,7 +422,7 @@ class Progress:
                         continue
                     s.add(ReviewRow(user_id=uid, time=t, item_id=r["item_id"], note_id=r["note_id"], item_type=r["item_type"],
                                     answer=r.get("answer", ""), score=float(r["score"]), verdict=r["verdict"], rating=r["rating"],
-                                    latency_ms=r.get("latency_ms")))
+                                    latency_ms=r.get("latency_ms"), flags=list(r.get("flags") or []), contest=r.get("contest")))
                     added += 1
                 for c in data.get("cards", []):
                     st = CardState(int(c["state"]), c.get("step"), c.get("stability"), c.get("difficulty"),
@@ -355,6 +441,50 @@ class Progress:
         except (KeyError, TypeError, ValueError) as e:
             raise Progress.BadExport(w("error.export_malformed", error=f"{e.__class__.__name__}: {e}")) from None
         return {"user": name, "reviews_added": added, "cards_updated": updated}
+
+
+def _review(r: ReviewRow) -> Review:
+    return Review(as_utc(r.time), r.item_id, r.note_id, r.item_type, r.answer, r.score, r.verdict, r.rating, r.latency_ms,
+                  list(r.flags or []), r.contest)
+
+
+def _count(card: CardRow, rating: str) -> None:
+    """One more review of the card: reps + 1, and a lapse for Again after the first."""
+    card.reps = (card.reps or 0) + 1
+    card.lapses = (card.lapses or 0) + (1 if rating == "again" and card.reps > 1 else 0)
+
+
+def _state_json(st: CardState) -> dict:
+    return {"state": st.state, "step": st.step, "stability": st.stability, "difficulty": st.difficulty,
+            "due": as_utc(st.due).isoformat() if st.due else None,
+            "last_review": as_utc(st.last_review).isoformat() if st.last_review else None}
+
+
+def _state_from_json(d: dict | None) -> CardState | None:
+    if not d:
+        return None
+    t = lambda v: as_utc(datetime.fromisoformat(v)) if v else None  # noqa: E731
+    return CardState(int(d["state"]), d.get("step"), d.get("stability"), d.get("difficulty"), t(d.get("due")), t(d.get("last_review")))
+
+
+def _add_missing_columns(engine) -> None:
+    """Add the columns of our tables that an existing database lacks (ALTER TABLE … ADD COLUMN,
+    nullable, no default), so a progress.db written by an older version keeps working. Only
+    additive changes are made this way; another process adding the same column at the same
+    moment is not an error."""
+    insp = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name in have:
+                continue
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(dialect=engine.dialect)}"
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sql_text(ddl))
+            except SQLAlchemyError:
+                if col.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
 
 
 def _set_state(row: CardRow, st: CardState) -> None:
@@ -414,7 +544,7 @@ def note_mastery(reviews: list[Review], cards: list[Card], schedule: Schedule, n
     """One note's mastery from its reviews (oldest first) and cards; None when never reviewed."""
     if not reviews:
         return None
-    recent = [r.score for r in reviews[-RECENT:]]
+    recent = [r.grade_score for r in reviews[-RECENT:]]
     retr = [schedule.retrievability(c.state, now) for c in cards] or [0.0]
     # a product, not a mean: right after a wrong answer FSRS retrievability is high (the answer
     # was just shown), yet nothing is mastered; a right answer long ago decays with retrievability

@@ -3,7 +3,9 @@
 A thin client of `Tutor.quiz` (quiz.py). The quiz reads answers line by line from stdin,
 so it works in a terminal and with scripted input; each answer is stored the moment it is
 submitted. In a question: `?` shows the next hint, `/skip` skips, `/quit` ends the round
-(Ctrl-D too). What the learner reads is in Chinese with English alongside (tutor/wording.py);
+(Ctrl-D too). After an automatic wrong or partial grade of a short answer, Enter goes on and
+`r` (or a rating 1-4 at once) contests it: the learner's own rating replaces the grade
+(Quiz.contest); anything else is answered with one line and asked again. What the learner reads is in Chinese with English alongside (tutor/wording.py);
 JSON output (--json) keeps the fields and values DESIGN.md fixes.
 """
 
@@ -91,6 +93,41 @@ def _self_rate(console: Console, q, user: str, r, now):
         return out, False
 
 
+_RATING_WORDS = {"1", "2", "3", "4", "again", "hard", "good", "easy", "a", "h", "g", "e"}
+
+
+def _contestable(r, hints: int) -> bool:
+    """An automatic wrong / partial grade of a non-empty short answer given before the hint showed it."""
+    return (r.type == "short" and r.verdict in ("wrong", "partial") and hints < 3
+            and not {"empty", "answer_shown", "self_rated"} & set(r.flags))
+
+
+def _contest(console: Console, q, user: str, r, now):
+    """After an automatic wrong / partial grade: Enter (or /skip) goes on; `r` asks for a rating,
+    or a rating typed at once (1-4 or its name) contests the grade (Quiz.contest). Returns the
+    result (contested or not) and whether the round should stop (/quit, end of input)."""
+    while True:
+        line = _ask(w("cli.quiz.contest_prompt") + "> ")
+        if line is None or line.strip() in ("/quit", "/exit"):
+            return r, True
+        pick = line.strip().lower()
+        if pick in ("", "/skip"):
+            return r, False
+        if pick == "r":
+            line = _ask(w("cli.quiz.contest_rating") + "> ")
+            if line is None or line.strip() in ("/quit", "/exit"):
+                return r, True
+            pick = line.strip().lower()
+        if pick not in _RATING_WORDS:
+            console.print(f"[yellow]{escape(w('cli.quiz.contest_again'))}[/]")
+            continue
+        try:
+            return q.contest(user, r.item_id, pick, now=now), False
+        except q.BadAnswer as e:  # nothing to contest after all (e.g. stored by an older version)
+            console.print(f"[red]{escape(str(e))}[/]")
+            return r, False
+
+
 def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, type_: Optional[str], n: int,
              now: Optional[datetime]) -> list:
     """The interactive round; returns the Results."""
@@ -163,6 +200,10 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
                 r, quit_now = _self_rate(console, q, user, r, now)
                 if r.verdict != "check":
                     _show_result(console, r)
+            elif _contestable(r, step):
+                r, quit_now = _contest(console, q, user, r, now)
+                if "contested" in r.flags:
+                    _show_result(console, r)
             results.append(r)
             break
         if quit_now:
@@ -183,8 +224,11 @@ def _show_result(console: Console, r) -> None:
     elif "self_rated" in r.flags:
         console.print(f"[{color}]{mark} {label('quiz.your_rating')} {label(f'rating.{r.rating}')}[/] · "
                       f"{label('common.next_review')} {due}")
+        if "contested" in r.flags and r.graded:
+            console.print(escape(w("quiz.contested", verdict=text(f"verdict.{r.graded['verdict']}"))))
     else:
-        console.print(f"[{color}]{mark} {verdict}[/] · {label('common.score')} {round(100 * r.score)}% · "
+        auto = f"{label('quiz.auto_graded')} · " if r.type == "short" else ""
+        console.print(f"[{color}]{mark} {verdict}[/] · {auto}{label('common.score')} {round(100 * r.score)}% · "
                       f"FSRS {label(f'rating.{r.rating}')} · {label('common.next_review')} {due}")
     console.print(escape(r.feedback))
     if r.type != "card" and r.verdict != "correct":
@@ -207,7 +251,8 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
             tab.add_row(str(k), r.item_id, label("verdict.check"), label("common.not_scored"), label("rating.pending"),
                         label("common.not_scheduled"))
         elif "self_rated" in r.flags:
-            tab.add_row(str(k), r.item_id, label("quiz.summary.self_rated"), label("common.not_scored"), label(f"rating.{r.rating}"),
+            kind = "quiz.summary.contested" if "contested" in r.flags else "quiz.summary.self_rated"
+            tab.add_row(str(k), r.item_id, label(kind), label("common.not_scored"), label(f"rating.{r.rating}"),
                         r.due.strftime("%Y-%m-%d %H:%M"))
         else:
             tab.add_row(str(k), r.item_id, label(f"verdict.{r.verdict}"), f"{round(100 * r.score)}%", label(f"rating.{r.rating}"),
@@ -215,10 +260,13 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
     console.print(tab)
     graded = [r for r in results if "self_rated" not in r.flags]
     counts = {v: sum(1 for r in graded if r.verdict == v) for v in ("correct", "partial", "wrong", "check")}
-    selfr = len(results) - len(graded)
+    contested = sum(1 for r in results if "contested" in r.flags)
+    selfr = len(results) - len(graded) - contested
     parts = [f"{label(f'verdict.{v}')} {counts[v]}" for v in ("correct", "partial", "wrong")]
     if selfr:
         parts.append(f"{label('quiz.summary.self_rated')} {selfr}")
+    if contested:
+        parts.append(f"{label('quiz.summary.contested')} {contested}")
     if counts["check"]:
         parts.append(f"{label('quiz.summary.to_rate')} {counts['check']}")
     where = url.split('///')[-1] if url.startswith('sqlite') else url.split('@')[-1]

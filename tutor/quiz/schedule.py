@@ -4,7 +4,7 @@ One FSRS card per user and item. A grade becomes a rating:
 wrong → Again, partial → Hard, correct → Good, correct and fast → Easy (latency at most
 `fast_ms` but not implausibly fast, MIN_READ_MS; short answers get 3× both, since typing
 takes longer). Flashcards, and short answers the grader could not decide ("check yourself"),
-are self-rated directly.
+are self-rated directly; a contested automatic grade is replaced by the learner's own rating.
 
 The card state is kept as plain values (state, step, stability, difficulty, due,
 last_review) so the progress store can save it in columns; fsrs types stay in this module.

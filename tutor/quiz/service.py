@@ -5,6 +5,7 @@
     q.hint(items[0].id, 1)                                                      # Hint (steps 1..3)
     r = q.grade("alice", items[0].id, "我的回答", latency_ms=8200)               # Result, stored at once
     q.self_rate("alice", items[0].id, "good")  # after a "check yourself" verdict (r.verdict == "check")
+    q.contest("alice", items[0].id, "good")    # "I think I was right": own rating replaces an automatic grade
     q.grade_text(items[0].id, "我的回答")  # the same Grade, nothing stored (short items)
     q.progress("alice")        # {node id: Mastery} for every chapter / section / topic
     q.path("alice")            # [Step] due reviews → weak topics → new topics, with reasons
@@ -16,6 +17,10 @@ short — free text; card — the self-rating again / hard / good / easy (or 1-4
 A short answer the grader cannot decide gets the verdict "check": the answer is stored at
 once, the reference and key points are shown, and the card is scheduled only when the
 learner rates themselves with `self_rate` (as with a flashcard); until then it stays due.
+A learner who thinks the grader got a short answer wrong contests it (`contest`): their own
+rating replaces the automatic grade of their latest answer to the item, the card is rescheduled
+from its state before that answer, and the stored review keeps the grader's verdict and score
+with the flag "contested" (grader-error data, in `export`).
 Answers with undecodable characters are graded and stored with U+FFFD in their place.
 An empty answer is graded wrong with feedback; an answer longer than
 `Settings.quiz_max_answer_chars` is trimmed and the Result carries a notice; an answer
@@ -71,6 +76,10 @@ class Result:
     the note as "id title"); correct_answer: the right option / reference / card back;
     missed / matched: key points (short items); notices: e.g. the answer was trimmed;
     due: when the card is due next (UTC); explanation: the optional LLM rubric's text.
+    flags: machine flags: the grader's (e.g. empty, too_short), "answer_shown", "self_rated"
+    (verdict, score and rating are the learner's own), "contested" (with self_rated: the
+    learner's rating replaced an automatic grade). graded: for a contested answer, the grader's
+    {"verdict", "score", "rating"} it replaced; None otherwise.
     """
 
     item_id: str
@@ -90,6 +99,7 @@ class Result:
     notices: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     explanation: str | None = None
+    graded: dict | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -260,23 +270,27 @@ class Quiz:
         # scheduling: the verdict and score stay the grader's (the same text gets the same grade
         # in the quiz tab, the CLI and the API), except that a "check yourself" answer given
         # after the answer was shown cannot be self-rated and counts as wrong; both say why
+        stored = list(flags)  # kept with the review; hints too, so a contest follows the same rules
         if hints_used >= 3 and it.type != "card":
             rating = "again"
             notices.append(w("notice.answer_shown"))
             if verdict == "check":
                 verdict = "wrong"
                 flags.append("answer_shown")
-        elif hints_used >= 1 and rating == "easy":
-            rating = "good"
-            notices.append(w("notice.hint_used"))
+            stored = [*flags] if "answer_shown" in flags else [*flags, "answer_shown"]
+        elif hints_used >= 1:
+            stored.append("hinted")
+            if rating == "easy":
+                rating = "good"
+                notices.append(w("notice.hint_used"))
         if rating == PENDING:
             # nothing is scheduled until the learner rates themselves; the answer is kept
-            self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now, None)
+            self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now, None, stored)
             old = self.store.cards(user).get(it.id)
             due = old.state.due if old else now
         else:
             state = self.store.record(user, it.id, it.note_id, it.type, text, score, verdict, rating, latency_ms, now,
-                                      lambda old: self.schedule.review(old, rating, now, latency_ms))
+                                      lambda old: self.schedule.review(old, rating, now, latency_ms), stored)
             due = state.due
         explanation = None
         if it.type == "short" and self.settings.quiz_llm_grader:
@@ -301,6 +315,54 @@ class Quiz:
         return Result(it.id, it.note_id, note.meta.title, it.type, "", verdict, score, rating,
                       self._feedback(it, note, verdict, [], ["self_rated"]), _correct_answer(it), state.due,
                       flags=["self_rated"])
+
+    def contest(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
+        """"I think I was right": the learner's own rating (again / hard / good / easy, or 1-4)
+        replaces the automatic grade of their latest answer to this short item (wrong or partial,
+        also correct). The card is recomputed from its state before that answer, reviewed once with
+        this rating at the answer's time, as if the grader had given it (no second review); a hint
+        before the answer still rules out Easy (Good instead, with a notice). The stored review
+        keeps the grader's verdict and score, gets the flag "contested" and the learner's grade
+        (Progress.contest). Returns a Result with the learner's verdict, score and rating, flags
+        ["self_rated", "contested"] and `graded` = the grader's verdict, score and rating.
+        now: when the learner contests (stored with the contest); the review keeps its own time.
+        Raises Quiz.UnknownItem; Quiz.BadAnswer (one line saying what to do) when there is
+        nothing to contest: not a rating, a choice item or flashcard, no answer yet, an answer
+        waiting for its self-rating, already self-rated or contested, an empty answer, an answer
+        given after the hint showed it, or one stored before contests existed."""
+        it = self.item(item_id)
+        note = self.bank.note(it)
+        now = self._now(now)
+        if it.type != "short":
+            raise BadAnswer(w("error.contest_not_short", item_id=it.id, kind=wording(f"type.{it.type}")))
+        rating = self._rating(str(rating))
+        notices: list[str] = []
+        given = {"rating": rating}
+
+        def decide(before, prior):
+            # the same rules as `grade`: an empty answer or one given after the hint showed the
+            # answer has nothing to contest; any hint before it rules out Easy
+            if "empty" in before.flags:
+                raise BadAnswer(w("error.contest_empty", item_id=it.id))
+            if "answer_shown" in before.flags:
+                raise BadAnswer(w("error.contest_answer_shown", item_id=it.id))
+            if "hinted" in before.flags and rating == "easy":
+                given["rating"] = "good"
+                notices.append(w("notice.hint_used"))
+            r = given["rating"]
+            return (r, *verdict_for_rating(r), self.schedule.review(prior, r, before.time, before.latency_ms))
+
+        try:
+            before, state = self.store.contest(user, it.id, decide, now)
+        except Progress.CannotContest as e:
+            raise BadAnswer(str(e)) from None
+        r = given["rating"]
+        verdict, score = verdict_for_rating(r)
+        flags = ["self_rated", "contested"]
+        return Result(it.id, it.note_id, note.meta.title, it.type, before.answer, verdict, score, r,
+                      self._feedback(it, note, verdict, [], flags), _correct_answer(it), state.due,
+                      before.latency_ms, notices=notices, flags=flags,
+                      graded={"verdict": before.verdict, "score": before.score, "rating": before.rating})
 
     def _choice(self, it: Item, text: str) -> int | None:
         """0-based option index from "B", "b", "2", "(B)", "B." or the option's text; None when empty."""
@@ -363,7 +425,8 @@ class Quiz:
         points and explanation in the note's language."""
         head = wording(f"feedback.{verdict}")
         for flag, key in (("empty", "feedback.empty" if it.type != "card" else "feedback.empty_card"),
-                          ("copied_question", "feedback.copied_question"), ("self_rated", "feedback.self_rated"),
+                          ("copied_question", "feedback.copied_question"), ("contested", "feedback.contested"),
+                          ("self_rated", "feedback.self_rated"),
                           ("too_short", "feedback.too_short"), ("unrelated", "feedback.unrelated"),
                           ("other_item", "feedback.other_item"), ("answer_shown", "feedback.answer_shown")):
             if flag in flags:
