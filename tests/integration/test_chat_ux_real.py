@@ -2,6 +2,8 @@
 follow-ups only when the question refers back, the runner-up note kept as a source, and the
 default model answering quotes first (no model call, so these run in seconds)."""
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -24,6 +26,12 @@ def test_a_question_that_refers_back_still_uses_the_last_topic(real_tutor):
     history = [{"role": "user", "content": "什么是 LoRA？"}, {"role": "assistant", "content": first.answer}]
     a = real_tutor.ask("那它的缺点呢？", history=history, mode="quotes_first")
     assert a.covered and {"3.4.2", "4.4.4"} & {s.id for s in a.sources}
+    # the quotes are LoRA's drawbacks, chosen with the last question, not any note's 缺点
+    lora = {s.n for s in a.sources if s.id in ("3.4.2", "4.4.4")}
+    quoted = [ln for ln in a.answer.splitlines() if ln.startswith("- ")]
+    drawbacks = [ln for ln in quoted if "缺点" in ln]
+    assert drawbacks and all(int(n) in lora for ln in drawbacks for n in re.findall(r"\[(\d+)\]", ln)), a.answer
+    assert not any(ln.startswith("- - ") or "**" in ln for ln in quoted), a.answer
 
 
 @pytest.mark.parametrize("q", ["LoRA 为什么省显存？", "Why does LoRA save memory?"])

@@ -381,3 +381,18 @@ def test_extractive_answer_to_a_why_question_quotes_the_cause():
 def test_restating_the_question_is_no_answer(question, answer, restates):
     assert restates_question(answer, question) is restates
     assert ("restates" in garbage_reasons(answer, "en" if question.isascii() else "zh", [], question=question)) is restates
+
+
+def test_a_follow_up_is_quoted_with_the_last_topic_and_its_own_why():
+    """「它有什么缺点？」 after a LoRA question: the follow-up's own words come first (缺点), the last
+    question's words pick LoRA's drawback over another note's, and only the learner's own words
+    decide whether "why" was asked (no cause bonus for the "because" sentence)."""
+    from tutor.trust.check import quotable_sentences
+
+    src = [(1, "缺点：需要专门的注意力内核。"),
+           (2, "- 优点：因为只训练低秩矩阵，所以 LoRA 省显存。 - 缺点：LoRA 的**表达能力**受秩限制。")]
+    alone = extractive_answer("它有什么缺点？", src, "zh", k=1)
+    assert "专门的注意力内核 [1]" in alone  # 缺点 alone: the higher-ranked note's drawback
+    follow = extractive_answer("LoRA 为什么省显存？\n它有什么缺点？", src, "zh", k=1, asked="它有什么缺点？")
+    assert "缺点：LoRA 的表达能力受秩限制 [2]。" in follow, follow
+    assert quotable_sentences(src[1][1]) == ["优点：因为只训练低秩矩阵，所以 LoRA 省显存。", "缺点：LoRA 的表达能力受秩限制。"]

@@ -251,13 +251,15 @@ class Chat:
         t0 = time.perf_counter()
         prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
         hits = self.retriever.search(q, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT)
+        quote_q = q  # what the quoted sentences must be about
         if prev and followup.is_followup(q, self.retriever.index):
             # 「那它的缺点呢？」 names no topic: search again with the last question. A question that
             # is merely not covered is no follow-up: it gets the not-covered reply, as when alone
             query = followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups)
             again = self.retriever.search(query, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT)
             if is_covered(again, s.min_relevance) or not is_covered(hits, s.min_relevance):
-                hits = again
+                # 「它有什么缺点？」 after a LoRA question: quote LoRA's drawbacks, not any note's
+                hits, quote_q = again, query
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         covered = is_covered(hits, s.min_relevance)
         sources = group_sources(shown_hits(hits, s.min_relevance)) if covered else []
@@ -274,7 +276,7 @@ class Chat:
 
         if mode == "quotes_first":
             # the model's answers rarely pass the check: the notes' own sentences come at once
-            text = self._extractive(q, sources, lang, QUOTES_HEADER)
+            text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=q)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             kps = [{"n": src.n, "id": src.id, "text": kp} for src in sources[:3] for kp in self.key_points.get(src.id, [])]
@@ -307,11 +309,11 @@ class Chat:
         kps = [{"n": src.n, "id": src.id, "text": kp} for src in kept[:3] for kp in self.key_points.get(src.id, [])]
         answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps, mode=mode)
         if s.answer_check and not g.stopped:
-            yield from self._guard(answer, groups, fitted.groups, stop, fitted.question)
+            yield from self._guard(answer, groups, fitted.groups, stop, fitted.question, quote_q)
         else:
             if not g.stopped and is_empty(text):
                 # nothing but citations or punctuation is no answer, whatever the check setting
-                answer.answer = self._extractive(q, kept, lang)
+                answer.answer = self._extractive(quote_q, kept, lang, asked=q)
                 answer.notices += ["garbage_empty", "extractive_fallback"]
                 answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
                 yield "replace", answer.answer
@@ -348,10 +350,11 @@ class Chat:
         return self.llm.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
 
     def _guard(self, answer: Answer, groups: list[str], kept_groups: list[int],
-               stop: threading.Event | None, question: str) -> Iterator[tuple[str, object]]:
+               stop: threading.Event | None, question: str, quote_q: str | None = None) -> Iterator[tuple[str, object]]:
         """Check answer (see module doc); fills sentences/unsupported/guard/notices in place
         and yields ("retry", reasons) / ("replace", text) events when it rejects the answer.
-        question: as the first generation saw it (trimmed to the budget when too long)."""
+        question: as the first generation saw it (trimmed to the budget when too long);
+        quote_q: what a fallback's quotes must be about (a follow-up: with the last question)."""
         chunks = self.retriever.index.chunks
         context = [chunks[c].text for src in answer.sources for c in src.chunk_ids]
         lang = answer.lang
@@ -397,7 +400,7 @@ class Chat:
                 answer.guard["outcome"] = "retried"
                 answer.notices.append("retried_strict")
             else:
-                answer.answer = self._extractive(answer.question, answer.sources, lang)
+                answer.answer = self._extractive(quote_q or answer.question, answer.sources, lang, asked=answer.question)
                 answer.guard["outcome"] = "fallback"
                 answer.notices.append("extractive_fallback")
                 sents, checks = split_sentences(answer.answer), []  # quoted from the notes: nothing to flag
@@ -411,9 +414,11 @@ class Chat:
         fixed = [ln for ln in self.prompts.source("answer", lang).splitlines() if ln.strip() and "{" not in ln]
         return [self.prompts.render("system", lang), self.prompts.render("strict", lang), *fixed]
 
-    def _extractive(self, question: str, sources: list[Source], lang: str, header: dict[str, str] = FALLBACK_HEADER) -> str:
-        """trust.check.extractive_answer over the sources' quotable text."""
-        return extractive_answer(question, self._quotable(sources), lang, self.flagger.embed, header=header)
+    def _extractive(self, question: str, sources: list[Source], lang: str, header: dict[str, str] = FALLBACK_HEADER,
+                    asked: str | None = None) -> str:
+        """trust.check.extractive_answer over the sources' quotable text. question: what the
+        quotes must be about (a follow-up's search query); asked: the learner's own words."""
+        return extractive_answer(question, self._quotable(sources), lang, self.flagger.embed, header=header, asked=asked)
 
     def _quotable(self, sources: list[Source]) -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points, then its

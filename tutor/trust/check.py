@@ -413,8 +413,10 @@ def quotable_sentences(text: str) -> list[str]:
             continue
         if fenced or line.lstrip().startswith("|"):
             continue
-        line = re.sub(r"^\s*[-*•]\s+", "", line).strip()
-        out += [" ".join(p.split()) for p in _QUOTABLE_END.split(line) if p.strip()]
+        for part in _QUOTABLE_END.split(line.replace("**", "")):  # no Markdown bold in a quote
+            part = re.sub(r"^\s*(?:[-*•]\s+)+", "", part)  # bullets, also one after a full stop
+            if part.strip():
+                out.append(" ".join(part.split()))
     return out
 
 
@@ -427,6 +429,10 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
 CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
 
 
+FOLLOWUP_CONTEXT_WEIGHT = 0.5  # the follow-up's own words come first: 缺点, then LoRA's rather than any note's
+FOLLOWUP_MIN_SHARE = 0.8  # a follow-up's quote scoring under this share of the best one is left out
+
+
 QUOTES_HEADER = {
     "zh": "笔记中与问题最相关的句子：",
     "en": "The sentences in the notes most relevant to the question:",
@@ -435,7 +441,7 @@ QUOTES_HEADER = {
 
 def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: str,
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
-                      header: dict[str, str] = FALLBACK_HEADER) -> str:
+                      header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -446,9 +452,16 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     when the question asks why; ties go to the earlier source. (IDF-weighted tokens and
     multilingual similarity for Chinese were tried and lowered key-point recall on the tuning
     set: evals/answers/QUOTES.md.)
+    asked: the learner's own question when `question` is a follow-up joined to the last one
+    (「LoRA 为什么省显存？\n它有什么缺点？」): relevance is then
+    the share of asked's tokens × (1 − w + w × the share of the last question's other tokens)
+    + 0.1 × that share (w = FOLLOWUP_CONTEXT_WEIGHT), quotes under FOLLOWUP_MIN_SHARE of the
+    best are left out, and whether "why" was asked is read from asked alone.
     Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
     first) then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
+    own = set(content_tokens(asked)) if asked is not None else q_toks
+    own, ctx = (own, q_toks - own) if own else (q_toks, set())
     cands: list[tuple[int, int, str]] = []  # (n, order, sentence)
     seen = set()
     for n, text in sources:
@@ -467,16 +480,21 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         qv = embed([question])[0]
         sims = [sum(a * b for a, b in zip(qv, v)) for v in embed([c[2] for c in pool])]
 
-    why = bool(WHY_QUESTION.search(question))
+    why = bool(WHY_QUESTION.search(asked if asked is not None else question))
 
     def rel(i: int) -> float:
         n, order, s = pool[i]
         toks = set(content_tokens(s))
-        cov = sum(t in toks for t in q_toks) / len(q_toks) if q_toks else 0.0
+        cov = sum(t in toks for t in own) / len(own) if own else 0.0
+        if ctx:  # a follow-up: on the last question's topic too, or its 缺点 could be any note's
+            on_topic = sum(t in toks for t in ctx) / len(ctx)
+            cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
         cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
         return cov + cause + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
     best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
+    if ctx:  # a follow-up's weak quotes are from a neighbouring topic: fewer quotes are better
+        best = [i for i in best if rel(i) >= FOLLOWUP_MIN_SHARE * rel(best[0])]
     lines = [header[lang]]
     for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
         n, _, s = pool[i]
