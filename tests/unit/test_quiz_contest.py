@@ -276,11 +276,18 @@ def test_a_refused_contest_says_why_and_closes_the_rating_buttons(tutor, monkeyp
 
 
 # -- tutor quiz ---------------------------------------------------------------------------------
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def _cli(tutor, monkeypatch, lines):
+    """The round as in a terminal (stdin a TTY), answers from `lines`."""
     from rich.console import Console
 
     from tutor.quiz import quiz_cli
 
+    monkeypatch.setattr(quiz_cli.sys, "stdin", _Terminal())
     feed = iter(lines)
     asked: list[str] = []
     monkeypatch.setattr(quiz_cli, "_ask", lambda prompt: asked.append(prompt) or next(feed, None))
@@ -324,3 +331,28 @@ def test_cli_rating_typed_at_once_and_no_prompt_after_a_correct_grade(tutor, mon
     monkeypatch.setattr(quiz_cli, "_ask", lambda prompt: asked.append(prompt) or next(feed, None))
     quiz_cli.run_quiz(Console(file=io.StringIO(), width=300), tutor, "other", "3.4.2", "new", "short", 1, None)  # a new learner
     assert len(asked) == 1  # the answer only: nothing to contest
+
+
+def test_cli_scripted_answers_written_before_contests_keep_their_items(tutor, monkeypatch):
+    """Piped input has no line for the contest prompt: the next answer read there is kept as the
+    next item's answer, not swallowed."""
+    from rich.console import Console
+
+    from tutor.quiz import quiz_cli
+
+    _grades(tutor.quiz, monkeypatch, WRONG)
+    feed = iter(["第一个回答", "第二个回答"])
+
+    def piped(prompt=""):
+        line = next(feed, None)
+        if line is None:
+            raise EOFError
+        return line
+
+    monkeypatch.setattr("builtins.input", piped)
+    monkeypatch.setattr(quiz_cli.sys, "stdin", io.StringIO())  # not a TTY
+    out = io.StringIO()
+    results = quiz_cli.run_quiz(Console(file=out, width=300), tutor, "pipe", "3", "new", "short", 2, None)
+    assert len(results) == 2 and not any("contested" in r.flags for r in results), out.getvalue()
+    assert [r.answer for r in results] == ["第一个回答", "第二个回答"]  # each item got its own line
+    assert "Traceback" not in out.getvalue() and not quiz_cli._PUSHED_BACK

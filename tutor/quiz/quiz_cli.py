@@ -5,7 +5,8 @@ so it works in a terminal and with scripted input; each answer is stored the mom
 submitted. In a question: `?` shows the next hint, `/skip` skips, `/quit` ends the round
 (Ctrl-D too). After an automatic wrong or partial grade of a short answer, Enter goes on and
 `r` (or a rating 1-4 at once) contests it: the learner's own rating replaces the grade
-(Quiz.contest); anything else is answered with one line and asked again. What the learner reads is in Chinese with English alongside (tutor/wording.py);
+(Quiz.contest); anything else is answered with one line and asked again in a terminal, and
+with scripted input is taken as the next item's answer (scripts written before contests keep working). What the learner reads is in Chinese with English alongside (tutor/wording.py);
 JSON output (--json) keeps the fields and values DESIGN.md fixes.
 """
 
@@ -50,8 +51,14 @@ def _parse_now(now: Optional[str]) -> Optional[datetime]:
         raise TutorError(f"--now {now!r} is not an ISO date; write it like 2025-03-01 or 2025-03-01T09:30") from None
 
 
+_PUSHED_BACK: list[str] = []  # a scripted answer read at the contest prompt, kept for the next item
+
+
 def _ask(prompt: str) -> Optional[str]:
-    """One line from stdin; None on end of input."""
+    """One line from stdin (or the line pushed back); None on end of input."""
+    if _PUSHED_BACK:
+        print(prompt + _PUSHED_BACK[0])
+        return _PUSHED_BACK.pop(0)
     try:
         return input(prompt)
     except (EOFError, KeyboardInterrupt):
@@ -119,6 +126,9 @@ def _contest(console: Console, q, user: str, r, now):
                 return r, True
             pick = line.strip().lower()
         if pick not in _RATING_WORDS:
+            if not sys.stdin.isatty():  # scripted input written before contests existed: the next answer
+                _PUSHED_BACK.append(line)
+                return r, False
             console.print(f"[yellow]{escape(w('cli.quiz.contest_again'))}[/]")
             continue
         try:
@@ -131,6 +141,7 @@ def _contest(console: Console, q, user: str, r, now):
 def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, type_: Optional[str], n: int,
              now: Optional[datetime]) -> list:
     """The interactive round; returns the Results."""
+    _PUSHED_BACK.clear()  # a scripted line left over from an earlier round is not this round's answer
     q = t.quiz
     items = q.next_items(user, scope=scope, mode=mode, type=type_, n=n, now=now)
     where = text("cli.quiz.scope", scope=scope) if scope else text("cli.quiz.all_chapters")
