@@ -18,6 +18,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
+class Clock:
+    """A settable clock for the quiz service (Quiz(t, clock=Clock(T0)); set .t to move time)."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
 def make_settings(home: Path, **kw) -> Settings:
     """Settings isolated from the user's environment and tutor.toml. multilingual defaults to
     False here (unit tests inject the hash embedder); the real-stack fixtures pass True."""

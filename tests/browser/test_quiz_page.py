@@ -16,17 +16,22 @@ def pick(page, elem_id: str, label: str) -> None:
     page.get_by_role("option", name=label, exact=True).click()
 
 
-def test_answer_a_quiz_item_and_see_it_in_progress(page, ui_tutor):
-    note = ui_tutor.corpus.notes["3.4.2"]
-    item = next(q for q in note.meta.quiz if q.type == "choice")
-    page.locator("#user input").fill("browser-learner")
+def start_round(page, user: str, item_type: str) -> None:
+    """As the learner `user`, a round of new items of note 3.4.2 of one type (its label)."""
+    page.locator("#user input").fill(user)
     page.locator("#user input").press("Enter")
     page.get_by_role("tab", name="测验 Quiz").click()
     page.locator("#quiz-scope input").fill("3.4.2")
     page.locator("#quiz-scope input").press("Enter")
     pick(page, "quiz-mode", "新题 New")
-    pick(page, "quiz-type", "选择 Choice")
+    pick(page, "quiz-type", item_type)
     page.click("#quiz-start")
+
+
+def test_answer_a_quiz_item_and_see_it_in_progress(page, ui_tutor):
+    note = ui_tutor.corpus.notes["3.4.2"]
+    item = next(q for q in note.meta.quiz if q.type == "choice")
+    start_round(page, "browser-learner", "选择 Choice")
     page.wait_for_selector("#quiz-choice label")
     assert page.inner_text("#quiz-question").strip() == item.question
     assert "3.4.2 LoRA" in page.inner_text("#quiz-header")
@@ -61,14 +66,7 @@ def test_contest_a_wrong_short_answer_and_see_it_self_rated(page, ui_tutor):
     """「我认为我答对了 I think I was right」 after an automatic wrong grade: the rating buttons
     come up with the line saying they replace the grade; Good replaces it in the result, the
     round summary and the store (which keeps the grader's verdict)."""
-    page.locator("#user input").fill("contest-learner")
-    page.locator("#user input").press("Enter")
-    page.get_by_role("tab", name="测验 Quiz").click()
-    page.locator("#quiz-scope input").fill("3.4.2")
-    page.locator("#quiz-scope input").press("Enter")
-    pick(page, "quiz-mode", "新题 New")
-    pick(page, "quiz-type", "简答 Short")
-    page.click("#quiz-start")
+    start_round(page, "contest-learner", "简答 Short")
     page.wait_for_selector("#quiz-short textarea")
     assert not page.locator("#quiz-contest").is_visible()
     page.fill("#quiz-short textarea", "我喜欢吃苹果和香蕉。")  # graded wrong (about something else)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import Clock, make_settings
 from tutor.llm import ScriptedLLM
 from tutor.quiz.grading import Grade
 from tutor.rag.embed import hash_embedder
@@ -24,14 +24,6 @@ WRONG = Grade(0.2, "wrong", 0.2, 0.2, [], [], [])
 PARTIAL = Grade(0.45, "partial", 0.45, 0.45, [], [], [])
 CORRECT = Grade(0.9, "correct", 0.9, 0.9, [], [], [])
 CHECK = Grade(0.5, "check", 0.5, 0.5, [], [], ["uncertain"])
-
-
-class Clock:
-    def __init__(self, t: datetime):
-        self.t = t
-
-    def __call__(self) -> datetime:
-        return self.t
 
 
 @pytest.fixture

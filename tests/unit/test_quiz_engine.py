@@ -8,20 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import Clock, make_settings
 from tutor.rag.embed import hash_embedder
 from tutor.llm import ScriptedLLM
 from tutor.tutor import build_tutor
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, t: datetime):
-        self.t = t
-
-    def __call__(self) -> datetime:
-        return self.t
 
 
 @pytest.fixture
