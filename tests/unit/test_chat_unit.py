@@ -57,6 +57,8 @@ def test_out_of_scope_question_does_not_call_the_model(fake_tutor):
     assert "没有涉及" in a.answer and len(fake_tutor.llm.calls) == calls
     en = fake_tutor.chat._not_covered("en")  # the English reply (the hash embedder cannot reject English reliably)
     assert "don't cover" in en and "Attention Mechanisms in Depth" in en
+    zh = fake_tutor.chat._not_covered("zh")  # chapters from the whole outline, not only 1-4
+    assert all(t in zh for t in ("注意力机制详解", "强化学习", "模型部署", "AI伦理")), zh
     assert not re.search(r"[\u4e00-\u9fff]", en)  # suggestions in the question's language
 
 

@@ -446,10 +446,12 @@ class Chat:
     def _not_covered(self, lang: str) -> str:
         outline = self.retriever.index.chunks
         chapters = sorted({c.node_id for c in outline.values() if c.kind == "outline" and "." not in c.node_id}, key=int)
-        # chapters 1-4 have notes (and English titles); suggest them in the question's language
-        titles = [c.title if lang == "zh" else (c.title_en or c.title) for c in outline.values()
-                  if c.kind == "outline" and c.node_id in chapters[:4]]
-        return self.prompts.render("not_covered", lang, suggestions="、".join(titles[:4]) if lang == "zh" else ", ".join(titles[:4]))
+        # four chapters spread over the outline (1, 5, 9, 13 of 16), not only its beginning,
+        # in the question's language
+        picks = chapters[:: max(1, len(chapters) // 4)][:4]
+        by_id = {c.node_id: c for c in outline.values() if c.kind == "outline" and c.node_id in picks}
+        titles = [by_id[i].title if lang == "zh" else (by_id[i].title_en or by_id[i].title) for i in picks if i in by_id]
+        return self.prompts.render("not_covered", lang, suggestions="、".join(titles) if lang == "zh" else ", ".join(titles))
 
 
 def answer_dict(a: Answer) -> dict:
