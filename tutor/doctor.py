@@ -13,7 +13,7 @@ from tutor.config import Settings
 from tutor.rag.index import Index
 
 PACKAGES = ["tutor", "llama-cpp-python", "sentence-transformers", "torch", "chromadb", "langchain-core",
-            "langchain-chroma", "langchain-huggingface", "gradio", "bm25s", "jieba", "fsrs", "sqlalchemy"]
+            "langchain-chroma", "langchain-huggingface", "langchain-openai", "gradio", "bm25s", "jieba", "fsrs", "sqlalchemy"]
 TINY_MODEL_WARNING = ("the default model SmolLM2-135M is tiny: expect fluent but often wrong or garbled text; "
                       "trust the cited key points, and see README 'Use a stronger model'")
 
@@ -25,11 +25,34 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def report(settings: Settings, load_model: bool = True) -> dict:
-    """A JSON-able dict: packages, model, gpu, embedding, index, paths, warnings."""
-    out: dict = {"python": platform.python_version(), "packages": {p: _version(p) for p in PACKAGES}, "warnings": []}
-    out["paths"] = {"home": str(settings.home), "corpus": str(settings.corpus_dir), "prompts": str(settings.prompts_dir)}
-    # model
+def _server_model(settings: Settings, probe: bool) -> dict:
+    """The model server's settings and, with probe, whether `GET <base_url>/models` answers
+    (within TUTOR_LLM_TIMEOUT_S, at most 10 s) and which models it lists."""
+    model: dict = {"server": settings.llm_base_url, "name": settings.llm_model, "timeout_s": settings.llm_timeout_s,
+                   "n_ctx": settings.n_ctx, "api_key_env": settings.llm_api_key_env, "tokens": "estimated"}
+    if not probe:
+        return model
+    import json
+    import os
+    import urllib.request
+
+    req = urllib.request.Request(settings.llm_base_url.rstrip("/") + "/models")
+    key = os.environ.get(settings.llm_api_key_env or "")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=min(settings.llm_timeout_s, 10)) as r:
+            ids = [m.get("id") for m in json.load(r).get("data", [])]
+        model.update(reachable=True, served=ids)
+        if settings.llm_model and ids and settings.llm_model not in ids:
+            model["note"] = f"{settings.llm_model!r} is not among the listed models (llama-server and llama_cpp.server answer with their one model anyway)"
+    except Exception as e:  # noqa: BLE001 — doctor reports, never raises
+        model.update(reachable=False, error=f"{e.__class__.__name__}: {e}")
+    return model
+
+
+def _local_model(settings: Settings, load_model: bool, out: dict) -> None:
+    """The GGUF model's report (out["model"]), and the tiny-model warning."""
     try:
         from tutor.llm import default_model_path
 
@@ -50,6 +73,20 @@ def report(settings: Settings, load_model: bool = True) -> dict:
     except Exception as e:  # noqa: BLE001 — doctor reports, never raises
         model = {"error": str(e)}
     out["model"] = model
+
+
+def report(settings: Settings, load_model: bool = True) -> dict:
+    """A JSON-able dict: packages, model, gpu, embedding, index, paths, warnings."""
+    out: dict = {"python": platform.python_version(), "packages": {p: _version(p) for p in PACKAGES}, "warnings": []}
+    out["paths"] = {"home": str(settings.home), "corpus": str(settings.corpus_dir), "prompts": str(settings.prompts_dir)}
+    # model
+    if settings.llm_base_url:
+        out["model"] = _server_model(settings, probe=load_model)
+        if out["model"].get("reachable") is False:
+            out["warnings"].append(f"the model server at {settings.llm_base_url} does not answer: start it, "
+                                   "or unset TUTOR_LLM_BASE_URL to use the built-in model")
+    else:
+        _local_model(settings, load_model, out)
     # GPU offload
     try:
         import llama_cpp

@@ -1,14 +1,20 @@
-"""Chat models: llama.cpp on a local GGUF (the real one) and a scripted model for unit tests,
-behind one small interface, plus a LangChain chat-model adapter.
+"""Chat models: llama.cpp on a local GGUF (the default), an OpenAI-compatible model server
+(`RemoteLLM`, when TUTOR_LLM_BASE_URL is set) and a scripted model for unit tests, behind
+one small interface, plus a LangChain chat-model adapter.
 
 The GGUF's own chat template is used (llama-cpp-python reads `tokenizer.chat_template`
 from the file). One llama.cpp context per process: generation holds `LLM.lock`, so a UI
-serving several users serialises model calls while everything else stays responsive.
+serving several users serialises model calls while everything else stays responsive. A
+server model takes no lock: concurrency is the server's business.
+
+Deliberately not here: a tokenizer for a server model (its token counts are a conservative
+estimate, `estimate_tokens`), and retries beyond one (a dead server is reported, not awaited).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import threading
 import time
@@ -40,15 +46,23 @@ class PromptTooLong(TutorError):
     Callers fit their prompts first (rag/budget.py); this is the guard behind them."""
 
 
+class ModelServerError(TutorError):
+    """The model server (TUTOR_LLM_BASE_URL) cannot be reached, timed out, or refused the
+    request (bad key, unknown model, prompt over its context). One line, says how to fix."""
+
+
 @dataclass
 class Generation:
-    """Timing of the last generation. times in ms; tokens counted by the model's tokenizer."""
+    """Timing of the last generation. times in ms; token counts come from `counted_by`:
+    "tokenizer" (the model's own), "server" (the server's reported usage) or "estimate"
+    (`estimate_tokens`, for a server that reports no usage)."""
 
     first_token_ms: float | None = None
     total_ms: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     stopped: bool = False
+    counted_by: str = "tokenizer"
 
     @property
     def tokens_per_s(self) -> float:
@@ -96,6 +110,7 @@ class LLM:
     name: str = "llm"
     n_ctx: int = 4096
     lock: threading.Lock
+    counted_by: str = "tokenizer"  # what count_tokens is: "tokenizer" or "estimate"
 
     def count_tokens(self, text: str) -> int:
         raise NotImplementedError
@@ -103,7 +118,9 @@ class LLM:
     def count_messages(self, messages: list[Message]) -> int:
         return sum(self.count_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages) + 2
 
-    def _pieces(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+    def _pieces(self, messages: list[Message], max_tokens: int) -> Iterator[str | dict]:
+        """The backend's text pieces; it may also yield {"prompt_tokens", "completion_tokens"}
+        (counts it reports itself), which replace the counted ones in `last`."""
         raise NotImplementedError
 
     @property
@@ -129,18 +146,22 @@ class LLM:
         end early. Raises PromptTooLong (before the lock is taken)."""
         messages, max_tokens = self.prepare(messages, max_tokens)
         with self.lock:
-            self.last = Generation(prompt_tokens=self.count_messages(messages))
+            self.last = g = Generation(prompt_tokens=self.count_messages(messages), counted_by=self.counted_by)
             t0 = time.perf_counter()
             clean = StreamSanitizer(self.special_tokens)
             text = ""
+            usage: dict = {}
             gen = self._pieces(messages, max_tokens)
             try:
                 for piece in gen:
                     if stop is not None and stop.is_set():
-                        self.last.stopped = True
+                        g.stopped = True
                         break
-                    if self.last.first_token_ms is None:
-                        self.last.first_token_ms = round((time.perf_counter() - t0) * 1000, 1)
+                    if isinstance(piece, dict):  # token counts the backend reports (a server's usage)
+                        usage = piece
+                        continue
+                    if g.first_token_ms is None:
+                        g.first_token_ms = round((time.perf_counter() - t0) * 1000, 1)
                     out = clean.feed(piece)
                     text += piece
                     if out:
@@ -152,8 +173,10 @@ class LLM:
                 close = getattr(gen, "close", None)
                 if close:
                     close()  # frees llama.cpp's generator at once on Stop
-                self.last.total_ms = round((time.perf_counter() - t0) * 1000, 1)
-                self.last.completion_tokens = self.count_tokens(text) if text else 0
+                g.total_ms = round((time.perf_counter() - t0) * 1000, 1)
+                g.completion_tokens = self.count_tokens(text) if text else 0
+                if usage.get("prompt_tokens") and usage.get("completion_tokens") is not None:
+                    g.prompt_tokens, g.completion_tokens, g.counted_by = usage["prompt_tokens"], usage["completion_tokens"], "server"
 
     def complete(self, messages: list[Message], max_tokens: int) -> str:
         return "".join(self.stream(messages, max_tokens))
@@ -241,8 +264,179 @@ class ScriptedLLM(LLM):
             yield reply[i:i + self.piece]
 
 
+def estimate_tokens(text: str) -> int:
+    """Tokens of `text` for a model whose tokenizer is not at hand (a server model): one per
+    3 ASCII characters, rounded up, plus one per other character (CJK ≈ 1 token/char). Over
+    the real count for English and for Chinese on tokenizers with Chinese in their vocabulary
+    (Qwen, Llama 3, GLM); under it where Chinese is split into bytes (SmolLM2 ≈ 1.8 tokens per
+    Chinese character, Llama 2, Mistral): set TUTOR_N_CTX to about half the server's context there."""
+    ascii_chars = sum(1 for c in text if ord(c) < 128)
+    return math.ceil(ascii_chars / 3) + (len(text) - ascii_chars)
+
+
+class _NoLock:
+    """Stands in for LLM.lock where concurrency is the server's: `with llm.lock` does nothing."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+    def locked(self) -> bool:
+        return False
+
+
+def _one_line(text: object, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+class RemoteLLM(LLM):
+    """A chat model behind an OpenAI-compatible server (llama_cpp.server, llama-server, vLLM,
+    Ollama: `POST {base_url}/chat/completions`, streamed), through LangChain's ChatOpenAI.
+
+    Requests: `model`, `temperature` (0 by default: greedy), `seed`, `max_tokens` (sent as
+    `max_tokens`, which every such server honours; not `max_completion_tokens`, which
+    llama_cpp.server ignores), `stream_options.include_usage`. Token counts are
+    `estimate_tokens` for prompt budgeting; `last` takes the server's usage when the stream
+    carries it (counted_by "server"), else the estimate (counted_by "estimate").
+
+    Failures raise ModelServerError (one line): a refused connection, a timeout (no
+    connection, answer or next piece within timeout_s) or an HTTP 5xx is retried once after
+    RETRY_DELAY_S, before any text has been yielded; so a dead server is reported after at
+    most 2 × timeout_s + RETRY_DELAY_S. A bad key (401/403), unknown model (404) or prompt
+    over the server's context (400) is reported at once. A failure after text has streamed
+    is reported without a retry (the learner has seen the start). No `lock`: calls run
+    concurrently; `last` is then the most recently started generation's.
+    """
+
+    Unreachable = ModelServerError
+    RETRY_DELAY_S = 0.5
+    counted_by = "estimate"
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
+                 n_ctx: int = 4096, temperature: float = 0.0, seed: int | None = 42):
+        try:
+            from langchain_openai import ChatOpenAI
+        except ImportError:
+            raise ModelServerError("TUTOR_LLM_BASE_URL needs the package langchain-openai: "
+                                   "`pip install langchain-openai`, or unset TUTOR_LLM_BASE_URL") from None
+        self.base_url = base_url.rstrip("/")
+        self.name = model
+        self.n_ctx = n_ctx
+        self.timeout_s = timeout_s
+        self.temperature = temperature
+        self.lock = _NoLock()
+        self.last = Generation(counted_by="estimate")
+        self.chat = ChatOpenAI(model=model, base_url=self.base_url, api_key=api_key or "no-key-needed",
+                               temperature=temperature, seed=seed, timeout=timeout_s, max_retries=0,
+                               stream_usage=True)
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def _pieces(self, messages: list[Message], max_tokens: int) -> Iterator[str | dict]:
+        for attempt in (1, 2):
+            sent = False
+            try:
+                chunks = self.chat.stream(messages, extra_body={"max_tokens": max_tokens})
+                try:
+                    for chunk in chunks:
+                        u = getattr(chunk, "usage_metadata", None)
+                        if u:
+                            yield {"prompt_tokens": u.get("input_tokens", 0), "completion_tokens": u.get("output_tokens", 0)}
+                        text = chunk.content if isinstance(chunk.content, str) else ""
+                        if text:
+                            sent = True
+                            yield text
+                finally:
+                    chunks.close()  # on Stop: closes the HTTP response, the server stops generating
+                return
+            except Exception as e:  # noqa: BLE001 — every failure becomes one clear line
+                err = self._error(e, attempt)
+                if err is None:
+                    raise
+                if sent or attempt == 2 or not self._retryable(e):
+                    raise err from None
+                time.sleep(self.RETRY_DELAY_S)
+
+    @staticmethod
+    def _retryable(e: Exception) -> bool:
+        import httpx
+        import openai
+
+        return isinstance(e, (openai.APIConnectionError, openai.InternalServerError, httpx.TransportError))
+
+    def _error(self, e: Exception, attempt: int) -> ModelServerError | None:
+        """The one-line error for an exception from the client, or None for one that is not
+        about the server (a bug: re-raised as it is)."""
+        import httpx
+        import openai
+
+        url, tried = self.base_url, " (tried twice)" if attempt == 2 else ""
+        unset = "or unset TUTOR_LLM_BASE_URL to use the built-in model"
+        if isinstance(e, (openai.APITimeoutError, httpx.TimeoutException)):
+            return ModelServerError(f"the model server at {url} did not answer within {self.timeout_s:g} s{tried}: "
+                                    f"check that it is running and not overloaded, raise TUTOR_LLM_TIMEOUT_S, {unset}")
+        if isinstance(e, (openai.APIConnectionError, httpx.TransportError)):
+            return ModelServerError(f"cannot reach the model server at {url}{tried} ({_one_line(e.__cause__ or e, 80)}): "
+                                    f"start it, check TUTOR_LLM_BASE_URL, {unset}")
+        if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return ModelServerError(f"the model server at {url} refused the API key (HTTP {e.status_code}): set "
+                                    "TUTOR_LLM_API_KEY_ENV to the name of the environment variable that holds the key")
+        if isinstance(e, openai.NotFoundError):
+            return ModelServerError(f"the model server at {url} has no model {self.name!r} or no chat endpoint (HTTP 404): "
+                                    f"set TUTOR_LLM_MODEL to a name {url}/models lists, and check that the URL ends in /v1")
+        if isinstance(e, openai.APIStatusError):
+            body = e.body.get("error", e.body) if isinstance(e.body, dict) else None
+            msg = _one_line(body.get("message") if isinstance(body, dict) and body.get("message") else e.message)
+            if e.status_code == 400 and any(w in msg.lower() for w in ("context", "too long", "exceed")):
+                return ModelServerError(f"the model server at {url} says the prompt does not fit its context window ({msg}): "
+                                        "set TUTOR_N_CTX to the server's context size or less (half of it for a model "
+                                        "that splits Chinese into bytes, e.g. SmolLM2)")
+            return ModelServerError(f"the model server at {url} answered HTTP {e.status_code}{tried}: {msg}")
+        if isinstance(e, openai.OpenAIError):
+            return ModelServerError(f"the model server at {url} sent an answer that is not an OpenAI-compatible chat "
+                                    f"stream ({_one_line(e, 80)}): check TUTOR_LLM_BASE_URL")
+        return None
+
+
+def model_name(settings) -> str:
+    """The name answers report for the configured model, without loading it: TUTOR_LLM_MODEL
+    for a server model, else the GGUF file's stem. Raises ModelMissing (no default package)."""
+    if settings.llm_base_url:
+        return settings.llm_model or ""
+    return Path(settings.model_path or default_model_path()).stem
+
+
 def load_llm(settings) -> LLM:
-    """The configured model: TUTOR_MODEL_PATH or the default SmolLM2 GGUF. Raises ModelMissing."""
+    """The configured model: a RemoteLLM when TUTOR_LLM_BASE_URL is set, else llama.cpp on
+    TUTOR_MODEL_PATH or the default SmolLM2 GGUF. Raises ModelMissing, ModelInvalid,
+    ModelServerError (bad server settings: no model name, a URL that is not http(s), an API
+    key variable that is not set)."""
+    if settings.llm_base_url:
+        url = settings.llm_base_url.strip()
+        if not url.startswith(("http://", "https://")):
+            raise ModelServerError(f"TUTOR_LLM_BASE_URL {url!r} is not an http(s) URL; "
+                                   "use e.g. http://127.0.0.1:8001/v1, or unset it")
+        if not settings.llm_model:
+            raise ModelServerError(f"TUTOR_LLM_BASE_URL is set but TUTOR_LLM_MODEL is not: set it to the model name "
+                                   f"the server serves ({url.rstrip('/')}/models lists them)")
+        key = None
+        if settings.llm_api_key_env:
+            key = os.environ.get(settings.llm_api_key_env)
+            if not key:
+                raise ModelServerError(f"TUTOR_LLM_API_KEY_ENV names {settings.llm_api_key_env}, which is not set or "
+                                       f"empty: export {settings.llm_api_key_env}=<key>, or unset TUTOR_LLM_API_KEY_ENV")
+        return RemoteLLM(url, settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s,
+                         n_ctx=settings.n_ctx, temperature=settings.temperature, seed=settings.seed)
     path = settings.model_path or default_model_path()
     return LlamaCppLLM(path, n_ctx=settings.n_ctx, n_gpu_layers=settings.n_gpu_layers, threads=settings.threads,
                        temperature=settings.temperature, seed=settings.seed)

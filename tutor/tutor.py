@@ -6,14 +6,13 @@ so `tutor search` never loads llama.cpp and `tutor doctor` works with no index.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from functools import cached_property
 from typing import Iterator
 
 from tutor.config import Settings
 from tutor.corpus import Corpus
 from tutor.errors import TutorError
-from tutor.llm import LLM, default_model_path, load_llm
+from tutor.llm import LLM, load_llm, model_name
 from tutor.prompts import Prompts
 from tutor.rag.chat import Answer, Chat
 from tutor.rag.embed import (
@@ -145,7 +144,7 @@ class Tutor:
             name = self._llm.name
         else:
             try:
-                name = Path(self.settings.model_path or default_model_path()).stem
+                name = model_name(self.settings)
             except TutorError:
                 name = ""
         return policy.resolve(mode or self.settings.answer_mode, name, self.settings.answer_check)
