@@ -371,9 +371,11 @@ TABLE: dict[str, tuple[str, str]] = {
     "chat.no_question": ("⚠ 还没有可讲解的问题，先提一个问题", "there is no question to explain yet: ask one first"),
     "chat.summary.retried": ("第一次写的回答没有通过与笔记的核对，这是重写后的回答。", "The first draft did not match the notes, so this is a rewrite."),
     "chat.summary.stopped": ("已按你的要求停止，回答不完整。", "Stopped as you asked; the answer is incomplete."),
-    "chat.summary.explain_failed": ("模型的讲解没有通过与笔记的核对，所以不显示；上面摘录的笔记原句就是答案。",
-                                    "The model's explanation did not match the notes, so it is not shown; the quoted "
-                                    "sentences above are the answer."),
+    "chat.summary.explain_failed": ("模型的讲解没有通过与笔记的核对，所以不显示。上面的摘录只是与问题用词最接近的句子，"
+                                    "未必回答了问题：请打开来源卡片里的笔记查看。",
+                                    "The model's explanation did not match the notes, so it is not shown. The quotes above "
+                                    "are only the sentences closest to the question's words and may not answer it: open "
+                                    "the notes on the source cards."),
     "notice.history_dropped": ("较早的对话因上下文长度被省略", "older turns were left out to fit the context window"),
     "notice.notes_dropped": ("部分检索到的笔记因长度被省略", "some retrieved notes were left out to fit the context window"),
     "notice.notes_trimmed": ("最相关的笔记太长，只保留了前几段", "the most relevant note was shortened to fit the context window"),
@@ -392,7 +394,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "guide.prompt_more": ("写下你的想法后发送，或点“显示答案”", "write your thoughts and send them, or press Show answer"),
     "guide.no_topic": ("没有找到带测验题的相关笔记，直接回答", "no note with quiz items matched, so here is a plain answer"),
     "guide.title": ("引导", "Guide"),
-    "guide.touches": ("你的想法涉及 {n}/{m} 个要点。", "Your idea touches {n} of {m} key points."),
+    "guide.touches": ("你的想法已涉及 {n}/{m} 个要点。", "Your idea already touches {n} of {m} key points."),
     "guide.type_first": ("⚠ 先输入问题", "type a question first"),
 
 }

@@ -10,7 +10,8 @@ who wants the learner to think first:
 The ladder is for the retrieved note's quiz item closest to the question (jieba token
 overlap, short items preferred on ties), since hints are built per item. An attempt at a
 short item is graded (deterministic grader, no LLM) only to say how many of its key points
-it touches, never which. A new question (ending in ? or ？) starts a new ladder. When
+it touches (only when at least one), never which. A new question (ending in ? or ？) about
+another note starts a new ladder; one about the same note is an attempt. When
 retrieval finds no note with quiz items, the guide says so and answers normally.
 
 Guide state (kept per session in gr.State): {} when idle, else {"question", "chapter",
@@ -59,12 +60,26 @@ def _hint_message(tutor, state: dict) -> dict:
 
 
 def _coverage(tutor, state: dict, attempt: str) -> str:
-    """'Your idea touches n of m key points' for a short item; '' otherwise."""
+    """'Your idea already touches n of m key points' for a short item when n ≥ 1; '' otherwise:
+    the matcher misses ideas in the learner's own words, so "0 of 3" would be a false verdict."""
     it = tutor.quiz.item(state["item"])
     if it.type != "short" or not attempt.strip():
         return ""
     g = tutor.quiz.grade_text(it.id, attempt)  # the quiz tab's grade of the same text (nothing stored)
-    return w("guide.touches", n=len(g.matched), m=len(it.key_points)) + " "
+    return w("guide.touches", n=len(g.matched), m=len(it.key_points)) + " " if g.matched else ""
+
+
+def _new_question(tutor, message: str, chapter: str | None, state: dict) -> bool:
+    """True when a message during a ladder starts a new one: it ends in ?/？ and the ladder's
+    note is not among the notes it retrieves. A guess phrased as a question on the same topic
+    (「是不是因为维度大了点积会变得很大？」) is an attempt."""
+    if not message.endswith(("?", "？")):
+        return False
+    try:
+        hits = tutor.search(message, k=tutor.settings.top_k, chapter=chapter or None)
+    except TutorError:
+        return True  # the new-question path reports the error
+    return state["note"] not in {h.chunk.node_id for h in hits}
 
 
 def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, state: dict | None,
@@ -73,13 +88,13 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
     history = list(history or [])
     state = dict(state or {})
     message = (message or "").strip()
-    if state and (show_answer or not message.endswith(("?", "？"))) and (message or show_answer):
+    if state and (show_answer or not _new_question(tutor, message, chapter, state)) and (message or show_answer):
         if not show_answer and state["step"] < 2:  # an attempt: next rung
             shown = history + [{"role": "user", "content": user_content(message)}]
             state["step"] += 1
             msg = _hint_message(tutor, state)
             msg["content"] = _coverage(tutor, state, message) + msg["content"]
-            yield KEEP, shown + [msg], "", "", state
+            yield "", shown + [msg], "", "", state  # sent: the box is emptied
             return
         # the answer, on request (or after the second attempt): the normal RAG answer
         shown = history + ([{"role": "user", "content": user_content(message)}] if message else [])
@@ -88,7 +103,7 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
             if status.startswith("⚠"):
                 yield box, shown, panel, status, state
                 return
-            yield KEEP, shown + msgs[len(base) + 1:], panel, status, {}
+            yield box, shown + msgs[len(base) + 1:], panel, status, {}  # respond empties the box once
         return
     if not message:
         yield KEEP, history, "", w("guide.type_first"), state
@@ -104,7 +119,7 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
         return
     note, item = picked
     state = {"question": message, "chapter": chapter or "", "item": item.id, "note": note, "step": 1, "base": len(history)}
-    yield KEEP, history + [{"role": "user", "content": user_content(message)}, _hint_message(tutor, state)], "", "", state
+    yield "", history + [{"role": "user", "content": user_content(message)}, _hint_message(tutor, state)], "", "", state
 
 
 def _as_shown(turns: list[dict]) -> list[dict]:

@@ -106,7 +106,7 @@ def test_quotes_first_then_a_checked_explanation_never_withdrawn(page, record_pr
     record_property(f"quotes_shown_s_{page.width_name}", round(time.monotonic() - t0, 2))
     first = answer(page, 0)
     quotes = first.inner_text()
-    assert "笔记中与问题最相关的句子" in quotes and first.locator("a.cite").count() >= 2
+    assert "笔记原句摘录" in quotes and first.locator("a.cite").count() >= 2
     details = first.locator("details.answer-meta")
     assert details.count() == 1 and details.get_attribute("open") is None  # timings collapsed
     assert "tok/s" not in quotes and "first token" not in quotes

@@ -28,6 +28,23 @@ def bank():
     return ItemBank.build(Corpus.load(ROOT / "corpus"))
 
 
+def test_every_cloze_hint_leaves_most_of_its_key_point_readable(bank):
+    """A reviewer got 「____只____m−n」: a cloze that blanks nearly everything asks nothing."""
+    from tutor.quiz.hints import BLANK, MIN_VISIBLE_SHARE, _best_cloze, _squash
+
+    offered = 0
+    for it in bank.items:
+        note = bank.note(it)
+        c = _best_cloze(it, note)
+        if c is None:
+            continue
+        offered += 1
+        kps = list(it.key_points) if it.type == "short" and it.key_points else list(note.meta.key_points)
+        visible = len(_squash(c.replace(BLANK, "")))
+        assert any(visible >= MIN_VISIBLE_SHARE * len(_squash(kp)) for kp in kps), (it.id, c)
+    assert offered >= 0.9 * len(bank.items)  # the floor takes few clozes away
+
+
 def test_no_hint_before_the_answer_gives_it_away_for_any_item(bank):
     assert len(bank.items) >= 200
     for it in bank.items:

@@ -214,6 +214,31 @@ def test_guide_walks_the_ladder_then_answers_on_request(tutor):
     assert Q in tutor.llm.calls[-1][-1]["content"]
 
 
+def test_guide_empties_the_box_and_a_question_on_the_same_note_is_an_attempt(tutor):
+    """Review findings: the sent text stayed in the box; 「是不是因为…？」 (a guess phrased as a
+    question, on the same note) restarted the ladder with the same hint 1/3."""
+    from ui.guide import guide
+
+    box, shown, _, _, st = list(guide(tutor, Q, [], "", {}))[-1]
+    assert box == "" and st["step"] == 1
+    guess = "是不是因为 LoRA 只训练低秩矩阵？"
+    box, shown, _, _, st2 = list(guide(tutor, guess, shown, "", st))[-1]
+    assert box == "" and st2["step"] == 2 and st2["note"] == st["note"] and shown[-2]["content"] == guess
+
+
+def test_guide_does_not_say_an_idea_touches_zero_key_points(tutor, monkeypatch):
+    from tutor.quiz.grading import Grade
+    from ui import guide as g
+
+    _, shown, _, _, st = list(g.guide(tutor, Q, [], "", {}))[-1]
+    st = dict(st, item=next(i.id for i in tutor.quiz.bank.select(st["note"]) if i.type == "short"))
+    kps = tutor.quiz.item(st["item"]).key_points
+    monkeypatch.setattr(tutor.quiz, "grade_text", lambda item_id, text: Grade(0.1, "wrong", 0.1, 0.1, [], [], []))
+    assert g._coverage(tutor, st, "我猜是把向量旋转一个角度") == ""  # the matcher may just miss own words
+    monkeypatch.setattr(tutor.quiz, "grade_text", lambda item_id, text: Grade(0.5, "partial", 0.5, 0.5, [kps[0]], [], []))
+    assert g._coverage(tutor, st, "低秩矩阵").startswith(f"你的想法已涉及 1/{len(kps)} 个要点")
+
+
 def test_guide_new_question_restarts_and_uncovered_question_is_answered_plainly(tutor):
     from ui.guide import NO_TOPIC, guide
 

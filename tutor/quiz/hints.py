@@ -26,6 +26,7 @@ from tutor.wording import Text, text, w
 LEAK_CHARS = 6  # a run this long (spaces and punctuation removed) copied from the answer counts as giving it away
 _PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\[\]【】「」『』“”\"'‘’…—\-·/]+")
 BLANK = "____"
+MIN_VISIBLE_SHARE = 0.4  # a cloze must leave this share of its key point readable, or it is not offered
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def _cloze(kp: str, item: Item, note: Note) -> str | None:
 
 def _best_cloze(item: Item, note: Note) -> str | None:
     """The most readable cloze over the candidate key points (the item's own for short items,
-    else the note's): most text left visible."""
+    else the note's): most text left visible; None when none keeps MIN_VISIBLE_SHARE of its
+    key point visible (the ladder then asks which key point applies)."""
     kps = list(item.key_points) if item.type == "short" and item.key_points else list(note.meta.key_points)
     ans = set(_squash(item.answer_text))
     best, best_key = None, (-1.0, -1)
@@ -124,6 +126,8 @@ def _best_cloze(item: Item, note: Note) -> str | None:
         if not c:
             continue
         visible = len(_squash(c.replace(BLANK, "")))
+        if visible < MIN_VISIBLE_SHARE * len(_squash(kp)):
+            continue  # 「____只____m−n」 asks nothing a learner can read
         key = (visible / max(len(_squash(kp)), 1) + 0.5 * (len(set(_squash(kp)) & ans) > 0), visible)
         if key > best_key:
             best, best_key = c, key

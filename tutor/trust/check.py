@@ -433,9 +433,9 @@ FOLLOWUP_CONTEXT_WEIGHT = 0.5  # the follow-up's own words come first: 缺点, t
 FOLLOWUP_MIN_SHARE = 0.8  # a follow-up's quote scoring under this share of the best one is left out
 
 
-QUOTES_HEADER = {
-    "zh": "笔记中与问题最相关的句子：",
-    "en": "The sentences in the notes most relevant to the question:",
+QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so they may not answer
+    "zh": "笔记原句摘录（按与问题共有的词挑选）：",
+    "en": "Sentences quoted from the notes (picked by the words they share with the question):",
 }
 
 
