@@ -1,7 +1,8 @@
 """Quotes-first answers (answer mode "quotes_first": the notes' most relevant sentences, no
 model call) scored against an eval set's key points: key-point recall (a key point counts when
 KEY_POINT_MATCH of its content tokens are in the answer, as `tutor eval --answers`), whether a
-cited note is an expected one, and whether the top-1 quoted sentence comes from an expected note.
+cited note is an expected one, whether the top-1 quoted sentence comes from an expected note, and
+quote precision (the share of quoted sentences from an expected note).
 
     .venv/bin/python evals/answers/quotes_eval.py --set evals/sets/tuning_colloquial.jsonl [--home DIR] [--out FILE.json]
 
@@ -39,18 +40,23 @@ def main() -> None:
     for it in items:
         a = t.ask(it.question, mode="quotes_first")
         if not a.covered:
-            rows.append({"id": it.id, "covered": False, "kp_recall": 0.0, "cited_expected": False, "first_expected": False})
+            rows.append({"id": it.id, "covered": False, "kp_recall": 0.0, "cited_expected": False, "first_expected": False,
+                         "quotes": 0, "quotes_expected": 0})
             continue
         by_n = {s.n: s.id for s in a.sources}
         cites = [by_n.get(int(n)) for n in CITE.findall(a.answer)]
         kp = [term_coverage(k, a.answer) >= KEY_POINT_MATCH for k in it.key_points]
         rows.append({"id": it.id, "lang": it.lang, "covered": True, "kp_recall": sum(kp) / len(kp),
                      "cited_expected": any(c in it.expected_ids for c in cites),
-                     "first_expected": bool(cites) and cites[0] in it.expected_ids, "answer": a.answer})
+                     "first_expected": bool(cites) and cites[0] in it.expected_ids, "answer": a.answer,
+                     "quotes": len(cites), "quotes_expected": sum(c in it.expected_ids for c in cites)})
     summary = {"set": args.set, "n": len(rows),
                "kp_recall": round(statistics.mean(r["kp_recall"] for r in rows), 3),
                "cited_expected": round(sum(r["cited_expected"] for r in rows) / len(rows), 3),
-               "first_expected": round(sum(r["first_expected"] for r in rows) / len(rows), 3)}
+               "first_expected": round(sum(r["first_expected"] for r in rows) / len(rows), 3),
+               # quote precision: the share of quoted sentences that come from an expected note
+               "quote_precision": round(sum(r["quotes_expected"] for r in rows) / max(1, sum(r["quotes"] for r in rows)), 3),
+               "quotes_per_answer": round(sum(r["quotes"] for r in rows) / len(rows), 2)}
     for lang in ("zh", "en"):
         sub = [r for r in rows if r.get("lang") == lang]
         if sub:

@@ -385,14 +385,27 @@ def test_restating_the_question_is_no_answer(question, answer, restates):
 
 def test_a_follow_up_is_quoted_with_the_last_topic_and_its_own_why():
     """「它有什么缺点？」 after a LoRA question: the follow-up's own words come first (缺点), the last
-    question's words pick LoRA's drawback over another note's, and only the learner's own words
-    decide whether "why" was asked (no cause bonus for the "because" sentence)."""
+    question's words pick LoRA's drawback over other notes' (theirs are left out as weak), and
+    only the learner's own words decide whether "why" was asked (no cause bonus for the
+    "because" sentence)."""
     from tutor.trust.check import quotable_sentences
 
-    src = [(1, "缺点：需要专门的注意力内核。"),
-           (2, "- 优点：因为只训练低秩矩阵，所以 LoRA 省显存。 - 缺点：LoRA 的**表达能力**受秩限制。")]
-    alone = extractive_answer("它有什么缺点？", src, "zh", k=1)
+    src = [(1, "缺点：需要专门的注意力内核。"),  # the best source has fewer than k sentences: all notes compete
+           (2, "- 优点：因为只训练低秩矩阵，所以 LoRA 省显存。 - 缺点：LoRA 的**表达能力**受秩限制。"),
+           (3, "缺点：量化会损失精度。")]
+    alone = extractive_answer("它有什么缺点？", src, "zh", k=2)
     assert "专门的注意力内核 [1]" in alone  # 缺点 alone: the higher-ranked note's drawback
-    follow = extractive_answer("LoRA 为什么省显存？\n它有什么缺点？", src, "zh", k=1, asked="它有什么缺点？")
-    assert "缺点：LoRA 的表达能力受秩限制 [2]。" in follow, follow
+    follow = extractive_answer("LoRA 为什么省显存？\n它有什么缺点？", src, "zh", k=2, asked="它有什么缺点？")
+    assert follow.splitlines()[1:] == ["- 缺点：LoRA 的表达能力受秩限制 [2]。"], follow
     assert quotable_sentences(src[1][1]) == ["优点：因为只训练低秩矩阵，所以 LoRA 省显存。", "缺点：LoRA 的表达能力受秩限制。"]
+
+
+def test_only_the_best_note_is_quoted_when_it_has_enough_sentences_in_the_language():
+    best = "LoRA 冻结预训练权重。LoRA 只训练低秩矩阵 B 和 A。LoRA 可以合并回原权重。"
+    other = "LoRA 也用于扩散模型的画风训练。"
+    out = extractive_answer("LoRA 是什么？", [(1, best), (2, other)], "zh", k=3)
+    assert "[2]" not in out and out.count("[1]") == 3
+    # the best note has no English: the English sentences of the other notes are quoted
+    en_note = "LoRA freezes the weights. LoRA trains two low-rank matrices. LoRA can be merged back."
+    en = extractive_answer("What is LoRA?", [(1, best), (2, en_note)], "en", k=3)
+    assert en.count("[2]") == 3 and "[1]" not in en
