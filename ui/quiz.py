@@ -242,7 +242,9 @@ def summary(st: dict) -> str:
     counts = {v: sum(1 for r in graded if r["verdict"] == v) for v in VERDICT}
     counts["contested"] = sum(1 for r in rs if "contested" in r.get("flags", []))
     counts["self"] = len(rs) - len(graded) - counts["contested"]
-    mean = sum(r["score"] for r in rs) / len(rs)
+    # the mean of the scores the table shows: self-rated and "check yourself" rows say "not scored"
+    scored = [r["score"] for r in graded if r["verdict"] != "check"]
+    mean = f" · {label('quiz.summary.mean')} **{round(100 * sum(scored) / len(scored))}%**" if scored else ""
     heads = ("#", label("common.note"), label("common.type"), label("common.verdict"), label("common.score"),
              label("common.next_review"))
     rows = [f"### {w('quiz.summary.title', n=len(rs))}",
@@ -250,7 +252,7 @@ def summary(st: dict) -> str:
             + (f" · {label('quiz.summary.self_rated')} **{counts['self']}**" if counts["self"] else "")
             + (f" · {label('quiz.summary.contested')} **{counts['contested']}**" if counts["contested"] else "")
             + (f" · {label('quiz.summary.to_rate')} **{counts['check']}**" if counts["check"] else "")
-            + f" · {label('quiz.summary.mean')} **{round(100 * mean)}%** · {label('common.user')} {html.escape(st['user'])}", "",
+            + f"{mean} · {label('common.user')} {html.escape(st['user'])}", "",
             "| " + " | ".join(heads) + " |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(rs, 1):
         selfr = "self_rated" in r.get("flags", [])

@@ -148,3 +148,18 @@ def test_check_yourself_shows_the_reference_then_rating_buttons(tutor, monkeypat
     assert st["results"][-1]["verdict"] == "correct" and len(st["results"]) == 1
     st, v = quiz.next_item(tutor, st)
     assert "自评 self-rated **1**" in v.summary and "自评 self-rated: 良好 Good" in v.summary
+
+
+def test_summary_mean_counts_only_the_scores_it_shows():
+    """Review: self-rated rows said "not scored" while the mean included them (70% shown for
+    100, 100, 0 and 50 of which two were self-rated)."""
+    from ui.quiz import summary
+
+    def row(verdict, score, flags=()):
+        return {"verdict": verdict, "score": score, "flags": list(flags), "note_id": "3.4.2", "note_title": "LoRA",
+                "type": "short", "rating": "good", "due": "2026-12-01T09:00"}
+
+    rs = [row("correct", 0.8), row("wrong", 0.2), row("correct", 1.0, ["self_rated"]), row("check", 0.5)]
+    out = summary({"results": rs, "user": "ann"})
+    assert "平均得分 mean score **50%**" in out  # (80 + 20) / 2
+    assert "平均得分" not in summary({"results": [row("correct", 1.0, ["self_rated"])], "user": "ann"})
