@@ -93,8 +93,9 @@ def path_html(steps) -> str:
 
 def history_rows(reviews, notes) -> list[list]:
     """The newest HISTORY_ROWS reviews as table rows, labelled as the quiz tab labels them: an
-    answer waiting for a self-rating ("check") has no score yet; a contested one counts with the
-    learner's own rating (the rating column), not scored, as in the round summary."""
+    answer waiting for a self-rating ("check") has no score yet; a contested or self-rated one
+    (a "check" answer rated by the learner, every flashcard) counts with the learner's own
+    rating (the rating column), not scored, as in the round summary."""
     out = []
     for r in reversed(reviews[-HISTORY_ROWS:]):
         title = notes[r.note_id].meta.title if r.note_id in notes else ""
@@ -102,6 +103,8 @@ def history_rows(reviews, notes) -> list[list]:
         score = label("common.not_scored") if r.verdict == "check" else f"{round(100 * r.score)}%"
         if r.contest:
             verdict, score = label("quiz.summary.contested"), label("common.not_scored")
+        elif "self_rated" in (r.flags or []) or r.item_type == "card":  # the learner's own rating, not a grade
+            verdict, score = label("quiz.summary.self_rated"), label("common.not_scored")
         out.append([r.time.strftime("%Y-%m-%d %H:%M"), f"{r.note_id} {title}", TYPE_LABEL.get(r.item_type, r.item_type),
                     verdict, score, rating_label(r.rating)])
     return out

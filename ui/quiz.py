@@ -216,8 +216,8 @@ def result_markdown(r: dict) -> str:
     flags = r.get("flags", [])
     if r["verdict"] == "check":
         head = f'<span class="{cls}">{name}</span> · {w("quiz.rate_yourself")}'
-    elif "self_rated" in flags:
-        head = f'<span class="{cls}">{name}</span> · {label("quiz.your_rating")} {rating_label(r["rating"])} · {nxt}'
+    elif "self_rated" in flags or r["type"] == "card":  # the learner's own rating: no verdict name, which reads as a grade
+        head = f'<span class="{cls}">{label("quiz.your_rating")} {rating_label(r["rating"])}</span> · {nxt}'
     else:
         auto = f'{label("quiz.auto_graded")} · ' if r["type"] == "short" else ""
         head = (f'<span class="{cls}">{name}</span> · {auto}{label("common.score")} {round(100 * r["score"])}% · '
@@ -238,7 +238,7 @@ def summary(st: dict) -> str:
     rs = st.get("results", [])
     if not rs:
         return w("quiz.summary.none")
-    graded = [r for r in rs if "self_rated" not in r.get("flags", [])]
+    graded = [r for r in rs if "self_rated" not in r.get("flags", []) and r["type"] != "card"]
     counts = {v: sum(1 for r in graded if r["verdict"] == v) for v in VERDICT}
     counts["contested"] = sum(1 for r in rs if "contested" in r.get("flags", []))
     counts["self"] = len(rs) - len(graded) - counts["contested"]
@@ -255,7 +255,7 @@ def summary(st: dict) -> str:
             + f"{mean} · {label('common.user')} {html.escape(st['user'])}", "",
             "| " + " | ".join(heads) + " |", "|---|---|---|---|---|---|"]
     for k, r in enumerate(rs, 1):
-        selfr = "self_rated" in r.get("flags", [])
+        selfr = "self_rated" in r.get("flags", []) or r["type"] == "card"
         kind = "quiz.summary.contested" if "contested" in r.get("flags", []) else "quiz.summary.self_rated"
         verdict = f"{label(kind)}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
         score = label("common.not_scored") if selfr or r["verdict"] == "check" else f"{round(100 * r['score'])}%"

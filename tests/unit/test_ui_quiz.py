@@ -73,8 +73,13 @@ def test_flashcard_flips_then_self_rates(tutor):
     assert v.kind == "card" and v.back == ""
     st, v = quiz.flip(tutor, st)
     assert v.back == tutor.quiz.item(st["items"][0]).reference and not v.answered
-    st, v = quiz.rate(tutor, st, "good")
-    assert v.answered and st["result"]["rating"] == "good" and st["result"]["verdict"] == "correct"
+    st, v = quiz.rate(tutor, st, "hard")
+    assert v.answered and st["result"]["rating"] == "hard" and st["result"]["verdict"] == "partial"
+    # the learner's own rating, not a grade they never received (review: "Partly correct · score 50%")
+    assert "自评 your rating 困难 Hard" in v.result and "部分正确" not in v.result and "score" not in v.result
+    st, v = quiz.next_item(tutor, st)
+    assert "自评 self-rated: 困难 Hard" in v.summary and "部分正确 Partly correct **0**" in v.summary
+    assert "平均得分" not in v.summary
 
 
 @pytest.mark.parametrize("scope,mode,type_,says", [

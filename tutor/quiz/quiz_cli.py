@@ -232,7 +232,7 @@ def _show_result(console: Console, r) -> None:
     verdict = label(f"verdict.{r.verdict}")
     if r.verdict == "check":
         console.print(f"[{color}]{mark} {verdict}[/] · {escape(w('cli.quiz.not_scheduled'))}")
-    elif "self_rated" in r.flags:
+    elif "self_rated" in r.flags or r.type == "card":  # a flashcard's rating is the learner's own
         console.print(f"[{color}]{mark} {label('quiz.your_rating')} {label(f'rating.{r.rating}')}[/] · "
                       f"{label('common.next_review')} {due}")
         if "contested" in r.flags and r.graded:
@@ -261,7 +261,7 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
         if r.verdict == "check":  # waiting for the learner's own rating: nothing scheduled
             tab.add_row(str(k), r.item_id, label("verdict.check"), label("common.not_scored"), label("rating.pending"),
                         label("common.not_scheduled"))
-        elif "self_rated" in r.flags:
+        elif "self_rated" in r.flags or r.type == "card":
             kind = "quiz.summary.contested" if "contested" in r.flags else "quiz.summary.self_rated"
             tab.add_row(str(k), r.item_id, label(kind), label("common.not_scored"), label(f"rating.{r.rating}"),
                         r.due.strftime("%Y-%m-%d %H:%M"))
@@ -269,7 +269,7 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
             tab.add_row(str(k), r.item_id, label(f"verdict.{r.verdict}"), f"{round(100 * r.score)}%", label(f"rating.{r.rating}"),
                         r.due.strftime("%Y-%m-%d %H:%M"))
     console.print(tab)
-    graded = [r for r in results if "self_rated" not in r.flags]
+    graded = [r for r in results if "self_rated" not in r.flags and r.type != "card"]
     counts = {v: sum(1 for r in graded if r.verdict == v) for v in ("correct", "partial", "wrong", "check")}
     contested = sum(1 for r in results if "contested" in r.flags)
     selfr = len(results) - len(graded) - contested

@@ -423,7 +423,7 @@ class Quiz:
     def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str]) -> str:
         """Feedback in Chinese with English alongside (tutor/wording.py); the item's own key
         points and explanation in the note's language."""
-        head = wording(f"feedback.{verdict}")
+        head = wording(f"feedback.{verdict}" if it.type != "card" else "feedback.self_rated")  # a card's rating is the learner's
         for flag, key in (("empty", "feedback.empty" if it.type != "card" else "feedback.empty_card"),
                           ("copied_question", "feedback.copied_question"), ("contested", "feedback.contested"),
                           ("self_rated", "feedback.self_rated"),
