@@ -477,7 +477,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if not cands:
         return header[lang]
     in_lang = [c for c in cands if detect_lang(c[2]) == lang]
-    first = [c for c in in_lang if c[0] == min(c[0] for c in cands)]
+    best_n = min(c[0] for c in cands)
+    first = [c for c in in_lang if c[0] == best_n]
     # the best note alone when it has k sentences in the question's language: a third quote
     # from another note was mostly beside the point
     pool = first if len(first) >= k else in_lang if len(in_lang) >= min(k, len(cands)) else cands
