@@ -26,7 +26,9 @@ from tutor.wording import Text, text, w
 LEAK_CHARS = 6  # a run this long (spaces and punctuation removed) copied from the answer counts as giving it away
 _PUNCT = re.compile(r"[\s，。！？、；：,.!?;:（）()\[\]【】「」『』“”\"'‘’…—\-·/]+")
 BLANK = "____"
-MIN_VISIBLE_SHARE = 0.4  # a cloze must leave this share of its key point readable, or it is not offered
+MIN_VISIBLE_SHARE = 0.5  # a cloze must leave this share of its key point readable, or it is not offered
+MIN_VISIBLE_CHARS = 6    # ... and this many characters (punctuation aside): 「____只____m−n」 asks nothing
+MAX_BLANKS = 2           # more gaps than this and the key point reads as a puzzle, not a hint
 
 
 @dataclass(frozen=True)
@@ -115,20 +117,34 @@ def _cloze(kp: str, item: Item, note: Note) -> str | None:
 
 
 def _best_cloze(item: Item, note: Note) -> str | None:
-    """The most readable cloze over the candidate key points (the item's own for short items,
-    else the note's): most text left visible; None when none keeps MIN_VISIBLE_SHARE of its
-    key point visible (the ladder then asks which key point applies)."""
-    kps = list(item.key_points) if item.type == "short" and item.key_points else list(note.meta.key_points)
-    ans = set(_squash(item.answer_text))
+    """The most readable cloze over the candidate key points (a short item's own first, then
+    the note's): most text left visible; None when none keeps MIN_VISIBLE_SHARE of its
+    key point and MIN_VISIBLE_CHARS visible with at most MAX_BLANKS gaps (the ladder then asks
+    which key point applies)."""
+    about = {_squash(w) for w in _words(item.prompt + " " + " ".join(answer_texts(item)))}
+    own = list(item.key_points) if item.type == "short" else []
+    # the note's key points when the item has none or none of its own makes a readable cloze
+    return _pick_cloze(own, item, note, about) or _pick_cloze(list(note.meta.key_points), item, note, about)
+
+
+def _share(kp: str, about: set[str]) -> float:
+    """Share in [0, 1] of the key point's content words (2+ characters, or Latin/digits) in `about`."""
+    words = {_squash(w) for w in _words(kp)}
+    words = {w for w in words if len(w) >= 2 or re.match(r"[a-z0-9]", w)}
+    return len(words & about) / len(words) if words else 0.0
+
+
+def _pick_cloze(kps: list[str], item: Item, note: Note, about: set[str]) -> str | None:
     best, best_key = None, (-1.0, -1)
     for kp in kps:
         c = _cloze(kp, item, note)
         if not c:
             continue
         visible = len(_squash(c.replace(BLANK, "")))
-        if visible < MIN_VISIBLE_SHARE * len(_squash(kp)):
+        if visible < max(MIN_VISIBLE_CHARS, MIN_VISIBLE_SHARE * len(_squash(kp))) or c.count(BLANK) > MAX_BLANKS:
             continue  # 「____只____m−n」 asks nothing a learner can read
-        key = (visible / max(len(_squash(kp)), 1) + 0.5 * (len(set(_squash(kp)) & ans) > 0), visible)
+        # the key point nearest the item's question and answer first, then the most readable
+        key = (_share(kp, about) + visible / max(len(_squash(kp)), 1), visible)
         if key > best_key:
             best, best_key = c, key
     return best
