@@ -395,6 +395,9 @@ TABLE: dict[str, tuple[str, str]] = {
     "guide.no_topic": ("没有找到带测验题的相关笔记，直接回答", "no note with quiz items matched, so here is a plain answer"),
     "guide.title": ("引导", "Guide"),
     "guide.touches": ("你的想法已涉及 {n}/{m} 个要点。", "Your idea already touches {n} of {m} key points."),
+    "guide.correct": ("答对了！你的回答覆盖了这道题的全部要点。下面是完整讲解，可以对照一下。",
+                      "You got it: your answer covers every key point. The full explanation follows, to compare with yours."),
+    "guide.compare": ("下面是完整讲解，和你的想法对照一下。", "Here is the full explanation: compare it with your idea."),
     "guide.type_first": ("⚠ 先输入问题", "type a question first"),
 
 }

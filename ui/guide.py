@@ -5,7 +5,9 @@ who wants the learner to think first:
   question → step 1: the concept to think about
   learner's attempt → step 2: a key point turned into a question (a cloze)
   learner's attempt, or "Show answer" → step 3: the tutor's full answer (the normal
-  streamed RAG answer with sources), and the ladder ends.
+  streamed RAG answer with sources), and the ladder ends. An attempt the grader marks
+  correct ends the ladder at once; an attempt before the answer is acknowledged first
+  ("you got it", or "touches n of m key points — compare with the answer below").
 
 The ladder is for the retrieved note's quiz item closest to the question (jieba token
 overlap, short items preferred on ties), since hints are built per item. An attempt at a
@@ -59,14 +61,33 @@ def _hint_message(tutor, state: dict) -> dict:
             "metadata": {"title": f"{label('guide.title')} {h.step}/3 · {state['note']} {title}"}}
 
 
-def _coverage(tutor, state: dict, attempt: str) -> str:
-    """'Your idea already touches n of m key points' for a short item when n ≥ 1; '' otherwise:
-    the matcher misses ideas in the learner's own words, so "0 of 3" would be a false verdict."""
+def _grade(tutor, state: dict, attempt: str):
+    """The quiz tab's grade of an attempt at a short item (nothing stored), else None."""
     it = tutor.quiz.item(state["item"])
     if it.type != "short" or not attempt.strip():
+        return None
+    return tutor.quiz.grade_text(it.id, attempt)
+
+
+def _coverage(tutor, state: dict, grade) -> str:
+    """'Your idea already touches n of m key points' for a short item when n ≥ 1; '' otherwise:
+    the matcher misses ideas in the learner's own words, so "0 of 3" would be a false verdict."""
+    if grade is None or not grade.matched:
         return ""
-    g = tutor.quiz.grade_text(it.id, attempt)  # the quiz tab's grade of the same text (nothing stored)
-    return w("guide.touches", n=len(g.matched), m=len(it.key_points)) + " " if g.matched else ""
+    return w("guide.touches", n=len(grade.matched), m=len(tutor.quiz.item(state["item"]).key_points)) + " "
+
+
+def _acknowledge(tutor, state: dict, attempt: str) -> dict | None:
+    """Before the full answer that ends a ladder: what the learner's last attempt got right
+    (every key point → 'you got it'; some → 'touches n of m'), or an invitation to compare."""
+    if not attempt:
+        return None  # "Show answer" without an attempt
+    g = _grade(tutor, state, attempt)
+    if g is not None and g.verdict == "correct":
+        body = w("guide.correct")
+    else:
+        body = _coverage(tutor, state, g) + w("guide.compare")
+    return {"role": "assistant", "content": body, "metadata": {"title": f"{label('guide.title')} ✓"}}
 
 
 def _new_question(tutor, message: str, chapter: str | None, state: dict) -> bool:
@@ -89,15 +110,19 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
     state = dict(state or {})
     message = (message or "").strip()
     if state and (show_answer or not _new_question(tutor, message, chapter, state)) and (message or show_answer):
-        if not show_answer and state["step"] < 2:  # an attempt: next rung
+        g = None if show_answer else _grade(tutor, state, message)
+        if not show_answer and state["step"] < 2 and not (g is not None and g.verdict == "correct"):
             shown = history + [{"role": "user", "content": user_content(message)}]
-            state["step"] += 1
+            state["step"] += 1  # an attempt: next rung
             msg = _hint_message(tutor, state)
-            msg["content"] = _coverage(tutor, state, message) + msg["content"]
+            msg["content"] = _coverage(tutor, state, g) + msg["content"]
             yield "", shown + [msg], "", "", state  # sent: the box is emptied
             return
-        # the answer, on request (or after the second attempt): the normal RAG answer
+        # the answer, on request, after a correct attempt or after the second attempt: first
+        # what the attempt got right, then the normal RAG answer
         shown = history + ([{"role": "user", "content": user_content(message)}] if message else [])
+        ack = None if show_answer else _acknowledge(tutor, state, message)
+        shown += [ack] if ack else []
         base = model_history(history[: state["base"]])
         for box, msgs, panel, status in respond(tutor, state["question"], _as_shown(base), state["chapter"], stop):
             if status.startswith("⚠"):

@@ -234,9 +234,52 @@ def test_guide_does_not_say_an_idea_touches_zero_key_points(tutor, monkeypatch):
     st = dict(st, item=next(i.id for i in tutor.quiz.bank.select(st["note"]) if i.type == "short"))
     kps = tutor.quiz.item(st["item"]).key_points
     monkeypatch.setattr(tutor.quiz, "grade_text", lambda item_id, text: Grade(0.1, "wrong", 0.1, 0.1, [], [], []))
-    assert g._coverage(tutor, st, "我猜是把向量旋转一个角度") == ""  # the matcher may just miss own words
+    assert g._coverage(tutor, st, g._grade(tutor, st, "我猜是把向量旋转一个角度")) == ""  # the matcher may just miss own words
     monkeypatch.setattr(tutor.quiz, "grade_text", lambda item_id, text: Grade(0.5, "partial", 0.5, 0.5, [kps[0]], [], []))
-    assert g._coverage(tutor, st, "低秩矩阵").startswith(f"你的想法已涉及 1/{len(kps)} 个要点")
+    assert g._coverage(tutor, st, g._grade(tutor, st, "低秩矩阵")).startswith(f"你的想法已涉及 1/{len(kps)} 个要点")
+
+
+def _short_ladder(tutor, g):
+    _, shown, _, _, st = list(g.guide(tutor, Q, [], "", {}))[-1]
+    return shown, dict(st, item=next(i.id for i in tutor.quiz.bank.select(st["note"]) if i.type == "short"))
+
+
+def test_guide_a_correct_attempt_is_acknowledged_and_ends_the_ladder(tutor, monkeypatch):
+    """Review finding: a correct reply got no acknowledgement, only the next hint."""
+    from tutor.quiz.grading import Grade
+    from ui import guide as g
+
+    shown, st = _short_ladder(tutor, g)
+    kps = list(tutor.quiz.item(st["item"]).key_points)
+    monkeypatch.setattr(tutor.quiz, "grade_text", lambda item_id, text: Grade(0.9, "correct", 0.9, 0.9, kps, [], []))
+    tutor.llm.replies = ["LoRA 只训练低秩矩阵 [1]。"]
+    _, final, _, status, st2 = list(g.guide(tutor, "冻结原权重，只训练两个低秩矩阵", shown, "", st))[-1]
+    assert st2 == {} and status == ""
+    ack = final[len(shown) + 1]
+    assert final[len(shown)]["content"] == "冻结原权重，只训练两个低秩矩阵"
+    assert ack["content"].startswith("答对了") and "You got it" in ack["content"]
+    assert plain(final[len(shown) + 2]["content"]) == "LoRA 只训练低秩矩阵 [1]。"
+
+
+def test_guide_the_second_attempt_is_acknowledged_before_the_answer(tutor, monkeypatch):
+    from tutor.quiz.grading import Grade
+    from ui import guide as g
+
+    shown, st = _short_ladder(tutor, g)
+    kps = list(tutor.quiz.item(st["item"]).key_points)
+    monkeypatch.setattr(tutor.quiz, "grade_text", lambda item_id, text: Grade(0.1, "wrong", 0.1, 0.1, [], kps, []))
+    _, shown, _, _, st = list(g.guide(tutor, "不知道", shown, "", st))[-1]
+    assert st["step"] == 2  # a wrong attempt climbs the ladder
+    monkeypatch.setattr(tutor.quiz, "grade_text", lambda item_id, text: Grade(0.5, "partial", 0.5, 0.5, kps[:1], kps[1:], []))
+    tutor.llm.replies = ["LoRA 只训练低秩矩阵 [1]。"]
+    _, final, _, _, st = list(g.guide(tutor, "只训练低秩矩阵", shown, "", st))[-1]
+    ack = final[len(shown) + 1]["content"]
+    assert st == {} and ack.startswith(f"你的想法已涉及 1/{len(kps)} 个要点") and "对照" in ack
+    # "Show answer" without an attempt: no acknowledgement, the answer directly
+    shown, st = _short_ladder(tutor, g)
+    tutor.llm.replies = ["LoRA 只训练低秩矩阵 [1]。"]
+    _, final, _, _, _ = list(g.guide(tutor, "", shown, "", st, show_answer=True))[-1]
+    assert plain(final[len(shown)]["content"]) == "LoRA 只训练低秩矩阵 [1]。"
 
 
 def test_guide_new_question_restarts_and_uncovered_question_is_answered_plainly(tutor):
