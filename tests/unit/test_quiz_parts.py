@@ -161,3 +161,15 @@ def test_optional_llm_rubric_adds_an_explanation_only(tmp_path):
     assert it.reference in llm.calls[0][-1]["content"] and "Learner's answer" in llm.calls[0][-1]["content"]
     r = q.grade("u", it.id, it.reference)  # an unusable reply: a notice, the grade still stands
     assert r.explanation is None and any("LLM rubric unavailable" in n for n in r.notices) and r.verdict == "correct"
+
+
+def test_a_hint_names_the_topic_once_when_one_name_holds_the_other(bank):
+    """A reviewer saw 「RoPE（Rotary Position Embedding (RoPE)）」 in the concept hint."""
+    from tutor.quiz.hints import _title
+
+    assert str(_title("RoPE", "Rotary Position Embedding (RoPE)")) == "Rotary Position Embedding (RoPE)"
+    assert str(_title("Encoder-only (BERT)", "Encoder-only")) == "Encoder-only (BERT)"
+    t = _title("旋转位置编码", "Rotary Position Embedding")
+    assert "旋转位置编码（Rotary Position Embedding）" in str(t) and "旋转位置编码 (Rotary Position Embedding)" in str(t)
+    it = next(i for i in bank.items if i.note_id == "1.3.3")
+    assert "RoPE（Rotary" not in str(ladder(it, bank.note(it), None)[0].text)

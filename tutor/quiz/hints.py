@@ -150,10 +150,22 @@ def _pick_cloze(kps: list[str], item: Item, note: Note, about: set[str]) -> str 
     return best
 
 
+def _title(zh: str, en: str) -> Text:
+    """「旋转位置编码（Rotary …）」, but one name when it already holds the other: RoPE with
+    "Rotary Position Embedding (RoPE)" reads 「Rotary Position Embedding (RoPE)」, not
+    「RoPE（Rotary Position Embedding (RoPE)）」."""
+    a, b = _squash(zh), _squash(en)
+    if not b or b in a:
+        return Text.same(zh)
+    if a in b:
+        return Text.same(en)
+    return Text(f"{zh}（{en}）", f"{zh} ({en})")
+
+
 def ladder(item: Item, note: Note, section_title: str | Text | None = None) -> list[Hint]:
     """The three hints for an item, in order (see module doc). section_title: the section's
     title, or a Text with its Chinese and English titles."""
-    title = Text(f"{note.meta.title}（{note.meta.title_en}）", f"{note.meta.title} ({note.meta.title_en})")
+    title = _title(note.meta.title, note.meta.title_en)
     where = text("hint.concept.where", section=section_title) if section_title else Text.same("")
     concept = w("hint.concept", title=title, where=where)
     if leaks(concept, item, note):
