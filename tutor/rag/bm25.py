@@ -120,11 +120,13 @@ class BM25Index:
         self.ids = ids
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str]) -> "BM25Index":
+    def build(cls, ids: list[str], texts: list[str] | None = None, tokens: list[list[str]] | None = None) -> "BM25Index":
+        """BM25 over texts (tokenized here) or over their `tokenize` tokens when the caller has them."""
         import bm25s
 
         r = bm25s.BM25()
-        r.index([tokenize(t) or ["∅"] for t in texts], show_progress=False)
+        toks = tokens if tokens is not None else [tokenize(t) for t in texts or []]
+        r.index([t or ["∅"] for t in toks], show_progress=False)
         return cls(r, list(ids))
 
     def save(self, path: Path) -> None:

@@ -5,7 +5,7 @@ tied together by a manifest, under `<home>/index/`.
                        replaced atomically (tmp + os.replace) and always written last
     chroma-<id>/       the Chroma PersistentClient directory (none with TUTOR_CHROMA_URL: the
                        collections then live on the server, their names carrying the <id>)
-    lexical-<id>/      bm25/ + chunks.jsonl, written whole before the manifest names them
+    lexical-<id>/      bm25/ + chunks.jsonl + terms.json (TermStats), written whole before the manifest names them
     pending.json       the parts a build has started and not yet swapped in
     .lock              readers hold it shared while opening; a writer holds it exclusively
                        only while it changes what readers see (a few seconds)
@@ -48,7 +48,8 @@ from typing import Callable, Iterator
 from tutor.config import Settings
 from tutor.corpus import Corpus
 from tutor.errors import TutorError
-from tutor.rag.bm25 import BM25Index
+from tutor.rag.bm25 import BM25Index, tokenize
+from tutor.rag.terms import TermStats
 from tutor.rag.chunking import Chunk, chunk_corpus
 from tutor.rag.embed import Embedder
 
@@ -58,7 +59,8 @@ MANIFEST_VERSION = 2
 # up to date by the next `tutor ingest` (re-chunk, embed only new chunks, rebuild BM25).
 # 2: key-points chunks split to fit the embedder; symbol-joined terms kept whole in BM25.
 # 3: English words stemmed in BM25 (Snowball).
-INDEX_FORMAT = 3
+# 4: token statistics saved beside BM25 (lexical-<id>/terms.json), not recomputed per process.
+INDEX_FORMAT = 4
 BATCH = 64  # chunks per embedding call (one progress step)
 MIN_FREE = 1 << 20  # an ingest with less free space than this (+ what a rebuild copies) does not start
 FULL_BELOW = 16 << 20  # a write that fails with less free space than this failed for want of space
@@ -266,6 +268,7 @@ class Index:
         self.manifest = manifest
         self.bm25 = bm25
         self.chunks = chunks
+        self.term_stats: TermStats | None = None  # set by `open` from lexical-<id>/terms.json
         names = collections or _layout(settings, manifest)["collections"]
         self.vectorstore = self._vectorstore(embedder, names["dense"])
         # role → vector store: "dense" (primary embedder), "multilingual" (when configured)
@@ -349,9 +352,12 @@ class Index:
             if len(chunks) != manifest.get("chunks") or len(bm25.ids) != len(chunks):
                 raise cls.Corrupt(f"the index in {d} is inconsistent ({len(chunks)} chunks in the chunk store, "
                                   f"{len(bm25.ids)} in BM25, {manifest.get('chunks')} in the manifest); run `tutor ingest --rebuild`")
+            stats = _read_terms(lexical / TERMS, chunks)
             client = _chroma_client(settings, lay["store"])
             _collections(settings, client, lay, len(chunks))
-            return cls(settings, embedder, client, manifest, bm25, chunks, multilingual, lay["collections"])
+            index = cls(settings, embedder, client, manifest, bm25, chunks, multilingual, lay["collections"])
+            index.term_stats = stats
+            return index
 
     # -- writing ---------------------------------------------------------------------
     @classmethod
@@ -502,7 +508,9 @@ class _Ingest:
     def _write_lexical(self, lay: dict, chunks: list[Chunk]) -> None:
         lexical = self.dir / lay["lexical"]
         lexical.mkdir(parents=True, exist_ok=True)
-        BM25Index.build([c.id for c in chunks], [c.text for c in chunks]).save(lexical / "bm25")
+        tokens = [tokenize(c.text) for c in chunks]  # once, for BM25 and the term statistics
+        BM25Index.build([c.id for c in chunks], tokens=tokens).save(lexical / "bm25")
+        TermStats().add((c.node_id, t) for c, t in zip(chunks, tokens)).save(lexical / TERMS)
         _write_chunks(lexical / "chunks.jsonl", chunks)
 
     def _swap(self, lay: dict, fingerprint: str, chunks: list[Chunk]) -> None:
@@ -599,6 +607,22 @@ def _write_chunks(path: Path, chunks: list[Chunk]) -> None:
         for c in chunks:
             f.write(json.dumps(c.__dict__, ensure_ascii=False) + "\n")
     tmp.replace(path)
+
+
+TERMS = "terms.json"  # TermStats saved at ingest; absent in indexes built before it (computed on first search)
+
+
+def _read_terms(path: Path, chunks: dict[str, Chunk]) -> TermStats | None:
+    """The saved TermStats for these chunks, or None when absent or not matching them (the
+    retriever then computes them); a damaged file is treated as absent: it can be recomputed."""
+    try:
+        st = TermStats.load(path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if st.n != len(chunks):
+        return None
+    st.chunks_key = id(chunks)
+    return st
 
 
 def _read_chunks(path: Path) -> dict[str, Chunk]:

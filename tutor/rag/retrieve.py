@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import Chunk
 from tutor.rag.index import Index
+from tutor.rag.terms import TermStats  # noqa: F401  (re-exported: tests, evals)
 from tutor.text import detect_lang, normalise_query
 from tutor.trust.coverage import CoverageModel
 
@@ -109,51 +110,6 @@ def term_coverage(query: str, text: str) -> float:
     return sum(1 for t in q if t in have) / len(q)
 
 
-class TermStats:
-    """Token statistics of an index for `relevance`: each note's token set (all its chunks)
-    and inverse document frequencies over chunks, idf(t) = ln((N + 1) / (df(t) + 0.5)).
-    Built once per index (jieba over every chunk, ~1 s for 1,000 chunks)."""
-
-    def __init__(self, chunks: dict[str, Chunk]):
-        self.n = len(chunks)
-        self.df: dict[str, int] = {}
-        self.node_tokens: dict[str, set[str]] = {}
-        for c in chunks.values():
-            toks = set(tokenize(c.text))
-            for t in toks:
-                self.df[t] = self.df.get(t, 0) + 1
-            self.node_tokens.setdefault(c.node_id, set()).update(toks)
-
-    def idf(self, token: str) -> float:
-        return math.log((self.n + 1) / (self.df.get(token, 0) + 0.5))
-
-    def oov(self, query: str) -> float:
-        """IDF-weighted share in [0, 1] of the query's content terms that no chunk contains
-        (typos, colloquial words, or what an unrelated question is about)."""
-        q = content_terms(query)
-        total = sum(self.idf(t) for t in q)
-        return sum(self.idf(t) for t in q if t not in self.df) / total if total > 0 else 0.0
-
-    def known_coverage(self, query: str, node_id: str) -> float:
-        """`coverage` over the query's terms the corpus knows (0 when it knows none), so one
-        typo or slang word does not outweigh every real term."""
-        q = {t for t in content_terms(query) if t in self.df}
-        total = sum(self.idf(t) for t in q)
-        have = self.node_tokens.get(node_id, set())
-        return sum(self.idf(t) for t in q if t in have) / total if total > 0 else 0.0
-
-    def coverage(self, query: str, node_id: str) -> float:
-        """IDF-weighted share in [0, 1] of the query's content terms (bm25.content_terms)
-        found anywhere in the note `node_id`. A token the corpus
-        never uses weighs most: it is what an unrelated question ("红烧肉") is about."""
-        q = content_terms(query)
-        if not q:
-            return 0.0
-        have = self.node_tokens.get(node_id, set())
-        total = sum(self.idf(t) for t in q)
-        return sum(self.idf(t) for t in q if t in have) / total if total > 0 else 0.0
-
-
 _CHAPTER_ZH = re.compile(r"第\s*(\d{1,2})\s*章")
 _CHAPTER_EN = re.compile(r"\bchapter\s+(\d{1,2})\b", re.I)
 _NODE_ID = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d{1,2}){1,2})(?![\d.])")
@@ -220,10 +176,14 @@ class Retriever:
         self._case: tuple | None = None
 
     def term_stats(self) -> TermStats:
-        """`TermStats` of the index, rebuilt when its chunk set changed (after an ingest)."""
+        """`TermStats` of the index: the one ingest saved beside BM25 (Index.term_stats), else
+        computed here (an index from before it was saved: jieba over every chunk, seconds);
+        computed again when the chunk set changed (after an ingest)."""
         key = id(self.index.chunks), len(self.index.chunks)
         if self._stats is None or self._stats[0] != key:
-            self._stats = (key, TermStats(self.index.chunks))
+            saved = getattr(self.index, "term_stats", None)
+            fits = saved is not None and saved.n == len(self.index.chunks) and saved.chunks_key == key[0]
+            self._stats = (key, saved if fits else TermStats(self.index.chunks))
         return self._stats[1]
 
     def canonical_case(self, query: str) -> str:

@@ -1,0 +1,36 @@
+"""TermStats saved at ingest (lexical-<id>/terms.json) and read back by Index.open, so a new
+process does not run jieba over every chunk before its first search."""
+
+from tutor.rag.index import TERMS, Index
+from tutor.rag.terms import TermStats
+
+
+def _lexical(tutor):
+    m = Index.read_manifest(tutor.settings)
+    return tutor.settings.index_dir / m["lexical"]
+
+
+def test_ingest_saves_the_term_statistics_and_search_uses_them(fake_tutor, monkeypatch):
+    saved = fake_tutor.retriever.index.term_stats
+    assert (_lexical(fake_tutor) / TERMS).is_file() and saved is not None
+    fresh = TermStats(fake_tutor.retriever.index.chunks)
+    assert (saved.n, saved.df, saved.node_tokens) == (fresh.n, fresh.df, fresh.node_tokens)
+    monkeypatch.setattr("tutor.rag.retrieve.TermStats", lambda chunks: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert fake_tutor.search("RoPE 旋转位置编码")[0].chunk.node_id == "1.3.3"
+    assert fake_tutor.retriever.term_stats() is saved
+
+
+def test_a_damaged_or_missing_statistics_file_is_recomputed(fake_tutor):
+    from tests.conftest import make_settings
+    from tutor.rag.embed import hash_embedder
+
+    path = _lexical(fake_tutor) / TERMS
+    want = fake_tutor.search("RoPE 旋转位置编码")
+    for damage in (lambda: path.write_text("{not json", encoding="utf-8"), path.unlink):
+        damage()
+        ix = Index.open(make_settings(fake_tutor.settings.home), hash_embedder())
+        assert ix.term_stats is None  # the retriever computes them on first use
+        fake_tutor.retriever.index = ix
+        got = fake_tutor.search("RoPE 旋转位置编码")
+        assert [h.chunk.id for h in got] == [h.chunk.id for h in want]
+        assert fake_tutor.retriever.term_stats().n == len(ix.chunks)
