@@ -227,7 +227,9 @@ def result_markdown(r: dict) -> str:
         was = r["graded"]["verdict"]
         lines += [f'_{w("quiz.contested", verdict=text(f"verdict.{was}"))}_', ""]
     lines += [html.escape(x) for x in r["feedback"].splitlines()]
-    if r["type"] != "card" and r["verdict"] != "correct":
+    # the reference stays once shown: a learner who rates themselves (after "check yourself" or a
+    # contest) Good or Easy gets the verdict "correct", yet just compared their answer with it
+    if r["type"] != "card" and (r["verdict"] != "correct" or "self_rated" in flags):
         lines += ["", f"**{label('quiz.answer')}:** {html.escape(r['correct_answer'])}"]
     lines += [f"_⚠ {html.escape(n)}_" for n in r.get("notices", [])]
     return "  \n".join(lines)

@@ -168,3 +168,21 @@ def test_summary_mean_counts_only_the_scores_it_shows():
     out = summary({"results": rs, "user": "ann"})
     assert "平均得分 mean score **50%**" in out  # (80 + 20) / 2
     assert "平均得分" not in summary({"results": [row("correct", 1.0, ["self_rated"])], "user": "ann"})
+
+
+@pytest.mark.parametrize("verdict,rating", [("wrong", "good"), ("partial", "easy"), ("wrong", "again"), ("check", "good")])
+def test_the_reference_answer_stays_after_a_contest_or_self_rating(tutor, monkeypatch, verdict, rating):
+    """Review: after 「我认为我答对了 I think I was right」 and a Good rating the reference answer
+    shown with the verdict disappeared (the contested result reads "correct")."""
+    from tutor.quiz.grading import Grade
+
+    st, v = quiz.start(tutor, "ann", "3.4.2", "new", "short", 1)
+    monkeypatch.setattr(tutor.quiz.grader, "grade", lambda *a, **k: Grade(0.3, verdict, 0.3, 0.3, [], [], []))
+    st, v = quiz.submit(tutor, st, "只训练两个低秩矩阵")
+    ref = f"**正确答案 Answer:** {tutor.quiz.item(st['items'][0]).reference}"
+    assert ref in v.result
+    if verdict != "check":
+        st, v = quiz.contest(tutor, st)
+        assert v.contesting and ref in v.result
+    st, v = quiz.rate(tutor, st, rating)
+    assert st["result"]["flags"][0] == "self_rated" and ref in v.result
