@@ -110,8 +110,11 @@ def view(tutor, st: dict) -> QuizView:
     v.options = [f"{LETTERS[k]}. {o}" for k, o in enumerate(it.options)]
     if it.type == "card" and (st.get("flipped") or v.answered):
         v.back = it.reference
-    v.hints = [f"{label('quiz.hint')} {h.step}/3: {h.text}" for h in q.hints(it.id)[: st.get("hints", 0)]]
-    v.more_hints = st.get("hints", 0) < 3 and not v.answered
+    # a flipped card shows its back: hints to it make no sense any more, so neither the hints
+    # shown before the flip nor the Hint button stay (the hints used still count in its rating)
+    if not v.back:
+        v.hints = [f"{label('quiz.hint')} {h.step}/3: {h.text}" for h in q.hints(it.id)[: st.get("hints", 0)]]
+        v.more_hints = st.get("hints", 0) < 3 and not v.answered
     if v.answered:
         v.result = result_markdown(st["result"])
         v.contesting = bool(st.get("contesting"))
@@ -186,7 +189,7 @@ def flip(tutor, st: dict) -> tuple[dict, QuizView]:
 def hint(tutor, st: dict) -> tuple[dict, QuizView]:
     """One more step of the hint ladder (concept → key point as a question → the answer).
     Hints used are passed to grading: any hint rules out Easy, the third counts as Again."""
-    if not _current(st) or st.get("result") is not None:
+    if not _current(st) or st.get("result") is not None or st.get("flipped"):
         return st, view(tutor, st)
     st = dict(st, hints=min(3, st.get("hints", 0) + 1))
     return st, view(tutor, st)

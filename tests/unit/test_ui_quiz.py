@@ -186,3 +186,16 @@ def test_the_reference_answer_stays_after_a_contest_or_self_rating(tutor, monkey
         assert v.contesting and ref in v.result
     st, v = quiz.rate(tutor, st, rating)
     assert st["result"]["flags"][0] == "self_rated" and ref in v.result
+
+
+def test_a_flipped_card_shows_no_hints(tutor):
+    """Review: the Hint button and the hints stayed after a flashcard was flipped (its back is shown)."""
+    st, v = quiz.start(tutor, "ann", "3.4.2", "new", "card", 1)
+    assert v.more_hints
+    st, v = quiz.hint(tutor, st)
+    assert len(v.hints) == 1 and v.more_hints
+    st, v = quiz.flip(tutor, st)
+    assert v.back and v.hints == [] and not v.more_hints
+    assert quiz.hint(tutor, st)[0] == st  # no more hint steps after the flip
+    st, v = quiz.rate(tutor, st, "easy")
+    assert v.hints == [] and not v.more_hints and st["result"]["rating"] == "good"  # the hint used still rules out Easy
