@@ -130,6 +130,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.summary.self_rated": ("自评", "self-rated"),
     "quiz.summary.contested": ("申诉后自评", "contested, self-rated"),
     "quiz.summary.to_rate": ("待自评", "to rate yourself"),
+    "quiz.summary.skipped": ("跳过", "skipped"),
+    "quiz.summary.unchanged": ("不变", "unchanged"),  # a skipped item's next review
     "quiz.summary.mean": ("平均得分", "mean score"),
     "quiz.summary.review": ("建议复习", "Review these notes"),
     # -- quiz feedback (tutor/quiz/service.py; the same text in the quiz tab, CLI and API) ---

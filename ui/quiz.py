@@ -5,7 +5,8 @@ A round lives in a plain dict (Gradio keeps it per browser session in gr.State):
    shown for the current item, "shown_at": epoch seconds the item was shown, "result":
    the current item's graded result (dict) or None, "flipped": card back shown,
    "contesting": the learner pressed "I think I was right" and the rating buttons are up,
-   "results": [result dict per answered item]}
+   "results": [result dict per answered item, with "pos": its index in "items"],
+   "skipped": [{"pos", "item_id", "note_id", "note_title", "type"} per item shown and left unanswered]}
 Every function takes the round and returns the new one (never mutating its argument) plus
 a `QuizView` that says what to show. Answers are stored by the quiz engine the moment they
 are graded, so closing the page loses nothing already answered. Every label and message comes
@@ -80,7 +81,7 @@ def start(tutor, user: str, scope: str | None, mode: str, type_: str | None, n: 
     user = (user or "").strip() or tutor.settings.user
     q = tutor.quiz
     empty = {"user": user, "scope": scope or "", "mode": mode, "items": [], "i": 0, "hints": 0, "shown_at": 0.0,
-             "result": None, "flipped": False, "results": []}
+             "result": None, "flipped": False, "results": [], "skipped": []}
     try:
         scope = (scope or "").strip()
         sc = q.scope(**{("chapter", "section", "topic")[min(scope.count("."), 2)]: scope}) if scope else None
@@ -172,7 +173,7 @@ def rate(tutor, st: dict, rating: str, now: float | None = None) -> tuple[dict, 
             v = view(tutor, st)
             v.message = f"⚠ {e}"
             return st, v
-        rd = dict(r.to_json(), answer=res["answer"], notices=[*res.get("notices", []), *r.notices])
+        rd = dict(r.to_json(), answer=res["answer"], notices=[*res.get("notices", []), *r.notices], pos=res.get("pos", st["i"]))
         st = dict(st, result=rd, contesting=False, results=[*st.get("results", [])[:-1], rd])
         return st, view(tutor, st)
     return _grade(tutor, dict(st, flipped=True), rating, now)
@@ -196,10 +197,11 @@ def hint(tutor, st: dict) -> tuple[dict, QuizView]:
 
 
 def next_item(tutor, st: dict, now: float | None = None) -> tuple[dict, QuizView]:
-    """Move to the next item (an unanswered one is skipped, not graded); past the last: the summary."""
+    """Move to the next item (an unanswered one is skipped: not graded, listed as skipped in the
+    summary); past the last: the summary."""
     if not st.get("items"):
         return st, view(tutor, st)
-    st = dict(st, i=min(st["i"] + 1, len(st["items"])), hints=0, result=None, flipped=False, contesting=False, shown_at=_now(now))
+    st = dict(_skip(tutor, st), i=min(st["i"] + 1, len(st["items"])), hints=0, result=None, flipped=False, contesting=False, shown_at=_now(now))
     return st, view(tutor, st)
 
 
@@ -207,7 +209,7 @@ def finish(tutor, st: dict) -> tuple[dict, QuizView]:
     """End the round now and show its summary."""
     if not st.get("items"):
         return st, view(tutor, st)
-    st = dict(st, i=len(st["items"]), result=None, contesting=False)
+    st = dict(_skip(tutor, st), i=len(st["items"]), result=None, contesting=False)
     return st, view(tutor, st)
 
 
@@ -239,9 +241,11 @@ def result_markdown(r: dict) -> str:
 
 
 def summary(st: dict) -> str:
-    """Round summary: counts by verdict, mean score, one row per answered item, notes to review."""
+    """Round summary: counts by verdict, mean score, one row per item answered or skipped (in
+    the round's order; a skipped one is not scored and not scheduled), notes to review."""
     rs = st.get("results", [])
-    if not rs:
+    skipped = st.get("skipped", [])
+    if not rs and not skipped:
         return w("quiz.summary.none")
     graded = [r for r in rs if "self_rated" not in r.get("flags", []) and r["type"] != "card"]
     counts = {v: sum(1 for r in graded if r["verdict"] == v) for v in VERDICT}
@@ -257,9 +261,16 @@ def summary(st: dict) -> str:
             + (f" · {label('quiz.summary.self_rated')} **{counts['self']}**" if counts["self"] else "")
             + (f" · {label('quiz.summary.contested')} **{counts['contested']}**" if counts["contested"] else "")
             + (f" · {label('quiz.summary.to_rate')} **{counts['check']}**" if counts["check"] else "")
+            + (f" · {label('quiz.summary.skipped')} **{len(skipped)}**" if skipped else "")
             + f"{mean} · {label('common.user')} {html.escape(st['user'])}", "",
             "| " + " | ".join(heads) + " |", "|---|---|---|---|---|---|"]
-    for k, r in enumerate(rs, 1):
+    order = sorted([(r.get("pos", k), 0, r) for k, r in enumerate(rs)] + [(r["pos"], 1, r) for r in skipped],
+                   key=lambda x: x[:2])
+    for k, (_, was_skipped, r) in enumerate(order, 1):
+        if was_skipped:
+            rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {TYPE_LABEL.get(r['type'], r['type'])} "
+                        f"| {label('quiz.summary.skipped')} | {label('common.not_scored')} | {label('quiz.summary.unchanged')} |")
+            continue
         selfr = "self_rated" in r.get("flags", []) or r["type"] == "card"
         kind = "quiz.summary.contested" if "contested" in r.get("flags", []) else "quiz.summary.self_rated"
         verdict = f"{label(kind)}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
@@ -283,9 +294,19 @@ def _grade(tutor, st: dict, answer: str | None, now: float | None) -> tuple[dict
         v = view(tutor, st)
         v.message = f"⚠ {e}"
         return st, v
-    rd = r.to_json()
+    rd = dict(r.to_json(), pos=st["i"])
     st = dict(st, result=rd, results=[*st.get("results", []), rd])
     return st, view(tutor, st)
+
+
+def _skip(tutor, st: dict) -> dict:
+    """The round with its current item recorded as skipped when it was shown and left unanswered."""
+    if not _current(st) or st.get("result") is not None:
+        return st
+    q = tutor.quiz
+    it = q.item(st["items"][st["i"]])
+    row = {"pos": st["i"], "item_id": it.id, "note_id": it.note_id, "note_title": q.note_title(it), "type": it.type}
+    return dict(st, skipped=[*st.get("skipped", []), row])
 
 
 def _current(st: dict) -> bool:

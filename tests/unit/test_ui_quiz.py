@@ -199,3 +199,30 @@ def test_a_flipped_card_shows_no_hints(tutor):
     assert quiz.hint(tutor, st)[0] == st  # no more hint steps after the flip
     st, v = quiz.rate(tutor, st, "easy")
     assert v.hints == [] and not v.more_hints and st["result"]["rating"] == "good"  # the hint used still rules out Easy
+
+
+def test_skipped_items_are_listed_in_the_summary_as_skipped(tutor):
+    """Review: a skipped item vanished from the round summary. It is listed, in the round's
+    order, as skipped: not scored and not scheduled, outside the mean and the answered count."""
+    item, right = lora_choice(tutor)
+    st, v = quiz.start(tutor, "dan", "3.4.2", "new", "", 3)  # choice, short, card
+    st, v = quiz.submit(tutor, st, right)
+    st, v = quiz.next_item(tutor, st)
+    st, v = quiz.next_item(tutor, st)  # the short item: skipped
+    assert v.kind == "card"
+    st, v = quiz.finish(tutor, st)  # the card was shown, not answered: skipped too
+    rows = [ln for ln in v.summary.splitlines() if re.match(r"\| \d ", ln)]
+    assert [r.split(" | ")[0:1] + r.split(" | ")[2:4] for r in rows] == [
+        ["| 1", "选择题 Choice", "正确 Correct"], ["| 2", "简答题 Short answer", "跳过 skipped"],
+        ["| 3", "卡片 Flashcard", "跳过 skipped"]]
+    assert rows[1].endswith("| 未评分 not scored | 不变 unchanged |")
+    assert "Round summary — 1 answered" in v.summary and "跳过 skipped **2**" in v.summary
+    assert "平均得分 mean score **100%**" in v.summary
+    assert len(tutor.quiz.store.reviews("dan")) == 1  # nothing stored for the skipped ones
+
+
+def test_a_round_of_only_skipped_items_still_lists_them(tutor):
+    st, v = quiz.start(tutor, "eve", "3.4.2", "new", "choice", 1)
+    st, v = quiz.next_item(tutor, st)
+    assert "跳过 skipped **1**" in v.summary and "| 1 | 3.4.2 LoRA |" in v.summary
+    assert quiz.finish(tutor, st)[0]["skipped"] == st["skipped"]  # finishing after the end skips nothing more
