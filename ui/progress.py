@@ -4,6 +4,14 @@ for one learner of a shared machine. Everything comes from `Tutor.quiz` (tutor/q
 the chart is tutor/quiz/progress_chart.py's PNG, so CLI and UI draw the same picture.
 Wording from tutor/wording.py; a review is shown with the same verdict label as the quiz tab,
 and an answer waiting for a self-rating with no score, as there.
+
+Self-rated answers (flashcards, "check yourself", contested grades) count toward mastery with the
+learner's own rating (Again 0, Hard 0.5, Good/Easy 1; tutor/quiz/progress.py), while the round
+summary shows them "not scored" and leaves them out of its mean score. Both stay as they are and
+each says so (`self_rated_line` here, the summary's footnote in quiz.py): a learner who practises
+with flashcards expects that practice to show as progress (left out, a flashcard-only learner
+would stay at 0% however well they recall, while FSRS schedules those very cards by the same
+ratings), and a score the tutor never gave them should not pose as one in a round's mean.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from pathlib import Path
 
 from tutor.wording import label, percent, w
 
-from .quiz import TYPE_LABEL, VERDICT, rating_label
+from .quiz import TYPE_LABEL, VERDICT, rating_label, rating_scores
 
 HISTORY_COLUMNS = [label(k) for k in ("progress.time_utc", "common.note", "common.type", "common.verdict", "common.score",
                                       "progress.fsrs")]
@@ -28,7 +36,8 @@ KIND = {k: label(f"path.kind.{k}") for k in ("review", "weak", "new")}
 @dataclass
 class ProgressView:
     """chart: PNG path (None when nothing to draw); heatmap / path: HTML with data-id links;
-    due: Markdown line; history: rows for HISTORY_COLUMNS, newest first; notices: e.g. no CJK font."""
+    due: Markdown line; history: rows for HISTORY_COLUMNS, newest first; notices: e.g. no CJK font;
+    self_rated: the line saying how many answers counted in mastery are self-rated ("" when none)."""
 
     user: str
     chart: str | None
@@ -37,6 +46,7 @@ class ProgressView:
     path: str
     history: list[list] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    self_rated: str = ""
 
 
 def users(tutor) -> list[str]:
@@ -91,6 +101,22 @@ def path_html(steps) -> str:
     return '<ol class="path">' + "".join(lis) + "</ol>"
 
 
+def is_self_rated(r) -> bool:
+    """A stored review counted with the learner's own rating: a flashcard, a "check yourself"
+    answer they rated, or a contested grade."""
+    return r.contest is not None or "self_rated" in (r.flags or []) or r.item_type == "card"
+
+
+def self_rated_line(reviews, bank=None) -> str:
+    """'mastery counts your self-rated answers too: k of n …' over the reviews mastery counts
+    (rated ones of items in the bank); "" when none is self-rated."""
+    from tutor.quiz.progress import PENDING
+
+    counted = [r for r in reviews if r.rating != PENDING and (bank is None or r.item_id in bank)]
+    k = sum(1 for r in counted if is_self_rated(r))
+    return w("progress.self_rated", k=k, n=len(counted), **rating_scores()) if k else ""
+
+
 def history_rows(reviews, notes) -> list[list]:
     """The newest HISTORY_ROWS reviews as table rows, labelled as the quiz tab labels them: an
     answer waiting for a self-rating ("check") has no score yet; a contested or self-rated one
@@ -103,7 +129,7 @@ def history_rows(reviews, notes) -> list[list]:
         score = label("common.not_scored") if r.verdict == "check" else f"{round(100 * r.score)}%"
         if r.contest:
             verdict, score = label("quiz.summary.contested"), label("common.not_scored")
-        elif "self_rated" in (r.flags or []) or r.item_type == "card":  # the learner's own rating, not a grade
+        elif is_self_rated(r):  # the learner's own rating, not a grade
             verdict, score = label("quiz.summary.self_rated"), label("common.not_scored")
         out.append([r.time.strftime("%Y-%m-%d %H:%M"), f"{r.note_id} {title}", TYPE_LABEL.get(r.item_type, r.item_type),
                     verdict, score, rating_label(r.rating)])
@@ -122,6 +148,8 @@ def overview(tutor, user: str | None, now: datetime | None = None, chart_dir: Pa
     out_dir = Path(chart_dir or tempfile.mkdtemp(prefix="tutor-chart-"))
     chart = out_dir / f"mastery-{hashlib.sha1(user.encode()).hexdigest()[:10]}.png"  # redrawn in place
     notices = write_chart(chapters, chart, user)
+    reviews = q.store.reviews(user)
     return ProgressView(user=user, chart=str(chart), heatmap=heatmap_html(tutor.corpus, table),
                         due=due_line(q.store.cards(user), now), path=path_html(q.path(user, n=8, now=now)),
-                        history=history_rows(q.store.reviews(user), tutor.corpus.notes), notices=notices)
+                        history=history_rows(reviews, tutor.corpus.notes), notices=notices,
+                        self_rated=self_rated_line(reviews, q.bank))

@@ -44,7 +44,8 @@ def build(tutor, user: gr.Dropdown) -> ProgressTab:
 
     def show(u):
         v = progress.overview(tutor, u, chart_dir=chart_dir)
-        return (v.due, v.chart, "；".join(f"⚠ {n}" for n in v.notices), v.path, v.heatmap,
+        notes = [f"<small>{v.self_rated}</small>"] * bool(v.self_rated) + [f"⚠ {n}" for n in v.notices]
+        return (v.due, v.chart, "  \n".join(notes), v.path, v.heatmap,
                 v.history or [[""] * len(progress.HISTORY_COLUMNS)])
 
     outputs = [due, chart, notice, path, heat, history]

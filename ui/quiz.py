@@ -35,6 +35,14 @@ RATINGS = [(label(f"rating.{r}"), r) for r in ("again", "hard", "good", "easy")]
 LETTERS = "ABCDEF"
 
 
+def rating_scores() -> dict[str, str]:
+    """What a self-rating counts as toward mastery ({"again": "0%", "hard": "50%", "good": "100%"}),
+    from the engine's own rule (schedule.verdict_for_rating), for the wording that says so."""
+    from tutor.quiz.schedule import verdict_for_rating
+
+    return {r: f"{round(100 * verdict_for_rating(r)[1])}%" for r in ("again", "hard", "good")}
+
+
 def rating_label(rating: str) -> str:
     """「良好 Good」 for "good"; 「待自评 waiting for your rating」 for a pending one."""
     return label(f"rating.{rating}") if f"rating.{rating}" in TABLE else rating
@@ -281,6 +289,8 @@ def summary(st: dict) -> str:
     review = sorted({f"{r['note_id']} {r['note_title']}" for r in rs if r["verdict"] != "correct"})
     if review:
         rows += ["", f"**{label('quiz.summary.review')}:** " + "；".join(html.escape(x) for x in review)]
+    if counts["self"] or counts["contested"]:  # "not scored" here, yet they count in Progress: say so (ui/progress.py)
+        rows += ["", f"<small>{w('quiz.summary.self_rated_note', **rating_scores())}</small>"]
     return "\n".join(rows)
 
 

@@ -226,3 +226,27 @@ def test_a_round_of_only_skipped_items_still_lists_them(tutor):
     st, v = quiz.next_item(tutor, st)
     assert "跳过 skipped **1**" in v.summary and "| 1 | 3.4.2 LoRA |" in v.summary
     assert quiz.finish(tutor, st)[0]["skipped"] == st["skipped"]  # finishing after the end skips nothing more
+
+
+def test_progress_says_which_answers_count_with_the_learners_own_rating(tutor, tmp_path):
+    """Review: Progress counted flashcards / self-ratings in mastery while the round summary
+    called them "not scored". Both keep their rule and say it in the same words."""
+    item, right = lora_choice(tutor)
+    st, _ = quiz.start(tutor, "fay", "3.4.2", "new", "choice", 1)
+    st, v = quiz.submit(tutor, st, right)
+    st, v = quiz.next_item(tutor, st)
+    assert "self-rated" not in v.summary  # nothing self-rated: no footnote
+    v = progress.overview(tutor, "fay", now=datetime.now(timezone.utc), chart_dir=tmp_path)
+    assert v.self_rated == ""
+    st, _ = quiz.start(tutor, "fay", "3.4.2", "new", "card", 1)
+    st, _ = quiz.flip(tutor, st)
+    st, _ = quiz.rate(tutor, st, "good")
+    st, v = quiz.next_item(tutor, st)
+    assert "自评 self-rated: 良好 Good" in v.summary and "未评分 not scored" in v.summary
+    assert "count toward mastery in Progress with your rating (Again 0%, Hard 50%, Good/Easy 100%)" in v.summary
+    v = progress.overview(tutor, "fay", now=datetime.now(timezone.utc), chart_dir=tmp_path)
+    assert "mastery counts your self-rated answers too: 1 of 2 (flashcards" in v.self_rated
+    assert "round summaries mark them 'not scored'" in v.self_rated and "2 次中 1 次" in v.self_rated
+    assert [row[3:5] for row in v.history] == [["自评 self-rated", "未评分 not scored"], ["正确 Correct", "100%"]]
+    m = tutor.quiz.progress("fay")["3.4.2"]
+    assert m.reviews == 2  # the self-rated one is counted in mastery, as the line says
