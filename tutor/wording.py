@@ -131,7 +131,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.summary.contested": ("申诉后自评", "contested, self-rated"),
     "quiz.summary.to_rate": ("待自评", "to rate yourself"),
     "quiz.summary.skipped": ("跳过", "skipped"),
-    "quiz.summary.self_rated_note": ("自评的作答不计入平均得分，但在“进度”里按你的评级计入掌握度（重来 {again}、困难 {hard}、良好/简单 {good}）",
+    "quiz.summary.self_rated_note": ("自评的作答不计入平均分，但在“进度”里按你的评级计入掌握度（重来 {again}、困难 {hard}、良好/简单 {good}）",
                                      "self-rated answers are left out of the mean score but count toward mastery in "
                                      "Progress with your rating (Again {again}, Hard {hard}, Good/Easy {good})"),
     "quiz.summary.unchanged": ("不变", "unchanged"),  # a skipped item's next review
@@ -241,7 +241,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "progress.cards": ("卡片", "cards"),
     "progress.nothing_yet": ("暂无建议", "nothing to recommend yet"),
     "progress.self_rated": ("掌握度也计入你自评的作答：{n} 次中 {k} 次（卡片、请自评、申诉），按你的评级计（重来 {again}、困难 {hard}、良好/简单 {good}）；"
-                            "本轮小结里它们标为“未评分”，不计入平均得分",
+                            "本轮小结里它们标为“未评分”，不计入平均分",
                             "mastery counts your self-rated answers too: {k} of {n} (flashcards, check yourself, contested), "
                             "with your rating (Again {again}, Hard {hard}, Good/Easy {good}); round summaries mark them "
                             "'not scored' and leave them out of the mean score"),
