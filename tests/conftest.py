@@ -44,18 +44,48 @@ def settings(tmp_path) -> Settings:
     return make_settings(tmp_path / "home")
 
 
+def memoised(embedder):
+    """The same real Embedder with its vectors remembered per text for the test run: the model
+    computes each distinct text once, and the many small ingests of the integration tests
+    (chapter 1, the outline, the full corpus again) reuse the vectors of the session's full
+    build instead of recomputing them. Vectors are the model's own, unchanged."""
+    import dataclasses
+    import threading
+
+    from langchain_core.embeddings import Embeddings
+
+    class Memo(Embeddings):
+        def __init__(self, inner):
+            self.inner, self.docs, self.queries, self.lock = inner, {}, {}, threading.Lock()
+
+        def embed_documents(self, texts):
+            with self.lock:
+                missing = [t for t in dict.fromkeys(texts) if t not in self.docs]
+                if missing:
+                    self.docs.update(zip(missing, self.inner.embed_documents(missing)))
+                return [list(self.docs[t]) for t in texts]
+
+        def embed_query(self, text):
+            with self.lock:
+                if text not in self.queries:
+                    self.queries[text] = self.inner.embed_query(text)
+                return list(self.queries[text])
+
+    return dataclasses.replace(embedder, embeddings=Memo(embedder.embeddings))
+
+
 @pytest.fixture(scope="session")
 def real_embedder():
     from tutor.rag.embed import load_embedder
 
-    return load_embedder(None)
+    return memoised(load_embedder(None))
 
 
 @pytest.fixture(scope="session")
 def real_multilingual():
     from tutor.rag.embed import load_multilingual_embedder
 
-    return load_multilingual_embedder()
+    return memoised(load_multilingual_embedder())
 
 
 @pytest.fixture(scope="session")
