@@ -47,6 +47,7 @@ class ProgressView:
     history: list[list] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     self_rated: str = ""
+    bars: str = ""  # chapter_bars_html: the chart's figures for phone width
 
 
 def users(tutor) -> list[str]:
@@ -62,9 +63,31 @@ def _color(m: float | None, seen: int = 1) -> str:
     return "#ffffff" if not seen else f"hsl({round(120 * m)}, 70%, 78%)"
 
 
+def scroll_hint() -> str:
+    """A line shown at phone width only (ui/style.py) above a table wider than the screen, so the
+    sideways scroll inside its box is not a secret."""
+    return f'<p class="scroll-hint">{html.escape(w("common.scroll_hint"))}</p>'
+
+
+def chapter_bars_html(chapters: list) -> str:
+    """Mastery per chapter as HTML bars, for phone width, where the chart (a 1080 px PNG) would
+    shrink its text to ~6 px: one line per chapter (linked to Browse) with its bar, drawn by the
+    browser at the screen's own size. The same figures as the chart (progress_chart.write_chart)."""
+    rows = []
+    for m in chapters:
+        if m.mastery is None:
+            figure, width = label("progress.no_items"), 0
+        else:
+            figure, width = f"{percent(m.mastery)} ({m.seen}/{m.units} {label('chart.notes')})", round(100 * m.mastery)
+        rows.append(f'<li><span class="cb-head"><a data-id="{m.id}">{m.id}. {html.escape(m.title)}</a>'
+                    f'<span class="cb-pct">{html.escape(figure)}</span></span>'
+                    f'<span class="cb-bar"><i style="width:{width}%"></i></span></li>')
+    return '<ol class="chapter-bars">' + "".join(rows) + "</ol>"
+
+
 def heatmap_html(corpus, table: dict) -> str:
     """One row per chapter, one cell per section, coloured by mastery; cells link to Browse."""
-    rows = ['<table class="heatmap"><tbody>']
+    rows = [scroll_hint(), '<table class="heatmap"><tbody>']
     for ch in corpus.outline.chapters():
         m = table[ch.id]
         cells = []
@@ -152,4 +175,4 @@ def overview(tutor, user: str | None, now: datetime | None = None, chart_dir: Pa
     return ProgressView(user=user, chart=str(chart), heatmap=heatmap_html(tutor.corpus, table),
                         due=due_line(q.store.cards(user), now), path=path_html(q.path(user, n=8, now=now)),
                         history=history_rows(reviews, tutor.corpus.notes), notices=notices,
-                        self_rated=self_rated_line(reviews, q.bank))
+                        self_rated=self_rated_line(reviews, q.bank), bars=chapter_bars_html(chapters))

@@ -33,22 +33,24 @@ def build(tutor, user: gr.Dropdown) -> ProgressTab:
             with gr.Column(scale=3, min_width=300):
                 gr.Markdown(f"#### {label('progress.by_chapter')}")
                 chart = gr.Image(type="filepath", show_label=False, elem_id="progress-chart", buttons=["download"])
+                # phone width: the chart's figures as HTML bars instead of the shrunken PNG (ui/style.py)
+                bars = link_html("", elem_id="progress-bars")
                 notice = gr.Markdown(elem_id="progress-notice")
             with gr.Column(scale=2, min_width=280):
                 gr.Markdown(f"#### {label('progress.next_topics')}")
                 path = link_html("", elem_id="progress-path")
         gr.Markdown(f"#### {label('progress.by_section')} <small>({w('progress.legend')})</small>")
         heat = link_html("", elem_id="progress-heatmap")
-        gr.Markdown(f"#### {label('progress.history')}")
+        gr.Markdown(f"#### {label('progress.history')}\n{progress.scroll_hint()}")
         history = gr.Dataframe(headers=progress.HISTORY_COLUMNS, interactive=False, elem_id="progress-history", wrap=True)
 
     def show(u):
         v = progress.overview(tutor, u, chart_dir=chart_dir)
         notes = [f"<small>{v.self_rated}</small>"] * bool(v.self_rated) + [f"⚠ {n}" for n in v.notices]
         return (v.due, v.chart, "  \n".join(notes), v.path, v.heatmap,
-                v.history or [[""] * len(progress.HISTORY_COLUMNS)])
+                v.history or [[""] * len(progress.HISTORY_COLUMNS)], v.bars)
 
-    outputs = [due, chart, notice, path, heat, history]
+    outputs = [due, chart, notice, path, heat, history, bars]  # bars last: the API's outputs keep their places
     refresh.click(show, user, outputs, api_name="progress", concurrency_limit=None)
     tab.select(show, user, outputs, api_visibility="private", concurrency_limit=None)
-    return ProgressTab([path, heat], refresh, tab, outputs, show)
+    return ProgressTab([path, heat, bars], refresh, tab, outputs, show)

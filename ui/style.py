@@ -5,7 +5,9 @@ serve.py and the browser tests both pass, so tests see the page users see.
 
 Phone width (390 px; tests/browser/test_phone_width.py): every tab label stays in the tab
 bar and wide tables, code and display formulas scroll inside their own box, so the page
-never scrolls sideways and nothing is cut off.
+never scrolls sideways and nothing is cut off; Progress's wide tables say so above them, the
+quiz summary wraps to fit, the chapter chart becomes HTML bars, and the contest button is a
+44 px touch target.
 """
 
 from __future__ import annotations
@@ -60,7 +62,28 @@ CSS = """
 .prose table:not(.heatmap) :is(th, td), .md table :is(th, td) { min-width: 4em; }
 .prose pre, .md pre { max-width: 100%; overflow-x: auto; }
 .katex-display { max-width: 100%; overflow-x: auto; overflow-y: hidden; padding: 2px 0; }
+/* Progress: the chart's figures as HTML bars (ui/progress.py chapter_bars_html), shown at phone width
+   in place of the PNG, whose text would shrink to ~6 px there; the scroll hint above wide tables
+   (heatmap, review history), phone width only */
+.chapter-bars { list-style: none; margin: 0; padding: 0; font-size: 15px; line-height: 1.35; }
+.chapter-bars li { margin: 0 0 8px 0; }
+.chapter-bars .cb-head { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 8px; }
+.chapter-bars a { cursor: pointer; color: inherit; }
+.chapter-bars .cb-pct { font-weight: 600; white-space: nowrap; }
+.chapter-bars .cb-bar { display: block; height: 10px; border-radius: 5px; background: #e5e7eb; overflow: hidden; }
+.chapter-bars .cb-bar i { display: block; height: 100%; background: #3b7dd8; }
+#progress-bars, .scroll-hint { display: none; }
+.scroll-hint { font-size: 0.85em; opacity: 0.75; margin: 2px 0 4px 0; }
 @media (max-width: 640px) {
+  #progress-bars { display: block; }
+  #progress-chart { display: none !important; }
+  .scroll-hint { display: block; }
+  /* the round summary fits the screen: its six columns wrap instead of scrolling */
+  #quiz-summary table { display: table; width: 100%; max-width: 100%; table-layout: auto; }
+  #quiz-summary table :is(th, td) { min-width: 0; padding: 4px 3px; font-size: 0.85em; }
+  #quiz-summary table td { overflow-wrap: anywhere; }  /* a long note title breaks; the column heads stay whole */
+  /* touch-sized targets (44 px, Apple HIG / WCAG 2.5.5): the contest button and its ratings */
+  #quiz-contest, #quiz-contest-box button { min-height: 44px; }
   /* phone: rows stack, except rows of buttons, which wrap */
   .row:not(.keep-row) { flex-direction: column !important; flex-wrap: nowrap !important; }
   .row:not(.keep-row) > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }

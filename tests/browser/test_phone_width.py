@@ -176,20 +176,65 @@ def phone_chat(page) -> None:
 
 
 def phone_quiz(page) -> None:
+    """A round of one short answer graded wrong (the grader is scripted): the contest button is a
+    44 px touch target, and the round summary's table fits the screen (it wraps, never scrolls)."""
+    from .test_quiz_page import pick
+
     open_tab(page, "测验 Quiz")
     page.wait_for_selector("#quiz-start", state="visible")
     assert_not_cut_off(page, "quiz")
+    page.locator("#user input").fill("phone-quiz")
+    page.locator("#user input").press("Enter")
+    page.locator("#quiz-scope input").fill("3.4.2")
+    page.locator("#quiz-scope input").press("Enter")
+    pick(page, "quiz-mode", "新题 New")
+    pick(page, "quiz-type", "简答 Short")
+    page.click("#quiz-start")
+    page.locator("#quiz-short textarea").fill("不知道")
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-contest", state="visible")
+    assert page.locator("#quiz-contest").bounding_box()["height"] >= 44
+    page.click("#quiz-contest")
+    page.wait_for_selector("#quiz-contest-good", state="visible")
+    assert min(page.locator(f"#quiz-contest-{r}").bounding_box()["height"] for r in ("again", "hard", "good", "easy")) >= 44
+    assert_not_cut_off(page, "quiz result")
+    page.click("#quiz-contest-again")
+    page.wait_for_function("() => document.querySelector('#quiz-result')?.innerText.includes('contested')")
+    page.click("#quiz-finish")
+    page.wait_for_selector("#quiz-summary table")
+    assert_not_cut_off(page, "quiz summary")
+    fits = page.evaluate("() => { const t = document.querySelector('#quiz-summary table');"
+                         " return [t.scrollWidth, t.clientWidth, t.getBoundingClientRect().right]; }")
+    assert fits[0] <= fits[1] + 1 and fits[2] <= PHONE, f"the round summary scrolls sideways at {PHONE} px: {fits}"
+
+
+# Per chapter bar: its box and the computed font size of its label and figure.
+BARS_JS = """() => [...document.querySelectorAll('#progress-bars .chapter-bars li')].map(li => {
+  const r = li.getBoundingClientRect(), a = li.querySelector('a'), p = li.querySelector('.cb-pct');
+  return {left: r.left, right: r.right, text: li.innerText, font: Math.min(parseFloat(getComputedStyle(a).fontSize),
+          parseFloat(getComputedStyle(p).fontSize)), bar: li.querySelector('.cb-bar').getBoundingClientRect().width};
+})"""
 
 
 def phone_progress(page) -> None:
-    """Chart, heatmap (16 chapters × their sections) and the review history."""
+    """Chart (as HTML bars at this width), heatmap (16 chapters × their sections) and the review
+    history, the wide ones with a visible hint that they scroll sideways."""
     open_tab(page, "进度 Progress")
-    page.wait_for_selector("#progress-chart img")
+    page.wait_for_selector("#progress-bars .chapter-bars li")
     page.wait_for_function("() => document.querySelector('#progress-history')?.innerText.includes('3.4.2 LoRA')")
     page.wait_for_selector("#progress-heatmap table")
     assert_not_cut_off(page, "progress")
     assert_scrolls_in_own_box(page, "#progress-heatmap table", within="#progress-heatmap")
     assert_scrolls_in_own_box(page, "#progress-history table", within="#progress-history")
+    # review: the 1080 px chart shrank to 390 px with ~6 px text; here its figures are HTML bars
+    assert not page.locator("#progress-chart").is_visible()
+    bars = page.evaluate(BARS_JS)
+    assert len(bars) == 16 and all(b["font"] >= 13 and b["left"] >= 0 and b["right"] <= PHONE for b in bars), bars
+    assert bars[2]["text"].startswith("3. ") and "%" in bars[2]["text"] and bars[2]["bar"] > 200
+    # review: tables scrolled sideways with no sign of it; each wide one now says so above it
+    for box in ("#progress-heatmap", "#progress-history"):
+        hint = page.locator(f"{box} .scroll-hint, {box} ~ * .scroll-hint, :has(+ {box}) .scroll-hint").first
+        assert hint.is_visible() and "左右滑动" in hint.inner_text(), f"{box}: no visible scroll hint"
 
 
 def phone_browse(page) -> None:
@@ -207,10 +252,25 @@ def phone_browse(page) -> None:
 
 
 @pytest.mark.parametrize("tab", ["chat", "quiz", "progress", "browse"])
-def test_phone_nothing_is_cut_off_and_wide_content_scrolls_in_its_box(browser, phone_url, tab):
+def test_phone_nothing_is_cut_off_and_wide_content_scrolls_in_its_box(browser, phone_url, phone_tutor, monkeypatch, tab):
+    from tutor.quiz.grading import Grade
+
+    monkeypatch.setattr(phone_tutor.quiz.grader, "grade", lambda *a, **k: Grade(0.1, "wrong", 0.1, 0.1, [], [], []))
     ctx, page = open_page(browser, phone_url, PHONE)
     try:
         {"chat": phone_chat, "quiz": phone_quiz, "progress": phone_progress, "browse": phone_browse}[tab](page)
         shot(page, f"phone-{tab}")
+    finally:
+        ctx.close()
+
+
+def test_laptop_progress_shows_the_chart_not_the_phone_bars_or_hints(browser, phone_url):
+    ctx, page = open_page(browser, phone_url, LAPTOP)
+    try:
+        open_tab(page, "进度 Progress")
+        page.wait_for_selector("#progress-chart img")
+        page.wait_for_selector("#progress-heatmap table")
+        assert not page.locator("#progress-bars").is_visible()
+        assert page.locator(".scroll-hint").count() >= 2 and not any(h.is_visible() for h in page.locator(".scroll-hint").all())
     finally:
         ctx.close()

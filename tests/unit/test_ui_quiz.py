@@ -250,3 +250,21 @@ def test_progress_says_which_answers_count_with_the_learners_own_rating(tutor, t
     assert [row[3:5] for row in v.history] == [["自评 self-rated", "未评分 not scored"], ["正确 Correct", "100%"]]
     m = tutor.quiz.progress("fay")["3.4.2"]
     assert m.reviews == 2  # the self-rated one is counted in mastery, as the line says
+
+
+def test_phone_width_chapter_bars_and_scroll_hints(tutor, tmp_path):
+    """Phone width (review): the chart's figures as HTML bars (the 1080 px PNG is unreadable at
+    390 px) and a hint above the heatmap that it scrolls sideways; ui/style.py shows both at
+    phone width only (tests/browser/test_phone_width.py)."""
+    item, right = lora_choice(tutor)
+    st, _ = quiz.start(tutor, "gus", "3.4.2", "new", "choice", 1)
+    quiz.submit(tutor, st, right)
+    v = progress.overview(tutor, "gus", now=datetime.now(timezone.utc), chart_dir=tmp_path)
+    rows = re.findall(r'<li><span class="cb-head"><a data-id="(\d+)">(.*?)</a><span class="cb-pct">(.*?)</span></span>'
+                      r'<span class="cb-bar"><i style="width:(\d+)%"></i></span></li>', v.bars)
+    chapters = tutor.quiz.chapters("gus")
+    assert [r[0] for r in rows] == [m.id for m in chapters] and len(rows) == 16
+    ch3 = next(m for m in chapters if m.id == "3")
+    assert rows[2][1] == f"3. {ch3.title}" and rows[2][2] == f"{round(100 * ch3.mastery)}% (1/{ch3.units} 篇笔记 notes)"
+    assert int(rows[2][3]) == round(100 * ch3.mastery) > 0
+    assert v.heatmap.startswith('<p class="scroll-hint">← 左右滑动查看全部 → / swipe sideways to see all</p><table')
