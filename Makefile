@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PORT    ?= 7860
 
-.PHONY: run test install sysdeps ingest bench soak lint clean readme
+.PHONY: run test test-fast install sysdeps ingest bench soak lint clean readme
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: $(STAMP)
 
 test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# the inner loop: unit tests only (fakes: hash embedder, scripted LLM; no browser, no real models)
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 # Debian packages the browser tests need: chromium (Playwright drives it; no browser download)
 # and a CJK font, or Chinese renders as empty boxes in screenshots and charts
