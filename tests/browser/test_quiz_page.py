@@ -73,6 +73,8 @@ def test_contest_a_wrong_short_answer_and_see_it_self_rated(page, ui_tutor):
     page.click("#quiz-submit")
     page.wait_for_selector("#quiz-result .verdict-bad")
     assert "自动评分 auto-graded" in page.inner_text("#quiz-result")
+    reference = ui_tutor.quiz.item(next(i.id for i in ui_tutor.quiz.bank.select("3.4.2", ["short"]))).reference
+    assert "正确答案 Answer" in page.inner_text("#quiz-result")
     assert not page.locator("#quiz-contest-box").is_visible()
     page.click("#quiz-contest")
     page.wait_for_selector("#quiz-contest-good", state="visible")
@@ -84,6 +86,8 @@ def test_contest_a_wrong_short_answer_and_see_it_self_rated(page, ui_tutor):
     result = page.inner_text("#quiz-result")
     assert "自评 your rating 良好 Good" in result and "contested: auto-graded Wrong" in result and "next review" in result
     assert page.locator("#quiz-result .verdict-ok").count() == 1
+    # review: the reference answer shown with the verdict stays after the contest
+    assert "正确答案 Answer" in result and reference[:12] in result
     assert not page.locator("#quiz-contest-box").is_visible() and not page.locator("#quiz-contest").is_visible()
     shot(page, "quiz-contested")
     page.click("#quiz-finish")
@@ -105,3 +109,21 @@ def test_guide_mode_gives_hints_before_the_answer(page, ui_tutor):
     assert page.locator("#show-answer").is_visible()
     assert page.locator("#chatbot .answer-meta").count() == 0  # no model answer yet
     shot(page, "chat-guide")
+
+
+def test_flipped_card_hides_hints_and_a_skipped_item_is_in_the_summary(page, ui_tutor):
+    """Review: the Hint button and hints stayed after a flashcard was flipped; a skipped item
+    vanished from the round summary."""
+    start_round(page, "flip-learner", "卡片 Flashcard")
+    page.wait_for_selector("#quiz-flip", state="visible")
+    page.click("#quiz-hint")
+    page.wait_for_selector("#quiz-hints p")
+    page.click("#quiz-flip")
+    page.wait_for_selector("#quiz-back p")
+    page.wait_for_function("() => !document.querySelector('#quiz-hints')?.innerText.trim()")
+    assert not page.locator("#quiz-hint").is_visible()
+    page.click("#quiz-finish")  # not rated: skipped
+    page.wait_for_selector("#quiz-summary table")
+    summary = page.inner_text("#quiz-summary")
+    assert "跳过 skipped" in summary and "3.4.2 LoRA" in summary and "Round summary — 0 answered" in summary
+    assert ui_tutor.quiz.store.reviews("flip-learner") == []
