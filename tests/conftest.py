@@ -141,15 +141,27 @@ def fake_tutor(tmp_path, fake_home):
     return build_tutor(make_settings(tmp_path / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
 
 
+def slowdown() -> float:
+    """How much slower than idle this machine runs now (>= 1): the 1-minute load average per
+    core. Subprocess and server timeouts are multiplied by it, so a loaded machine (CI beside
+    other jobs) gives a correct but slow run time instead of failing it; on an idle machine
+    the limits stay tight enough to catch a hang."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except OSError:
+        return 1.0
+
+
 def run_cli(args: list[str], home: Path, env: dict | None = None, timeout: float = 300, input: str | None = None):
-    """Run the real `tutor` CLI in a subprocess with TUTOR_HOME=home; returns CompletedProcess."""
+    """Run the real `tutor` CLI in a subprocess with TUTOR_HOME=home; returns CompletedProcess.
+    timeout: seconds on an idle machine, scaled by `slowdown()`."""
     import subprocess
     import sys
 
     e = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_CORPUS_DIR": str(ROOT / "corpus"), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts")}
     e.update(env or {})
     return subprocess.run([sys.executable, "-m", "tutor.cli", *args], capture_output=True, text=True, env=e,
-                          timeout=timeout, input=input, cwd=str(home.parent))
+                          timeout=timeout * slowdown(), input=input, cwd=str(home.parent))
 
 
 def wait_for_http(url: str, proc, seconds: float = 180) -> None:
@@ -158,7 +170,7 @@ def wait_for_http(url: str, proc, seconds: float = 180) -> None:
     import time
     import urllib.request
 
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + seconds * slowdown()
     while True:
         try:
             urllib.request.urlopen(url, timeout=2)
