@@ -8,6 +8,7 @@ BM25: Robertson & Zaragoza, The Probabilistic Relevance Framework, 2009.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -104,12 +105,18 @@ def _stem(tokens: list[str]) -> list[str]:
 def tokenize(text: str) -> list[str]:
     """jieba search-mode tokens of text, lower-cased, without punctuation or stop words, English
     words stemmed (Snowball), plus each symbol-joined term whole (`joined_terms`): jieba cuts
-    "Q·K^T" into q / k / t, which alone say nothing."""
+    "Q·K^T" into q / k / t, which alone say nothing. A fresh list each call (cached by text:
+    the same note bodies and chunks are tokenized by the grader, the index and the checks)."""
+    return list(_tokenize(text))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _tokenize(text: str) -> tuple[str, ...]:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     toks = [t for t in (w.strip().lower() for w in jieba.lcut_for_search(text)) if t and _WORD.search(t) and t not in _STOP]
-    return _stem(toks) + joined_terms(text)
+    return tuple(_stem(toks) + joined_terms(text))
 
 
 class BM25Index:
