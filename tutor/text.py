@@ -207,3 +207,19 @@ def clean_input(text: str | None, what: str = "the question") -> str:
                       "retype it or save the text as UTF-8")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL_CHARS.sub(" ", _ANSI.sub("", text))
+
+
+_ABBREV = re.compile(r"(?:\bet al|\be\.g|\bi\.e|\bvs|\bcf|\bFig|\bEq|\bNo)\.$")
+
+
+def english_sentences(text: str) -> list[str]:
+    """English prose split into sentences: `split_sentences` on the whitespace-normalised text,
+    with a piece joined back to the one before when that ends in an abbreviation ("Hu et al.",
+    "e.g.") or the piece does not start a sentence ("(ICLR 2022).", "0.39% for …")."""
+    out: list[str] = []
+    for piece in split_sentences(" ".join(text.split())):
+        if out and (_ABBREV.search(out[-1]) or not piece[:1].isupper()):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out

@@ -23,7 +23,7 @@ from tutor.rag.embed import (
 )
 from tutor.rag.index import Index, IngestReport
 from tutor.rag.retrieve import Hit, Retriever
-from tutor.text import clean_input
+from tutor.text import clean_input, english_sentences
 
 
 class BadChapter(TutorError):
@@ -102,8 +102,11 @@ class Tutor:
 
     @cached_property
     def chat(self) -> Chat:
+        from tutor.quiz.grading import english_summary
+
         kps = {i: n.meta.key_points for i, n in self.corpus.notes.items()}
-        return Chat(self.retriever, self.llm, self.prompts, self.settings, kps)
+        kps_en = {i: english_sentences(english_summary(n.body)) for i, n in self.corpus.notes.items()}
+        return Chat(self.retriever, self.llm, self.prompts, self.settings, kps, key_points_en={i: v for i, v in kps_en.items() if v})
 
     @cached_property
     def quiz(self):

@@ -103,3 +103,28 @@ def test_llm_rewrite_is_used_only_when_sane(fake_tutor, reply, used):
     hist = [{"role": "user", "content": "RoPE 是什么？"}, {"role": "assistant", "content": "旋转"}]
     q = followup.search_query(fake_tutor.llm, fake_tutor.prompts, hist, "那它有什么缺点？", "zh", use_llm=True)
     assert q == (reply if used else "RoPE 是什么？\n那它有什么缺点？")
+
+
+def test_key_points_follow_the_question_language(fake_tutor):
+    """A reviewer saw Chinese key points under English answers: an English question gets the
+    sentences of the cited notes' English summaries, a Chinese one their key points."""
+    from tutor.quiz.grading import english_summary
+    from tutor.text import english_sentences
+
+    notes = fake_tutor.corpus.notes
+    fake_tutor.llm.replies = ["RoPE rotates queries and keys [1]."]
+    en = fake_tutor.ask("What is rotary position embedding (RoPE)?")
+    assert en.lang == "en" and en.key_points
+    for k in en.key_points:
+        assert k["text"] in english_sentences(english_summary(notes[k["id"]].body)), k
+    fake_tutor.llm.replies = ["RoPE 旋转 Q 和 K [1]。"]
+    zh = fake_tutor.ask("RoPE 旋转位置编码是什么？")
+    assert zh.key_points and all(k["text"] in notes[k["id"]].meta.key_points for k in zh.key_points)
+
+
+def test_english_sentences_keep_abbreviations_and_citations_inside():
+    from tutor.text import english_sentences
+
+    text = "LoRA was introduced by Hu et al. (ICLR 2022). It trains few weights (e.g.\n0.39% at rank 8). BA merges."
+    assert english_sentences(text) == ["LoRA was introduced by Hu et al. (ICLR 2022).",
+                                       "It trains few weights (e.g. 0.39% at rank 8).", "BA merges."]

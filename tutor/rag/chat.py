@@ -98,7 +98,7 @@ class Answer:
     'extractive_fallback' (the shown answer quotes note sentences; the model's was rejected).
 
     Answer trust (DESIGN.md §4): key_points [{"n", "id", "text"}] are the top 3 cited notes'
-    key points; sentences = text.split_sentences(answer); unsupported = indexes into
+    key points (for an English question, the sentences of their English summaries); sentences = text.split_sentences(answer); unsupported = indexes into
     sentences of those not found in the retrieved notes (show them muted, ⚠ "not found in the
     notes"); guard = {"outcome": "direct"|"retried"|"fallback"|"unchecked"|"quoted", "reasons":
     [first attempt's reasons, retry's reasons]}; mode: the answer mode used (trust/policy.py)."""
@@ -200,13 +200,25 @@ class Chat:
     """RAG over an index with one LLM. history: [{"role": "user"|"assistant", "content"}]."""
 
     def __init__(self, retriever: Retriever, llm: LLM, prompts: Prompts, settings, key_points: dict[str, list[str]],
-                 flagger: Flagger | None = None):
+                 flagger: Flagger | None = None, key_points_en: dict[str, list[str]] | None = None):
+        """key_points: note id → its key points (Chinese); key_points_en: note id → the
+        sentences of its English summary, shown as key points under an English question."""
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts
         self.settings = settings
         self.key_points = key_points
+        self.key_points_en = key_points_en or {}
         self._flagger = flagger
+
+    def _shown_key_points(self, sources: list, lang: str) -> list[dict]:
+        """[{"n", "id", "text"}] for the top 3 sources, in the question's language where the note
+        has it (an English question gets the English summary's sentences)."""
+        out = []
+        for src in sources[:3]:
+            kps = (self.key_points_en.get(src.id) if lang == "en" else None) or self.key_points.get(src.id, [])
+            out += [{"n": src.n, "id": src.id, "text": kp} for kp in kps]
+        return out
 
     @property
     def flagger(self) -> Flagger:
@@ -279,7 +291,7 @@ class Chat:
             text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=q)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            kps = [{"n": src.n, "id": src.id, "text": kp} for src in sources[:3] for kp in self.key_points.get(src.id, [])]
+            kps = self._shown_key_points(sources, lang)
             yield "done", Answer(q, text, sources, self.llm.name, lang, timings, ["quotes_first"], True, kps,
                                  sentences=split_sentences(text), guard={"outcome": "quoted", "reasons": []}, mode=mode)
             return
@@ -306,7 +318,7 @@ class Chat:
         timings.update(first_token_ms=g.first_token_ms, prompt_tokens=g.prompt_tokens,
                        completion_tokens=g.completion_tokens, tokens_per_s=g.tokens_per_s)
         notices = list(fitted.notices) + (["stopped"] if g.stopped else [])
-        kps = [{"n": src.n, "id": src.id, "text": kp} for src in kept[:3] for kp in self.key_points.get(src.id, [])]
+        kps = self._shown_key_points(kept, lang)
         answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps, mode=mode)
         if s.answer_check and not g.stopped:
             yield from self._guard(answer, groups, fitted.groups, stop, fitted.question, quote_q)
