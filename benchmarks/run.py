@@ -96,6 +96,12 @@ def check(figures: dict) -> tuple[dict, list[str]]:
     return table, missed
 
 
+def save(res: dict) -> None:
+    """results.json after every section, so a run stopped part-way keeps what it measured."""
+    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(res, indent=2, ensure_ascii=False, default=str) + "\n",
+                                                      encoding="utf-8")
+
+
 def main() -> int:
     only = [s for s in os.environ.get("BENCH_ONLY", ",".join(SECTIONS)).split(",") if s]
     reuse = os.environ.get("BENCH_REUSE")  # a work dir kept by BENCH_KEEP=1: skip the ingest (debugging)
@@ -114,11 +120,13 @@ def main() -> int:
         else:
             res["ingest"], _, recorded = ingest_bench.run(work, dense, ml)
             (work / "ingest.json").write_text(json.dumps(res["ingest"]))
+        save(res)
         gc.collect()
         home, corpus = work / "home", Path(res["ingest"]["corpus"])
         if "ask" in only:
             t = build_tutor(ingest_bench.settings(home, corpus), embedder=dense, multilingual=ml)
             res["ask"] = ask_bench.run(t)
+            save(res)
             threads = t.llm.llama.n_threads
             del t
             gc.collect()
@@ -128,16 +136,19 @@ def main() -> int:
             import startup_bench
 
             res["startup"] = startup_bench.run(home, corpus)
+            save(res)
         if "baseline" in only:
             log("baseline: plain LangChain (subprocess)")
             p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "baseline.py"), str(work / "baseline"), str(threads), str(corpus)],
                                capture_output=True, text=True, cwd=ROOT)
             res["baseline"] = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 else {"error": p.stderr[-2000:]}
+            save(res)
         if "growth" in only:
             import growth
 
             full = res["ingest"]["full"]
             res["growth"] = growth.run(work, dense, ml, recorded, full["embed_s"] / max(1, full["chunks"]), corpus)
+            save(res)
         del recorded
         gc.collect()
         if "threads" in only:
@@ -150,7 +161,7 @@ def main() -> int:
     res["machine"]["load_average_end"] = load_average()
     res["figures"], missed = check(headline(res))
     res["missed"] = missed
-    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    save(res)
     print(report(res))
     return 1 if missed else 0
 
