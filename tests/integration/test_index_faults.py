@@ -384,6 +384,7 @@ def flatten(s) -> None:
     lexical = s.index_dir / m.pop("lexical")
     (lexical / "bm25").rename(s.index_dir / "bm25")
     (lexical / "chunks.jsonl").rename(s.index_dir / "chunks.jsonl")
+    (lexical / "terms.json").unlink()  # version 1 had no saved token statistics
     lexical.rmdir()
     assert m.pop("collections") == {"dense": "tutor"}
     (s.index_dir / "manifest.json").write_text(json.dumps({**m, "version": 1}), encoding="utf-8")
