@@ -26,7 +26,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from common import ROOT, RUNS, TimedEmbeddings, median, pct, proc_status, questions, ratio, search_queries  # noqa: E402
+from common import ROOT, RUNS, TimedEmbeddings, latencies, median, pct, proc_status, questions, ratio, search_queries  # noqa: E402
 
 STUFF = ("Use the following pieces of context to answer the question at the end. If you don't know the answer, "
          "just say that you don't know, don't try to make up an answer.\n\n{context}\n\nQuestion: {question}\nHelpful Answer:")
@@ -73,13 +73,7 @@ def main(home: Path, threads: int, corpus: Path = ROOT / "corpus") -> dict:
                                                     "embed_s": round(emb.seconds, 1), "ratio": ratio(ingest_s, emb.seconds)}}
 
     qs = search_queries()
-    for q in qs[:5]:
-        db.similarity_search(q, k=3)
-    lat = []
-    for q in qs:
-        t0 = time.perf_counter()
-        db.similarity_search(q, k=3)
-        lat.append(time.perf_counter() - t0)
+    lat = latencies(lambda q: db.similarity_search(q, k=3), qs)
     res["search"] = {"queries": len(lat), "p50_s": round(median(lat), 4), "p95_s": round(pct(lat, 0.95), 4)}
 
     retriever = db.as_retriever(search_kwargs={"k": 3})

@@ -57,6 +57,18 @@ def pct(xs: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
+def latencies(search, qs: list[str], warm: int = 5) -> list[float]:
+    """Seconds per call of search(q) over qs, after `warm` untimed calls on the first queries."""
+    for q in qs[:warm]:
+        search(q)
+    out = []
+    for q in qs:
+        t0 = time.perf_counter()
+        search(q)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from common import QUICK, ROOT, CachedEmbeddings, log, median, pct, search_queries, with_embeddings
+from common import QUICK, ROOT, CachedEmbeddings, latencies, log, median, pct, search_queries, with_embeddings
 
 CHAPTERS = 16
 
@@ -90,13 +90,7 @@ def run(work: Path, dense, ml, recorded: tuple, embed_s_per_chunk: float, src: P
         t0 = time.perf_counter()
         rep = t.ingest()
         wall = time.perf_counter() - t0
-        for q in qs[:5]:
-            t.search(q, k=5)
-        lat = []
-        for q in qs:
-            t1 = time.perf_counter()
-            t.search(q, k=5)
-            lat.append(time.perf_counter() - t1)
+        lat = latencies(lambda q, tutor=t: tutor.search(q, k=5), qs)
         rows.append({"copies": n, "chunks": rep.total, "index_build_s": round(wall, 1),
                      "hash_vectors": cd.misses + cm.misses, "cached_vectors": cd.hits + cm.hits,
                      "search_p50_s": round(median(lat), 4), "search_p95_s": round(pct(lat, 0.95), 4),
