@@ -95,15 +95,42 @@ def real_llm():
     return load_llm(make_settings(Path("/nonexistent"), temperature=0.0, seed=42))
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this run sees (the base temp's parent under
+    xdist, the base temp itself in a plain run): where the once-per-run real index lives."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _vectors(embedder) -> dict:
+    return embedder.embeddings.docs
+
+
 @pytest.fixture(scope="session")
 def real_home(tmp_path_factory, real_embedder, real_multilingual) -> Path:
-    """A data dir with the full corpus ingested by the real embedders, MiniLM and USE (read-only for tests)."""
+    """A data dir with the full corpus ingested by the real embedders, MiniLM and USE
+    (read-only for tests). Built once per run: under pytest-xdist the first worker builds it
+    under a file lock and saves the vectors it computed; the others wait for it, open the
+    same index and load those vectors into their memoised embedders."""
+    import pickle
+
+    from filelock import FileLock
+
     from tutor.corpus import Corpus
     from tutor.rag.index import Index
 
-    home = tmp_path_factory.mktemp("real_home")
-    s = make_settings(home, multilingual=True)
-    Index.ingest(s, real_embedder, Corpus.load(s.corpus_dir), multilingual=real_multilingual)
+    root = shared_dir(tmp_path_factory)
+    home, vectors, done = root / "real_home", root / "real_vectors.pkl", root / "real_home.done"
+    with FileLock(str(root / "real_home.lock")):
+        if done.exists():
+            dense, ml = pickle.loads(vectors.read_bytes())
+            _vectors(real_embedder).update(dense)
+            _vectors(real_multilingual).update(ml)
+        else:
+            s = make_settings(home, multilingual=True)
+            Index.ingest(s, real_embedder, Corpus.load(s.corpus_dir), multilingual=real_multilingual)
+            vectors.write_bytes(pickle.dumps((_vectors(real_embedder), _vectors(real_multilingual))))
+            done.touch()
     return home
 
 

@@ -66,7 +66,11 @@ with _flock(Path(sys.argv[1]) / 'index' / '.lock', exclusive=True, timeout_s=5, 
 """
 
 
-def test_second_process_fails_fast_while_one_writes(real_home):
+def test_second_process_fails_fast_while_one_writes(real_home, tmp_path):
+    import shutil
+
+    # a private copy: the shared index is read by other xdist workers, which the held lock would block
+    real_home = shutil.copytree(real_home, tmp_path / "home")
     writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(real_home)], stdout=subprocess.PIPE, text=True,
                               cwd=str(ROOT))
     try:
