@@ -169,7 +169,14 @@ def _chat(c, q: str, deadline: float = float("inf")) -> str:
         stopped = True
         c.predict(api_name="/stop")
         time.sleep(0.3)
-    box, history, _panel, status = job.result(timeout=300)
+    job.result(timeout=300)
+    # the app's last update may leave every shown output unchanged (gr.skip(): it only files the
+    # answer's sources for its [n] links); the client reports those as {'__type__': 'update'},
+    # so the answer is the last update that carried the chat history
+    shown = [o for o in job.outputs() if isinstance(o, (tuple, list)) and len(o) >= 4 and isinstance(o[1], list)]
+    if not shown:
+        return "/chat: no update carried the chat history"
+    box, history, _panel, status = shown[-1][:4]
     if stopped:
         return "stopped"
     ok = status == "" and len(history) >= 2 and history[0]["role"] == "user"
