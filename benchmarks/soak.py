@@ -170,6 +170,8 @@ def _chat(c, q: str, deadline: float = float("inf")) -> str:
         c.predict(api_name="/stop")
         time.sleep(0.3)
     job.result(timeout=300)
+    if stopped:
+        return "stopped"
     # the app's last update may leave every shown output unchanged (gr.skip(): it only files the
     # answer's sources for its [n] links); the client reports those as {'__type__': 'update'},
     # so the answer is the last update that carried the chat history
@@ -177,8 +179,6 @@ def _chat(c, q: str, deadline: float = float("inf")) -> str:
     if not shown:
         return "/chat: no update carried the chat history"
     box, history, _panel, status = shown[-1][:4]
-    if stopped:
-        return "stopped"
     ok = status == "" and len(history) >= 2 and history[0]["role"] == "user"
     return "" if ok else f"/chat: status={status!r} turns={len(history)}"
 
