@@ -103,3 +103,24 @@ def test_fuse_leaves_a_passage_alone():
     chunks = {"o": chunk("o", "1.2", "c"), "t": chunk("t", "1.2.1", "d")}
     passage = fuse({"multilingual": ["o", "t"], "bm25": ["o", "t"]}, chunks, "zh", question=False, weights=W, note_evidence=BETA)
     assert passage["o"] == pytest.approx(2 / (RRF_K + 1)) and passage["o"] > passage["t"]
+
+
+@given(st.text(alphabet="arlu0-9 注意力.-", max_size=24), st.text(alphabet="arlu0-9 注意力.-", min_size=1, max_size=4))
+def test_name_spotting_matches_the_word_boundary_rule(haystack, needle):
+    """The substring test in front of the pattern (for speed) changes no answer: ASCII names
+    match as whole words only ("rl" not inside "url"), other names anywhere."""
+    import re
+
+    from tutor.rag.retrieve import _contains
+
+    if needle.isascii():
+        want = re.search(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])", haystack) is not None
+    else:
+        want = needle in haystack
+    assert _contains(haystack, needle) == want
+
+
+def test_ascii_names_match_whole_words_only():
+    from tutor.rag.retrieve import _contains
+
+    assert _contains("what is rl?", "rl") and not _contains("what is a url?", "rl") and _contains("注意力rl", "rl")
