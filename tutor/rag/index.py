@@ -62,7 +62,6 @@ MANIFEST_VERSION = 2
 # 4: token statistics saved beside BM25 (lexical-<id>/terms.json), not recomputed per process.
 INDEX_FORMAT = 4
 BATCH = 64  # chunks per embedding call (one progress step)
-WINDOW = 8 * BATCH  # chunks sorted by length together; a kill mid-window loses at most this many
 MIN_FREE = 1 << 20  # an ingest with less free space than this (+ what a rebuild copies) does not start
 FULL_BELOW = 16 << 20  # a write that fails with less free space than this failed for want of space
 _PART = re.compile(r"(chroma|lexical)-\d{8}T\d{6}-[0-9a-f]{6}")
@@ -498,23 +497,13 @@ class _Ingest:
         return chunk_corpus(self.corpus, self.embedders["dense"].count_tokens, self.max_tokens)
 
     def _embed(self, role: str, chunks: list[Chunk]) -> Iterator[tuple[list[Chunk], list[list[float]]]]:
-        """(part, its vectors) in the order of `chunks`, BATCH at a time. Within each window of
-        WINDOW chunks the model sees them shortest first, so a batch pads to a similar length:
-        in corpus order a batch padded to its longest chunk, and ~45% of the tokens MiniLM
-        computed were padding. Parts come back in corpus order (the store's insertion order)."""
         emb = self.embedders[role].embeddings
-        for w in range(0, len(chunks), WINDOW):
-            window = chunks[w:w + WINDOW]
-            order = sorted(range(len(window)), key=lambda i: len(window[i].text))
-            vecs: list = [None] * len(window)
-            for i in range(0, len(order), BATCH):
-                batch = order[i:i + BATCH]
-                for j, v in zip(batch, emb.embed_documents([window[j].text for j in batch])):
-                    vecs[j] = v
-                if self.progress:
-                    self.progress(len(batch))
-            for i in range(0, len(window), BATCH):
-                yield window[i:i + BATCH], vecs[i:i + BATCH]
+        for i in range(0, len(chunks), BATCH):
+            part = chunks[i:i + BATCH]
+            vecs = emb.embed_documents([c.text for c in part])
+            yield part, vecs
+            if self.progress:
+                self.progress(len(part))
 
     def _write_lexical(self, lay: dict, chunks: list[Chunk]) -> None:
         lexical = self.dir / lay["lexical"]
