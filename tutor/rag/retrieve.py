@@ -12,8 +12,8 @@ cover a question at all; RRF scores only order hits and say nothing absolute.
 
 from __future__ import annotations
 
-import math
 import functools
+import math
 import re
 from dataclasses import dataclass
 
@@ -130,7 +130,7 @@ def outline_matches(query: str, index: Index) -> list[str]:
     for rx in (_NODE_ID, _CHAPTER_ZH, _CHAPTER_EN):
         named += [(1000 + m.count("."), m) for m in rx.findall(query)]
     low = query.lower()
-    found = {node_id: [n.lower() for n in names if len(n) >= 2 and _contains(low, n.lower())]
+    found = {node_id: [nl for n in names if len(n) >= 2 and _contains(low, nl := n.lower())]
              for node_id, names in index.names.items()}
     all_found = {n for ns in found.values() for n in ns}
     for node_id, ns in found.items():
