@@ -136,7 +136,8 @@ class Tutor:
         if len(query) > self.settings.max_question_chars:
             raise TutorError(f"the search query is {len(query):,} characters long; the limit is "
                              f"{self.settings.max_question_chars:,} (TUTOR_MAX_QUESTION_CHARS): shorten it")
-        return self.retriever.search(query, k=k, chapter=self.check_chapter(chapter), per_note=per_note)
+        chapter = self.check_chapter(chapter)  # before the retriever: bad input fails without loading models
+        return self.retriever.search(query, k=k, chapter=chapter, per_note=per_note)
 
     def answer_mode(self, mode: str | None = None) -> str:
         """The concrete answer mode ("quotes_first" | "checked" | "stream") for `mode` (default
@@ -154,13 +155,27 @@ class Tutor:
 
     def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
             mode: str | None = None) -> Answer:
-        """The finished answer (Chat.ask). mode: answer mode (trust/policy.py; default settings)."""
-        return self.chat.ask(question, history, self.check_chapter(chapter), mode)
+        """The finished answer (Chat.ask). mode: answer mode (trust/policy.py; default settings).
+        Raises Tutor.BadChapter, Question.Invalid, policy.BadMode before any model loads."""
+        chapter = self.check_input(question, chapter, mode)
+        return self.chat.ask(question, history, chapter, mode)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
                    stop: threading.Event | None = None, mode: str | None = None) -> Iterator[tuple[str, object]]:
-        """Answer events (Chat.stream). Raises Tutor.BadChapter, Question.Invalid, policy.BadMode."""
-        return self.chat.stream(question, history, self.check_chapter(chapter), stop, mode)
+        """Answer events (Chat.stream). Raises Tutor.BadChapter, Question.Invalid, policy.BadMode
+        before any model loads."""
+        chapter = self.check_input(question, chapter, mode)
+        return self.chat.stream(question, history, chapter, stop, mode)
+
+    def check_input(self, question: str, chapter: str | int | None, mode: str | None) -> str | None:
+        """Validate a question, chapter filter and answer mode without loading the embedding
+        models, the index or the GGUF (a typo costs milliseconds, not a model load: ~8 s on
+        2 cores). Returns the normalised chapter; raises as `ask`."""
+        from tutor.rag.chat import Question
+
+        Question.clean(question, self.settings.max_question_chars)
+        self.answer_mode(mode)
+        return self.check_chapter(chapter)
 
     def check_chapter(self, chapter: str | int | None) -> str | None:
         """Normalise a chapter filter; raises Tutor.BadChapter naming the valid range."""

@@ -87,6 +87,22 @@ def test_100k_question_is_refused_with_the_limit():
         Question.clean("a" * 100_000, 4000)
 
 
+@pytest.mark.parametrize("call", [
+    lambda t: t.ask(""), lambda t: t.ask("注意力" * 1400), lambda t: t.ask("什么是 LoRA？", chapter="42"),
+    lambda t: t.ask("什么是 LoRA？", mode="bogus"), lambda t: t.ask_stream(" "), lambda t: t.search("LoRA", chapter="0"),
+], ids=["empty", "over-long", "chapter", "mode", "stream-empty", "search-chapter"])
+def test_bad_input_is_refused_before_any_model_or_index_loads(settings, call):
+    """A typo costs milliseconds: no embedding model, index or GGUF is loaded to refuse it (the
+    models are not even configured to exist here, so loading one would raise something else)."""
+    from tutor.tutor import build_tutor
+
+    t = build_tutor(settings.model_copy(update={"model_path": settings.home / "none.gguf",
+                                                "embedding_model": settings.home / "no-model"}))
+    with pytest.raises(TutorError) as e:
+        call(t)
+    assert type(e.value).__name__ in {"Invalid", "BadChapter", "BadMode"}, e.value
+    assert t._embedder is None and t._multilingual is None and t._llm is None and "index" not in t.__dict__
+
 # -- the model's own special tokens -----------------------------------------------------
 
 SPECIALS = ["<filename>", "<file_sep>", "<empty_output>", "<|im_end|>", "<|im_start|>"]
