@@ -17,6 +17,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+# One pytest-xdist worker per core: each worker's math libraries (torch's OpenMP pool, numpy's
+# BLAS) and the `tutor` subprocesses it starts get one thread, or two workers' 2-thread pools
+# spin against each other on 2 cores (measured here: two concurrent MiniLM embeddings of 400
+# chunks took 38.8 s with 2 threads each, 32.3 s with 1). Set before torch is imported.
+BUSY_CORES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")) >= (os.cpu_count() or 1)
+if BUSY_CORES:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
 
 class Clock:
     """A settable clock for the quiz service (Quiz(t, clock=Clock(T0)); set .t to move time)."""
@@ -85,7 +94,7 @@ def real_embedder():
 def real_multilingual():
     from tutor.rag.embed import load_multilingual_embedder
 
-    return memoised(load_multilingual_embedder())
+    return memoised(load_multilingual_embedder(1 if BUSY_CORES else None))
 
 
 @pytest.fixture(scope="session")
