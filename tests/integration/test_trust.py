@@ -68,8 +68,10 @@ def test_real_answers_are_never_shown_as_garbage(real_tutor, q):
 
 
 def test_cli_ask_json_has_the_trust_fields(real_home):
-    # --mode checked: the model answers (the default model's default is quotes first, outcome "quoted")
-    r = run_cli(["ask", "--json", "--mode", "checked", "为什么注意力要除以根号d_k？"], real_home, timeout=600)
+    # --mode checked: the model answers (the default model's default is quotes first, outcome "quoted");
+    # 3 notes and 96 tokens: the JSON fields are what is checked here, not the answer's length
+    r = run_cli(["ask", "--json", "--mode", "checked", "为什么注意力要除以根号d_k？"], real_home, timeout=600,
+                env={"TUTOR_TOP_K": "3", "TUTOR_MAX_ANSWER_TOKENS": "96"})
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     assert isinstance(j["unsupported"], list) and all(isinstance(i, int) for i in j["unsupported"])
