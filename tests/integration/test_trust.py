@@ -60,8 +60,12 @@ def test_real_answers_are_never_shown_as_garbage(real_tutor, q):
     for k, v in events:
         shown = v if k == "replace" else shown + v if k == "token" else shown
     assert shown.strip() == a.answer
-    if a.guard["outcome"] != "direct":
-        assert "retry" in kinds and kinds.count("replace") == 1 and a.guard["reasons"][0]
+    if a.guard["outcome"] != "direct":  # SmolLM2's retries measurably never stand: straight to the quotes
+        from tutor.trust import policy
+
+        retried = policy.retry_worthwhile(real_tutor.llm.name, real_tutor.settings.strict_retry)
+        assert ("retry" in kinds) == retried and kinds.count("replace") == 1 and a.guard["reasons"][0]
+        assert len(a.guard["reasons"]) == (2 if retried else 1)
     assert shown_is_safe(real_tutor, a), a.answer
     assert all(0 <= i < len(a.sentences) for i in a.unsupported)
     assert a.key_points and all(k["n"] in {s.n for s in a.sources} for k in a.key_points)

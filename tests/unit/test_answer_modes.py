@@ -45,6 +45,30 @@ def test_auto_mode_follows_the_measured_acceptance(name, check, want):
     assert policy.resolve("stream", name, check) == "stream"
 
 
+@pytest.mark.parametrize("name,setting,want", [
+    ("SmolLM2-135M-Instruct-Q4_1", "auto", False),  # measured: 0 of 118 retries kept
+    ("SmolLM2-135M-Instruct-Q4_1", "on", True),
+    ("qwen2.5-7b-instruct-q4_k_m", "auto", True),  # unmeasured: keeps the retry
+    ("qwen2.5-7b-instruct-q4_k_m", "off", False),
+])
+def test_strict_retry_follows_the_measured_retry_share(name, setting, want):
+    assert policy.retry_worthwhile(name, setting) is want
+
+
+@pytest.mark.parametrize("mode", ["stream", "checked"])
+def test_a_model_whose_retries_never_stand_goes_straight_to_the_quotes(tutor, monkeypatch, mode):
+    monkeypatch.setattr(tutor.llm, "name", "SmolLM2-135M-Instruct-Q4_1")
+    tutor.llm.replies = ["The Great Gatsby is a novel by F. Scott Fitzgerald about the American dream."]
+    calls = len(tutor.llm.calls)
+    evs = events(tutor, mode)
+    kinds = [k for k, _ in evs]
+    a = evs[-1][1]
+    assert "retry" not in kinds and kinds[-2:] == ["replace", "done"] and len(tutor.llm.calls) == calls + 1
+    assert a.guard["outcome"] == "fallback" and len(a.guard["reasons"]) == 1 and a.guard["reasons"][0]
+    assert a.answer.startswith(FALLBACK_HEADER["zh"]) and evs[-2][1] == a.answer and "extractive_fallback" in a.notices
+    assert "Gatsby" not in a.answer
+
+
 def test_unknown_mode_is_a_clear_error(tutor):
     with pytest.raises(policy.BadMode, match="quotes_first"):
         events(tutor, "fast")

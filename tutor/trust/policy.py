@@ -28,6 +28,17 @@ MEASURED = {
 }
 
 
+# The strict retry (tutor/rag/chat.py) after a rejected answer: model file-name prefix →
+# (retries whose answer passed the check, retries run, where measured). A model under
+# RETRY_BAR goes from a rejected answer straight to the quoted notes: for SmolLM2 the retry
+# never produced an answer that stands and cost ~0.4 of an Explain (README "Performance").
+RETRY_BAR = 0.05
+RETRY_MEASURED = {
+    "SmolLM2-135M-Instruct": (0, 118, "evals/trust/REPORT.md §2, v6 run: 0 of 118 retries kept (v5: 2 kept, both "
+                              "garbage when read); the set the guard was developed on: in-sample"),
+}
+
+
 class BadMode(TutorError):
     """answer_mode not one of MODES."""
 
@@ -51,3 +62,15 @@ def resolve(mode: str, model_name: str, answer_check: bool) -> str:
     if rate is not None and rate < ACCEPTANCE_BAR:
         return "quotes_first"
     return "checked" if answer_check else "stream"
+
+
+def retry_worthwhile(model_name: str, setting: str = "auto") -> bool:
+    """Whether a rejected answer gets the strict retry before the quoted notes. setting:
+    "on" | "off" | "auto" (TUTOR_STRICT_RETRY); auto = yes unless the model's measured share of
+    kept retries is under RETRY_BAR (unmeasured models keep the retry)."""
+    if setting != "auto":
+        return setting == "on"
+    for prefix, (kept, total, _) in RETRY_MEASURED.items():
+        if model_name.startswith(prefix):
+            return kept / total >= RETRY_BAR
+    return True
