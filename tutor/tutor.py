@@ -14,7 +14,7 @@ from tutor.corpus import Corpus
 from tutor.errors import TutorError
 from tutor.llm import LLM, load_llm, model_name
 from tutor.prompts import Prompts
-from tutor.rag.chat import Answer, Chat
+from tutor.rag.chat import Answer, Chat, Question
 from tutor.rag.embed import (
     Embedder,
     EmbeddingModelMissing,
@@ -171,8 +171,6 @@ class Tutor:
         """Validate a question, chapter filter and answer mode without loading the embedding
         models, the index or the GGUF (a typo costs milliseconds, not a model load: ~8 s on
         2 cores). Returns the normalised chapter; raises as `ask`."""
-        from tutor.rag.chat import Question
-
         Question.clean(question, self.settings.max_question_chars)
         self.answer_mode(mode)
         return self.check_chapter(chapter)
