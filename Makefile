@@ -30,17 +30,19 @@ test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile $(PYTEST_ARGS)
 
 # the inner loop: unit tests only (fakes: hash embedder, scripted LLM; no browser, no real models)
-test-fast: $(STAMP) lint
+test-fast: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 # Debian packages the browser tests need: chromium (Playwright drives it; no browser download)
-# and a CJK font, or Chinese renders as empty boxes in screenshots and charts
+# and a CJK font, or Chinese renders as empty boxes in screenshots and charts; and the one the
+# progress-store tests need: postgresql (tests/pg.py starts a throwaway server from its binaries)
 sysdeps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto sans cjk" \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  echo "installing chromium and fonts-noto-cjk (apt-get)"; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null \
-	    || { echo "could not install chromium fonts-noto-cjk: run 'sudo apt-get install -y chromium fonts-noto-cjk'" >&2; exit 2; }; \
+	  echo "installing chromium, fonts-noto-cjk and postgresql (apt-get)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql >/dev/null \
+	    || { echo "could not install chromium fonts-noto-cjk postgresql: run 'sudo apt-get install -y chromium fonts-noto-cjk postgresql'" >&2; exit 2; }; \
 	fi
 
 # pyflakes-level checks only (unused imports and variables, undefined names)

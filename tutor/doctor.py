@@ -10,6 +10,7 @@ import platform
 from pathlib import Path
 
 from tutor.config import Settings
+from tutor.errors import TutorError
 from tutor.rag.index import Index
 
 PACKAGES = ["tutor", "llama-cpp-python", "sentence-transformers", "torch", "chromadb", "langchain-core",
@@ -96,11 +97,16 @@ def report(settings: Settings, load_model: bool = True) -> dict:
     except Exception as e:  # noqa: BLE001
         out["gpu"] = {"error": str(e)}
     # embedding + index
-    manifest = Index.read_manifest(settings)
-    out["index"] = {"dir": str(settings.index_dir), "built": manifest is not None}
+    out["index"] = {"dir": str(settings.index_dir), **({"chroma_url": settings.chroma_url} if settings.chroma_url else {})}
+    try:  # with TUTOR_CHROMA_URL the manifest is the one the server publishes
+        manifest = Index.read_manifest(settings)
+    except TutorError as e:
+        manifest, out["index"]["error"] = None, str(e)
+        out["warnings"].append(str(e))
+    out["index"]["built"] = manifest is not None
     if manifest:
         out["index"].update({k: manifest.get(k) for k in ("embedding_model", "dim", "multilingual_model", "multilingual_dim",
-                                                          "chunks", "notes", "nodes", "built_at")})
+                                                          "chunks", "notes", "nodes", "built_at", "corpus_version")})
     try:
         from tutor.rag.embed import load_embedder
 
@@ -116,6 +122,6 @@ def report(settings: Settings, load_model: bool = True) -> dict:
             out["warnings"].append("index built with other embedding models: run `tutor ingest --rebuild`")
     except Exception as e:  # noqa: BLE001
         out["embedding"] = {"error": str(e)}
-    if not manifest:
+    if not manifest and "error" not in out["index"]:
         out["warnings"].append("no index yet: run `tutor ingest`")
     return out

@@ -175,9 +175,11 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 def clean_text(text: str) -> str:
     """text with every lone surrogate (what Python makes of undecodable input bytes with
-    surrogateescape, or a half emoji pair in JSON) replaced by U+FFFD; valid pairs never
+    surrogateescape, or a half emoji pair in JSON) and every NUL character (PostgreSQL refuses
+    it in text, so the progress store could not keep it) replaced by U+FFFD; valid pairs never
     reach Python as surrogates, so nothing readable changes. Encodable as UTF-8 afterwards."""
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+    text = _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def has_invalid_text(text: str) -> bool:

@@ -6,6 +6,7 @@ so `tutor search` never loads llama.cpp and `tutor doctor` works with no index.
 from __future__ import annotations
 
 import threading
+import time
 from functools import cached_property
 from typing import Iterator
 
@@ -43,6 +44,7 @@ class Tutor:
         self._multilingual = multilingual
         self._injected = embedder is not None and multilingual is None  # a fake embedder only (unit tests)
         self._lock = threading.RLock()
+        self._index_checked = float("-inf")  # time.monotonic() of the last check for a re-ingest on the Chroma server
 
     # -- lazily built parts -------------------------------------------------------------
     @cached_property
@@ -123,9 +125,34 @@ class Tutor:
         """Build or update the index from the corpus (see Index.ingest)."""
         report = Index.ingest(self.settings, self.embedder, self.corpus, rebuild=rebuild, progress=progress,
                               on_total=on_total, multilingual=self.multilingual)
+        self._drop_index()
+        return report
+
+    def _drop_index(self) -> None:
         for name in ("index", "retriever", "chat"):
             self.__dict__.pop(name, None)  # reopen with the new manifest on next use
-        return report
+
+    def follow_index(self) -> bool:
+        """With TUTOR_CHROMA_URL: whether the index on the server was re-ingested since this
+        Tutor opened it, checked at most once every settings.index_check_s seconds (one small
+        read); if so the index, retriever and chat are dropped, to be reopened with the new
+        manifest on next use. False in local mode, before the index is open and between checks.
+        Called by search, ask and ask_stream. Raises Index.Unreachable."""
+        index = self.__dict__.get("index")
+        if not self.settings.chroma_url or index is None:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._index_checked < self.settings.index_check_s:
+                return False
+            self._index_checked = now
+        latest = index.latest_version()
+        if latest is None or latest == index.version:
+            return False
+        with self._lock:
+            if self.__dict__.get("index") is index:  # not already reopened by another thread
+                self._drop_index()
+        return True
 
     def search(self, query: str, k: int = 5, chapter: str | None = None, per_note: bool = False) -> list[Hit]:
         """Hybrid search; hits best first (per_note: one chunk per note). Raises
@@ -137,6 +164,7 @@ class Tutor:
             raise TutorError(f"the search query is {len(query):,} characters long; the limit is "
                              f"{self.settings.max_question_chars:,} (TUTOR_MAX_QUESTION_CHARS): shorten it")
         chapter = self.check_chapter(chapter)  # before the retriever: bad input fails without loading models
+        self.follow_index()
         return self.retriever.search(query, k=k, chapter=chapter, per_note=per_note)
 
     def answer_mode(self, mode: str | None = None) -> str:
@@ -158,6 +186,7 @@ class Tutor:
         """The finished answer (Chat.ask). mode: answer mode (trust/policy.py; default settings).
         Raises Tutor.BadChapter, Question.Invalid, policy.BadMode before any model loads."""
         chapter = self.check_input(question, chapter, mode)
+        self.follow_index()
         return self.chat.ask(question, history, chapter, mode)
 
     def ask_stream(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
@@ -165,6 +194,7 @@ class Tutor:
         """Answer events (Chat.stream). Raises Tutor.BadChapter, Question.Invalid, policy.BadMode
         before any model loads."""
         chapter = self.check_input(question, chapter, mode)
+        self.follow_index()
         return self.chat.stream(question, history, chapter, stop, mode)
 
     def check_input(self, question: str, chapter: str | int | None, mode: str | None) -> str | None:

@@ -2,7 +2,8 @@
 replaces the grade, the card is recomputed from its state before that answer (one review,
 not two), the stored review keeps the grader's verdict for audit with the flag "contested";
 the errors when there is nothing to contest; an older database gains the new columns; the
-quiz tab's handlers and `tutor quiz` offer it after a wrong or partial grade only."""
+quiz tab's handlers and `tutor quiz` offer it after a wrong or partial grade only. The service
+tests run on SQLite and on PostgreSQL (`store_url`, tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tutor.quiz.grading import Grade
 from tutor.rag.embed import hash_embedder
 from tutor.tutor import build_tutor
 
+pytest_plugins = ["tests.pg"]
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(days=3)
 WRONG = Grade(0.2, "wrong", 0.2, 0.2, [], [], [])
@@ -36,8 +38,12 @@ def tutor(tmp_path):
 
 
 @pytest.fixture
-def quiz(tutor):
-    return tutor.quiz
+def quiz(tmp_path, store_url):
+    """The quiz service on a new progress database of each backend."""
+    from tutor.quiz.service import Quiz
+
+    t = build_tutor(make_settings(tmp_path / "home", database_url=store_url), llm=ScriptedLLM(), embedder=hash_embedder())
+    return Quiz(t, clock=Clock(T0))
 
 
 def _item(quiz, type_="short", note_id="3.4.2"):
@@ -82,7 +88,7 @@ def test_contest_recomputes_from_the_state_before_that_answer_not_on_top(quiz, m
     assert quiz.progress("u", T1)["3.4.2"].own == pytest.approx(quiz.progress("v", T1)["3.4.2"].own * 0.95 / 0.9, abs=1e-3)
 
 
-def test_the_stored_review_keeps_the_graders_verdict_for_audit_and_export(quiz, monkeypatch):
+def test_the_stored_review_keeps_the_graders_verdict_for_audit_and_export(quiz, monkeypatch, new_store_url):
     it = _item(quiz)
     _grades(quiz, monkeypatch, PARTIAL)
     quiz.grade("u", it.id, "部分对", latency_ms=None)
@@ -96,7 +102,7 @@ def test_the_stored_review_keeps_the_graders_verdict_for_audit_and_export(quiz, 
     assert [(r["verdict"], r["flags"], r["contest"]["verdict"]) for r in exported] == [("partial", ["contested"], "correct")]
     from tutor.quiz.progress import Progress
 
-    other = Progress(f"sqlite:///{quiz.settings.home / 'other.db'}")
+    other = Progress(new_store_url())
     other.import_user(quiz.export("u"), "w")
     assert other.reviews("w")[0].contest == row.contest and other.reviews("w")[0].flags == ["contested"]
 
@@ -153,21 +159,19 @@ def test_nothing_to_contest_is_a_one_line_bad_answer(quiz, monkeypatch):
     assert len(quiz.store.reviews("u")) == 6 and sum(r.contested for r in quiz.store.reviews("u")) == 1
 
 
-def test_an_answer_stored_before_contests_existed_cannot_be_contested(quiz, monkeypatch, tmp_path):
+def test_an_answer_stored_before_contests_existed_cannot_be_contested(quiz, monkeypatch):
+    from sqlalchemy import text
+
     it = _item(quiz)
     _grades(quiz, monkeypatch, WRONG)
     quiz.grade("u", it.id, "旧的回答")
-    con = sqlite3.connect(quiz.settings.home / "progress.db")
-    con.execute("update reviews set prior = null, flags = null")
-    con.commit()
-    con.close()
+    with quiz.store.engine.begin() as con:
+        con.execute(text("update reviews set prior = null, flags = null"))
     _nothing(quiz, "u", it.id, "older version")
     assert quiz.store.reviews("u")[0].flags == []
     quiz.grade("v", it.id, "另一个回答")
-    con = sqlite3.connect(quiz.settings.home / "progress.db")  # the card replaced since, as an import does
-    con.execute("update cards set last_review = '2025-03-09 09:00:00.000000' where item_id = ?", (it.id,))
-    con.commit()
-    con.close()
+    with quiz.store.engine.begin() as con:  # the card replaced since, as an import does
+        con.execute(text("update cards set last_review = :t where item_id = :i"), {"t": T0 + timedelta(days=8), "i": it.id})
     _nothing(quiz, "v", it.id, "changed after that answer")
 
 
@@ -180,8 +184,9 @@ def test_an_older_database_gains_the_new_columns_and_keeps_its_reviews(tmp_path)
     p.record("u", "1.1.1/short-x", "1.1.1", "short", "答", 0.8, "correct", "good", 1200, T0, Schedule().review(None, "good", T0))
     p.close()
     con = sqlite3.connect(tmp_path / "p.db")
-    for col in ("flags", "prior", "contest"):  # as a progress.db written before them
+    for col in ("flags", "prior", "contest"):  # as a progress.db written before them (and migrations)
         con.execute(f"alter table reviews drop column {col}")
+    con.execute("drop table alembic_version")
     con.commit()
     con.close()
     p = Progress(url)

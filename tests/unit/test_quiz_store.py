@@ -1,4 +1,5 @@
-"""Progress store edge cases and the mastery chart (with and without a CJK font)."""
+"""Progress store edge cases and the mastery chart (with and without a CJK font). Store tests
+run on SQLite and on PostgreSQL (`store_url`, tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from tutor.quiz.progress import Mastery, Progress
 from tutor.quiz.schedule import Schedule
 
+pytest_plugins = ["tests.pg"]
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
 
@@ -21,8 +23,30 @@ def test_unopenable_database_is_a_clear_error(tmp_path):
         Progress(f"sqlite:///{blocker / 'sub' / 'p.db'}")
 
 
-def test_record_is_visible_to_a_second_connection_at_once(tmp_path):
-    url = f"sqlite:///{tmp_path / 'p.db'}"
+def test_an_unreachable_postgresql_server_is_a_one_line_error_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    from tutor.quiz import progress
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(Progress.Unavailable, match="TUTOR_DATABASE_URL") as e:  # nothing listens there
+        Progress(f"postgresql+psycopg://amy:secret@127.0.0.1:{port}/tutor")
+    assert "\n" not in str(e.value) and "secret" not in str(e.value) and "refused" in str(e.value)
+    monkeypatch.setattr(progress, "CONNECT_TIMEOUT_S", 2)
+    with socket.socket() as s:  # a server that accepts the connection and never answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        t = time.monotonic()
+        with pytest.raises(Progress.Unavailable, match="timeout.*TUTOR_DATABASE_URL") as e:
+            Progress(f"postgresql+psycopg://amy@127.0.0.1:{s.getsockname()[1]}/tutor")
+        assert time.monotonic() - t < 10 and "\n" not in str(e.value)
+
+
+def test_record_is_visible_to_a_second_connection_at_once(store_url):
+    url = store_url
     a, b = Progress(url), Progress(url)
     st = Schedule().review(None, "good", T0)
     a.record("u", "1.1.1/short-x", "1.1.1", "short", "答", 0.8, "correct", "good", 1200, T0, st)

@@ -1,16 +1,32 @@
 """The progress store (SQLAlchemy): users, FSRS cards, reviews and generated quiz items.
 
 Default: SQLite at `Settings.progress_url` (`<home>/progress.db`) in WAL mode, so the UI
-and a CLI quiz can read while another writes; any SQLAlchemy URL works
-(`TUTOR_DATABASE_URL=postgresql+psycopg://…` with the driver installed). Every review is
-committed the moment it is recorded: a process killed mid-quiz loses nothing already
-answered. Times are stored as UTC.
+and a CLI quiz can read while another writes; PostgreSQL by URL
+(`TUTOR_DATABASE_URL=postgresql+psycopg://user:pass@host/db`), several replicas on one
+database. Both are tested with the same store tests; other SQLAlchemy URLs may work, untested.
+Every review is committed the moment it is recorded: a process killed mid-quiz loses nothing
+already answered. Times are stored as UTC. Writers never lose each other's updates: SQLite's
+BEGIN IMMEDIATE lets one write transaction run at a time; on PostgreSQL (READ COMMITTED) a
+write transaction first takes an advisory lock on its learner (or note), so two reviews of
+one card apply one after the other on either backend.
 
 Each review row also keeps the card's state before it (`prior`), so the learner can contest
 an automatic grade (`contest`): the card is recomputed from that state with their own rating,
 and the row keeps the grader's verdict and score for audit with the flag "contested".
-Schema changes are additive: `Progress(url)` adds missing nullable columns to an existing
-database (`_add_missing_columns`); rows written before keep NULL there.
+
+Schema: Alembic migrations in tutor/quiz/migrations/versions/, run by `Progress(url)` (upgrade
+to head) under a lock: SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory lock, so processes
+opening a fresh database at once wait for one another. Revision 0001 is the schema as the
+code before migrations left it (create_all, then missing columns added); it brings such an
+unversioned database up to it without touching its rows, then stamps it. To change the
+schema: edit the models below, add a revision next to the others, by hand or with
+`alembic -c tutor/quiz/migrations/alembic.ini -x url=sqlite:////tmp/p.db revision
+--autogenerate --rev-id 0003 -m "what changes"` (on a database at head), and set SCHEMA_HEAD
+to it; test_quiz_migrations fails while the models, the migrations and SCHEMA_HEAD disagree. A database written by a newer version
+(a revision this one does not know) is refused, not downgraded.
+
+Text is stored as given on both backends except what cannot be: lone surrogates (undecodable
+input bytes) and NUL characters (PostgreSQL refuses them in text) become U+FFFD, on SQLite too.
 
 Also here: mastery per topic and its roll-up per section and chapter, and export / import
 of one user's progress as JSON. Deliberately not here: FSRS arithmetic (schedule.py).
@@ -18,7 +34,9 @@ of one user's progress as JSON. Deliberately not here: FSRS arithmetic (schedule
 
 from __future__ import annotations
 
+import functools
 import json
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +44,7 @@ from typing import Callable
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -39,7 +58,8 @@ from sqlalchemy import (
     select,
     text as sql_text,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from tutor.errors import TutorError
@@ -50,6 +70,16 @@ from tutor.wording import w
 EXPORT_FORMAT = "tutor-progress"
 EXPORT_VERSION = 1
 PENDING = "pending"  # rating of a stored "check yourself" answer until the learner rates it
+MIGRATIONS = Path(__file__).with_name("migrations")
+SCHEMA_HEAD = "0002"  # the newest revision in migrations/versions (opening a database at it imports no Alembic)
+CONNECT_TIMEOUT_S = 5  # PostgreSQL: an unreachable server fails the open within this, not minutes
+_LOCKS = 0x7475746F  # "tuto": the first key of this store's PostgreSQL advisory locks
+
+
+def _text(n: int):
+    """VARCHAR(n) as SQLite has always had it (any length fits); TEXT on PostgreSQL, which
+    would refuse longer values (migration 0002)."""
+    return String(n).with_variant(Text(), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -59,7 +89,7 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(_text(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -70,9 +100,9 @@ class CardRow(Base):
     __table_args__ = (UniqueConstraint("user_id", "item_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    item_id: Mapped[str] = mapped_column(String(80))
-    note_id: Mapped[str] = mapped_column(String(20), index=True)
-    item_type: Mapped[str] = mapped_column(String(10))
+    item_id: Mapped[str] = mapped_column(_text(80))
+    note_id: Mapped[str] = mapped_column(_text(20), index=True)
+    item_type: Mapped[str] = mapped_column(_text(10))
     state: Mapped[int] = mapped_column(Integer)
     step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     stability: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -100,14 +130,14 @@ class ReviewRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    item_id: Mapped[str] = mapped_column(String(80), index=True)
-    note_id: Mapped[str] = mapped_column(String(20), index=True)
-    item_type: Mapped[str] = mapped_column(String(10))
+    item_id: Mapped[str] = mapped_column(_text(80), index=True)
+    note_id: Mapped[str] = mapped_column(_text(20), index=True)
+    item_type: Mapped[str] = mapped_column(_text(10))
     answer: Mapped[str] = mapped_column(Text)
     score: Mapped[float] = mapped_column(Float)
-    verdict: Mapped[str] = mapped_column(String(10))
-    rating: Mapped[str] = mapped_column(String(10))
-    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    verdict: Mapped[str] = mapped_column(_text(10))
+    rating: Mapped[str] = mapped_column(_text(10))
+    latency_ms: Mapped[int | None] = mapped_column(Integer().with_variant(BigInteger(), "postgresql"), nullable=True)
     flags: Mapped[list | None] = mapped_column(JSON, nullable=True)
     prior: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     contest: Mapped[dict | None] = mapped_column(JSON, nullable=True)
@@ -118,9 +148,9 @@ class GeneratedRow(Base):
 
     __tablename__ = "generated_items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    note_id: Mapped[str] = mapped_column(String(20), index=True)
-    note_hash: Mapped[str] = mapped_column(String(64))
-    model: Mapped[str] = mapped_column(String(200))
+    note_id: Mapped[str] = mapped_column(_text(20), index=True)
+    note_hash: Mapped[str] = mapped_column(_text(64))
+    model: Mapped[str] = mapped_column(_text(200))
     payload: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -165,11 +195,14 @@ class Card:
 
 
 class Progress:
-    """The store. `Progress(url)` creates the tables if needed. Raises Progress.Unavailable
-    (a TutorError) when the database cannot be opened."""
+    """The store. `Progress(url)` brings the database's schema to the newest migration (creating
+    the tables in a new database). Raises Progress.Unavailable (a TutorError, one line) when the
+    database cannot be opened or migrated; once open, any method raises SQLAlchemyError when
+    the database fails (server gone, disk full), a write then leaving nothing half-stored."""
 
     class Unavailable(TutorError):
-        """The database URL cannot be opened (bad URL, missing driver, unwritable path)."""
+        """The database URL cannot be opened (bad URL, missing driver, unwritable path, server
+        unreachable, a schema written by a newer version)."""
 
     class BadExport(TutorError):
         """An import file that is not a tutor progress export."""
@@ -184,25 +217,29 @@ class Progress:
     def __init__(self, url: str):
         self.url = url
         try:
-            if url.startswith("sqlite:///"):
-                Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, future=True)
-            if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-                event.listen(self.engine, "begin", _sqlite_begin)
-            Base.metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
-        except (SQLAlchemyError, ImportError, OSError) as e:
-            raise Progress.Unavailable(f"cannot open the progress store {url!r} ({e.__class__.__name__}: {str(e).splitlines()[0]}); "
+            self.engine = store_engine(url)
+            _migrate(self.engine)
+        except Progress.Unavailable as e:
+            self._dispose()
+            raise Progress.Unavailable(f"cannot open the progress store {_shown(url)!r}: {e}; "
                                        "fix TUTOR_DATABASE_URL or TUTOR_HOME") from None
+        except (SQLAlchemyError, ImportError, OSError) as e:
+            self._dispose()
+            e = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e  # the driver's words
+            raise Progress.Unavailable(f"cannot open the progress store {_shown(url)!r} ({e.__class__.__name__}: "
+                                       f"{_first_line(e)}); fix TUTOR_DATABASE_URL or TUTOR_HOME") from None
+
+    def _dispose(self) -> None:
+        if getattr(self, "engine", None) is not None:
+            self.engine.dispose()
 
     def close(self) -> None:
         self.engine.dispose()
 
     # -- users ----------------------------------------------------------------------------
     def _user_id(self, s: Session, name: str) -> int | None:
-        """The user's id, None for an unknown name (reads only)."""
-        return s.scalar(select(User.id).where(User.name == name))
+        """The user's id, None for an unknown name (reads only; the name as _t stores it)."""
+        return s.scalar(select(User.id).where(User.name == _t(name)))
 
     def _ensure_user(self, name: str) -> int:
         """The user's id, creating the user first when needed (outside any open transaction:
@@ -226,8 +263,9 @@ class Progress:
             pass
 
     def users(self) -> list[str]:
+        """Every learner's name in code-point order (SQLite's, whatever the server's collation)."""
         with Session(self.engine) as s:
-            return list(s.scalars(select(User.name).order_by(User.name)))
+            return sorted(s.scalars(select(User.name)))
 
     # -- writes ---------------------------------------------------------------------------
     def record(self, user: str, item_id: str, note_id: str, item_type: str, answer: str, score: float, verdict: str,
@@ -242,13 +280,16 @@ class Progress:
         stores the review and leaves the card as it is (a "check yourself" answer waiting for
         the learner's own rating). flags: machine flags kept with the review (ReviewRow).
         The card's state before the review is kept with it (ReviewRow.prior, for `contest`).
-        Text that is not valid Unicode (lone surrogates from undecodable input) is stored with
-        U+FFFD in their place. Returns the stored state."""
-        user, answer = clean_text(user), clean_text(answer)
+        Text that is not valid Unicode (lone surrogates from undecodable input) or holds NUL
+        characters is stored with U+FFFD in their place. Returns the stored state. Raises
+        SQLAlchemyError when the database fails (nothing of this review is stored then)."""
+        user, answer, item_id, note_id, item_type = _t(user), _t(answer), _t(item_id), _t(note_id), _t(item_type)
         uid = self._ensure_user(user)
         with Session(self.engine) as s, s.begin():
+            _writing(s, f"user:{uid}")
             row = ReviewRow(user_id=uid, time=as_utc(now), item_id=item_id, note_id=note_id, item_type=item_type, answer=answer,
-                            score=float(score), verdict=verdict, rating=rating, latency_ms=latency_ms, flags=list(flags or []))
+                            score=float(score), verdict=_t(verdict), rating=_t(rating), latency_ms=latency_ms,
+                            flags=_tj(list(flags or [])))
             s.add(row)
             if state is None:
                 return None
@@ -259,15 +300,18 @@ class Progress:
                      state: Callable[[CardState | None], CardState]) -> CardState:
         """Give the learner's own rating to their latest unrated review of this item (recorded
         with state=None) and schedule the card. Raises Progress.NothingPending."""
+        item_id = _t(item_id)
         with Session(self.engine) as s:
-            uid = self._user_id(s, clean_text(user))
+            uid = self._user_id(s, user)
         with Session(self.engine) as s, s.begin():
+            if uid is not None:
+                _writing(s, f"user:{uid}")
             row = s.scalar(select(ReviewRow).where(ReviewRow.user_id == uid, ReviewRow.item_id == item_id,
                                                    ReviewRow.rating == PENDING).order_by(ReviewRow.id.desc()).limit(1)
                            .with_for_update()) if uid is not None else None
             if row is None:
                 raise Progress.NothingPending(w("error.nothing_pending", user=user, item_id=item_id))
-            row.rating, row.verdict, row.score = rating, verdict, float(score)
+            row.rating, row.verdict, row.score = _t(rating), _t(verdict), float(score)
             row.flags = [*(row.flags or []), "self_rated"]
             new, row.prior = self._apply(s, uid, item_id, row.note_id, row.item_type, rating, state)
             return new
@@ -285,9 +329,12 @@ class Progress:
         rating, the flag "contested" and `contest` (time `now`, the learner's rating, verdict,
         score, the grader's rating). Returns the review as it was and the new state.
         Raises Progress.CannotContest (one line saying what to do instead)."""
+        item_id = _t(item_id)
         with Session(self.engine) as s:
-            uid = self._user_id(s, clean_text(user))
+            uid = self._user_id(s, user)
         with Session(self.engine) as s, s.begin():
+            if uid is not None:
+                _writing(s, f"user:{uid}")
             row = s.scalar(select(ReviewRow).where(ReviewRow.user_id == uid, ReviewRow.item_id == item_id)
                            .order_by(ReviewRow.id.desc()).limit(1).with_for_update()) if uid is not None else None
             if row is None:
@@ -309,6 +356,7 @@ class Progress:
             card.reps = int(row.prior.get("reps", 0))
             card.lapses = int(row.prior.get("lapses", 0))
             _count(card, rating)
+            rating, verdict = _t(rating), _t(verdict)
             row.contest = {"time": as_utc(now).isoformat(), "rating": rating, "verdict": verdict, "score": float(score),
                            "grader_rating": row.rating}
             row.rating = rating
@@ -337,7 +385,7 @@ class Progress:
     def cards(self, user: str) -> dict[str, Card]:
         """All of a user's cards by item id ({} for an unknown user)."""
         with Session(self.engine) as s:
-            uid = self._user_id(s, clean_text(user))
+            uid = self._user_id(s, user)
             if uid is None:
                 return {}
             rows = s.scalars(select(CardRow).where(CardRow.user_id == uid))
@@ -358,7 +406,7 @@ class Progress:
 
     def _reviews(self, user: str, by_time: bool) -> list[Review]:
         with Session(self.engine) as s:
-            uid = self._user_id(s, clean_text(user))
+            uid = self._user_id(s, user)
             if uid is None:
                 return []
             order = (ReviewRow.time, ReviewRow.id) if by_time else (ReviewRow.id,)
@@ -367,12 +415,16 @@ class Progress:
 
     # -- generated items ------------------------------------------------------------------
     def save_generated(self, note_id: str, note_hash: str, model: str, payloads: list[dict], now: datetime) -> None:
-        """Replace the stored generated items of a note."""
+        """Replace the stored generated items of a note (two processes saving one note at once:
+        the later replaces the earlier, never both kept). Raises SQLAlchemyError when the
+        database fails."""
+        note_id, note_hash, model = _t(note_id), _t(note_hash), _t(model)
         with Session(self.engine) as s, s.begin():
+            _writing(s, f"note:{note_id}")
             for r in s.scalars(select(GeneratedRow).where(GeneratedRow.note_id == note_id)):
                 s.delete(r)
             for p in payloads:
-                s.add(GeneratedRow(note_id=note_id, note_hash=note_hash, model=model, payload=p, created_at=as_utc(now)))
+                s.add(GeneratedRow(note_id=note_id, note_hash=note_hash, model=model, payload=_tj(p), created_at=as_utc(now)))
 
     def generated(self) -> dict[str, tuple[str, list[dict]]]:
         """note id → (note hash, [payload]) of every stored generated item."""
@@ -412,26 +464,28 @@ class Progress:
             raise Progress.BadExport(w("error.export_no_user"))
         added = updated = 0
         try:
-            uid = self._ensure_user(clean_text(str(name)))
+            uid = self._ensure_user(_t(str(name)))
             with Session(self.engine) as s, s.begin():
+                _writing(s, f"user:{uid}")
                 have = {(as_utc(t).isoformat(), i) for t, i in s.execute(
                     select(ReviewRow.time, ReviewRow.item_id).where(ReviewRow.user_id == uid))}
                 for r in data.get("reviews", []):
                     t = as_utc(datetime.fromisoformat(r["time"]))
-                    if (t.isoformat(), r["item_id"]) in have:
+                    if (t.isoformat(), _t(r["item_id"])) in have:
                         continue
-                    s.add(ReviewRow(user_id=uid, time=t, item_id=r["item_id"], note_id=r["note_id"], item_type=r["item_type"],
-                                    answer=r.get("answer", ""), score=float(r["score"]), verdict=r["verdict"], rating=r["rating"],
-                                    latency_ms=r.get("latency_ms"), flags=list(r.get("flags") or []), contest=r.get("contest")))
+                    s.add(ReviewRow(user_id=uid, time=t, item_id=_t(r["item_id"]), note_id=_t(r["note_id"]),
+                                    item_type=_t(r["item_type"]), answer=_t(r.get("answer", "")), score=float(r["score"]),
+                                    verdict=_t(r["verdict"]), rating=_t(r["rating"]), latency_ms=r.get("latency_ms"),
+                                    flags=_tj(list(r.get("flags") or [])), contest=_tj(r.get("contest"))))
                     added += 1
                 for c in data.get("cards", []):
                     st = CardState(int(c["state"]), c.get("step"), c.get("stability"), c.get("difficulty"),
                                    as_utc(datetime.fromisoformat(c["due"])),
                                    as_utc(datetime.fromisoformat(c["last_review"])) if c.get("last_review") else None)
-                    row = s.scalar(select(CardRow).where(CardRow.user_id == uid, CardRow.item_id == c["item_id"]))
+                    row = s.scalar(select(CardRow).where(CardRow.user_id == uid, CardRow.item_id == _t(c["item_id"])))
                     old = as_utc(row.last_review) if row is not None and row.last_review else None
                     if row is None:
-                        row = CardRow(user_id=uid, item_id=c["item_id"], note_id=c["note_id"], item_type=c["item_type"])
+                        row = CardRow(user_id=uid, item_id=_t(c["item_id"]), note_id=_t(c["note_id"]), item_type=_t(c["item_type"]))
                         s.add(row)
                     elif st.last_review is None or (old is not None and old >= st.last_review):
                         continue
@@ -467,26 +521,6 @@ def _state_from_json(d: dict | None) -> CardState | None:
     return CardState(int(d["state"]), d.get("step"), d.get("stability"), d.get("difficulty"), t(d.get("due")), t(d.get("last_review")))
 
 
-def _add_missing_columns(engine) -> None:
-    """Add the columns of our tables that an existing database lacks (ALTER TABLE … ADD COLUMN,
-    nullable, no default), so a progress.db written by an older version keeps working. Only
-    additive changes are made this way; another process adding the same column at the same
-    moment is not an error."""
-    insp = inspect(engine)
-    for table in Base.metadata.sorted_tables:
-        have = {c["name"] for c in insp.get_columns(table.name)}
-        for col in table.columns:
-            if col.name in have:
-                continue
-            ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(dialect=engine.dialect)}"
-            try:
-                with engine.begin() as conn:
-                    conn.execute(sql_text(ddl))
-            except SQLAlchemyError:
-                if col.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
-                    raise
-
-
 def _set_state(row: CardRow, st: CardState) -> None:
     row.state, row.step, row.stability, row.difficulty = st.state, st.step, st.stability, st.difficulty
     row.due = as_utc(st.due)
@@ -509,6 +543,133 @@ def _sqlite_begin(conn) -> None:
     # cannot interleave with another process's, and two writers wait (busy_timeout) instead of
     # one failing on a stale WAL snapshot (SQLAlchemy docs, "pysqlite: serializable isolation")
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# -- engine, migrations, locks --------------------------------------------------------------
+def store_engine(url: str):
+    """The store's engine for `url`: SQLite with WAL and BEGIN IMMEDIATE (its folder created);
+    PostgreSQL with READ COMMITTED (what the locks below rely on), a connect timeout
+    (CONNECT_TIMEOUT_S unless the URL sets connect_timeout) and pre-ping, so a restarted server
+    costs no request. Raises SQLAlchemyError (bad URL), ImportError (driver), OSError (folder)."""
+    u = make_url(url)
+    kw: dict = {}
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+        Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if u.get_backend_name() == "postgresql":
+        kw.update(isolation_level="READ COMMITTED", pool_pre_ping=True)
+        if "connect_timeout" not in u.query and u.get_driver_name() in ("psycopg", "psycopg2"):
+            kw["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    engine = create_engine(u, **kw)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def alembic_config(connection=None):
+    """The Alembic configuration of the store's migrations, from no file (nothing is read from
+    the working directory, no logging is configured). connection: the one env.py migrates.
+    Raises nothing (files are read when a command runs)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@functools.cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """(head revision, every known revision) of the shipped migrations."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return script.get_current_head(), frozenset(r.revision for r in script.walk_revisions())
+
+
+def schema_revision(conn) -> str | None:
+    """The database's schema revision (None: no version table, a new or pre-migration database).
+    Raises SQLAlchemyError when the database cannot be read."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sql_text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def migration_lock(conn) -> None:
+    """Hold, until this transaction ends, the lock under which the schema is migrated. PostgreSQL:
+    an advisory lock (processes opening one new database at once create its tables once);
+    SQLite: the transaction's BEGIN IMMEDIATE is that lock already. Raises SQLAlchemyError when
+    the database fails."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql_text("SELECT pg_advisory_xact_lock(:a, 0)"), {"a": _LOCKS})
+
+
+def _migrate(engine) -> None:
+    """Upgrade the database to the newest revision (nothing to do, the usual case: one read).
+    Raises Progress.Unavailable for a revision this version does not know (written by a newer
+    one) or one Alembic cannot migrate, SQLAlchemyError when the database cannot be reached or
+    changed (nothing is changed then: the upgrade is one transaction on both backends)."""
+    with engine.connect() as conn:
+        if schema_revision(conn) == SCHEMA_HEAD:
+            return
+    from alembic import command
+    from alembic.util import CommandError
+
+    head, known = _revisions()
+    with engine.begin() as conn:
+        migration_lock(conn)
+        current = schema_revision(conn)  # another process may have migrated it meanwhile
+        if current is not None and current not in known:
+            raise Progress.Unavailable(f"its schema (revision {current}) was written by a newer version of tutor "
+                                       f"(this one knows up to {head}); upgrade tutor or use another database")
+        if current != head:
+            try:
+                command.upgrade(alembic_config(conn), "head")
+            except CommandError as e:
+                raise Progress.Unavailable(f"its schema (revision {current}) cannot be migrated: {_first_line(e)}") from None
+
+
+def _writing(s: Session, what: str) -> None:
+    """Serialize this write transaction with every other one writing `what` ("user:<id>",
+    "note:<id>"). PostgreSQL: a transaction-level advisory lock, so (READ COMMITTED) every
+    statement after it sees what the one before committed; SQLite: BEGIN IMMEDIATE has already
+    made this the only writer."""
+    if s.get_bind().dialect.name == "postgresql":
+        k = zlib.crc32(what.encode("utf-8"))
+        s.execute(sql_text("SELECT pg_advisory_xact_lock(:a, :k)"), {"a": _LOCKS, "k": k - (1 << 32) if k >= 1 << 31 else k})
+
+
+def _shown(url: str) -> str:
+    """The URL as error messages show it: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def _t(v):
+    """A string as the store keeps it: lone surrogates and NUL characters (PostgreSQL refuses
+    them in text) as U+FFFD, on every backend; anything else unchanged."""
+    if not isinstance(v, str):
+        return v
+    return clean_text(v)
+
+
+def _tj(v):
+    """JSON data with every string (keys too) as _t keeps it."""
+    if isinstance(v, str):
+        return _t(v)
+    if isinstance(v, list):
+        return [_tj(x) for x in v]
+    if isinstance(v, dict):
+        return {_t(k): _tj(x) for k, x in v.items()}
+    return v
 
 
 # -- mastery --------------------------------------------------------------------------------

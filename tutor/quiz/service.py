@@ -399,8 +399,8 @@ class Quiz:
         text = "" if answer is None else str(answer)
         notices: list[str] = []
         if has_invalid_text(text):
-            text = clean_text(text)
             notices.append(w("notice.invalid_utf8"))
+        text = clean_text(text)  # also NUL, which no store keeps (silently: it shows as nothing)
         limit = self.settings.quiz_max_answer_chars
         if len(text) > limit:
             notices.append(w("notice.trimmed", n=f"{len(text):,}", limit=f"{limit:,}"))

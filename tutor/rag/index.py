@@ -28,6 +28,35 @@ the lexical part into a `lexical-<id>/`.
   other models raises `Index.Mismatch` (never a dimension error from Chroma).
 - Damaged files raise `Index.Corrupt`, a full data disk `Index.DiskFull`; each says what to run.
   This module does not repair a damaged store in place: `tutor ingest --rebuild` builds anew.
+
+With TUTOR_CHROMA_URL the server holds the whole index, so that several app processes
+(replicas, each with its own, possibly empty, TUTOR_HOME) answer alike:
+
+    <collection>[-multilingual]-<id>   the vector collections (ids, vectors, and per chunk its
+                                       text as the document and node_id/kind/title/title_en/
+                                       heading/ord as metadata)
+    <collection>-manifest              one record, id "manifest": the manifest as its document
+                                       ({"manifest": {...}, "chunks": [[chunk id, ord], ...]}, the
+                                       chunks in ingest order) and {"corpus_version", "format"}
+                                       as its metadata (the cheap read a replica polls)
+
+  The ingest upserts that record last, after the vectors and collections it names exist (one
+  record: a reader sees the old manifest or the new one, never half); "corpus_version" (the
+  lexical part's build id + the corpus fingerprint's head) changes with every ingest that
+  changes anything. The manifest's chunk list, not the collection, says which chunks are
+  current (a collection may also hold vectors an ingest added before its swap or has yet to
+  delete), and their `ord` (a chunk whose text did not change keeps its vector and its first
+  metadata). Locally, index/ then holds no manifest.json: only the lock files, pending.json,
+  the lexical-<id>/ an ingest from this home wrote, and cache/<corpus_version>/ (bm25/ +
+  chunks.jsonl + terms.json), which `Index.open` rebuilds from the server's chunks (their
+  documents and metadata, in the manifest's order, tokenised as at ingest) when this home has
+  neither: so every replica searches the same BM25 index and term statistics. Caches of older
+  versions are deleted when no process of this home is reading them.
+- A rebuild's replaced collections are dropped `index_check_s` + 1 s after its swap, so a
+  replica that checks the version before each search (`Tutor`) reopens before they go.
+- Not done: an ingest's lock is local, so two ingests from two homes at once are not kept
+  apart; vectors and collections left by an ingest killed in another home stay on the server
+  until that home's next ingest.
 """
 
 from __future__ import annotations
@@ -65,6 +94,10 @@ BATCH = 64  # chunks per embedding call (one progress step)
 MIN_FREE = 1 << 20  # an ingest with less free space than this (+ what a rebuild copies) does not start
 FULL_BELOW = 16 << 20  # a write that fails with less free space than this failed for want of space
 _PART = re.compile(r"(chroma|lexical)-\d{8}T\d{6}-[0-9a-f]{6}")
+CACHE = "cache"  # index/cache/<corpus_version>/: a server index's lexical part, rebuilt here (server mode)
+MANIFEST_ID = "manifest"  # the one record of the server's <collection>-manifest collection
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")
+GET_PAGE = 1000  # chunk ids per `get` when a replica reads the chunks from the server
 
 
 @dataclass
@@ -180,7 +213,7 @@ def _is_full(e: BaseException, settings: Settings) -> bool:
 
 
 @contextlib.contextmanager
-def _disk_full(settings: Settings) -> Iterator[None]:
+def _disk_full(settings: Settings, then: str = "run `tutor ingest`") -> Iterator[None]:
     """A write failing for want of space becomes Index.DiskFull (BaseException: a Rust panic in
     chromadb's bindings is not an Exception)."""
     try:
@@ -189,7 +222,7 @@ def _disk_full(settings: Settings) -> Iterator[None]:
         raise
     except BaseException as e:
         if _is_full(e, settings):
-            raise Index.DiskFull(_full_message(settings)) from None
+            raise Index.DiskFull(_full_message(settings, then)) from None
         raise
 
 
@@ -238,6 +271,154 @@ def _peek(path: Path) -> dict | None:
         return None
 
 
+def _server_failed(settings: Settings, e: BaseException) -> "Index.Unreachable":
+    return Index.Unreachable(f"the Chroma server at {settings.chroma_url} failed ({_why(e)}); check it or unset TUTOR_CHROMA_URL")
+
+
+def _manifest_collection(settings: Settings) -> str:
+    return f"{settings.collection}-manifest"
+
+
+def _published_record(settings: Settings, client, include: list[str]) -> dict | None:
+    """The fields `include` ("documents", "metadatas") of the server's manifest record, or None
+    when the server holds none. Raises Index.Unreachable."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        got = client.get_collection(_manifest_collection(settings)).get(ids=[MANIFEST_ID], include=include)
+    except NotFoundError:
+        return None
+    except Exception as e:
+        raise _server_failed(settings, e) from None
+    return {k: got[k][0] for k in include} if got["ids"] else None
+
+
+def _read_published(settings: Settings, client) -> tuple[dict, list[tuple[str, int]]] | None:
+    """(manifest, [(chunk id, ord)] in ingest order) as published on the Chroma server, or None
+    when it holds none. Raises Index.Unreachable, Index.Corrupt (a damaged record)."""
+    rec = _published_record(settings, client, ["documents"])
+    if rec is None:
+        return None
+    with _damaged(f"the index manifest on the Chroma server at {settings.chroma_url}"):
+        doc = json.loads(rec["documents"])
+        manifest, order = doc["manifest"], [(str(i), int(o)) for i, o in doc["chunks"]]
+        if not isinstance(manifest, dict) or not _VERSION.fullmatch(str(manifest.get("corpus_version"))):
+            raise ValueError("no manifest or corpus version")
+        if len(order) != manifest.get("chunks"):
+            raise ValueError(f"{len(order)} chunks listed, {manifest.get('chunks')} counted")
+    return manifest, order
+
+
+def _publish(settings: Settings, manifest: dict, chunks: list[Chunk]) -> None:
+    """Upsert the manifest record on the Chroma server: the moment replicas move to `manifest`.
+    Raises Index.Unreachable."""
+    client = _chroma_client(settings, None, then="run `tutor ingest`")
+    doc = json.dumps({"manifest": manifest, "chunks": [[c.id, c.ord] for c in chunks]}, ensure_ascii=False, separators=(",", ":"))
+    try:
+        col = client.get_or_create_collection(_manifest_collection(settings))
+        # a collection needs a vector per record: a constant one (the record is only ever read by id)
+        col.upsert(ids=[MANIFEST_ID], embeddings=[[1.0]], documents=[doc],
+                   metadatas=[{"corpus_version": manifest["corpus_version"], "format": MANIFEST_VERSION}])
+    except Exception as e:
+        raise _server_failed(settings, e) from None
+
+
+def _server_chunks(settings: Settings, collection, order: list[tuple[str, int]]) -> list[Chunk]:
+    """The chunks `order` names, from the documents and metadata a collection holds for them,
+    in that order with those ords. Raises Index.Corrupt (a chunk missing: the collection was
+    dropped or damaged), Index.Unreachable."""
+    from chromadb.errors import NotFoundError
+
+    ids = [cid for cid, _ in order]
+    got: dict[str, tuple] = {}
+    try:
+        for i in range(0, len(ids), GET_PAGE):
+            r = collection.get(ids=ids[i:i + GET_PAGE], include=["documents", "metadatas"])
+            got.update(zip(r["ids"], zip(r["documents"], r["metadatas"])))
+    except NotFoundError as e:
+        raise Index.Corrupt(f"collection {collection.name!r} on the Chroma server at {settings.chroma_url} is missing "
+                            f"({_why(e)}); run `tutor ingest --rebuild`") from None
+    except Exception as e:
+        raise _server_failed(settings, e) from None
+    missing = [cid for cid in ids if cid not in got]
+    if missing:
+        raise Index.Corrupt(f"collection {collection.name!r} on the Chroma server at {settings.chroma_url} lacks "
+                            f"{len(missing)} of the {len(ids)} chunks its manifest names (e.g. {missing[0]}); "
+                            "run `tutor ingest --rebuild`")
+    out = []
+    with _damaged(f"collection {collection.name!r} on the Chroma server at {settings.chroma_url}"):
+        for cid, ord_ in order:
+            doc, m = got[cid]
+            out.append(Chunk(cid, str(m["node_id"]), str(m["kind"]), str(m["title"]), str(m.get("title_en") or ""),
+                             str(m.get("heading") or ""), str(doc), ord_))
+    return out
+
+
+def _write_lexical(path: Path, chunks: list[Chunk]) -> None:
+    """bm25/ + terms.json + chunks.jsonl for chunks (in this order) under path."""
+    path.mkdir(parents=True, exist_ok=True)
+    tokens = [tokenize(c.text) for c in chunks]  # once, for BM25 and the term statistics
+    BM25Index.build([c.id for c in chunks], tokens=tokens).save(path / "bm25")
+    TermStats().add((c.node_id, t) for c, t in zip(chunks, tokens)).save(path / TERMS)
+    _write_chunks(path / "chunks.jsonl", chunks)
+
+
+def _load_lexical(settings: Settings, lexical: Path, manifest: dict) -> tuple[BM25Index, dict[str, Chunk], TermStats | None]:
+    """BM25, chunk store and term statistics of a lexical dir, checked against the manifest.
+    Raises Index.Corrupt."""
+    with _damaged(f"the BM25 index {lexical / 'bm25'}"):
+        bm25 = BM25Index.load(lexical / "bm25")
+    chunks = _read_chunks(lexical / "chunks.jsonl")
+    if len(chunks) != manifest.get("chunks") or len(bm25.ids) != len(chunks):
+        raise Index.Corrupt(f"the index in {settings.index_dir} is inconsistent ({len(chunks)} chunks in the chunk store, "
+                            f"{len(bm25.ids)} in BM25, {manifest.get('chunks')} in the manifest); run `tutor ingest --rebuild`")
+    return bm25, chunks, _read_terms(lexical / TERMS, chunks)
+
+
+def _cached_lexical(settings: Settings, manifest: dict, order: list[tuple[str, int]], collection):
+    """(bm25, chunks, term stats) of a server index from index/cache/<corpus_version>/, which is
+    built first from the server's chunks when absent (or damaged: it is only a cache). Builders
+    write a temp dir and rename it, so processes sharing a home may build at once; readers hold
+    cache/.lock shared, and caches of older versions are deleted when nobody holds it. Raises
+    Index.Corrupt, Index.Unreachable, Index.DiskFull, Index.Busy."""
+    cache = settings.index_dir / CACHE
+    version = manifest["corpus_version"]
+    dest = cache / version
+    with _flock(cache / ".lock", exclusive=False, timeout_s=settings.lock_timeout_s, what="retry"):
+        for attempt in (1, 2):
+            if not (dest / "chunks.jsonl").is_file():
+                chunks = _server_chunks(settings, collection, order)
+                tmp = cache / f".{version}-{os.getpid()}-{secrets.token_hex(3)}.tmp"
+                try:
+                    with _disk_full(settings, "retry"):
+                        _write_lexical(tmp, chunks)
+                    with contextlib.suppress(OSError):  # another process of this home was quicker
+                        tmp.rename(dest)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                loaded = _load_lexical(settings, dest, manifest)
+                break
+            except Index.Corrupt:
+                if attempt == 2:
+                    raise
+                shutil.rmtree(dest, ignore_errors=True)
+    _prune_cache(cache, version)
+    return loaded
+
+
+def _prune_cache(cache: Path, version: str) -> None:
+    """Delete cached versions older than `version` (ids start with their build time) and stray
+    temp dirs, unless a process of this home is reading or building one now."""
+    try:
+        with _flock(cache / ".lock", exclusive=True, timeout_s=0, what="retry"):
+            for p in cache.iterdir():
+                if (p.is_dir() and _VERSION.fullmatch(p.name) and p.name < version) or p.suffix == ".tmp":
+                    shutil.rmtree(p, ignore_errors=True)
+    except Index.Busy:
+        pass
+
+
 class Index:
     """Dense + lexical index over the corpus chunks. Build with `Index.ingest`, read with `Index.open`."""
 
@@ -269,6 +450,7 @@ class Index:
         self.bm25 = bm25
         self.chunks = chunks
         self.term_stats: TermStats | None = None  # set by `open` from lexical-<id>/terms.json
+        self._published = None  # the server's manifest collection, once `latest_version` has looked it up
         names = collections or _layout(settings, manifest)["collections"]
         self.vectorstore = self._vectorstore(embedder, names["dense"])
         # role → vector store: "dense" (primary embedder), "multilingual" (when configured)
@@ -303,10 +485,40 @@ class Index:
         interrupted ingest, until the next one)."""
         return self.collection.count()
 
+    @property
+    def version(self) -> str | None:
+        """The corpus version of this index (the manifest's "corpus_version"; None for an index
+        built before versions were recorded)."""
+        return self.manifest.get("corpus_version")
+
+    def latest_version(self) -> str | None:
+        """The corpus version the Chroma server publishes now: one small read (the manifest
+        record's metadata, ~10 ms on a local network). None in local mode or when the server
+        holds no manifest. Raises Index.Unreachable."""
+        if not self.settings.chroma_url:
+            return None
+        for fresh in (False, True):
+            try:
+                if self._published is None or fresh:
+                    self._published = self.client.get_collection(_manifest_collection(self.settings))
+                got = self._published.get(ids=[MANIFEST_ID], include=["metadatas"])
+                return str(got["metadatas"][0].get("corpus_version")) if got["ids"] else None
+            except Exception as e:
+                from chromadb.errors import NotFoundError
+
+                self._published = None
+                if not isinstance(e, NotFoundError):
+                    raise _server_failed(self.settings, e) from None
+        return None  # the manifest collection is gone (a reset server): keep what is open
+
     # -- reading ---------------------------------------------------------------------
     @classmethod
     def read_manifest(cls, settings: Settings) -> dict | None:
-        """The manifest, or None before the first build. Raises Index.Corrupt when unreadable."""
+        """The manifest (with TUTOR_CHROMA_URL: the one published on the server), or None before
+        the first build. Raises Index.Corrupt when unreadable, Index.Unreachable."""
+        if settings.chroma_url:
+            pub = _read_published(settings, _chroma_client(settings, None))
+            return pub[0] if pub else None
         p = settings.index_dir / "manifest.json"
         if not p.is_file():
             return None
@@ -324,20 +536,28 @@ class Index:
                 "multilingual_dim": multilingual.dim if multilingual else None}
 
     @classmethod
-    def _check_model(cls, manifest: dict, embedder: Embedder, multilingual: Embedder | None = None) -> None:
+    def _check_model(cls, manifest: dict, embedder: Embedder, multilingual: Embedder | None = None,
+                     server: str | None = None) -> None:
         want = cls.models(embedder, multilingual)
         have = {k: manifest.get(k) for k in want}
         if have != want:
             def show(m: dict) -> str:
                 ml = f" + {m['multilingual_model']} (dim {m['multilingual_dim']})" if m["multilingual_model"] else ""
                 return f"{m['embedding_model']} (dim {m['dim']}){ml}"
-            raise cls.Mismatch(f"the index was built with embedding model {show(have)} but {show(want)} is configured; "
-                               "run `tutor ingest --rebuild`")
+            where = f"the index on the Chroma server at {server}" if server else "the index"
+            fix = ("configure the models it was built with (TUTOR_EMBEDDING_MODEL, TUTOR_MULTILINGUAL) or run "
+                   "`tutor ingest --rebuild` (which re-embeds it for every process using it)") if server else "run `tutor ingest --rebuild`"
+            raise cls.Mismatch(f"{where} was built with embedding model {show(have)} but {show(want)} is configured; {fix}")
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder, multilingual: Embedder | None = None) -> "Index":
-        """Open the built index for search. Raises Index.Missing, Index.Mismatch, Index.Busy
-        (a writer kept the lock past lock_timeout_s), Index.Corrupt, Index.Unreachable."""
+        """Open the built index for search. With TUTOR_CHROMA_URL: the index the server
+        publishes, its lexical part from this home's cache (rebuilt from the server's chunks
+        when missing: seconds for the full corpus). Raises Index.Missing, Index.Mismatch,
+        Index.Busy (a writer kept the lock past lock_timeout_s), Index.Corrupt,
+        Index.Unreachable, Index.DiskFull (no room for the cache)."""
+        if settings.chroma_url:
+            return cls._open_published(settings, embedder, multilingual)
         d = settings.index_dir
         with _flock(d / ".lock", exclusive=False, timeout_s=settings.lock_timeout_s, what="retry"):
             manifest = cls.read_manifest(settings)
@@ -345,19 +565,46 @@ class Index:
                 raise cls.Missing(f"no index in {d}; run `tutor ingest` first")
             cls._check_model(manifest, embedder, multilingual)
             lay = _layout(settings, manifest)
-            lexical = d / lay["lexical"]
-            with _damaged(f"the BM25 index {lexical / 'bm25'}"):
-                bm25 = BM25Index.load(lexical / "bm25")
-            chunks = _read_chunks(lexical / "chunks.jsonl")
-            if len(chunks) != manifest.get("chunks") or len(bm25.ids) != len(chunks):
-                raise cls.Corrupt(f"the index in {d} is inconsistent ({len(chunks)} chunks in the chunk store, "
-                                  f"{len(bm25.ids)} in BM25, {manifest.get('chunks')} in the manifest); run `tutor ingest --rebuild`")
-            stats = _read_terms(lexical / TERMS, chunks)
+            bm25, chunks, stats = _load_lexical(settings, d / lay["lexical"], manifest)
             client = _chroma_client(settings, lay["store"])
             _collections(settings, client, lay, len(chunks))
             index = cls(settings, embedder, client, manifest, bm25, chunks, multilingual, lay["collections"])
             index.term_stats = stats
             return index
+
+    @classmethod
+    def _open_published(cls, settings: Settings, embedder: Embedder, multilingual: Embedder | None) -> "Index":
+        """`open` in server mode. An ingest that swaps while this reads may drop what it reads
+        (a rebuild's old collections): then the new manifest is read and opened."""
+        d, url = settings.index_dir, settings.chroma_url
+        client = _chroma_client(settings, None)
+        for attempt in range(3):
+            pub = _read_published(settings, client)
+            if pub is None:
+                raise cls.Missing(f"no index on the Chroma server at {url}; run `tutor ingest` first")
+            manifest, order = pub
+            cls._check_model(manifest, embedder, multilingual, server=url)
+            lay = _layout(settings, manifest)
+            try:
+                cols = _collections(settings, client, lay, len(order))
+                own = d / lay["lexical"]  # written by an ingest from this home
+                if _PART.fullmatch(lay["lexical"] or "") and (own / "chunks.jsonl").is_file():
+                    with _flock(d / ".lock", exclusive=False, timeout_s=settings.lock_timeout_s, what="retry"):
+                        bm25, chunks, stats = _load_lexical(settings, own, manifest)
+                else:
+                    bm25, chunks, stats = _cached_lexical(settings, manifest, order, cols["dense"])
+                if list(chunks) != [cid for cid, _ in order]:
+                    raise cls.Corrupt(f"the lexical index for {url} in {d} does not hold the chunks the server's manifest "
+                                      "names; run `tutor ingest --rebuild`")
+            except cls.Corrupt:
+                rec = _published_record(settings, client, ["metadatas"])
+                if attempt < 2 and rec and rec["metadatas"].get("corpus_version") != manifest["corpus_version"]:
+                    continue  # re-ingested meanwhile
+                raise
+            index = cls(settings, embedder, client, manifest, bm25, chunks, multilingual, lay["collections"])
+            index.term_stats = stats
+            return index
+        raise AssertionError("unreachable")
 
     # -- writing ---------------------------------------------------------------------
     @classmethod
@@ -376,6 +623,8 @@ class Index:
         d = settings.index_dir
         with _flock(d / ".ingest.lock", exclusive=True, timeout_s=0, what="run `tutor ingest`"), _disk_full(settings):
             manifest = None if rebuild else cls.read_manifest(settings)
+            if manifest is None and not rebuild and settings.chroma_url:
+                manifest = _peek(d / "manifest.json")  # a server index built before manifests were published
             if manifest:
                 cls._check_model(manifest, embedder, multilingual)
             w = _Ingest(settings, embedder, multilingual, corpus, progress, on_total)
@@ -394,7 +643,17 @@ class _Ingest:
         self.embedders = {"dense": embedder, **({"multilingual": multilingual} if multilingual else {})}
         self.models = Index.models(embedder, multilingual)
         self.max_tokens = embedder.max_tokens
-        self.current = _peek(self.dir / "manifest.json")  # what readers use now (None: nothing, or unreadable)
+        self.published = False  # whether current is the manifest the Chroma server publishes
+        self.current = self._current()  # what readers use now (None: nothing, or unreadable)
+
+    def _current(self) -> dict | None:
+        if self.s.chroma_url:
+            with contextlib.suppress(Index.Corrupt):  # a damaged record: a rebuild replaces it
+                pub = _read_published(self.s, _chroma_client(self.s, None, then="run `tutor ingest`"))
+                if pub:
+                    self.published = True
+                    return pub[0]
+        return _peek(self.dir / "manifest.json")  # server mode: a home from before manifests were published
 
     # -- the two paths -------------------------------------------------------------------
     def update(self, manifest: dict, t0: float) -> IngestReport:
@@ -411,7 +670,8 @@ class _Ingest:
                 lexical = self.dir / lay["lexical"]
                 if (manifest.get("corpus_hash") == fingerprint and manifest.get("index_format") == INDEX_FORMAT
                         and all(n == manifest.get("chunks") for n in counts.values())
-                        and (lexical / "bm25").is_dir() and (lexical / "chunks.jsonl").is_file()):
+                        and (self.published if self.s.chroma_url
+                             else (lexical / "bm25").is_dir() and (lexical / "chunks.jsonl").is_file())):
                     return IngestReport(0, 0, counts["dense"], True, time.monotonic() - t0)
                 existing = {r: set(c.get(include=[])["ids"]) for r, c in cols.items()}
         self._need(MIN_FREE)
@@ -486,10 +746,12 @@ class _Ingest:
         with _flock(self.dir / ".lock", exclusive=True, timeout_s=self.s.lock_timeout_s, what="run `tutor ingest`"):
             self._swap(lay, fingerprint, chunks)
             (self.dir / "pending.json").unlink(missing_ok=True)
-            if self.s.chroma_url:  # the old collections on the server (a local store goes with its directory)
-                self._drop_collections([n for n in replaced.values() if n not in lay["collections"].values()])
             self._drop_leftovers()
             total = cols["dense"].count()
+        old = [n for n in replaced.values() if n not in lay["collections"].values()]
+        if self.s.chroma_url and old:  # the old collections on the server (a local store goes with its directory)
+            time.sleep(self.s.index_check_s + 1)  # replicas still searching them notice the new manifest first
+            self._drop_collections(old)
         return IngestReport(len({c.id for v in new.values() for c in v}), 0, total, False, time.monotonic() - t0)
 
     # -- parts ---------------------------------------------------------------------------
@@ -506,24 +768,25 @@ class _Ingest:
                 self.progress(len(part))
 
     def _write_lexical(self, lay: dict, chunks: list[Chunk]) -> None:
-        lexical = self.dir / lay["lexical"]
-        lexical.mkdir(parents=True, exist_ok=True)
-        tokens = [tokenize(c.text) for c in chunks]  # once, for BM25 and the term statistics
-        BM25Index.build([c.id for c in chunks], tokens=tokens).save(lexical / "bm25")
-        TermStats().add((c.node_id, t) for c, t in zip(chunks, tokens)).save(lexical / TERMS)
-        _write_chunks(lexical / "chunks.jsonl", chunks)
+        _write_lexical(self.dir / lay["lexical"], chunks)
 
     def _swap(self, lay: dict, fingerprint: str, chunks: list[Chunk]) -> None:
-        """Write the manifest naming lay: the moment readers move to the new index."""
+        """Write the manifest naming lay: the moment readers move to the new index. With a
+        Chroma server it is published there (this home's manifest.json, if any, goes)."""
         corpus = self.corpus
         manifest = {
             "version": MANIFEST_VERSION, "index_format": INDEX_FORMAT, **self.models, "max_tokens": self.max_tokens,
             "corpus_hash": fingerprint, "chunks": len(chunks), "notes": len(corpus.notes), "nodes": len(corpus.outline),
             "aliases": {i: n.meta.aliases for i, n in corpus.notes.items() if n.meta.aliases},
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **lay,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "corpus_version": f"{lay['lexical'].removeprefix('lexical-')}-{fingerprint[:12]}", **lay,
         }
-        _write_json(self.dir / "manifest.json", manifest)
-        self.current = manifest
+        if self.s.chroma_url:
+            _publish(self.s, manifest, chunks)
+            (self.dir / "manifest.json").unlink(missing_ok=True)
+        else:
+            _write_json(self.dir / "manifest.json", manifest)
+        self.current, self.published = manifest, bool(self.s.chroma_url)
 
     def _need(self, nbytes: int) -> None:
         if _free_bytes(self.dir) < nbytes:

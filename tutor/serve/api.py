@@ -101,6 +101,7 @@ def build_api(tutor, token: str | None = None):
 
     @api.get("/health")
     def health() -> dict:
+        tutor.follow_index()  # with a Chroma server: the index it publishes now (a rebuild drops the old one)
         return {"status": "ok", "model": tutor.llm.name, "chunks": tutor.index.count(),
                 "embedding_model": tutor.embedder.name}
 
