@@ -175,8 +175,8 @@ def test_ingest_killed_while_embedding_then_run_again_equals_a_clean_build(tmp_p
     want = snapshot(clean, real_embedder)
     s = make_settings(tmp_path / "home", corpus_dir=tmp_path / "corpus")
     old = None
-    if start == "older corpus":  # fewer notes, and one whose chunks the update replaces
-        build(s.home, s.corpus_dir, real_embedder, FEW, edit={"1.3.3": "RoPE 在旧版本里多一句话。"})
+    if start == "older corpus":  # one note, whose chunks the update replaces: > 1 batch to embed
+        build(s.home, s.corpus_dir, real_embedder, ("1.3.3",), edit={"1.3.3": "RoPE 在旧版本里多一句话。"})
         old = snapshot(s, real_embedder)
     write_corpus(s.corpus_dir, MID)
     p = start_cli(s, "ingest")
