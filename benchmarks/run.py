@@ -14,12 +14,15 @@ in the same run, so a busy or slow machine moves both sides (absolute seconds ar
 
 Also reported: the answer check's share of an ask, the prefix-cache gain on a second
 question, UI start-up, the plain-LangChain baseline on the same questions, growth at ×1/×4/×16,
-and the llama.cpp thread policy. Medians over BENCH_RUNS (default 5) runs. Sections: modules
-ingest_bench, ask_bench, startup_bench, baseline, growth, threads (their docstrings say how).
+the llama.cpp thread policy, and the load check (N learners mixing search, ask and quiz against
+two replicas sharing a Chroma server, a model server and PostgreSQL, then against one in-process
+app; errors must be 0). Medians over BENCH_RUNS (default 5) runs. Sections: modules
+ingest_bench, ask_bench, startup_bench, baseline, growth, threads, load (their docstrings say how).
 
 Environment: BENCH_RUNS; BENCH_QUICK=1 (one run, few questions: a smoke test);
-BENCH_ONLY=ask,startup,baseline,growth,threads (ingest always runs, it builds the index the
-others use); BENCH_GROWTH=1,4,16; BENCH_KEEP=1 keeps the work dir, BENCH_REUSE=DIR reuses its index; targets BENCH_TPS_RATIO, BENCH_TTFT_RATIO,
+BENCH_ONLY=ask,startup,baseline,growth,threads,load (ingest always runs, it builds the index the
+others use); BENCH_SKIP=load (sections left out of those); BENCH_LOAD_LEARNERS (default 8, quick 4),
+BENCH_LOAD_S (seconds per arm, default 90, quick 20); BENCH_GROWTH=1,4,16; BENCH_KEEP=1 keeps the work dir, BENCH_REUSE=DIR reuses its index; targets BENCH_TPS_RATIO, BENCH_TTFT_RATIO,
 BENCH_SEARCH_SHARE, BENCH_INGEST_RATIO, BENCH_NOOP_RATIO, BENCH_USEFUL_S, BENCH_PEAK_RSS_MIB.
 Writes benchmarks/results.json; exits 1 when a target is missed.
 """
@@ -40,7 +43,7 @@ from pathlib import Path
 import common  # noqa: F401  (sets the offline environment first)
 from common import QUICK, ROOT, RUNS, load_average, log
 
-SECTIONS = ("ask", "startup", "baseline", "growth", "threads")
+SECTIONS = ("ask", "startup", "baseline", "growth", "threads", "load")
 
 
 def _env(name: str, default: float) -> float:
@@ -57,6 +60,7 @@ TARGETS = {
     "useful_answer_p50_s": ("<", _env("BENCH_USEFUL_S", 3.0), "time to a useful answer, p50 warm (s)"),
     "ui_peak_rss_mib": ("<", _env("BENCH_PEAK_RSS_MIB", 2048), "tutor ui peak RSS after a question (MiB)"),
     "light_imports": ("==", True, "tutor --help / search import neither llama_cpp nor gradio"),
+    "load_errors": ("==", 0, "errors in the load check (replicas and in-process app)"),
 }
 OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b, "==": lambda a, b: a == b}
 
@@ -82,6 +86,7 @@ def headline(res: dict) -> dict:
         "useful_answer_p50_s": ask.get("useful_answer", {}).get("p50_s"),
         "ui_peak_rss_mib": st.get("ui", {}).get("peak_rss_mib"),
         "light_imports": all(v["ok"] for v in imp.values()) if imp else None,
+        "load_errors": res["load"]["errors"] if "load" in res else None,
     }
 
 
@@ -103,7 +108,8 @@ def save(res: dict) -> None:
 
 
 def main() -> int:
-    only = [s for s in os.environ.get("BENCH_ONLY", ",".join(SECTIONS)).split(",") if s]
+    skip = set(os.environ.get("BENCH_SKIP", "").split(","))
+    only = [s for s in os.environ.get("BENCH_ONLY", ",".join(SECTIONS)).split(",") if s and s not in skip]
     reuse = os.environ.get("BENCH_REUSE")  # a work dir kept by BENCH_KEEP=1: skip the ingest (debugging)
     work = Path(reuse) if reuse else Path(tempfile.mkdtemp(prefix="tutor-bench-"))
     res: dict = {"machine": machine(), "runs": RUNS, "quick": QUICK}
@@ -148,6 +154,18 @@ def main() -> int:
 
             full = res["ingest"]["full"]
             res["growth"] = growth.run(work, dense, ml, recorded, full["embed_s"] / max(1, full["chunks"]), corpus)
+            save(res)
+        if "load" in only:
+            import load
+
+            log("load: two replicas on shared servers, then one in-process app")
+            vectors = (recorded[0].vectors, recorded[1].vectors) if recorded[0].vectors else None
+            res["load"] = load.run(work / "load", corpus, (dense, ml), vectors,
+                                   learners=int(os.environ.get("BENCH_LOAD_LEARNERS", 4 if QUICK else 8)),
+                                   duration=float(os.environ.get("BENCH_LOAD_S", 20 if QUICK else 90)),
+                                   corpus_note=("the quick subset (whole outline + chapter 1 notes)" if QUICK
+                                                else "the whole shipped corpus") + (", vectors reused from the ingest section"
+                                                                                    if vectors else ""))
             save(res)
         del recorded
         gc.collect()
@@ -215,6 +233,11 @@ def report(res: dict) -> str:
                        f"{r['hash_vectors']} hash vectors), search p50 {r['search_p50_s']} s p95 {r['search_p95_s']} s, "
                        f"embedding would add {r['embedding_s_projected']} s")
         out.append(f"growth exponents (time ∝ chunks^b): index build {g['exponent_index_build']}, search p50 {g['exponent_search_p50']}")
+    ld = res.get("load")
+    if ld:
+        import load
+
+        out.append(load.table(ld))
     th = res.get("threads")
     if th:
         for r in th["rows"]:

@@ -151,10 +151,13 @@ def _client(url: str):
     return Client(url, verbose=False, download_files=False, analytics_enabled=False)
 
 
-def _call(c, *args, api_name: str):
-    """c.predict, with the endpoint named in any error."""
+def _call(c, *args, api_name: str, timeout: float | None = None):
+    """c.predict, with the endpoint named in any error; with `timeout` (s), a TimeoutError
+    after that long (the call itself is left to finish on its own)."""
     try:
-        return c.predict(*args, api_name=api_name)
+        if timeout is None:
+            return c.predict(*args, api_name=api_name)
+        return c.submit(*args, api_name=api_name).result(timeout=timeout)
     except Exception as e:  # noqa: BLE001 — re-raised with the endpoint in the message
         raise RuntimeError(f"{api_name}: {type(e).__name__}: {e}") from e
 
@@ -188,15 +191,17 @@ def _search(c, text: str) -> str:
     return "" if node and not page.startswith("⚠") else f"/browse {text!r}: {page[:80]!r}"
 
 
-def _quiz(c, learner: str, type_: str, first_option: dict[str, str]) -> str:
-    out = _call(c, learner, "", "mixed", type_, 1, api_name="/quiz_start")
+def _quiz(c, learner: str, type_: str, first_option: dict[str, str], timeout: float | None = None) -> str:
+    """One quiz round of one item: start, submit (the first option, or SHORT_ANSWER), finish;
+    "" when each step answered as it should, else what went wrong. timeout: per call (s)."""
+    out = _call(c, learner, "", "mixed", type_, 1, api_name="/quiz_start", timeout=timeout)
     if out[0] or not out[2]:
         return f"/quiz_start: {out[0]!r}"
     choice = first_option.get(out[2]) if type_ == "choice" else None
-    out = _call(c, choice, SHORT_ANSWER if type_ == "short" else "", api_name="/quiz_submit")
+    out = _call(c, choice, SHORT_ANSWER if type_ == "short" else "", api_name="/quiz_submit", timeout=timeout)
     if "FSRS" not in out[7] and "Check yourself" not in out[7]:  # graded, or "rate yourself"
         return f"/quiz_submit: {out[0]!r} {out[7][:80]!r}"
-    summary = _call(c, api_name="/quiz_finish")[-1]
+    summary = _call(c, api_name="/quiz_finish", timeout=timeout)[-1]
     return "" if "Round summary" in summary else f"/quiz_finish: {summary[:80]!r}"
 
 

@@ -141,12 +141,17 @@ class LLM:
                                 "(TUTOR_N_CTX); shorten the question or raise TUTOR_N_CTX")
         return messages, min(max_tokens, room)
 
-    def stream(self, messages: list[Message], max_tokens: int, stop: threading.Event | None = None) -> Iterator[str]:
-        """Yield answer text pieces (control tokens removed); fills self.last. Set `stop` to
-        end early. Raises PromptTooLong (before the lock is taken)."""
+    def stream(self, messages: list[Message], max_tokens: int, stop: threading.Event | None = None,
+               record: Generation | None = None) -> Iterator[str]:
+        """Yield answer text pieces (control tokens removed). Set `stop` to end early. Timings
+        and token counts go to `record` (this call's own) and to self.last, the latest call's:
+        with a server model calls run concurrently (no lock), so a caller that needs its own
+        call's figures passes `record`. Raises PromptTooLong (before the lock is taken)."""
         messages, max_tokens = self.prepare(messages, max_tokens)
         with self.lock:
-            self.last = g = Generation(prompt_tokens=self.count_messages(messages), counted_by=self.counted_by)
+            g = record if record is not None else Generation()
+            g.prompt_tokens, g.counted_by = self.count_messages(messages), self.counted_by
+            self.last = g
             t0 = time.perf_counter()
             clean = StreamSanitizer(self.special_tokens)
             text = ""

@@ -17,11 +17,7 @@ from 3 chunks."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,46 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, make_settings, slowdown
+from tests.conftest import make_settings, slowdown
 from tests.integration.test_index_faults import FEW, write_corpus
-from tests.integration.test_server_mode import free_port
+from tests.stack import ALIAS, Stack, StackError, replica_env
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.pg"]
 
-ALIAS = "SmolLM2-135M-Instruct-Q4_1"  # the in-process model's name, so the answer-mode policy knows it
 USER = "alice"
 QUERIES = ("RoPE 旋转位置编码", "多头注意力的投影矩阵", "why scale the dot product by sqrt(d_k)", "positional encoding")
-
-
-class Proc:
-    """A server subprocess with its output in a log file (a pipe nobody reads could fill and block it)."""
-
-    def __init__(self, name: str, cmd: list[str], logdir: Path, env: dict | None = None, cwd: Path | None = None):
-        self.name, self.log = name, logdir / f"{name}.log"
-        with self.log.open("wb") as out:
-            self.p = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, cwd=cwd)
-
-    def wait_http(self, url: str, seconds: float) -> None:
-        deadline = time.monotonic() + seconds * slowdown()
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                return
-            except OSError:
-                if self.p.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"{self.name} did not answer {url} (exit {self.p.poll()}): "
-                                f"{self.log.read_text(errors='replace')[-2000:]}", pytrace=False)
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(timeout=20)
 
 
 def call(base: str, path: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict]:
@@ -91,58 +56,35 @@ def ok(base: str, path: str, body: dict | None = None, timeout: float = 120) -> 
 @pytest.fixture(scope="module")
 def stack(request, tmp_path_factory):
     """{"urls": {replica: URL}, "homes": {replica: its TUTOR_HOME}, "corpus": dir, "db": URL};
-    replicas serve-a, serve-b (`tutor serve`) and ui-a, ui-b (`tutor ui`)."""
+    replicas serve-a, serve-b (`tutor serve`) and ui-a, ui-b (`tutor ui`). Started by
+    tests/stack.py, which benchmarks/load.py shares."""
     from tutor.corpus import Corpus
-    from tutor.llm import default_model_path
     from tutor.rag.index import Index
 
-    t0 = time.monotonic()
     tmp = tmp_path_factory.mktemp("replicas")
-    procs: list[Proc] = []
-    try:
-        # the model server loads while the rest starts
-        llm_port, chroma_port = free_port(), free_port()
-        llm = Proc("llama_server", [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-                                    "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(llm_port),
-                                    "--n_ctx", "2048", "--n_threads", "1", "--seed", "42", "--verbose", "False"], tmp)
-        procs.append(llm)
-        chroma = Path(sys.executable).parent / "chroma"
-        srv = Proc("chroma", [str(chroma), "run", "--host", "127.0.0.1", "--port", str(chroma_port), "--path", str(tmp / "chroma")], tmp)
-        procs.append(srv)
-        # both start while PostgreSQL and MiniLM load here
-        db, embedder = request.getfixturevalue("pg_server").database(), request.getfixturevalue("real_embedder")
-        chroma_url, llm_url = f"http://127.0.0.1:{chroma_port}", f"http://127.0.0.1:{llm_port}/v1"
-        corpus = write_corpus(tmp / "corpus")
-        srv.wait_http(chroma_url + "/api/v2/heartbeat", 60)
-        print(f"\nchroma, postgresql and MiniLM ready after {time.monotonic() - t0:.1f} s")
-        s = make_settings(tmp / "ingest-home", corpus_dir=corpus, chroma_url=chroma_url)
-        Index.ingest(s, embedder, Corpus.load(corpus))
-        print(f"ingested after {time.monotonic() - t0:.1f} s")
-
-        env = {**os.environ, "TUTOR_CORPUS_DIR": str(corpus), "TUTOR_PROMPTS_DIR": str(ROOT / "prompts"),
-               "TUTOR_CHROMA_URL": chroma_url, "TUTOR_LLM_BASE_URL": llm_url, "TUTOR_LLM_MODEL": ALIAS,
-               "TUTOR_DATABASE_URL": db, "TUTOR_MULTILINGUAL": "false", "TUTOR_TOP_K": "3",
-               "TUTOR_MAX_ANSWER_TOKENS": "32", "TUTOR_N_CTX": "1024",  # half the server's: SmolLM2 spends ~1.8 tokens per Chinese character
-               "TUTOR_LLM_TIMEOUT_S": "120", "TUTOR_INDEX_CHECK_S": "2", "OMP_NUM_THREADS": "1"}
-        homes, urls, apps = {}, {}, []
-        for name, cmd in (("serve-a", "serve"), ("serve-b", "serve"), ("ui-a", "ui"), ("ui-b", "ui")):
-            home, port = tmp / f"home-{name}", free_port()
-            home.mkdir()
-            (tmp / f"cwd-{name}").mkdir()  # not the repo: no tutor.toml of ours is read, nothing lands beside it
-            apps.append(Proc(name, [sys.executable, "-m", "tutor.cli", cmd, "--port", str(port)], tmp,
-                             env={**env, "TUTOR_HOME": str(home)}, cwd=tmp / f"cwd-{name}"))
-            procs.append(apps[-1])
-            homes[name], urls[name] = home, f"http://127.0.0.1:{port}"
-        for p in apps:
-            p.wait_http(urls[p.name] + ("/health" if p.name.startswith("serve") else "/"), 180)
-            print(f"{p.name} up after {time.monotonic() - t0:.1f} s")
-        llm.wait_http(llm_url + "/models", 120)
-        print(f"\nreplicas up after {time.monotonic() - t0:.1f} s")
+    with Stack(tmp, say=lambda m: print("\n" + m)) as st:
+        try:
+            # the model server loads while the rest starts
+            llm, llm_url = st.model_server(n_ctx=2048, threads=1)
+            srv, chroma_url = st.chroma()
+            # both start while PostgreSQL and MiniLM load here
+            db, embedder = request.getfixturevalue("pg_server").database(), request.getfixturevalue("real_embedder")
+            corpus = write_corpus(tmp / "corpus")
+            srv.wait_http(chroma_url + "/api/v2/heartbeat", 60)
+            print(f"\nchroma, postgresql and MiniLM ready after {st.elapsed()}")
+            s = make_settings(tmp / "ingest-home", corpus_dir=corpus, chroma_url=chroma_url)
+            Index.ingest(s, embedder, Corpus.load(corpus))
+            print(f"ingested after {st.elapsed()}")
+            env = replica_env(corpus, chroma_url, llm_url, db, multilingual="false", top_k="3", max_answer_tokens="32",
+                              n_ctx="1024",  # half the server's: SmolLM2 spends ~1.8 tokens per Chinese character
+                              llm_timeout_s="120", index_check_s="2")
+            homes, urls = st.replicas(env, {"serve-a": "serve", "serve-b": "serve", "ui-a": "ui", "ui-b": "ui"})
+            llm.wait_http(llm_url + "/models", 120)
+        except StackError as e:
+            pytest.fail(str(e), pytrace=False)
+        print(f"\nreplicas up after {st.elapsed()}")
         yield {"urls": urls, "homes": homes, "corpus": corpus, "db": db}
-    finally:
-        for p in reversed(procs):
-            p.stop()
-        print(f"\nstack stopped after {time.monotonic() - t0:.1f} s")
+    print(f"\nstack stopped after {st.elapsed()}")
 
 
 def test_both_replicas_return_the_same_hits(stack):

@@ -297,3 +297,26 @@ def test_doctor_shows_the_server_and_whether_it_answers(tmp_path, server):
     down = _server_model(make_settings(tmp_path, llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_model="m"), probe=True)
     assert down["reachable"] is False and "Connection refused" in down["error"]
     assert "reachable" not in _server_model(make_settings(tmp_path, llm_base_url=srv.url, llm_model="m"), probe=False)
+
+
+def test_two_answers_at_once_each_report_their_own_generation(fake_tutor):
+    """With a server model there is no lock, so two requests generate at once in one process.
+    Before: the chat read each answer's figures back from the shared `llm.last`, which the
+    other request had replaced (the load check saw completion_tokens 0 on answers that had
+    text). Two chat streams interleaved by hand on a lock-free scripted model."""
+    from tutor.llm import _NoLock
+
+    llm = fake_tutor.llm
+    llm.lock = _NoLock()
+    llm.replies[:] = ["LoRA freezes W [1]. " * 4, "短 [1]。"]
+    fake_tutor.settings.answer_check = False
+    a = fake_tutor.chat.stream("什么是 LoRA？", mode="stream")
+    b = fake_tutor.chat.stream("What is LoRA?", mode="stream")
+    events_a = [next(a)]
+    while events_a[-1][0] != "token":  # a's generation is under way ...
+        events_a.append(next(a))
+    events_b = list(b)  # ... while b's runs from start to end
+    events_a += list(a)
+    (done_a,), (done_b,) = [[v for k, v in ev if k == "done"] for ev in (events_a, events_b)]
+    for done, reply in ((done_a, "LoRA freezes W [1]. " * 4), (done_b, "短 [1]。")):
+        assert done.timings["completion_tokens"] == len(reply), (done.answer, done.timings)  # 1 token = 1 char

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
 from tutor.errors import TutorError
-from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS
+from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS, Generation
 from tutor.prompts import Prompts
 from tutor.rag import budget, followup
 from tutor.rag.retrieve import Hit, Retriever, is_covered
@@ -313,10 +313,10 @@ class Chat:
         valid = {src.n for src in kept}
         parts: list[str] = []
         piece = "draft" if mode == "checked" else "token"  # checked: nothing is shown before the check
-        for out in self._generate(messages, max_tokens, valid, stop, parts):
+        g = Generation()
+        for out in self._generate(messages, max_tokens, valid, stop, parts, g):
             yield piece, out
         text = "".join(parts).strip()
-        g = self.llm.last
         timings.update(first_token_ms=g.first_token_ms, prompt_tokens=g.prompt_tokens,
                        completion_tokens=g.completion_tokens, tokens_per_s=g.tokens_per_s)
         notices = list(fitted.notices) + (["stopped"] if g.stopped else [])
@@ -338,11 +338,13 @@ class Chat:
         yield "done", answer
 
     def _generate(self, messages: list[dict], max_tokens: int, valid: set[int], stop: threading.Event | None,
-                  parts: list[str]) -> Iterator[str]:
-        """Cited text pieces of one generation (also appended to parts). A generation that
-        has started to loop is cut short: the rest would be more of the same."""
+                  parts: list[str], record: Generation) -> Iterator[str]:
+        """Cited text pieces of one generation (also appended to parts; its timings to record,
+        never read back from the shared model object, which concurrent requests to a server
+        model also write). A generation that has started to loop is cut short: the rest would
+        be more of the same."""
         cites = CitationFilter(valid)
-        gen = self.llm.stream(messages, max_tokens, stop=stop)
+        gen = self.llm.stream(messages, max_tokens, stop=stop, record=record)
         size = 0
         try:
             for i, piece in enumerate(gen):
@@ -420,10 +422,10 @@ class Chat:
                     {"role": "user", "content": render(fitted.groups, fitted.question)}]
         max_tokens = max(16, min(RETRY_MAX_TOKENS, self.llm.n_ctx - self.llm.count_messages(messages) - budget.SAFETY_TOKENS))
         parts: list[str] = []
-        for _ in self._generate(messages, max_tokens, {s.n for s in answer.sources}, stop, parts):
+        g = Generation()
+        for _ in self._generate(messages, max_tokens, {s.n for s in answer.sources}, stop, parts, g):
             pass
         retry = "".join(parts).strip()
-        g = self.llm.last
         if g.stopped:
             sents, checks, reasons = [], [], ["stopped"]
         else:
