@@ -294,6 +294,19 @@ def rss(stack) -> dict:
     return out
 
 
+def measure(arm: str, st, serve: list[str], ui: list[str], chunks: int, ingest_s: float, processes: str, opts: dict) -> dict:
+    """Warm the arm's apps up, drive the learners against them and return the figures (with the
+    stack's set-up time and memory), handed to opts["measured"] while its servers still run."""
+    warm_up(serve, ui, opts["options"], opts["mode"], opts["timeout"])
+    log(f"load/{arm}: warm after {st.elapsed()}; {opts['learners']} learners for {opts['duration']} s")
+    setup_s = round(time.monotonic() - st.t0, 1)
+    res = drive(serve, ui, opts["learners"], opts["duration"], opts["seed"], opts["options"], opts["mode"], opts["timeout"],
+                opts["drain"])
+    res.update(chunks=chunks, ingest_s=ingest_s, setup_s=setup_s, rss=rss(st), processes=processes)
+    opts["measured"](arm.replace("-", ""), res)
+    return res
+
+
 def replicas_arm(work: Path, corpus: Path, embedders, vectors, opts: dict) -> tuple[dict, tuple]:
     from tests.pg import PgServer
     from tests.stack import Stack, replica_env
@@ -316,15 +329,8 @@ def replicas_arm(work: Path, corpus: Path, embedders, vectors, opts: dict) -> tu
             env = replica_env(corpus, chroma_url, llm_url, db, **SETTINGS)
             _, urls = st.replicas(env, {"serve-a": "serve", "serve-b": "serve", "ui-a": "ui", "ui-b": "ui"})
             llm.wait_http(llm_url + "/models", 120)
-            serve, ui = [urls["serve-a"], urls["serve-b"]], [urls["ui-a"], urls["ui-b"]]
-            warm_up(serve, ui, opts["options"], opts["mode"], opts["timeout"])
-            log(f"load/replicas: warm after {st.elapsed()}; {opts['learners']} learners for {opts['duration']} s")
-            setup_s = round(time.monotonic() - st.t0, 1)
-            res = drive(serve, ui, opts["learners"], opts["duration"], opts["seed"], opts["options"], opts["mode"], opts["timeout"],
-                        opts["drain"])
-            res.update(chunks=rep.total, ingest_s=ingest_s, setup_s=setup_s, rss=rss(st))
-            res["processes"] = "2 tutor serve + 2 tutor ui; chroma run; llama_cpp.server (1/1 threads); PostgreSQL"
-            opts["measured"]("replicas", res)
+            res = measure("replicas", st, [urls["serve-a"], urls["serve-b"]], [urls["ui-a"], urls["ui-b"]], rep.total, ingest_s,
+                          "2 tutor serve + 2 tutor ui; chroma run; llama_cpp.server (1/1 threads); PostgreSQL", opts)
         finally:
             if pg is not None:
                 try:
@@ -346,15 +352,9 @@ def inprocess_arm(work: Path, corpus: Path, embedders, vectors, opts: dict) -> t
         log(f"load/in-process: {rep.total} chunks ingested (embedded Chroma) in {ingest_s} s")
         env = replica_env(corpus, threads="1", **SETTINGS)
         _, urls = st.replicas(env, {"serve": "serve", "ui": "ui"}, home=home)
-        serve, ui = [urls["serve"]], [urls["ui"]]
-        warm_up(serve, ui, opts["options"], opts["mode"], opts["timeout"])
-        log(f"load/in-process: warm after {st.elapsed()}; {opts['learners']} learners for {opts['duration']} s")
-        setup_s = round(time.monotonic() - st.t0, 1)
-        res = drive(serve, ui, opts["learners"], opts["duration"], opts["seed"], opts["options"], opts["mode"], opts["timeout"],
-                    opts["drain"])
-        res.update(chunks=rep.total, ingest_s=ingest_s, setup_s=setup_s, rss=rss(st))
-        res["processes"] = "1 tutor serve + 1 tutor ui, one TUTOR_HOME: embedded Chroma, GGUF in the process (TUTOR_THREADS=1), SQLite"
-        opts["measured"]("inprocess", res)
+        res = measure("in-process", st, [urls["serve"]], [urls["ui"]], rep.total, ingest_s,
+                      "1 tutor serve + 1 tutor ui, one TUTOR_HOME: embedded Chroma, GGUF in the process (TUTOR_THREADS=1), SQLite",
+                      opts)
     log(f"load/in-process: stopped after {st.elapsed()}")
     return res, vectors
 

@@ -200,9 +200,9 @@ def run_cli(args: list[str], home: Path, env: dict | None = None, timeout: float
                           timeout=timeout * slowdown(), input=input, cwd=str(home.parent))
 
 
-def wait_for_http(url: str, proc, seconds: float = 180) -> None:
-    """Poll url until it answers; fails the test with the server's stderr if proc exits or
-    `seconds` pass (servers started by tests print nothing we need otherwise)."""
+def poll_http(url: str, proc, seconds: float) -> bool:
+    """Poll url until it answers (True), or until proc (a Popen) exits or `seconds` pass (False);
+    `seconds` on an idle machine, scaled by the load (slowdown())."""
     import time
     import urllib.request
 
@@ -210,10 +210,17 @@ def wait_for_http(url: str, proc, seconds: float = 180) -> None:
     while True:
         try:
             urllib.request.urlopen(url, timeout=2)
-            return
+            return True
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                err = proc.stderr.read()[-2000:] if proc.stderr else ""
-                pytest.fail(f"server at {url} did not start: {err}")
-            time.sleep(0.3)
+                return False
+            time.sleep(0.2)
+
+
+def wait_for_http(url: str, proc, seconds: float = 180) -> None:
+    """Poll url until it answers; fails the test with the server's stderr if proc exits or
+    `seconds` pass (servers started by tests print nothing we need otherwise)."""
+    if not poll_http(url, proc, seconds):
+        proc.kill()
+        err = proc.stderr.read()[-2000:] if proc.stderr else ""
+        pytest.fail(f"server at {url} did not start: {err}")

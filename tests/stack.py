@@ -16,11 +16,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from tests.conftest import ROOT, slowdown
+from tests.conftest import ROOT, poll_http
 
 ALIAS = "SmolLM2-135M-Instruct-Q4_1"  # the in-process model's name, so the answer-mode policy knows it
 
@@ -44,17 +43,11 @@ class Proc:
             self.p = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, cwd=cwd)
 
     def wait_http(self, url: str, seconds: float) -> None:
-        """Poll url until it answers; `seconds` on an idle machine, scaled by the load (slowdown())."""
-        deadline = time.monotonic() + seconds * slowdown()
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                return
-            except OSError:
-                if self.p.poll() is not None or time.monotonic() > deadline:
-                    raise StackError(f"{self.name} did not answer {url} (exit {self.p.poll()}): "
-                                     f"{self.log.read_text(errors='replace')[-2000:]}") from None
-                time.sleep(0.2)
+        """Poll url until it answers; `seconds` on an idle machine, scaled by the load (slowdown());
+        raises StackError with the log's tail if the process exits or the time passes."""
+        if not poll_http(url, self.p, seconds):
+            raise StackError(f"{self.name} did not answer {url} (exit {self.p.poll()}): "
+                             f"{self.log.read_text(errors='replace')[-2000:]}")
 
     def stop(self) -> None:
         if self.p.poll() is None:
