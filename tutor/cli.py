@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Offline AI/ML tutor: hybrid search over the notes, cited answers from a local GGUF model, quizzes.")
 
 # command groups living in their own modules; each defines register(app)
-EXTENSIONS = ("tutor.quiz.quiz_cli", "tutor.serve.model_cli", "tutor.evaluate.eval_cli")
+EXTENSIONS = ("tutor.quiz.quiz_cli", "tutor.serve.model_cli", "tutor.evaluate.eval_cli", "tutor.evaluate.cmmlu_cli")
 
 
 def _tutor():
@@ -212,7 +212,10 @@ def ui(host: Optional[str] = typer.Option(None, "--host", help="Bind address (de
     from ui.serve import serve
 
     s = Settings()
-    serve(_tutor(), host=host or s.host, port=port or s.port, auth=auth, insecure=insecure, share=share)
+    t = _tutor()
+    if s.database_url:
+        t.quiz.store  # a progress server that does not answer fails the start in one line, not the first quiz
+    serve(t, host=host or s.host, port=port or s.port, auth=auth, insecure=insecure, share=share)
 
 
 @app.command()

@@ -326,8 +326,9 @@ class RemoteLLM(LLM):
     Failures raise ModelServerError (one line): a refused connection, a timeout (no
     connection, answer or next piece within timeout_s) or an HTTP 5xx is retried once after
     RETRY_DELAY_S, before any text has been yielded; so a dead server is reported after at
-    most 2 × timeout_s + RETRY_DELAY_S. A bad key (401/403), unknown model (404) or prompt
-    over the server's context (400) is reported at once. A failure after text has streamed
+    most 2 × timeout_s + RETRY_DELAY_S. A bad key (401/403), unknown model (404), prompt
+    over the server's context (400, or llama_cpp.server's stream that ends with no event) is
+    reported at once. A failure after text has streamed
     is reported without a retry (the learner has seen the start). No `lock`: calls run
     concurrently; `last` is then the most recently started generation's.
     """
@@ -417,6 +418,13 @@ class RemoteLLM(LLM):
                                         "set TUTOR_N_CTX to the server's context size or less (half of it for a model "
                                         "that splits Chinese into bytes, e.g. SmolLM2)")
             return ModelServerError(f"the model server at {url} answered HTTP {e.status_code}{tried}: {msg}")
+        if isinstance(e, ValueError) and "no generation chunks" in str(e).lower():
+            # llama_cpp.server begins the stream, then finds the prompt over its window and ends it (the reason
+            # is only in its log); LangChain sees an empty stream
+            return ModelServerError(f"the model server at {url} ended the answer without any text, which llama_cpp.server "
+                                    "does when the prompt exceeds its context window (its log says so): set TUTOR_N_CTX "
+                                    "to the server's context size or less (half of it for a model that splits Chinese "
+                                    "into bytes, e.g. SmolLM2)")
         if isinstance(e, openai.OpenAIError):
             return ModelServerError(f"the model server at {url} sent an answer that is not an OpenAI-compatible chat "
                                     f"stream ({_one_line(e, 80)}): check TUTOR_LLM_BASE_URL")

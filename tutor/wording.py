@@ -234,6 +234,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "progress.time_utc": ("时间", "time (UTC)"),
     "progress.fsrs": ("评级", "FSRS rating"),
     "progress.no_items": ("无测验题", "no quiz items"),
+    "progress.store_failed": ("读取学习进度失败（{error}）：请稍后刷新；若一直失败，请检查 TUTOR_DATABASE_URL",
+                              "could not read your progress ({error}): refresh in a moment; if it keeps failing, check TUTOR_DATABASE_URL"),
     "progress.cell": ("掌握度 {pct}（已学 {seen}/{units} 篇笔记，{due} 张到期）", "mastery {pct} ({seen}/{units} notes, {due} due)"),
     "progress.due_now": ("到期", "due now"),
     "progress.next_24h": ("24 小时内", "next 24 h"),

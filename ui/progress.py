@@ -160,12 +160,26 @@ def history_rows(reviews, notes) -> list[list]:
 
 
 def overview(tutor, user: str | None, now: datetime | None = None, chart_dir: Path | None = None) -> ProgressView:
-    """Everything the Progress tab shows for `user` (default: TUTOR_USER)."""
-    from tutor.quiz.progress_chart import write_chart
+    """Everything the Progress tab shows for `user` (default: TUTOR_USER); when the progress
+    store cannot be read, an empty view whose notice says why (one line)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tutor.errors import TutorError
 
     user = (user or "").strip() or tutor.settings.user
+    try:
+        return _overview(tutor, user, now or datetime.now(timezone.utc), chart_dir)
+    except TutorError as e:  # e.g. the progress store cannot be opened: one line, not a traceback
+        return ProgressView(user=user, chart=None, heatmap="", due="", path="", notices=[str(e)])
+    except SQLAlchemyError as e:  # the database failed while reading (server gone)
+        return ProgressView(user=user, chart=None, heatmap="", due="", path="",
+                            notices=[w("progress.store_failed", error=type(e).__name__)])
+
+
+def _overview(tutor, user: str, now: datetime, chart_dir: Path | None) -> ProgressView:
+    from tutor.quiz.progress_chart import write_chart
+
     q = tutor.quiz
-    now = now or datetime.now(timezone.utc)
     table = q.progress(user, now)
     chapters = [m for m in table.values() if m.level == 1]
     out_dir = Path(chart_dir or tempfile.mkdtemp(prefix="tutor-chart-"))

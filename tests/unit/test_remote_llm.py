@@ -21,7 +21,8 @@ MSGS = [{"role": "system", "content": "Answer from the notes."}, {"role": "user"
 class FakeServer:
     """`behaviour` decides each POST /v1/chat/completions: "stream" (the pieces, then usage if
     given), "endless" (a piece every 10 ms until the client hangs up), "silent" (never
-    answers), or an int HTTP status with an OpenAI error body."""
+    answers), "empty" (HTTP 200 and an event stream that ends before any event), or an int
+    HTTP status with an OpenAI error body."""
 
     def __init__(self, behaviour="stream", pieces=("Lo", "RA ", "adds [1]."), usage=None):
         self.behaviour, self.pieces, self.usage = behaviour, list(pieces), usage
@@ -66,6 +67,8 @@ class FakeServer:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
+                if b == "empty":  # llama_cpp.server on a prompt over its window: the stream has begun, then ends
+                    return
                 try:
                     i = 0
                     while b == "endless" or i < len(fake.pieces):
@@ -205,6 +208,15 @@ def test_http_errors(server, status, attempts, pattern):
     assert len(srv.requests) == attempts and "\n" not in str(e.value)
 
 
+def test_a_stream_that_ends_with_no_text_says_to_check_the_context_window(server):
+    """llama_cpp.server starts the stream, then finds the prompt over its window and ends it
+    (the reason is only in its log); LangChain then raises "No generation chunks were returned"."""
+    srv = server("empty")
+    with pytest.raises(ModelServerError, match=r"ended the answer without any text.*TUTOR_N_CTX") as e:
+        list(RemoteLLM(srv.url, "m", timeout_s=5).stream(MSGS, 20))
+    assert len(srv.requests) == 1 and "\n" not in str(e.value)
+
+
 def test_no_process_wide_lock_two_streams_at_once(server):
     srv = server("endless")
     llm = RemoteLLM(srv.url, "m", timeout_s=5)
@@ -274,6 +286,14 @@ def test_tutor_surfaces_a_dead_server_as_a_tutor_error(tmp_path, fake_home):
                                   llm_timeout_s=2), embedder=hash_embedder())
     with pytest.raises(TutorError, match="cannot reach the model server"):
         t.ask("什么是 LoRA？")
+    # through the HTTP API: 503 (a server behind the replica failed), not 400 (bad input), same one-line shape
+    from fastapi.testclient import TestClient
+
+    from tutor.serve.api import build_api
+
+    r = TestClient(build_api(t)).post("/ask", json={"question": "什么是 LoRA？", "mode": "checked"})
+    assert r.status_code == 503 and r.json()["error"].startswith("cannot reach the model server"), r.text
+    assert TestClient(build_api(t)).post("/ask", json={"question": ""}).status_code == 400
 
 
 @pytest.mark.parametrize("model, check, mode", [

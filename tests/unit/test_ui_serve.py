@@ -57,6 +57,35 @@ def test_cli_public_host_without_auth_exits_2(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the socket is
+
+
+def test_cli_ui_with_an_unreachable_progress_server_exits_2_before_serving(tmp_path):
+    """A wrong TUTOR_DATABASE_URL stops the start in one line (it used to start, then fail in
+    the Progress tab with a traceback in the log)."""
+    url = f"postgresql+psycopg://tutor:pw@127.0.0.1:{_closed_port()}/tutor"
+    r = run_cli(["ui", "--port", str(_closed_port())], tmp_path / "home", env={"TUTOR_DATABASE_URL": url}, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert len(r.stderr.strip().splitlines()) == 1 and "cannot open the progress store" in r.stderr
+    assert "start the database server" in r.stderr and "TUTOR_HOME" not in r.stderr  # a server URL: the home is not the cause
+    assert "Running on" not in r.stdout
+
+
+def test_progress_tab_shows_a_notice_when_the_store_cannot_be_opened(fake_tutor):
+    from ui import progress
+
+    fake_tutor.settings.database_url = f"postgresql+psycopg://tutor:pw@127.0.0.1:{_closed_port()}/tutor"
+    fake_tutor.__dict__.pop("quiz", None)
+    v = progress.overview(fake_tutor, "alice")
+    assert v.chart is None and v.history == [] and len(v.notices) == 1
+    assert "cannot open the progress store" in v.notices[0] and "\n" not in v.notices[0]
+
+
 def test_builder_returns_unlaunched_blocks_with_serialized_model_calls(tmp_path):
     import gradio as gr
 

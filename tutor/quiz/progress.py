@@ -194,6 +194,11 @@ class Card:
     lapses: int
 
 
+def _fix(url: str) -> str:
+    """What to change: a SQLite file under the data dir may be TUTOR_HOME's fault, a server URL is not."""
+    return "fix TUTOR_DATABASE_URL or TUTOR_HOME" if url.startswith("sqlite") else "fix TUTOR_DATABASE_URL or start the database server"
+
+
 class Progress:
     """The store. `Progress(url)` brings the database's schema to the newest migration (creating
     the tables in a new database). Raises Progress.Unavailable (a TutorError, one line) when the
@@ -221,13 +226,12 @@ class Progress:
             _migrate(self.engine)
         except Progress.Unavailable as e:
             self._dispose()
-            raise Progress.Unavailable(f"cannot open the progress store {_shown(url)!r}: {e}; "
-                                       "fix TUTOR_DATABASE_URL or TUTOR_HOME") from None
+            raise Progress.Unavailable(f"cannot open the progress store {_shown(url)!r}: {e}; {_fix(url)}") from None
         except (SQLAlchemyError, ImportError, OSError) as e:
             self._dispose()
             e = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e  # the driver's words
             raise Progress.Unavailable(f"cannot open the progress store {_shown(url)!r} ({e.__class__.__name__}: "
-                                       f"{_first_line(e)}); fix TUTOR_DATABASE_URL or TUTOR_HOME") from None
+                                       f"{_first_line(e)}); {_fix(url)}") from None
 
     def _dispose(self) -> None:
         if getattr(self, "engine", None) is not None:

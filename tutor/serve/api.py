@@ -12,7 +12,8 @@ Endpoints (bodies and results are the CLI's JSON, DESIGN.md §4):
   streamed so far), `{"event": "done", "answer": {…tutor ask --json…}}`; a stream always
   ends with `done` or `{"event": "error", "error"}`; a client that disconnects stops the generation.
 
-Bad input → HTTP 400 (422 for a malformed body; 500 for a bug) with `{"error": "one line saying how to fix it"}`.
+Bad input → HTTP 400 (422 for a malformed body; 500 for a bug) with `{"error": "one line saying how to fix it"}`;
+a shared server that fails (the model server, the Chroma server) → 503 with the same shape.
 With a token (`--token` / TUTOR_API_TOKEN) every request except /health needs
 `Authorization: Bearer <token>`. It does not do sessions, users or rate limits: generation
 is serialised by the model lock, so concurrent requests queue.
@@ -76,6 +77,17 @@ def build_api(tutor, token: str | None = None):
     @api.exception_handler(TutorError)
     async def _bad_input(_request, exc: TutorError):
         return JSONResponse({"error": str(exc).splitlines()[0]}, status_code=400)
+
+    from tutor.llm import ModelServerError
+    from tutor.rag.index import Index
+
+    async def _upstream_down(_request, exc: TutorError):
+        # a shared server (model, Chroma) failed, not the request: 503, so a client or a load balancer can
+        # tell it from bad input and try again or elsewhere
+        return JSONResponse({"error": str(exc).splitlines()[0]}, status_code=503)
+
+    api.add_exception_handler(ModelServerError, _upstream_down)
+    api.add_exception_handler(Index.Unreachable, _upstream_down)
 
     @api.exception_handler(Exception)
     async def _bug(_request, exc: Exception):
