@@ -28,8 +28,7 @@ from pathlib import Path  # noqa: E402
 
 from common import ROOT, RUNS, TimedEmbeddings, latencies, median, pct, proc_status, questions, ratio, search_queries  # noqa: E402
 
-STUFF = ("Use the following pieces of context to answer the question at the end. If you don't know the answer, "
-         "just say that you don't know, don't try to make up an answer.\n\n{context}\n\nQuestion: {question}\nHelpful Answer:")
+from tutor.evaluate.baseline import STUFF, split  # noqa: E402  (the pipeline `tutor eval --baseline` scores)
 
 
 def stream_timed(pieces, t0: float) -> dict:
@@ -49,11 +48,10 @@ def stream_timed(pieces, t0: float) -> dict:
 def main(home: Path, threads: int, corpus: Path = ROOT / "corpus") -> dict:
     from langchain_chroma import Chroma
     from langchain_community.llms import LlamaCpp
-    from langchain_core.documents import Document
     from langchain_core.prompts import PromptTemplate
     from langchain_huggingface import HuggingFaceEmbeddings
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    from tutor.corpus import Corpus
     from tutor.llm import default_model_path
     from tutor.rag.embed import default_model_dir
 
@@ -64,9 +62,7 @@ def main(home: Path, threads: int, corpus: Path = ROOT / "corpus") -> dict:
     ready_s = time.perf_counter() - T_START
 
     t0 = time.perf_counter()
-    files = sorted((corpus / "notes").rglob("*.md"))
-    docs = [Document(page_content=f.read_text(encoding="utf-8"), metadata={"source": str(f)}) for f in files]
-    chunks = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50).split_documents(docs)
+    chunks = split(Corpus.load(corpus))
     db = Chroma.from_documents(chunks, emb, persist_directory=str(home / "chroma"))
     ingest_s = time.perf_counter() - t0
     res = {"ready_s": round(ready_s, 2), "ingest": {"chunks": len(chunks), "wall_s": round(ingest_s, 1),

@@ -412,7 +412,19 @@ TABLE: dict[str, tuple[str, str]] = {
                       "You got it: your answer covers every key point. The full explanation follows, to compare with yours."),
     "guide.compare": ("下面是完整讲解，和你的想法对照一下。", "Here is the full explanation: compare it with your idea."),
     "guide.type_first": ("⚠ 先输入问题", "type a question first"),
-
+    # -- evals tab (ui/evals_tab.py): the latest `tutor eval` run ------------------------------
+    "evals.tab": ("评测", "Evals"),
+    "evals.refresh": ("刷新", "Refresh"),
+    "evals.latest": ("最新评测", "Latest eval run"),
+    "evals.started": ("开始于 {time}，用时 {seconds} 秒", "started {time}, took {seconds} s"),
+    "evals.set": ("评测集 {name}：{kind}，{items} 题", "set {name}: {kind}, {items} items"),
+    "evals.kind.blind": ("盲测集", "blind"),
+    "evals.kind.tuning": ("调参集（样本内）", "tuning (in-sample)"),
+    "evals.figures": ("图表", "Figures"),
+    "evals.none": ("还没有评测记录。在终端运行 {command} 生成一次，然后点“刷新”。",
+                   "No eval run yet. Run {command} in a terminal to create one, then press Refresh."),
+    "evals.unreadable": ("最新的评测记录 {run} 无法读取（{why}）；重新运行 {command}",
+                         "the latest eval run {run} could not be read ({why}); run {command} again"),
 }
 
 

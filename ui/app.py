@@ -16,7 +16,7 @@ import inspect
 
 import gradio as gr
 
-from . import browse_tab, chat_tab, progress_tab, quiz_tab
+from . import browse_tab, chat_tab, evals_tab, progress_tab, quiz_tab
 from .browse import open_node
 from .progress import users
 from .sessions import StopRegistry
@@ -40,6 +40,7 @@ def build_app(tutor) -> gr.Blocks:
             quiz = quiz_tab.build(tutor, user)
             prog = progress_tab.build(tutor, user)
             browse = browse_tab.build(tutor)
+            evals_tab.build(tutor)
 
         def open_in_browse(evt: gr.EventData):
             node_id = clicked_id(evt)

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tutor.config import Settings  # noqa: E402
-from tutor.evaluate.evaluation import KEY_POINT_MATCH, EvalSet, term_coverage  # noqa: E402
+from tutor.evaluate.evaluation import KEY_POINT_MATCH, EvalSet  # noqa: E402
+from tutor.rag.retrieve import term_coverage  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 CITE = re.compile(r"\[(\d+)\]")

@@ -26,8 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from tutor.config import Settings  # noqa: E402
 from tutor.evaluate.evaluation import EvalSet, node_metrics  # noqa: E402
-from tutor.rag.retrieve import NOTE_EVIDENCE, PASSAGE_MIN_CHARS, WEIGHTS, _NODE_ID, fuse, outline_matches  # noqa: E402
-from tutor.text import detect_lang  # noqa: E402
+from tutor.evaluate.compare import OFF, _w  # noqa: E402  (the same re-fusion as `tutor eval --compare`)
+from tutor.evaluate.compare import ranked_notes as ranked  # noqa: E402
+from tutor.evaluate.compare import raw_rankings as raw  # noqa: E402
+from tutor.rag.retrieve import NOTE_EVIDENCE, WEIGHTS  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 SETS = ROOT / "evals" / "sets"
@@ -39,11 +41,6 @@ BLIND = {"blind3 ch1-8 (fresh)": "blind3_ch1-8.jsonl", "blind3 ch9-16 (fresh)": 
          "blind ch9-12 (seen twice)": "blind_ch9-12.jsonl", "blind ch13-16 (seen twice)": "blind_ch13-16.jsonl"}
 
 
-def _w(d, m, b, n):
-    return {"dense": d, "multilingual": m, "bm25": b, "named": n}
-
-
-OFF = {"zh": 0.0, "en": 0.0}
 CONFIGS = {
     "BM25 only": ({"zh": _w(0, 0, 1, 0), "en": _w(0, 0, 1, 0)}, OFF),
     "MiniLM only": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
@@ -59,28 +56,6 @@ CONFIGS = {
     "en USE 0.25": ({"zh": _w(0, .5, 1, .5), "en": _w(1, .25, 1, 1)}, NOTE_EVIDENCE),
     "shipped (WEIGHTS, NOTE_EVIDENCE)": (WEIGHTS, NOTE_EVIDENCE),
 }
-
-
-def raw(retriever, query: str) -> dict:
-    """The four rankings `Retriever.search` fuses (no chapter filter)."""
-    idx = retriever.index
-    n = retriever.candidates
-    d, _, _ = retriever._dense("dense", query, n, None)
-    m, _, _ = retriever._dense("multilingual", query, n, None)
-    lex = [cid for cid, _ in idx.bm25.search(query, n) if cid in idx.chunks][:n]
-    return {"dense": d, "multilingual": m, "bm25": lex, "named": outline_matches(query, idx)}
-
-
-def ranked(rankings: dict, chunks, query: str, weights, beta) -> list[str]:
-    """Distinct node ids, best first, as `Retriever.search(per_note=True)` orders them."""
-    lang = detect_lang(query)
-    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items()}
-    fused = fuse(r, chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query), weights, beta)
-    out: list[str] = []
-    for cid in sorted(fused, key=lambda c: (-fused[c], c)):
-        if chunks[cid].node_id not in out:
-            out.append(chunks[cid].node_id)
-    return out
 
 
 def main() -> None:

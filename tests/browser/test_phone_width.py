@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 PHONE, LAPTOP = 390, 1280
 TABS = [("chat", "对话 Chat", "#question textarea"), ("quiz", "测验 Quiz", "#quiz-start"),
-        ("progress", "进度 Progress", "#progress-heatmap table"), ("browse", "浏览 Browse", "#tree")]
+        ("progress", "进度 Progress", "#progress-heatmap table"), ("browse", "浏览 Browse", "#tree"),
+        ("evals", "评测 Evals", "#evals-head")]
 
 WIDE_TABLE = ("| " + " | ".join(f"heading_{i}" for i in range(8)) + " |\n|" + "---|" * 8 + "\n| "
               + " | ".join(f"value_{i}" for i in range(8)) + " |")

@@ -39,6 +39,7 @@ IN_SCOPE_COVERED_FLOOR = {"dev": 0.97, "heldout": 0.97}
 HEADLINE = {"blind3_ch1-8": 0.95, "blind3_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE}
 BLIND_MRR_FLOOR = 0.85
+BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
 HEADLINE_ACCEPTED_MAX = 2  # out-of-scope questions treated as covered, per file (of 24); measured 1 and 0
 
@@ -82,13 +83,18 @@ def blind(real_tutor):
 @pytest.mark.parametrize("name", list(BLIND))
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_blind_set_finds_the_topic_note_in_the_top_3(blind, name, lang):
-    """hit@3 per language at least the set's floor; MRR@10 at least 0.85 on the headline sets."""
+    """hit@3 per language at least the set's floor; on the headline sets also hit@5 >= 0.95 and
+    MRR@10 >= 0.85 per language (issue 14's CI gate), listing the misses on failure."""
     rep = blind[name]
     got = rep["retrieval"][lang]["topic_hit@3"]
     misses = [f"{m['id']} rank {m['rank']}" for m in rep["misses"] if f"-{lang}-" in m["id"]]
     assert got >= BLIND[name], f"{name} {lang} topic_hit@3 = {got}; misses: {misses}"
     if name in HEADLINE:
-        assert rep["retrieval"][lang]["mrr@10"] >= BLIND_MRR_FLOOR
+        m = rep["retrieval"][lang]
+        beyond5 = [f"{r['id']} expected {r['expected_ids']} got {r['ranked'][:5]}" for r in rep["rows"]
+                   if r["lang"] == lang and not r["out_of_scope"] and not set(r["ranked"][:5]) & set(r["expected_ids"])]
+        assert m["hit@5"] >= BLIND_HIT5_FLOOR, f"{name} {lang} hit@5 = {m['hit@5']}; not in the top 5: {beyond5}"
+        assert m["mrr@10"] >= BLIND_MRR_FLOOR, f"{name} {lang} MRR@10 = {m['mrr@10']}; misses at 3: {misses}"
 
 
 @pytest.mark.parametrize("name", list(HEADLINE))

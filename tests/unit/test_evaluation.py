@@ -139,10 +139,14 @@ def test_run_on_fake_tutor(fake_tutor, tmp_path):
     assert answers["c"]["covered"] is False and answers["c"]["citations"] == []
     a = answers["a"]  # the scripted reply cites [1] = 1.1.2 in Chinese and names the key point
     assert a["covered"] and a["citations"] == [1] and a["citations_valid"] and a["cites_expected"]
-    assert a["lang_match"] and a["key_point_coverage"] == 1.0 and a["sources"][0] == "1.1.2"
+    assert a["lang_match"] and a["key_point_recall"] == 1.0 and a["sources"][0] == "1.1.2"
+    assert a["citation_precision"] == 1.0 and -1.0 <= a["answer_similarity"] <= 1.0 and 0.0 <= a["faithfulness"] <= 1.0
+    assert answers["c"]["answer_similarity"] is None and answers["c"]["citation_precision"] is None
     assert answers["b"]["covered"] and answers["b"]["sources_expected"]
     m = rep["answers"]["overall"]
-    assert m["refused_out_of_scope"] == 1.0 and m["answered_in_scope"] == 1.0 and m["citations_valid"] == 1.0
+    assert m["refused_out_of_scope"] == 1.0 and m["answered_in_scope"] == 1.0 and m["citation_recall"] == 1.0
+    # item b has no reference answer: no similarity for it
+    assert m["answered"] == 2 and m["n_answer_similarity"] == 1 and m["judge_failures"] == 0 and "key_point_recall" in m["ci"]
     paths = write(rep, tmp_path / "out", "fake")
     assert [p.name for p in paths] == ["report.json", "report.md", "report.png", "report.html"]
     assert json.loads(paths[0].read_text(encoding="utf-8"))["items"] == 3

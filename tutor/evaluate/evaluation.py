@@ -22,25 +22,24 @@ the first `Settings.top_k` hits at `Settings.min_relevance`. `calibrate` sweeps 
 threshold over the set to show the trade-off between answering in-scope questions and
 refusing out-of-scope ones.
 
-Not done here: grading answers with an LLM judge (answer metrics are lexical and cheap).
+Answer metrics (with --answers): tutor/evaluate/answer_metrics.py; the optional LLM judge:
+tutor/evaluate/judge.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tutor.errors import TutorError
-from tutor.rag.retrieve import Hit, is_covered, term_coverage
-from tutor.text import detect_lang
+from tutor.rag.retrieve import Hit, is_covered
 
 SEARCH_K = 10  # notes per ranking search (MRR@10, nDCG@10); ≤ 10 keeps the candidate pool (30) as in production
 CUTOFFS = (1, 3, 5)
@@ -194,10 +193,11 @@ class Retrieved:
     ms: float
 
 
-def retrieve_all(search: Callable[..., list[Hit]], items: list[EvalItem], top_k: int, threshold: float) -> list[Retrieved]:
+def retrieve_all(search: Callable[..., list[Hit]], items: list[EvalItem], top_k: int, threshold: float,
+                 progress: Callable[[int], None] | None = None) -> list[Retrieved]:
     """Search every item twice: one hit per note (SEARCH_K notes) for the ranking, and the first
     top_k chunks for coverage and top3_chunks, exactly as Chat decides it.
-    search(query, k, per_note) is `Tutor.search`."""
+    search(query, k, per_note) is `Tutor.search`; progress(1) is called after each item."""
     out = []
     for it in items:
         t0 = time.perf_counter()
@@ -207,6 +207,8 @@ def retrieve_all(search: Callable[..., list[Hit]], items: list[EvalItem], top_k:
         out.append(Retrieved(it.id, it.lang, it.question, it.expected_ids, it.out_of_scope, ranked_nodes(notes),
                              [h.chunk.node_id for h in hits[:3]], max((h.relevance for h in hits), default=0.0),
                              is_covered(hits, threshold), round(ms, 1)))
+        if progress:
+            progress(1)
     return out
 
 
@@ -292,81 +294,6 @@ def misses(rows: list[Retrieved], k: int) -> list[dict]:
 
 # -- answers ----------------------------------------------------------------------------------
 
-_CITE = re.compile(r"\[(\d{1,3})\]")
-
-
-@dataclass
-class Answered:
-    """Answer checks for one item. key_point_coverage: share of the item's key points found in
-    the answer (None without key points); times in ms."""
-
-    id: str
-    lang: str
-    out_of_scope: bool
-    covered: bool
-    answer: str
-    sources: list[str]
-    citations: list[int]
-    citations_valid: bool
-    cites_expected: bool
-    sources_expected: bool
-    lang_match: bool
-    key_point_coverage: float | None
-    first_token_ms: float | None
-    tokens_per_s: float
-    total_ms: float
-    notices: list[str] = field(default_factory=list)
-    guard: str | None = None  # answer check outcome: direct / retried / fallback / unchecked / quoted
-    unsupported: int | None = None  # answer sentences flagged as not found in the notes
-    sentences: int = 0
-
-
-def answer_all(ask: Callable[[str], object], items: list[EvalItem], progress: Callable[[int], None] | None = None) -> list[Answered]:
-    """Ask every item through `ask` (Tutor.ask) and check the answers."""
-    out = []
-    for it in items:
-        a = ask(it.question)
-        nums = [int(n) for n in _CITE.findall(a.answer)]
-        by_n = {s.n: s.id for s in a.sources}
-        cited = [by_n[n] for n in nums if n in by_n]
-        kpc = _mean([1.0 if term_coverage(kp, a.answer) >= KEY_POINT_MATCH else 0.0 for kp in it.key_points]) if a.covered else None
-        out.append(Answered(
-            it.id, it.lang, it.out_of_scope, a.covered, a.answer, [s.id for s in a.sources], nums,
-            all(n in by_n for n in nums), any(c in it.expected_ids for c in cited),
-            any(s.id in it.expected_ids for s in a.sources), detect_lang(a.answer) == it.lang,
-            kpc if it.key_points else None, a.timings.get("first_token_ms"), a.timings.get("tokens_per_s") or 0.0,
-            a.timings.get("total_ms") or 0.0, list(a.notices),
-            (getattr(a, "guard", None) or {}).get("outcome"), len(getattr(a, "unsupported", None) or []),
-            len(getattr(a, "sentences", None) or [])))
-        if progress:
-            progress(1)
-    return out
-
-
-def answer_metrics(rows: list[Answered]) -> dict:
-    """Means over answers: in-scope (covered answers only for citation and key-point checks)
-    and out-of-scope (refused = not covered); median time to first token, mean tokens/s."""
-    ins = [r for r in rows if not r.out_of_scope]
-    gen = [r for r in ins if r.covered]
-    oos = [r for r in rows if r.out_of_scope]
-    ttft = [r.first_token_ms for r in gen if r.first_token_ms is not None]
-    return {
-        "n": len(rows), "in_scope": len(ins), "answered": len(gen), "out_of_scope": len(oos),
-        "answered_in_scope": _mean([1.0 if r.covered else 0.0 for r in ins]),
-        "refused_out_of_scope": _mean([0.0 if r.covered else 1.0 for r in oos]),
-        "with_citation": _mean([1.0 if r.citations else 0.0 for r in gen]),
-        "citations_valid": _mean([1.0 if r.citations_valid else 0.0 for r in gen if r.citations]),
-        "cites_expected": _mean([1.0 if r.cites_expected else 0.0 for r in gen]),
-        "sources_expected": _mean([1.0 if r.sources_expected else 0.0 for r in gen]),
-        "lang_match": _mean([1.0 if r.lang_match else 0.0 for r in rows]),
-        "key_point_coverage": _mean([r.key_point_coverage for r in gen if r.key_point_coverage is not None]),
-        "unsupported_sentences": _mean([r.unsupported / r.sentences for r in gen if r.sentences and r.unsupported is not None]),
-        "guard": {o: sum(1 for r in gen if r.guard == o) for o in sorted({r.guard for r in gen if r.guard})},
-        "first_token_ms_median": round(statistics.median(ttft), 1) if ttft else None,
-        "tokens_per_s_mean": _mean([r.tokens_per_s for r in gen if r.tokens_per_s]),
-    }
-
-
 # -- one run ----------------------------------------------------------------------------------
 
 def subset(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
@@ -377,13 +304,17 @@ def subset(items: list[EvalItem], limit: int | None) -> list[EvalItem]:
 
 
 def run(tutor, items: list[EvalItem], k: int = 3, answers: bool = False, limit: int | None = None,
-        progress: Callable[[int], None] | None = None) -> dict:
+        progress: Callable[[int], None] | None = None, judge=None,
+        retrieval_progress: Callable[[int], None] | None = None) -> dict:
     """The whole report as a JSON-able dict: settings, retrieval metrics (overall, zh, en),
     coverage at the configured threshold, calibration, misses at k, per-item rows and, with
-    answers=True, answer metrics over `subset(items, limit)`."""
+    answers=True, answer metrics over `subset(items, limit)` (tutor/evaluate/answer_metrics.py;
+    `judge`: an optional tutor.evaluate.judge.Judge). progress / retrieval_progress: called
+    with 1 after each answered / retrieved item (progress bars)."""
     s = tutor.settings
     t0 = time.perf_counter()
-    rows = retrieve_all(lambda q, n, per_note=False: tutor.search(q, k=n, per_note=per_note), items, s.top_k, s.min_relevance)
+    rows = retrieve_all(lambda q, n, per_note=False: tutor.search(q, k=n, per_note=per_note), items, s.top_k, s.min_relevance,
+                        retrieval_progress)
     report = {
         "items": len(items), "k": k,
         "settings": {"top_k": s.top_k, "min_relevance": s.min_relevance, "embedding_model": tutor.embedder.name,
@@ -400,10 +331,12 @@ def run(tutor, items: list[EvalItem], k: int = 3, answers: bool = False, limit: 
         "rows": [asdict(r) for r in rows],
     }
     if answers:
-        asked = answer_all(tutor.ask, subset(items, limit), progress)
+        from tutor.evaluate.answer_metrics import answer_all, answer_report
+
+        emb = tutor.multilingual or tutor.embedder  # USE scores Chinese and English alike; MiniLM is English-only
+        asked = answer_all(tutor.ask, subset(items, limit), embed=emb.embeddings.embed_documents, judge=judge, progress=progress)
         # the answer mode says what was scored: quoted notes (quotes_first) or the model's checked answer
-        report["answers"] = {"model": tutor.llm.name, "mode": tutor.answer_mode(), "overall": answer_metrics(asked),
-                             **{lang: answer_metrics([r for r in asked if r.lang == lang]) for lang in ("zh", "en")},
-                             "rows": [asdict(r) for r in asked]}
+        report["answers"] = {"model": tutor.llm.name, "mode": tutor.answer_mode(), "similarity_model": emb.name,
+                             "judge": getattr(judge, "name", None), **answer_report(asked)}
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report

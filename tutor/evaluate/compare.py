@@ -1,0 +1,111 @@
+"""Retriever configurations side by side on one eval set, from one pass of raw rankings per
+question (`tutor eval --compare`; the longer sweep of evals/retrieval/compare.py uses the same
+functions).
+
+Each question is searched once for the four rankings `Retriever.search` fuses (MiniLM, USE,
+BM25 over jieba/Snowball tokens, outline names; `Retriever.candidates` each, no chapter filter);
+each configuration then fuses them with `retrieve.fuse` (weighted reciprocal rank fusion:
+Cormack, Clarke & Büttcher, SIGIR 2009) under its own weights, so a configuration's ranking is
+what `Retriever.search(per_note=True)` would return with those weights. The shipped
+configuration is checked against `Retriever.search` itself on the first questions
+(`check`), so the comparison cannot drift from the product. Metrics: `node_metrics` (hit@1/3/5,
+MRR@10, nDCG@10 with bootstrap 95% intervals), in-scope items, per language."""
+
+from __future__ import annotations
+
+from tutor.evaluate.evaluation import EvalItem, node_metrics
+from tutor.rag.retrieve import _NODE_ID, NOTE_EVIDENCE, PASSAGE_MIN_CHARS, WEIGHTS, fuse, outline_matches
+from tutor.text import detect_lang
+
+
+def _w(dense: float, multilingual: float, bm25: float, named: float) -> dict[str, float]:
+    return {"dense": dense, "multilingual": multilingual, "bm25": bm25, "named": named}
+
+
+OFF = {"zh": 0.0, "en": 0.0}
+# name → (weights per language, note-evidence prior per language)
+CONFIGS = {
+    "dense only (MiniLM)": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
+    "dense only (USE multilingual)": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
+    "BM25 only": ({"zh": _w(0, 0, 1, 0), "en": _w(0, 0, 1, 0)}, OFF),
+    "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE),  # weighted RRF of BM25, USE, MiniLM (English) and outline names
+}
+SHIPPED = "hybrid (shipped)"
+
+
+class Drift(AssertionError):
+    """The re-fused shipped ranking differs from Retriever.search (the comparison is stale)."""
+
+
+def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
+    """The four chunk-id rankings `Retriever.search` fuses, unfused (no chapter filter)."""
+    idx, n = retriever.index, retriever.candidates
+    dense, _, _ = retriever._dense("dense", query, n, None)
+    ml, _, _ = retriever._dense("multilingual", query, n, None)
+    lex = [cid for cid, _ in idx.bm25.search(query, n) if cid in idx.chunks][:n]
+    return {"dense": dense, "multilingual": ml, "bm25": lex, "named": outline_matches(query, idx)}
+
+
+def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence) -> list[str]:
+    """Distinct node ids, best first, as `Retriever.search(per_note=True)` orders them."""
+    lang = detect_lang(query)
+    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items()}
+    fused = fuse(r, chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query), weights, note_evidence)
+    out: list[str] = []
+    for cid in sorted(fused, key=lambda c: (-fused[c], c)):
+        if chunks[cid].node_id not in out:
+            out.append(chunks[cid].node_id)
+    return out
+
+
+def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: int = 20,
+            progress=None) -> dict:
+    """{config name: {"zh": node_metrics, "en": node_metrics}} over the in-scope items, plus
+    "_shipped" (the name of the shipped configuration). Raises Drift when the shipped weights,
+    re-fused here, do not give Retriever.search's ranking for one of the first `check` items."""
+    configs = configs or CONFIGS
+    ret, chunks = tutor.retriever, tutor.index.chunks
+    items = [it for it in items if not it.out_of_scope]
+    raws = []
+    for i, it in enumerate(items):
+        raws.append(raw_rankings(ret, it.question))
+        if i < check:
+            want = [h.chunk.node_id for h in ret.search(it.question, k=10, per_note=True)]
+            got = ranked_notes(raws[-1], chunks, it.question, WEIGHTS, NOTE_EVIDENCE)[:10]
+            if want != got:
+                raise Drift(f"{it.id}: Retriever.search gives {want}, the re-fused shipped weights {got}")
+        if progress:
+            progress(1)
+    out: dict = {"_shipped": SHIPPED}
+    for name, (weights, beta) in configs.items():
+        rows = [(it.lang, ranked_notes(r, chunks, it.question, weights, beta)[:10], it.expected_ids) for it, r in zip(items, raws, strict=True)]
+        out[name] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
+    return out
+
+
+def markdown_lines(comparison: dict) -> list[str]:
+    """'## Comparisons' for report.md: the retriever configurations and the plain-LangChain
+    baseline (when run), hit@3 [95% interval] and MRR@10 per language; the baseline's answer
+    metrics beside the tutor's are in its own table."""
+    def cell(m: dict | None, k: str) -> str:
+        v = (m or {}).get(k)
+        return "—" if not v else f"{v['mean']:.3f} [{v['lo']:.2f}, {v['hi']:.2f}]"
+
+    lines = ["## Comparisons", "", "Retrieval per note, in-scope items (hit@k and MRR@10 with bootstrap 95% intervals):", "",
+             "| retriever | zh n | zh hit@3 | zh hit@5 | zh MRR@10 | en n | en hit@3 | en hit@5 | en MRR@10 |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = {k: v for k, v in comparison.get("retrievers", {}).items() if not k.startswith("_")}
+    if "baseline" in comparison:
+        rows["plain LangChain (500-char chunks, MiniLM, Chroma)"] = comparison["baseline"]["retrieval"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | " + " | ".join(x for lang in ("zh", "en") for x in (
+            str(r[lang]["n"]), cell(r[lang], "hit@3"), cell(r[lang], "hit@5"), cell(r[lang], "mrr@10"))) + " |")
+    b = comparison.get("baseline", {}).get("answers")
+    if b:
+        keys = ["answered_in_scope", "refused_out_of_scope", "key_point_recall", "answer_similarity", "citation_recall", "lang_match"]
+        lines += ["", f"Plain-LangChain baseline's answers ({b['overall']['n']} questions; no citations, no check: "
+                  f"faithfulness not measured; {b.get('errors', 0)} failed):", "",
+                  "| group | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for g in ("overall", "zh", "en"):
+            m = b[g]
+            lines.append(f"| {g} | " + " | ".join("—" if m.get(k) is None else f"{m[k]:.3f}" for k in keys) + " |")
+    return lines + [""]
