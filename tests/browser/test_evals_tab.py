@@ -9,6 +9,7 @@ Screenshot: tests/artifacts/evals-tab.png."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -57,16 +58,25 @@ def write_run(root) -> str:
     return d.name
 
 
-def test_evals_tab_shows_the_notice_then_the_latest_run(browser, evals_url, runs):
+@contextlib.contextmanager
+def evals_page(browser, url):
+    """The app at 1280 px with the Evals tab opened (its label checked visible first)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = ctx.new_page()
     page.set_default_timeout(30_000)
     try:
-        page.goto(evals_url)
+        page.goto(url)
         page.wait_for_selector("#question textarea")
         tab = page.get_by_role("tab", name=TAB, exact=True)
         assert tab.count() == 1 and tab.is_visible()
         tab.click()
+        yield page
+    finally:
+        ctx.close()
+
+
+def test_evals_tab_shows_the_notice_then_the_latest_run(browser, evals_url, runs):
+    with evals_page(browser, evals_url) as page:
         page.wait_for_function("() => document.querySelector('#evals-head')?.innerText.includes('No eval run yet')")
         head = page.inner_text("#evals-head")
         assert "还没有评测记录" in head and "tutor eval --set" in head and "Traceback" not in page.content()
@@ -87,22 +97,12 @@ def test_evals_tab_shows_the_notice_then_the_latest_run(browser, evals_url, runs
         assert "Eval report: blind_tiny.jsonl" in text and "Worst cases" in text and "No previous run of this set" in text
         assert "## Figures" not in text and "![" not in text  # shown as images above, not as broken links
         shot(page, "evals-tab")
-    finally:
-        ctx.close()
 
 
 def test_a_damaged_run_is_a_notice_not_a_traceback(browser, evals_url, runs):
     name = write_run(runs)
     (runs / name / "report.md").unlink()
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = ctx.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        page.goto(evals_url)
-        page.wait_for_selector("#question textarea")
-        page.get_by_role("tab", name=TAB, exact=True).click()
+    with evals_page(browser, evals_url) as page:
         page.wait_for_function("() => document.querySelector('#evals-head')?.innerText.includes('could not be read')")
         head = page.inner_text("#evals-head")
         assert name in head and "无法读取" in head and "FileNotFoundError" in head and "Traceback" not in head
-    finally:
-        ctx.close()
