@@ -43,7 +43,7 @@ def test_the_note_that_answers_is_kept_when_it_ranks_in_the_top_three(real_tutor
 
 
 def test_the_default_model_answers_quotes_first(real_tutor):
-    assert real_tutor.answer_mode("auto") == "quotes_first"  # SmolLM2-135M: 2 of 120 answers kept
+    assert real_tutor.answer_mode("auto") == "quotes_first"  # SmolLM2-135M: 0 of 31 blind answers kept (REPORT.md §3)
     calls = real_tutor.llm.last
     a = real_tutor.ask("为什么注意力要除以根号d_k？", mode="auto")
     assert a.guard["outcome"] == "quoted" and a.mode == "quotes_first" and real_tutor.llm.last is calls

@@ -35,7 +35,7 @@ def events(tutor, mode, q=Q, history=None):
 
 
 @pytest.mark.parametrize("name,check,want", [
-    ("SmolLM2-135M-Instruct-Q4_1", True, "quotes_first"),  # measured: 2 of 120 answers kept
+    ("SmolLM2-135M-Instruct-Q4_1", True, "quotes_first"),  # measured: 0 of 31 blind answers kept
     ("SmolLM2-135M-Instruct-Q8_0", False, "quotes_first"),
     ("qwen2.5-7b-instruct-q4_k_m", True, "checked"),  # unmeasured: checked before shown
     ("qwen2.5-7b-instruct-q4_k_m", False, "stream"),  # no check: nothing to wait for

@@ -409,3 +409,18 @@ def test_only_the_best_note_is_quoted_when_it_has_enough_sentences_in_the_langua
     en_note = "LoRA freezes the weights. LoRA trains two low-rank matrices. LoRA can be merged back."
     en = extractive_answer("What is LoRA?", [(1, best), (2, en_note)], "en", k=3)
     assert en.count("[2]") == 3 and "[1]" not in en
+
+
+def test_chinese_checks_embed_nothing_because_their_rule_gives_similarity_no_weight():
+    calls = []
+
+    def embed(texts):
+        calls.append(len(texts))
+        return [[1.0, 0.0] for _ in texts]
+
+    f = Flagger(embed)
+    zh = f.check(["缩放因子是根号 d_k，防止 softmax 饱和。"], ["除以根号 d_k 可以防止 softmax 进入饱和区。"], "zh")
+    assert calls == [] and zh[0].sim == 0.0
+    assert zh == Flagger(None).check([zh[0].text], ["除以根号 d_k 可以防止 softmax 进入饱和区。"], "zh")
+    en = f.check(["Scaling by sqrt d_k keeps softmax out of saturation."], ["Dividing by sqrt(d_k) keeps softmax from saturating."], "en")
+    assert calls and en[0].sim == 1.0

@@ -21,10 +21,11 @@ from tutor.errors import TutorError
 MODES = ("auto", "quotes_first", "checked", "stream")
 ACCEPTANCE_BAR = 0.5  # under half of the answers kept: quotes first
 
-# model file-name prefix → (answers kept as the model's own, answers that reached the model, where measured)
+# model file-name prefix → (answers kept as the model's own, answers that reached the model, where measured).
+# Measured out of sample where possible: the in-sample v6 run (REPORT.md §2) kept 2 of 120.
 MEASURED = {
-    "SmolLM2-135M-Instruct": (2, 120, "evals/trust/REPORT.md §2, v6 run on evals/sets/retrieval_ch1-4.jsonl "
-                              "(the set the guard was developed on: in-sample)"),
+    "SmolLM2-135M-Instruct": (0, 31, "evals/trust/REPORT.md §3: a stratified sample of the round-3 blind sets "
+                              "(one question per chapter and language), `checked` mode; out of sample"),
 }
 
 
