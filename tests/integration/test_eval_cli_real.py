@@ -1,6 +1,6 @@
 """`tutor eval` end to end on the real stack (real MiniLM + USE index on disk, real SmolLM2 at
 temperature 0, the real CLI in a subprocess): one run with every comparison of issue 14 item 5
-and the judge — retrievers side by side, the plain-LangChain baseline's retrieval and answers,
+and the judge — retrievers side by side, a second GGUF's answers, the plain-LangChain baseline's retrieval and answers,
 the answer metrics, the LLM judge's verdicts or counted failures — on a small corpus (nine
 chapter-1 notes) and six questions (two answered), so it stays within about two minutes on 2 cores."""
 
@@ -42,8 +42,10 @@ def test_eval_run_with_comparisons_baseline_and_judge(tmp_path, real_embedder, r
     eval_set = tmp_path / "six.jsonl"
     eval_set.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in ITEMS), encoding="utf-8")
     out = tmp_path / "run"
+    other = tmp_path / "other-model.gguf"  # the same weights under a name no measurement covers: answers `checked`
+    other.symlink_to(default_model_path())
     r = run_cli(["eval", "--set", str(eval_set), "--compare", "--baseline", "--answers", "--limit", "2",
-                 "--judge", str(default_model_path()), "--out", str(out)], s.home,
+                 "--judge", str(default_model_path()), "--model", str(other), "--out", str(out)], s.home,
                 env={"TUTOR_CORPUS_DIR": str(s.corpus_dir), "TUTOR_TEMPERATURE": "0", "TUTOR_MAX_ANSWER_TOKENS": "64"},
                 timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -65,6 +67,12 @@ def test_eval_run_with_comparisons_baseline_and_judge(tmp_path, real_embedder, r
         assert x["judge_correct"] in (None, 0.0, 0.5, 1.0)
     assert a["overall"]["judge_failures"] == sum(1 for x in answered if x["judge_error"])
     assert a["overall"]["answer_similarity"] is not None and -1 <= a["overall"]["answer_similarity"] <= 1
+    second = rep["comparison"]["models"]["other-model"]
+    assert second["mode"] == "checked" and a["mode"] == "quotes_first"
+    assert second["overall"]["n"] == 2 and [x["id"] for x in second["rows"]] == [x["id"] for x in rows]
+    assert {x["guard"] for x in second["rows"] if x["covered"]} <= {"direct", "retried", "fallback"}
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "## Comparisons" in md and "plain LangChain" in md and "BM25 only" in md
-    assert (out / "manifest.json").is_file()
+    assert "Answers by model" in md and "| other-model | checked | 2 |" in md
+    man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert man["models"]["llm_compared_1"]["sha256"] == man["models"]["llm"]["sha256"]

@@ -187,3 +187,28 @@ def test_blind_sets_are_frozen():
                              "blind2_ch1-8.jsonl", "blind2_ch9-16.jsonl", "blind3_ch1-8.jsonl", "blind3_ch9-16.jsonl"}
     for name, digest in recorded.items():
         assert hashlib.sha256((sets / name).read_bytes()).hexdigest() == digest, f"{name} changed after it was frozen"
+
+
+def test_cli_model_without_answers_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from tutor.cli import app
+    from tutor.errors import TutorError
+
+    result = CliRunner().invoke(app, ["eval", "--set", str(SET), "--model", str(tmp_path / "other.gguf")])
+    assert isinstance(result.exception, TutorError) and "--answers" in str(result.exception)
+
+
+@pytest.mark.parametrize("content", [None, b"<html>not found</html>"])
+def test_cli_a_bad_second_model_fails_before_any_run(tmp_path, content):
+    from typer.testing import CliRunner
+
+    from tutor.cli import app
+    from tutor.llm import ModelInvalid, ModelMissing
+
+    path = tmp_path / "other.gguf"
+    if content is not None:
+        path.write_bytes(content)
+    result = CliRunner().invoke(app, ["eval", "--set", str(SET), "--answers", "--model", str(path)])
+    assert isinstance(result.exception, ModelInvalid if content else ModelMissing), result.output
+    assert str(path) in str(result.exception) and "\n" not in str(result.exception)

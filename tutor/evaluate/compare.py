@@ -83,19 +83,23 @@ def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: in
     return out
 
 
-def markdown_lines(comparison: dict) -> list[str]:
+def markdown_lines(comparison: dict, shipped: dict | None = None) -> list[str]:
     """'## Comparisons' for report.md: the retriever configurations and the plain-LangChain
     baseline (when run), hit@3 [95% interval] and MRR@10 per language; the baseline's answer
-    metrics beside the tutor's are in its own table."""
+    metrics beside the tutor's are in its own table; other GGUF models' answers (--model) beside
+    the configured model's (`shipped`: report["answers"])."""
     def cell(m: dict | None, k: str) -> str:
         v = (m or {}).get(k)
         return "—" if not v else f"{v['mean']:.3f} [{v['lo']:.2f}, {v['hi']:.2f}]"
 
-    lines = ["## Comparisons", "", "Retrieval per note, in-scope items (hit@k and MRR@10 with bootstrap 95% intervals):", "",
-             "| retriever | zh n | zh hit@3 | zh hit@5 | zh MRR@10 | en n | en hit@3 | en hit@5 | en MRR@10 |", "|---|---|---|---|---|---|---|---|---|"]
     rows = {k: v for k, v in comparison.get("retrievers", {}).items() if not k.startswith("_")}
     if "baseline" in comparison:
         rows["plain LangChain (500-char chunks, MiniLM, Chroma)"] = comparison["baseline"]["retrieval"]
+    lines = ["## Comparisons"]
+    if rows:
+        lines += ["", "Retrieval per note, in-scope items (hit@k and MRR@10 with bootstrap 95% intervals):", "",
+                  "| retriever | zh n | zh hit@3 | zh hit@5 | zh MRR@10 | en n | en hit@3 | en hit@5 | en MRR@10 |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         lines.append(f"| {name} | " + " | ".join(x for lang in ("zh", "en") for x in (
             str(r[lang]["n"]), cell(r[lang], "hit@3"), cell(r[lang], "hit@5"), cell(r[lang], "mrr@10"))) + " |")
@@ -108,4 +112,8 @@ def markdown_lines(comparison: dict) -> list[str]:
         for g in ("overall", "zh", "en"):
             m = b[g]
             lines.append(f"| {g} | " + " | ".join("—" if m.get(k) is None else f"{m[k]:.3f}" for k in keys) + " |")
+    if comparison.get("models"):
+        from tutor.evaluate.models_cmp import markdown_lines as model_lines
+
+        lines += model_lines(comparison["models"], shipped)
     return lines + [""]

@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         label: Optional[str] = typer.Option(None, "--label", help="Short label ending the run folder's name (default: the set file's stem, or stems joined by '+')."),
         compare_retrievers: bool = typer.Option(False, "--compare", help="Also score the retriever configurations side by side on the same questions: dense only (MiniLM), dense only (USE), BM25 only, the shipped hybrid."),
         baseline: bool = typer.Option(False, "--baseline", help="Also score the plain-LangChain baseline (RecursiveCharacterTextSplitter + HuggingFaceEmbeddings + Chroma + stuff prompt) on the same questions: its retrieval, and with --answers its answers (needs the extra 'baseline'; its index is built once under TUTOR_HOME/cache/baseline/)."),
+        other_models: list[Path] = typer.Option([], "--model", help="With --answers: also answer the same questions with this GGUF model (repeat --model for more); each model's answers are scored like the configured model's, in the answer mode auto resolves for it (an unmeasured model: checked)."),
         judge: Optional[Path] = typer.Option(None, "--judge", help="With --answers: a GGUF model that also judges each answer against the reference (JSON verdict by grammar; failures counted, not averaged)."),
     ):
         from datetime import datetime, timezone
@@ -55,6 +56,8 @@ def register(app: typer.Typer) -> None:
             raise TutorError("--limit only applies to answers; add --answers, or drop --limit (retrieval always runs on every question)")
         if judge and not answers:
             raise TutorError("--judge only applies to answers; add --answers, or drop --judge")
+        if other_models and not answers:
+            raise TutorError("--model only applies to answers; add --answers, or drop --model")
         if out is not None and out.exists() and not out.is_dir():
             raise TutorError(f"--out {out} is a file; give a folder to write the run into")
         started = datetime.now(timezone.utc)
@@ -66,6 +69,11 @@ def register(app: typer.Typer) -> None:
             from tutor.evaluate.judge import Judge
 
             grader = Judge.load(judge, t.settings)
+        extra = []
+        if other_models:
+            from tutor.evaluate import models_cmp
+
+            extra = models_cmp.load(other_models, t)
         plain = None
         if baseline:
             from tutor.evaluate import baseline as bl
@@ -85,6 +93,19 @@ def register(app: typer.Typer) -> None:
                 from tutor.evaluate.compare import compare
 
                 rep.setdefault("comparison", {})["retrievers"] = compare(t, items)
+            if extra:
+                emb = t.multilingual or t.embedder
+                bars_m: list = []
+
+                def model_bar(name: str, total: int, _set: str = set_path.name):
+                    bars_m.append(_Bar(f"{name} {_set}", total) if not as_json else None)
+                    return bars_m[-1].update if bars_m[-1] else None
+
+                rep.setdefault("comparison", {})["models"] = models_cmp.score(extra, items, limit, emb.embeddings.embed_documents,
+                                                                              progress=model_bar)
+                for b in bars_m:
+                    if b:
+                        b.close()
             if plain is not None:
                 emb = t.multilingual or t.embedder
                 bar = _Bar(f"baseline {set_path.name}", min(limit or len(items), len(items))) if answers and not as_json else None
@@ -116,7 +137,8 @@ def register(app: typer.Typer) -> None:
         if len(reports) > 1:
             (dest / "summary.md").write_text("# Eval summary\n\n" + "\n".join(side_by_side(reports)) + "\n", encoding="utf-8")
         cache = eval_runs.HashCache(Path(t.settings.home) / "cache" / "sha256.json")
-        models = eval_runs.hash_models(eval_runs.model_files(t.settings), cache)
+        models = eval_runs.hash_models({**eval_runs.model_files(t.settings),
+                                        **{f"llm_compared_{i}": x.settings.model_path for i, x in enumerate(extra, 1)}}, cache)
         cache.save()
         first = reports[0]["settings"]
         man = eval_runs.manifest(t.settings, reports, started, ended, t.answer_mode(),

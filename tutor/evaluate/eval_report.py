@@ -271,7 +271,7 @@ def markdown(rep: dict, title: str, figures: list[str] | None = None) -> str:
     if "comparison" in rep:
         from tutor.evaluate.compare import markdown_lines
 
-        lines += ["", *markdown_lines(rep["comparison"])]
+        lines += ["", *markdown_lines(rep["comparison"], rep.get("answers"))]
     if "diff" in rep:
         lines += ["", *diff_markdown(rep["diff"], {r_["id"]: r_.get("question", "") for r_ in rep.get("rows", [])})]
     if figures:
