@@ -167,6 +167,26 @@ class Tutor:
         self.follow_index()
         return self.retriever.search(query, k=k, chapter=chapter, per_note=per_note)
 
+    def conversation_query(self, question: str, history: list[str]) -> str:
+        """What the chat searches with for `question` after the earlier user questions `history`
+        (oldest first): the question itself, or its follow-up query (rag/followup.py `resolve`,
+        the chat's rule). Loads the LLM only when TUTOR_REWRITE_FOLLOWUPS is on."""
+        from tutor.rag import followup
+        from tutor.rag.chat import TOP_NOTES_KEPT
+        from tutor.rag.retrieve import is_covered
+        from tutor.text import detect_lang
+
+        s = self.settings
+        turns = [{"role": "user", "content": h} for h in history]
+        self.follow_index()
+        _, query = followup.resolve(
+            question, turns, self.index,
+            lambda x: self.retriever.search(x, k=s.top_k, min_notes=TOP_NOTES_KEPT),
+            lambda h: is_covered(h, s.min_relevance),
+            lambda: followup.search_query(self.llm if s.rewrite_followups else None, self.prompts, turns, question,
+                                          detect_lang(question), s.rewrite_followups))
+        return query
+
     def answer_mode(self, mode: str | None = None) -> str:
         """The concrete answer mode ("quotes_first" | "checked" | "stream") for `mode` (default
         settings.answer_mode) and the configured model, without loading it (trust/policy.py)."""

@@ -65,6 +65,17 @@ def clustered_ci(groups: list[list[tuple[bool, bool]]], key: str, seed: int = 0)
     return [round(vals[int(0.025 * len(vals))], 3), round(vals[int(0.975 * len(vals)) - 1], 3)]
 
 
+def rate_ci(flags: list[bool], seed: int = 0) -> dict:
+    """{"k", "n", "rate", "ci": 95% percentile bootstrap over the items}."""
+    rng = random.Random(seed)
+    n = len(flags)
+    if not n:
+        return {"k": 0, "n": 0, "rate": None, "ci": None}
+    vals = sorted(sum(flags[rng.randrange(n)] for _ in range(n)) / n for _ in range(RESAMPLES))
+    return {"k": sum(flags), "n": n, "rate": round(sum(flags) / n, 3),
+            "ci": [round(vals[int(0.025 * RESAMPLES)], 3), round(vals[int(0.975 * RESAMPLES) - 1], 3)]}
+
+
 def flagger_report(groups: dict[str, list[tuple[bool, bool]]]) -> dict:
     gl = [g for g in groups.values() if g]
     out = prf([p for g in gl for p in g])
@@ -173,6 +184,9 @@ def main() -> None:
             f.write(json.dumps(c, ensure_ascii=False) + "\n")
     correct_rows = [r for r in short_rows if r["labelled_correct"]]
     false_alarms = [r for r in correct_rows if r["reasons"]]
+    alarm_rates = {lang: rate_ci([bool(r["reasons"]) for r in correct_rows if lang in ("all", r["lang"])])
+                   for lang in ("all", "zh", "en")}
+    pooled = flagger_report({**groups["all"], **{"short:" + k: v for k, v in short_groups.items()}})
     reason_counts = Counter(x for r in false_alarms for x in r["reasons"])
 
     out = {
@@ -182,9 +196,11 @@ def main() -> None:
         "draft_decisions": dict(decisions),
         "flagger_on_drafts": flagger, "draft_sentences_no_claim": no_claim,
         "short_answers": {"written": len(short), "labelled_correct": len(correct_rows),
-                          "false_alarms": len(false_alarms), "false_alarm_reasons": dict(reason_counts),
+                          "false_alarms": len(false_alarms), "false_alarm_rate": alarm_rates,
+                          "false_alarm_reasons": dict(reason_counts),
                           "false_alarm_ids": [r["id"] for r in false_alarms],
                           "flagger_sentences": flagger_report(short_groups)},
+        "flagger_pooled": pooled,
         "short_rows": short_rows,
     }
     (d / "score.json").write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -74,5 +74,9 @@ def test_eval_run_with_comparisons_baseline_and_judge(tmp_path, real_embedder, r
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "## Comparisons" in md and "plain LangChain" in md and "BM25 only" in md
     assert "Answers by model" in md and "| other-model | checked | 2 |" in md
+    for x in second["rows"]:  # the judge grades the second model's answers too
+        if x["covered"] and not x["out_of_scope"]:
+            assert (x["judge_correct"] is None) != (x["judge_error"] is None), x
     man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert man["models"]["llm_compared_1"]["sha256"] == man["models"]["llm"]["sha256"]
+    assert man["models"]["llm_compared_1"]["sha256"] == man["models"]["llm"]["sha256"] == man["models"]["judge"]["sha256"]
+    assert "--model other-model (checked)" in r.stdout

@@ -37,7 +37,10 @@ IN_SCOPE_COVERED_FLOOR = {"dev": 0.97, "heldout": 0.97}
 # 0.933; ch9-16 zh 0.970 / 0.937, en 1.000 / 0.940; refused zh 8/254, en 4/254; OOS accepted 1/48.
 # Earlier rounds (seen: used to find what v2 lacked) keep the issue 9-11 floor of 0.90.
 HEADLINE = {"blind3_ch1-8": 0.95, "blind3_ch9-16": 0.95}
-BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE}
+# The answer gold set (issue 14 item 1: 70% Chinese, comparisons, follow-ups searched as the chat
+# does); measured topic_hit@3 zh 0.920, en 0.958, answerable refused 3/112 and 1/48, out of scope accepted 1/20
+ANSWERS = {"blind4_answers": 0.90}
+BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
@@ -97,7 +100,7 @@ def test_blind_set_finds_the_topic_note_in_the_top_3(blind, name, lang):
         assert m["mrr@10"] >= BLIND_MRR_FLOOR, f"{name} {lang} MRR@10 = {m['mrr@10']}; misses at 3: {misses}"
 
 
-@pytest.mark.parametrize("name", list(HEADLINE))
+@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS])
 def test_headline_blind_coverage_decision(blind, name):
     """The calibrated coverage model on questions nobody tuned for: few answerable questions
     refused (per language), few out-of-scope ones accepted."""

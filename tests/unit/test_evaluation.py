@@ -184,7 +184,8 @@ def test_blind_sets_are_frozen():
     recorded = dict((name, digest) for digest, name in _re.findall(r"^([0-9a-f]{64})\s+(\S+\.jsonl)$",
                                                                   (sets / "BLIND_SETS.md").read_text(encoding="utf-8"), _re.M))
     assert set(recorded) == {"blind_ch1-4.jsonl", "blind_ch5-8.jsonl", "blind_ch9-12.jsonl", "blind_ch13-16.jsonl",
-                             "blind2_ch1-8.jsonl", "blind2_ch9-16.jsonl", "blind3_ch1-8.jsonl", "blind3_ch9-16.jsonl"}
+                             "blind2_ch1-8.jsonl", "blind2_ch9-16.jsonl", "blind3_ch1-8.jsonl", "blind3_ch9-16.jsonl",
+                             "blind4_answers.jsonl"}
     for name, digest in recorded.items():
         assert hashlib.sha256((sets / name).read_bytes()).hexdigest() == digest, f"{name} changed after it was frozen"
 
@@ -212,3 +213,51 @@ def test_cli_a_bad_second_model_fails_before_any_run(tmp_path, content):
     result = CliRunner().invoke(app, ["eval", "--set", str(SET), "--answers", "--model", str(path)])
     assert isinstance(result.exception, ModelInvalid if content else ModelMissing), result.output
     assert str(path) in str(result.exception) and "\n" not in str(result.exception)
+
+
+def test_a_follow_up_is_searched_and_asked_after_its_history(fake_tutor, monkeypatch):
+    """「它有什么缺点？」 names no topic: the eval searches with the chat's follow-up query (the earlier
+    question prepended) and asks it after the earlier question, as a learner's chat would."""
+    item = EvalItem(id="f", lang="zh", question="它有什么缺点？", expected_ids=["1.3.3"],
+                    history=["RoPE 旋转位置编码是什么？"])
+    seen = []
+    ask = fake_tutor.ask
+    monkeypatch.setattr(fake_tutor, "ask", lambda q, history=None, **kw: seen.append(history) or ask(q, history, **kw))
+    fake_tutor.llm.replies[:] = ["RoPE 的缺点是外推到更长序列时需要插值等扩展 [1]。"]
+    rep = run(fake_tutor, [item], k=3, answers=True)
+    row = rep["rows"][0]
+    assert row["query"] == "RoPE 旋转位置编码是什么？\n它有什么缺点？" and row["ranked"][0] == "1.3.3"
+    assert seen == [[{"role": "user", "content": "RoPE 旋转位置编码是什么？"}]]
+    alone = run(fake_tutor, [item.model_copy(update={"history": []})], k=3)["rows"][0]
+    assert alone["query"] == "它有什么缺点？" and alone["ranked"][:1] != ["1.3.3"]
+
+
+def test_history_with_an_empty_question_is_refused(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text(json.dumps({**GOOD, "history": [" "]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    with pytest.raises(EvalSet.Invalid, match="history"):
+        EvalSet.load(p)
+
+
+def test_cli_the_same_second_model_twice_or_a_folder_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from tutor.cli import app
+    from tutor.errors import TutorError
+
+    path = tmp_path / "other.gguf"
+    path.write_bytes(b"GGUF fake")
+    twice = CliRunner().invoke(app, ["eval", "--set", str(SET), "--answers", "--model", str(path), "--model", str(path)])
+    assert isinstance(twice.exception, TutorError) and "given twice" in str(twice.exception)
+    folder = CliRunner().invoke(app, ["eval", "--set", str(SET), "--answers", "--model", str(tmp_path)])
+    assert isinstance(folder.exception, TutorError) and "is a folder" in str(folder.exception)
+
+
+def test_two_models_with_the_same_file_name_get_their_folder_in_the_report():
+    from types import SimpleNamespace as NS
+
+    from tutor.evaluate.models_cmp import names
+
+    t = [NS(llm=NS(name="model"), settings=NS(model_path=Path(f"/m/{d}/model.gguf"))) for d in ("qwen", "llama")]
+    assert names(t) == ["qwen/model", "llama/model"]
+    assert names(t[:1] + [NS(llm=NS(name="other"), settings=NS(model_path=Path("/m/other.gguf")))]) == ["model", "other"]

@@ -124,3 +124,18 @@ def test_ascii_names_match_whole_words_only():
     from tutor.rag.retrieve import _contains
 
     assert _contains("what is rl?", "rl") and not _contains("what is a url?", "rl") and _contains("注意力rl", "rl")
+
+
+def test_canonical_case_does_not_depend_on_set_order():
+    """Two names of one spelling (LLaMA, Llama) sit in a set: the choice must not follow the
+    process's hash seed (it did, so the same question ranked differently from run to run)."""
+    import subprocess
+    import sys
+
+    code = ("from types import SimpleNamespace as NS; from tutor.rag.retrieve import Retriever; "
+            "r = Retriever.__new__(Retriever); r._case = None; "
+            "r.index = NS(names={'2.3.2': {'Llama', 'LLaMA', 'LLaMA 2', 'Llama 2'}}); "
+            "print(r.canonical_case('llama 和 llama 2 的区别'))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout.strip() for seed in range(6)}
+    assert outs == {"LLaMA 和 LLaMA 2 的区别"}

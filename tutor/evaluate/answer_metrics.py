@@ -126,12 +126,13 @@ class Answered:
 
 def answer_all(ask: Callable[[str], object], items: list[EvalItem], embed: Callable[[list[str]], list[list[float]]] | None = None,
                judge=None, progress: Callable[[int], None] | None = None) -> list[Answered]:
-    """Ask every item through `ask` (Tutor.ask) and score the answer. `embed` (texts → vectors)
+    """Ask every item through `ask` (Tutor.ask; a follow-up with history=its earlier questions) and score the answer. `embed` (texts → vectors)
     gives answer_similarity against the item's reference (skipped without one or without a
     reference); `judge` (tutor.evaluate.judge.Judge) adds judge_correct / judge_error."""
     out = []
     for it in items:
-        a = ask(it.question)
+        # a follow-up is asked after its earlier questions, as in the chat (no earlier answers: none was scored)
+        a = ask(it.question, history=[{"role": "user", "content": h} for h in it.history]) if it.history else ask(it.question)
         nums = citations(a.answer)
         by_n = {s.n: s.id for s in a.sources}
         cited = [by_n.get(n, "") for n in nums]

@@ -393,6 +393,8 @@ def check_model_paths(paths: list[Path] | None, settings) -> list[Path]:
 
     out = [Path(p) for p in paths] if paths else [Path(settings.model_path or default_model_path())]
     for p in out:
+        if p.is_dir():
+            raise ModelMissing(f"--model {p} is a folder; pass the path of a .gguf file inside it")
         if not p.is_file():
             raise ModelMissing(f"model file {p} not found; pass --model with the path of an existing .gguf file")
         _check_gguf(p)

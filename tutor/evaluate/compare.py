@@ -59,26 +59,30 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
 
 
 def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: int = 20,
-            progress=None) -> dict:
+            progress=None, queries: dict[str, str] | None = None) -> dict:
     """{config name: {"zh": node_metrics, "en": node_metrics}} over the in-scope items, plus
-    "_shipped" (the name of the shipped configuration). Raises Drift when the shipped weights,
-    re-fused here, do not give Retriever.search's ranking for one of the first `check` items."""
+    "_shipped" (the name of the shipped configuration). queries: item id → the text to search
+    (a follow-up's conversation query, Retrieved.query); default the question. Raises Drift when
+    the shipped weights, re-fused here, do not give Retriever.search's ranking for one of the
+    first `check` items."""
     configs = configs or CONFIGS
     ret, chunks = tutor.retriever, tutor.index.chunks
     items = [it for it in items if not it.out_of_scope]
+    texts = [(queries or {}).get(it.id) or it.question for it in items]
     raws = []
-    for i, it in enumerate(items):
-        raws.append(raw_rankings(ret, it.question))
+    for i, (it, q) in enumerate(zip(items, texts, strict=True)):
+        raws.append(raw_rankings(ret, q))
         if i < check:
-            want = [h.chunk.node_id for h in ret.search(it.question, k=10, per_note=True)]
-            got = ranked_notes(raws[-1], chunks, it.question, WEIGHTS, NOTE_EVIDENCE)[:10]
+            want = [h.chunk.node_id for h in ret.search(q, k=10, per_note=True)]
+            got = ranked_notes(raws[-1], chunks, q, WEIGHTS, NOTE_EVIDENCE)[:10]
             if want != got:
                 raise Drift(f"{it.id}: Retriever.search gives {want}, the re-fused shipped weights {got}")
         if progress:
             progress(1)
     out: dict = {"_shipped": SHIPPED}
     for name, (weights, beta) in configs.items():
-        rows = [(it.lang, ranked_notes(r, chunks, it.question, weights, beta)[:10], it.expected_ids) for it, r in zip(items, raws, strict=True)]
+        rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta)[:10], it.expected_ids)
+                for it, r, q in zip(items, raws, texts, strict=True)]
         out[name] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
     return out
 

@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
             if compare_retrievers:
                 from tutor.evaluate.compare import compare
 
-                rep.setdefault("comparison", {})["retrievers"] = compare(t, items)
+                rep.setdefault("comparison", {})["retrievers"] = compare(t, items, queries={r["id"]: r["query"] for r in rep["rows"]})
             if extra:
                 emb = t.multilingual or t.embedder
                 bars_m: list = []
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
                     return bars_m[-1].update if bars_m[-1] else None
 
                 rep.setdefault("comparison", {})["models"] = models_cmp.score(extra, items, limit, emb.embeddings.embed_documents,
-                                                                              progress=model_bar)
+                                                                              progress=model_bar, judge=grader)
                 for b in bars_m:
                     if b:
                         b.close()
@@ -138,7 +138,8 @@ def register(app: typer.Typer) -> None:
             (dest / "summary.md").write_text("# Eval summary\n\n" + "\n".join(side_by_side(reports)) + "\n", encoding="utf-8")
         cache = eval_runs.HashCache(Path(t.settings.home) / "cache" / "sha256.json")
         models = eval_runs.hash_models({**eval_runs.model_files(t.settings),
-                                        **{f"llm_compared_{i}": x.settings.model_path for i, x in enumerate(extra, 1)}}, cache)
+                                        **{f"llm_compared_{i}": x.settings.model_path for i, x in enumerate(extra, 1)},
+                                        **({"judge": Path(judge)} if judge else {})}, cache)
         cache.save()
         first = reports[0]["settings"]
         man = eval_runs.manifest(t.settings, reports, started, ended, t.answer_mode(),
@@ -152,6 +153,10 @@ def register(app: typer.Typer) -> None:
         for rep in reports:
             for line in summary_lines(rep):
                 typer.echo(line)
+            for name, m in rep.get("comparison", {}).get("models", {}).items():
+                o = m["overall"]
+                typer.echo(f"  --model {name} ({m['mode']}): " + ", ".join(
+                    f"{k} {o[k]:.3f}" for k in models_cmp.KEYS if o.get(k) is not None) + f", guard {o.get('guard')}")
             typer.echo("")
         if len(reports) > 1:
             for line in side_by_side(reports):

@@ -57,6 +57,7 @@ class EvalItem(BaseModel):
     reference: str = ""
     key_points: list[str] = []
     out_of_scope: bool = False
+    history: list[str] = []  # a follow-up: the earlier user questions, oldest first (not scored themselves)
 
     @model_validator(mode="after")
     def _consistent(self) -> "EvalItem":
@@ -66,6 +67,8 @@ class EvalItem(BaseModel):
             raise ValueError("an out_of_scope item must have expected_ids []")
         if not self.out_of_scope and not self.expected_ids:
             raise ValueError("an in-scope item needs at least one expected id")
+        if any(not h.strip() for h in self.history):
+            raise ValueError("history holds an empty question")
         return self
 
 
@@ -179,7 +182,8 @@ def node_metrics(rows: list[tuple[list[str], list[str]]]) -> dict:
 @dataclass
 class Retrieved:
     """What one search returned for one item. ranked: node ids (best first); top3_chunks:
-    node ids of the first three chunks; relevance: best relevance among the first top_k hits."""
+    node ids of the first three chunks; relevance: best relevance among the first top_k hits;
+    ms: latency of the first search in ms."""
 
     id: str
     lang: str
@@ -191,22 +195,26 @@ class Retrieved:
     relevance: float
     covered: bool
     ms: float
+    query: str = ""  # what was searched: the question, or a follow-up's conversation query
 
 
 def retrieve_all(search: Callable[..., list[Hit]], items: list[EvalItem], top_k: int, threshold: float,
-                 progress: Callable[[int], None] | None = None) -> list[Retrieved]:
+                 progress: Callable[[int], None] | None = None,
+                 query_of: Callable[[EvalItem], str] | None = None) -> list[Retrieved]:
     """Search every item twice: one hit per note (SEARCH_K notes) for the ranking, and the first
     top_k chunks for coverage and top3_chunks, exactly as Chat decides it.
-    search(query, k, per_note) is `Tutor.search`; progress(1) is called after each item."""
+    search(query, k, per_note) is `Tutor.search`; query_of(item): the text to search for (a
+    follow-up's conversation query; default the question); progress(1) after each item."""
     out = []
     for it in items:
         t0 = time.perf_counter()
-        hits = search(it.question, top_k, per_note=False)
+        query = query_of(it) if query_of else it.question
+        hits = search(query, top_k, per_note=False)
         ms = (time.perf_counter() - t0) * 1000
-        notes = search(it.question, SEARCH_K, per_note=True)
+        notes = search(query, SEARCH_K, per_note=True)
         out.append(Retrieved(it.id, it.lang, it.question, it.expected_ids, it.out_of_scope, ranked_nodes(notes),
                              [h.chunk.node_id for h in hits[:3]], max((h.relevance for h in hits), default=0.0),
-                             is_covered(hits, threshold), round(ms, 1)))
+                             is_covered(hits, threshold), round(ms, 1), query))
         if progress:
             progress(1)
     return out
@@ -314,7 +322,7 @@ def run(tutor, items: list[EvalItem], k: int = 3, answers: bool = False, limit: 
     s = tutor.settings
     t0 = time.perf_counter()
     rows = retrieve_all(lambda q, n, per_note=False: tutor.search(q, k=n, per_note=per_note), items, s.top_k, s.min_relevance,
-                        retrieval_progress)
+                        retrieval_progress, lambda it: tutor.conversation_query(it.question, it.history) if it.history else it.question)
     report = {
         "items": len(items), "k": k,
         "settings": {"top_k": s.top_k, "min_relevance": s.min_relevance, "embedding_model": tutor.embedder.name,

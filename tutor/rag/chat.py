@@ -263,17 +263,12 @@ class Chat:
                    for t in (history or [])]
         lang = detect_lang(q)
         t0 = time.perf_counter()
-        prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-        hits = self.retriever.search(q, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT)
-        quote_q = q  # what the quoted sentences must be about
-        if prev and followup.is_followup(q, self.retriever.index):
-            # 「那它的缺点呢？」 names no topic: search again with the last question. A question that
-            # is merely not covered is no follow-up: it gets the not-covered reply, as when alone
-            query = followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups)
-            again = self.retriever.search(query, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT)
-            if is_covered(again, s.min_relevance) or not is_covered(hits, s.min_relevance):
-                # 「它有什么缺点？」 after a LoRA question: quote LoRA's drawbacks, not any note's
-                hits, quote_q = again, query
+        # quote_q: what the quoted sentences must be about (a follow-up's query: LoRA's drawbacks, not any note's)
+        hits, quote_q = followup.resolve(
+            q, history, self.retriever.index,
+            lambda x: self.retriever.search(x, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT),
+            lambda h: is_covered(h, s.min_relevance),
+            lambda: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups))
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         covered = is_covered(hits, s.min_relevance)
         sources = group_sources(shown_hits(hits, s.min_relevance)) if covered else []

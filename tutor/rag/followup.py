@@ -66,6 +66,23 @@ def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str,
     return f"{prev}\n{question}"
 
 
+def resolve(question: str, history: list[dict], index, search, covered, make_query) -> tuple[list, str]:
+    """(hits, query) for `question` in a conversation: searched alone, unless it refers back
+    (`is_followup`) and the follow-up query (`make_query()`, see `search_query`) finds the notes
+    covering it — or the question alone finds nothing — then that query's hits. search: query →
+    hits; covered: hits → bool. The one rule for the chat and for eval items with a history."""
+    hits = search(question)
+    prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
+    if prev and is_followup(question, index):
+        # 「它有什么缺点？」 after a LoRA question: search with the last question too. A question that
+        # is merely not covered is no follow-up: it gets the not-covered reply, as when alone
+        query = make_query()
+        again = search(query)
+        if covered(again) or not covered(hits):
+            return again, query
+    return hits, question
+
+
 def is_followup(question: str, index) -> bool:
     """True when `question` refers back to the conversation and names no outline topic: a short
     question (< 40 chars) with a pronoun (它, 这个, it, that…), or a very short one (≤ 16

@@ -202,7 +202,7 @@ class Retriever:
         if self._case is None:
             names: dict[str, str] = {}
             for ns in self.index.names.values():
-                for n in ns:
+                for n in sorted(ns):  # a set: unsorted, "llama" would become LLaMA or Llama by the process's hash seed
                     if n.isascii() and len(n) >= 3 and n.lower() != n:
                         names.setdefault(n.lower(), n)
             self._case = (re.compile(r"(?<![A-Za-z0-9])(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True))
