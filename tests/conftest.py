@@ -27,6 +27,31 @@ if BUSY_CORES:
         os.environ.setdefault(var, "1")
 
 
+def pytest_configure(config):
+    """The controller names the real-model ledger's folder before xdist starts its workers
+    (tests/llm_ledger.py); every process installs the ledger's wrapper."""
+    from tests import llm_ledger
+
+    if not hasattr(config, "workerinput") and llm_ledger.ENV not in os.environ:
+        import tempfile
+
+        os.environ[llm_ledger.ENV] = tempfile.mkdtemp(prefix="tutor-llm-ledger-")
+    llm_ledger.install()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    from tests import llm_ledger
+
+    if hasattr(config, "workerinput") or not os.environ.get(llm_ledger.ENV):
+        return
+    import shutil
+
+    folder = Path(os.environ[llm_ledger.ENV])
+    for line in llm_ledger.summary(folder):
+        terminalreporter.write_line(line)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class Clock:
     """A settable clock for the quiz service (Quiz(t, clock=Clock(T0)); set .t to move time)."""
 
