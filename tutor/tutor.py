@@ -183,8 +183,8 @@ class Tutor:
             question, turns, self.index,
             lambda x: self.retriever.search(x, k=s.top_k, min_notes=TOP_NOTES_KEPT),
             lambda h: is_covered(h, s.min_relevance),
-            lambda: followup.search_query(self.llm if s.rewrite_followups else None, self.prompts, turns, question,
-                                          detect_lang(question), s.rewrite_followups))
+            lambda prev: followup.search_query(self.llm if s.rewrite_followups else None, self.prompts, turns, question,
+                                               detect_lang(question), s.rewrite_followups, prev))
         return query
 
     def answer_mode(self, mode: str | None = None) -> str:

@@ -11,7 +11,7 @@ from .chat import clear, last_question, respond
 from .guide import guide
 from .mathtext import CHAT_LATEX
 from .render import highlight
-from .sessions import StopRegistry, session_of
+from .sessions import ChatLog, StopRegistry, session_of
 from .widgets import link_html
 from tutor.wording import label, w
 
@@ -92,6 +92,8 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
                 gr.Markdown(f"#### {label('chat.sources')}\n<small>{w('chat.sources_hint')}</small>")
                 sources = link_html("", elem_id="sources")
 
+    chats = ChatLog()
+
     def run(gen_fn, session, turns_now):
         ev = stops.start(session)
         turns_now = dict(turns_now or {})
@@ -99,18 +101,22 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
             last = None
             for u in gen_fn(ev):
                 last = u
+                if isinstance(u[1], list):
+                    chats.save(session, u[1], turns_now)
                 yield (*u, turns_now)
             if last is not None:  # remember this answer's sources for its [n] links
                 msgs, panel = last[1], last[2]
                 found = TURN.search(str(msgs[-1].get("content", "")) + str(msgs[-2].get("content", "")) if len(msgs) > 1 else "")
                 if found and isinstance(panel, str) and panel:
                     turns_now[found.group(1)] = panel
+                    chats.save(session, msgs, turns_now)
                     yield (*[gr.skip()] * 5, turns_now)
         finally:
             ev.set()  # a dropped stream must not keep the model busy
             stops.finish(session, ev)
 
     def on_send(message, history, chapter, guided, gstate, turns_now, request: gr.Request):
+        history, turns_now = chats.fresh(session_of(request), history, turns_now)
         if not guided:
             gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, message, history, chapter, ev))  # noqa: E731
         else:
@@ -118,6 +124,7 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
         yield from run(gen, session_of(request), turns_now)
 
     def on_explain(message, history, chapter, turns_now, request: gr.Request):
+        history, turns_now = chats.fresh(session_of(request), history, turns_now)
         if last_question(history) is None and (message or "").strip():
             # nothing asked yet, but a question in the box (e.g. a clicked example): explain that one
             gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, message, history, chapter, ev, "checked"))  # noqa: E731
@@ -126,14 +133,22 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
         yield from run(gen, session_of(request), turns_now)
 
     def on_show_answer(history, chapter, gstate, turns_now, request: gr.Request):
+        history, turns_now = chats.fresh(session_of(request), history, turns_now)
         yield from run(lambda ev: guide(tutor, "", history, chapter, gstate, show_answer=True, stop=ev),
                        session_of(request), turns_now)
 
     def on_stop(request: gr.Request):
         stops.stop(session_of(request))
 
+    def on_send_stop(message, request: gr.Request):
+        # a new question while an answer or explanation is still being written: the learner has
+        # moved on, so that one stops (marked stopped) and the new one follows it in the queue
+        if (message or "").strip():
+            stops.stop(session_of(request))
+
     def on_clear(request: gr.Request):
         stops.stop(session_of(request))
+        chats.forget(session_of(request))
         return (*clear(), {}, {})
 
     def on_link(turns_now, evt: gr.EventData):
@@ -144,8 +159,11 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
         return gr.skip()
 
     outputs = [msg, bot, sources, status, guide_state, turns]
-    llm = dict(concurrency_id=LLM_GROUP, concurrency_limit=1, show_progress="minimal")
+    # progress on the chat only: the question box must never show the queue's "queue: 1/1 | 0.1/19.0s"
+    llm = dict(concurrency_id=LLM_GROUP, concurrency_limit=1, show_progress="minimal", show_progress_on=[bot])
     io = dict(fn=on_send, inputs=[msg, bot, chapter, guide_on, guide_state, turns], outputs=outputs, **llm)
+    for trigger in (send.click, msg.submit):
+        trigger(on_send_stop, msg, None, api_visibility="private", concurrency_limit=None, queue=False)
     send.click(api_name="chat", **io)
     msg.submit(api_visibility="private", **io)
     explain.click(on_explain, [msg, bot, chapter, turns], outputs, api_name="explain", **llm)

@@ -167,3 +167,25 @@ def test_typing_survives_streaming_and_stop(page):
     page.locator("#question textarea").press("Enter")
     assert wait_until(lambda: finished(page, 2), 60)
     assert "empty" not in answer_text(page, 2) and "RoPE" in page.locator(USER_SEL).last.inner_text()
+
+
+def test_a_question_sent_while_an_explanation_is_written_follows_it(page):
+    """A reviewer sent a new question while 讲解 Explain wrote: the box showed Gradio's raw
+    "queue: 1/1 | 0.1/19.0s", the explanation never came and its progress line stayed for good.
+    Now the explanation stops (said so), the new question is answered after it, nothing is stuck."""
+    send(page, "扩散模型的前向过程是什么？")
+    assert wait_until(lambda: finished(page, 0), 60)
+    page.click("#explain")
+    assert wait_until(lambda: "正在" in last_message_text(page), 20)
+    send(page, "RoPE 是怎么编码位置的？")
+    boxes = []
+    for _ in range(30):
+        boxes.append(page.input_value("#question textarea"))
+        time.sleep(0.1)
+    assert not any("queue" in b for b in boxes), boxes[-3:]
+    assert wait_until(lambda: finished(page, 2), 180), "the new question was not answered"
+    assert "已按你的要求停止" in answer_text(page, 1)  # the explanation, marked stopped
+    assert "RoPE" in page.locator(USER_SEL).last.inner_text() and answer(page, 2).locator("a.cite").count() >= 1
+    chat = page.inner_text("#chatbot")
+    assert "正在写回答" not in chat and WORKING not in chat, chat[-600:]
+    shot(page, f"chat-send-during-explain-{page.width_name}")

@@ -34,6 +34,27 @@ def test_a_question_that_refers_back_still_uses_the_last_topic(real_tutor):
     assert not any(ln.startswith("- - ") or "**" in ln for ln in quoted), a.answer
 
 
+@pytest.mark.parametrize("first,off,follow,topic", [
+    ("RLHF 里的奖励模型是怎么训练的？", "周末去杭州玩有什么推荐？", "那它的缺点呢？", "RLHF"),
+    ("How does LoRA fine-tune a model?", "Any tips for a cheap flight to Tokyo?", "And its weaknesses?", "LoRA"),
+])
+def test_a_follow_up_after_an_off_topic_question_stays_on_the_last_covered_topic(real_tutor, first, off, follow, topic):
+    """A reviewer's conversations (issue 15): the follow-up quoted a careers note (「缺点是反馈周期
+    长……」) and ML-security defences, searched alone once the off-topic question had come between."""
+    history = []
+    for q in (first, off):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+    assert not a.covered  # the off-topic question
+    direct = real_tutor.ask(first, mode="quotes_first")
+    a = real_tutor.ask(follow, history=history, mode="quotes_first")
+    assert a.covered and a.sources[0].id == direct.sources[0].id, ([s.id for s in a.sources], [s.id for s in direct.sources])
+    assert topic.lower() in (a.sources[0].title + a.sources[0].title_en).lower()
+    # with nothing covered before it, the same follow-up is not covered (no quotes from any 缺点 section)
+    alone = real_tutor.ask(follow, history=history[2:], mode="quotes_first")
+    assert not alone.covered and alone.sources == []
+
+
 @pytest.mark.parametrize("q", ["LoRA 为什么省显存？", "Why does LoRA save memory?"])
 def test_the_note_that_answers_is_kept_when_it_ranks_in_the_top_three(real_tutor, q):
     """3.4.2 (LoRA) answers it; 4.4.4 (LoRA for Stable Diffusion) has more matching chunks."""

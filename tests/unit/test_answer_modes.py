@@ -128,6 +128,26 @@ def test_a_failed_explanation_is_not_shown_and_says_so(tutor):
     assert SUMMARY["explain_failed"].split(" / ")[0] in final
 
 
+@pytest.mark.parametrize("at", ["prefill", "draft"])
+def test_stop_during_an_explanation_says_stopped_not_failed(tutor, at):
+    """A reviewer pressed Stop 4 s into 讲解 Explain and read 'did not match the notes'."""
+    import threading
+
+    chat = list(respond(tutor, Q, [], "", None, "quotes_first"))[-1][1]
+    tutor.llm.replies = [cited(note_sentence(tutor)) * 6]
+    stop = threading.Event()
+    if at == "prefill":
+        stop.set()  # before the first token: the model is still reading the prompt
+    ups = []
+    for u in respond(tutor, "", chat, "", stop, explain=True):
+        ups.append(u)
+        if "3" in str(u[1][-1]["content"]) and at == "draft":
+            stop.set()
+    final = ups[-1][1][-1]["content"]
+    assert SUMMARY["stopped"].split(" / ")[0] in final, final
+    assert SUMMARY["explain_failed"].split(" / ")[0] not in final and final.count("<details") == 1, final
+
+
 def test_explain_without_a_question_says_ask_first(tutor):
     ups = list(respond(tutor, "", [], "", None, explain=True))
     assert ups == [(KEEP, [], KEEP, NO_QUESTION)]
@@ -164,6 +184,32 @@ def test_an_off_topic_question_mid_conversation_is_not_covered_as_alone(tutor):
     mid = events(tutor, "stream", "怎么做红烧肉？", history)[-1][1]
     assert alone.covered is mid.covered
     assert [s.id for s in alone.sources] == [s.id for s in mid.sources]
+
+
+def turns(*questions):
+    return [t for q in questions for t in ({"role": "user", "content": q}, {"role": "assistant", "content": "……"})]
+
+
+@pytest.mark.parametrize("history", [
+    turns("LoRA 为什么省显存？", "周末去杭州玩有什么推荐？"),  # an off-topic question between (reviewer, issue 15)
+    turns("LoRA 为什么省显存？", "那它的优点呢？"),  # a chain of follow-ups
+    turns("LoRA 为什么省显存？"),
+])
+def test_a_follow_up_refers_to_the_last_covered_question(tutor, history):
+    a = events(tutor, "quotes_first", "那它的缺点呢？", history)[-1][1]
+    alone = events(tutor, "quotes_first", "LoRA 为什么省显存？ 那它的缺点呢？")[-1][1]
+    assert a.covered and [s.id for s in a.sources] == [s.id for s in alone.sources]
+    assert tutor.conversation_query("那它的缺点呢？", [t["content"] for t in history if t["role"] == "user"]) \
+        == "LoRA 为什么省显存？\n那它的缺点呢？"
+
+
+@pytest.mark.parametrize("q", ["那它的缺点呢？", "And its weaknesses?"])
+def test_a_follow_up_to_nothing_the_notes_cover_is_not_covered(tutor, q):
+    """Searched alone, 「那它的缺点呢？」 matches any note with a 缺点 section: quotes from a careers
+    note read as the drawbacks of the trip the learner asked about."""
+    for history in (turns("周末去杭州玩有什么推荐？"), turns("周末去杭州玩有什么推荐？", "Why?")):
+        a = events(tutor, "quotes_first", q, history)[-1][1]
+        assert not a.covered and a.sources == [] and a.notices == ["not_covered"], a.answer
 
 
 def test_quoted_sentences_are_whole_and_never_code():

@@ -168,6 +168,29 @@ def test_stop_registry_stops_only_the_running_answer():
     assert not reg.stop("s1")
 
 
+def test_an_event_queued_behind_an_answer_answers_from_the_servers_chat():
+    """A question sent while 讲解 Explain wrote arrived with the chat as the browser held it then
+    (the progress line): the explanation was lost and the progress line stayed for good."""
+    from ui.sessions import ChatLog
+
+    log = ChatLog(size=2)
+    q = {"role": "user", "content": "扩散模型的前向过程是什么？"}
+    done = [q, {"role": "assistant", "content": "摘录 [1]"}, {"role": "assistant", "content": "讲解 Explanation …"}]
+    log.save("s1", done, {"t1": "panel 1", "t2": "panel 2"})
+    browser = [q, {"role": "assistant", "content": [{"type": "text", "text": "摘录 [1]"}]},
+               {"role": "assistant", "content": WORKING}]  # Gradio may send content back as parts
+    assert log.fresh("s1", browser, {"t1": "panel 1"}) == (done, {"t1": "panel 1", "t2": "panel 2"})
+    assert log.fresh("s1", done, {}) == (done, {})  # in step with the server
+    own = [{"role": "user", "content": "RoPE?"}, {"role": "assistant", "content": WORKING}]
+    assert log.fresh("s1", own, {}) == (own, {})  # an API client's own history is used as sent
+    assert log.fresh("s2", browser, {}) == (browser, {})  # another session
+    log.forget("s1")  # Clear
+    assert log.fresh("s1", browser, {}) == (browser, {})
+    for s in ("a", "b", "c"):
+        log.save(s, done, {})
+    assert log.fresh("a", browser, {}) == (browser, {})  # the oldest session was dropped
+
+
 def test_guarded_garbage_answer_is_replaced_by_quotes_from_the_notes(tutor):
     from tutor.tutor import build_tutor
 

@@ -268,7 +268,7 @@ class Chat:
             q, history, self.retriever.index,
             lambda x: self.retriever.search(x, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT),
             lambda h: is_covered(h, s.min_relevance),
-            lambda: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups))
+            lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev))
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         covered = is_covered(hits, s.min_relevance)
         sources = group_sources(shown_hits(hits, s.min_relevance)) if covered else []

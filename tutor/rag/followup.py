@@ -8,8 +8,14 @@ topic of its own (红烧肉) and gets the same "not covered" reply as when asked
 
 With `rewrite_followups` on, the LLM rewrites the follow-up into a standalone question
 (prompts/rewrite.<lang>.md); a rewrite that is empty, in another language or rambling is
-discarded. Otherwise, or then, the last user question is prepended to the follow-up. The
+discarded. Otherwise, or then, the question it refers to is prepended to the follow-up. The
 tiny default model rewrites poorly, hence the setting is off by default.
+
+The question a follow-up refers to (`referent`) is the newest earlier one that is no follow-up
+itself and that the notes cover: RLHF → 「周末去杭州玩？」 (not covered) → 「那它的缺点呢？」 asks
+about RLHF, and so does a chain of follow-ups. With no such question the follow-up is not
+covered: searched alone, 「那它的缺点呢？」 matches every note with a 缺点 section, and its
+quotes would read as the drawbacks of whatever the learner last asked about.
 """
 
 from __future__ import annotations
@@ -56,9 +62,12 @@ def rewrite(llm: LLM, prompts: Prompts, history: list[dict], question: str, lang
     return text
 
 
-def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str, lang: str, use_llm: bool) -> str:
-    """The query to retrieve with for a follow-up that found nothing on its own."""
-    prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
+def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str, lang: str, use_llm: bool,
+                 prev: str | None = None) -> str:
+    """The query to retrieve with for a follow-up: the LLM's rewrite, or `prev` (the question it
+    refers to, see `referent`; default: the last user question) and the follow-up."""
+    if prev is None:
+        prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
     if use_llm:
         better = rewrite(llm, prompts, history, question, lang)
         if better:
@@ -66,21 +75,32 @@ def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str,
     return f"{prev}\n{question}"
 
 
+def referent(history: list[dict], index, search, covered, turns: int = HISTORY_TURNS) -> str:
+    """The earlier user question a follow-up refers to: the newest of the last `turns` that is no
+    follow-up itself and whose own hits are covered; "" when there is none. search: query →
+    hits; covered: hits → bool (one search per question looked at, newest first)."""
+    asked = [t["content"] for t in history if t["role"] == "user"][-turns:]
+    for prev in reversed(asked):
+        if not is_followup(prev, index) and covered(search(prev)):
+            return prev
+    return ""
+
+
 def resolve(question: str, history: list[dict], index, search, covered, make_query) -> tuple[list, str]:
     """(hits, query) for `question` in a conversation: searched alone, unless it refers back
-    (`is_followup`) and the follow-up query (`make_query()`, see `search_query`) finds the notes
-    covering it — or the question alone finds nothing — then that query's hits. search: query →
-    hits; covered: hits → bool. The one rule for the chat and for eval items with a history."""
-    hits = search(question)
-    prev = next((t["content"] for t in reversed(history) if t["role"] == "user"), "")
-    if prev and is_followup(question, index):
-        # 「它有什么缺点？」 after a LoRA question: search with the last question too. A question that
-        # is merely not covered is no follow-up: it gets the not-covered reply, as when alone
-        query = make_query()
-        again = search(query)
-        if covered(again) or not covered(hits):
-            return again, query
-    return hits, question
+    (`is_followup`): then the follow-up query (`make_query(prev)` with prev the question it
+    refers to, `referent`; see `search_query`) and its hits — or no hits at all when it refers to
+    nothing the notes cover. search: query → hits; covered: hits → bool. The one rule for the
+    chat and for eval items with a history."""
+    if any(t["role"] == "user" for t in history) and is_followup(question, index):
+        # 「它有什么缺点？」 after a LoRA question: search with that question too. A question that is
+        # merely not covered is no follow-up: it gets the not-covered reply, as when alone
+        prev = referent(history, index, search, covered)
+        if not prev:
+            return [], question
+        query = make_query(prev)
+        return search(query), query
+    return search(question), question
 
 
 def is_followup(question: str, index) -> bool:
