@@ -131,7 +131,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.summary.contested": ("申诉后自评", "contested, self-rated"),
     "quiz.summary.to_rate": ("待自评", "to rate yourself"),
     "quiz.summary.skipped": ("跳过", "skipped"),
-    "quiz.summary.self_rated_note": ("自评的作答不计入平均分，但在“进度”里按你的评级计入掌握度（重来 {again}、困难 {hard}、良好/简单 {good}）",
+    "quiz.summary.self_rated_note": ("自评的作答不计入平均分，但在“进度”里按你的评级计入掌握度（忘记 {again}、困难 {hard}、良好/简单 {good}）",
                                      "self-rated answers are left out of the mean score but count toward mastery in "
                                      "Progress with your rating (Again {again}, Hard {hard}, Good/Easy {good})"),
     "quiz.summary.unchanged": ("不变", "unchanged"),  # a skipped item's next review
@@ -243,7 +243,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "progress.cards": ("卡片", "cards"),
     "progress.nothing_yet": ("暂无建议", "nothing to recommend yet"),
     "common.scroll_hint": ("← 左右滑动查看全部 →", "swipe sideways to see all"),
-    "progress.self_rated": ("掌握度也计入你自评的作答：{n} 次中 {k} 次（卡片、请自评、申诉），按你的评级计（重来 {again}、困难 {hard}、良好/简单 {good}）；"
+    "progress.self_rated": ("掌握度也计入你自评的作答：{n} 次中 {k} 次（卡片、请自评、申诉），按你的评级计（忘记 {again}、困难 {hard}、良好/简单 {good}）；"
                             "本轮小结里它们标为“未评分”，不计入平均分",
                             "mastery counts your self-rated answers too: {k} of {n} (flashcards, check yourself, contested), "
                             "with your rating (Again {again}, Hard {hard}, Good/Easy {good}); round summaries mark them "
@@ -356,7 +356,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "chat.question_example": ("例如：为什么注意力要除以根号d_k？", "e.g. why divide attention scores by the square root of d_k?"),
     "chat.send": ("发送", "Send"),
     "chat.stop": ("停止", "Stop"),
-    "chat.explain": ("讲解（模型）", "Explain (model)"),
+    "chat.explain": ("讲解", "Explain"),
     "chat.clear": ("清空", "Clear"),
     "chat.show_answer": ("显示答案", "Show answer"),
     "chat.mode_hint": ("回答先给出笔记原句；点「讲解」让模型用自己的话解释（较慢，且要通过与笔记的核对才显示）",
@@ -376,6 +376,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "chat.unsupported": ("笔记中未找到", "not found in the notes"),
     "chat.explanation": ("讲解", "Explanation"),
     "chat.working": ("🔎 正在检索笔记…", "searching the notes…"),
+    "chat.reading": ("📖 模型正在读入笔记（约需十几秒），随后开始写…", "the model is reading the notes (10–20 s here), then writes…"),
     "chat.writing": ("✍️ 正在写回答，核对笔记后显示（已写 {n} 字）…",
                      "writing the answer; it appears once checked against the notes ({n} characters so far)…"),
     "chat.rewriting": ("✍️ 第一次写的回答与笔记不符，正在重写…", "the first draft did not match the notes; rewriting…"),

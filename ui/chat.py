@@ -28,6 +28,7 @@ from .render import assistant_content, plain, sources_panel, sources_thought, us
 WORKING = w("chat.working")
 WRITING = "chat.writing"  # w(WRITING, n=characters so far)
 REWRITING = w("chat.rewriting")
+READING = w("chat.reading")  # before the first token: the model reads the prompt (prefill)
 RETRYING = w("chat.retrying")
 EMPTY_ANSWER = w("chat.empty_answer")
 NO_QUESTION = w("chat.no_question")
@@ -92,7 +93,7 @@ def respond(tutor, message: str, history: list[dict] | None, chapter: str | None
             if kind == "sources":
                 panel = sources_panel(value)
                 checked = getattr(tutor, "answer_mode", lambda m: m)(mode) == "checked"
-                shown[-1] = {"role": "assistant", "content": w(WRITING, n=0) if checked else "…"}
+                shown[-1] = {"role": "assistant", "content": READING if checked else "…"}
                 yield KEEP, list(shown), panel, ""
             elif kind == "draft":
                 drafted += len(value)

@@ -187,5 +187,5 @@ def test_a_question_sent_while_an_explanation_is_written_follows_it(page):
     assert "已按你的要求停止" in answer_text(page, 1)  # the explanation, marked stopped
     assert "RoPE" in page.locator(USER_SEL).last.inner_text() and answer(page, 2).locator("a.cite").count() >= 1
     chat = page.inner_text("#chatbot")
-    assert "正在写回答" not in chat and WORKING not in chat, chat[-600:]
+    assert "正在写回答" not in chat and "正在读入" not in chat and WORKING not in chat, chat[-600:]
     shot(page, f"chat-send-during-explain-{page.width_name}")

@@ -128,3 +128,17 @@ def test_english_sentences_keep_abbreviations_and_citations_inside():
     text = "LoRA was introduced by Hu et al. (ICLR 2022). It trains few weights (e.g.\n0.39% at rank 8). BA merges."
     assert english_sentences(text) == ["LoRA was introduced by Hu et al. (ICLR 2022).",
                                        "It trains few weights (e.g. 0.39% at rank 8).", "BA merges."]
+
+
+def test_a_source_hit_only_by_its_outline_line_shows_the_notes_key_points(fake_tutor):
+    """A reviewer saw 「位于第1章… 别名 aliases：…」 on source cards: the title line is no content."""
+    from tutor.rag.chat import group_sources
+    from tutor.rag.retrieve import Hit
+
+    chunks = fake_tutor.index.chunks
+    outline = next(c for c in chunks.values() if c.node_id == "3.4.2" and c.kind == "outline")
+    hit = Hit(chunk=outline, score=0.05, dense=0.5, bm25=3.0, relevance=0.9)
+    assert group_sources([hit])[0].snippet == outline.text  # without the index: as before
+    src = group_sources([hit], chunks)[0]
+    kp = next(c for c in chunks.values() if c.node_id == "3.4.2" and c.kind == "key_points")
+    assert src.snippet == kp.text and src.chunk_ids == [outline.id]
