@@ -384,7 +384,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "chat.empty_answer": ("（模型没有给出回答）", "(the model returned no text)"),
     "chat.no_question": ("⚠ 还没有可讲解的问题，先提一个问题", "there is no question to explain yet: ask one first"),
     "chat.summary.retried": ("第一次写的回答没有通过与笔记的核对，这是重写后的回答。", "The first draft did not match the notes, so this is a rewrite."),
-    "chat.summary.stopped": ("已按你的要求停止，回答不完整。", "Stopped as you asked; the answer is incomplete."),
+    "chat.summary.stopped": ("已停止（你按了停止或提了新问题），回答不完整。", "Stopped (you pressed Stop or asked a new question); the answer is incomplete."),
     "chat.summary.explain_failed": ("模型的讲解没有通过与笔记的核对，所以不显示。上面的摘录只是与问题用词最接近的句子，"
                                     "未必回答了问题：请打开来源卡片里的笔记查看。",
                                     "The model's explanation did not match the notes, so it is not shown. The quotes above "

@@ -110,8 +110,8 @@ def respond(tutor, message: str, history: list[dict] | None, chapter: str | None
                 shown[-1] = {"role": "assistant", "content": tutor_math(text)}
                 yield KEEP, list(shown), panel, ""
             elif kind == "done":
-                if not value.answer.strip():
-                    value.answer = EMPTY_ANSWER
+                if not value.answer.strip() and "stopped" not in (value.notices or []):
+                    value.answer = EMPTY_ANSWER  # (stopped before any text: the stopped line says it all)
                 shown[-1] = {"role": "assistant", "content": assistant_content(value, turn, explain)}
                 thought = sources_thought(value) if not explain else None
                 if thought:
