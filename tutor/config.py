@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     collection: str = Field("tutor", description="Chroma collection name.")
     top_k: int = Field(5, ge=1, le=50, description="Chunks retrieved for an answer.")
     min_relevance: float = Field(0.5, ge=0.0, le=1.0, description="Relevance in [0,1] below which the notes count as not covering a question; 0.5 is the calibrated decision point of tutor/trust/coverage_params.json (fitted on the tuning sets by evals/coverage/calibrate.py). Higher refuses more.")
-    rewrite_followups: bool = Field(False, description="Let the LLM rewrite a follow-up that names no topic into a standalone question before retrieval (worth it with a stronger model); otherwise the last question is prepended.")
+    rewrite_followups: bool = Field(False, description="Let the LLM rewrite a follow-up that names no topic into a standalone question before retrieval (worth it with a stronger model); otherwise the question it refers to (the last one the notes covered) is prepended.")
     max_question_chars: int = Field(4000, ge=10, description="Longest question accepted, in characters.")
     lock_timeout_s: float = Field(5.0, ge=0, description="Seconds a search waits for another process to finish writing the index before giving up (a second ingest fails at once).")
     index_check_s: float = Field(2.0, ge=0, description="With TUTOR_CHROMA_URL: a search checks at most this often (seconds) whether the index on the server was re-ingested, and reopens it if so; an ingest waits this long + 1 s before dropping a rebuild's old collections, so give every process the same value.")
