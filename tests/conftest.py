@@ -178,15 +178,30 @@ def real_tutor(real_home, real_embedder, real_multilingual, real_llm):
 
 @pytest.fixture(scope="session")
 def fake_home(tmp_path_factory) -> Path:
-    """The real corpus ingested once with the hash embedder (~20 s for 16 chapters); each
-    fake_tutor gets a private copy, so a test may write to its index without touching others."""
+    """The real corpus ingested once per run with the hash embedder (~20 s for 16 chapters);
+    each fake_tutor gets a private copy, so a test may write to its index without touching others."""
     from tutor.rag.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 
-    home = tmp_path_factory.mktemp("fake_home") / "home"
-    build_tutor(make_settings(home), llm=ScriptedLLM(), embedder=hash_embedder()).ingest()
+    from filelock import FileLock
+
+    root = shared_dir(tmp_path_factory)  # one build per run: xdist workers share it (read-only)
+    home, done = root / "fake_home" / "home", root / "fake_home.done"
+    with FileLock(str(root / "fake_home.lock")):
+        if not done.exists():
+            build_tutor(make_settings(home), llm=ScriptedLLM(), embedder=hash_embedder()).ingest()
+            done.touch()
     return home
+
+
+def fake_home_copy(fake_home: Path, dest: Path) -> Path:
+    """A private copy of fake_home at dest (a module's own fake tutor: settings of its own, the
+    session's hash-embedder index instead of another ~20 s ingest)."""
+    import shutil
+
+    shutil.copytree(fake_home, dest)
+    return dest
 
 
 @pytest.fixture

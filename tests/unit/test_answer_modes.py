@@ -19,15 +19,14 @@ Q = "为什么注意力要除以根号d_k？"
 
 
 @pytest.fixture(scope="module")
-def tutor(tmp_path_factory):
+def tutor(tmp_path_factory, fake_home):
+    from tests.conftest import fake_home_copy
     from tutor.llm import ScriptedLLM
     from tutor.rag.embed import hash_embedder
     from tutor.tutor import build_tutor
 
-    t = build_tutor(make_settings(tmp_path_factory.mktemp("modes") / "home", answer_mode="auto"), llm=ScriptedLLM(),
-                    embedder=hash_embedder())
-    t.ingest()
-    return t
+    home = fake_home_copy(fake_home, tmp_path_factory.mktemp("modes") / "home")
+    return build_tutor(make_settings(home, answer_mode="auto"), llm=ScriptedLLM(), embedder=hash_embedder())
 
 
 def events(tutor, mode, q=Q, history=None):

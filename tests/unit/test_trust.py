@@ -146,15 +146,14 @@ def test_extractive_answer_skips_questions():
 # -- the guard inside Chat -------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tutor(tmp_path_factory):
-    from tests.conftest import make_settings
+def tutor(tmp_path_factory, fake_home):
+    from tests.conftest import fake_home_copy, make_settings
     from tutor.rag.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 
-    t = build_tutor(make_settings(tmp_path_factory.mktemp("trust") / "home"), llm=ScriptedLLM(), embedder=hash_embedder())
-    t.ingest()
-    return t
+    home = fake_home_copy(fake_home, tmp_path_factory.mktemp("trust") / "home")
+    return build_tutor(make_settings(home), llm=ScriptedLLM(), embedder=hash_embedder())
 
 
 def run(tutor, replies, q="为什么注意力要除以根号d_k？"):

@@ -18,16 +18,15 @@ Q = "LoRA 为什么能减少微调的参数量？"
 
 
 @pytest.fixture(scope="module")
-def tutor(tmp_path_factory):
+def tutor(tmp_path_factory, fake_home):
+    from tests.conftest import fake_home_copy
     from tutor.rag.embed import hash_embedder
     from tutor.llm import ScriptedLLM
     from tutor.tutor import build_tutor
 
     # answer_check off: these tests are about the UI, not the trust guard (tested with it on below)
-    t = build_tutor(make_settings(tmp_path_factory.mktemp("ui") / "home", answer_check=False), llm=ScriptedLLM(),
-                    embedder=hash_embedder())
-    t.ingest()
-    return t
+    home = fake_home_copy(fake_home, tmp_path_factory.mktemp("ui") / "home")
+    return build_tutor(make_settings(home, answer_check=False), llm=ScriptedLLM(), embedder=hash_embedder())
 
 
 def run(tutor, message, history=None, chapter="", stop=None):
