@@ -142,3 +142,16 @@ def test_a_source_hit_only_by_its_outline_line_shows_the_notes_key_points(fake_t
     src = group_sources([hit], chunks)[0]
     kp = next(c for c in chunks.values() if c.node_id == "3.4.2" and c.kind == "key_points")
     assert src.snippet == kp.text and src.chunk_ids == [outline.id]
+
+
+def test_an_english_question_shows_the_notes_english_summary_on_its_card(fake_tutor):
+    """A reviewer's English question showed Chinese snippet text on a source card."""
+    from tutor.rag.chat import group_sources
+    from tutor.rag.retrieve import Hit
+
+    chunks = fake_tutor.index.chunks
+    section = next(c for c in chunks.values() if c.node_id == "3.4.2" and c.kind == "section" and c.heading == "原理")
+    summary = next(c for c in chunks.values() if c.node_id == "3.4.2" and c.heading == "English summary")
+    hit = Hit(chunk=section, score=0.05, dense=0.5, bm25=3.0, relevance=0.9)
+    assert group_sources([hit], chunks, "en")[0].snippet == summary.text
+    assert group_sources([hit], chunks, "zh")[0].snippet == section.text

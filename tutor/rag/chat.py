@@ -137,11 +137,12 @@ class Answer:
         }
 
 
-def group_sources(hits: list[Hit], chunks: dict | None = None) -> list[Source]:
+def group_sources(hits: list[Hit], chunks: dict | None = None, lang: str = "zh") -> list[Source]:
     """One Source per note, numbered 1.. in order of each note's best hit. The snippet is the
     best hit's text, or the best section / key-points hit's when the best is the outline chunk
     (a title and its aliases are no content to show) — or, when only the outline chunk was hit,
-    the note's key points from `chunks` (chunk id → Chunk, the index's)."""
+    the note's key points from `chunks` (chunk id → Chunk, the index's). For an English question
+    (lang "en") a Chinese snippet gives way to the note's English summary when it has one."""
     out: dict[str, Source] = {}
     from_outline: set[str] = set()
     for h in hits:
@@ -165,6 +166,15 @@ def group_sources(hits: list[Hit], chunks: dict | None = None) -> list[Source]:
                 if best is None or (c.kind == "key_points", -c.ord) > (best.kind == "key_points", -best.ord):
                     content[c.node_id] = c
         for nid, c in content.items():
+            out[nid].snippet = c.text
+    if lang == "en" and chunks:
+        chinese = {nid for nid, src in out.items() if detect_lang(src.snippet) == "zh"}
+        summary: dict = {}
+        for c in chunks.values():
+            if c.node_id in chinese and c.heading.strip().lower() == "english summary":
+                if c.node_id not in summary or c.ord < summary[c.node_id].ord:
+                    summary[c.node_id] = c
+        for nid, c in summary.items():
             out[nid].snippet = c.text
     return list(out.values())
 
@@ -281,7 +291,7 @@ class Chat:
             lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev))
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         covered = is_covered(hits, s.min_relevance)
-        sources = group_sources(shown_hits(hits, s.min_relevance), self.retriever.index.chunks) if covered else []
+        sources = group_sources(shown_hits(hits, s.min_relevance), self.retriever.index.chunks, lang) if covered else []
         yield "sources", sources
         timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": 0.0,
                    "prompt_tokens": 0, "completion_tokens": 0, "tokens_per_s": 0.0}
