@@ -46,6 +46,14 @@ class PromptTooLong(TutorError):
     Callers fit their prompts first (rag/budget.py); this is the guard behind them."""
 
 
+class GenerationStopped(Exception):
+    """Raised inside a backend when the caller's stop Event is set while the model still reads
+    the prompt (prefill); `LLM.stream` turns it into a stopped generation."""
+
+
+PREFILL_STEP = 64  # prompt tokens read between two looks at Stop (~0.7 s on one thread; the same speed as 512)
+
+
 class ModelServerError(TutorError):
     """The model server (TUTOR_LLM_BASE_URL) cannot be reached, timed out, or refused the
     request (bad key, unknown model, prompt over its context). One line, says how to fix."""
@@ -111,6 +119,7 @@ class LLM:
     n_ctx: int = 4096
     lock: threading.Lock
     counted_by: str = "tokenizer"  # what count_tokens is: "tokenizer" or "estimate"
+    _stop: threading.Event | None = None  # the running stream's stop Event (under lock)
 
     def count_tokens(self, text: str) -> int:
         raise NotImplementedError
@@ -156,6 +165,7 @@ class LLM:
             clean = StreamSanitizer(self.special_tokens)
             text = ""
             usage: dict = {}
+            self._stop = stop  # a backend may look at it during prefill (GenerationStopped)
             gen = self._pieces(messages, max_tokens)
             try:
                 for piece in gen:
@@ -174,7 +184,10 @@ class LLM:
                 tail = clean.flush()
                 if tail:
                     yield tail
+            except GenerationStopped:
+                g.stopped = True
             finally:
+                self._stop = None
                 close = getattr(gen, "close", None)
                 if close:
                     close()  # frees llama.cpp's generator at once on Stop
@@ -220,6 +233,7 @@ class LlamaCppLLM(LLM):
         except ValueError:  # llama.cpp says only "Failed to load model from file"
             raise ModelInvalid(f"model file {path} ({path.stat().st_size / 1e6:.1f} MB) could not be loaded: it is probably truncated "
                                f"or damaged (or of an architecture this llama-cpp-python does not know); {_refetch(path)}") from None
+        self._read_prompt_in_steps()
         self.n_ctx = self.llama.n_ctx()
         self.name = path.stem  # file names say size and quantisation; general.name often does not
         self.last = Generation()
@@ -228,6 +242,21 @@ class LlamaCppLLM(LLM):
         # <empty_output> …): llama.cpp parses them in the prompt, so user text must not carry them
         self._special = sorted({model.token_get_text(i) for i in range(model.n_vocab())
                                 if model.token_get_attr(i) & (_ATTR_CONTROL | _ATTR_USER_DEFINED)} - {""}, key=len, reverse=True)
+
+    def _read_prompt_in_steps(self) -> None:
+        """Stop during prefill: llama-cpp-python reads a prompt in one blocking `eval` (~20 s for
+        2,000 tokens on one thread here), and Stop was only seen at the first generated token.
+        The prompt is now read PREFILL_STEP tokens at a time (same result: each step appends to
+        the KV cache) and a set stop Event raises GenerationStopped between steps."""
+        read = self.llama.eval
+
+        def eval_in_steps(tokens):
+            for i in range(0, len(tokens), PREFILL_STEP):
+                if self._stop is not None and self._stop.is_set():
+                    raise GenerationStopped()
+                read(tokens[i:i + PREFILL_STEP])
+
+        self.llama.eval = eval_in_steps
 
     @property
     def special_tokens(self) -> list[str]:

@@ -116,7 +116,7 @@ def assistant_content(answer, turn: str | None = None, explain: bool = False) ->
     collapsed 详情 Details element (model, timings, notices, the check's reasons).
     explain: the answer is the model's explanation under quoted notes (a failed one is not shown)."""
     outcome = (answer.guard or {}).get("outcome")
-    if explain and outcome == "fallback":
+    if explain and (outcome == "fallback" or not answer.answer.strip()):
         body = ""  # the quotes are already above; quoting them again says nothing new
     else:
         body = mark_unsupported(answer.answer, list(answer.unsupported or []))

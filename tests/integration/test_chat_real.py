@@ -51,3 +51,29 @@ def test_terminal_chat_keeps_history_and_exits_cleanly(real_home):
     assert p.stdout.count("[1] ") >= 2  # each answer lists its sources
     assert "1.3.3" in p.stdout and "1.3.4" in p.stdout  # the follow-up found ALiBi, the first RoPE
     assert "Traceback" not in p.stderr
+
+
+def test_stop_while_the_model_reads_the_prompt_ends_at_once_and_leaves_it_sound(real_llm):
+    """Stop was seen only at the first generated token: ~20-30 s after pressing it while the
+    model read a long prompt (second reviewer, issue 15). Now within one PREFILL_STEP, and the
+    next answer is what it would have been."""
+    import threading
+    import time
+    from pathlib import Path
+
+    from tests.conftest import slowdown
+    from tutor.llm import Generation
+
+    note = next(Path(__file__).resolve().parents[2].joinpath("corpus", "notes", "ch01").glob("1.1.2-*.md"))
+    long_prompt = [{"role": "system", "content": "You are a tutor."},
+                   {"role": "user", "content": note.read_text(encoding="utf-8")[:3000] + "\n\nSummarise the note."}]
+    assert real_llm.count_messages(long_prompt) > 1500  # a full read takes well over 10 s on one thread
+    short = [{"role": "user", "content": "What is attention? Answer in one sentence."}]
+    before = real_llm.complete(short, 24)
+    stop, g = threading.Event(), Generation()
+    threading.Timer(1.0, stop.set).start()
+    t0 = time.monotonic()
+    out = "".join(real_llm.stream(long_prompt, 64, stop=stop, record=g))
+    took = time.monotonic() - t0
+    assert g.stopped and out == "" and took < 1.0 + 4.0 * slowdown(), (took, out)
+    assert real_llm.complete(short, 24) == before  # the model's state is sound after the cut

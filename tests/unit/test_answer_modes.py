@@ -145,8 +145,10 @@ def test_stop_during_an_explanation_says_stopped_not_failed(tutor, at):
     final = ups[-1][1][-1]["content"]
     assert SUMMARY["stopped"].split(" / ")[0] in final, final
     assert SUMMARY["explain_failed"].split(" / ")[0] not in final and final.count("<details") == 1, final
-    if at == "prefill":  # no text at all: the stopped line alone, no "the model returned no text"
-        assert "没有给出回答" not in final, final
+    # the stopped line alone: no "the model returned no text", and never the unchecked draft
+    # (a second reviewer saw a stopped draft's fragment under 讲解 Explanation)
+    assert "没有给出回答" not in final and "讲解 Explanation" not in final, final
+    assert note_sentence(tutor)[:12] not in final, final
 
 
 def test_explain_without_a_question_says_ask_first(tutor):

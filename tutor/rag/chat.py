@@ -347,6 +347,8 @@ class Chat:
                 answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
                 yield "replace", answer.answer
             answer.sentences = split_sentences(answer.answer)
+        if mode == "checked" and g.stopped:
+            answer.answer, answer.sentences = "", []  # stopped before the check: a draft is never shown
         if mode == "checked":
             yield "replace", answer.answer  # what passed the check (a replace may already have come)
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
