@@ -82,6 +82,10 @@ class ChatLog:
         mine, theirs = [_key(m) for m in history], [_key(m) for m in kept[0][:len(history)]]
         if mine[:-1] == theirs[:-1] and mine[-1] != theirs[-1] and mine[-1][0] == "assistant":
             return list(kept[0]), {**turns, **kept[1]}
+        if mine == theirs and len(history) == len(kept[0]):
+            # in step, but the browser may not have the last answer's turn → sources map yet (a
+            # question sent right after an answer): the server's copy has it
+            return history, {**kept[1], **turns}
         return history, turns
 
     def forget(self, session: str | None) -> None:

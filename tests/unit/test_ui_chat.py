@@ -179,7 +179,8 @@ def test_an_event_queued_behind_an_answer_answers_from_the_servers_chat():
     browser = [q, {"role": "assistant", "content": [{"type": "text", "text": "摘录 [1]"}]},
                {"role": "assistant", "content": WORKING}]  # Gradio may send content back as parts
     assert log.fresh("s1", browser, {"t1": "panel 1"}) == (done, {"t1": "panel 1", "t2": "panel 2"})
-    assert log.fresh("s1", done, {}) == (done, {})  # in step with the server
+    assert log.fresh("s1", done, {}) == (done, {"t1": "panel 1", "t2": "panel 2"})  # in step: the server's
+    # sources map too (a question sent before the browser had the last answer's turn lost its [n] links)
     own = [{"role": "user", "content": "RoPE?"}, {"role": "assistant", "content": WORKING}]
     assert log.fresh("s1", own, {}) == (own, {})  # an API client's own history is used as sent
     assert log.fresh("s2", browser, {}) == (browser, {})  # another session
