@@ -158,25 +158,25 @@ def group_sources(hits: list[Hit], chunks: dict | None = None, lang: str = "zh")
             if c.node_id in from_outline and c.kind != "outline":
                 s.snippet = c.text
                 from_outline.discard(c.node_id)
-    if from_outline and chunks:
-        content = {}
-        for c in chunks.values():
-            if c.node_id in from_outline and c.kind != "outline":
-                best = content.get(c.node_id)
-                if best is None or (c.kind == "key_points", -c.ord) > (best.kind == "key_points", -best.ord):
-                    content[c.node_id] = c
-        for nid, c in content.items():
+    if from_outline and chunks:  # key points first, else the earliest section
+        for nid, c in _best_chunks(chunks, from_outline, lambda c: c.kind != "outline",
+                                   lambda c: (c.kind != "key_points", c.ord)).items():
             out[nid].snippet = c.text
     if lang == "en" and chunks:
         chinese = {nid for nid, src in out.items() if detect_lang(src.snippet) == "zh"}
-        summary: dict = {}
-        for c in chunks.values():
-            if c.node_id in chinese and c.heading.strip().lower() == "english summary":
-                if c.node_id not in summary or c.ord < summary[c.node_id].ord:
-                    summary[c.node_id] = c
-        for nid, c in summary.items():
+        for nid, c in _best_chunks(chunks, chinese, lambda c: c.heading.strip().lower() == "english summary",
+                                   lambda c: c.ord).items():
             out[nid].snippet = c.text
     return list(out.values())
+
+
+def _best_chunks(chunks: dict, nodes: set[str], keep, rank) -> dict:
+    """node id → its chunk with the lowest rank(c) among those with keep(c), for nodes in `nodes`."""
+    best: dict = {}
+    for c in chunks.values():
+        if c.node_id in nodes and keep(c) and (c.node_id not in best or rank(c) < rank(best[c.node_id])):
+            best[c.node_id] = c
+    return best
 
 
 TOP_NOTES_KEPT = 3  # the best notes are always cited: the one that answers often ranks 2nd or 3rd
