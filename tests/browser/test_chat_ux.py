@@ -66,6 +66,13 @@ def finished(page, n: int) -> bool:
     return page.locator(DONE_SEL).count() > n
 
 
+def settled(page) -> bool:
+    """No answer is still being written (Gradio marks that bubble 'pending'). When an answer
+    completes, its pending bubble goes and the chat scrolls (~0.1 s after the 详情 appears):
+    a click aimed before that lands on whatever moved under the pointer."""
+    return page.locator("#chatbot .message.pending").count() == 0
+
+
 def answer(page, n: int):
     """The message element holding finished answer n."""
     return page.locator(DONE_SEL).nth(n).locator(
@@ -139,6 +146,7 @@ def test_each_answer_keeps_its_own_sources(page):
     send(page, "How does RoPE encode position?")
     assert wait_until(lambda: finished(page, 1), 60)
     assert page.locator('#sources a[data-id="3.4.2"]').count() == 0  # the panel now shows the 2nd answer's
+    assert wait_until(lambda: settled(page), 10)
     cite = answer(page, 0).locator("a.cite").first
     _, _turn, n, note = cite.get_attribute("href").split("-", 3)  # #cite-<turn>-<n>-<note id>
     cite.click()
