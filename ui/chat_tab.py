@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .chat import clear, last_question, respond
+from .chat import KEEP, clear, last_question, respond
 from .guide import guide
 from .mathtext import CHAT_LATEX
 from .render import highlight
@@ -116,12 +116,26 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
             stops.finish(session, ev)
 
     def on_send(message, history, chapter, guided, gstate, turns_now, request: gr.Request):
-        history, turns_now = chats.fresh(session_of(request), history, turns_now)
+        session = session_of(request)
+        sent = chats.take(session)
+        if sent is not None:  # from the page: its own chat may be an earlier state of the server's
+            message, again = sent
+            if again:  # Send clicked (or Enter pressed) twice: the first is being answered
+                yield (gr.skip(),) * 6
+                return
+        history, turns_now = chats.fresh(session, history, turns_now, from_page=sent is not None)
         if not guided:
             gen = lambda ev: ((*u, gr.skip()) for u in respond(tutor, message, history, chapter, ev))  # noqa: E731
         else:
             gen = lambda ev: guide(tutor, message, history, chapter, gstate, stop=ev)  # noqa: E731
-        yield from run(gen, session_of(request), turns_now)
+        if sent is not None:  # the box was emptied when Send was pressed: keep what was typed since
+            ask = gen
+            gen = lambda ev: ((KEEP if u[0] == "" else u[0], *u[1:]) for u in ask(ev))  # noqa: E731
+        chats.answering(session, message)
+        try:
+            yield from run(gen, session, turns_now)
+        finally:
+            chats.answering(session, None)
 
     def on_explain(message, history, chapter, turns_now, request: gr.Request):
         history, turns_now = chats.fresh(session_of(request), history, turns_now)
@@ -141,10 +155,14 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
         stops.stop(session_of(request))
 
     def on_send_stop(message, request: gr.Request):
-        # a new question while an answer or explanation is still being written: the learner has
-        # moved on, so that one stops (marked stopped) and the new one follows it in the queue
-        if (message or "").strip():
+        # runs when Send is pressed, before the question waits in the queue: records it (on_send
+        # answers from this record) and empties the box. A new question while an answer or
+        # explanation is still searched or written: the learner has moved on, so that one stops
+        # (marked stopped) and the new one follows it. The same question sent twice stops nothing
+        # and is answered once.
+        if chats.ticket(session_of(request), message):
             stops.stop(session_of(request))
+        return ""
 
     def on_clear(request: gr.Request):
         stops.stop(session_of(request))
@@ -162,10 +180,13 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
     # progress on the chat only: the question box must never show the queue's "queue: 1/1 | 0.1/19.0s"
     llm = dict(concurrency_id=LLM_GROUP, concurrency_limit=1, show_progress="minimal", show_progress_on=[bot])
     io = dict(fn=on_send, inputs=[msg, bot, chapter, guide_on, guide_state, turns], outputs=outputs, **llm)
+    # "multiple": a question sent while the last is still searched or answered waits its turn
+    # (Gradio's default "once" dropped it silently while the earlier send was pending)
     for trigger in (send.click, msg.submit):
-        trigger(on_send_stop, msg, None, api_visibility="private", concurrency_limit=None, queue=False)
-    send.click(api_name="chat", **io)
-    msg.submit(api_visibility="private", **io)
+        trigger(on_send_stop, msg, msg, api_visibility="private", concurrency_limit=None, queue=False,
+                trigger_mode="multiple")
+    send.click(api_name="chat", trigger_mode="multiple", **io)
+    msg.submit(api_visibility="private", trigger_mode="multiple", **io)
     explain.click(on_explain, [msg, bot, chapter, turns], outputs, api_name="explain", **llm)
     show_answer.click(on_show_answer, [bot, chapter, guide_state, turns], outputs, api_name="guide_answer", **llm)
     guide_on.change(lambda on: (gr.Button(visible=on), {}), guide_on, [show_answer, guide_state], api_visibility="private",

@@ -177,6 +177,47 @@ def test_typing_survives_streaming_and_stop(page):
     assert "empty" not in answer_text(page, 2) and "RoPE" in page.locator(USER_SEL).last.inner_text()
 
 
+def test_a_question_sent_while_the_last_is_still_waiting_is_answered_after_it(page, browser, default_url):
+    """Review 3: a second Send while the first question was still searched or answered was
+    dropped (Gradio's default trigger_mode "once"), the text left in the box. Now it waits its
+    turn, and the first question stays in the chat (its queued event carries the chat the
+    browser held when it was sent: empty). Another learner's explanation keeps the model busy,
+    so the first question is sure to be still waiting when the second is sent."""
+    other = browser.new_context(viewport=WIDTHS["laptop"], locale="zh-CN").new_page()
+    try:
+        other.goto(default_url)
+        other.wait_for_selector("#question textarea")
+        send(other, "为什么注意力要除以根号d_k？")
+        assert wait_until(lambda: finished(other, 0), 60)
+        other.click("#explain")
+        assert wait_until(lambda: "正在" in last_message_text(other), 20)  # the model reads the prompt
+        send(page, "LoRA 为什么省显存？")
+        assert wait_until(lambda: page.input_value("#question textarea") == "", 5)  # emptied when sent
+        assert not finished(page, 0)  # waiting behind the other learner's explanation
+        send(page, "How does RoPE encode position?")
+        time.sleep(0.5)
+        other.click("#stop")
+        assert wait_until(lambda: finished(page, 1), 120), "the second question was not answered"
+    finally:
+        other.context.close()
+    users = page.locator(USER_SEL)
+    assert users.count() == 2 and "LoRA" in users.nth(0).inner_text() and "RoPE" in users.nth(1).inner_text()
+    assert "已停止" in answer_text(page, 0) or answer(page, 0).locator("a.cite").count() >= 1
+    assert answer(page, 1).locator("a.cite").count() >= 1
+    assert wait_until(lambda: settled(page), 10) and page.input_value("#question textarea") == ""
+
+
+def test_the_same_question_sent_twice_is_answered_once(page):
+    page.fill("#question textarea", "RoPE 是怎么编码位置的？")
+    page.locator("#question textarea").press("Enter")
+    page.locator("#send").click()  # a double send before the box empties
+    assert wait_until(lambda: finished(page, 0), 60)
+    assert wait_until(lambda: settled(page), 10)
+    time.sleep(2)  # a second answer would have started by now
+    assert page.locator(USER_SEL).count() == 1 and page.locator(DONE_SEL).count() == 1
+    assert "已停止" not in answer_text(page, 0)
+
+
 def test_a_question_sent_while_an_explanation_is_written_follows_it(page):
     """A reviewer sent a new question while 讲解 Explain wrote: the box showed Gradio's raw
     "queue: 1/1 | 0.1/19.0s", the explanation never came and its progress line stayed for good.

@@ -326,3 +326,56 @@ def test_every_guard_reason_has_notice_text():
     reasons = set(re.findall(r'(?:return \[|append\()"(\w+)"', inspect.getsource(trust.garbage_reasons)))
     assert {"empty", "language", "loop", "echo", "unsupported"} <= reasons
     assert all(f"garbage_{r}" in NOTICE_TEXT for r in reasons)
+
+
+def test_a_question_sent_from_the_page_while_the_last_is_searched_keeps_the_chat():
+    """Review 3: a second Send while the first question was still searched was dropped (Gradio's
+    "once"); queued instead, it carries the chat as the browser held it then — empty, or with
+    the first answer's progress line — and must be answered after the first, not instead of it."""
+    from ui.sessions import ChatLog
+
+    log = ChatLog()
+    q1 = {"role": "user", "content": "LoRA 为什么省显存？"}
+    done = [q1, {"role": "assistant", "content": "摘录 [1]"}, {"role": "assistant", "content": "来源 1"}]
+    log.save("s", done, {"t1": "panel 1"})
+    for browser in ([], [q1, {"role": "assistant", "content": WORKING}], done[:2]):
+        assert log.fresh("s", browser, {}, from_page=True) == (done, {"t1": "panel 1"})
+        assert log.fresh("s", browser, {}) == ((done, {"t1": "panel 1"}) if len(browser) == 2 and browser != done[:2]
+                                               else (browser, {}))  # an API client's own history as sent
+    other = [{"role": "user", "content": "RoPE?"}]
+    assert log.fresh("s", other, {}, from_page=True) == (other, {})  # not an earlier state: as sent
+    assert log.fresh("s", done, {}, from_page=True) == (done, {"t1": "panel 1"})  # in step
+
+
+def test_send_tickets_tell_the_page_from_api_clients_and_a_double_send_from_a_new_question():
+    from ui.sessions import ChatLog
+
+    log = ChatLog()
+    assert log.take("s") is None  # an API client's call: no ticket
+    assert log.ticket("s", "q1")  # sent from the page: stop whatever runs
+    assert not log.ticket("s", " q1 ")  # the same question again while it waits: stop nothing
+    assert log.ticket("s", "q2")
+    assert not log.ticket("s", "  ")  # a blank send stops nothing (its event reports the empty question)
+    assert log.take("s") == ("q1", False)  # in the order sent, whatever text the event itself carries
+    log.answering("s", "q1")
+    assert log.take("s") == ("q1", True)  # answered once
+    assert not log.ticket("s", "q1")  # and again while it is answered
+    assert log.take("s") == ("q2", False)
+    assert log.take("s") == ("", False)
+    assert log.take("s") == ("q1", True)
+    log.answering("s", None)
+    assert log.ticket("s", "q1") and log.take("s") == ("q1", False)  # asked again later: answered again
+    assert log.take("s") is None
+    log.ticket("s", "q4")
+    log.forget("s")  # Clear
+    assert log.take("s") is None
+
+
+def test_a_send_ticket_whose_event_never_ran_expires(monkeypatch):
+    import ui.sessions as sessions
+
+    log = sessions.ChatLog()
+    log.ticket("s", "q1")
+    assert not log.ticket("s", "q1")
+    monkeypatch.setattr(sessions, "TICKET_TTL_S", 0)  # (every ticket is older than that)
+    assert log.ticket("s", "q1")
