@@ -67,9 +67,11 @@ def meta_line(answer) -> str:
     return " · ".join(bits)
 
 
-def notices(answer) -> list[str]:
-    """Human text of the answer's notice codes (unknown codes shown as they are)."""
-    return [NOTICE_TEXT.get(code, code) for code in (answer.notices or [])]
+def notices(answer, explain: bool = False) -> list[str]:
+    """Human text of the answer's notice codes (unknown codes shown as they are). explain: the
+    answer is an explanation under quotes already shown, so a fallback to quotes shows none."""
+    swap = {"extractive_fallback": w("notice.explain_fallback")} if explain else {}
+    return [swap.get(code) or NOTICE_TEXT.get(code, code) for code in (answer.notices or [])]
 
 
 def link_citations(text: str, sources, turn: str | None) -> str:
@@ -100,10 +102,10 @@ def summary_line(answer, explain: bool = False) -> str:
     return SUMMARY["retried"] if outcome == "retried" else ""
 
 
-def details(answer) -> str:
+def details(answer, explain: bool = False) -> str:
     """Collapsed 详情 Details: model, timings, every notice and the check's reasons."""
     rows = [meta_line(answer)]  # already escaped
-    rows += [html.escape(n) for n in notices(answer)]
+    rows += [html.escape(n) for n in notices(answer, explain)]
     for i, reasons in enumerate((answer.guard or {}).get("reasons") or []):
         if reasons:
             rows.append(f"{label('chat.first_try' if i == 0 else 'chat.retry')}: {html.escape(', '.join(reasons))}")
@@ -125,7 +127,7 @@ def assistant_content(answer, turn: str | None = None, explain: bool = False) ->
             body = f"**{label('chat.explanation')}**\n\n" + body
     line = summary_line(answer, explain)
     parts = [b for b in (body, _NOTICE + html.escape(line) + "</div>" if line else "") if b]
-    return "\n\n".join(parts + [details(answer)])
+    return "\n\n".join(parts + [details(answer, explain)])
 
 
 def plain(content) -> str:

@@ -14,6 +14,7 @@ from tutor.trust import policy
 from tutor.trust.check import FALLBACK_HEADER, QUOTES_HEADER
 from ui.chat import KEEP, NO_QUESTION, REWRITING, respond
 from ui.render import SUMMARY, plain, user_content
+from tutor.wording import w
 
 Q = "为什么注意力要除以根号d_k？"
 
@@ -125,6 +126,9 @@ def test_a_failed_explanation_is_not_shown_and_says_so(tutor):
     final = list(respond(tutor, "", chat, "", None, explain=True))[-1][1][-1]["content"]
     assert "Gatsby" not in final and "banana" not in final and FALLBACK_HEADER["zh"] not in final
     assert SUMMARY["explain_failed"].split(" / ")[0] in final
+    # review 3: its 详情 said "these are sentences quoted from the notes" with nothing under it
+    assert w("notice.extractive_fallback").split(" / ")[0] not in final
+    assert w("notice.explain_fallback").split(" / ")[0] in final
 
 
 @pytest.mark.parametrize("at", ["prefill", "draft"])

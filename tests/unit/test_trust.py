@@ -366,6 +366,21 @@ def test_extractive_answer_to_a_why_question_quotes_the_cause():
     assert "softmax 饱和" not in plain_q  # no bonus when the question does not ask why
 
 
+def test_a_question_about_weaknesses_quotes_drawbacks_not_strengths():
+    """Review 3: 「那它的缺点呢？」 after a RAG question quoted 减少幻觉 (a strength), and "And its
+    weaknesses?" quoted definitions: the drawbacks do not repeat the learner's word."""
+    note = ("- RAG 把检索到的段落交给生成模型作答，能更新知识、给出出处、减少幻觉。\n"
+            "- 优点：知识可随文档更新而无需重训，可引用出处。\n"
+            "- RAG：适合企业知识库和客服；效果上限受检索质量限制，切块方式和提示都要调。")
+    quoted = extractive_answer("RAG 减少幻觉\n那它的缺点呢？", [(1, note)], "zh", k=1, asked="那它的缺点呢？")
+    assert "受检索质量限制" in quoted
+    assert "受检索质量限制" not in extractive_answer("RAG 如何减少幻觉？", [(1, note)], "zh", k=1)
+    # English: no drawback in the English summary, so the note's own (Chinese) one is quoted
+    en = "RAG feeds retrieved passages to a generator so that hallucinations are reduced. DPR uses a dual encoder.\n" + note
+    quoted = extractive_answer("RAG hallucination\nAnd its weaknesses?", [(1, en)], "en", k=1, asked="And its weaknesses?")
+    assert "受检索质量限制" in quoted
+
+
 @pytest.mark.parametrize("question, answer, restates", [
     # shown as "direct" by SmolLM2 in the full guard run (evals/trust/guard_run.jsonl, 2026-11-29)
     ("How does LoRA reduce the number of trainable parameters when fine-tuning a large language model?",

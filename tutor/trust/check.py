@@ -433,6 +433,17 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
 CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
 
 
+# A question about weaknesses is answered by the note's drawbacks, which rarely repeat the word
+# the learner used (「那它的缺点呢？」 → 「效果上限受检索质量限制」): without this, the definition
+# or the strengths (sharing the topic's words) were quoted.
+LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|劣势|弊端|短板|坏处|weakness|drawback|limitation|downside|disadvantage|"
+                            r"shortcoming|\bcons\b", re.I)
+LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大|受[^，。；]{0,10}限|难以|无法|不能|不适合|容易|依赖|昂贵|风险|"
+                        r"但|然而|\bdrawbacks?\b|\blimit(?:ation)?s?\b|\bweakness|\bcannot\b|\bcan't\b|\bcostly\b|"
+                        r"\bexpensive\b|\bslow(?:er)?\b|\brequires?\b|\bstruggles?\b|\bhowever\b|\bbut\b|\brisks?\b", re.I)
+STRENGTH_LEAD = re.compile(r"^\s*(?:优点|优势|好处|strengths?|advantages?|pros)\s*[：:]", re.I)
+
+
 FOLLOWUP_CONTEXT_WEIGHT = 0.5  # the follow-up's own words come first: 缺点, then LoRA's rather than any note's
 FOLLOWUP_MIN_SHARE = 0.8  # a follow-up's quote scoring under this share of the best one is left out
 
@@ -456,7 +467,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     and key-point recall from 0.502 to 0.533. Sentences in the question's language are
     preferred; relevance = share of the question's content tokens in the sentence, plus
     (English) the embedding similarity, plus CAUSE_BONUS for a sentence with a causal cue
-    when the question asks why; ties go to the earlier source. (IDF-weighted tokens and
+    when the question asks why, and as much for a sentence stating a drawback (LIMIT_CUES, not
+    a line of strengths) when it asks for weaknesses (LIMIT_QUESTION; with no such sentence in
+    the question's language, the best note's own drawbacks in any language are the pool);
+    ties go to the earlier source. (IDF-weighted tokens and
     multilingual similarity for Chinese were tried and lowered key-point recall on the tuning
     set: evals/answers/QUOTES.md.)
     asked: the learner's own question when `question` is a follow-up joined to the last one
@@ -492,8 +506,13 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         sims = [sum(a * b for a, b in zip(qv, v)) for v in embed([c[2] for c in pool])]
 
     why = bool(WHY_QUESTION.search(asked if asked is not None else question))
+    limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
+    if limits and not any(_drawback(c[2]) for c in pool):
+        # (an English summary seldom lists drawbacks: the note's own ones, in its language, beat none)
+        pool = [c for c in cands if _drawback(c[2]) and c[0] == best_n] or pool
+        sims = [0.0] * len(pool)
 
-    def rel(i: int) -> float:
+    def rel(i: int, drawback: bool = True) -> float:
         n, order, s = pool[i]
         toks = set(content_tokens(s))
         cov = sum(t in toks for t in own) / len(own) if own else 0.0
@@ -501,16 +520,25 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             on_topic = sum(t in toks for t in ctx) / len(ctx)
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
         cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
+        cause += CAUSE_BONUS if drawback and limits and _drawback(s) else 0.0
         return cov + cause + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
     best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
     if ctx:  # a follow-up's weak quotes are from a neighbouring topic: fewer quotes are better
-        best = [i for i in best if rel(i) >= FOLLOWUP_MIN_SHARE * rel(best[0])]
+        # (judged without the drawback bonus: it picks among the topic's sentences, it does not
+        # make another topic's drawback as good as this one's)
+        top = max(rel(i, False) for i in best)
+        best = [i for i in best if rel(i, False) >= FOLLOWUP_MIN_SHARE * top]
     lines = [header[lang]]
     for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
         n, _, s = pool[i]
         lines.append(f"- {cite(s, n)}")
     return "\n".join(lines)
+
+
+def _drawback(sentence: str) -> bool:
+    """Does the sentence state a drawback (a cue, and not a line of strengths)?"""
+    return bool(LIMIT_CUES.search(sentence)) and not STRENGTH_LEAD.search(sentence)
 
 
 def cite(sentence: str, n: int) -> str:
