@@ -7,12 +7,24 @@ PORT    ?= 7860
 
 .PHONY: run test test-fast install sysdeps ingest bench soak lint clean readme
 
-$(STAMP): pyproject.toml
+# llama-cpp-python builds from source, by default for the building CPU (-march=native). On a
+# CPU with AMX (Xeon Sapphire Rapids) that build segfaults in its first decode (0.3.36, gdb:
+# ggml_backend_amx_mul_mat), so we build for AVX2 + FMA: any x86-64 from ~2015 on, same wheel
+# on every machine. The wheel is kept in LLAMA_WHEELS (not pip's cache, which may hold a
+# native build of the same version). A GPU build: LLAMA_CMAKE="-DGGML_CUDA=on" make install.
+LLAMA_CMAKE  ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEELS ?= $(HOME)/.cache/tutor/wheels/$(shell echo "$(LLAMA_CMAKE)" | cksum | cut -d' ' -f1)
+LLAMA_REQ    := llama-cpp-python>=0.3.8,<0.4
+
+$(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build of torch first (an unpinned torch would pull a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
-	# llama-cpp-python builds from source (~4 min); pip caches the wheel afterwards
+	# llama-cpp-python from source once (~4 min on 2 cores), then from LLAMA_WHEELS
+	mkdir -p $(LLAMA_WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel -q --no-cache-dir --no-deps --find-links $(LLAMA_WHEELS) -w $(LLAMA_WHEELS) "$(LLAMA_REQ)"
+	$(BIN)/pip install -q --force-reinstall --no-deps --no-index --find-links $(LLAMA_WHEELS) "$(LLAMA_REQ)"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
