@@ -9,7 +9,7 @@ import pytest
 
 from tutor.text import split_sentences
 
-from tutor.trust.check import (FALLBACK_HEADER, Flagger, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
+from tutor.trust.check import (FALLBACK_HEADER, Flagger, cjk_phrases, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
                          restates_question, retry_reasons,
                          language_mismatch, repetition, strip_citations)
 
@@ -438,3 +438,16 @@ def test_chinese_checks_embed_nothing_because_their_rule_gives_similarity_no_wei
     assert zh == Flagger(None).check([zh[0].text], ["除以根号 d_k 可以防止 softmax 进入饱和区。"], "zh")
     en = f.check(["Scaling by sqrt d_k keeps softmax out of saturation."], ["Dividing by sqrt(d_k) keeps softmax from saturating."], "en")
     assert calls and en[0].sim == 1.0
+
+
+def test_the_learners_phrase_whole_beats_its_parts():
+    """Review 3: 「什么是批归一化？」 quoted the LayerNorm note's 归一化 sentences: jieba cuts the
+    phrase into 批 + 归一化, so any sentence with 归一化 shared half the question."""
+    assert cjk_phrases("什么是批归一化？") == ["批归一化"]
+    assert cjk_phrases("GAN 的模式崩溃是什么？") == ["模式崩溃"]
+    assert cjk_phrases("What is batch normalization?") == []
+    note = ("- 归一化把每个 token 的尺度拉回稳定范围，让后续子层的输入分布保持一致。\n"
+            "- 层归一化在单个样本内部沿特征维度计算均值和方差，再做缩放和平移。\n"
+            "- 常见误区：“LN 和 BN 只是名字不同”——批归一化跨批次内的样本统计，推理时改用滑动平均。")
+    quoted = extractive_answer("什么是批归一化？", [(1, note)], "zh", k=1)
+    assert "批归一化跨批次" in quoted and "尺度拉回" not in quoted

@@ -37,6 +37,7 @@ from tutor.text import clean_input, detect_lang, neutralise_control, split_sente
 from tutor.trust import policy
 from tutor.trust.check import (
     FALLBACK_HEADER,
+    MISCONCEPTION_LABELS,
     QUOTES_HEADER,
     Flagger,
     cosine_embed,
@@ -44,6 +45,7 @@ from tutor.trust.check import (
     garbage_reasons,
     is_empty,
     is_looping,
+    quotable_sentences,
     retry_reasons,
 )
 from tutor.trust.injection import URL, strip_instructions
@@ -52,6 +54,9 @@ LOOP_STOP_CHARS = 240  # a streamed answer this long that already loops is cut s
 RETRY_MAX_TOKENS = 192  # the strict retry asks for at most three sentences
 RETRY_SOURCES = 2  # the strict retry sees only the best notes: short prompts suit small models
 MISCONCEPTION_HEADINGS = {"常见误区", "Common misconceptions"}
+# a misconception is quoted only under a label (check.MISCONCEPTION_LABELS), so its wrong claim never reads as the answer
+MISCONCEPTION_LABEL = dict(zip(("常见误区", "Common misconceptions"), MISCONCEPTION_LABELS))
+QUOTE_MISCONCEPTIONS = True
 
 
 class Question:
@@ -465,14 +470,21 @@ class Chat:
 
     def _quotable(self, sources: list[Source]) -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points, then its
-        retrieved sections except misconceptions (a quoted misconception reads as a claim);
-        outline chunks (labels, aliases) only when nothing else is there."""
+        retrieved sections; a misconception's lines each under MISCONCEPTION_LABEL (alone, its
+        wrong claim would read as the answer); outline chunks (labels, aliases) only when
+        nothing else is there."""
         chunks = self.retriever.index.chunks
         out = [(s.n, "\n".join(self.key_points.get(s.id, []))) for s in sources]
         for s in sources:
             for c in (chunks[i] for i in s.chunk_ids):
-                if c.kind == "section" and c.heading not in MISCONCEPTION_HEADINGS:
-                    out.append((s.n, c.text.split("\n", 1)[-1]))  # without the 'title · heading' label
+                body = c.text.split("\n", 1)[-1]  # without the 'title · heading' label
+                if c.kind != "section":
+                    continue
+                if c.heading not in MISCONCEPTION_HEADINGS:
+                    out.append((s.n, body))
+                elif QUOTE_MISCONCEPTIONS:
+                    label = MISCONCEPTION_LABEL[c.heading]
+                    out.append((s.n, "\n".join(label + q for q in quotable_sentences(body))))  # (a chunk's bullets share one line)
         if not any(t for _, t in out):
             out = [(s.n, chunks[i].text) for s in sources for i in s.chunk_ids]
         # quoted to the learner as the tutor's answer: no planted directives, no links

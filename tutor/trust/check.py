@@ -444,6 +444,35 @@ LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大
 STRENGTH_LEAD = re.compile(r"^\s*(?:优点|优势|好处|strengths?|advantages?|pros)\s*[：:]", re.I)
 
 
+# The learner's word whole: jieba cuts 「批归一化」 into 批 + 归一化, so every sentence about
+# 层归一化 shared half the question; a sentence with the phrase itself is about what was asked.
+PHRASE_BONUS = 0.5
+BEST_NOTE_MARGIN: float | None = None
+
+# A note's misconceptions are quotable under a label (Chat._quotable), so the wrong claim never
+# reads as the answer; they rank below a plain sentence that says as much: on the tuning set
+# they displaced key points (evals/answers/QUOTES.md, fifth round).
+MISCONCEPTION_LABELS = ("常见误区：", "Common misconception: ")
+MISCONCEPTION_PENALTY = 0.5
+MISCONCEPTION_GATE: bool | None = True
+
+
+def cjk_phrases(text: str) -> list[str]:
+    """Runs of two or more adjacent content words of text that contain a Chinese character,
+    joined as written (「GAN 的模式崩溃是什么」 → ['模式崩溃']; 「什么是批归一化」 → ['批归一化'])."""
+    keep = set(content_tokens(text))
+    out: list[str] = []
+    run: list[str] = []
+    for w in token_sequence(text) + [""]:
+        if w and w in keep:
+            run.append(w)
+            continue
+        if len(run) >= 2 and re.search(r"[\u4e00-\u9fff]", "".join(run)):
+            out.append("".join(run))
+        run = []
+    return out
+
+
 FOLLOWUP_CONTEXT_WEIGHT = 0.5  # the follow-up's own words come first: 缺点, then LoRA's rather than any note's
 FOLLOWUP_MIN_SHARE = 0.8  # a follow-up's quote scoring under this share of the best one is left out
 
@@ -483,11 +512,14 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     q_toks = set(content_tokens(question))
     own = set(content_tokens(asked)) if asked is not None else q_toks
     own, ctx = (own, q_toks - own) if own else (q_toks, set())
+    phrases = cjk_phrases(asked if asked is not None else question)
     cands: list[tuple[int, int, str]] = []  # (n, order, sentence)
     seen = set()
     for n, text in sources:
         for s in quotable_sentences(text):
             key = strip_citations(s)
+            if key.startswith(MISCONCEPTION_LABELS) and not (MISCONCEPTION_GATE is None or any(ph in key.lower() for ph in phrases)):
+                continue  # a misconception only where it holds the learner's phrase whole
             if (8 <= len(key) <= 320 and key not in seen and not s.startswith(("```", "$$", "|"))
                     and not key.endswith(("？", "?"))):  # a question restated is no answer
                 seen.add(key)
@@ -495,11 +527,26 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if not cands:
         return header[lang]
     in_lang = [c for c in cands if detect_lang(c[2]) == lang]
+    def share(s: str) -> float:  # the learner's words in s, plus the phrase bonus
+        toks = set(content_tokens(s))
+        low = s.lower()
+        cov = sum(t in toks for t in own) / len(own) if own else 0.0
+        return cov + (PHRASE_BONUS * sum(ph in low for ph in phrases) / len(phrases) if phrases else 0.0)
+
     best_n = min(c[0] for c in cands)
+    if BEST_NOTE_MARGIN is not None and in_lang:
+        top = {}
+        for n, _, s in in_lang:
+            top[n] = max(top.get(n, 0.0), share(s))
+        alt = min(top, key=lambda n: (-top[n], n))
+        if top[alt] >= top.get(best_n, 0.0) + BEST_NOTE_MARGIN:
+            best_n = alt
     first = [c for c in in_lang if c[0] == best_n]
     # the best note alone when it has k sentences in the question's language: a third quote
     # from another note was mostly beside the point
-    pool = first if len(first) >= k else in_lang if len(in_lang) >= min(k, len(cands)) else cands
+    # (a labelled misconception does not count: it would make a one-note pool of a thin note)
+    plain = [c for c in first if not c[2].startswith(MISCONCEPTION_LABELS)]
+    pool = first if len(plain) >= k else in_lang if len(in_lang) >= min(k, len(cands)) else cands
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
         qv = embed([question])[0]
@@ -515,13 +562,14 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     def rel(i: int, drawback: bool = True) -> float:
         n, order, s = pool[i]
         toks = set(content_tokens(s))
-        cov = sum(t in toks for t in own) / len(own) if own else 0.0
+        cov = share(s)
         if ctx:  # a follow-up: on the last question's topic too, or its 缺点 could be any note's
             on_topic = sum(t in toks for t in ctx) / len(ctx)
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
         cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
         cause += CAUSE_BONUS if drawback and limits and _drawback(s) else 0.0
-        return cov + cause + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
+        penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
+        return cov + cause - penalty + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
     best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
     if ctx:  # a follow-up's weak quotes are from a neighbouring topic: fewer quotes are better
