@@ -451,3 +451,12 @@ def test_the_learners_phrase_whole_beats_its_parts():
             "- 常见误区：“LN 和 BN 只是名字不同”——批归一化跨批次内的样本统计，推理时改用滑动平均。")
     quoted = extractive_answer("什么是批归一化？", [(1, note)], "zh", k=1)
     assert "批归一化跨批次" in quoted and "尺度拉回" not in quoted
+
+
+def test_a_phrase_naming_the_notes_own_topic_earns_no_bonus():
+    """The phrase bonus is for what the note only mentions (批归一化 in the LayerNorm note); the
+    note's own name (多头注意力 in its note) is in most of its sentences and picks none."""
+    note = "- 注意力也用在语音、推荐等场景。\n- 多头注意力的公式只有一个。"
+    q = "多头注意力在哪些场景？"
+    assert "公式只有一个" in extractive_answer(q, [(1, note)], "zh", k=1)
+    assert "推荐等场景" in extractive_answer(q, [(1, note)], "zh", k=1, topic_names=["多头注意力", "Multi-head attention"])

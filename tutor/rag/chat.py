@@ -466,7 +466,9 @@ class Chat:
                     asked: str | None = None) -> str:
         """trust.check.extractive_answer over the sources' quotable text. question: what the
         quotes must be about (a follow-up's search query); asked: the learner's own words."""
-        return extractive_answer(question, self._quotable(sources), lang, self.flagger.embed, header=header, asked=asked)
+        names = [n for s in sources for n in self.retriever.index.names.get(s.id, ())]
+        return extractive_answer(question, self._quotable(sources), lang, self.flagger.embed, header=header, asked=asked,
+                                 topic_names=names)
 
     def _quotable(self, sources: list[Source]) -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points, then its

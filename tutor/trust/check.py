@@ -485,12 +485,14 @@ QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so the
 
 def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: str,
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
-                      header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None) -> str:
+                      header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None,
+                      topic_names: Sequence[str] = ()) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
-    (Chat passes the cited notes' key points and retrieved sections, misconceptions excluded:
-    quoted alone, a misconception reads as a claim). When the best source (the lowest n) has at
+    (Chat passes the cited notes' key points and retrieved sections; a misconception's sentences
+    each start with a MISCONCEPTION_LABELS label and are candidates only when they hold a phrase
+    of the question, scoring MISCONCEPTION_PENALTY less). When the best source (the lowest n) has at
     least k quotable sentences in the question's language, only it is quoted: on the blind sets (blind3, evals/answers/
     QUOTES.md) the share of quoted sentences from an expected note rose from 0.66 to 0.90
     and key-point recall from 0.502 to 0.533. Sentences in the question's language are
@@ -499,7 +501,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     when the question asks why, and as much for a sentence stating a drawback (LIMIT_CUES, not
     a line of strengths) when it asks for weaknesses (LIMIT_QUESTION; with no such sentence in
     the question's language, the best note's own drawbacks in any language are the pool);
-    ties go to the earlier source. (IDF-weighted tokens and
+    ties go to the earlier source; plus PHRASE_BONUS × the share of the question's Chinese
+    phrases (`cjk_phrases`, those naming none of topic_names) that the sentence holds whole.
+    topic_names: titles and aliases of the cited notes. (IDF-weighted tokens and
     multilingual similarity for Chinese were tried and lowered key-point recall on the tuning
     set: evals/answers/QUOTES.md.)
     asked: the learner's own question when `question` is a follow-up joined to the last one
@@ -512,7 +516,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     q_toks = set(content_tokens(question))
     own = set(content_tokens(asked)) if asked is not None else q_toks
     own, ctx = (own, q_toks - own) if own else (q_toks, set())
-    phrases = cjk_phrases(asked if asked is not None else question)
+    # a phrase that names a cited note's own topic (多头注意力 in the 1.2.4 note) is in most of its
+    # sentences and picks none; one naming something else (批归一化 in the LayerNorm note) does
+    names = [n.lower() for n in topic_names]
+    phrases = [ph for ph in cjk_phrases(asked if asked is not None else question) if not any(ph in n for n in names)]
     cands: list[tuple[int, int, str]] = []  # (n, order, sentence)
     seen = set()
     for n, text in sources:
