@@ -460,3 +460,13 @@ def test_a_phrase_naming_the_notes_own_topic_earns_no_bonus():
     q = "多头注意力在哪些场景？"
     assert "公式只有一个" in extractive_answer(q, [(1, note)], "zh", k=1)
     assert "推荐等场景" in extractive_answer(q, [(1, note)], "zh", k=1, topic_names=["多头注意力", "Multi-head attention"])
+
+
+def test_a_sentence_end_inside_a_chinese_quotation_does_not_cut_the_sentence():
+    """3.1.2's example 「A=“小明今天感冒了。”，B=“所以他请假在家休息。”是正例」 was quoted as the
+    fragments 「”，B=“所以他请假在家休息」 and 「”是正例；若 B=“量子计算机使用量子比特」."""
+    from tutor.trust.check import quotable_sentences
+
+    text = "例子：A=“小明今天感冒了。”，B=“所以他请假在家休息。”是正例。原论文报告准确率 97%。"
+    assert quotable_sentences(text) == ["例子：A=“小明今天感冒了。”，B=“所以他请假在家休息。”是正例。", "原论文报告准确率 97%。"]
+    assert quotable_sentences("未闭合的“引号。后面的句子。") == ["未闭合的“引号。", "后面的句子。"]  # an unclosed quote cuts as before

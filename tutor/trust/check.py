@@ -417,10 +417,30 @@ def quotable_sentences(text: str) -> list[str]:
             continue
         if fenced or line.lstrip().startswith("|"):
             continue
-        for part in _QUOTABLE_END.split(line.replace("**", "")):  # no Markdown bold in a quote
+        for part in _inside_quotes_kept(_QUOTABLE_END.split(line.replace("**", ""))):  # no Markdown bold in a quote
             part = re.sub(r"^\s*(?:[-*•]\s+)+", "", part)  # bullets, also one after a full stop
             if part.strip():
                 out.append(" ".join(part.split()))
+    return out
+
+
+_OPEN_QUOTES, _CLOSE_QUOTES = "“「『", "”」』"
+
+
+def _inside_quotes_kept(parts: list[str], max_chars: int = 320) -> list[str]:
+    """Pieces of a line split at sentence ends, joined again where the end fell inside a
+    Chinese quotation (A=“小明今天感冒了。”，B=“……”), which alone read as fragments; a join
+    longer than max_chars (an unclosed quote) keeps the pieces as they were."""
+    out: list[str] = []
+    group: list[str] = []
+    for part in parts:
+        group.append(part)
+        text = "".join(group)
+        if sum(text.count(c) for c in _OPEN_QUOTES) <= sum(text.count(c) for c in _CLOSE_QUOTES):
+            out += [text] if len(text) <= max_chars or len(group) == 1 else group
+            group = []
+    if group:
+        out += group
     return out
 
 
