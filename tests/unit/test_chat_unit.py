@@ -155,3 +155,28 @@ def test_an_english_question_shows_the_notes_english_summary_on_its_card(fake_tu
     hit = Hit(chunk=section, score=0.05, dense=0.5, bm25=3.0, relevance=0.9)
     assert group_sources([hit], chunks, "en")[0].snippet == summary.text
     assert group_sources([hit], chunks, "zh")[0].snippet == section.text
+
+
+def test_a_follow_up_with_no_words_of_its_own_stays_on_the_last_topic(fake_tutor):
+    """Review 4: 「注意力的计算量为什么那么大？」 → 「那它的缺点呢？」 quoted Attention Rollout's drawbacks
+    (12.2.1): the joined query ranked it first (注意力 + 缺点). A follow-up that names nothing of its
+    own puts the notes of the question it refers to first; one with words of its own may move on."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+
+    def hit(node):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node))
+
+    found = {"注意力的计算量为什么那么大？": [hit("1.1.4"), hit("2.1.1")]}
+
+    def search(q):
+        return found.get(q, [hit("12.2.1"), hit("1.1.4")])
+
+    history = [{"role": "user", "content": "注意力的计算量为什么那么大？"}, {"role": "assistant", "content": "……"}]
+    args = (history, fake_tutor.index, search, bool, lambda prev: prev + "\n")
+    hits, _ = followup.resolve("那它的缺点呢？", *args)
+    assert [h.chunk.node_id for h in hits] == ["1.1.4", "12.2.1"]
+    hits, _ = followup.resolve("那它在可解释性里怎么用？", *args)
+    assert [h.chunk.node_id for h in hits] == ["12.2.1", "1.1.4"]
+    assert followup.only_generic("And what are its downsides?") and not followup.only_generic("它为什么外推会变差？")

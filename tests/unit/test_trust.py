@@ -470,3 +470,14 @@ def test_a_sentence_end_inside_a_chinese_quotation_does_not_cut_the_sentence():
     text = "例子：A=“小明今天感冒了。”，B=“所以他请假在家休息。”是正例。原论文报告准确率 97%。"
     assert quotable_sentences(text) == ["例子：A=“小明今天感冒了。”，B=“所以他请假在家休息。”是正例。", "原论文报告准确率 97%。"]
     assert quotable_sentences("未闭合的“引号。后面的句子。") == ["未闭合的“引号。", "后面的句子。"]  # an unclosed quote cuts as before
+
+
+def test_an_english_follow_up_on_weaknesses_quotes_the_notes_drawbacks_in_chinese():
+    """Review 4: "And what are its downsides?" after a LoRA question quoted nothing (its English
+    summary lists no drawback; the Chinese ones share no word with the question, and the
+    follow-up filter dropped every quote) or the definition."""
+    en = "LoRA is a parameter-efficient fine-tuning method. It freezes the pretrained weight W0. BA can be merged into W0.\n"
+    zh = "- 缺点：表达能力受秩限制，常不及全参微调；激活显存并未减少。"
+    quoted = extractive_answer("What is LoRA?\nAnd what are its downsides?", [(1, en + zh)], "en", k=3,
+                               asked="And what are its downsides?")
+    assert "表达能力受秩限制" in quoted

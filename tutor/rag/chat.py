@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterator
 
 from tutor.errors import TutorError
@@ -37,6 +37,7 @@ from tutor.text import clean_input, detect_lang, neutralise_control, split_sente
 from tutor.trust import policy
 from tutor.trust.check import (
     FALLBACK_HEADER,
+    LIMIT_QUESTION,
     MISCONCEPTION_LABELS,
     QUOTES_HEADER,
     Flagger,
@@ -54,6 +55,7 @@ LOOP_STOP_CHARS = 240  # a streamed answer this long that already loops is cut s
 RETRY_MAX_TOKENS = 192  # the strict retry asks for at most three sentences
 RETRY_SOURCES = 2  # the strict retry sees only the best notes: short prompts suit small models
 MISCONCEPTION_HEADINGS = {"常见误区", "Common misconceptions"}
+PROS_CONS_HEADINGS = ("优缺点", "Strengths and weaknesses", "Pros and cons")  # DESIGN.md's note sections
 # a misconception is quoted only under a label (check.MISCONCEPTION_LABELS), so its wrong claim never reads as the answer
 MISCONCEPTION_LABEL = dict(zip(("常见误区", "Common misconceptions"), MISCONCEPTION_LABELS))
 QUOTE_MISCONCEPTIONS = True
@@ -467,6 +469,14 @@ class Chat:
         """trust.check.extractive_answer over the sources' quotable text. question: what the
         quotes must be about (a follow-up's search query); asked: the learner's own words."""
         names = [n for s in sources for n in self.retriever.index.names.get(s.id, ())]
+        if sources and LIMIT_QUESTION.search(asked if asked is not None else question):
+            # 「那它的缺点呢？」: the best note's strengths-and-weaknesses section, retrieved or not (the
+            # search matched its definition; without this an English follow-up on LoRA quoted it)
+            idx = self.retriever.index
+            best = min(sources, key=lambda x: x.n)
+            extra = [c for c in idx.by_node.get(best.id, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
+                     and c not in best.chunk_ids]
+            sources = [replace(x, chunk_ids=x.chunk_ids + extra) if x is best else x for x in sources]
         return extractive_answer(question, self._quotable(sources), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names)
 

@@ -75,32 +75,59 @@ def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str,
     return f"{prev}\n{question}"
 
 
-def referent(history: list[dict], index, search, covered, turns: int = HISTORY_TURNS) -> str:
-    """The earlier user question a follow-up refers to: the newest of the last `turns` that is no
-    follow-up itself and whose own hits are covered; "" when there is none. search: query →
-    hits; covered: hits → bool (one search per question looked at, newest first)."""
+def referent(history: list[dict], index, search, covered, turns: int = HISTORY_TURNS) -> tuple[str, list]:
+    """(question, its hits): the earlier user question a follow-up refers to — the newest of the
+    last `turns` that is no follow-up itself and whose own hits are covered; ("", []) when there
+    is none. search: query → hits; covered: hits → bool (one search per question looked at,
+    newest first)."""
     asked = [t["content"] for t in history if t["role"] == "user"][-turns:]
     for prev in reversed(asked):
-        if not is_followup(prev, index) and covered(search(prev)):
-            return prev
-    return ""
+        if not is_followup(prev, index):
+            hits = search(prev)
+            if covered(hits):
+                return prev, hits
+    return "", []
 
 
 def resolve(question: str, history: list[dict], index, search, covered, make_query) -> tuple[list, str]:
     """(hits, query) for `question` in a conversation: searched alone, unless it refers back
     (`is_followup`): then the follow-up query (`make_query(prev)` with prev the question it
-    refers to, `referent`; see `search_query`) and its hits — or no hits at all when it refers to
-    nothing the notes cover. search: query → hits; covered: hits → bool. The one rule for the
-    chat and for eval items with a history."""
+    refers to, `referent`; see `search_query`) and its hits — those of the notes prev found first
+    when the follow-up has no words of its own (`only_generic`: 「那它的缺点呢？」 is about what was
+    just discussed) — or no hits at all when it refers to nothing the notes cover. search: query → hits;
+    covered: hits → bool. The one rule for the chat and for eval items with a history."""
     if any(t["role"] == "user" for t in history) and is_followup(question, index):
         # 「它有什么缺点？」 after a LoRA question: search with that question too. A question that is
         # merely not covered is no follow-up: it gets the not-covered reply, as when alone
-        prev = referent(history, index, search, covered)
+        prev, prev_hits = referent(history, index, search, covered)
         if not prev:
             return [], question
         query = make_query(prev)
-        return search(query), query
+        # 「注意力的计算量为什么那么大？」 → 「那它的缺点呢？」: the joined query ranked Attention
+        # Rollout (注意力 + 缺点) first and its drawbacks were quoted as attention's
+        hits = search(query)
+        if not only_generic(question):  # words of its own (a prompt template, a variant): it may move on
+            return hits, query
+        topic = {h.chunk.node_id for h in prev_hits}
+        return sorted(hits, key=lambda h: h.chunk.node_id not in topic), query  # (stable: fused order within each)
     return search(question), question
+
+
+def only_generic(question: str) -> bool:
+    """True when every content word of question is generic (缺点, example, why…; pronouns and
+    question words are no content words): it names nothing of its own."""
+    from tutor.rag.bm25 import tokenize
+
+    return all(t in _generic() for t in tokenize(question))
+
+
+def _generic() -> frozenset[str]:
+    from tutor.rag.bm25 import tokenize
+
+    global _GENERIC
+    if _GENERIC is None:  # as `tokenize` cuts and stems them (example → exampl, 复杂度 → 复杂, 复杂度)
+        _GENERIC = frozenset(_GENERIC_WORDS) | frozenset(tokenize(" ".join(_GENERIC_WORDS)))
+    return _GENERIC
 
 
 def is_followup(question: str, index) -> bool:
@@ -108,16 +135,12 @@ def is_followup(question: str, index) -> bool:
     question (< 40 chars) with a pronoun (它, 这个, it, that…), or a very short one (≤ 16
     chars or ≤ 6 English words) whose content words are all generic (「缺点呢？」, "why?",
     "any examples?"). A question with a topic of its own, covered or not, is no follow-up."""
-    from tutor.rag.bm25 import tokenize
     from tutor.rag.retrieve import outline_matches
 
-    global _GENERIC
-    if _GENERIC is None:  # as `tokenize` cuts and stems them (example → exampl, 复杂度 → 复杂, 复杂度)
-        _GENERIC = frozenset(_GENERIC_WORDS) | frozenset(tokenize(" ".join(_GENERIC_WORDS)))
     q = question.strip()
     if len(q) >= 40 or outline_matches(q, index):
         return False
     if _PRONOUN.search(q):
         return True
     short = len(q) <= SHORT_CHARS if detect_lang(q) == "zh" else len(q.split()) <= SHORT_WORDS
-    return short and all(t in _GENERIC for t in tokenize(q))
+    return short and only_generic(q)

@@ -599,11 +599,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         return cov + cause - penalty + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
     best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
-    if ctx:  # a follow-up's weak quotes are from a neighbouring topic: fewer quotes are better
-        # (judged without the drawback bonus: it picks among the topic's sentences, it does not
-        # make another topic's drawback as good as this one's)
-        top = max(rel(i, False) for i in best)
-        best = [i for i in best if rel(i, False) >= FOLLOWUP_MIN_SHARE * top]
+    if ctx and best:  # a follow-up's weak quotes are from a neighbouring topic: fewer quotes are better
+        # (the drawback bonus counts only for a sentence with a word of the last question: it picks
+        # among the topic's sentences, it does not make another topic's drawback as good as this one's)
+        def kept(i: int) -> float:
+            return rel(i, bool(ctx & set(content_tokens(pool[i][2]))))
+
+        top = max(kept(i) for i in best)
+        if top > 0:  # (nothing shares a word: a drawback pool in the note's other language)
+            best = [i for i in best if kept(i) >= FOLLOWUP_MIN_SHARE * top]
     lines = [header[lang]]
     for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
         n, _, s = pool[i]
