@@ -58,7 +58,6 @@ MISCONCEPTION_HEADINGS = {"常见误区", "Common misconceptions"}
 PROS_CONS_HEADINGS = ("优缺点", "Strengths and weaknesses", "Pros and cons")  # DESIGN.md's note sections
 # a misconception is quoted only under a label (check.MISCONCEPTION_LABELS), so its wrong claim never reads as the answer
 MISCONCEPTION_LABEL = dict(zip(("常见误区", "Common misconceptions"), MISCONCEPTION_LABELS))
-QUOTE_MISCONCEPTIONS = True
 
 
 class Question:
@@ -494,7 +493,7 @@ class Chat:
                     continue
                 if c.heading not in MISCONCEPTION_HEADINGS:
                     out.append((s.n, body))
-                elif QUOTE_MISCONCEPTIONS:
+                else:
                     label = MISCONCEPTION_LABEL[c.heading]
                     out.append((s.n, "\n".join(label + q for q in quotable_sentences(body))))  # (a chunk's bullets share one line)
         if not any(t for _, t in out):

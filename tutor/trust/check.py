@@ -467,14 +467,12 @@ STRENGTH_LEAD = re.compile(r"^\s*(?:优点|优势|好处|strengths?|advantages?|
 # The learner's word whole: jieba cuts 「批归一化」 into 批 + 归一化, so every sentence about
 # 层归一化 shared half the question; a sentence with the phrase itself is about what was asked.
 PHRASE_BONUS = 0.5
-BEST_NOTE_MARGIN: float | None = None
 
 # A note's misconceptions are quotable under a label (Chat._quotable), so the wrong claim never
 # reads as the answer; they rank below a plain sentence that says as much: on the tuning set
 # they displaced key points (evals/answers/QUOTES.md, fifth round).
 MISCONCEPTION_LABELS = ("常见误区：", "Common misconception: ")
 MISCONCEPTION_PENALTY = 0.5
-MISCONCEPTION_GATE: bool | None = True
 
 
 def cjk_phrases(text: str) -> list[str]:
@@ -545,7 +543,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     for n, text in sources:
         for s in quotable_sentences(text):
             key = strip_citations(s)
-            if key.startswith(MISCONCEPTION_LABELS) and not (MISCONCEPTION_GATE is None or any(ph in key.lower() for ph in phrases)):
+            if key.startswith(MISCONCEPTION_LABELS) and not any(ph in key.lower() for ph in phrases):
                 continue  # a misconception only where it holds the learner's phrase whole
             if (8 <= len(key) <= 320 and key not in seen and not s.startswith(("```", "$$", "|"))
                     and not key.endswith(("？", "?"))):  # a question restated is no answer
@@ -561,13 +559,6 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         return cov + (PHRASE_BONUS * sum(ph in low for ph in phrases) / len(phrases) if phrases else 0.0)
 
     best_n = min(c[0] for c in cands)
-    if BEST_NOTE_MARGIN is not None and in_lang:
-        top = {}
-        for n, _, s in in_lang:
-            top[n] = max(top.get(n, 0.0), share(s))
-        alt = min(top, key=lambda n: (-top[n], n))
-        if top[alt] >= top.get(best_n, 0.0) + BEST_NOTE_MARGIN:
-            best_n = alt
     first = [c for c in in_lang if c[0] == best_n]
     # the best note alone when it has k sentences in the question's language: a third quote
     # from another note was mostly beside the point
