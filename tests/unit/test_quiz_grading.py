@@ -184,3 +184,15 @@ def test_reviewers_right_answer_in_own_words_is_not_graded_wrong():
 def test_clearly_wrong_answer_to_the_same_item_stays_wrong():
     r = _shipped_decide(_CLEARLY_WRONG)
     assert r.verdict == "wrong" and r.matched == []
+
+
+def test_a_negation_in_a_bracketed_aside_does_not_flip_the_facts_polarity():
+    """Review 4: the reference's own words 「可以学习非对称的相关性」 were flagged as contradicting
+    「模型可以学习非对称的相关性（A 关注 B 不代表 B 同样关注 A）」: the aside's 不代表 counted as a
+    second negation. A real flip is still caught."""
+    from tutor.quiz.claims import check
+
+    ref = "分开投影让模型可以学习非对称的相关性（A 关注 B 不代表 B 同样关注 A）；直接用 X 时打分矩阵是对称的。"
+    kps = ["独立投影允许非对称的注意力"]
+    assert not check("分开投影后模型可以学习非对称的相关性。", ref, kps).negation
+    assert check("分开投影后模型不能学习非对称的相关性。", ref, kps).negation

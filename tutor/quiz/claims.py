@@ -157,11 +157,11 @@ def check(answer: str, reference: str, key_points: list[str], question: str = ""
         if top < 1.5:
             continue
         near = [f for n, f in scored if n >= max(1.5, 0.7 * top)]
-        neg = negations(sent) % 2
+        neg = negations(_main(sent)) % 2
         # a negation attack restates a fact (most of its terms) with the polarity flipped; a
         # paraphrase that happens to use 不 / not shares far fewer of the fact's words
         close = [f for f, ft in zip(facts, fact_terms) if f in near and len(st & ft) >= 0.5 * len(ft)]
-        if close and all(negations(f) % 2 != neg for f in near):
+        if close and all(negations(_main(f)) % 2 != neg for f in near):
             c.negation.append(close[0])
         sd = directions(sent)
         if sd and all(any(directions(f).get(t) == -d for t, d in sd.items()) for f in near):
@@ -177,6 +177,15 @@ def check(answer: str, reference: str, key_points: list[str], question: str = ""
     c.number = sorted(n for n in numbers(answer) if n not in known and n not in ("0", "1", "2"))
     c.swap = _swaps(answer, reference, names if names is not None else _names(question + " " + reference))
     return c
+
+
+_ASIDE = re.compile(r"（[^（）]*）|\([^()]*\)")
+
+
+def _main(clause: str) -> str:
+    """The clause without its bracketed asides, whose negations are not the clause's own:
+    「模型可以学习非对称的相关性（A 关注 B 不代表 B 同样关注 A）」 states one negation, not two."""
+    return _ASIDE.sub(" ", clause)
 
 
 def _root_conflict(fact: str, s_root: set[str], s_bare: set[str]) -> bool:
