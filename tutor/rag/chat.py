@@ -487,10 +487,8 @@ class Chat:
         chunks = self.retriever.index.chunks
         out = [(s.n, "\n".join(self.key_points.get(s.id, []))) for s in sources]
         for s in sources:
-            for c in (chunks[i] for i in s.chunk_ids):
+            for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind == "section"):
                 body = c.text.split("\n", 1)[-1]  # without the 'title · heading' label
-                if c.kind != "section":
-                    continue
                 if c.heading not in MISCONCEPTION_HEADINGS:
                     out.append((s.n, body))
                 else:
