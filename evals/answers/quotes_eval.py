@@ -29,6 +29,20 @@ from tutor.tutor import build_tutor  # noqa: E402
 CITE = re.compile(r"\[(\d+)\]")
 
 
+def score(a, expected_ids: list[str], key_points: list[str]) -> dict:
+    """One answer (tutor Answer) scored against an item: covered, kp_recall in [0, 1],
+    cited_expected / first_expected (bools), quotes / quotes_expected (counts), answer (text)."""
+    if not a.covered:
+        return {"covered": False, "kp_recall": 0.0, "cited_expected": False, "first_expected": False,
+                "quotes": 0, "quotes_expected": 0}
+    by_n = {s.n: s.id for s in a.sources}
+    cites = [by_n.get(int(n)) for n in CITE.findall(a.answer)]
+    kp = [term_coverage(k, a.answer) >= KEY_POINT_MATCH for k in key_points]
+    return {"covered": True, "kp_recall": sum(kp) / len(kp), "cited_expected": any(c in expected_ids for c in cites),
+            "first_expected": bool(cites) and cites[0] in expected_ids, "answer": a.answer,
+            "quotes": len(cites), "quotes_expected": sum(c in expected_ids for c in cites)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", required=True)
@@ -40,17 +54,7 @@ def main() -> None:
     rows = []
     for it in items:
         a = t.ask(it.question, mode="quotes_first")
-        if not a.covered:
-            rows.append({"id": it.id, "covered": False, "kp_recall": 0.0, "cited_expected": False, "first_expected": False,
-                         "quotes": 0, "quotes_expected": 0})
-            continue
-        by_n = {s.n: s.id for s in a.sources}
-        cites = [by_n.get(int(n)) for n in CITE.findall(a.answer)]
-        kp = [term_coverage(k, a.answer) >= KEY_POINT_MATCH for k in it.key_points]
-        rows.append({"id": it.id, "lang": it.lang, "covered": True, "kp_recall": sum(kp) / len(kp),
-                     "cited_expected": any(c in it.expected_ids for c in cites),
-                     "first_expected": bool(cites) and cites[0] in it.expected_ids, "answer": a.answer,
-                     "quotes": len(cites), "quotes_expected": sum(c in it.expected_ids for c in cites)})
+        rows.append({"id": it.id, "lang": it.lang, **score(a, it.expected_ids, it.key_points)})
     summary = {"set": args.set, "n": len(rows),
                "kp_recall": round(statistics.mean(r["kp_recall"] for r in rows), 3),
                "cited_expected": round(sum(r["cited_expected"] for r in rows) / len(rows), 3),

@@ -179,6 +179,12 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("LoRA 的缺点呢？", False),  # names its own topic
     ("那它的缺点呢？", True), ("缺点呢？", True), ("为什么？", True), ("举个例子", True),
     ("Why?", True), ("Any examples?", True), ("What about its memory cost?", True),
+    # English: a longer question refers back when its first pronoun precedes any word of its own
+    ("So how does that behave when the batch is really tiny?", True),
+    ("Well, and why would they fail on very long documents then?", True),
+    ("my laptop fan gets really loud at night, is it broken?", False),  # "it": the question's own noun
+    ("is it bad to drink coffee late at night?", False),  # expletive "it"
+    ("So how does that behave when the batch is tiny and the learning rate is high and the data is noisy?", False),
 ])
 def test_a_follow_up_refers_back(tutor, q, is_followup):
     assert followup.is_followup(q, tutor.index) is is_followup

@@ -42,6 +42,18 @@ _GENERIC_WORDS = ((
 _GENERIC: frozenset[str] | None = None
 SHORT_CHARS = 16  # a short question: at most this many characters…
 SHORT_WORDS = 6  # …or English words
+# longer than this, a question is taken as standalone even with a pronoun in it
+LONG_CHARS = 40
+# …but an English question up to this many words refers back when its first pronoun comes before
+# any word of its own ("Anyway, back to that — what are the downsides of doing it that way?"):
+# English spends more characters per question, and a pronoun after a noun of the question's own
+# usually points to that noun ("my training data has garbage in it"), so it is not enough
+LONG_WORDS = 16
+_PRONOUN_EN = re.compile(r"\b(it|its|they|them|this|that|these|those)\b", re.I)
+# expletive "it" ("is it bad to sleep…", "it's hard to…"): no pronoun of a topic
+_EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\b", re.I)
+# discourse markers that open a turn and name nothing ("Okay, back to that —")
+_DISCOURSE = frozenset("anyway back okay ok right sure so also well and but then".split())
 HISTORY_TURNS = 4  # the rewrite sees the last two exchanges
 MAX_REWRITE_TOKENS = 64
 
@@ -131,16 +143,34 @@ def _generic() -> frozenset[str]:
 
 
 def is_followup(question: str, index) -> bool:
-    """True when `question` refers back to the conversation and names no outline topic: a short
-    question (< 40 chars) with a pronoun (它, 这个, it, that…), or a very short one (≤ 16
+    """True when `question` refers back to the conversation and names no outline topic: a
+    question of < LONG_CHARS characters with a pronoun (它, 这个, it, that…), an English one of
+    ≤ LONG_WORDS words whose first pronoun precedes its own words (`_pronoun_first`) — an
+    expletive "it" ("is it bad to…") aside —, or a very short one (≤ 16
     chars or ≤ 6 English words) whose content words are all generic (「缺点呢？」, "why?",
     "any examples?"). A question with a topic of its own, covered or not, is no follow-up."""
     from tutor.rag.retrieve import outline_matches
 
     q = question.strip()
-    if len(q) >= 40 or outline_matches(q, index):
+    zh = detect_lang(q) == "zh"
+    if outline_matches(q, index):
         return False
-    if _PRONOUN.search(q):
+    if not zh and _EXPLETIVE.search(q):
+        return False
+    if len(q) < LONG_CHARS and _PRONOUN.search(q):
         return True
-    short = len(q) <= SHORT_CHARS if detect_lang(q) == "zh" else len(q.split()) <= SHORT_WORDS
+    if not zh and len(q.split()) <= LONG_WORDS and _pronoun_first(q):
+        return True
+    short = len(q) <= SHORT_CHARS if zh else len(q.split()) <= SHORT_WORDS
     return short and only_generic(q)
+
+
+def _pronoun_first(question: str) -> bool:
+    """True when an English question's first pronoun comes before any content word of its own
+    (generic words and discourse markers aside)."""
+    from tutor.rag.bm25 import tokenize
+
+    m = _PRONOUN_EN.search(question)
+    if not m:
+        return False
+    return all(t in _generic() or t in _DISCOURSE for t in tokenize(question[:m.start()]))
