@@ -39,7 +39,7 @@ run: $(STAMP)
 	$(BIN)/tutor ui --port $(PORT)
 
 test: $(STAMP) sysdeps lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # the inner loop: unit tests only (fakes: hash embedder, scripted LLM; no browser, no real models)
 test-fast: $(STAMP) sysdeps lint

@@ -129,6 +129,21 @@ def real_llm():
     return load_llm(make_settings(Path("/nonexistent"), temperature=0.0, seed=42))
 
 
+# The context window of the small-window fixtures. Reading the prompt is most of a real answer's
+# time (SmolLM2 reads ~100 prompt tokens/s on one core here, raw llama-cpp-python; a default
+# 4,096 window carries ~1,700-2,400 prompt tokens): tests whose subject is not the default window
+# (the UI, bad input, eval plumbing) run at 1,024, ~640 prompt tokens, through the same fitting.
+SMALL_N_CTX = 1024
+
+
+@pytest.fixture(scope="session")
+def real_llm_small():
+    """The real GGUF (temperature 0) with a SMALL_N_CTX window."""
+    from tutor.llm import load_llm
+
+    return load_llm(make_settings(Path("/nonexistent"), n_ctx=SMALL_N_CTX, temperature=0.0, seed=42))
+
+
 def shared_dir(tmp_path_factory) -> Path:
     """A folder every pytest-xdist worker of this run sees (the base temp's parent under
     xdist, the base temp itself in a plain run): where the once-per-run real index lives."""
@@ -174,6 +189,15 @@ def real_tutor(real_home, real_embedder, real_multilingual, real_llm):
     from tutor.tutor import build_tutor
 
     return build_tutor(make_settings(real_home, multilingual=True), llm=real_llm, embedder=real_embedder, multilingual=real_multilingual)
+
+
+@pytest.fixture(scope="session")
+def real_tutor_small(real_home, real_embedder, real_multilingual, real_llm_small):
+    """real_tutor with a SMALL_N_CTX window (the same index and embedders)."""
+    from tutor.tutor import build_tutor
+
+    s = make_settings(real_home, multilingual=True, n_ctx=SMALL_N_CTX)
+    return build_tutor(s, llm=real_llm_small, embedder=real_embedder, multilingual=real_multilingual)
 
 
 @pytest.fixture(scope="session")
@@ -264,3 +288,15 @@ def wait_for_http(url: str, proc, seconds: float = 180) -> None:
         proc.kill()
         err = proc.stderr.read()[-2000:] if proc.stderr else ""
         pytest.fail(f"server at {url} did not start: {err}")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Files in the order of tests/schedule.py (longest first; the real index's builder first):
+    xdist's loadfile hands them out in this order under --no-loadscope-reorder."""
+    from tests import schedule
+
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    needs = {f for f, its in files.items() if any(schedule.INDEX_FIXTURES & set(it.fixturenames) for it in its)}
+    items[:] = [it for f in schedule.order(list(files), needs) for it in files[f]]

@@ -49,16 +49,20 @@ def serve_app(tutor):
 
 
 @pytest.fixture(scope="session")
-def ui_tutor(request, real_embedder, real_multilingual, real_llm, tmp_path_factory):
-    """Tutor on the shared real index with its own progress database (the index stays read-only).
+def ui_tutor(request, real_embedder, real_multilingual, real_llm_small, tmp_path_factory):
+    """Tutor on the shared real index with its own progress database (the index stays read-only),
+    the real GGUF at a 1,024-token window (tests/conftest.py SMALL_N_CTX: the pages behave the
+    same; each answer's prompt takes ~6 s to read instead of ~25 s).
     TUTOR_UI_TEST_HOME=<a data dir already ingested> skips the session's ingest while
     iterating on UI tests; CI leaves it unset and builds the index from the corpus."""
+    from tests.conftest import SMALL_N_CTX
     from tutor.tutor import build_tutor
 
     home = os.environ.get("TUTOR_UI_TEST_HOME") or request.getfixturevalue("real_home")
     db = tmp_path_factory.mktemp("ui-progress") / "progress.db"
-    s = make_settings(Path(home), max_answer_tokens=ANSWER_TOKENS, database_url=f"sqlite:///{db}", multilingual=True)
-    return build_tutor(s, llm=real_llm, embedder=real_embedder, multilingual=real_multilingual)
+    s = make_settings(Path(home), max_answer_tokens=ANSWER_TOKENS, database_url=f"sqlite:///{db}", multilingual=True,
+                      n_ctx=SMALL_N_CTX)
+    return build_tutor(s, llm=real_llm_small, embedder=real_embedder, multilingual=real_multilingual)
 
 
 @pytest.fixture(scope="session")

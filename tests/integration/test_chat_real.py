@@ -24,7 +24,10 @@ def test_control_tokens_typed_by_the_user_are_neutralised(real_tutor):
         assert tok not in a.answer and tok not in a.question
 
 
-def test_long_conversation_never_overflows_the_context(real_tutor):
+def test_long_conversation_never_overflows_the_context(real_tutor_small):
+    """At a 1,024-token window: the history overflows any window, and the same fitting drops it
+    (at 4,096 the prompt alone took ~56 s to read)."""
+    real_tutor = real_tutor_small
     history = []
     for i in range(12):
         history += [{"role": "user", "content": f"第{i}轮：请详细解释注意力机制里的缩放点积和 softmax。" * 8},

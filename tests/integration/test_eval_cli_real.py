@@ -46,7 +46,9 @@ def test_eval_run_with_comparisons_baseline_and_judge(tmp_path, real_embedder, r
     other.symlink_to(default_model_path())
     r = run_cli(["eval", "--set", str(eval_set), "--compare", "--baseline", "--answers", "--limit", "2",
                  "--judge", str(default_model_path()), "--model", str(other), "--out", str(out)], s.home,
-                env={"TUTOR_CORPUS_DIR": str(s.corpus_dir), "TUTOR_TEMPERATURE": "0", "TUTOR_MAX_ANSWER_TOKENS": "64"},
+                env={"TUTOR_CORPUS_DIR": str(s.corpus_dir), "TUTOR_TEMPERATURE": "0", "TUTOR_MAX_ANSWER_TOKENS": "64",
+                     # a 1,024 window: the second model's answers read ~640-token prompts, not ~2,200 (96 s → ~30 s)
+                     "TUTOR_N_CTX": "1024"},
                 timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
