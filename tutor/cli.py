@@ -98,7 +98,7 @@ def _render_answer_footer(a) -> str:
         lines += [f"  ⚠ {a.sentences[i][:120]}" for i in a.unsupported if i < len(a.sentences)]
     if a.key_points:
         lines.append("Key points from the notes:")
-        lines += [f"  [{k['n']}] {k['text']}" for k in a.key_points]
+        lines += [f"  [{k['n']}] {_plain_math(k['text'])}" for k in a.key_points]
     tm = a.timings
     lines.append(f"— {a.model} · first token {tm['first_token_ms']} ms · {tm['tokens_per_s']} tok/s" if tm.get("first_token_ms") else f"— {a.model}")
     if a.notices:
@@ -121,10 +121,19 @@ def ask(question: str = typer.Argument(..., help="Your question, Chinese or Engl
         if as_json:
             _print_json(a.to_json())
         else:
-            typer.echo(a.answer)
+            typer.echo(_plain_math(a.answer))
             typer.echo(_render_answer_footer(a))
         return
     _stream_answer(t, question, [], chapter, mode)
+
+
+def _plain_math(text: str) -> str:
+    """The tutor's LaTeX as Unicode for the terminal (`$\\sqrt{d_k}$` → √(d_k)), as the sources
+    panel shows it; --json keeps the LaTeX. A formula split across two streamed pieces of a
+    model's answer stays as written (quotes and checked answers come whole)."""
+    from ui.mathtext import math_to_unicode
+
+    return math_to_unicode(text)
 
 
 def _stream_answer(t, question: str, history: list, chapter: Optional[str], mode: Optional[str] = None):
@@ -136,17 +145,17 @@ def _stream_answer(t, question: str, history: list, chapter: Optional[str], mode
                 typer.echo("[writing the answer; it is shown once checked against the notes…]", err=True)
                 drafted = True
         elif kind == "token":
-            sys.stdout.write(value)
+            sys.stdout.write(_plain_math(value))
             sys.stdout.flush()
         elif kind == "retry":  # the streamed answer failed the check (tutor/trust/check.py)
             if not drafted:
                 sys.stdout.write("\n")
             typer.echo(f"[answer rejected ({', '.join(value)}); retrying with a stricter prompt…]", err=True)
         elif kind == "replace" and drafted:  # checked mode: the first text shown
-            sys.stdout.write(value)
+            sys.stdout.write(_plain_math(value))
             drafted = False
         elif kind == "replace":  # replaces everything streamed so far
-            sys.stdout.write("\n── revised answer ──\n" + value)
+            sys.stdout.write("\n── revised answer ──\n" + _plain_math(value))
             sys.stdout.flush()
         elif kind == "done":
             answer = value

@@ -265,6 +265,23 @@ def test_cli_streaming_shows_the_retry_and_the_revised_answer(tutor, monkeypatch
     assert "garbage_language, garbage_unsupported, retried_strict" in out.split("notices: ")[-1]
 
 
+@pytest.mark.parametrize("args", [["ask"], ["ask", "--no-stream"]])
+def test_cli_shows_the_tutors_formulas_as_unicode_and_json_keeps_latex(tutor, monkeypatch, args):
+    import json
+
+    from typer.testing import CliRunner
+
+    import tutor.cli as cli
+
+    monkeypatch.setattr(cli, "_tutor", lambda: tutor)
+    r = CliRunner().invoke(cli.app, [*args, "--mode", "quotes_first", "为什么注意力要除以根号d_k？"])
+    assert r.exit_code == 0, r.output
+    answer = r.stdout.split("\n  [1] ")[0]
+    assert "√" in r.stdout and "$" not in answer and "\\sqrt" not in answer, answer
+    j = json.loads(CliRunner().invoke(cli.app, ["ask", "--json", "--mode", "quotes_first", "为什么注意力要除以根号d_k？"]).stdout)
+    assert "\\sqrt" in j["answer"] or "$" in j["answer"]  # the contract's text as written
+
+
 def test_cli_json_lists_unsupported_sentences(tutor, monkeypatch):
     import json
 
