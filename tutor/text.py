@@ -63,7 +63,7 @@ def split_sentences(text: str) -> list[str]:
     """Split Chinese/English text into sentences; ends at 。！？.!? (quotes kept), never
     returns an empty sentence or one starting with punctuation. Newlines also end sentences."""
     out: list[str] = []
-    for para in re.split(r"\n\s*\n|\n(?=\s*[-*#>|]|\s*\d+\.)", text):
+    for para in _formula_kept(re.split(r"\n\s*\n|\n(?=\s*[-*#>|]|\s*\d+\.)", text)):
         pieces = _SENT_END.split(para)
         buf = ""
         for i, piece in enumerate(pieces):
@@ -72,6 +72,31 @@ def split_sentences(text: str) -> list[str]:
                 _push(out, buf)
                 buf = ""
         _push(out, buf)
+    return out
+
+
+_DISPLAY_ONLY = re.compile(r"^\s*\$\$.+?\$\$\s*$", re.S)
+DISPLAY_FIRST = re.compile(r"^\s*(\$\$.+?\$\$)", re.S)  # a display formula opening a text
+
+
+def leads_into_formula(text: str) -> bool:
+    """True when text ends mid-sentence — a colon (「……按 Bradley-Terry 模型训练：」) or no
+    sentence end at all (「……用 PPO 最大化」) — so a display formula after it belongs to it."""
+    t = text.rstrip()
+    last = t.splitlines()[-1].lstrip() if t else ""
+    return bool(t) and not last.startswith("#") and (t.endswith(("：", ":")) or t[-1].isalnum())
+
+
+def _formula_kept(paras: list[str]) -> list[str]:
+    """Paragraphs with a display formula (`$$…$$` alone) joined to the paragraph before it when
+    that one leads into it (`leads_into_formula`): 「……按 Bradley-Terry 模型训练：」 and its loss are
+    one sentence, so a quote never stops at the words that introduce the formula."""
+    out: list[str] = []
+    for p in paras:
+        if out and _DISPLAY_ONLY.match(p) and leads_into_formula(out[-1]):
+            out[-1] = out[-1].rstrip() + " " + p.strip()
+        else:
+            out.append(p)
     return out
 
 

@@ -65,3 +65,23 @@ def test_normalise_query(raw, normal):
     from tutor.text import normalise_query
 
     assert normalise_query(raw) == normal
+
+
+def test_a_formula_introduced_by_a_colon_stays_in_its_sentence():
+    from tutor.text import split_sentences
+
+    assert split_sentences("按 Bradley-Terry 模型训练：\n\n$$L=-\\log\\sigma(r_w-r_l)$$\n\n下一句。") == [
+        "按 Bradley-Terry 模型训练： $$L=-\\log\\sigma(r_w-r_l)$$", "下一句。"]
+    assert split_sentences("The loss:\n\n$$L = x$$") == ["The loss: $$L = x$$"]
+    # no colon: the formula is a sentence of its own, as before
+    assert split_sentences("没有冒号。\n\n$$a=b$$") == ["没有冒号。", "$$a=b$$"]
+
+
+def test_a_quoted_sentence_keeps_the_formula_it_introduces():
+    from tutor.trust.check import quotable_sentences
+
+    assert quotable_sentences("按 Bradley-Terry 模型训练：\n\n$$L=-\\log\\sigma(r_w-r_l)$$\n\n数值例：损失约 0.20。") == [
+        "按 Bradley-Terry 模型训练： $$L=-\\log\\sigma(r_w-r_l)$$", "数值例：损失约 0.20。"]
+    assert quotable_sentences("用 PPO 最大化\n$$J$$") == ["用 PPO 最大化 $$J$$"]  # no sentence end: it goes on
+    assert quotable_sentences("一句话。\n$$a=b$$") == ["一句话。", "$$a=b$$"]  # a finished sentence stays apart
+    assert quotable_sentences("## 公式\n$$a=b$$") == ["## 公式", "$$a=b$$"]  # a heading is no lead-in

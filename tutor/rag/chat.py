@@ -33,7 +33,7 @@ from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS, Generation
 from tutor.prompts import Prompts
 from tutor.rag import budget, followup
 from tutor.rag.retrieve import Hit, Retriever, is_covered
-from tutor.text import clean_input, detect_lang, neutralise_control, split_sentences
+from tutor.text import DISPLAY_FIRST, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
 from tutor.trust import policy
 from tutor.trust.check import (
     FALLBACK_HEADER,
@@ -486,9 +486,19 @@ class Chat:
         nothing else is there."""
         chunks = self.retriever.index.chunks
         out = [(s.n, "\n".join(self.key_points.get(s.id, []))) for s in sources]
+        following: dict | None = None
         for s in sources:
             for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind == "section"):
                 body = c.text.split("\n", 1)[-1]  # without the 'title · heading' label
+                if leads_into_formula(body):
+                    # the chunker starts a chunk at a display formula: 「……按 Bradley-Terry 模型训练：」
+                    # ends one chunk and its loss opens the next; the quote gets the formula too
+                    if following is None:
+                        following = {(x.node_id, x.ord): x for x in chunks.values() if x.kind == "section"}
+                    nxt = following.get((c.node_id, c.ord + 1))
+                    m = DISPLAY_FIRST.match(nxt.text.split("\n", 1)[-1]) if nxt else None
+                    if m:
+                        body = body.rstrip() + " " + " ".join(m.group(1).split())  # one line: one quotable sentence
                 if c.heading not in MISCONCEPTION_HEADINGS:
                     out.append((s.n, body))
                 else:

@@ -411,7 +411,7 @@ def quotable_sentences(text: str) -> list[str]:
     rows left out (quoted as prose they read as run-on text)."""
     out = []
     fenced = False
-    for line in text.splitlines():
+    for line in _formula_lines_joined(text.splitlines()):
         if line.lstrip().startswith("```"):
             fenced = not fenced
             continue
@@ -421,6 +421,26 @@ def quotable_sentences(text: str) -> list[str]:
             part = re.sub(r"^\s*(?:[-*•]\s+)+", "", part)  # bullets, also one after a full stop
             if part.strip():
                 out.append(" ".join(part.split()))
+    return out
+
+
+_DISPLAY_LINE = re.compile(r"^\s*\$\$.+\$\$\s*$")
+
+
+def _formula_lines_joined(lines: list[str]) -> list[str]:
+    """A display formula on a line of its own joined to the line that leads into it
+    (text.leads_into_formula: 「……按 Bradley-Terry 模型训练：」), blank lines between skipped."""
+    from tutor.text import leads_into_formula
+
+    out: list[str] = []
+    for line in lines:
+        prev = next((i for i in range(len(out) - 1, -1, -1) if out[i].strip()), None)
+        if _DISPLAY_LINE.match(line) and prev is not None and leads_into_formula(out[prev]) \
+                and not _DISPLAY_LINE.match(out[prev]):
+            out[prev] = out[prev].rstrip() + " " + line.strip()
+            del out[prev + 1:]
+        else:
+            out.append(line)
     return out
 
 
