@@ -75,7 +75,7 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-_DISPLAY_ONLY = re.compile(r"^\s*\$\$.+?\$\$\s*$", re.S)
+DISPLAY_ONLY = re.compile(r"^\s*\$\$.+?\$\$\s*$", re.S)  # a display formula alone (a paragraph or a line)
 DISPLAY_FIRST = re.compile(r"^\s*(\$\$.+?\$\$)", re.S)  # a display formula opening a text
 
 
@@ -93,7 +93,7 @@ def _formula_kept(paras: list[str]) -> list[str]:
     one sentence, so a quote never stops at the words that introduce the formula."""
     out: list[str] = []
     for p in paras:
-        if out and _DISPLAY_ONLY.match(p) and leads_into_formula(out[-1]):
+        if out and DISPLAY_ONLY.match(p) and leads_into_formula(out[-1]):
             out[-1] = out[-1].rstrip() + " " + p.strip()
         else:
             out.append(p)

@@ -27,7 +27,8 @@ from tutor.prompts import Prompts
 from tutor.rag.budget import fit_part
 from tutor.text import detect_lang, strip_control
 
-_PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|\b(it|its|they|them|this|that|these|those)\b", re.I)
+_PRONOUN_EN_WORDS = r"\b(it|its|they|them|this|that|these|those)\b"
+_PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|" + _PRONOUN_EN_WORDS, re.I)
 # content words that name no topic: what a learner asks about "it" (the last topic)
 _GENERIC_WORDS = ((
     "缺点 优点 优缺点 好处 坏处 局限 局限性 不足 问题 例子 举例 举个 示例 比如 例如 区别 差别 不同 联系 关系 原理 作用 用途 "
@@ -49,7 +50,7 @@ LONG_CHARS = 40
 # English spends more characters per question, and a pronoun after a noun of the question's own
 # usually points to that noun ("my training data has garbage in it"), so it is not enough
 LONG_WORDS = 16
-_PRONOUN_EN = re.compile(r"\b(it|its|they|them|this|that|these|those)\b", re.I)
+_PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
 # expletive "it" ("is it bad to sleep…", "it's hard to…"): no pronoun of a topic
 _EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\b", re.I)
 # discourse markers that open a turn and name nothing ("Okay, back to that —")

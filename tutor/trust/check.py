@@ -424,19 +424,16 @@ def quotable_sentences(text: str) -> list[str]:
     return out
 
 
-_DISPLAY_LINE = re.compile(r"^\s*\$\$.+\$\$\s*$")
-
-
 def _formula_lines_joined(lines: list[str]) -> list[str]:
     """A display formula on a line of its own joined to the line that leads into it
     (text.leads_into_formula: 「……按 Bradley-Terry 模型训练：」), blank lines between skipped."""
-    from tutor.text import leads_into_formula
+    from tutor.text import DISPLAY_ONLY, leads_into_formula
 
     out: list[str] = []
     for line in lines:
         prev = next((i for i in range(len(out) - 1, -1, -1) if out[i].strip()), None)
-        if _DISPLAY_LINE.match(line) and prev is not None and leads_into_formula(out[prev]) \
-                and not _DISPLAY_LINE.match(out[prev]):
+        if DISPLAY_ONLY.match(line) and prev is not None and leads_into_formula(out[prev]) \
+                and not DISPLAY_ONLY.match(out[prev]):
             out[prev] = out[prev].rstrip() + " " + line.strip()
             del out[prev + 1:]
         else:
