@@ -36,6 +36,11 @@ from tutor.tutor import build_tutor  # noqa: E402
 METRICS = ("covered", "referent_top3", "first_expected", "cited_expected", "kp_recall")
 
 
+def load_lines(path: str) -> list[dict]:
+    """The JSON lines of an eval set."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def summarise(rows: list[dict]) -> dict:
     return {"n": len(rows), **{m: round(statistics.mean(float(r[m]) for r in rows), 3) for m in METRICS}}
 
@@ -45,8 +50,7 @@ def switch(t, path: str) -> dict:
     (shares in [0, 1])."""
     from tutor.rag import followup
 
-    items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    items = [it for it in items if not it.get("out_of_scope") and it.get("expected_ids")]
+    items = [it for it in load_lines(path) if not it.get("out_of_scope") and it.get("expected_ids")]
     rows = []
     for i, it in enumerate(items):
         chapter = it["expected_ids"][0].split(".")[0]
@@ -79,7 +83,7 @@ def main() -> None:
         return
     if not args.set:
         ap.error("give --set SET (follow-ups with a history) or --switch SET (single questions)")
-    items = [json.loads(line) for line in Path(args.set).read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = load_lines(args.set)
     rows = []
     for it in items:
         turns: list[dict] = []
