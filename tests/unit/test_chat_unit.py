@@ -180,3 +180,47 @@ def test_a_follow_up_with_no_words_of_its_own_stays_on_the_last_topic(fake_tutor
     hits, _ = followup.resolve("那它在可解释性里怎么用？", *args)
     assert [h.chunk.node_id for h in hits] == ["12.2.1", "1.1.4"]
     assert followup.only_generic("And what are its downsides?") and not followup.only_generic("它为什么外推会变差？")
+
+
+def test_a_follow_up_keeps_the_referents_own_order_and_its_words_for_the_way_are_generic(fake_tutor):
+    """Session 20: after "What is knowledge distillation?" (7.3.1 first), "What are its drawbacks?"
+    quoted the 7.3 overview (its joined query ranked 7.3 first); the referent's notes come first in
+    the referent's order. "…the downsides of doing it that way?" names nothing of its own."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+
+    def hit(node):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node))
+
+    found = {"What is knowledge distillation?": [hit("7.3.1"), hit("7.3"), hit("7.3.2")]}
+
+    def search(q):
+        return found.get(q, [hit("7.3"), hit("4.4.2"), hit("7.3.2"), hit("7.3.1")])
+
+    history = [{"role": "user", "content": "What is knowledge distillation?"}, {"role": "assistant", "content": "…"}]
+    args = (history, fake_tutor.index, search, bool, lambda prev: prev + "\n")
+    for q in ("What are its drawbacks?", "Anyway, back to that — what are the downsides of doing it that way?"):
+        hits, _ = followup.resolve(q, *args)
+        assert [h.chunk.node_id for h in hits] == ["7.3.1", "7.3", "7.3.2", "4.4.2"], q
+    assert not followup.only_generic("What are the downsides of pruning it that way?")
+
+
+def test_an_english_question_may_quote_the_best_notes_english_summary_unretrieved(fake_tutor):
+    """Session 20: "What is knowledge distillation?" ranked 7.3.1 first but quoted 4.4.2 (diffusion
+    step distillation): 7.3.1's English summary chunk was not retrieved, so the best note had no
+    English sentence to quote. Its English summary is quotable (and shown) under an English
+    question; the key points shown start with the notes the quotes cite."""
+    from tutor.rag.chat import Source
+
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+    section = next(c for c in idx.by_node["7.3.1"] if idx.chunks[c].heading == "原理")
+    srcs = [Source(n=1, id="7.3.1", title="知识蒸馏", title_en="Knowledge Distillation", score=0.03, relevance=0.9,
+                   snippet="", chunk_ids=[section])]
+    en = "\n".join(t for _, t in chat._quotable(srcs, "en"))
+    assert all(s in en for s in chat.key_points_en["7.3.1"]) and chat.key_points_en["7.3.1"]
+    assert not any(s in "\n".join(t for _, t in chat._quotable(srcs, "zh")) for s in chat.key_points_en["7.3.1"])
+    two = srcs + [Source(n=2, id="4.4.2", title="x", title_en="x", score=0.03, relevance=0.9, snippet="", chunk_ids=[])]
+    shown = chat._shown_key_points(list(reversed(two)), "zh", "某句 [1]。")
+    assert shown[0]["id"] == "7.3.1"

@@ -139,3 +139,19 @@ def test_canonical_case_does_not_depend_on_set_order():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout.strip() for seed in range(6)}
     assert outs == {"LLaMA 和 LLaMA 2 的区别"}
+
+
+def test_a_named_note_holding_every_word_of_the_question_is_covered(fake_tutor, monkeypatch):
+    """Session 20: "How does RAG reduce hallucination?" was refused — RAG is an alias of 14.2.6 and
+    every word is in that note (one clause of its English summary), but no chunk's embedding was
+    near. A note the question names and whose terms cover it gets at least
+    NAMED_COVERED_RELEVANCE; one the question does not name, or missing a word, keeps the model's."""
+    from tutor.rag.retrieve import NAMED_COVERED_RELEVANCE
+
+    r = fake_tutor.chat.retriever
+    monkeypatch.setattr(r.coverage, "relevance", lambda *a, **kw: 0.1)
+    hits = {h.chunk.node_id: h for h in r.search("How does RAG reduce hallucination?", k=10, per_note=True)}
+    assert "14.2.6" in hits and hits["14.2.6"].relevance == NAMED_COVERED_RELEVANCE
+    assert all(h.relevance == 0.1 for n, h in hits.items() if n != "14.2.6")
+    missing = {h.chunk.node_id: h for h in r.search("How does RAG reduce carbon footprints?", k=10, per_note=True)}
+    assert all(h.relevance == 0.1 for h in missing.values())

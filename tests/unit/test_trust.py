@@ -442,6 +442,21 @@ def test_only_the_best_note_is_quoted_when_it_has_enough_sentences_in_the_langua
     assert en.count("[2]") == 3 and "[1]" not in en
 
 
+def test_the_best_note_is_left_when_another_holds_clearly_more_of_the_question():
+    """Session 20: 「GAN 的模式崩溃是什么？」 ranked a data-validation note first (模式 = schema) and
+    quoted its schema sentences, though a diffusion note says GAN 易模式崩塌. A sentence holding
+    clearly more of the question's words than the best note's sentences together moves the quotes,
+    and the other sense's sentences go; a best note holding the words stays alone."""
+    schema = "校验分层进行：模式、取值、统计。TFDV 从训练数据推断模式。Pandera 为数据框定义模式。"
+    diffusion = "扩散模型比 GAN 的对抗训练稳定，不易模式崩塌。扩散模型生成慢。"
+    out = extractive_answer("GAN 的模式崩溃是什么？", [(1, schema), (2, diffusion)], "zh", k=3)
+    assert "GAN" in out and out.count("[2]") == 1 and "[1]" not in out
+    lora = "LoRA 冻结预训练权重。LoRA 只训练低秩矩阵 B 和 A，所以省显存。LoRA 可以合并回原权重。"
+    other = "扩散模型的 LoRA 训练低秩矩阵，省显存。"
+    kept = extractive_answer("LoRA 为什么省显存？", [(1, lora), (2, other)], "zh", k=3)
+    assert "[2]" not in kept and kept.count("[1]") == 3
+
+
 def test_chinese_checks_embed_nothing_because_their_rule_gives_similarity_no_weight():
     calls = []
 

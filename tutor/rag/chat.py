@@ -239,11 +239,15 @@ class Chat:
         self.key_points_en = key_points_en or {}
         self._flagger = flagger
 
-    def _shown_key_points(self, sources: list, lang: str) -> list[dict]:
-        """[{"n", "id", "text"}] for the top 3 sources, in the question's language where the note
-        has it (an English question gets the English summary's sentences)."""
+    def _shown_key_points(self, sources: list, lang: str, quoted: str = "") -> list[dict]:
+        """[{"n", "id", "text"}] for 3 sources — those cited in `quoted` (the quotes' text) first,
+        then the best-ranked — in the question's language where the note has it (an English
+        question gets the English summary's sentences)."""
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", quoted)}
         out = []
-        for src in sources[:3]:
+        # quotes from the 5th source (the best notes matched the question in another sense) come
+        # with that note's key points, not only the unrelated top 3's
+        for src in sorted(sources, key=lambda x: x.n not in cited)[:3]:
             kps = (self.key_points_en.get(src.id) if lang == "en" else None) or self.key_points.get(src.id, [])
             out += [{"n": src.n, "id": src.id, "text": kp} for kp in kps]
         return out
@@ -314,7 +318,7 @@ class Chat:
             text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=q)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            kps = self._shown_key_points(sources, lang)
+            kps = self._shown_key_points(sources, lang, text)
             yield "done", Answer(q, text, sources, self.llm.name, lang, timings, ["quotes_first"], True, kps,
                                  sentences=split_sentences(text), guard={"outcome": "quoted", "reasons": []}, mode=mode)
             return
@@ -476,16 +480,20 @@ class Chat:
             extra = [c for c in idx.by_node.get(best.id, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
                      and c not in best.chunk_ids]
             sources = [replace(x, chunk_ids=x.chunk_ids + extra) if x is best else x for x in sources]
-        return extractive_answer(question, self._quotable(sources), lang, self.flagger.embed, header=header, asked=asked,
+        return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names)
 
-    def _quotable(self, sources: list[Source]) -> list[tuple[int, str]]:
-        """(n, text) the extractive fallback may quote: each cited note's key points, then its
+    def _quotable(self, sources: list[Source], lang: str = "zh") -> list[tuple[int, str]]:
+        """(n, text) the extractive fallback may quote: each cited note's key points (under an
+        English question its English summary's sentences first, as `_shown_key_points`), then its
         retrieved sections; a misconception's lines each under MISCONCEPTION_LABEL (alone, its
         wrong claim would read as the answer); outline chunks (labels, aliases) only when
         nothing else is there."""
         chunks = self.retriever.index.chunks
-        out = [(s.n, "\n".join(self.key_points.get(s.id, []))) for s in sources]
+        # an English question: the note's English summary is quotable even when its chunk was not
+        # retrieved, else the best note had no English sentence and another note's were quoted
+        out = [(s.n, "\n".join(((self.key_points_en.get(s.id) or []) if lang == "en" else []) + self.key_points.get(s.id, [])))
+               for s in sources]
         following: dict | None = None
         for s in sources:
             for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind == "section"):

@@ -38,7 +38,9 @@ _GENERIC_WORDS = ((
     "limitation limitations problem problems example examples instance difference differences compare "
     "comparison work works working mean means meaning use used uses usage application applications formula "
     "detail details more elaborate simpler simple intuition intuitively why code implement implementation "
-    "complexity cost benefit benefits else next then so but again continue invent invented when who 点 些"
+    "complexity cost benefit benefits else next then so but again continue invent invented when who 点 些 "
+    # words for "the thing just discussed" ("the downsides of doing it that way")
+    "do does doing done way ways thing things approach approaches method methods technique techniques idea 做法 方法 东西"
 ).split())
 _GENERIC: frozenset[str] | None = None
 SHORT_CHARS = 16  # a short question: at most this many characters…
@@ -121,8 +123,12 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         hits = search(query)
         if not only_generic(question):  # words of its own (a prompt template, a variant): it may move on
             return hits, query
-        topic = {h.chunk.node_id for h in prev_hits}
-        return sorted(hits, key=lambda h: h.chunk.node_id not in topic), query  # (stable: fused order within each)
+        # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
+        # would rank its overview or a neighbour above the note that answered it
+        topic = {}
+        for h in prev_hits:
+            topic.setdefault(h.chunk.node_id, len(topic))
+        return sorted(hits, key=lambda h: topic.get(h.chunk.node_id, len(topic))), query  # (stable: fused order for the rest)
     return search(question), question
 
 
@@ -131,7 +137,7 @@ def only_generic(question: str) -> bool:
     question words are no content words): it names nothing of its own."""
     from tutor.rag.bm25 import tokenize
 
-    return all(t in _generic() for t in tokenize(question))
+    return all(t in _generic() or t in _DISCOURSE for t in tokenize(question))
 
 
 def _generic() -> frozenset[str]:

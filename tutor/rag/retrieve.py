@@ -147,6 +147,7 @@ def outline_matches(query: str, index: Index) -> list[str]:
 
 
 OVERVIEW_NAME_SHARE = 0.5
+NAMED_COVERED_RELEVANCE = 0.6  # relevance floor of a named, fully term-covered note (above min_relevance 0.5)
 
 
 def _content_len(query: str) -> int:
@@ -277,6 +278,7 @@ class Retriever:
         stats = self.term_stats()
         domain = self.coverage.domain_score(ml_q)
         oov = stats.oov(query)
+        named_nodes = {idx.chunks[c].node_id for c in named}
         hits = []
         for cid in best:
             chunk = idx.chunks[cid]
@@ -284,6 +286,11 @@ class Retriever:
             d, m = dense_sim.get(cid), ml_sim.get(cid)
             rel = self.coverage.relevance(lang, cov, m, d if lang == "en" else None, domain,
                                           known_coverage=stats.known_coverage(query, chunk.node_id), oov=oov)
+            if chunk.node_id in named_nodes and cov >= 1.0:
+                # the question names this note's topic (title, alias, id) and each of its words is in
+                # the note: covered, even when one clause of a long note answers it and no chunk's
+                # embedding is near ("How does RAG reduce hallucination?" → 14.2.6)
+                rel = max(rel, NAMED_COVERED_RELEVANCE)
             hits.append(Hit(chunk, round(fused[cid], 6), None if d is None else round(d, 4), bm25.get(cid, 0.0), round(rel, 4),
                             None if m is None else round(m, 4), round(cov, 4)))
         return hits

@@ -490,6 +490,9 @@ PHRASE_BONUS = 0.5
 # they displaced key points (evals/answers/QUOTES.md, fifth round).
 MISCONCEPTION_LABELS = ("常见误区：", "Common misconception: ")
 MISCONCEPTION_PENALTY = 0.5
+# the best note is quoted alone unless another note's sentence holds this much more of the question's
+# words (share: 1/3 = one more word of a three-word question)
+OTHER_NOTE_MARGIN = 0.3
 
 
 def cjk_phrases(text: str) -> list[str]:
@@ -582,6 +585,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # (a labelled misconception does not count: it would make a one-note pool of a thin note)
     plain = [c for c in first if not c[2].startswith(MISCONCEPTION_LABELS)]
     pool = first if len(plain) >= k else in_lang if len(in_lang) >= min(k, len(cands)) else cands
+    moved = False
+    if pool is first and not ctx and in_lang:
+        # …unless another cited note has a sentence holding clearly more of the question than the
+        # best note's sentences together: the best note matched it in another sense (「GAN 的模式崩溃」
+        # → 10.4.2's schema 模式) or on one word ("How does RAG reduce hallucination?" → LangChain);
+        # a best note that holds the words is kept though another note repeats them in one sentence
+        if max(map(share, (c[2] for c in in_lang))) >= share("\n".join(c[2] for c in first)) + OTHER_NOTE_MARGIN:
+            pool = in_lang
+            moved = True
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
         qv = embed([question])[0]
@@ -616,6 +628,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         top = max(kept(i) for i in best)
         if top > 0:  # (nothing shares a word: a drawback pool in the note's other language)
             best = [i for i in best if kept(i) >= FOLLOWUP_MIN_SHARE * top]
+    if moved and best:  # and the sentences of the other sense go: those holding clearly less of the question
+        top_share = max(share(pool[i][2]) for i in best)
+        best = [i for i in best if share(pool[i][2]) > top_share - OTHER_NOTE_MARGIN]
     lines = [header[lang]]
     for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
         n, _, s = pool[i]
