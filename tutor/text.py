@@ -242,10 +242,10 @@ _ABBREV = re.compile(r"(?:\bet al|\be\.g|\bi\.e|\bvs|\bcf|\bFig|\bEq|\bNo)\.$")
 def english_sentences(text: str) -> list[str]:
     """English prose split into sentences: `split_sentences` on the whitespace-normalised text,
     with a piece joined back to the one before when that ends in an abbreviation ("Hu et al.",
-    "e.g.") or the piece does not start a sentence ("(ICLR 2022).", "0.39% for …")."""
+    "e.g.") or a clause (";"), or the piece does not start a sentence ("(ICLR 2022).", "0.39% for …")."""
     out: list[str] = []
     for piece in split_sentences(" ".join(text.split())):
-        if out and (_ABBREV.search(out[-1]) or not piece[:1].isupper()):
+        if out and (_ABBREV.search(out[-1]) or not piece[:1].isupper() or out[-1].endswith((";", ","))):
             out[-1] = f"{out[-1]} {piece}"
         else:
             out.append(piece)

@@ -185,6 +185,12 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("my laptop fan gets really loud at night, is it broken?", False),  # "it": the question's own noun
     ("is it bad to drink coffee late at night?", False),  # expletive "it"
     ("So how does that behave when the batch is tiny and the learning rate is high and the data is noisy?", False),
+    # naming a topic: a follow-up only when a pronoun points back before it (review 5: "How is it
+    # used in RLHF?" after PPO; "Why is that better than a KL penalty?", KL penalty an alias)
+    ("How is it used in RLHF?", True), ("Why is that better than a KL penalty?", True), ("它在 RLHF 里怎么用？", True),
+    ("What is this LoRA thing?", False),  # this: the topic's determiner
+    ("这个 LoRA 是什么？", False), ("JAX 用起来跟 NumPy 很像，它到底强在哪？", False),  # 它: the JAX just named
+    ("What is PPO and why does it clip the probability ratio?", False),
 ])
 def test_a_follow_up_refers_back(tutor, q, is_followup):
     assert followup.is_followup(q, tutor.index) is is_followup

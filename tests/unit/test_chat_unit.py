@@ -128,6 +128,9 @@ def test_english_sentences_keep_abbreviations_and_citations_inside():
     text = "LoRA was introduced by Hu et al. (ICLR 2022). It trains few weights (e.g.\n0.39% at rank 8). BA merges."
     assert english_sentences(text) == ["LoRA was introduced by Hu et al. (ICLR 2022).",
                                        "It trains few weights (e.g. 0.39% at rank 8).", "BA merges."]
+    # review 5: a clause after ';' was a key point of its own ("ChatGPT uses a similar recipe.")
+    assert english_sentences("It beat GPT-3; ChatGPT uses a similar recipe. KL limits hacking.") == [
+        "It beat GPT-3; ChatGPT uses a similar recipe.", "KL limits hacking."]
 
 
 def test_a_source_hit_only_by_its_outline_line_shows_the_notes_key_points(fake_tutor):

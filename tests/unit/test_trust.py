@@ -504,6 +504,21 @@ def test_a_sentence_end_inside_a_chinese_quotation_does_not_cut_the_sentence():
     assert quotable_sentences("未闭合的“引号。后面的句子。") == ["未闭合的“引号。", "后面的句子。"]  # an unclosed quote cuts as before
 
 
+def test_a_sentence_is_quoted_once_and_a_stated_drawback_joins_weak_cues():
+    """Review 5: the English summary sentence and the same sentence from its chunk (another line
+    break) were both quoted; "What are the weaknesses of PPO?" quoted sentences whose only cue was
+    "but" — the note's own 「缺点：」 line now follows them."""
+    summary = "PPO clips the ratio; ε = 0.2 is the default. PPO is used in RLHF."
+    chunk = "PPO clips the ratio;\nε = 0.2 is the default. Gains are clipped but losses are penalized."
+    out = extractive_answer("What is PPO?", [(1, summary), (1, " ".join(chunk.split()))], "en", k=3)
+    assert out.count("clips the ratio") == 1
+    zh = "- 缺点：仍是在线策略，样本效率低；对实现细节敏感。"
+    weak = extractive_answer("What are the weaknesses of PPO?", [(1, summary + "\n" + chunk + "\n" + zh)], "en", k=3)
+    assert "样本效率低" in weak and "but" in weak
+    stated = "PPO is simple. A drawback of PPO is its sample inefficiency. PPO is used in RLHF."
+    assert "样本效率低" not in extractive_answer("What are the weaknesses of PPO?", [(1, stated + "\n" + zh)], "en", k=3)
+
+
 def test_an_english_follow_up_on_weaknesses_quotes_the_notes_drawbacks_in_chinese():
     """Review 4: "And what are its downsides?" after a LoRA question quoted nothing (its English
     summary lists no drawback; the Chinese ones share no word with the question, and the

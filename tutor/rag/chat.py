@@ -492,8 +492,9 @@ class Chat:
         chunks = self.retriever.index.chunks
         # an English question: the note's English summary is quotable even when its chunk was not
         # retrieved, else the best note had no English sentence and another note's were quoted
-        out = [(s.n, "\n".join(((self.key_points_en.get(s.id) or []) if lang == "en" else []) + self.key_points.get(s.id, [])))
-               for s in sources]
+        # (a summary sentence keeps the note's line breaks: one line each, or it quotes as fragments)
+        out = [(s.n, "\n".join([" ".join(x.split()) for x in ((self.key_points_en.get(s.id) or []) if lang == "en" else [])]
+                               + self.key_points.get(s.id, []))) for s in sources]
         following: dict | None = None
         for s in sources:
             for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind == "section"):

@@ -21,6 +21,7 @@ quotes would read as the drawbacks of whatever the learner last asked about.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from tutor.llm import LLM
 from tutor.prompts import Prompts
@@ -53,6 +54,8 @@ LONG_CHARS = 40
 # usually points to that noun ("my training data has garbage in it"), so it is not enough
 LONG_WORDS = 16
 _PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
+_DEMONSTRATIVES = frozenset("this that these those".split())
+_IT_ZH = re.compile(r"它")  # with a topic named: 这个/那个 may be its determiner (「这个 LoRA」)
 # expletive "it" ("is it bad to sleep…", "it's hard to…"): no pronoun of a topic
 _EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\b", re.I)
 # discourse markers that open a turn and name nothing ("Okay, back to that —")
@@ -150,20 +153,29 @@ def _generic() -> frozenset[str]:
 
 
 def is_followup(question: str, index) -> bool:
-    """True when `question` refers back to the conversation and names no outline topic: a
+    """True when `question` refers back to the conversation: a
     question of < LONG_CHARS characters with a pronoun (它, 这个, it, that…), an English one of
     ≤ LONG_WORDS words whose first pronoun precedes its own words (`_pronoun_first`) — an
     expletive "it" ("is it bad to…") aside —, or a very short one (≤ 16
     chars or ≤ 6 English words) whose content words are all generic (「缺点呢？」, "why?",
-    "any examples?"). A question with a topic of its own, covered or not, is no follow-up."""
+    "any examples?"). A question naming an outline topic is one only with 它 (< LONG_CHARS) or
+    an English personal pronoun before its own words ("How is it used in RLHF?"). A question
+    with a topic of its own, covered or not, is no follow-up otherwise."""
     from tutor.rag.retrieve import outline_matches
 
     q = question.strip()
     zh = detect_lang(q) == "zh"
-    if outline_matches(q, index):
-        return False
     if not zh and _EXPLETIVE.search(q):
         return False
+    if outline_matches(q, index):
+        # a topic of its own, unless a pronoun points back before it: "How is it used in RLHF?"
+        # after PPO asks about PPO in RLHF (「它在 RLHF 里怎么用？」)
+        if zh:  # (「JAX 用起来跟 NumPy 很像，它到底强在哪？」: 它 is JAX, named before it)
+            return len(q) < LONG_CHARS and _pronoun_first(q, pronoun=_IT_ZH)
+        names = [n.lower() for ns in index.names.values() for n in ns if len(n) >= 2]
+        # ("Why is that better than a KL penalty?" refers back; in "What is this LoRA thing?" this is
+        # the determiner of the topic named)
+        return len(q.split()) <= LONG_WORDS and _pronoun_first(q, lambda rest: rest.startswith(tuple(names)))
     if len(q) < LONG_CHARS and _PRONOUN.search(q):
         return True
     if not zh and len(q.split()) <= LONG_WORDS and _pronoun_first(q):
@@ -172,12 +184,15 @@ def is_followup(question: str, index) -> bool:
     return short and only_generic(q)
 
 
-def _pronoun_first(question: str) -> bool:
-    """True when an English question's first pronoun comes before any content word of its own
-    (generic words and discourse markers aside)."""
+def _pronoun_first(question: str, determines: Callable[[str], bool] | None = None, pronoun: re.Pattern = _PRONOUN_EN) -> bool:
+    """True when a question's first pronoun (default: English ones) comes before any content word
+    of its own (generic words and discourse markers aside). determines(rest): True when this/that/
+    these/those before the lower-cased rest of the question is a determiner ("this LoRA"), no pronoun."""
     from tutor.rag.bm25 import tokenize
 
-    m = _PRONOUN_EN.search(question)
+    m = next((m for m in pronoun.finditer(question)
+              if not (determines and m.group().lower() in _DEMONSTRATIVES and determines(question[m.end():].lstrip().lower()))),
+             None)
     if not m:
         return False
     return all(t in _generic() or t in _DISCOURSE for t in tokenize(question[:m.start()]))

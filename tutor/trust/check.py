@@ -478,6 +478,9 @@ LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|劣势|弊端|短板|�
 LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大|受[^，。；]{0,10}限|难以|无法|不能|不适合|容易|依赖|昂贵|风险|"
                         r"但|然而|\bdrawbacks?\b|\blimit(?:ation)?s?\b|\bweakness|\bcannot\b|\bcan't\b|\bcostly\b|"
                         r"\bexpensive\b|\bslow(?:er)?\b|\brequires?\b|\bstruggles?\b|\bhowever\b|\bbut\b|\brisks?\b", re.I)
+# a sentence that states a drawback as such (a note's 「缺点：」 line), not one with a weak cue ("but")
+STATED_LIMIT = re.compile(r"^\s*(?:缺点|局限|不足|劣势)|缺点|局限性|\bdrawbacks?\b|\blimitations?\b|\bweakness(?:es)?\b|"
+                          r"\bdisadvantages?\b|\bdownsides?\b|\bshortcomings?\b", re.I)
 STRENGTH_LEAD = re.compile(r"^\s*(?:优点|优势|好处|strengths?|advantages?|pros)\s*[：:]", re.I)
 
 
@@ -490,6 +493,10 @@ PHRASE_BONUS = 0.5
 # they displaced key points (evals/answers/QUOTES.md, fifth round).
 MISCONCEPTION_LABELS = ("常见误区：", "Common misconception: ")
 MISCONCEPTION_PENALTY = 0.5
+# a quote is one sentence: longer ones read as a wall of text. English spends ~3x the characters
+# per fact, and an English summary's defining sentence runs to ~400 ("RLHF aligns … in three stages: …")
+MAX_QUOTE_CHARS = 320
+MAX_QUOTE_CHARS_EN = 480
 # the best note is quoted alone unless another note's sentence holds this much more of the question's
 # words (share: 1/3 = one more word of a three-word question)
 OTHER_NOTE_MARGIN = 0.3
@@ -565,9 +572,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             key = strip_citations(s)
             if key.startswith(MISCONCEPTION_LABELS) and not any(ph in key.lower() for ph in phrases):
                 continue  # a misconception only where it holds the learner's phrase whole
-            if (8 <= len(key) <= 320 and key not in seen and not s.startswith(("```", "$$", "|"))
+            bare = re.sub(r"\s+", "", key)  # the same sentence from the summary and from its chunk, spaced apart
+            if (8 <= len(key) <= (MAX_QUOTE_CHARS_EN if detect_lang(key) == "en" else MAX_QUOTE_CHARS) and bare not in seen and not s.startswith(("```", "$$", "|"))
                     and not key.endswith(("？", "?"))):  # a question restated is no answer
-                seen.add(key)
+                seen.add(bare)
                 cands.append((n, len(cands), key))
     if not cands:
         return header[lang]
@@ -605,6 +613,12 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # (an English summary seldom lists drawbacks: the note's own ones, in its language, beat none)
         pool = [c for c in cands if _drawback(c[2]) and c[0] == best_n] or pool
         sims = [0.0] * len(pool)
+    stated: list[tuple[int, int, str]] = []
+    if limits and not any(STATED_LIMIT.search(c[2]) for c in pool):
+        # the pool's drawbacks are only sentences with "but" or "requires" in them ("What are the
+        # weaknesses of PPO?" quoted "…gains are clipped but harmful changes are still penalized"):
+        # the best note's own 「缺点：」 line comes as well, after them
+        stated = [c for c in cands if STATED_LIMIT.search(c[2]) and not STRENGTH_LEAD.search(c[2]) and c[0] == best_n][:1]
 
     def rel(i: int, drawback: bool = True) -> float:
         n, order, s = pool[i]
@@ -635,6 +649,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
         n, _, s = pool[i]
         lines.append(f"- {cite(s, n)}")
+    lines += [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
     return "\n".join(lines)
 
 
