@@ -69,3 +69,23 @@ def test_the_default_model_answers_quotes_first(real_tutor):
     a = real_tutor.ask("为什么注意力要除以根号d_k？", mode="auto")
     assert a.guard["outcome"] == "quoted" and a.mode == "quotes_first" and real_tutor.llm.last is calls
     assert a.answer.count("[") >= 2 and a.timings["first_token_ms"] is None
+
+
+def test_review5_english_follow_ups_and_comparisons(real_tutor):
+    """Review 5 (session 20): after a PPO question, "Why is that better than a KL penalty?" was
+    refused (KL penalty names 3.2.4, so it was taken as standalone) and "How is it used in RLHF?"
+    quoted only RLHF's history; 「知识蒸馏和剪枝有什么区别？」 quoted only distillation; the GAN
+    question quoted 10.4.2's schema (模式) sentences."""
+    first = "What is PPO and why does it clip the probability ratio?"
+    a = real_tutor.ask(first, mode="quotes_first")
+    assert a.sources[0].id == "5.2.4" and a.answer.count("clipped surrogate objective") <= 1, a.answer
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": a.answer}]
+    for q in ("Why is that better than a KL penalty?", "How is it used in RLHF?"):
+        f = real_tutor.ask(q, history=history, mode="quotes_first")
+        assert f.covered and "5.2.4" in [s.id for s in f.sources[:2]], (q, [s.id for s in f.sources])
+    cmp = real_tutor.ask("知识蒸馏和剪枝有什么区别？", mode="quotes_first")
+    ids = {s.n: s.id for s in cmp.sources}
+    cited = {ids[int(n)] for n in re.findall(r"\[(\d+)\]", cmp.answer)}
+    assert "7.3.1" in cited and any(i.startswith("7.2") for i in cited), (cited, cmp.answer)
+    gan = real_tutor.ask("GAN 的模式崩溃是什么？", mode="quotes_first")
+    assert "GAN" in gan.answer and "TFDV" not in gan.answer, gan.answer

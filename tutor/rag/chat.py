@@ -31,8 +31,8 @@ from typing import Iterator
 from tutor.errors import TutorError
 from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS, Generation
 from tutor.prompts import Prompts
-from tutor.rag import budget, followup
-from tutor.rag.retrieve import Hit, Retriever, is_covered
+from tutor.rag import budget, compare, followup
+from tutor.rag.retrieve import Hit, Retriever, is_covered, outline_matches
 from tutor.text import DISPLAY_FIRST, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
 from tutor.trust import policy
 from tutor.trust.check import (
@@ -185,6 +185,7 @@ def _best_chunks(chunks: dict, nodes: set[str], keep, rank) -> dict:
     return best
 
 
+COMPARE_QUOTES = 2  # quotes per side of a comparison
 TOP_NOTES_KEPT = 3  # the best notes are always cited: the one that answers often ranks 2nd or 3rd
 WEAK_SHARE = 0.6  # below the top notes, a hit under this share of min_relevance is left out
 
@@ -238,6 +239,7 @@ class Chat:
         self.key_points = key_points
         self.key_points_en = key_points_en or {}
         self._flagger = flagger
+        self._sides: dict = {}  # (asked, query) → the compared sides' hits (`_compared`)
 
     def _shown_key_points(self, sources: list, lang: str, quoted: str = "") -> list[dict]:
         """[{"n", "id", "text"}] for 3 sources — those cited in `quoted` (the quotes' text) first,
@@ -301,6 +303,11 @@ class Chat:
             lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev))
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         covered = is_covered(hits, s.min_relevance)
+        sides = self._compared(q, quote_q) if covered else []
+        if sides:  # a comparison: each side's note first, whether or not the whole question found it
+            first = [h.chunk.node_id for h in sides]
+            hits = [h for h in sides if h.chunk.id not in {x.chunk.id for x in hits}] + hits
+            hits.sort(key=lambda h: first.index(h.chunk.node_id) if h.chunk.node_id in first else len(first))
         sources = group_sources(shown_hits(hits, s.min_relevance), self.retriever.index.chunks, lang) if covered else []
         yield "sources", sources
         timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": 0.0,
@@ -480,8 +487,42 @@ class Chat:
             extra = [c for c in idx.by_node.get(best.id, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
                      and c not in best.chunk_ids]
             sources = [replace(x, chunk_ids=x.chunk_ids + extra) if x is best else x for x in sources]
+        sides = [h.chunk.node_id for h in self._compared(asked if asked is not None else question, question)]
+        by_id = {x.id: x for x in sources}
+        if len(sides) == 2 and all(i in by_id for i in sides):
+            # each side's best sentences from its own note (two each), in the question's order
+            lines = [extractive_answer(question, self._quotable([by_id[i]], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
+                                       header=header, asked=asked, topic_names=names).split("\n")[1:] for i in sides]
+            return "\n".join([header[lang], *lines[0], *lines[1]])
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names)
+
+    def _compared(self, asked: str, query: str) -> list[Hit]:
+        """For a question comparing two things (`compare.parts`), each side's best hit — the
+        side a pronoun stands for is the question a follow-up refers to (the first line of
+        `query`) — or [] when it compares nothing, a side is not covered, or both find one note."""
+        key = (asked, query)
+        if key not in self._sides:
+            self._sides = {key: []}  # (the last question's only: a stream and its fallback ask twice)
+            pair = compare.parts(asked)
+            found: list[Hit] = []
+            named: list[set[str]] = []
+            index = self.retriever.index
+            for side in pair or ():
+                if compare.REFERS_BACK.match(side):
+                    if query == asked:
+                        return []
+                    side = query.rsplit("\n", 1)[0]
+                hits = self.retriever.search(side, k=10, per_note=True)
+                if not is_covered(hits, self.settings.min_relevance):
+                    return []
+                # a side that names a topic ("QLoRA") takes that topic's note, not the best hit (QAT's note)
+                named.append({index.chunks[c].node_id for c in outline_matches(side, index)})
+                found.append(next((h for h in hits if h.chunk.node_id in named[-1]), hits[0]))
+            # two sides named by one note (LoRA and QLoRA, both 3.4.2's) are compared within it
+            if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
+                self._sides[key] = found
+        return self._sides[key]
 
     def _quotable(self, sources: list[Source], lang: str = "zh") -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points (under an

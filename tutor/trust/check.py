@@ -580,11 +580,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if not cands:
         return header[lang]
     in_lang = [c for c in cands if detect_lang(c[2]) == lang]
-    def share(s: str) -> float:  # the learner's words in s, plus the phrase bonus
+    def share(s: str, words: set[str] = own) -> float:  # the learner's words in s, plus the phrase bonus
         toks = set(content_tokens(s))
         low = s.lower()
-        cov = sum(t in toks for t in own) / len(own) if own else 0.0
+        cov = sum(t in toks for t in words) / len(words) if words else 0.0
         return cov + (PHRASE_BONUS * sum(ph in low for ph in phrases) / len(phrases) if phrases else 0.0)
+
+    # for leaving the best note: words that name something (a one-character 比 or 用 does not:
+    # 「跟 W&B 比哪个好用？」 moved to a sentence with 比 in it)
+    naming = {t for t in own if len(t) > 1 or t.isascii()}
 
     best_n = min(c[0] for c in cands)
     first = [c for c in in_lang if c[0] == best_n]
@@ -599,7 +603,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # best note's sentences together: the best note matched it in another sense (「GAN 的模式崩溃」
         # → 10.4.2's schema 模式) or on one word ("How does RAG reduce hallucination?" → LangChain);
         # a best note that holds the words is kept though another note repeats them in one sentence
-        if max(map(share, (c[2] for c in in_lang))) >= share("\n".join(c[2] for c in first)) + OTHER_NOTE_MARGIN:
+        if naming and (max(share(c[2], naming) for c in in_lang)
+                       >= share("\n".join(c[2] for c in first), naming) + OTHER_NOTE_MARGIN):
             pool = in_lang
             moved = True
     sims = [0.0] * len(pool)
@@ -643,8 +648,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         if top > 0:  # (nothing shares a word: a drawback pool in the note's other language)
             best = [i for i in best if kept(i) >= FOLLOWUP_MIN_SHARE * top]
     if moved and best:  # and the sentences of the other sense go: those holding clearly less of the question
-        top_share = max(share(pool[i][2]) for i in best)
-        best = [i for i in best if share(pool[i][2]) > top_share - OTHER_NOTE_MARGIN]
+        top_share = max(share(pool[i][2], naming) for i in best)
+        best = [i for i in best if share(pool[i][2], naming) > top_share - OTHER_NOTE_MARGIN]
     lines = [header[lang]]
     for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
         n, _, s = pool[i]

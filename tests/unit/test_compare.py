@@ -1,0 +1,44 @@
+"""compare.parts: the two sides a comparison question names; Chat quotes each side's note
+(review 5: 「知识蒸馏和剪枝有什么区别？」 quoted only distillation)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tutor.rag.compare import REFERS_BACK, parts
+
+
+@pytest.mark.parametrize("q,sides", [
+    ("知识蒸馏和剪枝有什么区别？", ("知识蒸馏", "剪枝")),
+    ("self-attention跟普通attention有啥区别", ("self-attention", "普通attention")),
+    ("Adam 和 SGD 相比有什么优缺点？", ("Adam", "SGD")),
+    ("它跟DDP比有什么区别？", ("它", "DDP")),
+    ("What is the difference between LoRA and QLoRA?", ("LoRA", "QLoRA")),
+    ("prompt tuning vs prefix tuning, arent they basically the same thing", ("prompt tuning", "prefix tuning")),
+    ("How does it compare with TorchServe?", ("it", "TorchServe")),
+    ("And how is that different from instance segmentation?", ("that", "instance segmentation")),
+    ("whats a soft q function and how is it different from a normal q", ("soft q function", "normal q")),
+    ("Is PPO better than DPO for RLHF?", ("PPO", "DPO")),
+    # no comparison
+    ("LoRA 在 Stable Diffusion 里怎么用？", None), ("ZeRO 的三个阶段分别切分了什么？", None),
+    ("debugging a pytorch training script in VS Code with breakpoints", None),
+    ("What's the best time of year to visit Kyoto?", None), ("What does LoRA freeze?", None),
+])
+def test_the_sides_of_a_comparison(q, sides):
+    assert parts(q) == sides
+
+
+def test_a_pronoun_side_refers_back():
+    assert REFERS_BACK.match("它") and REFERS_BACK.match("that") and REFERS_BACK.match("")
+    assert not REFERS_BACK.match("DDP")
+
+
+def test_each_side_of_a_comparison_gets_its_own_note_and_quotes(fake_tutor):
+    """Distillation vs pruning: both notes among the first sources, quotes from each."""
+    a = fake_tutor.ask("知识蒸馏和剪枝有什么区别？", mode="quotes_first")
+    ids = [s.id for s in a.sources]
+    sides = fake_tutor.chat._compared("知识蒸馏和剪枝有什么区别？", "知识蒸馏和剪枝有什么区别？")
+    assert len(sides) == 2, "the fake index finds both sides"
+    want = [h.chunk.node_id for h in sides]
+    assert ids[:2] == want
+    assert "[1]" in a.answer and "[2]" in a.answer

@@ -1,0 +1,80 @@
+"""Questions that compare two things (「知识蒸馏和剪枝有什么区别？」, "How is that different from
+ControlNet?"): the two things they name, so that each gets its own note among the sources and
+its own quotes. A search for the whole question ranks the notes of the more frequent term first
+and the other thing's note fell out of the sources (review 5: distillation vs pruning quoted
+only distillation).
+
+`parts(question)` → (a, b), the two compared phrases, or None when the question compares
+nothing (a comparison cue and two sides are both needed). A side that is a pronoun (它, it, that)
+is `REFERS_BACK`: the question it stands for is the conversation's last topic (followup.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tutor.text import detect_lang
+
+# Chinese: 「A 和 B 有什么区别」, 「A 跟 B 比哪个好」, 「A 与 B 的差异」, 「A 相比 B」
+_ZH_CUE = re.compile(r"(?:的)?(?:区别|不同|差别|差异|异同|对比|比较|哪个|谁更|谁好|各有|优劣|怎么选|比起来|相比)")
+_ZH_JOIN = re.compile(r"(?:和|与|跟|同|相比于|相比|对比|比起|还是|vs\.?|VS\.?|versus)")
+_ZH_TAIL = re.compile(r"(?:比|相比|对比|比起来)?\s*(?:有什么|有何|有哪些|有啥|啥|的|之间|相比)*$")
+# English: "difference between A and B", "A vs B", "compare A with B", "A compared to B",
+# "how does A differ from B", "is A better than B", "how does A stack up against B"
+_EN = [
+    re.compile(r"differen\w*\s+between\s+(?P<a>.+?)\s+and\s+(?P<b>.+)", re.I),
+    re.compile(r"(?P<a>.+?)\s+(?:vs\.?|Vs\.?|versus)\s+(?P<b>.+)"),  # (not "VS Code")
+    re.compile(r"compar\w*\s+(?P<a>.+?)\s+(?:with|to|and|against)\s+(?P<b>.+)", re.I),
+    re.compile(r"(?P<a>.+?)\s+(?:compared?|comparing)\s+(?:with|to|against)\s+(?P<b>.+)", re.I),
+    re.compile(r"(?P<a>.+?)\s+(?:differ\w*|different)\s+(?:from|than|to)\s+(?P<b>.+)", re.I),
+    re.compile(r"(?P<a>.+?)\s+(?:better|worse|faster|slower|cheaper)\s+than\s+(?P<b>.+)", re.I),
+    re.compile(r"(?P<a>.+?)\s+stack\s+up\s+(?:against|to|with)\s+(?P<b>.+)", re.I),
+]
+# words before the first side ("And how is that …", "What's the …")
+_EN_LEAD = frozenset("and so but ok okay well anyway then what what's whats how how's hows is are does do did which why "
+                     "the a an".split())
+_EN_FILLER = re.compile(r"^(?:the|a|an|just|doing|using|plain|simple)\s+", re.I)
+REFERS_BACK = re.compile(r"^(?:它|它们|这个|那个|这|那|this|that|it|they|these|those|them)?$", re.I)
+
+
+def _clean(side: str) -> str:
+    side = re.sub(r"[？?。.!！，,：:\s]+$", "", side.strip())
+    side = re.sub(r"^[\s,，、]+", "", side)
+    while True:
+        shorter = _EN_FILLER.sub("", side)
+        if shorter == side:
+            return side.strip("「」\"' ")
+        side = shorter
+
+
+def parts(question: str) -> tuple[str, str] | None:
+    """The two sides a question compares, each as written (a pronoun or "" for the last topic:
+    `REFERS_BACK`), or None. Examples: 「知识蒸馏和剪枝有什么区别？」 → ("知识蒸馏", "剪枝");
+    「它跟DDP比有什么区别？」 → ("它", "DDP"); "How does it compare with TorchServe?" → ("it",
+    "TorchServe"); "LoRA 在 Stable Diffusion 里怎么用？" → None (no comparison cue)."""
+    q = question.strip()
+    if detect_lang(q) == "zh":
+        cue = _ZH_CUE.search(q)
+        if not cue:
+            return None
+        head = _ZH_TAIL.sub("", q[:cue.start()])
+        m = _ZH_JOIN.search(head)
+        if not m:
+            return None
+        a, b = _clean(head[:m.start()]), _clean(_ZH_TAIL.sub("", head[m.end():]))
+        a = re.sub(r"^(?:那|那么|请问|所以)", "", a)
+        return (a, b) if b and not REFERS_BACK.match(b) else None
+    for rx in _EN:
+        m = rx.search(q)
+        if m:
+            a = m.group("a")
+            # "what's a soft Q function and how is it different from …": it is the first clause's topic
+            back = re.match(r"(.+?)(?:,|\band\b)\s*(?:how|what|why|is|does|do|can)\b.*\b(?:it|that|they|this)$", a.strip(), re.I)
+            words = (back.group(1) if back else a).split()
+            while words and words[0].lower().strip(",") in _EN_LEAD:
+                words = words[1:]
+            a = _clean(" ".join(words))
+            b = _clean(re.split(r",|\s[-—–]\s|\s-$|;", m.group("b"))[0])
+            b = re.sub(r"\s+(?:in|for|when|at)\s+.*$", "", b, flags=re.I) or b  # "…than X in practice"
+            return (a, b) if b and not REFERS_BACK.match(b) else None
+    return None
