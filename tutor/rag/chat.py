@@ -34,6 +34,7 @@ from tutor.prompts import Prompts
 from tutor.rag import budget, compare, followup
 from tutor.rag.retrieve import Hit, Retriever, is_covered, outline_matches
 from tutor.text import DISPLAY_FIRST, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
+from tutor.wording import w
 from tutor.trust import policy
 from tutor.trust.check import (
     FALLBACK_HEADER,
@@ -72,10 +73,9 @@ class Question:
         text.BadText (invalid Unicode)."""
         q = clean_input(text, "the question").strip()
         if not q:
-            raise Question.Invalid("the question is empty; type a question, e.g. 为什么注意力要除以根号d_k？")
+            raise Question.Invalid(w("chat.question_empty"))
         if len(q) > max_chars:
-            raise Question.Invalid(f"the question is {len(q):,} characters long; the limit is {max_chars:,} "
-                                   "(TUTOR_MAX_QUESTION_CHARS): shorten it")
+            raise Question.Invalid(w("chat.question_too_long", n=f"{len(q):,}", limit=f"{max_chars:,}"))
         return neutralise_control(q)
 
 
