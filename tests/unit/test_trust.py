@@ -528,3 +528,13 @@ def test_an_english_follow_up_on_weaknesses_quotes_the_notes_drawbacks_in_chines
     quoted = extractive_answer("What is LoRA?\nAnd what are its downsides?", [(1, en + zh)], "en", k=3,
                                asked="And what are its downsides?")
     assert "表达能力受秩限制" in quoted
+
+
+def test_an_inline_code_block_and_its_lead_in_are_never_quoted():
+    """Review 5: a chunk's text is one line, so 「训练伪代码： ```python h = x @ W0.T # …``` QLoRA…」
+    was quoted as one run-on sentence with the code in it."""
+    from tutor.trust.check import quotable_sentences
+
+    line = "训练伪代码： ```python h = x @ W0.T # W0 冻结 ``` QLoRA 在此基础上量化基座。另一句话在这里。"
+    assert quotable_sentences(line) == ["QLoRA 在此基础上量化基座。", "另一句话在这里。"]
+    assert quotable_sentences("Code:\n```python\nh = x\n```\nThe next sentence.") == ["The next sentence."]

@@ -405,12 +405,18 @@ _QUOTABLE_END = re.compile(r"(?<=[。！？!?])\s*|(?<!\bal\.)(?<!e\.g\.)(?<!i\.
                            r"(?<=\.)\s+(?=[A-Z(])")
 
 
+_LEAD_INTO_CODE = re.compile(r"[^\n。！？.!?]*[：:]\s*```.*?```", re.S)
+_INLINE_CODE = re.compile(r"```.*?```", re.S)
+
+
 def quotable_sentences(text: str) -> list[str]:
     """Whole sentences of a note text for quoting: lines split at 。！？.!? only (a '；' clause
     alone can read as a fragment), bullet markers removed; code blocks (``` fences) and table
     rows left out (quoted as prose they read as run-on text)."""
     out = []
     fenced = False
+    # a chunk's text is one line, so its code block is inline: out, with the 「训练伪代码：」 leading into it
+    text = _INLINE_CODE.sub("\n", _LEAD_INTO_CODE.sub("\n", text))
     for line in _formula_lines_joined(text.splitlines()):
         if line.lstrip().startswith("```"):
             fenced = not fenced
