@@ -332,6 +332,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "cli.quiz.contest_again": ("请输入 r 或 1-4 给自己打分，或直接回车继续", "type r or 1-4 to rate yourself, or press Enter to go on"),
     "cli.quiz.saved_pending": ("你的回答已保存；自评之前它一直保持到期", "your answer is saved; it stays due until you rate it"),
     "cli.quiz.notice": ("注意", "notice"),
+    "cli.quiz.empty_answer": ("答案是空的：请输入答案，或输入 /skip 跳过、? 看提示",
+                              "the answer is empty: type an answer, /skip to skip, or ? for a hint"),
     "cli.quiz.hint": ("提示", "hint"),
     "cli.quiz.rubric": ("LLM 评语", "LLM rubric"),
     "cli.quiz.not_scheduled": ("自评之前不安排复习", "not scheduled until you rate it"),

@@ -354,3 +354,11 @@ def test_cli_scripted_answers_written_before_contests_keep_their_items(tutor, mo
     assert len(results) == 2 and not any("contested" in r.flags for r in results), out.getvalue()
     assert [r.answer for r in results] == ["第一个回答", "第二个回答"]  # each item got its own line
     assert "Traceback" not in out.getvalue() and not quiz_cli._PUSHED_BACK
+
+
+def test_cli_an_empty_answer_in_a_terminal_asks_again(tutor, monkeypatch):
+    """Review 5: Enter pressed at the answer prompt was graded Wrong and scheduled Again."""
+    _grades(tutor.quiz, monkeypatch, PARTIAL)
+    results, out, asked = _cli(tutor, monkeypatch, ["", "   ", "我的回答", ""])
+    assert "the answer is empty" in out and "答案是空的" in out
+    assert len(results) == 1 and len(tutor.quiz.store.reviews("cli")) == 1

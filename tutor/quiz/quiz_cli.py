@@ -183,6 +183,10 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
                 h = q.hint(it.id, step)
                 console.print(f"[cyan]{label('cli.quiz.hint')} {h.step}/3:[/] {escape(h.text)}")
                 continue
+            if not line.strip() and it.type != "card" and timed:
+                # an Enter pressed by accident is no answer: graded, it cost an FSRS "Again"
+                console.print(f"[yellow]{escape(w('cli.quiz.empty_answer'))}[/]")
+                continue
             if it.type == "card":
                 latency = int((time.monotonic() - t0) * 1000) if timed else None
                 console.print(f"[cyan]{label('quiz.back')}:[/] {escape(it.reference)}")
