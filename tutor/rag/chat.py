@@ -502,27 +502,32 @@ class Chat:
         side a pronoun stands for is the question a follow-up refers to (the first line of
         `query`) — or [] when it compares nothing, a side is not covered, or both find one note."""
         key = (asked, query)
-        if key not in self._sides:
-            self._sides = {key: []}  # (the last question's only: a stream and its fallback ask twice)
-            pair = compare.parts(asked)
-            found: list[Hit] = []
-            named: list[set[str]] = []
-            index = self.retriever.index
-            for side in pair or ():
-                if compare.REFERS_BACK.match(side):
-                    if query == asked:
-                        return []
-                    side = query.rsplit("\n", 1)[0]
-                hits = self.retriever.search(side, k=10, per_note=True)
-                if not is_covered(hits, self.settings.min_relevance):
+        cached = self._sides  # (one dict per question: replaced, never shared across threads' writes)
+        if key in cached:
+            return cached[key]
+        found = self._find_sides(asked, query)
+        self._sides = {key: found}  # the last question's only: a stream and its fallback ask twice
+        return found
+
+    def _find_sides(self, asked: str, query: str) -> list[Hit]:
+        found: list[Hit] = []
+        named: list[set[str]] = []
+        index = self.retriever.index
+        for side in compare.parts(asked) or ():
+            if compare.REFERS_BACK.match(side):
+                if query == asked:
                     return []
-                # a side that names a topic ("QLoRA") takes that topic's note, not the best hit (QAT's note)
-                named.append({index.chunks[c].node_id for c in outline_matches(side, index)})
-                found.append(next((h for h in hits if h.chunk.node_id in named[-1]), hits[0]))
-            # two sides named by one note (LoRA and QLoRA, both 3.4.2's) are compared within it
-            if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
-                self._sides[key] = found
-        return self._sides[key]
+                side = query.rsplit("\n", 1)[0]
+            hits = self.retriever.search(side, k=10, per_note=True)
+            if not is_covered(hits, self.settings.min_relevance):
+                return []
+            # a side that names a topic ("QLoRA") takes that topic's note, not the best hit (QAT's note)
+            named.append({index.chunks[c].node_id for c in outline_matches(side, index)})
+            found.append(next((h for h in hits if h.chunk.node_id in named[-1]), hits[0]))
+        # two sides named by one note (LoRA and QLoRA, both 3.4.2's) are compared within it
+        if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
+            return found
+        return []
 
     def _quotable(self, sources: list[Source], lang: str = "zh") -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points (under an
