@@ -250,3 +250,11 @@ def english_sentences(text: str) -> list[str]:
         else:
             out.append(piece)
     return out
+
+
+_CITE = re.compile(r"\[(\d{1,3})\]")
+
+
+def citations(answer: str) -> list[int]:
+    """The [n] numbers in an answer, in order (repeats kept)."""
+    return [int(n) for n in _CITE.findall(answer)]

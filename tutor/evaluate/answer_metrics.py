@@ -29,24 +29,16 @@ JSON, an exception) are counted in judge_failures and never averaged in."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 
 from dataclasses import asdict, dataclass, field
 
 from tutor.evaluate.evaluation import KEY_POINT_MATCH, EvalItem, bootstrap_ci
-from tutor.text import detect_lang
-
-_CITE = re.compile(r"\[(\d{1,3})\]")
+from tutor.text import citations, detect_lang  # noqa: F401 (citations: part of this module's API)
 
 MEAN_METRICS = ("answered_in_scope", "refused_out_of_scope", "key_point_recall", "answer_similarity",
                 "citation_precision", "citation_recall", "faithfulness", "lang_match", "judge_correct")
 LATENCY = ("first_token_ms", "total_ms", "tokens_per_s")
-
-
-def citations(answer: str) -> list[int]:
-    """The [n] numbers in an answer, in order (repeats kept)."""
-    return [int(n) for n in _CITE.findall(answer)]
 
 
 def key_point_recall(key_points: Sequence[str], answer: str) -> float | None:

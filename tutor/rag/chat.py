@@ -33,7 +33,7 @@ from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS, Generation
 from tutor.prompts import Prompts
 from tutor.rag import budget, compare, followup
 from tutor.rag.retrieve import Hit, Retriever, is_covered, outline_matches
-from tutor.text import DISPLAY_FIRST, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
+from tutor.text import DISPLAY_FIRST, citations, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
 from tutor.wording import w
 from tutor.trust import policy
 from tutor.trust.check import (
@@ -245,7 +245,7 @@ class Chat:
         """[{"n", "id", "text"}] for 3 sources — those cited in `quoted` (the quotes' text) first,
         then the best-ranked — in the question's language where the note has it (an English
         question gets the English summary's sentences)."""
-        cited = {int(n) for n in re.findall(r"\[(\d+)\]", quoted)}
+        cited = set(citations(quoted))
         out = []
         # quotes from the 5th source (the best notes matched the question in another sense) come
         # with that note's key points, not only the unrelated top 3's
@@ -306,7 +306,8 @@ class Chat:
         sides = self._compared(q, quote_q) if covered else []
         if sides:  # a comparison: each side's note first, whether or not the whole question found it
             first = [h.chunk.node_id for h in sides]
-            hits = [h for h in sides if h.chunk.id not in {x.chunk.id for x in hits}] + hits
+            have = {x.chunk.id for x in hits}
+            hits = [h for h in sides if h.chunk.id not in have] + hits
             hits.sort(key=lambda h: first.index(h.chunk.node_id) if h.chunk.node_id in first else len(first))
         sources = group_sources(shown_hits(hits, s.min_relevance), self.retriever.index.chunks, lang) if covered else []
         yield "sources", sources
