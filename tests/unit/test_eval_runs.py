@@ -202,9 +202,12 @@ def test_previous_report_is_the_newest_earlier_run_of_the_same_set(tmp_path):
     (tmp_path / "5-no-manifest").mkdir()
     d, m, rep = eval_runs.previous_report([tmp_path, tmp_path / "missing"], "s1", "2026-11-04T00:00:00Z", exclude=own)
     assert d.name == "2-newer" and rep == {"v": 2} and m["started"] == "2026-11-02T00:00:00Z"
-    assert eval_runs.previous_report([tmp_path], "s1", "2026-11-01T00:00:00Z") is None  # none earlier
+    assert eval_runs.previous_report([tmp_path], "s1", "2026-10-31T23:59:59Z") is None  # none earlier
+    # two quick runs share a start second (whole seconds): the first is the second's previous run
+    d, _, _ = eval_runs.previous_report([tmp_path], "s1", "2026-11-04T00:00:00Z", exclude=run("6-same-second", "2026-11-04T00:00:00Z", "s1", 6))
+    assert d.name == "4-this-run"
     assert eval_runs.previous_report([tmp_path], "s9", "2027-01-01T00:00:00Z") is None
-    assert [p.name for p, _ in eval_runs.list_runs([tmp_path])] == ["4-this-run", "3-other-set", "2-newer", "1-old"]
+    assert [p.name for p, _ in eval_runs.list_runs([tmp_path])] == ["6-same-second", "4-this-run", "3-other-set", "2-newer", "1-old"]
 
 
 # -- worst cases and generic answer metrics -----------------------------------------------------------

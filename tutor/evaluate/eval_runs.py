@@ -256,10 +256,12 @@ def latest_run(roots: list[Path]) -> tuple[Path, dict] | None:
 
 
 def previous_report(roots: list[Path], sha256: str, before: str, exclude: Path | None = None) -> tuple[Path, dict, dict] | None:
-    """The newest run that started before `before` (ISO UTC) and has a report for the set
-    with this sha256: (run folder, manifest, report dict), or None. exclude: this run's own folder."""
+    """The newest run that started before `before` (ISO UTC, whole seconds; a run started in
+    the same second counts as earlier) and has a report for the set with this sha256: (run
+    folder, manifest, report dict), or None. exclude: this run's own folder."""
     for d, m in list_runs(roots):
-        if exclude is not None and d.resolve() == exclude.resolve() or str(m.get("started", "")) >= before:
+        # (`>`: two quick runs share a start second; the run's own folder is `exclude`)
+        if exclude is not None and d.resolve() == exclude.resolve() or str(m.get("started", "")) > before:
             continue
         for s in m["sets"]:
             if s.get("sha256") == sha256:
