@@ -58,6 +58,11 @@ def test_is_overview(node, kind, overview):
     ("解码器是什么？", "2.2", None),
     ("解码器训练的时候，怎么防止模型偷看后面的答案？", None, "2.2"),  # named in passing
     ("RoPE 和 ALiBi 有什么区别", "1.3.3", None),
+    # a title shared with a prerequisite in another chapter names the prerequisite (review 6)
+    ("What are the downsides of LoRA?", "3.4.2", "4.4.4"),
+    ("What is knowledge distillation?", "7.3.1", "4.4.2"),
+    ("Stable Diffusion LoRA 怎么训练？", "4.4.4", "3.4.2"),  # named by a name of its own
+    ("TFLite 在手机上怎么跑得更快？", "9.4.1", None),  # same chapter as its prerequisite 9.1.4: both named
 ])
 def test_outline_matches_names_what_the_question_is_about(fake_tutor, query, named, not_named):
     nodes = [c.split(":")[0] for c in outline_matches(query, fake_tutor.index)]
@@ -65,6 +70,12 @@ def test_outline_matches_names_what_the_question_is_about(fake_tutor, query, nam
         assert named in nodes
     if not_named:
         assert not_named not in nodes
+
+
+def test_an_index_without_prerequisites_names_every_note_with_the_title(fake_tutor, monkeypatch):
+    monkeypatch.setattr(fake_tutor.index, "prerequisites", {})  # built before INDEX_FORMAT 5
+    nodes = {c.split(":")[0] for c in outline_matches("What are the downsides of LoRA?", fake_tutor.index)}
+    assert {"3.4.2", "4.4.4"} <= nodes
 
 
 def test_search_per_note_gives_distinct_notes(fake_tutor):

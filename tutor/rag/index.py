@@ -89,7 +89,8 @@ MANIFEST_VERSION = 2
 # 2: key-points chunks split to fit the embedder; symbol-joined terms kept whole in BM25.
 # 3: English words stemmed in BM25 (Snowball).
 # 4: token statistics saved beside BM25 (lexical-<id>/terms.json), not recomputed per process.
-INDEX_FORMAT = 4
+# 5: each note's prerequisites in the manifest (a name a topic shares with its prerequisite).
+INDEX_FORMAT = 5
 BATCH = 64  # chunks per embedding call (one progress step)
 MIN_FREE = 1 << 20  # an ingest with less free space than this (+ what a rebuild copies) does not start
 FULL_BELOW = 16 << 20  # a write that fails with less free space than this failed for want of space
@@ -465,6 +466,8 @@ class Index:
             self.names.setdefault(c.node_id, set()).update(n for n in (c.title, c.title_en) if n)
         for node_id, aliases in manifest.get("aliases", {}).items():
             self.names.setdefault(node_id, set()).update(aliases)
+        # node id → its prerequisites' ids (an index built before format 5 has none)
+        self.prerequisites: dict[str, list[str]] = manifest.get("prerequisites", {})
 
     def _vectorstore(self, embedder: Embedder, name: str):
         from langchain_chroma import Chroma
@@ -785,6 +788,7 @@ class _Ingest:
             "version": MANIFEST_VERSION, "index_format": INDEX_FORMAT, **self.models, "max_tokens": self.max_tokens,
             "corpus_hash": fingerprint, "chunks": len(chunks), "notes": len(corpus.notes), "nodes": len(corpus.outline),
             "aliases": {i: n.meta.aliases for i, n in corpus.notes.items() if n.meta.aliases},
+            "prerequisites": {i: n.meta.prerequisites for i, n in corpus.notes.items() if n.meta.prerequisites},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "corpus_version": f"{lay['lexical'].removeprefix('lexical-')}-{fingerprint[:12]}", **lay,
         }

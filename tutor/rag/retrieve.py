@@ -136,6 +136,14 @@ def outline_matches(query: str, index: Index) -> list[str]:
     for node_id, ns in found.items():
         # a name seen only inside a longer matched name ("注意力" in "多头注意力") names nothing
         own = [n for n in ns if not any(n != m and n in m for m in all_found)]
+        # a title one topic shares with a prerequisite in another chapter ("LoRA": 3.4.2, and
+        # 4.4.4, LoRA for diffusion models, built on it) names the prerequisite, the topic
+        # itself, not its application elsewhere, which is named by a name of its own ("SD LoRA").
+        # (Within a chapter two such notes are steps of one thing: TFLite conversion 9.1.4 and
+        # on-device inference 9.4.1.)
+        if own and any(set(own) <= set(found.get(p, ())) and p.split(".")[0] != node_id.split(".")[0]
+                       for p in getattr(index, "prerequisites", {}).get(node_id, ())):
+            continue
         # an overview named in passing ("解码器训练时怎么防止偷看") is not what the question
         # asks about; it is when its name is most of the question ("解码器是什么")
         if own and (node_id.count(".") == 2 or max(map(len, own)) >= OVERVIEW_NAME_SHARE * _content_len(query)):
