@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -112,6 +113,21 @@ def _check_gguf(path: Path) -> None:
     raise ModelInvalid(f"model file {path} is not a GGUF file ({what}); {_refetch(path)}")
 
 
+STREAM_JOIN_S = 60  # a closed stream waits this long at most for its thread to end (one prefill step or token)
+STALL_S = 120.0  # a consumer that takes no piece for this long has gone: the generation ends, the lock is freed
+
+
+class _Either:
+    """Stands in for a stop Event during a generation: set when the caller's Stop or the
+    consumer's close is."""
+
+    def __init__(self, stop: threading.Event | None, gone: threading.Event) -> None:
+        self.stop, self.gone = stop, gone
+
+    def is_set(self) -> bool:
+        return self.gone.is_set() or (self.stop is not None and self.stop.is_set())
+
+
 class LLM:
     """Interface: name, n_ctx, count_tokens, stream(messages) → text pieces, last (Generation)."""
 
@@ -155,46 +171,96 @@ class LLM:
         """Yield answer text pieces (control tokens removed). Set `stop` to end early. Timings
         and token counts go to `record` (this call's own) and to self.last, the latest call's:
         with a server model calls run concurrently (no lock), so a caller that needs its own
-        call's figures passes `record`. Raises PromptTooLong (before the lock is taken)."""
+        call's figures passes `record`. Raises PromptTooLong (before the lock is taken).
+
+        The generation runs in its own thread, which holds `lock` and hands each piece over
+        once the consumer has taken the last one (so Stop acts at the next piece, as when the
+        consumer drove the model itself). A consumer that stops reading without closing this
+        generator (a web request whose client went away, a stream left suspended) cannot keep
+        the lock: after STALL_S without taking a piece the thread ends the generation and
+        releases it. Closing the generator ends the generation at the next piece (not counted
+        as stopped) and waits for that, so `record` is complete when close() returns."""
         messages, max_tokens = self.prepare(messages, max_tokens)
-        with self.lock:
-            g = record if record is not None else Generation()
-            g.prompt_tokens, g.counted_by = self.count_messages(messages), self.counted_by
-            self.last = g
-            t0 = time.perf_counter()
-            clean = StreamSanitizer(self.special_tokens)
-            text = ""
-            usage: dict = {}
-            self._stop = stop  # a backend may look at it during prefill (GenerationStopped)
-            gen = self._pieces(messages, max_tokens)
-            try:
-                for piece in gen:
-                    if stop is not None and stop.is_set():
-                        g.stopped = True
-                        break
-                    if isinstance(piece, dict):  # token counts the backend reports (a server's usage)
-                        usage = piece
-                        continue
-                    if g.first_token_ms is None:
-                        g.first_token_ms = round((time.perf_counter() - t0) * 1000, 1)
-                    out = clean.feed(piece)
-                    text += piece
-                    if out:
-                        yield out
-                tail = clean.flush()
-                if tail:
-                    yield tail
-            except GenerationStopped:
-                g.stopped = True
-            finally:
-                self._stop = None
-                close = getattr(gen, "close", None)
-                if close:
-                    close()  # frees llama.cpp's generator at once on Stop
-                g.total_ms = round((time.perf_counter() - t0) * 1000, 1)
-                g.completion_tokens = self.count_tokens(text) if text else 0
-                if usage.get("prompt_tokens") and usage.get("completion_tokens") is not None:
-                    g.prompt_tokens, g.completion_tokens, g.counted_by = usage["prompt_tokens"], usage["completion_tokens"], "server"
+        g = record if record is not None else Generation()
+        gone = threading.Event()  # the consumer closed this generator
+        pieces: queue.SimpleQueue = queue.SimpleQueue()
+        taken = threading.Semaphore(0)  # one release per piece the consumer has taken
+        worker = threading.Thread(target=self._generate_into, args=(messages, max_tokens, stop, gone, g, pieces, taken),
+                                  name="llm-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, value = pieces.get()
+                if kind == "piece":
+                    yield value
+                    taken.release()
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            gone.set()
+            taken.release()  # (wakes the thread if it waits for this piece to be taken)
+            worker.join(timeout=STREAM_JOIN_S)
+
+    def _generate_into(self, messages: list[Message], max_tokens: int, stop: threading.Event | None,
+                       gone: threading.Event, g: Generation, pieces: queue.SimpleQueue, taken: threading.Semaphore) -> None:
+        """The body of `stream`, in its thread: ("piece", text) items, each after the last was
+        taken, then ("end", None) or ("error", exception) on `pieces`."""
+        halt = _Either(stop, gone)
+        waiting = False  # a piece is out that the consumer has not taken yet
+
+        def hand_over(text: str) -> None:
+            nonlocal waiting
+            if waiting and not taken.acquire(timeout=STALL_S):
+                gone.set()  # nobody reads this stream any more: end it, free the lock
+            if gone.is_set():
+                return
+            pieces.put(("piece", text))
+            waiting = True
+
+        try:
+            with self.lock:
+                g.prompt_tokens, g.counted_by = self.count_messages(messages), self.counted_by
+                self.last = g
+                t0 = time.perf_counter()
+                clean = StreamSanitizer(self.special_tokens)
+                text = ""
+                usage: dict = {}
+                self._stop = halt  # a backend may look at it during prefill (GenerationStopped)
+                gen = self._pieces(messages, max_tokens)
+                try:
+                    for piece in gen:
+                        if halt.is_set():
+                            g.stopped = stop is not None and stop.is_set()  # (a closed consumer is no Stop)
+                            break
+                        if isinstance(piece, dict):  # token counts the backend reports (a server's usage)
+                            usage = piece
+                            continue
+                        if g.first_token_ms is None:
+                            g.first_token_ms = round((time.perf_counter() - t0) * 1000, 1)
+                        out = clean.feed(piece)
+                        text += piece
+                        if out:
+                            hand_over(out)
+                    tail = clean.flush()
+                    if tail and not gone.is_set():
+                        hand_over(tail)
+                except GenerationStopped:
+                    g.stopped = stop is not None and stop.is_set()
+                finally:
+                    self._stop = None
+                    close = getattr(gen, "close", None)
+                    if close:
+                        close()  # frees llama.cpp's generator at once on Stop
+                    g.total_ms = round((time.perf_counter() - t0) * 1000, 1)
+                    g.completion_tokens = self.count_tokens(text) if text else 0
+                    if usage.get("prompt_tokens") and usage.get("completion_tokens") is not None:
+                        g.prompt_tokens, g.completion_tokens, g.counted_by = usage["prompt_tokens"], usage["completion_tokens"], "server"
+        except BaseException as e:  # noqa: BLE001 — handed to the consumer, raised there
+            pieces.put(("error", e))
+            return
+        pieces.put(("end", None))
 
     def complete(self, messages: list[Message], max_tokens: int) -> str:
         return "".join(self.stream(messages, max_tokens))
