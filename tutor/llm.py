@@ -4,7 +4,8 @@ one small interface, plus a LangChain chat-model adapter.
 
 The GGUF's own chat template is used (llama-cpp-python reads `tokenizer.chat_template`
 from the file). One llama.cpp context per process: generation holds `LLM.lock`, so a UI
-serving several users serialises model calls while everything else stays responsive. A
+serving several users serialises model calls while everything else stays responsive (each
+generation runs in its own thread, so a stream nobody reads any more cannot keep the lock). A
 server model takes no lock: concurrency is the server's business.
 
 Deliberately not here: a tokenizer for a server model (its token counts are a conservative

@@ -4,8 +4,9 @@ Gradio keeps no live Python object per tab that a second event could reach, so S
 the running answer through the session hash. A new answer gets a fresh `threading.Event`
 (an earlier Stop never cancels the next question); Stop sets the current one, and
 `LLM.stream` sees it at the next token, closes the llama.cpp generator and releases the lock.
-We deliberately do not use Gradio's `cancels=`: cancelling the task would leave the model
-generator suspended (holding the lock) and lose the "stopped" notice.
+We deliberately do not use Gradio's `cancels=`: cancelling the task would leave the answer's
+generator suspended (the model's lock held until `LLM.stream` gives up on it, STALL_S) and lose
+the "stopped" notice.
 """
 
 from __future__ import annotations
