@@ -125,8 +125,11 @@ class _Either:
     def __init__(self, stop: threading.Event | None, gone: threading.Event) -> None:
         self.stop, self.gone = stop, gone
 
+    def by_caller(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
     def is_set(self) -> bool:
-        return self.gone.is_set() or (self.stop is not None and self.stop.is_set())
+        return self.gone.is_set() or self.by_caller()
 
 
 class LLM:
@@ -136,7 +139,7 @@ class LLM:
     n_ctx: int = 4096
     lock: threading.Lock
     counted_by: str = "tokenizer"  # what count_tokens is: "tokenizer" or "estimate"
-    _stop: threading.Event | None = None  # the running stream's stop Event (under lock)
+    _stop: _Either | None = None  # the running stream's stop (the caller's Stop or its close; under lock)
 
     def count_tokens(self, text: str) -> int:
         raise NotImplementedError
@@ -233,7 +236,7 @@ class LLM:
                 try:
                     for piece in gen:
                         if halt.is_set():
-                            g.stopped = stop is not None and stop.is_set()  # (a closed consumer is no Stop)
+                            g.stopped = halt.by_caller()  # (a closed consumer is no Stop)
                             break
                         if isinstance(piece, dict):  # token counts the backend reports (a server's usage)
                             usage = piece
@@ -248,7 +251,7 @@ class LLM:
                     if tail and not gone.is_set():
                         hand_over(tail)
                 except GenerationStopped:
-                    g.stopped = stop is not None and stop.is_set()
+                    g.stopped = halt.by_caller()
                 finally:
                     self._stop = None
                     close = getattr(gen, "close", None)

@@ -142,7 +142,7 @@ def outline_matches(query: str, index: Index) -> list[str]:
         # (Within a chapter two such notes are steps of one thing: TFLite conversion 9.1.4 and
         # on-device inference 9.4.1.)
         if own and any(set(own) <= set(found.get(p, ())) and p.split(".")[0] != node_id.split(".")[0]
-                       for p in getattr(index, "prerequisites", {}).get(node_id, ())):
+                       for p in index.prerequisites.get(node_id, ())):
             continue
         # an overview named in passing ("解码器训练时怎么防止偷看") is not what the question
         # asks about; it is when its name is most of the question ("解码器是什么")
