@@ -78,6 +78,31 @@ def test_an_index_without_prerequisites_names_every_note_with_the_title(fake_tut
     assert {"3.4.2", "4.4.4"} <= nodes
 
 
+def test_a_topic_not_named_by_its_shared_title_does_not_win_on_its_outline_entry(fake_tutor, monkeypatch):
+    """「LoRA 有什么缺点？」 ranked 4.4.4 (LoRA for diffusion) first on its outline entry, which
+    is the title LoRA and little else; 3.4.2 is the topic the learner named."""
+    import tutor.rag.retrieve as retrieve
+
+    seen = {}
+    real_fuse = retrieve.fuse
+
+    def spy(rankings, chunks, *a, **kw):
+        seen.update(rankings)
+        return real_fuse(rankings, chunks, *a, **kw)
+
+    monkeypatch.setattr(retrieve, "fuse", spy)
+    chunks = fake_tutor.index.chunks
+
+    def lexical_outline_entries() -> set[str]:
+        fake_tutor.search("LoRA 有什么缺点？", k=5)
+        return {chunks[c].node_id for c in seen["bm25"] if chunks[c].kind == "outline"}
+
+    assert "4.4.4" not in lexical_outline_entries()
+    monkeypatch.setattr(fake_tutor.index, "prerequisites", {})  # an index before format 5: as before
+    assert "4.4.4" in lexical_outline_entries()
+    # (on the real index 3.4.2 then ranks first; the hash embedder here ranks 4.4.4's sections)
+
+
 def test_search_per_note_gives_distinct_notes(fake_tutor):
     hits = fake_tutor.search("RoPE 旋转位置编码 长度外推", k=6, per_note=True)
     assert len(hits) == 6 and len({h.chunk.node_id for h in hits}) == 6

@@ -120,7 +120,7 @@ NAMED_QUERY_MAX_CHARS = 64  # a question, not a passage: long texts rank well on
 PASSAGE_MIN_CHARS = 200  # from this length a query is a passage for `fuse` (no priors); English questions run to ~120
 
 
-def outline_matches(query: str, index: Index) -> list[str]:
+def outline_matches(query: str, index: Index, shadowed: set[str] | None = None) -> list[str]:
     """Chunk ids (outline + key-points chunk) of outline nodes a short query names: by id
     ("3.4.2", "第5章", "chapter 5"; more specific ids first) or by title / English title /
     alias (longer names first). [] for queries over NAMED_QUERY_MAX_CHARS characters."""
@@ -143,6 +143,8 @@ def outline_matches(query: str, index: Index) -> list[str]:
         # on-device inference 9.4.1.)
         if own and any(set(own) <= set(found.get(p, ())) and p.split(".")[0] != node_id.split(".")[0]
                        for p in index.prerequisites.get(node_id, ())):
+            if shadowed is not None:
+                shadowed.add(node_id)
             continue
         # an overview named in passing ("解码器训练时怎么防止偷看") is not what the question
         # asks about; it is when its name is most of the question ("解码器是什么")
@@ -263,8 +265,14 @@ class Retriever:
         lex = [(cid, sc) for cid, sc in idx.bm25.search(query, n * (4 if chapter else 1))
                if cid in idx.chunks and (not chapter or idx.chunks[cid].chapter == str(chapter))][:n]
         bm25 = dict(lex)
-        named = [c for c in outline_matches(query, idx) if not chapter or idx.chunks[c].chapter == str(chapter)]
+        shadowed: set[str] = set()
+        named = [c for c in outline_matches(query, idx, shadowed) if not chapter or idx.chunks[c].chapter == str(chapter)]
         rankings = {"dense": dense_rank if w["dense"] else [], "multilingual": ml_rank, "bm25": [cid for cid, _ in lex], "named": named}
+        if shadowed:
+            # a topic not named by its shared title (see outline_matches) does not win on that title
+            # either: its outline entry, the title and little else, leaves the content rankings
+            for r in ("dense", "multilingual", "bm25"):
+                rankings[r] = [c for c in rankings[r] if not (idx.chunks[c].node_id in shadowed and idx.chunks[c].kind == "outline")]
         fused = fuse(rankings, idx.chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query),
                      self.weights, self.note_evidence)
         best = sorted(fused, key=lambda c: (-fused[c], c))
