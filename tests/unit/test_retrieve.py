@@ -103,6 +103,25 @@ def test_a_topic_not_named_by_its_shared_title_does_not_win_on_its_outline_entry
     # (on the real index 3.4.2 then ranks first; the hash embedder here ranks 4.4.4's sections)
 
 
+def test_the_coverage_prior_scales_a_chinese_question_by_its_note_term_coverage(fake_tutor):
+    """score × (1 − γ + γ × the note's term coverage) for a Chinese question; English as before."""
+    from tutor.rag.retrieve import COVERAGE_PRIOR, Retriever
+
+    idx = fake_tutor.index
+    on = Retriever(idx, coverage=fake_tutor.chat.retriever.coverage)
+    off = Retriever(idx, coverage=fake_tutor.chat.retriever.coverage, coverage_prior={"zh": 0.0, "en": 0.0})
+    q = "梯度检查点解决什么问题？"
+    plain = {h.chunk.id: h.score for h in off.search(q, k=10)}  # (the same k: k sets the candidate count)
+    gamma = COVERAGE_PRIOR["zh"]
+    hits = [h for h in on.search(q, k=10) if h.chunk.id in plain]
+    assert 0 < gamma < 1 and len(hits) >= 5
+    assert any(h.coverage < 1 for h in hits)  # the prior had something to do
+    for h in hits:
+        assert h.score == pytest.approx(plain[h.chunk.id] * (1 - gamma + gamma * h.coverage), abs=2e-6)
+    en = "What problem does gradient checkpointing solve?"
+    assert [(h.chunk.id, h.score) for h in on.search(en, k=5)] == [(h.chunk.id, h.score) for h in off.search(en, k=5)]
+
+
 def test_search_per_note_gives_distinct_notes(fake_tutor):
     hits = fake_tutor.search("RoPE 旋转位置编码 长度外推", k=6, per_note=True)
     assert len(hits) == 6 and len({h.chunk.node_id for h in hits}) == 6

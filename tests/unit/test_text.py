@@ -85,3 +85,15 @@ def test_a_quoted_sentence_keeps_the_formula_it_introduces():
     assert quotable_sentences("用 PPO 最大化\n$$J$$") == ["用 PPO 最大化 $$J$$"]  # no sentence end: it goes on
     assert quotable_sentences("一句话。\n$$a=b$$") == ["一句话。", "$$a=b$$"]  # a finished sentence stays apart
     assert quotable_sentences("## 公式\n$$a=b$$") == ["## 公式", "$$a=b$$"]  # a heading is no lead-in
+
+
+def test_a_formula_is_never_cut_and_a_run_in_heading_is_no_quote():
+    """1.2.1's chunk is one line: `\\!` in the display formula ended a "sentence" mid-formula, and
+    the bold heading after it was quoted as if it answered 「一个头不够吗」."""
+    from tutor.trust.check import quotable_sentences
+
+    line = ("第 i 个头为 $$\\mathrm{softmax}\\! \\left(\\frac{QK^\\top}{\\sqrt{d_k}}\\right)V$$ "
+            "**为什么一个头不够。** 对一个查询，单头只产生一行分布。比如 $x.y$ 是内积。")
+    assert quotable_sentences(line) == ["第 i 个头为 $$\\mathrm{softmax}\\! \\left(\\frac{QK^\\top}{\\sqrt{d_k}}\\right)V$$",
+                                        "对一个查询，单头只产生一行分布。", "比如 $x.y$ 是内积。"]
+    assert quotable_sentences("**显存账**：每个参数 16 字节。") == ["显存账：每个参数 16 字节。"]  # a bold label stays

@@ -69,6 +69,15 @@ OVERVIEW_WEIGHT = 0.5
 # note, so a note that matches in several places beats a lone overlapping sentence.
 NOTE_EVIDENCE = {"zh": 0.2, "en": 0.0}
 
+# Term-coverage prior: a chunk's fused score × (1 − γ + γ × its note's term coverage, the
+# IDF-weighted share of the question's terms found anywhere in the note, TermStats.coverage).
+# Chinese questions lean on BM25 over jieba words, and a note that repeats one common word of
+# the question (梯度, 专家, 问题) in many chunks otherwise beats the note that holds all of them
+# (「梯度检查点解决什么问题？」 ranked 12.4.1, gradient visualisation, above 3.4.1). Measured on
+# sets seen before (evals/sets/RETRIEVAL_NOTES.md, session 22): Chinese MRR@10 up on all nine
+# sets, or equal; English mixed (blind2 ch1-8 0.972 → 0.953 at γ 0.3), so 0 there.
+COVERAGE_PRIOR = {"zh": 0.45, "en": 0.0}
+
 
 def is_overview(chunk: Chunk) -> bool:
     """True for chunks of chapter ("3") and section ("3.4") notes, not outline entries."""
@@ -100,6 +109,32 @@ def fuse(rankings: dict[str, list[str]], chunks: dict[str, Chunk], lang: str, qu
             per_node[chunks[cid].node_id] = per_node.get(chunks[cid].node_id, 0.0) + sc
         fused = {cid: sc + beta * (per_node[chunks[cid].node_id] - sc) for cid, sc in fused.items()}
     return fused
+
+
+def is_question(query: str) -> bool:
+    """A question for `fuse`'s priors: shorter than PASSAGE_MIN_CHARS and no outline id in it."""
+    return len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query)
+
+
+def without_shadowed(rankings: dict[str, list[str]], chunks: dict[str, Chunk], shadowed: set[str]) -> dict[str, list[str]]:
+    """rankings without the outline entries of `shadowed` notes in the content rankings (dense,
+    multilingual, bm25): a topic not named by the title it shares with its prerequisite
+    (outline_matches) does not win on that title either, its outline entry being the title and
+    little else; its sections still compete."""
+    if not shadowed:
+        return rankings
+    return {r: ids if r == "named" else [c for c in ids if not (chunks[c].node_id in shadowed and chunks[c].kind == "outline")]
+            for r, ids in rankings.items()}
+
+
+def with_coverage_prior(fused: dict[str, float], chunks: dict[str, Chunk], query: str, stats: TermStats,
+                        gamma: float) -> dict[str, float]:
+    """fused scores × (1 − gamma + gamma × coverage of the chunk's note), coverage in [0, 1] from
+    TermStats.coverages (COVERAGE_PRIOR); fused itself when gamma is 0."""
+    if not gamma:
+        return fused
+    covs = stats.coverages(query, {chunks[c].node_id for c in fused})
+    return {c: sc * (1 - gamma + gamma * covs[chunks[c].node_id]) for c, sc in fused.items()}
 
 
 def term_coverage(query: str, text: str) -> float:
@@ -183,15 +218,17 @@ def _word_pattern(word: str) -> re.Pattern:
 
 class Retriever:
     """Search an `Index`. candidates: how many hits each ranking contributes before fusion.
-    weights / note_evidence: override WEIGHTS / NOTE_EVIDENCE (experiments); coverage: the
-    relevance model (default: CoverageModel.load())."""
+    weights / note_evidence / coverage_prior: override WEIGHTS / NOTE_EVIDENCE / COVERAGE_PRIOR
+    (experiments); coverage: the relevance model (default: CoverageModel.load())."""
 
     def __init__(self, index: Index, candidates: int = 30, weights: dict | None = None,
-                 note_evidence: dict | None = None, coverage: CoverageModel | None = None):
+                 note_evidence: dict | None = None, coverage: CoverageModel | None = None,
+                 coverage_prior: dict | None = None):
         self.index = index
         self.candidates = candidates
         self.weights = weights or WEIGHTS
         self.note_evidence = note_evidence or NOTE_EVIDENCE
+        self.coverage_prior = coverage_prior or COVERAGE_PRIOR
         self.coverage = coverage if coverage is not None else CoverageModel.load()
         self._stats: tuple[int, TermStats] | None = None
         self._case: tuple | None = None
@@ -267,14 +304,11 @@ class Retriever:
         bm25 = dict(lex)
         shadowed: set[str] = set()
         named = [c for c in outline_matches(query, idx, shadowed) if not chapter or idx.chunks[c].chapter == str(chapter)]
-        rankings = {"dense": dense_rank if w["dense"] else [], "multilingual": ml_rank, "bm25": [cid for cid, _ in lex], "named": named}
-        if shadowed:
-            # a topic not named by its shared title (see outline_matches) does not win on that title
-            # either: its outline entry, the title and little else, leaves the content rankings
-            for r in ("dense", "multilingual", "bm25"):
-                rankings[r] = [c for c in rankings[r] if not (idx.chunks[c].node_id in shadowed and idx.chunks[c].kind == "outline")]
-        fused = fuse(rankings, idx.chunks, lang, len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query),
-                     self.weights, self.note_evidence)
+        rankings = without_shadowed({"dense": dense_rank if w["dense"] else [], "multilingual": ml_rank,
+                                     "bm25": [cid for cid, _ in lex], "named": named}, idx.chunks, shadowed)
+        question = is_question(query)
+        fused = fuse(rankings, idx.chunks, lang, question, self.weights, self.note_evidence)
+        fused = with_coverage_prior(fused, idx.chunks, query, self.term_stats(), self.coverage_prior[lang] if question else 0.0)
         best = sorted(fused, key=lambda c: (-fused[c], c))
         firsts: list[str] = []  # each note's best chunk, best note first
         seen: set[str] = set()

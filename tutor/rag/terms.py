@@ -70,6 +70,16 @@ class TermStats:
         have = self.node_tokens.get(node_id, set())
         return sum(self.idf(t) for t in q if t in have) / total if total > 0 else 0.0
 
+    def coverages(self, query: str, node_ids: Iterable[str]) -> dict[str, float]:
+        """`coverage` of each note in node_ids (the query tokenised once)."""
+        q = content_terms(query)
+        total = sum(self.idf(t) for t in q)
+        out = {}
+        for node_id in node_ids:
+            have = self.node_tokens.get(node_id, set())
+            out[node_id] = sum(self.idf(t) for t in q if t in have) / total if total > 0 else 0.0
+        return out
+
     def coverage(self, query: str, node_id: str) -> float:
         """IDF-weighted share in [0, 1] of the query's content terms (bm25.content_terms)
         found anywhere in the note `node_id`. A token the corpus

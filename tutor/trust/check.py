@@ -411,8 +411,9 @@ _INLINE_CODE = re.compile(r"```.*?```", re.S)
 
 def quotable_sentences(text: str) -> list[str]:
     """Whole sentences of a note text for quoting: lines split at 。！？.!? only (a '；' clause
-    alone can read as a fragment), bullet markers removed; code blocks (``` fences) and table
-    rows left out (quoted as prose they read as run-on text)."""
+    alone can read as a fragment), never inside $…$ / $$…$$, bullet markers removed; code blocks
+    (``` fences), table rows and bold run-in headings (「**为什么一个头不够。**」) left out (quoted
+    as prose they read as run-on text or as an answer that is only a heading)."""
     out = []
     fenced = False
     # a chunk's text is one line, so its code block is inline: out, with the 「训练伪代码：」 leading into it
@@ -423,11 +424,21 @@ def quotable_sentences(text: str) -> list[str]:
             continue
         if fenced or line.lstrip().startswith("|"):
             continue
-        for part in _inside_quotes_kept(_QUOTABLE_END.split(line.replace("**", ""))):  # no Markdown bold in a quote
-            part = re.sub(r"^\s*(?:[-*•]\s+)+", "", part)  # bullets, also one after a full stop
-            if part.strip():
-                out.append(" ".join(part.split()))
+        # a run-in heading (「**为什么一个头不够。**」) ends what comes before it and is no answer itself
+        for seg in _RUN_IN_HEADING.split(line):
+            # math is never cut: 「\mathrm{softmax}\!」 holds a '!' that ended a "sentence" mid-formula
+            held: list[str] = []
+            seg = _MATH_SPAN.sub(lambda m: held.append(m.group(0)) or f"\x00{len(held) - 1}\x00", seg)
+            for part in _inside_quotes_kept(_QUOTABLE_END.split(seg.replace("**", ""))):  # no Markdown bold in a quote
+                part = re.sub(r"\x00(\d+)\x00", lambda m: held[int(m.group(1))], part)
+                part = re.sub(r"^\s*(?:[-*•]\s+)+", "", part)  # bullets, also one after a full stop
+                if part.strip():
+                    out.append(" ".join(part.split()))
     return out
+
+
+_RUN_IN_HEADING = re.compile(r"\*\*[^*\n]{1,60}?[。！？.!?]\*\*")
+_MATH_SPAN = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$")
 
 
 def _formula_lines_joined(lines: list[str]) -> list[str]:
