@@ -157,6 +157,24 @@ TABLE: dict[str, tuple[str, str]] = {
                               "The hint showed the answer, so this counts as Again (no self-rating) and the card "
                               "comes back soon."),
     "feedback.key_points": ("关键点", "Key points"),
+    "feedback.key_points_marked": ("关键点（✓ = 你的回答里提到了；说得对不对请自己判断）",
+                                   "Key points (✓ = mentioned in your answer; whether it is right is yours to judge)"),
+    # why the grader could not decide (a "check yourself" answer's doubts, tutor/quiz/grading.py)
+    "feedback.doubt.claims": ("你的回答里有否定、增减方向、前后对调、公式或数字这类细节，自动评分核对不了，请逐条对照。",
+                              "Your answer turns on a negation, a direction, an order, a formula or a number, which the "
+                              "grader cannot verify: compare it point by point."),
+    "feedback.doubt.contradicts": ("关键点的词都出现了，但说法可能和参考答案不一样（比如两个方法对调了）。",
+                                   "Every key point's words are there, but the claim may differ from the reference "
+                                   "(two methods swapped, say)."),
+    "feedback.doubt.term_list": ("回答只列了术语，没有说明它们之间的关系。", "The answer lists terms without saying how they relate."),
+    "feedback.doubt.too_long": ("回答比参考答案长很多，没法逐句核对。",
+                                "The answer is much longer than the reference and cannot be checked sentence by sentence."),
+    "feedback.doubt.edited_reference": ("回答几乎就是参考答案，只改了几个词，对错就在改动的地方。",
+                                        "The answer is the reference with a few words changed: whether it is right "
+                                        "depends on the change."),
+    "feedback.doubt.other_language": ("回答和题目用的语言不同，自动评分把握不大。",
+                                      "The answer is in another language than the item, so the grader is less sure."),
+    "feedback.doubt.near_misconception": ("回答接近这道题的一个常见误区。", "The answer is close to a common misconception about this item."),
     "feedback.missed": ("漏掉的关键点", "Missed key points"),
     "feedback.why": ("解析", "Why"),
     "feedback.review_note": ("复习笔记", "Review the note"),

@@ -210,6 +210,23 @@ def test_check_yourself_stores_the_answer_then_schedules_the_self_rating(quiz, m
         quiz.self_rate("u", it.id, "maybe")
 
 
+def test_check_yourself_says_why_and_marks_the_key_points_the_answer_mentions(quiz, monkeypatch):
+    """An undecided grade is not a shrug: one sentence on why, and ✓ on each key point the
+    grader found in the answer, so the learner rates themselves with that reading in front of them."""
+    from tutor.quiz.grading import Grade
+
+    it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
+    assert len(it.key_points) >= 2
+    found, rest = it.key_points[0], it.key_points[1:]
+    monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [found], rest, ["negation"]))
+    fb = quiz.grade("u", it.id, "低秩矩阵不是冻结的").feedback
+    assert "否定" in fb and "negation" in fb  # feedback.doubt.claims, both languages
+    assert f"✓ {found}" in fb and all(k in fb and f"✓ {k}" not in fb for k in rest)
+    monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], list(it.key_points), ["uncertain"]))
+    fb = quiz.grade("u2", it.id, "说不清").feedback
+    assert all(k in fb and f"✓ {k}" not in fb for k in it.key_points) and "否定" not in fb  # no doubt sentence for "uncertain"
+
+
 def test_answer_with_undecodable_bytes_is_graded_and_stored(quiz):
     it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
     bad = b"abc \xff\xfe \xe6\xba\xa2\xe5\x87\xba".decode("utf-8", "surrogateescape")

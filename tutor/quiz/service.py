@@ -56,6 +56,12 @@ from tutor.text import clean_text, detect_lang, has_invalid_text
 from tutor.wording import Text, label, text as wording, w
 
 MODES = ("due", "weak", "new", "mixed")
+# a "check yourself" grade's doubt (Grade.flags) → the one sentence that says why it was not decided
+_CLAIMS = "feedback.doubt.claims"
+DOUBTS = {"negation": _CLAIMS, "direction": _CLAIMS, "swap": _CLAIMS, "formula": _CLAIMS, "number": _CLAIMS,
+          "contradicts": "feedback.doubt.contradicts", "term_list": "feedback.doubt.term_list",
+          "too_long": "feedback.doubt.too_long", "edited_reference": "feedback.doubt.edited_reference",
+          "other_language": "feedback.doubt.other_language", "near_misconception": "feedback.doubt.near_misconception"}
 
 class BadAnswer(TutorError):
     """An answer that cannot be read for the item's type."""
@@ -296,7 +302,7 @@ class Quiz:
         if it.type == "short" and self.settings.quiz_llm_grader:
             explanation = self._rubric(it, text, notices)
         return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
-                      self._feedback(it, note, verdict, missed, flags), _correct_answer(it), due,
+                      self._feedback(it, note, verdict, missed, flags, matched), _correct_answer(it), due,
                       latency_ms, missed, matched, notices, flags, explanation)
 
     def self_rate(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
@@ -420,7 +426,8 @@ class Quiz:
         it = self.item(item_id)
         return self._grade_short(it, self.bank.note(it), self._answer_text(answer)[0])
 
-    def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str]) -> str:
+    def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str],
+                  matched: list[str] = ()) -> str:
         """Feedback in Chinese with English alongside (tutor/wording.py); the item's own key
         points and explanation in the note's language."""
         head = wording(f"feedback.{verdict}" if it.type != "card" else "feedback.self_rated")  # a card's rating is the learner's
@@ -435,7 +442,13 @@ class Quiz:
         sep = "；" if detect_lang(it.prompt) == "zh" else "; "
         lines = [str(head)]
         if verdict == "check":
-            lines.append(f"{label('feedback.key_points')}: {sep.join(it.key_points)}")
+            # why it could not decide, in one sentence, and which key points the answer mentions:
+            # the learner rates themselves with the grader's reading in front of them
+            doubt = next((DOUBTS[f] for f in flags if f in DOUBTS), None)
+            if doubt:
+                lines.append(str(wording(doubt)))
+            marks = [f"✓ {k}" if k in matched else k for k in it.key_points]
+            lines.append(f"{label('feedback.key_points_marked')}: {sep.join(marks)}")
         elif missed and verdict != "correct":
             lines.append(f"{label('feedback.missed')}: {sep.join(missed)}")
         if it.type == "choice" and it.explanation:
