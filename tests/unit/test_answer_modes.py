@@ -216,8 +216,11 @@ def turns(*questions):
 ])
 def test_a_follow_up_refers_to_the_last_covered_question(tutor, history):
     a = events(tutor, "quotes_first", "那它的缺点呢？", history)[-1][1]
+    direct = events(tutor, "quotes_first", "那它的缺点呢？", turns("LoRA 为什么省显存？"))[-1][1]
     alone = events(tutor, "quotes_first", "LoRA 为什么省显存？ 那它的缺点呢？")[-1][1]
-    assert a.covered and [s.id for s in a.sources] == [s.id for s in alone.sources]
+    # the notes of both questions asked together, in the order the referent found them (followup.resolve)
+    assert a.covered and [s.id for s in a.sources] == [s.id for s in direct.sources]
+    assert {s.id for s in a.sources} == {s.id for s in alone.sources} and a.sources[0].id == alone.sources[0].id
     assert tutor.conversation_query("那它的缺点呢？", [t["content"] for t in history if t["role"] == "user"]) \
         == "LoRA 为什么省显存？\n那它的缺点呢？"
 
