@@ -102,7 +102,11 @@ def _render_answer_footer(a) -> str:
     tm = a.timings
     lines.append(f"— {a.model} · first token {tm['first_token_ms']} ms · {tm['tokens_per_s']} tok/s" if tm.get("first_token_ms") else f"— {a.model}")
     if a.notices:
-        lines.append("notices: " + ", ".join(a.notices))
+        # what happened in words (the UI's wording), the code after it for scripts and bug reports
+        from tutor.wording import TABLE, label, w
+
+        lines += [f"{label('cli.notice')}: " + (f"{w(f'notice.{c}')} ({c})" if f"notice.{c}" in TABLE else c)
+                  for c in a.notices]
     return "\n".join(lines)
 
 

@@ -418,6 +418,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "notice.notes_dropped": ("部分检索到的笔记因长度被省略", "some retrieved notes were left out to fit the context window"),
     "notice.notes_trimmed": ("最相关的笔记太长，只保留了前几段", "the most relevant note was shortened to fit the context window"),
     "notice.question_trimmed": ("问题过长，已截断", "the question was trimmed to fit the context window"),
+    "cli.notice": ("提示", "notice"),
     "notice.not_covered": ("笔记未涉及这个问题", "the notes do not cover this question"),
     "notice.stopped": ("已停止", "stopped"),
     "notice.quotes_first": ("摘录自笔记，模型未参与", "quoted from the notes; the model was not used"),

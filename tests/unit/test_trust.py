@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tutor.text import split_sentences
+from tutor.wording import w
 
 from tutor.trust.check import (FALLBACK_HEADER, Flagger, cjk_phrases, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
                          restates_question, retry_reasons,
@@ -262,7 +263,9 @@ def test_cli_streaming_shows_the_retry_and_the_revised_answer(tutor, monkeypatch
     assert "retrying with a stricter prompt" in r.stderr
     out = r.stdout
     assert out.index("The Great Gatsby") < out.index("── revised answer ──") < out.index(cli._plain_math(good))  # formulas as Unicode
-    assert "garbage_language, garbage_unsupported, retried_strict" in out.split("notices: ")[-1]
+    tail = out.split("── revised answer ──")[-1]
+    for code in ("garbage_language", "garbage_unsupported", "retried_strict"):  # in words, the code after
+        assert f"提示 notice: {w(f'notice.{code}')} ({code})" in tail
 
 
 @pytest.mark.parametrize("args", [["ask"], ["ask", "--no-stream"]])
