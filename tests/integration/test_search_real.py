@@ -44,6 +44,13 @@ def test_review_questions_rank_the_answering_note_first(real_tutor, query, first
     assert real_tutor.search(query, k=3, per_note=True)[0].chunk.node_id == first
 
 
+def test_a_section_named_in_passing_ranks_its_own_notes_first(real_tutor):
+    """Review 8: 「多头注意力」 is section 1.2's title; 12.2.2 (pruning heads) discusses it at
+    length and ranked first. The section prior puts the section's notes first."""
+    first = real_tutor.search("Transformer 里的多头注意力有什么作用？", k=3, per_note=True)[0].chunk.node_id
+    assert first == "1.2" or first.startswith("1.2.")
+
+
 def test_mixed_language_query_matches_both_languages(real_tutor):
     hits = real_tutor.search("Transformer 注意力", k=10)
     texts = " ".join(h.chunk.text for h in hits)

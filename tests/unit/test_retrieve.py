@@ -122,6 +122,32 @@ def test_the_coverage_prior_scales_a_chinese_question_by_its_note_term_coverage(
     assert [(h.chunk.id, h.score) for h in on.search(en, k=5)] == [(h.chunk.id, h.score) for h in off.search(en, k=5)]
 
 
+@pytest.mark.parametrize("query, sections", [
+    ("Transformer 里的多头注意力有什么作用？", {"1.2"}),  # section 1.2's title, in passing
+    ("解码器训练的时候，怎么防止模型偷看后面的答案？", {"2.2"}),
+    ("What are the downsides of LoRA?", set()),  # a topic is named: it says more
+    ("怎么做红烧肉？", set()),
+])
+def test_prior_sections_are_the_sections_a_question_names_when_it_names_no_topic(fake_tutor, query, sections):
+    from tutor.rag.retrieve import outline_matches, prior_sections
+
+    idx = fake_tutor.index
+    assert prior_sections(query, idx, outline_matches(query, idx)) == sections
+
+
+def test_the_section_prior_scales_the_sections_notes_only():
+    from types import SimpleNamespace
+
+    from tutor.rag.retrieve import with_section_prior
+
+    chunks = {c: SimpleNamespace(node_id=n) for c, n in
+              [("a", "1.2"), ("b", "1.2.1"), ("c", "12.2.2"), ("d", "1.20.1"), ("e", "1")]}
+    fused = dict.fromkeys(chunks, 1.0)
+    assert with_section_prior(fused, chunks, {"1.2"}, 0.25) == {"a": 1.25, "b": 1.25, "c": 1.0, "d": 1.0, "e": 1.0}
+    assert with_section_prior(fused, chunks, set(), 0.25) == fused
+    assert with_section_prior(fused, chunks, {"1.2"}, 0.0) == fused
+
+
 def test_search_per_note_gives_distinct_notes(fake_tutor):
     hits = fake_tutor.search("RoPE 旋转位置编码 长度外推", k=6, per_note=True)
     assert len(hits) == 6 and len({h.chunk.node_id for h in hits}) == 6

@@ -6,7 +6,8 @@ Each question is searched once for the four rankings `Retriever.search` fuses (M
 BM25 over jieba/Snowball tokens, outline names; `Retriever.candidates` each, no chapter filter);
 each configuration then fuses them with `retrieve.fuse` (weighted reciprocal rank fusion:
 Cormack, Clarke & Büttcher, SIGIR 2009) under its own weights (and, for the shipped one, the
-term-coverage prior `retrieve.with_coverage_prior`), so a configuration's ranking is
+term-coverage and section priors `retrieve.with_coverage_prior`, `with_section_prior`), so a
+configuration's ranking is
 what `Retriever.search(per_note=True)` would return with those weights. The shipped
 configuration is checked against `Retriever.search` itself on the first questions
 (`check`), so the comparison cannot drift from the product. Metrics: `node_metrics` (hit@1/3/5,
@@ -15,8 +16,8 @@ MRR@10, nDCG@10 with bootstrap 95% intervals), in-scope items, per language."""
 from __future__ import annotations
 
 from tutor.evaluate.evaluation import EvalItem, node_metrics
-from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, WEIGHTS, fuse, is_question, outline_matches,
-                                with_coverage_prior, without_shadowed)
+from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, fuse, is_question, outline_matches,
+                                prior_sections, with_coverage_prior, with_section_prior, without_shadowed)
 from tutor.text import detect_lang
 
 
@@ -25,13 +26,14 @@ def _w(dense: float, multilingual: float, bm25: float, named: float) -> dict[str
 
 
 OFF = {"zh": 0.0, "en": 0.0}
-# name → (weights per language, note-evidence prior per language[, coverage prior per language])
+# name → (weights per language, note-evidence prior per language[, coverage prior per language[,
+# section prior per language]])
 CONFIGS = {
     "dense only (MiniLM)": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
     "dense only (USE multilingual)": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
     "BM25 only": ({"zh": _w(0, 0, 1, 0), "en": _w(0, 0, 1, 0)}, OFF),
-    # weighted RRF of BM25, USE, MiniLM (English) and outline names, × the term-coverage prior
-    "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR),
+    # weighted RRF of BM25, USE, MiniLM (English) and outline names, × the term-coverage and section priors
+    "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
 }
 SHIPPED = "hybrid (shipped)"
 
@@ -41,26 +43,31 @@ class Drift(AssertionError):
 
 
 def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
-    """The four chunk-id rankings `Retriever.search` fuses, unfused (no chapter filter)."""
+    """The four chunk-id rankings `Retriever.search` fuses, unfused (no chapter filter), and
+    under "sections" the sections its section prior favours (`retrieve.prior_sections`)."""
     idx, n = retriever.index, retriever.candidates
     dense, _, _ = retriever._dense("dense", query, n, None)
     ml, _, _ = retriever._dense("multilingual", query, n, None)
     lex = [cid for cid, _ in idx.bm25.search(query, n) if cid in idx.chunks][:n]
     shadowed: set[str] = set()
     named = outline_matches(query, idx, shadowed)
-    return without_shadowed({"dense": dense, "multilingual": ml, "bm25": lex, "named": named}, idx.chunks, shadowed)
+    out = without_shadowed({"dense": dense, "multilingual": ml, "bm25": lex, "named": named}, idx.chunks, shadowed)
+    return {**out, "sections": sorted(prior_sections(query, idx, named))}
 
 
 def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence,
-                 coverage_prior: dict | None = None, stats=None) -> list[str]:
+                 coverage_prior: dict | None = None, stats=None, section_prior: dict | None = None) -> list[str]:
     """Distinct node ids, best first, as `Retriever.search(per_note=True)` orders them.
-    coverage_prior (per language, default off) needs stats (the index's TermStats)."""
+    coverage_prior (per language, default off) needs stats (the index's TermStats);
+    section_prior (per language, default off) favours rankings["sections"]."""
     lang = detect_lang(query)
-    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items()}
+    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k != "sections"}
     question = is_question(query)
     fused = fuse(r, chunks, lang, question, weights, note_evidence)
     if coverage_prior and question:
         fused = with_coverage_prior(fused, chunks, query, stats, coverage_prior[lang])
+    if section_prior and question:
+        fused = with_section_prior(fused, chunks, set(rankings.get("sections", ())), section_prior[lang])
     out: list[str] = []
     for cid in sorted(fused, key=lambda c: (-fused[c], c)):
         if chunks[cid].node_id not in out:
@@ -85,14 +92,15 @@ def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: in
         raws.append(raw_rankings(ret, q))
         if i < check:
             want = [h.chunk.node_id for h in ret.search(q, k=10, per_note=True)]
-            got = ranked_notes(raws[-1], chunks, q, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats)[:10]
+            got = ranked_notes(raws[-1], chunks, q, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats, SECTION_PRIOR)[:10]
             if want != got:
                 raise Drift(f"{it.id}: Retriever.search gives {want}, the re-fused shipped weights {got}")
         if progress:
             progress(1)
     out: dict = {"_shipped": SHIPPED}
     for name, (weights, beta, *prior) in configs.items():
-        rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, prior[0] if prior else None, stats)[:10], it.expected_ids)
+        cov, sec = (list(prior) + [None, None])[:2]
+        rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, cov, stats, sec)[:10], it.expected_ids)
                 for it, r, q in zip(items, raws, texts, strict=True)]
         out[name] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
     return out

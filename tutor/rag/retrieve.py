@@ -78,6 +78,15 @@ NOTE_EVIDENCE = {"zh": 0.2, "en": 0.0}
 # sets, or equal; English mixed (blind2 ch1-8 0.972 → 0.953 at γ 0.3), so 0 there.
 COVERAGE_PRIOR = {"zh": 0.45, "en": 0.0}
 
+# Section prior: a question that names a section ("多头注意力" is section 1.2) in passing is
+# about that part of the outline; its notes' fused scores × (1 + δ). Without it a note in
+# another chapter that discusses the named thing (12.2.2, pruning attention heads) beat the
+# section's own topics (1.2.1) on 「Transformer 里的多头注意力有什么作用？」 (review 8). Only
+# when the question names no topic: a topic's name says more than a section's ("auto-sklearn
+# 的 meta-learning" is about 11.3.1, not section 11.4). Chosen on sets seen before (session 23,
+# RETRIEVAL_NOTES.md): δ 0.25 moved 16 expected notes up and 4 down over eleven sets.
+SECTION_PRIOR = {"zh": 0.25, "en": 0.25}
+
 
 def is_overview(chunk: Chunk) -> bool:
     """True for chunks of chapter ("3") and section ("3.4") notes, not outline entries."""
@@ -164,13 +173,8 @@ def outline_matches(query: str, index: Index, shadowed: set[str] | None = None) 
     named: list[tuple[int, str]] = []
     for rx in (_NODE_ID, _CHAPTER_ZH, _CHAPTER_EN):
         named += [(1000 + m.count("."), m) for m in rx.findall(query)]
-    low = query.lower()
-    found = {node_id: [nl for n in names if len(n) >= 2 and _contains(low, nl := n.lower())]
-             for node_id, names in index.names.items()}
-    all_found = {n for ns in found.values() for n in ns}
-    for node_id, ns in found.items():
-        # a name seen only inside a longer matched name ("注意力" in "多头注意力") names nothing
-        own = [n for n in ns if not any(n != m and n in m for m in all_found)]
+    found = _found_names(query, index)
+    for node_id, own in found.items():
         # a title one topic shares with a prerequisite in another chapter ("LoRA": 3.4.2, and
         # 4.4.4, LoRA for diffusion models, built on it) names the prerequisite, the topic
         # itself, not its application elsewhere, which is named by a name of its own ("SD LoRA").
@@ -189,6 +193,45 @@ def outline_matches(query: str, index: Index, shadowed: set[str] | None = None) 
     for _, node_id in sorted(named, key=lambda x: -x[0]):
         out += [c for c in index.by_node.get(node_id, []) if c not in out][:2]
     return out
+
+
+def _found_names(query: str, index: Index) -> dict[str, list[str]]:
+    """node id → the lower-cased names of it (title, English title, aliases; ≥ 2 characters,
+    whole words for Latin ones) the query contains, leaving out a name seen only inside a
+    longer matched name ("注意力" in "多头注意力" names nothing); nodes with none left out."""
+    low = query.lower()
+    found = {node_id: [nl for n in names if len(n) >= 2 and _contains(low, nl := n.lower())]
+             for node_id, names in index.names.items()}
+    all_found = {n for ns in found.values() for n in ns}
+    own = {node_id: [n for n in ns if not any(n != m and n in m for m in all_found)] for node_id, ns in found.items()}
+    return {node_id: ns for node_id, ns in own.items() if ns}
+
+
+def named_sections(query: str, index: Index) -> set[str]:
+    """Section ids ("1.2") whose title, English title or alias a short question contains, even
+    in passing (outline_matches names an overview only when its name is most of the question);
+    empty for queries over NAMED_QUERY_MAX_CHARS characters."""
+    if len(query) > NAMED_QUERY_MAX_CHARS:
+        return set()
+    return {node_id for node_id in _found_names(query, index) if node_id.count(".") == 1}
+
+
+def prior_sections(query: str, index: Index, named: list[str]) -> set[str]:
+    """The sections SECTION_PRIOR favours: `named_sections`, when the question names no topic
+    (named: outline_matches' chunk ids; a topic's name says more than a section's)."""
+    if any(index.chunks[c].node_id.count(".") == 2 for c in named if c in index.chunks):
+        return set()
+    return named_sections(query, index)
+
+
+def with_section_prior(fused: dict[str, float], chunks: dict[str, Chunk], sections: set[str], delta: float) -> dict[str, float]:
+    """fused scores × (1 + delta) for chunks of the named sections and the topics under them
+    (SECTION_PRIOR); fused itself when there are none or delta is 0."""
+    if not sections or not delta:
+        return fused
+    def inside(node_id: str) -> bool:
+        return node_id in sections or ".".join(node_id.split(".")[:2]) in sections
+    return {c: sc * (1 + delta) if inside(chunks[c].node_id) else sc for c, sc in fused.items()}
 
 
 OVERVIEW_NAME_SHARE = 0.5
@@ -309,6 +352,8 @@ class Retriever:
         question = is_question(query)
         fused = fuse(rankings, idx.chunks, lang, question, self.weights, self.note_evidence)
         fused = with_coverage_prior(fused, idx.chunks, query, self.term_stats(), self.coverage_prior[lang] if question else 0.0)
+        if question:
+            fused = with_section_prior(fused, idx.chunks, prior_sections(query, idx, named), SECTION_PRIOR[lang])
         best = sorted(fused, key=lambda c: (-fused[c], c))
         firsts: list[str] = []  # each note's best chunk, best note first
         seen: set[str] = set()
