@@ -168,13 +168,13 @@ def test_a_follow_up_with_no_words_of_its_own_stays_on_the_last_topic(fake_tutor
 
     from tutor.rag import followup
 
-    def hit(node):
-        return SimpleNamespace(chunk=SimpleNamespace(node_id=node))
+    def hit(node, score=0.02):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node), score=score)
 
     found = {"注意力的计算量为什么那么大？": [hit("1.1.4"), hit("2.1.1")]}
 
     def search(q):
-        return found.get(q, [hit("12.2.1"), hit("1.1.4")])
+        return found.get(q, [hit("12.2.1", 0.03), hit("1.1.4", 0.01)])
 
     history = [{"role": "user", "content": "注意力的计算量为什么那么大？"}, {"role": "assistant", "content": "……"}]
     args = (history, fake_tutor.index, search, bool, lambda prev: prev + "\n")
@@ -183,6 +183,32 @@ def test_a_follow_up_with_no_words_of_its_own_stays_on_the_last_topic(fake_tutor
     hits, _ = followup.resolve("那它在可解释性里怎么用？", *args)
     assert [h.chunk.node_id for h in hits] == ["12.2.1", "1.1.4"]
     assert followup.only_generic("And what are its downsides?") and not followup.only_generic("它为什么外推会变差？")
+
+
+def test_a_follow_up_with_words_of_its_own_still_favours_the_referents_notes(fake_tutor):
+    """Review 8: 「那它的计算复杂度怎么样？」 after 「Transformer 里的多头注意力有什么作用？」 quoted
+    Swin's linear window attention (7.4.4: Transformer + 复杂度 in the joined query). The referent's
+    first notes score × (1 + REFERENT_PRIOR); a clearly better other note still wins."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+
+    def hit(node, score=0.02):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node), score=score)
+
+    prev = "Transformer 里的多头注意力有什么作用？"
+    history = [{"role": "user", "content": prev}, {"role": "assistant", "content": "……"}]
+    joined = [hit("7.4.4", 0.0244), hit("7.4.4", 0.0227), hit("1.2.1", 0.0192), hit("1.2", 0.018)]
+
+    def search(q):
+        return [hit("1.2", 0.032), hit("12.2.2", 0.027), hit("1.2.1", 0.027)] if q == prev else joined
+
+    args = (history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    hits, _ = followup.resolve("那它的计算复杂度怎么样？", *args)
+    assert [h.chunk.node_id for h in hits] == ["1.2.1", "1.2", "7.4.4", "7.4.4"]
+    joined[0].score = 0.05  # far ahead: the follow-up moved on
+    hits, _ = followup.resolve("那它的计算复杂度怎么样？", *args)
+    assert hits[0].chunk.node_id == "7.4.4"
 
 
 def test_a_follow_up_keeps_the_referents_own_order_and_its_words_for_the_way_are_generic(fake_tutor):

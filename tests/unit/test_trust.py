@@ -460,6 +460,22 @@ def test_the_best_note_is_left_when_another_holds_clearly_more_of_the_question()
     assert "[2]" not in kept and kept.count("[1]") == 3
 
 
+def test_a_best_note_the_question_names_keeps_the_quotes():
+    """Review 8: 「知识蒸馏是怎么把大模型压缩成小模型的？」 quoted self-distillation's contrast
+    sentence (it holds the learner's phrase whole) though the question names the best note."""
+    kd = "知识蒸馏让学生模仿教师的输出。知识蒸馏用软标签训练学生。温度让分布更平滑。"
+    self_kd = "自蒸馏和经典知识蒸馏不同：后者是把大模型压缩成小模型，自蒸馏不追求缩小模型。"
+    q = "知识蒸馏是怎么把大模型压缩成小模型的？"
+    moved = extractive_answer(q, [(1, kd), (2, self_kd)], "zh", k=3)
+    assert "[2]" in moved  # without the names: the other note's sentence holds clearly more
+    kept = extractive_answer(q, [(1, kd), (2, self_kd)], "zh", k=3, best_names=["知识蒸馏", "knowledge distillation"])
+    assert "[2]" not in kept and kept.count("[1]") == 3
+    # a Latin name counts as a whole word only: "rl" does not name a note in "url"
+    url = extractive_answer("url 的 GAN 模式崩溃是什么？", [(1, "校验模式。推断模式。定义模式。"), (2, "GAN 易模式崩溃。")], "zh",
+                            k=3, best_names=["rl"])
+    assert "[2]" in url
+
+
 def test_chinese_checks_embed_nothing_because_their_rule_gives_similarity_no_weight():
     calls = []
 
@@ -531,6 +547,23 @@ def test_an_english_follow_up_on_weaknesses_quotes_the_notes_drawbacks_in_chines
     quoted = extractive_answer("What is LoRA?\nAnd what are its downsides?", [(1, en + zh)], "en", k=3,
                                asked="And what are its downsides?")
     assert "表达能力受秩限制" in quoted
+
+
+def test_a_follow_up_on_a_technique_inside_a_note_does_not_get_the_notes_own_drawbacks():
+    """Review 8: "What are its downsides?" after gradient checkpointing (explained inside 3.4.1,
+    full fine-tuning) quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks, in Chinese."""
+    en = ("Full fine-tuning updates every weight. It needs small learning rates. Gradient checkpointing recomputes "
+          "activations in the backward pass, trading a third more compute for activation memory.\n")
+    zh = "- 缺点：显存和算力需求高；每个任务都要存储一份完整权重。"
+    q, asked = "What problem does gradient checkpointing solve?\nWhat are its downsides?", "What are its downsides?"
+    names = ["全参数微调", "full fine-tuning", "FFT"]
+    quoted = extractive_answer(q, [(1, en + zh)], "en", k=3, asked=asked, best_names=names)
+    assert "显存和算力需求高" not in quoted and "recomputes activations" in quoted
+    assert "显存和算力需求高" in extractive_answer(q, [(1, en + zh)], "en", k=3, asked=asked)  # names unknown: as before
+    # the note's own topic named: its drawbacks are what was asked
+    named = extractive_answer("What is full fine-tuning?\nWhat are its downsides?", [(1, en + zh)], "en", k=3,
+                              asked=asked, best_names=names)
+    assert "显存和算力需求高" in named
 
 
 def test_an_inline_code_block_and_its_lead_in_are_never_quoted():

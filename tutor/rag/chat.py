@@ -495,8 +495,9 @@ class Chat:
             lines = [extractive_answer(question, self._quotable([by_id[i]], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
                                        header=header, asked=asked, topic_names=names).split("\n")[1:] for i in sides]
             return "\n".join([header[lang], *lines[0], *lines[1]])
+        best = min(sources, key=lambda x: x.n).id if sources else ""
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
-                                 topic_names=names)
+                                 topic_names=names, best_names=sorted(self.retriever.index.names.get(best, ())))
 
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the

@@ -61,6 +61,12 @@ _EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\b
 # discourse markers that open a turn and name nothing ("Okay, back to that —")
 _DISCOURSE = frozenset("anyway back okay ok right sure so also well and but then".split())
 HISTORY_TURNS = 4  # the rewrite sees the last two exchanges
+# a follow-up with words of its own is still about its referent: the referent's first
+# REFERENT_NOTES notes score × (1 + REFERENT_PRIOR) among the joined query's hits. 0.5: the
+# review-8 case needs > 0.27; on the 144 follow-ups of blind4/5/6 (seen before) no rank moved
+# at 0.25 or 0.5 (session 23).
+REFERENT_PRIOR = 0.5
+REFERENT_NOTES = 3
 MAX_REWRITE_TOKENS = 64
 
 
@@ -124,8 +130,12 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         # 「注意力的计算量为什么那么大？」 → 「那它的缺点呢？」: the joined query ranked Attention
         # Rollout (注意力 + 缺点) first and its drawbacks were quoted as attention's
         hits = search(query)
-        if not only_generic(question):  # words of its own (a prompt template, a variant): it may move on
-            return hits, query
+        if not only_generic(question):  # words of its own (a prompt template, a variant): it may move on…
+            # …but it is still about the referent: its notes' scores × (1 + REFERENT_PRIOR), so the
+            # joined query's other words do not carry it off (「那它的计算复杂度怎么样？」 after
+            # multi-head attention ranked Swin's linear-complexity windows first: Transformer + 复杂度)
+            near = set(list(dict.fromkeys(h.chunk.node_id for h in prev_hits))[:REFERENT_NOTES])
+            return sorted(hits, key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id in near else 1)), query
         # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
         # would rank its overview or a neighbour above the note that answered it
         topic = {}

@@ -548,7 +548,7 @@ QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so the
 def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: str,
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
                       header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None,
-                      topic_names: Sequence[str] = ()) -> str:
+                      topic_names: Sequence[str] = (), best_names: Sequence[str] | None = None) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -565,7 +565,11 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     the question's language, the best note's own drawbacks in any language are the pool);
     ties go to the earlier source; plus PHRASE_BONUS × the share of the question's Chinese
     phrases (`cjk_phrases`, those naming none of topic_names) that the sentence holds whole.
-    topic_names: titles and aliases of the cited notes. (IDF-weighted tokens and
+    topic_names: titles and aliases of the cited notes; best_names: those of the best source
+    (the lowest n) alone, None when unknown: a question that names it keeps its quotes (the move
+    to another note is for a best note matched in another sense), and one that does not gets
+    none of the best note's own drawbacks in another language (its 「缺点：」 line is about its
+    topic, not about a technique it mentions). (IDF-weighted tokens and
     multilingual similarity for Chinese were tried and lowered key-point recall on the tuning
     set: evals/answers/QUOTES.md.)
     asked: the learner's own question when `question` is a follow-up joined to the last one
@@ -615,11 +619,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     plain = [c for c in first if not c[2].startswith(MISCONCEPTION_LABELS)]
     pool = first if len(plain) >= k else in_lang if len(in_lang) >= min(k, len(cands)) else cands
     moved = False
-    if pool is first and not ctx and in_lang:
+    low_q = question.lower()  # (a follow-up's referent is in the question before it)
+    names_best = any(len(b) >= 2 and name_in(low_q, b.lower()) for b in best_names or ())
+    if pool is first and not ctx and in_lang and not names_best:
         # …unless another cited note has a sentence holding clearly more of the question than the
         # best note's sentences together: the best note matched it in another sense (「GAN 的模式崩溃」
         # → 10.4.2's schema 模式) or on one word ("How does RAG reduce hallucination?" → LangChain);
-        # a best note that holds the words is kept though another note repeats them in one sentence
+        # a best note that holds the words is kept though another note repeats them in one sentence,
+        # and so is one the question names: 「知识蒸馏是怎么把大模型压缩成小模型的？」 quoted
+        # self-distillation's contrast 「后者是把大模型压缩成小模型，而自蒸馏……」 (review 8)
         if naming and (max(share(c[2], naming) for c in in_lang)
                        >= share("\n".join(c[2] for c in first), naming) + OTHER_NOTE_MARGIN):
             pool = in_lang
@@ -631,12 +639,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
 
     why = bool(WHY_QUESTION.search(asked if asked is not None else question))
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
-    if limits and not any(_drawback(c[2]) for c in pool):
+    # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
+    # fine-tuning), quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks (review 8)
+    own_limits = best_names is None or names_best
+    if limits and own_limits and not any(_drawback(c[2]) for c in pool):
         # (an English summary seldom lists drawbacks: the note's own ones, in its language, beat none)
         pool = [c for c in cands if _drawback(c[2]) and c[0] == best_n] or pool
         sims = [0.0] * len(pool)
     stated: list[tuple[int, int, str]] = []
-    if limits and not any(STATED_LIMIT.search(c[2]) for c in pool):
+    if limits and own_limits and not any(STATED_LIMIT.search(c[2]) for c in pool):
         # the pool's drawbacks are only sentences with "but" or "requires" in them ("What are the
         # weaknesses of PPO?" quoted "…gains are clipped but harmful changes are still penalized"):
         # the best note's own 「缺点：」 line comes as well, after them
@@ -673,6 +684,14 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         lines.append(f"- {cite(s, n)}")
     lines += [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
     return "\n".join(lines)
+
+
+def name_in(text: str, name: str) -> bool:
+    """Is name in text (both lower-cased): a substring, and for a Latin name a whole word ("rl"
+    is not in "url")?"""
+    if name not in text:
+        return False
+    return not name.isascii() or re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text) is not None
 
 
 def _drawback(sentence: str) -> bool:
