@@ -45,7 +45,7 @@ from tutor.tutor import build_tutor  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SETS = ["retrieval_ch1-4.jsonl", "retrieval_ch1-4_heldout.jsonl", "tuning_coverage.jsonl", "tuning_oos_extra.jsonl",
-        "tuning_colloquial.jsonl"]
+        "tuning_colloquial.jsonl", "tuning_scenarios.jsonl"]
 FEATURES = {"zh": ["known_coverage", "oov", "multilingual", "domain"], "en": ["known_coverage", "oov", "multilingual", "dense", "domain"]}
 DOMAIN_C = 3.0
 FOLDS = 5
