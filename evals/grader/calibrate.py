@@ -51,6 +51,13 @@ from tutor.quiz.service import other_references  # noqa: E402
 HERE = Path(__file__).resolve().parent
 FIT_SET = HERE / "blind" / "answers.jsonl"
 TEST_SET = HERE / "blind2" / "answers.jsonl"
+# round 3: answers written from the question alone, in learners' own words (reviews 7-8 found
+# right answers in own words graded wrong; rounds 1-2 were written beside the reference)
+FIT_SET3 = HERE / "blind3" / "fit.jsonl"  # chapters 9-12: fitted on with round 1
+TEST_SET3 = HERE / "blind3" / "test.jsonl"  # chapters 13-16: never fitted on
+FIT_SETS = [FIT_SET, FIT_SET3]
+TEST_SETS = {"round 2, chapters 5-8 (writers saw the reference)": TEST_SET,
+             "round 3, chapters 13-16 (own words, writers saw the question only)": TEST_SET3}
 LABELS = ["correct", "partial", "wrong"]
 PRED = ["correct", "partial", "wrong", "check"]
 # cost[label][prediction]
@@ -189,11 +196,12 @@ def main() -> None:
     bank = ItemBank.build(corpus, {})
     emb = load_multilingual_embedder()
     grader = Grader.for_corpus(corpus, emb, GraderParams.load() if args.check else GraderParams(embedder=emb.name))
-    fit_rows = load_rows(FIT_SET)
+    fit_paths = [p for p in FIT_SETS if p.is_file()]
+    fit_rows = [r for p in fit_paths for r in load_rows(p)]
     feats, kps = measure(fit_rows, grader, bank)
     labels, kinds = [r["label"] for r in fit_rows], [r.get("kind", "") for r in fit_rows]
     groups = [r["item_id"] for r in fit_rows]
-    out = {"fit_set": _info(FIT_SET, fit_rows), "embedder": emb.name}
+    out = {"fit_set": _info(fit_paths, fit_rows), "embedder": emb.name}
     if args.check:
         params = GraderParams.load()
     else:
@@ -204,15 +212,20 @@ def main() -> None:
     out["params"] = asdict(params) | {"claims": list(params.claims)}
     out["fit_in_sample"] = metrics(labels, predict(grader, feats, kps, params), kinds)
     out["inter_rater"] = _inter_rater(fit_rows)
-    if TEST_SET.is_file():
-        test_rows = load_rows(TEST_SET)
+    out["tests"] = {}
+    for title, path in TEST_SETS.items():
+        if not path.is_file():
+            continue
+        test_rows = load_rows(path)
         tf, tk = measure(test_rows, grader, bank)
-        out["test_set"] = _info(TEST_SET, test_rows)
-        out["test"] = metrics([r["label"] for r in test_rows], predict(grader, tf, tk, params), [r.get("kind", "") for r in test_rows])
-        out["test_by_lang"] = {lang: metrics([r["label"] for r in test_rows if r["lang"] == lang],
-                                             [v for r, v in zip(test_rows, predict(grader, tf, tk, params)) if r["lang"] == lang])
-                               for lang in ("zh", "en")}
-        out["test_inter_rater"] = _inter_rater(test_rows)
+        pred = predict(grader, tf, tk, params)
+        out["tests"][title] = {
+            "set": _info([path], test_rows),
+            "all": metrics([r["label"] for r in test_rows], pred, [r.get("kind", "") for r in test_rows]),
+            "by_lang": {lang: metrics([r["label"] for r in test_rows if r["lang"] == lang],
+                                      [v for r, v in zip(test_rows, pred) if r["lang"] == lang])
+                        for lang in ("zh", "en") if any(r["lang"] == lang for r in test_rows)},
+            "inter_rater": _inter_rater(test_rows)}
     out["seconds"] = round(time.time() - t0)
     (HERE / "metrics.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (HERE / "REPORT.md").write_text(report(out), encoding="utf-8")
@@ -221,8 +234,9 @@ def main() -> None:
     print(key, json.dumps({k: v for k, v in out[key].items() if k != "by_kind"}, ensure_ascii=False))
 
 
-def _info(path: Path, rows: list[dict]) -> dict:
-    return {"path": str(path.relative_to(ROOT)), "sha256_16": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+def _info(paths: list[Path], rows: list[dict]) -> dict:
+    return {"path": " + ".join(str(p.relative_to(ROOT)) for p in paths),
+            "sha256_16": " + ".join(hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths),
             "answers": len(rows), "items": len({r["item_id"] for r in rows}),
             "chapters": sorted({int(r["item_id"].split(".")[0]) for r in rows})}
 
@@ -280,18 +294,19 @@ def report(o: dict) -> str:
              "\"check yourself\" means the grader could not decide: the learner sees the reference and key points and "
              "rates themselves, as with a flashcard; such an answer is never shown as correct and nothing is scheduled "
              "until the learner rates it.", ""]
-    if "test" in o:
-        ts = o["test_set"]
-        lines += [f"Test set (headline): `{ts['path']}` (sha256 {ts['sha256_16']}…), {ts['answers']} answers to {ts['items']} "
+    for title, t in o.get("tests", {}).items():
+        ts = t["set"]
+        lines += [f"## Test set {title}", "",
+                  f"`{ts['path']}` (sha256 {ts['sha256_16']}…), {ts['answers']} answers to {ts['items']} "
                   f"short items of chapters {ts['chapters'][0]}-{ts['chapters'][-1]} — items the grader was never fitted on, "
-                  "answers written and labelled after the grader was frozen.", ""]
-        if o.get("test_inter_rater"):
-            ir = o["test_inter_rater"]
-            lines += [f"Inter-rater check on the test set: {ir['n']} answers labelled twice; agreement {ir['agreement']:.3f}, "
+                  "answers written and labelled before the grader was run on them.", ""]
+        if t.get("inter_rater"):
+            ir = t["inter_rater"]
+            lines += [f"Inter-rater check: {ir['n']} answers labelled twice; agreement {ir['agreement']:.3f}, "
                       f"Cohen's κ {ir['kappa']:.3f}.", ""]
-        lines += _block("Test set (frozen; never fitted on)", o["test"])
-        for lang, m in o["test_by_lang"].items():
-            lines += _block(f"Test set, answers in {'Chinese' if lang == 'zh' else 'English'}", {**m, "by_kind": {}})
+        lines += _block(f"Test set {title} (frozen; never fitted on)", t["all"])
+        for lang, m in t["by_lang"].items():
+            lines += _block(f"Test set {title}, answers in {'Chinese' if lang == 'zh' else 'English'}", {**m, "by_kind": {}})
     lines += [f"Fitting set: `{fs['path']}` (sha256 {fs['sha256_16']}…), {fs['answers']} answers to {fs['items']} short items "
               f"of chapters {fs['chapters'][0]}-{fs['chapters'][-1]}.", ""]
     if o.get("inter_rater"):

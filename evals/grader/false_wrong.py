@@ -39,7 +39,7 @@ def measure():
     emb = load_multilingual_embedder()
     grader = Grader.for_corpus(corpus, emb, GraderParams.load())
     out = {}
-    for name, path in (("tune", cal.FIT_SET), ("blind", cal.TEST_SET)):
+    for name, path in (("tune", cal.FIT_SET), ("blind", cal.TEST_SET)):  # (rounds 1-2, as measured in session 21)
         rows = cal.load_rows(path)
         feats, kps = cal.measure(rows, grader, bank)
         out[name] = (rows, feats, kps)
