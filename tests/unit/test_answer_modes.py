@@ -184,6 +184,9 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("Well, and why would they fail on very long documents then?", True),
     ("my laptop fan gets really loud at night, is it broken?", False),  # "it": the question's own noun
     ("is it bad to drink coffee late at night?", False),  # expletive "it"
+    ("Is it slow to compute?", True),  # review 9, after SHAP: "it" is what to compute
+    ("温度参数 T 在里面起什么作用？", True),  # review 9, after knowledge distillation: "in it"
+    ("多头注意力在里面起什么作用？", True),
     ("So how does that behave when the batch is tiny and the learning rate is high and the data is noisy?", False),
     # naming a topic: a follow-up only when a pronoun points back before it (review 5: "How is it
     # used in RLHF?" after PPO; "Why is that better than a KL penalty?", KL penalty an alias)

@@ -29,7 +29,7 @@ from tutor.rag.budget import fit_part
 from tutor.text import detect_lang, strip_control
 
 _PRONOUN_EN_WORDS = r"\b(it|its|they|them|this|that|these|those)\b"
-_PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|" + _PRONOUN_EN_WORDS, re.I)
+_PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|在里面|在其中|在里头|" + _PRONOUN_EN_WORDS, re.I)
 # content words that name no topic: what a learner asks about "it" (the last topic)
 _GENERIC_WORDS = ((
     "缺点 优点 优缺点 好处 坏处 局限 局限性 不足 问题 例子 举例 举个 示例 比如 例如 区别 差别 不同 联系 关系 原理 作用 用途 "
@@ -56,8 +56,13 @@ LONG_WORDS = 16
 _PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
 _DEMONSTRATIVES = frozenset("this that these those".split())
 _IT_ZH = re.compile(r"它")  # with a topic named: 这个/那个 may be its determiner (「这个 LoRA」)
-# expletive "it" ("is it bad to sleep…", "it's hard to…"): no pronoun of a topic
-_EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\b", re.I)
+# "in it": the place is what was just discussed, wherever it stands (review 9: 「温度参数 T 在里面起什么
+# 作用？」 after knowledge distillation); 其中 alone is left out, it often points inside the question
+_IN_IT_ZH = re.compile(r"在里面|在这里面|在其中|在这里头|在里头")
+# expletive "it" ("is it bad to sleep with…", "it's hard to get a…"): no pronoun of a topic. The
+# infinitive must have words after its verb: in "Is it slow to compute?" (review 9, after SHAP) the
+# verb's object is "it", the last topic
+_EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\s+\w+\s+\w", re.I)
 # discourse markers that open a turn and name nothing ("Okay, back to that —")
 _DISCOURSE = frozenset("anyway back okay ok right sure so also well and but then".split())
 HISTORY_TURNS = 4  # the rewrite sees the last two exchanges
@@ -181,7 +186,7 @@ def is_followup(question: str, index) -> bool:
         # a topic of its own, unless a pronoun points back before it: "How is it used in RLHF?"
         # after PPO asks about PPO in RLHF (「它在 RLHF 里怎么用？」)
         if zh:  # (「JAX 用起来跟 NumPy 很像，它到底强在哪？」: 它 is JAX, named before it)
-            return len(q) < LONG_CHARS and _pronoun_first(q, pronoun=_IT_ZH)
+            return len(q) < LONG_CHARS and (_pronoun_first(q, pronoun=_IT_ZH) or bool(_IN_IT_ZH.search(q)))
         names = [n.lower() for ns in index.names.values() for n in ns if len(n) >= 2]
         # ("Why is that better than a KL penalty?" refers back; in "What is this LoRA thing?" this is
         # the determiner of the topic named)
