@@ -344,6 +344,21 @@ def test_header_echo_catches_copied_source_headers(answer):
     assert "echo" in garbage_reasons(answer, "zh", [], headers=HEADERS, question=QUESTION)
 
 
+@pytest.mark.parametrize("answer,dump", [
+    ("1.1.1 INT8量化 ⚠ 1.1.2 7.1.1 …", True),  # review 9, Explain
+    ("[1] 3.4.2 LoRA\n[2] 4.4.4 LoRA\n[3] 7.1.1 量化", True),
+    # the notes' own cross-references carry content between the ids
+    ("可解释性（13.3.1）为问责提供理由和证据，披露（13.3.3）把责任信息传递给用户和监管者，治理（13.3.4）把这些做法固化为组织制度和法规 [1]。", False),
+    ("LoRA 见 3.4.2，它冻结预训练权重，只训练两个低秩矩阵 [1]。", False),
+    ("Python 3.11.7 and llama.cpp 0.3.16 and torch 2.13.0 are installed.", False),  # versions, no topic ids
+])
+def test_an_answer_made_of_outline_ids_is_an_echo(answer, dump):
+    from tutor.trust.check import id_dump
+
+    assert id_dump(answer) is dump
+    assert ("echo" in garbage_reasons(answer, "zh", [])) is dump
+
+
 @pytest.mark.parametrize("answer", [
     "各个头的输出先拼接（concatenate）成一个向量，再乘输出矩阵 W^O 投影回 d_model [2]。",
     "拼接输出（Concatenating Head Outputs）就是把 h 个头的结果首尾相连，再做一次线性变换 [2]。",

@@ -283,6 +283,22 @@ def header_echo(answer: str, headers: Sequence[str] = (), question: str = "") ->
     return False
 
 
+_OUTLINE_ID = re.compile(r"(?<![\w.])(?:1[0-6]|[1-9])\.[1-9]\.[1-9](?![\w.])")
+ID_DUMP_MIN_IDS = 3
+ID_DUMP_TOKENS_PER_ID = 4  # the notes' cross-references 「治理（13.3.4）把这些做法……」 carry far more
+
+
+def id_dump(answer: str) -> bool:
+    """True when the answer is mostly outline ids (review 9: Explain showed
+    "1.1.1 INT8量化 ⚠ 1.1.2 7.1.1 …"): ≥ ID_DUMP_MIN_IDS topic ids (x.y.z) and fewer than
+    ID_DUMP_TOKENS_PER_ID other content tokens per id. The model is listing its sources'
+    headers instead of answering."""
+    ids = _OUTLINE_ID.findall(strip_citations(answer))
+    if len(ids) < ID_DUMP_MIN_IDS:
+        return False
+    return len(content_tokens(_OUTLINE_ID.sub(" ", strip_citations(answer)))) < ID_DUMP_TOKENS_PER_ID * len(ids)
+
+
 MIN_NEW_TOKENS = 4  # an answer must add this many distinct content words to the question's
 
 
@@ -327,7 +343,7 @@ def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
     """Reasons an answer must not be shown as it is: 'empty' (also: no sentence with
     MIN_TOKENS content tokens), 'restates' (`restates_question`), 'language', 'loop', 'echo'
     (parrots the prompt: `prompt_echo` on instructions, `header_echo` on the sources'
-    headers and the question), 'unsupported' (more than MAX_UNSUPPORTED_SHARE of checkable sentences
+    headers and the question, `id_dump`), 'unsupported' (more than MAX_UNSUPPORTED_SHARE of checkable sentences
     flagged). [] means the answer may be shown."""
     if is_empty(answer) or (checks and not any(c.checkable for c in checks)):
         return ["empty"]  # nothing to check is nothing said: "The number is 1."
@@ -338,7 +354,7 @@ def garbage_reasons(answer: str, lang: str, checks: Sequence[SentenceCheck],
         reasons.append("language")
     if is_looping(answer):
         reasons.append("loop")
-    if prompt_echo(answer, instructions) or header_echo(answer, headers, question):
+    if prompt_echo(answer, instructions) or header_echo(answer, headers, question) or id_dump(answer):
         reasons.append("echo")
     if unsupported_share(checks) > MAX_UNSUPPORTED_SHARE:
         reasons.append("unsupported")
