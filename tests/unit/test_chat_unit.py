@@ -253,3 +253,32 @@ def test_an_english_question_may_quote_the_best_notes_english_summary_unretrieve
     two = srcs + [Source(n=2, id="4.4.2", title="x", title_en="x", score=0.03, relevance=0.9, snippet="", chunk_ids=[])]
     shown = chat._shown_key_points(list(reversed(two)), "zh", "某句 [1]。")
     assert shown[0]["id"] == "7.3.1"
+
+
+def test_drawbacks_asked_of_a_section_overview_come_from_its_cited_topics(fake_tutor):
+    """Review 9: 「那它的缺点呢？」 after 「Transformer 里的多头注意力有什么作用？」 (best source the 1.2
+    overview, which states no drawbacks) quoted where multi-head attention is used. The quotes come
+    from the overview's cited topics (1.2.1's 「缺点：」 line), never from another chapter's note
+    ranked between them (12.2.2, head pruning); a topic note keeps its own drawbacks."""
+    from tutor.rag.chat import Source
+
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+
+    def src(n, node):
+        return Source(n=n, id=node, title=node, title_en=node, score=0.03, relevance=0.9, snippet="",
+                      chunk_ids=list(idx.by_node[node][:2]))
+
+    srcs = [src(1, "1.2"), src(2, "12.2.2"), src(3, "1.2.1")]
+    asked = "那它的缺点呢？"
+    out = chat._extractive("Transformer 里的多头注意力有什么作用？\n" + asked, srcs, "zh", asked=asked)
+    quotes = out.split("\n")[1:]
+    assert quotes and all(q.endswith(("[3]。", "[3]")) for q in quotes), out
+    assert any("冗余" in q for q in quotes), out
+    # English: the overview's topics' own drawbacks (in Chinese: the English summary lists none)
+    asked = "What are its downsides?"
+    out = chat._extractive("What is multi-head attention?\n" + asked, srcs, "en", asked=asked)
+    assert "[2]" not in out and any(q.startswith("- 缺点") for q in out.split("\n")[1:]), out
+    # a topic note first: its own drawbacks, as before
+    out = chat._extractive("量化有什么缺点？", [src(1, "7.1.1"), src(2, "7.1.2")], "zh")
+    assert "缺点" in out and "[1]" in out, out

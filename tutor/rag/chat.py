@@ -480,11 +480,24 @@ class Chat:
         """trust.check.extractive_answer over the sources' quotable text. question: what the
         quotes must be about (a follow-up's search query); asked: the learner's own words."""
         names = [n for s in sources for n in self.retriever.index.names.get(s.id, ())]
+        overview: set[str] = set()  # the names of an overview the quotes moved down from
         if sources and LIMIT_QUESTION.search(asked if asked is not None else question):
             # 「那它的缺点呢？」: the best note's strengths-and-weaknesses section, retrieved or not (the
             # search matched its definition; without this an English follow-up on LoRA quoted it)
             idx = self.retriever.index
             best = min(sources, key=lambda x: x.n)
+            pros_cons = {x.id for x in sources
+                         if any(idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS) for c in idx.by_node.get(x.id, []))}
+            kids = [x for x in sources if x.id.startswith(best.id + ".")]
+            if best.id not in pros_cons and any(x.id in pros_cons for x in kids):
+                # a chapter or section overview states no drawbacks (none of the 80 does): its cited
+                # topics' do, and no other chapter's (review 9: 「那它的缺点呢？」 after multi-head
+                # attention, best 1.2, quoted where multi-head attention is used; 12.2.2's head
+                # pruning drawbacks would be the next source's)
+                # (a question naming the overview names its topics: their drawbacks are its own)
+                overview = set(idx.names.get(best.id, ()))
+                sources = kids
+                best = min(kids, key=lambda x: x.n)
             extra = [c for c in idx.by_node.get(best.id, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
                      and c not in best.chunk_ids]
             sources = [replace(x, chunk_ids=x.chunk_ids + extra) if x is best else x for x in sources]
@@ -497,7 +510,7 @@ class Chat:
             return "\n".join([header[lang], *lines[0], *lines[1]])
         best = min(sources, key=lambda x: x.n).id if sources else ""
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
-                                 topic_names=names, best_names=sorted(self.retriever.index.names.get(best, ())))
+                                 topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview))
 
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the

@@ -685,8 +685,11 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if ctx and best:  # a follow-up's weak quotes are from a neighbouring topic: fewer quotes are better
         # (the drawback bonus counts only for a sentence with a word of the last question: it picks
         # among the topic's sentences, it does not make another topic's drawback as good as this one's)
-        def kept(i: int) -> float:
-            return rel(i, bool(ctx & set(content_tokens(pool[i][2]))))
+        def kept(i: int) -> float:  # …or for the stated drawbacks of a best note the question names (its
+            # 「缺点：」 line may share no word with the follow-up: in another language, review 9)
+            s = pool[i][2]
+            return rel(i, bool(ctx & set(content_tokens(s))) or (limits and names_best and pool[i][0] == best_n
+                                                                  and bool(STATED_LIMIT.search(s)) and not STRENGTH_LEAD.search(s)))
 
         top = max(kept(i) for i in best)
         if top > 0:  # (nothing shares a word: a drawback pool in the note's other language)
