@@ -157,8 +157,8 @@ TABLE: dict[str, tuple[str, str]] = {
                               "The hint showed the answer, so this counts as Again (no self-rating) and the card "
                               "comes back soon."),
     "feedback.key_points": ("关键点", "Key points"),
-    "feedback.key_points_marked": ("关键点（✓ = 你的回答里提到了；说得对不对请自己判断）",
-                                   "Key points (✓ = mentioned in your answer; whether it is right is yours to judge)"),
+    "feedback.key_points_marked": ("关键点（● 你的回答里提到了，○ 没有提到；说得对不对请自己判断）",
+                                   "Key points (● mentioned in your answer, ○ not; whether it is right is yours to judge)"),
     # why the grader could not decide (a "check yourself" answer's doubts, tutor/quiz/grading.py)
     "feedback.doubt.claims": ("你的回答里有否定、增减方向、前后对调、公式或数字这类细节，自动评分核对不了，请逐条对照。",
                               "Your answer turns on a negation, a direction, an order, a formula or a number, which the "

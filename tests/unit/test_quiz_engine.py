@@ -211,7 +211,7 @@ def test_check_yourself_stores_the_answer_then_schedules_the_self_rating(quiz, m
 
 
 def test_check_yourself_says_why_and_marks_the_key_points_the_answer_mentions(quiz, monkeypatch):
-    """An undecided grade is not a shrug: one sentence on why, and ✓ on each key point the
+    """An undecided grade is not a shrug: one sentence on why, and ● on each key point the
     grader found in the answer, so the learner rates themselves with that reading in front of them."""
     from tutor.quiz.grading import Grade
 
@@ -221,10 +221,10 @@ def test_check_yourself_says_why_and_marks_the_key_points_the_answer_mentions(qu
     monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [found], rest, ["negation"]))
     fb = quiz.grade("u", it.id, "低秩矩阵不是冻结的").feedback
     assert "否定" in fb and "negation" in fb  # feedback.doubt.claims, both languages
-    assert f"✓ {found}" in fb and all(k in fb and f"✓ {k}" not in fb for k in rest)
+    assert f"● {found}" in fb and all(f"○ {k}" in fb and f"● {k}" not in fb for k in rest) and "✓" not in fb
     monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], list(it.key_points), ["uncertain"]))
     fb = quiz.grade("u2", it.id, "说不清").feedback
-    assert all(k in fb and f"✓ {k}" not in fb for k in it.key_points) and "否定" not in fb  # no doubt sentence for "uncertain"
+    assert all(f"○ {k}" in fb for k in it.key_points) and "否定" not in fb  # no doubt sentence for "uncertain"
 
 
 def test_answer_with_undecodable_bytes_is_graded_and_stored(quiz):

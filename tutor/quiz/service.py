@@ -447,7 +447,9 @@ class Quiz:
             doubt = next((DOUBTS[f] for f in flags if f in DOUBTS), None)
             if doubt:
                 lines.append(str(wording(doubt)))
-            marks = [f"✓ {k}" if k in matched else k for k in it.key_points]
+            # ● / ○, not ✓: ✓ reads as "right" (review 9 saw ✓ on key points the answer got wrong),
+            # and the grader only knows the answer mentions them
+            marks = [f"● {k}" if k in matched else f"○ {k}" for k in it.key_points]
             lines.append(f"{label('feedback.key_points_marked')}: {sep.join(marks)}")
         elif missed and verdict != "correct":
             lines.append(f"{label('feedback.missed')}: {sep.join(missed)}")
