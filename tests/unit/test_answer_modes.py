@@ -185,6 +185,10 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("my laptop fan gets really loud at night, is it broken?", False),  # "it": the question's own noun
     ("is it bad to drink coffee late at night?", False),  # expletive "it"
     ("Is it slow to compute?", True),  # review 9, after SHAP: "it" is what to compute
+    # session 24: contractions ("what's" → s) and words for weaknesses, uses and examples name no topic
+    ("What's the weakness then?", True), ("So where's the catch?", True), ("Any real-world use cases?", True),
+    ("Could you give me a concrete example of it?", True), ("How's that different from Q-learning?", True),
+    ("Which GPUs support bfloat16 in practice?", False), ("What's a good stretch after a bike ride?", False),
     ("温度参数 T 在里面起什么作用？", True),  # review 9, after knowledge distillation: "in it"
     ("多头注意力在里面起什么作用？", True),
     ("So how does that behave when the batch is tiny and the learning rate is high and the data is noisy?", False),

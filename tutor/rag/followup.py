@@ -41,7 +41,16 @@ _GENERIC_WORDS = ((
     "detail details more elaborate simpler simple intuition intuitively why code implement implementation "
     "complexity cost benefit benefits else next then so but again continue invent invented when who 点 些 "
     # words for "the thing just discussed" ("the downsides of doing it that way")
-    "do does doing done way ways thing things approach approaches method methods technique techniques idea 做法 方法 东西"
+    "do does doing done way ways thing things approach approaches method methods technique techniques idea 做法 方法 东西 "
+    # session 24: English asks about weaknesses, uses and examples in many more words than these
+    # ("What's the downside?" left "s" of the contraction; "And the main weakness?", "So what's the
+    # catch?", "Any real-world examples?"); pronouns and contractions are no words of a topic
+    "weak weakness weaknesses catch catches pitfall pitfalls gotcha gotchas tradeoff tradeoffs trade-off trade-offs "
+    "criticism criticisms complain complaints wrong mistake mistakes issue issues trouble fail fails failure struggle "
+    "main real world real-world concrete common usual usually typical typically actually really practice practical "
+    "where people case cases first earlier original give gave walk through go goes going tend tends run runs into "
+    "keep hear hearing heard build built "
+    "it its they them their this that these those one ones s t d ll ve re m"
 ).split())
 _GENERIC: frozenset[str] | None = None
 SHORT_CHARS = 16  # a short question: at most this many characters…
