@@ -186,7 +186,8 @@ def test_blind_sets_are_frozen():
     assert set(recorded) == {"blind_ch1-4.jsonl", "blind_ch5-8.jsonl", "blind_ch9-12.jsonl", "blind_ch13-16.jsonl",
                              "blind2_ch1-8.jsonl", "blind2_ch9-16.jsonl", "blind3_ch1-8.jsonl", "blind3_ch9-16.jsonl",
                              "blind4_answers.jsonl", "blind5_conversations.jsonl", "blind6_conversations.jsonl",
-                             "blind7_ch1-8.jsonl", "blind7_ch9-16.jsonl", "blind8_ch1-8.jsonl", "blind8_ch9-16.jsonl"}
+                             "blind7_ch1-8.jsonl", "blind7_ch9-16.jsonl", "blind8_ch1-8.jsonl", "blind8_ch9-16.jsonl",
+                             "blind9_conversations.jsonl"}
     for name, digest in recorded.items():
         assert hashlib.sha256((sets / name).read_bytes()).hexdigest() == digest, f"{name} changed after it was frozen"
 
