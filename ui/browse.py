@@ -63,9 +63,12 @@ def resolve(corpus, text: str | None) -> str:
         return [node.title.lower(), *(x.lower() for x in extra)]
 
     for exact in (True, False):
-        for node in outline.nodes:
-            if any(low == n if exact else low in n for n in names(node)):
-                return node.id
+        found = [node.id for node in outline.nodes if any(low == n if exact else low in n for n in names(node))]
+        if found:
+            # six outline titles name two topics (知识蒸馏: 4.4.2 step distillation, 7.3.1 the
+            # technique): the one the other lists as a prerequisite is the title's own topic (review 9)
+            prereqs = {p for i in found if i in corpus.notes for p in corpus.notes[i].meta.prerequisites}
+            return next((i for i in found if i in prereqs), found[0])
     raise UnknownNode(w("browse.not_found", text=q))
 
 
