@@ -242,3 +242,21 @@ def test_instant_answers_are_not_rated_easy(quiz):
     assert quiz.grade("u", it.id, _right(it), latency_ms=0).rating == "good"  # piped input
     assert quiz.grade("u", it.id, _right(it), latency_ms=None).rating == "good"
     assert quiz.grade("u", it.id, _right(it), latency_ms=4000).rating == "easy"
+
+
+def test_one_flashcard_does_not_master_a_topic(quiz):
+    """Review 9: one flashcard rated Good showed its topic "100% mastered". Mastery needs
+    EVIDENCE_ITEMS of a note's items (or all of them): one card right is a third at most, three
+    right are near full."""
+    from tutor.quiz.progress import EVIDENCE_ITEMS
+
+    items = quiz.bank.select("3.4.2")
+    cards = [it for it in items if it.type == "card"]
+    assert cards and len(items) >= EVIDENCE_ITEMS
+    quiz.grade("u", cards[0].id, "good")
+    one = quiz.progress("u")["3.4.2"].own
+    assert 0 < one <= 1 / EVIDENCE_ITEMS + 1e-6, one
+    for it in [it for it in items if it.id != cards[0].id][:EVIDENCE_ITEMS - 1]:
+        quiz.grade("u", it.id, _right(it))
+    three = quiz.progress("u")["3.4.2"].own
+    assert three > 0.8, three

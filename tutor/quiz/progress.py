@@ -705,15 +705,22 @@ class Mastery:
         return asdict(self)
 
 
-def note_mastery(reviews: list[Review], cards: list[Card], schedule: Schedule, now: datetime) -> float | None:
-    """One note's mastery from its reviews (oldest first) and cards; None when never reviewed."""
+EVIDENCE_ITEMS = 3  # a note is mastered only on this many of its items (or all, when it has fewer)
+
+
+def note_mastery(reviews: list[Review], cards: list[Card], schedule: Schedule, now: datetime,
+                 items: int = 1) -> float | None:
+    """One note's mastery in [0, 1] from its reviews (oldest first) and cards; None when never
+    reviewed. items: the note's quiz items; retrievability is averaged over at least
+    min(items, EVIDENCE_ITEMS) cards, unreviewed ones counting 0 — one flashcard rated Good made
+    a topic "100% mastered" (review 9)."""
     if not reviews:
         return None
     recent = [r.grade_score for r in reviews[-RECENT:]]
-    retr = [schedule.retrievability(c.state, now) for c in cards] or [0.0]
+    retr = [schedule.retrievability(c.state, now) for c in cards]
     # a product, not a mean: right after a wrong answer FSRS retrievability is high (the answer
     # was just shown), yet nothing is mastered; a right answer long ago decays with retrievability
-    return round(sum(recent) / len(recent) * sum(retr) / len(retr), 4)
+    return round(sum(recent) / len(recent) * sum(retr) / max(len(retr), min(items, EVIDENCE_ITEMS), 1), 4)
 
 
 def mastery_table(store: Progress, user: str, bank, schedule: Schedule, now: datetime) -> dict[str, Mastery]:
@@ -734,7 +741,8 @@ def mastery_table(store: Progress, user: str, bank, schedule: Schedule, now: dat
     items_by_note: dict[str, int] = {}
     for it in bank.items:
         items_by_note[it.note_id] = items_by_note.get(it.note_id, 0) + 1
-    unit = {nid: note_mastery(by_note_rev.get(nid, []), by_note_cards.get(nid, []), schedule, now_u) for nid in items_by_note}
+    unit = {nid: note_mastery(by_note_rev.get(nid, []), by_note_cards.get(nid, []), schedule, now_u, items_by_note[nid])
+            for nid in items_by_note}
     out: dict[str, Mastery] = {}
     for node in outline.nodes:
         inside = [nid for nid in items_by_note if in_scope(nid, node.id)]
