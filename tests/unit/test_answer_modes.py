@@ -188,7 +188,9 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     # session 24: contractions ("what's" → s) and words for weaknesses, uses and examples name no topic
     ("What's the weakness then?", True), ("So where's the catch?", True), ("Any real-world use cases?", True),
     ("Could you give me a concrete example of it?", True), ("How's that different from Q-learning?", True),
-    ("Which GPUs support bfloat16 in practice?", False), ("What's a good stretch after a bike ride?", False),
+    ("Which GPUs support bfloat16 in practice?", False),
+    # review 10: a short English question with a pronoun anywhere, unless a clause before a comma names it
+    ("Why do outliers in activations make it harder?", True), ("ddim eta parameter, what does it do?", False), ("What's a good stretch after a bike ride?", False),
     ("温度参数 T 在里面起什么作用？", True),  # review 9, after knowledge distillation: "in it"
     ("多头注意力在里面起什么作用？", True),
     ("So how does that behave when the batch is tiny and the learning rate is high and the data is noisy?", False),

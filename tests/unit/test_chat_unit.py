@@ -282,3 +282,22 @@ def test_drawbacks_asked_of_a_section_overview_come_from_its_cited_topics(fake_t
     # a topic note first: its own drawbacks, as before
     out = chat._extractive("量化有什么缺点？", [src(1, "7.1.1"), src(2, "7.1.2")], "zh")
     assert "缺点" in out and "[1]" in out, out
+
+
+def test_a_follow_up_answered_with_an_earlier_answers_quotes_says_so(fake_tutor):
+    """Review 10: "What are its downsides?" and 「为什么？」 got an earlier answer word for word,
+    which reads as a broken tutor. The quotes stay (other sentences answered the follow-ups'
+    key points less often), under a line saying they are the ones quoted before."""
+    from tutor.rag.chat import Source
+    from tutor.trust.check import SAME_QUOTES, quoted_in
+
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+    srcs = [Source(n=1, id="3.2.4", title="RLHF", title_en="RLHF", score=0.03, relevance=0.9, snippet="",
+                   chunk_ids=list(idx.by_node["3.2.4"][:2]))]
+    first = chat._extractive("什么是 RLHF？", srcs, "zh")
+    assert quoted_in(first) and SAME_QUOTES["zh"] not in first
+    other = chat._extractive("什么是 RLHF？", srcs, "zh", said=(frozenset({"另一句话"}),))
+    assert SAME_QUOTES["zh"] not in other and other == first
+    same = chat._extractive("什么是 RLHF？", srcs, "zh", said=(quoted_in(first),))
+    assert same.splitlines()[1] == SAME_QUOTES["zh"] and quoted_in(same) == quoted_in(first)

@@ -41,6 +41,7 @@ from tutor.trust.check import (
     LIMIT_QUESTION,
     MISCONCEPTION_LABELS,
     QUOTES_HEADER,
+    SAME_QUOTES,
     Flagger,
     cosine_embed,
     extractive_answer,
@@ -48,6 +49,7 @@ from tutor.trust.check import (
     is_empty,
     is_looping,
     quotable_sentences,
+    quoted_in,
     retry_reasons,
 )
 from tutor.trust.injection import URL, strip_instructions
@@ -294,6 +296,8 @@ class Chat:
         history = [{"role": t["role"], "content": neutralise_control(clean_input(t["content"], "a history turn"))}
                    for t in (history or [])]
         lang = detect_lang(q)
+        # earlier answers' quotes: a follow-up is not answered with one of them word for word again
+        said = tuple(x for x in (quoted_in(t["content"]) for t in history if t["role"] == "assistant") if x)
         t0 = time.perf_counter()
         # quote_q: what the quoted sentences must be about (a follow-up's query: LoRA's drawbacks, not any note's)
         hits, quote_q = followup.resolve(
@@ -323,7 +327,7 @@ class Chat:
 
         if mode == "quotes_first":
             # the model's answers rarely pass the check: the notes' own sentences come at once
-            text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=q)
+            text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=q, said=said)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             kps = self._shown_key_points(sources, lang, text)
@@ -356,11 +360,11 @@ class Chat:
         kps = self._shown_key_points(kept, lang)
         answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps, mode=mode)
         if s.answer_check and not g.stopped:
-            yield from self._guard(answer, groups, fitted.groups, stop, fitted.question, quote_q)
+            yield from self._guard(answer, groups, fitted.groups, stop, fitted.question, quote_q, said)
         else:
             if not g.stopped and is_empty(text):
                 # nothing but citations or punctuation is no answer, whatever the check setting
-                answer.answer = self._extractive(quote_q, kept, lang, asked=q)
+                answer.answer = self._extractive(quote_q, kept, lang, asked=q, said=said)
                 answer.notices += ["garbage_empty", "extractive_fallback"]
                 answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
                 yield "replace", answer.answer
@@ -401,11 +405,13 @@ class Chat:
         return self.llm.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
 
     def _guard(self, answer: Answer, groups: list[str], kept_groups: list[int],
-               stop: threading.Event | None, question: str, quote_q: str | None = None) -> Iterator[tuple[str, object]]:
+               stop: threading.Event | None, question: str, quote_q: str | None = None,
+               said: tuple[frozenset[str], ...] = ()) -> Iterator[tuple[str, object]]:
         """Check answer (see module doc); fills sentences/unsupported/guard/notices in place
         and yields ("retry", reasons) / ("replace", text) events when it rejects the answer.
         question: as the first generation saw it (trimmed to the budget when too long);
-        quote_q: what a fallback's quotes must be about (a follow-up: with the last question)."""
+        quote_q: what a fallback's quotes must be about (a follow-up: with the last question);
+        said: earlier answers' quotes (see `_extractive`)."""
         chunks = self.retriever.index.chunks
         context = [chunks[c].text for src in answer.sources for c in src.chunk_ids]
         lang = answer.lang
@@ -431,7 +437,8 @@ class Chat:
                     answer.guard["outcome"] = "retried"
                     answer.notices.append("retried_strict")
             if answer.guard["outcome"] != "retried":
-                answer.answer = self._extractive(quote_q or answer.question, answer.sources, lang, asked=answer.question)
+                answer.answer = self._extractive(quote_q or answer.question, answer.sources, lang, asked=answer.question,
+                                                 said=said)
                 answer.guard["outcome"] = "fallback"
                 answer.notices.append("extractive_fallback")
                 sents, checks = split_sentences(answer.answer), []  # quoted from the notes: nothing to flag
@@ -476,9 +483,22 @@ class Chat:
         return [self.prompts.render("system", lang), self.prompts.render("strict", lang), *fixed]
 
     def _extractive(self, question: str, sources: list[Source], lang: str, header: dict[str, str] = FALLBACK_HEADER,
-                    asked: str | None = None) -> str:
+                    asked: str | None = None, said: tuple[frozenset[str], ...] = ()) -> str:
         """trust.check.extractive_answer over the sources' quotable text. question: what the
-        quotes must be about (a follow-up's search query); asked: the learner's own words."""
+        quotes must be about (a follow-up's search query); asked: the learner's own words; said:
+        each earlier answer's quotes (`quoted_in`). An answer that is one of them again (review 10:
+        "What are its downsides?" and 「为什么？」 got an earlier answer word for word) says so in a
+        line (SAME_QUOTES): choosing other sentences instead lowered the follow-ups' key-point
+        recall on all three follow-up sets (evals/answers/QUOTES.md, session 24)."""
+        text = self._extractive_once(question, sources, lang, header, asked)
+        now = quoted_in(text)
+        if now and any(now <= x for x in said):
+            head, _, rest = text.partition("\n")
+            text = f"{head}\n{SAME_QUOTES[lang]}\n{rest}"
+        return text
+
+    def _extractive_once(self, question: str, sources: list[Source], lang: str, header: dict[str, str],
+                         asked: str | None) -> str:
         names = [n for s in sources for n in self.retriever.index.names.get(s.id, ())]
         overview: set[str] = set()  # the names of an overview the quotes moved down from
         if sources and LIMIT_QUESTION.search(asked if asked is not None else question):

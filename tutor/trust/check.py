@@ -555,6 +555,10 @@ FOLLOWUP_CONTEXT_WEIGHT = 0.5  # the follow-up's own words come first: 缺点, t
 FOLLOWUP_MIN_SHARE = 0.8  # a follow-up's quote scoring under this share of the best one is left out
 
 
+SAME_QUOTES = {  # a follow-up whose quotes are an earlier answer's again says so (review 10)
+    "zh": "（笔记里与这个追问最相关的，仍是前面已经摘录过的这几句。）",
+    "en": "(The notes' sentences closest to this follow-up are the ones already quoted before.)",
+}
 QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so they may not answer
     "zh": "笔记原句摘录（按与问题共有的词挑选）：",
     "en": "Sentences quoted from the notes (picked by the words they share with the question):",
@@ -703,6 +707,16 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         lines.append(f"- {cite(s, n)}")
     lines += [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
     return "\n".join(lines)
+
+
+def quote_key(sentence: str) -> str:
+    """A quote compared across turns: citations, spaces and closing punctuation gone."""
+    return re.sub(r"\s+", "", strip_citations(sentence)).rstrip("。.!！?？;；")
+
+
+def quoted_in(answer: str) -> frozenset[str]:
+    """The `quote_key`s of an answer's '- sentence [n]' lines."""
+    return frozenset(quote_key(x.lstrip()[2:]) for x in answer.splitlines() if x.lstrip().startswith("- "))
 
 
 def name_in(text: str, name: str) -> bool:
