@@ -589,3 +589,16 @@ def test_an_inline_code_block_and_its_lead_in_are_never_quoted():
     line = "训练伪代码： ```python h = x @ W0.T # W0 冻结 ``` QLoRA 在此基础上量化基座。另一句话在这里。"
     assert quotable_sentences(line) == ["QLoRA 在此基础上量化基座。", "另一句话在这里。"]
     assert quotable_sentences("Code:\n```python\nh = x\n```\nThe next sentence.") == ["The next sentence."]
+
+
+def test_a_follow_up_quotes_its_topics_own_note_without_the_topics_name_in_the_sentence():
+    """Review 10: 「温度参数在里面起什么作用？」 after 「什么是知识蒸馏？」 quoted the history sentence
+    (it holds 蒸馏) over 「温度 T > 1 使分布更平滑」: a sentence of the best note the questions name is
+    on the topic without repeating its name. With the best note unnamed, the old weighting stays."""
+    src = [(1, "软目标 p_i = softmax(z_i / T)，温度 T > 1 使分布更平滑，暴露类别之间的相似度。\n"
+               "Hinton 等人在 2014 年引入“温度”并将其命名为蒸馏，这一形式沿用至今。")]
+    q, asked = "什么是知识蒸馏？\n温度参数在里面起什么作用？", "温度参数在里面起什么作用？"
+    named = extractive_answer(q, src, "zh", k=1, asked=asked, best_names=["知识蒸馏"])
+    assert "使分布更平滑" in named, named
+    unnamed = extractive_answer(q, src, "zh", k=1, asked=asked, best_names=["模型剪枝"])
+    assert "命名为蒸馏" in unnamed, unnamed

@@ -678,7 +678,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         toks = set(content_tokens(s))
         cov = share(s)
         if ctx:  # a follow-up: on the last question's topic too, or its 缺点 could be any note's
-            on_topic = sum(t in toks for t in ctx) / len(ctx)
+            # (a sentence of the topic's own note, the best note the questions name, is on it
+            # without repeating its name: 「温度 T > 1 使分布更平滑」 in 7.3.1, review 10)
+            on_topic = 1.0 if n == best_n and names_best else sum(t in toks for t in ctx) / len(ctx)
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
         cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
         cause += CAUSE_BONUS if drawback and limits and _drawback(s) else 0.0
