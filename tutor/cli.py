@@ -100,7 +100,8 @@ def _render_answer_footer(a) -> str:
         lines.append("Key points from the notes:")
         lines += [f"  [{k['n']}] {_plain_math(k['text'])}" for k in a.key_points]
     tm = a.timings
-    lines.append(f"— {a.model} · first token {tm['first_token_ms']} ms · {tm['tokens_per_s']} tok/s" if tm.get("first_token_ms") else f"— {a.model}")
+    if tm.get("first_token_ms") is not None:  # the model wrote a draft (a quoted or refused answer names no model: review 10)
+        lines.append(f"— {a.model} · first token {tm['first_token_ms']} ms · {tm['tokens_per_s']} tok/s")
     if a.notices:
         # what happened in words (the UI's wording), the code after it for scripts and bug reports
         from tutor.wording import TABLE, label, w

@@ -602,3 +602,19 @@ def test_a_follow_up_quotes_its_topics_own_note_without_the_topics_name_in_the_s
     assert "使分布更平滑" in named, named
     unnamed = extractive_answer(q, src, "zh", k=1, asked=asked, best_names=["模型剪枝"])
     assert "命名为蒸馏" in unnamed, unnamed
+
+
+def test_cli_names_the_model_only_when_it_wrote_the_answer(tutor, monkeypatch):
+    """Review 10: a quoted answer ended "— SmolLM2-…" right above "the model was not used"."""
+    from typer.testing import CliRunner
+
+    import tutor.cli as cli
+
+    monkeypatch.setattr(cli, "_tutor", lambda: tutor)
+    r = CliRunner().invoke(cli.app, ["ask", "--mode", "quotes_first", "为什么注意力要除以根号d_k？"])
+    assert r.exit_code == 0, r.output
+    assert "(quotes_first)" in r.stdout and not any(x.startswith("— ") for x in r.stdout.splitlines()), r.stdout
+    tutor.llm.replies = [cited(note_sentence(tutor))]
+    r = CliRunner().invoke(cli.app, ["ask", "--mode", "stream", "为什么注意力要除以根号d_k？"])
+    assert r.exit_code == 0, r.output
+    assert any(x.startswith(f"— {tutor.llm.name}") for x in r.stdout.splitlines()), r.stdout
