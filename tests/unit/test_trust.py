@@ -618,3 +618,15 @@ def test_cli_names_the_model_only_when_it_wrote_the_answer(tutor, monkeypatch):
     r = CliRunner().invoke(cli.app, ["ask", "--mode", "stream", "为什么注意力要除以根号d_k？"])
     assert r.exit_code == 0, r.output
     assert any(x.startswith(f"— {tutor.llm.name}") for x in r.stdout.splitlines()), r.stdout
+
+
+def test_the_best_notes_own_name_picks_none_of_its_sentences():
+    """Trial, session 24: 「知识蒸馏里的温度是干什么用的？」 quoted 7.3.1's definitions (they hold
+    知识 + 蒸馏) over its temperature sentence. When the question names the best note, the name's
+    words are in every sentence of it in spirit and decide nothing; the rest of the question does."""
+    src = [(1, "知识蒸馏是一种模型压缩方法，让小的学生模型模仿大的教师模型。\n"
+               "软目标用 softmax(z/T) 计算，温度 T > 1 使分布更平滑。\n"
+               "知识蒸馏常与剪枝、量化结合使用。")]
+    q = "知识蒸馏里的温度是干什么用的？"
+    assert "温度 T > 1" in extractive_answer(q, src, "zh", k=1, best_names=["知识蒸馏"])
+    assert "温度 T > 1" not in extractive_answer(q, src, "zh", k=1)  # best note unknown: as before

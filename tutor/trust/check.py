@@ -500,6 +500,7 @@ WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b"
 CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|"
                         r"\bbecause\b|\bso that\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
+NAMED_WORDS_OUT = True
 CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
 
 
@@ -673,10 +674,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # the best note's own 「缺点：」 line comes as well, after them
         stated = [c for c in cands if STATED_LIMIT.search(c[2]) and not STRENGTH_LEAD.search(c[2]) and c[0] == best_n][:1]
 
+    # a question naming the best note (「知识蒸馏里的温度是干什么用的？」): the name's words are in its
+    # definition sentences, not in what was asked about; they pick nothing among its sentences
+    named_toks = {t for b in best_names or () if len(b) >= 2 and name_in(low_q, b.lower()) for t in content_tokens(b)}
+    asked_words = (own - named_toks) if NAMED_WORDS_OUT and names_best and not ctx and own - named_toks else own
+
     def rel(i: int, drawback: bool = True) -> float:
         n, order, s = pool[i]
         toks = set(content_tokens(s))
-        cov = share(s)
+        cov = share(s, asked_words)
         if ctx:  # a follow-up: on the last question's topic too, or its 缺点 could be any note's
             # (a sentence of the topic's own note, the best note the questions name, is on it
             # without repeating its name: 「温度 T > 1 使分布更平滑」 in 7.3.1, review 10)
