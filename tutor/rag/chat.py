@@ -513,8 +513,8 @@ class Chat:
                 # a chapter or section overview states no drawbacks (none of the 80 does): its cited
                 # topics' do, and no other chapter's (review 9: 「那它的缺点呢？」 after multi-head
                 # attention, best 1.2, quoted where multi-head attention is used; 12.2.2's head
-                # pruning drawbacks would be the next source's)
-                # (a question naming the overview names its topics: their drawbacks are its own)
+                # pruning drawbacks would be the next source's); a question naming the overview names
+                # its topics, so their drawbacks are its own
                 overview = set(idx.names.get(best.id, ()))
                 sources = kids
                 best = min(kids, key=lambda x: x.n)

@@ -29,7 +29,10 @@ from tutor.rag.budget import fit_part
 from tutor.text import detect_lang, strip_control
 
 _PRONOUN_EN_WORDS = r"\b(it|its|they|them|this|that|these|those)\b"
-_PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|在里面|在其中|在里头|" + _PRONOUN_EN_WORDS, re.I)
+# "in it": the place is what was just discussed, wherever it stands (review 9: 「温度参数 T 在里面起什么
+# 作用？」 after knowledge distillation); 其中 alone is left out, it often points inside the question
+_IN_IT_ZH_WORDS = r"在里面|在这里面|在其中|在这里头|在里头"
+_PRONOUN = re.compile(r"它|这个|那个|这种|那种|该方法|^那|^这|" + _IN_IT_ZH_WORDS + "|" + _PRONOUN_EN_WORDS, re.I)
 # content words that name no topic: what a learner asks about "it" (the last topic)
 _GENERIC_WORDS = ((
     "缺点 优点 优缺点 好处 坏处 局限 局限性 不足 问题 例子 举例 举个 示例 比如 例如 区别 差别 不同 联系 关系 原理 作用 用途 "
@@ -70,9 +73,7 @@ _BREAK = re.compile(r"[,:;—–]|\s-\s")
 _PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
 _DEMONSTRATIVES = frozenset("this that these those".split())
 _IT_ZH = re.compile(r"它")  # with a topic named: 这个/那个 may be its determiner (「这个 LoRA」)
-# "in it": the place is what was just discussed, wherever it stands (review 9: 「温度参数 T 在里面起什么
-# 作用？」 after knowledge distillation); 其中 alone is left out, it often points inside the question
-_IN_IT_ZH = re.compile(r"在里面|在这里面|在其中|在这里头|在里头")
+_IN_IT_ZH = re.compile(_IN_IT_ZH_WORDS)
 # expletive "it" ("is it bad to sleep with…", "it's hard to get a…"): no pronoun of a topic. The
 # infinitive must have words after its verb: in "Is it slow to compute?" (review 9, after SHAP) the
 # verb's object is "it", the last topic

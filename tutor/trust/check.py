@@ -500,7 +500,6 @@ WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b"
 CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|"
                         r"\bbecause\b|\bso that\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
-NAMED_WORDS_OUT = True
 CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
 
 
@@ -641,7 +640,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     pool = first if len(plain) >= k else in_lang if len(in_lang) >= min(k, len(cands)) else cands
     moved = False
     low_q = question.lower()  # (a follow-up's referent is in the question before it)
-    names_best = any(len(b) >= 2 and name_in(low_q, b.lower()) for b in best_names or ())
+    named = [b for b in best_names or () if len(b) >= 2 and name_in(low_q, b.lower())]  # best-note names asked
+    names_best = bool(named)
     if pool is first and not ctx and in_lang and not names_best:
         # …unless another cited note has a sentence holding clearly more of the question than the
         # best note's sentences together: the best note matched it in another sense (「GAN 的模式崩溃」
@@ -672,12 +672,12 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # the pool's drawbacks are only sentences with "but" or "requires" in them ("What are the
         # weaknesses of PPO?" quoted "…gains are clipped but harmful changes are still penalized"):
         # the best note's own 「缺点：」 line comes as well, after them
-        stated = [c for c in cands if STATED_LIMIT.search(c[2]) and not STRENGTH_LEAD.search(c[2]) and c[0] == best_n][:1]
+        stated = [c for c in cands if _stated_drawback(c[2]) and c[0] == best_n][:1]
 
     # a question naming the best note (「知识蒸馏里的温度是干什么用的？」): the name's words are in its
     # definition sentences, not in what was asked about; they pick nothing among its sentences
-    named_toks = {t for b in best_names or () if len(b) >= 2 and name_in(low_q, b.lower()) for t in content_tokens(b)}
-    asked_words = (own - named_toks) if NAMED_WORDS_OUT and names_best and not ctx and own - named_toks else own
+    named_toks = {t for b in named for t in content_tokens(b)}
+    asked_words = (own - named_toks) if not ctx and own - named_toks else own
 
     def rel(i: int, drawback: bool = True) -> float:
         n, order, s = pool[i]
@@ -701,7 +701,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             # 「缺点：」 line may share no word with the follow-up: in another language, review 9)
             s = pool[i][2]
             return rel(i, bool(ctx & set(content_tokens(s))) or (limits and names_best and pool[i][0] == best_n
-                                                                  and bool(STATED_LIMIT.search(s)) and not STRENGTH_LEAD.search(s)))
+                                                                  and _stated_drawback(s)))
 
         top = max(kept(i) for i in best)
         if top > 0:  # (nothing shares a word: a drawback pool in the note's other language)
@@ -738,6 +738,11 @@ def name_in(text: str, name: str) -> bool:
 def _drawback(sentence: str) -> bool:
     """Does the sentence state a drawback (a cue, and not a line of strengths)?"""
     return bool(LIMIT_CUES.search(sentence)) and not STRENGTH_LEAD.search(sentence)
+
+
+def _stated_drawback(sentence: str) -> bool:
+    """Does the sentence state drawbacks by name (「缺点：…」, "limitations"), not lead with strengths?"""
+    return bool(STATED_LIMIT.search(sentence)) and not STRENGTH_LEAD.search(sentence)
 
 
 def cite(sentence: str, n: int) -> str:
