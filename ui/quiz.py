@@ -20,6 +20,7 @@ the learner may contest it (`contest`, then `rate`): their own rating replaces t
 from __future__ import annotations
 
 import html
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -101,6 +102,9 @@ def start(tutor, user: str, scope: str | None, mode: str, type_: str | None, n: 
         mode_text = text(f"quiz.mode.{mode}") if f"quiz.mode.{mode}" in TABLE else mode
         return empty, QuizView(message=w("quiz.nothing_to_ask", mode=mode_text, tip=tip))
     st = dict(empty, items=[i.id for i in items], shown_at=_now(now))
+    if any(i.type == "short" for i in items):
+        # load the grader while the learner reads and writes: the first grade is then quick
+        threading.Thread(target=q.warm, name="quiz-warm", daemon=True).start()
     return st, view(tutor, st)
 
 
@@ -206,17 +210,24 @@ def hint(tutor, st: dict) -> tuple[dict, QuizView]:
 
 def next_item(tutor, st: dict, now: float | None = None) -> tuple[dict, QuizView]:
     """Move to the next item (an unanswered one is skipped: not graded, listed as skipped in the
-    summary); past the last: the summary."""
+    summary); past the last: the summary. A "check yourself" answer left unrated gets one
+    reminder (the item stays); pressing again moves on and leaves it unscheduled."""
     if not st.get("items"):
         return st, view(tutor, st)
-    st = dict(_skip(tutor, st), i=min(st["i"] + 1, len(st["items"])), hints=0, result=None, flipped=False, contesting=False, shown_at=_now(now))
+    if _unrated(st):
+        return _remind(tutor, st)
+    st = dict(_skip(tutor, st), i=min(st["i"] + 1, len(st["items"])), hints=0, result=None, flipped=False, contesting=False, reminded=False,
+              shown_at=_now(now))
     return st, view(tutor, st)
 
 
 def finish(tutor, st: dict) -> tuple[dict, QuizView]:
-    """End the round now and show its summary."""
+    """End the round now and show its summary (after one reminder, like `next_item`, when the
+    current answer waits for a self-rating)."""
     if not st.get("items"):
         return st, view(tutor, st)
+    if _unrated(st):
+        return _remind(tutor, st)
     st = dict(_skip(tutor, st), i=len(st["items"]), result=None, contesting=False)
     return st, view(tutor, st)
 
@@ -307,6 +318,19 @@ def _grade(tutor, st: dict, answer: str | None, now: float | None) -> tuple[dict
     rd = dict(r.to_json(), pos=st["i"])
     st = dict(st, result=rd, results=[*st.get("results", []), rd])
     return st, view(tutor, st)
+
+
+def _unrated(st: dict) -> bool:
+    """The current answer is "check yourself", not yet rated, and no reminder was shown for it."""
+    r = st.get("result") if _current(st) else None
+    return bool(r) and r["verdict"] == "check" and "self_rated" not in r.get("flags", []) and not st.get("reminded")
+
+
+def _remind(tutor, st: dict) -> tuple[dict, QuizView]:
+    st = dict(st, reminded=True)
+    v = view(tutor, st)
+    v.message = w("quiz.unrated_reminder")
+    return st, v
 
 
 def _skip(tutor, st: dict) -> dict:

@@ -72,7 +72,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
             gr.Button(visible=card and open_ and not v.back),
             f"**{label('quiz.back')}:** {v.back}" if v.back else "",
             gr.Row(visible=(card and open_ and bool(v.back)) or v.self_rate),
-            gr.Button(visible=v.kind in ("choice", "short") and open_),
+            gr.Button(visible=v.kind in ("choice", "short") and open_, interactive=True),
             gr.Button(visible=v.more_hints),
             gr.Button(visible=bool(v.kind)),
             gr.Button(visible=v.contest),
@@ -84,7 +84,12 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
         return show(*quiz.start(tutor, user, scope, mode, item_type, items), new_item=True)
 
     def on_submit(st, option, answer):
-        return show(*quiz.submit(tutor, st, option if _kind(st) == "choice" else answer))
+        kind = _kind(st)
+        if kind == "short" and st.get("result") is None:
+            # grading a short answer embeds it (seconds the first time, longer while the model runs):
+            # say so at once and hold the button, so nobody presses twice or thinks it hung
+            yield (gr.skip(), w("quiz.grading"), *[gr.skip()] * 7, gr.Button(interactive=False), *[gr.skip()] * 8)
+        yield show(*quiz.submit(tutor, st, option if kind == "choice" else answer))
 
     def _kind(st):
         return tutor.quiz.item(st["items"][st["i"]]).type if st.get("items") and st["i"] < len(st["items"]) else ""

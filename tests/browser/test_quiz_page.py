@@ -70,8 +70,14 @@ def test_contest_a_wrong_short_answer_and_see_it_self_rated(page, ui_tutor):
     page.wait_for_selector("#quiz-short textarea")
     assert not page.locator("#quiz-contest").is_visible()
     page.fill("#quiz-short textarea", "我喜欢吃苹果和香蕉。")  # graded wrong (about something else)
+    # review 10: the first grade showed nothing while it ran; record every text #quiz-message shows
+    page.evaluate("""() => { window.quizMessages = [];
+        new MutationObserver(() => window.quizMessages.push(document.querySelector('#quiz-message').innerText))
+            .observe(document.querySelector('#quiz-message'), {subtree: true, childList: true, characterData: true}); }""")
     page.click("#quiz-submit")
     page.wait_for_selector("#quiz-result .verdict-bad")
+    assert any("正在评分" in m and "grading" in m for m in page.evaluate("window.quizMessages"))
+    assert "正在评分" not in page.inner_text("#quiz-message")  # gone once graded
     assert "自动评分 auto-graded" in page.inner_text("#quiz-result")
     reference = ui_tutor.quiz.item(next(i.id for i in ui_tutor.quiz.bank.select("3.4.2", ["short"]))).reference
     assert "正确答案 Answer" in page.inner_text("#quiz-result")

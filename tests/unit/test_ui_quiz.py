@@ -268,3 +268,46 @@ def test_phone_width_chapter_bars_and_scroll_hints(tutor, tmp_path):
     assert rows[2][1] == f"3. {ch3.title}" and rows[2][2] == f"{round(100 * ch3.mastery)}% (1/{ch3.units} 篇笔记 notes)"
     assert int(rows[2][3]) == round(100 * ch3.mastery) > 0
     assert v.heatmap.startswith('<p class="scroll-hint">← 左右滑动查看全部 → / swipe sideways to see all</p><table')
+
+
+def test_an_unrated_check_yourself_answer_gets_one_reminder(tutor, monkeypatch):
+    """Review 10: leaving a "check yourself" answer unrated gave no reminder; Next now reminds
+    once (the item stays), a second Next moves on and leaves it unscheduled."""
+    from tutor.quiz.grading import Grade
+
+    st, v = quiz.start(tutor, "ann", "3.4", "new", "short", 2)
+    assert len(st["items"]) == 2
+    monkeypatch.setattr(tutor.quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], [], ["uncertain"]))
+    st, v = quiz.submit(tutor, st, "大概是低秩吧")
+    st, v = quiz.next_item(tutor, st)
+    assert st["i"] == 0 and v.self_rate and "还没自评" in v.message and "Again / Hard / Good / Easy" in v.message
+    st, v = quiz.next_item(tutor, st)
+    assert st["i"] == 1 and not v.message and not st["reminded"]
+    st, v = quiz.submit(tutor, st, "也许是量化")
+    st, v = quiz.finish(tutor, st)  # finishing reminds too
+    assert st["i"] == 1 and "还没自评" in v.message
+    st, v = quiz.rate(tutor, st, "hard")
+    st, v = quiz.finish(tutor, st)  # rated: no reminder
+    assert st["i"] == 2 and v.summary and not v.message
+
+
+def test_a_round_with_short_items_warms_the_grader(tutor):
+    """The grader (embedding model, IDF tables) loads in the background when a round with short
+    items starts, so the first grade does not wait for it (review 10: 120 s under load)."""
+    import threading
+    import time
+
+    assert tutor.quiz._grader is None
+    quiz.start(tutor, "ann", "3.4.2", "new", "short", 1)
+    deadline = time.monotonic() + 60
+    while tutor.quiz._grader is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tutor.quiz._grader is not None
+    for t in threading.enumerate():
+        if t.name == "quiz-warm":
+            t.join(60)
+
+
+def test_a_choice_round_does_not_warm_the_grader(tutor):
+    quiz.start(tutor, "ann", "3.4.2", "new", "choice", 1)
+    assert tutor.quiz._grader is None

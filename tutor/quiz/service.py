@@ -129,6 +129,7 @@ class Quiz:
         self.clock = clock
         self._store = store
         self._lock = threading.RLock()
+        self._grader: Grader | None = None
         self.schedule = Schedule(self.settings.desired_retention)
 
     # -- parts ----------------------------------------------------------------------------
@@ -143,8 +144,25 @@ class Quiz:
     def bank(self) -> ItemBank:
         return ItemBank.build(self.tutor.corpus, self.store.generated())
 
-    @cached_property
+    @property
     def grader(self) -> Grader:
+        """The short-answer grader, built once (thread-safe: `warm` may build it in the background)."""
+        with self._lock:
+            if self._grader is None:
+                self._grader = self._build_grader()
+            return self._grader
+
+    def warm(self) -> None:
+        """Build the grader and run its embedder once, so the first short answer of a round is
+        graded in about a second rather than after loading the embedding model (seconds idle,
+        minutes while the LLM holds the CPU: review 10). Called in a background thread when a
+        round with short items starts; errors are left for `grade` to report."""
+        try:
+            self.grader.embedder.embeddings.embed_documents(["warm up 预热"])
+        except Exception:  # noqa: BLE001 — a warm-up must never break the round; grade() raises the real error
+            pass
+
+    def _build_grader(self) -> Grader:
         # the verdict model is calibrated with the multilingual embedder (Chinese paraphrases and
         # English answers to Chinese items need a match across wording and language), so grading
         # uses it even when retrieval does not (TUTOR_MULTILINGUAL=false); with another embedder
