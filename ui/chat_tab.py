@@ -48,6 +48,30 @@ document.addEventListener('click', (e) => {
     }, 400);
   } else trigger('click', {id: h.slice('#note-'.length)});
 }, true);
+// a new question goes to the top of the chat box and stays there while its answer arrives below
+// it: Gradio's autoscroll kept the box at the answer's end, so at phone width a long answer began
+// above the visible area (review 10). The learner scrolling (wheel, touch, scroll bar) lets go;
+// the page scrolls up to the chat box when it is above the screen.
+let shownFor = 0, pinned = null;
+const pin = () => {
+  const box = pinned && pinned.isConnected && pinned.closest('.bubble-wrap');
+  if (box) box.scrollTop += pinned.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+};
+new MutationObserver(() => {
+  const chat = document.querySelector('#chatbot');
+  const users = chat ? chat.querySelectorAll('[data-testid=user]') : [];
+  if (users.length < shownFor) shownFor = users.length;  // cleared, or another chat shown
+  if (users.length > shownFor) {
+    shownFor = users.length;
+    pinned = users[users.length - 1];
+    const top = chat.getBoundingClientRect().top;
+    if (top < 0) window.scrollBy(0, top - 8);
+  }
+  pin();
+}).observe(document.body, {childList: true, subtree: true, characterData: true});
+for (const ev of ['wheel', 'touchmove', 'mousedown']) {
+  document.addEventListener(ev, (e) => { if (e.target.closest && e.target.closest('#chatbot')) pinned = null; }, {passive: true});
+}
 """
 
 
@@ -70,7 +94,7 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
                     chapter = gr.Dropdown(chapters, value="", label=label("chat.chapter_filter"), elem_id="chapter", min_width=200)
                     guide_on = gr.Checkbox(False, label=label("chat.guide"),
                                            elem_id="guide", min_width=200)
-                bot = gr.Chatbot(label=label("chat.tab"), latex_delimiters=CHAT_LATEX, height="62vh", elem_id="chatbot",
+                bot = gr.Chatbot(label=label("chat.tab"), latex_delimiters=CHAT_LATEX, height="62vh", elem_id="chatbot", autoscroll=False,
                                  buttons=["copy"], feedback_options=None,
                                  placeholder=w("chat.placeholder"))
                 msg = gr.Textbox(label=label("chat.question"), placeholder=w("chat.question_example"), elem_id="question",

@@ -275,3 +275,30 @@ def test_laptop_progress_shows_the_chart_not_the_phone_bars_or_hints(browser, ph
         assert page.locator(".scroll-hint").count() >= 2 and not any(h.is_visible() for h in page.locator(".scroll-hint").all())
     finally:
         ctx.close()
+
+
+NEW_QUESTION_JS = """() => {
+  const users = document.querySelectorAll('#chatbot [data-testid=user]');
+  const q = users[users.length - 1].getBoundingClientRect(), box = users[users.length - 1].closest('.bubble-wrap');
+  const b = box.getBoundingClientRect();
+  return {top: q.top, boxTop: b.top, boxBottom: b.bottom, vh: window.innerHeight, hidden: box.scrollHeight - box.clientHeight};
+}"""
+
+
+def test_phone_a_new_answer_starts_in_view_below_its_question(browser, phone_url):
+    """Review 10: at 390 px the chat box stayed at a long answer's end, so the answer began above
+    the visible area. After the second long answer, its question is at the top of the chat box,
+    on screen, with the answer below it."""
+    ctx, page = open_page(browser, phone_url, PHONE)
+    try:
+        for k, q in enumerate(("LoRA 是什么？", "QLoRA 是什么？")):
+            ask(page, q)
+            page.wait_for_function(f"() => document.querySelectorAll('{ANSWER_SEL} .answer-meta').length > {k}", timeout=60_000)
+        page.wait_for_timeout(500)
+        p = page.evaluate(NEW_QUESTION_JS)
+        assert p["hidden"] > 0, f"the chat fits its box, so the check proves nothing ({p})"
+        assert p["boxTop"] - 1 <= p["top"] <= p["boxTop"] + 80, f"the question is not at the top of the chat box ({p})"
+        assert 0 <= p["top"] < p["vh"], f"the question is off screen ({p})"
+        shot(page, "phone-new-answer", full_page=False)
+    finally:
+        ctx.close()
