@@ -225,6 +225,21 @@ def test_check_yourself_says_why_and_marks_the_key_points_the_answer_mentions(qu
     monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.5, "check", 0.5, 0.5, [], list(it.key_points), ["uncertain"]))
     fb = quiz.grade("u2", it.id, "说不清").feedback
     assert all(f"○ {k}" in fb for k in it.key_points) and "否定" not in fb  # no doubt sentence for "uncertain"
+    assert "很接近" not in fb and "close in meaning" not in fb  # score 0.5 < CLOSE_SCORE
+
+
+def test_a_check_yourself_answer_close_to_the_reference_is_told_so_not_graded(quiz, monkeypatch):
+    """Review 10: right answers graded "check yourself" got no word of confirmation. From
+    CLOSE_SCORE the feedback says the answer is close in meaning, and that details are not checked."""
+    from tutor.quiz.grading import CLOSE_SCORE, Grade
+
+    it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
+    for score, close in ((CLOSE_SCORE, True), (CLOSE_SCORE - 0.01, False)):
+        monkeypatch.setattr(quiz.grader, "grade", lambda *a, s=score, **k: Grade(s, "check", 0.6, 0.8, [], list(it.key_points), ["uncertain"]))
+        r = quiz.grade(f"u{score}", it.id, "只训练两个低秩矩阵，基座冻结")
+        assert r.verdict == "check" and (("很接近" in r.feedback and "cannot check" in r.feedback) == close)
+    monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.9, "correct", 0.9, 0.9, list(it.key_points), [], []))
+    assert "很接近" not in quiz.grade("v", it.id, "只训练两个低秩矩阵").feedback  # a decided grade needs no such line
 
 
 def test_answer_with_undecodable_bytes_is_graded_and_stored(quiz):

@@ -183,6 +183,11 @@ DONT_KNOW = re.compile(r"^\s*(?:我)?(?:也)?(?:不知道|不清楚|不会|不�
 # already graded wrong, so the reported figures do not move
 UNRELATED_COS = 0.3
 NEAR_COPY = 0.85  # difflib ratio to the reference above which an edited copy is never credited (3 right answers of round 1 reach it)
+# a "check yourself" answer scoring this much (P(correct) + ½·P(partial)) is told it is close in
+# meaning to the reference, not that it is right: chosen on the fitting answers (rounds 1 and 3-fit:
+# 82% / 100% of such answers right or partial); held out, round 3-test 100%, round 2 (near-miss
+# wrong answers written to trick the grader) 64% — so the line says the details are not checked
+CLOSE_SCORE = 0.7
 HARD_CLAIMS = ("direction", "swap", "formula")  # never credited, whatever the model says (fired on 0 right answers of round 1)
 FEATURES = ("ref_cos", "ref_lex", "best_cos", "kp_cos_mean", "kp_cos_min", "coverage", "kp_min", "mis_gap", "other_gap",
             "novel", "foreign_pairs", "order", "negations", "negated", *(f"claim_{k}" for k in claims_mod.KINDS),

@@ -39,7 +39,7 @@ from functools import cached_property
 from typing import Callable
 
 from tutor.errors import TutorError
-from tutor.quiz.grading import Grade, Grader, GraderParams, english_summary
+from tutor.quiz.grading import CLOSE_SCORE, Grade, Grader, GraderParams, english_summary
 from tutor.quiz.hints import Hint, ladder
 from tutor.quiz.items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
 from tutor.quiz.path import MASTERED, Step, learning_path
@@ -320,7 +320,7 @@ class Quiz:
         if it.type == "short" and self.settings.quiz_llm_grader:
             explanation = self._rubric(it, text, notices)
         return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
-                      self._feedback(it, note, verdict, missed, flags, matched), _correct_answer(it), due,
+                      self._feedback(it, note, verdict, missed, flags, matched, score), _correct_answer(it), due,
                       latency_ms, missed, matched, notices, flags, explanation)
 
     def self_rate(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
@@ -445,7 +445,7 @@ class Quiz:
         return self._grade_short(it, self.bank.note(it), self._answer_text(answer)[0])
 
     def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str],
-                  matched: list[str] = ()) -> str:
+                  matched: list[str] = (), score: float = 0.0) -> str:
         """Feedback in Chinese with English alongside (tutor/wording.py); the item's own key
         points and explanation in the note's language."""
         head = wording(f"feedback.{verdict}" if it.type != "card" else "feedback.self_rated")  # a card's rating is the learner's
@@ -465,6 +465,9 @@ class Quiz:
             doubt = next((DOUBTS[f] for f in flags if f in DOUBTS), None)
             if doubt:
                 lines.append(str(wording(doubt)))
+            if score >= CLOSE_SCORE:
+                # review 10: right answers got no word of confirmation; this is closeness, not a grade
+                lines.append(str(wording("feedback.close")))
             # ● / ○, not ✓: ✓ reads as "right" (review 9 saw ✓ on key points the answer got wrong),
             # and the grader only knows the answer mentions them
             marks = [f"● {k}" if k in matched else f"○ {k}" for k in it.key_points]
