@@ -59,6 +59,20 @@ def han_count(text: str) -> int:
     return len(_HAN.findall(text))
 
 
+_LIMITATIONS = re.compile(r"(?:^|\s)(Limitations: [^\n]*)\s*$")
+
+
+def split_limitations(summary: str) -> tuple[str, str]:
+    """(description, limitations) of a note's English summary: its closing sentence that starts
+    "Limitations: " (README, "Which model answers"; '' when there is none) apart from the sentences before it. The
+    limitations are quoted for "what are its drawbacks?" but neither searched nor graded against:
+    their words (memory, slow, cost) matched other notes' problems (session 25)."""
+    m = _LIMITATIONS.search(summary)
+    if not m or ". " in m.group(1):  # one sentence, the last one (notes write no "e.g." in it)
+        return summary, ""
+    return summary[:m.start()].rstrip(), m.group(1).strip()
+
+
 def split_sentences(text: str) -> list[str]:
     """Split Chinese/English text into sentences; ends at 。！？.!? (quotes kept), never
     returns an empty sentence or one starting with punctuation. Newlines also end sentences."""

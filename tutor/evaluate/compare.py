@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from tutor.evaluate.evaluation import EvalItem, node_metrics
 from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, fuse, is_question, outline_matches,
-                                prior_sections, with_coverage_prior, with_section_prior, without_shadowed)
+                                prior_sections, ranked_where, with_coverage_prior, with_section_prior, without_shadowed)
 from tutor.text import detect_lang
 
 
@@ -46,8 +46,8 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     """The four chunk-id rankings `Retriever.search` fuses, unfused (no chapter filter), and
     under "sections" the sections its section prior favours (`retrieve.prior_sections`)."""
     idx, n = retriever.index, retriever.candidates
-    dense, _, _ = retriever._dense("dense", query, n, None)
-    ml, _, _ = retriever._dense("multilingual", query, n, None)
+    dense, _, _ = retriever._dense("dense", query, n, ranked_where())
+    ml, _, _ = retriever._dense("multilingual", query, n, ranked_where())
     lex = [cid for cid, _ in idx.bm25.search(query, n) if cid in idx.chunks][:n]
     shadowed: set[str] = set()
     named = outline_matches(query, idx, shadowed)

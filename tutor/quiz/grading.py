@@ -60,7 +60,7 @@ from pathlib import Path
 from tutor.quiz import claims as claims_mod
 from tutor.rag.bm25 import tokenize
 from tutor.rag.embed import Embedder
-from tutor.text import clean_text, detect_lang, split_sentences
+from tutor.text import clean_text, detect_lang, split_limitations, split_sentences
 
 PARAMS_FILE = Path(__file__).with_name("grader_params.json")
 VERDICTS = ("correct", "partial", "wrong", "check")
@@ -502,6 +502,7 @@ class Synonyms:
 
 @lru_cache(maxsize=256)
 def english_summary(body: str) -> str:
-    """The note's `## English summary` section text ('' when absent)."""
+    """The note's `## English summary` section text without its closing "Limitations: …"
+    sentence (text.split_limitations); '' when absent."""
     m = re.search(r"^##\s*English summary\s*$(.*?)(?=^##\s|\Z)", body, re.M | re.S)
-    return m.group(1).strip() if m else ""
+    return split_limitations(m.group(1).strip())[0] if m else ""

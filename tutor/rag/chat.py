@@ -58,7 +58,8 @@ LOOP_STOP_CHARS = 240  # a streamed answer this long that already loops is cut s
 RETRY_MAX_TOKENS = 192  # the strict retry asks for at most three sentences
 RETRY_SOURCES = 2  # the strict retry sees only the best notes: short prompts suit small models
 MISCONCEPTION_HEADINGS = {"常见误区", "Common misconceptions"}
-PROS_CONS_HEADINGS = ("优缺点", "Strengths and weaknesses", "Pros and cons")  # DESIGN.md's note sections
+# DESIGN.md's note sections with drawbacks, and the English summary's Limitations chunk (chunking.LIMITS_HEADING)
+PROS_CONS_HEADINGS = ("优缺点", "Strengths and weaknesses", "Pros and cons", "Limitations")
 # a misconception is quoted only under a label (check.MISCONCEPTION_LABELS), so its wrong claim never reads as the answer
 MISCONCEPTION_LABEL = dict(zip(("常见误区", "Common misconceptions"), MISCONCEPTION_LABELS))
 
@@ -578,7 +579,7 @@ class Chat:
                                + self.key_points.get(s.id, []))) for s in sources]
         following: dict | None = None
         for s in sources:
-            for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind == "section"):
+            for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind in ("section", "limits")):
                 body = c.text.split("\n", 1)[-1]  # without the 'title · heading' label
                 if leads_into_formula(body):
                     # the chunker starts a chunk at a display formula: 「……按 Bradley-Terry 模型训练：」

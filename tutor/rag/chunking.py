@@ -18,14 +18,18 @@ from typing import Callable, Iterable
 
 from tutor.corpus import Corpus, Note
 from tutor.outline import Node, Outline
-from tutor.text import split_sentences
+from tutor.text import split_limitations, split_sentences
 
 TokenCounter = Callable[[str], int]
 
 
+LIMITS_HEADING = "Limitations"
+
+
 @dataclass(frozen=True)
 class Chunk:
-    """One retrievable piece. kind: 'outline' | 'key_points' | 'section'. text includes a
+    """One retrievable piece. kind: 'outline' | 'key_points' | 'section' | 'limits' (the English
+    summary's "Limitations: …" sentence: stored and quoted, never ranked). text includes a
     one-line header (title, English title, heading) so a chunk stands on its own."""
 
     id: str
@@ -150,7 +154,10 @@ def chunk_note(note: Note, count_tokens: TokenCounter, max_tokens: int) -> list[
         b = f"- {k}"
         bullets.extend([b] if fits_kp(kp_header + b) else _hard_split(b, lambda s: fits_kp(kp_header + s)))
     pieces: list[tuple[str, str, str]] = [("key_points", kp_heading, t) for t in _pack(kp_header, bullets, fits_kp)]
+    limits = ""
     for heading, text in _sections(note.body):
+        if heading == "English summary":
+            text, limits = split_limitations(text)
         header = f"{m.title}（{m.title_en}）· {heading}\n" if heading else f"{m.title}（{m.title_en}）\n"
         fits = lambda s, h=header: count_tokens(h + s) <= max_tokens  # noqa: E731
         buf = ""
@@ -166,6 +173,11 @@ def chunk_note(note: Note, count_tokens: TokenCounter, max_tokens: int) -> list[
                 buf = joined
         if buf:
             pieces.append(("section", heading, header + buf))
+    if limits:  # its own chunk, kept out of the rankings (retrieve.without_shadowed), quoted for drawbacks
+        lim_header = f"{m.title}（{m.title_en}）· {LIMITS_HEADING}\n"
+        pieces += [("limits", LIMITS_HEADING, lim_header + t) for t in
+                   ([limits] if count_tokens(lim_header + limits) <= max_tokens
+                    else _hard_split(limits, lambda s: count_tokens(lim_header + s) <= max_tokens))]
     out, seen = [], set()
     for i, (kind, heading, text) in enumerate(pieces):
         cid = chunk_id(note.id, text)

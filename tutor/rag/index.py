@@ -77,8 +77,8 @@ from typing import Callable, Iterator
 from tutor.config import Settings
 from tutor.corpus import Corpus
 from tutor.errors import TutorError
-from tutor.rag.bm25 import BM25Index, tokenize
-from tutor.rag.terms import TermStats
+from tutor.rag.bm25 import BM25Index
+from tutor.rag.terms import TermStats, lexical_tokens
 from tutor.rag.chunking import Chunk, chunk_corpus
 from tutor.rag.embed import Embedder
 
@@ -358,7 +358,7 @@ def _server_chunks(settings: Settings, collection, order: list[tuple[str, int]])
 def _write_lexical(path: Path, chunks: list[Chunk]) -> None:
     """bm25/ + terms.json + chunks.jsonl for chunks (in this order) under path."""
     path.mkdir(parents=True, exist_ok=True)
-    tokens = [tokenize(c.text) for c in chunks]  # once, for BM25 and the term statistics
+    tokens = [lexical_tokens(c) for c in chunks]  # once, for BM25 and the term statistics
     BM25Index.build([c.id for c in chunks], tokens=tokens).save(path / "bm25")
     TermStats().add((c.node_id, t) for c, t in zip(chunks, tokens)).save(path / TERMS)
     _write_chunks(path / "chunks.jsonl", chunks)

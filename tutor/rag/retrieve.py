@@ -129,11 +129,21 @@ def without_shadowed(rankings: dict[str, list[str]], chunks: dict[str, Chunk], s
     """rankings without the outline entries of `shadowed` notes in the content rankings (dense,
     multilingual, bm25): a topic not named by the title it shares with its prerequisite
     (outline_matches) does not win on that title either, its outline entry being the title and
-    little else; its sections still compete."""
-    if not shadowed:
-        return rankings
-    return {r: ids if r == "named" else [c for c in ids if not (chunks[c].node_id in shadowed and chunks[c].kind == "outline")]
-            for r, ids in rankings.items()}
+    little else; its sections still compete. Never a 'limits' chunk (a note's English
+    "Limitations: …" sentence): ranked, its words (memory, slow, cost) drew questions about a
+    problem to notes that merely list it as a drawback (session 25: English MRR@10 down on 3 of
+    4 sets); Chat quotes it for drawback questions."""
+    def keep(c: str) -> bool:
+        ch = chunks[c]
+        return ch.kind != "limits" and not (ch.node_id in shadowed and ch.kind == "outline")
+    return {r: ids if r == "named" else [c for c in ids if keep(c)] for r, ids in rankings.items()}
+
+
+def ranked_where(chapter: str | None = None) -> dict:
+    """The vector stores' filter for a search: never a 'limits' chunk (without_shadowed: nor may
+    one take a candidate's place), only `chapter`'s chunks when given."""
+    ranked = {"kind": {"$ne": "limits"}}
+    return {"$and": [{"chapter": str(chapter)}, ranked]} if chapter else ranked
 
 
 def with_coverage_prior(fused: dict[str, float], chunks: dict[str, Chunk], query: str, stats: TermStats,
@@ -335,7 +345,7 @@ class Retriever:
         then up to k + min_notes - 1 hits, in fused order."""
         idx = self.index
         n = max(self.candidates, k * 3)
-        where = {"chapter": str(chapter)} if chapter else None
+        where = ranked_where(chapter)
         lang = detect_lang(query)
         w = self.weights[lang]
         # the primary embedder is queried for English only when it has a vote, but always for

@@ -14,6 +14,13 @@ from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import Chunk
 
 
+def lexical_tokens(chunk: Chunk) -> list[str]:
+    """The chunk's `tokenize` tokens for BM25 and the term statistics; none for a 'limits' chunk
+    (a note's English "Limitations: …" sentence is never ranked, nor may its words count in BM25
+    or in a note's term coverage)."""
+    return [] if chunk.kind == "limits" else tokenize(chunk.text)
+
+
 class TermStats:
     """Token statistics of an index for `relevance`: each note's token set (all its chunks)
     and inverse document frequencies over chunks, idf(t) = ln((N + 1) / (df(t) + 0.5)).
@@ -25,7 +32,7 @@ class TermStats:
         self.node_tokens: dict[str, set[str]] = {}
         self.chunks_key: int | None = None  # id() of the chunk dict these describe, once loaded by an Index
         if chunks:
-            self.add((c.node_id, tokenize(c.text)) for c in chunks.values())
+            self.add((c.node_id, lexical_tokens(c)) for c in chunks.values())
 
     def add(self, node_tokens: Iterable[tuple[str, list[str]]]) -> "TermStats":
         """Count chunks given as (node id, its tokens); returns self."""
