@@ -165,6 +165,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "feedback.close": ("你的回答在意思上与参考答案很接近；细节（方向、否定、数字、公式）说得对不对，自动评分核对不了。",
                        "Your answer is close in meaning to the reference; whether its details (direction, negation, "
                        "numbers, formulas) are right, the grader cannot check."),
+    "feedback.close_short": ("你的回答在意思上与参考答案很接近。", "Your answer is close in meaning to the reference."),
     "feedback.key_points_marked": ("关键点（● 你的回答里提到了，○ 没有提到；说得对不对请自己判断）",
                                    "Key points (● mentioned in your answer, ○ not; whether it is right is yours to judge)"),
     # why the grader could not decide (a "check yourself" answer's doubts, tutor/quiz/grading.py)

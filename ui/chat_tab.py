@@ -94,7 +94,7 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
                     chapter = gr.Dropdown(chapters, value="", label=label("chat.chapter_filter"), elem_id="chapter", min_width=200)
                     guide_on = gr.Checkbox(False, label=label("chat.guide"),
                                            elem_id="guide", min_width=200)
-                bot = gr.Chatbot(label=label("chat.tab"), latex_delimiters=CHAT_LATEX, height="62vh", elem_id="chatbot", autoscroll=False,
+                bot = gr.Chatbot(label=label("chat.tab"), show_label=False, latex_delimiters=CHAT_LATEX, height="62vh", elem_id="chatbot", autoscroll=False,
                                  buttons=["copy"], feedback_options=None,
                                  placeholder=w("chat.placeholder"))
                 msg = gr.Textbox(label=label("chat.question"), placeholder=w("chat.question_example"), elem_id="question",

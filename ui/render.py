@@ -150,11 +150,23 @@ def user_content(text: str) -> str:
     return learner_text(text)
 
 
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")  # a Markdown table's |---|---| line
+
+
+def _table_row(line: str) -> str:
+    """A Markdown table row as its cells joined by " · " (review 11: 7.1.2's card showed
+    「|| 动态量化 | 静态量化 |」); any other line as it is."""
+    if not line.lstrip().startswith("|"):
+        return line
+    return " · ".join(c.strip() for c in line.strip().strip("|").split("|") if c.strip())
+
+
 def snippet(source, limit: int = 180, math: str = "unicode") -> str:
     """The source's best chunk without its 'title · heading' first line, cut to `limit` chars.
     math: "unicode" renders formulas as Unicode text (plain HTML), "tex" keeps them for KaTeX
     (as \\(…\\)); a formula is never cut in half."""
     lines = [ln for ln in (source.snippet or "").splitlines() if ln.strip()]
+    lines = [_table_row(ln) for ln in lines if not _TABLE_RULE.match(ln)]
     body = " ".join(lines[1:] if len(lines) > 1 else lines)
     body = re.sub(r"\*\*|__", "", body)  # Markdown bold is no text: the panel is plain HTML, the list bolds itself
     body = math_to_unicode(body) if math == "unicode" else body

@@ -89,7 +89,7 @@ CSS = """
   .row:not(.keep-row) > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
   .keep-row { flex-wrap: wrap !important; }
   .tab-wrapper > .tab-container:not(.visually-hidden) > button { padding: 0 6px; }  /* 5 labels in one row at 390 px */
-  #chatbot { height: 55vh !important; }
+  #chatbot { height: 48vh !important; }  /* the question box on the first screen at 390 × 844 (review 11) */
   .tree { max-height: 40vh; }
 }
 """

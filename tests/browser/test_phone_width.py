@@ -291,6 +291,9 @@ def test_phone_a_new_answer_starts_in_view_below_its_question(browser, phone_url
     on screen, with the answer below it."""
     ctx, page = open_page(browser, phone_url, PHONE)
     try:
+        # review 11: the question box was below the first screen, under a tall empty chat
+        box = page.locator("#question textarea").bounding_box()
+        assert box["y"] + box["height"] <= 844, f"the question box is below the first screen ({box})"
         for k, q in enumerate(("LoRA 是什么？", "QLoRA 是什么？")):
             ask(page, q)
             page.wait_for_function(f"() => document.querySelectorAll('{ANSWER_SEL} .answer-meta').length > {k}", timeout=60_000)

@@ -99,6 +99,8 @@ def test_chinese_round_of_ten_end_to_end_then_progress_and_path(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "round summary — 10 answered" in r.stdout and "hint 1/3" in r.stdout
     assert ("没有作答" in r.stdout) == empty_short
+    summary = r.stdout.split("round summary")[-1]  # review 11: rows named items by their ids
+    assert not any(i.id in summary for i in items) and items[0].note_id in summary
     con = sqlite3.connect(home / "progress.db")
     got = con.execute("select item_id, verdict from reviews order by id").fetchall()
     con.close()

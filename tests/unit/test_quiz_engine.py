@@ -238,6 +238,10 @@ def test_a_check_yourself_answer_close_to_the_reference_is_told_so_not_graded(qu
         monkeypatch.setattr(quiz.grader, "grade", lambda *a, s=score, **k: Grade(s, "check", 0.6, 0.8, [], list(it.key_points), ["uncertain"]))
         r = quiz.grade(f"u{score}", it.id, "只训练两个低秩矩阵，基座冻结")
         assert r.verdict == "check" and (("很接近" in r.feedback and "cannot check" in r.feedback) == close)
+    # after a doubt sentence (which says what cannot be checked) the short form: one disclaimer, not two
+    monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.8, "check", 0.6, 0.8, [], list(it.key_points), ["negation"]))
+    fb = quiz.grade("w", it.id, "低秩矩阵不是冻结的").feedback
+    assert "很接近" in fb and "否定" in fb and fb.count("核对不了") == 1, fb
     monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.9, "correct", 0.9, 0.9, list(it.key_points), [], []))
     assert "很接近" not in quiz.grade("v", it.id, "只训练两个低秩矩阵").feedback  # a decided grade needs no such line
 

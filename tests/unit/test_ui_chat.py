@@ -154,6 +154,17 @@ def test_sources_panel_escapes_and_links():
     assert "no sources" in sources_panel([])
 
 
+def test_a_snippet_shows_a_markdown_table_as_cells_not_pipes():
+    """Review 11: 7.1.2's source card showed 「|| 动态量化 | 静态量化 | |---|---|---|」."""
+    from types import SimpleNamespace
+
+    from ui.render import snippet
+
+    src = SimpleNamespace(snippet="动态与静态量化 · 优缺点\n| | 动态量化 | 静态量化 |\n|---|---|---|\n| 校准 | 不需要 | 需要 |")
+    out = snippet(src)
+    assert "|" not in out and "---" not in out and out == "动态量化 · 静态量化 校准 · 不需要 · 需要"
+
+
 def test_stop_registry_stops_only_the_running_answer():
     reg = StopRegistry()
     first = reg.start("s1")

@@ -252,6 +252,11 @@ def _show_result(console: Console, r) -> None:
         console.print(f"[dim]{label('cli.quiz.rubric')}:[/] {escape(r.explanation)}")
 
 
+def _item_cell(r) -> str:
+    """The summary's item column: note id, title and type (review 11: item ids meant nothing)."""
+    return f"{r.note_id} {r.note_title} · {label(f'type.{r.type}')}"
+
+
 def _summary(console: Console, results: list, url: str, user: str) -> None:
     if not results:
         console.print(escape(w("cli.quiz.no_answers")))
@@ -263,14 +268,14 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
         tab.add_column(col)
     for k, r in enumerate(results, 1):
         if r.verdict == "check":  # waiting for the learner's own rating: nothing scheduled
-            tab.add_row(str(k), r.item_id, label("verdict.check"), label("common.not_scored"), label("rating.pending"),
+            tab.add_row(str(k), _item_cell(r), label("verdict.check"), label("common.not_scored"), label("rating.pending"),
                         label("common.not_scheduled"))
         elif "self_rated" in r.flags or r.type == "card":
             kind = "quiz.summary.contested" if "contested" in r.flags else "quiz.summary.self_rated"
-            tab.add_row(str(k), r.item_id, label(kind), label("common.not_scored"), label(f"rating.{r.rating}"),
+            tab.add_row(str(k), _item_cell(r), label(kind), label("common.not_scored"), label(f"rating.{r.rating}"),
                         r.due.strftime("%Y-%m-%d %H:%M"))
         else:
-            tab.add_row(str(k), r.item_id, label(f"verdict.{r.verdict}"), f"{round(100 * r.score)}%", label(f"rating.{r.rating}"),
+            tab.add_row(str(k), _item_cell(r), label(f"verdict.{r.verdict}"), f"{round(100 * r.score)}%", label(f"rating.{r.rating}"),
                         r.due.strftime("%Y-%m-%d %H:%M"))
     console.print(tab)
     graded = [r for r in results if "self_rated" not in r.flags and r.type != "card"]

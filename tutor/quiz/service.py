@@ -467,7 +467,9 @@ class Quiz:
                 lines.append(str(wording(doubt)))
             if score >= CLOSE_SCORE:
                 # review 10: right answers got no word of confirmation; this is closeness, not a grade
-                lines.append(str(wording("feedback.close")))
+                # (after a doubt sentence, which already says what cannot be checked, the short form:
+                # review 11 read two overlapping disclaimers)
+                lines.append(str(wording("feedback.close_short" if doubt else "feedback.close")))
             # ● / ○, not ✓: ✓ reads as "right" (review 9 saw ✓ on key points the answer got wrong),
             # and the grader only knows the answer mentions them
             marks = [f"● {k}" if k in matched else f"○ {k}" for k in it.key_points]

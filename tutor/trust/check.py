@@ -78,6 +78,19 @@ def strip_citations(text: str) -> str:
     return CITATION.sub("", text).strip()
 
 
+_HOW_IT_WORKS_WORDS = ("工作 运作 运行 原理 机制 机理 定义 含义 意思 概念 介绍 讲讲 实现 "
+                       "work works working mechanism definition define mean means meaning explain principle")
+_HOW_IT_WORKS: frozenset[str] | None = None
+
+
+def _how_it_works() -> frozenset[str]:
+    """Content tokens of a question that asks only what the named thing is or how it works."""
+    global _HOW_IT_WORKS
+    if _HOW_IT_WORKS is None:
+        _HOW_IT_WORKS = frozenset(content_tokens(_HOW_IT_WORKS_WORDS))
+    return _HOW_IT_WORKS
+
+
 def content_tokens(text: str) -> list[str]:
     """jieba search-mode content tokens (bm25.tokenize), citations removed, 1-letter Latin
     tokens dropped."""
@@ -676,8 +689,11 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
 
     # a question naming the best note (「知识蒸馏里的温度是干什么用的？」): the name's words are in its
     # definition sentences, not in what was asked about; they pick nothing among its sentences
+    # …unless the rest only asks how the named thing works (「混合专家模型（MoE）是怎么工作的？」 names
+    # 3.3.2 by an alias for a part of it: its MoE sentences, not its opening, answer; review 11)
     named_toks = {t for b in named for t in content_tokens(b)}
-    asked_words = (own - named_toks) if not ctx and own - named_toks else own
+    rest = own - named_toks
+    asked_words = rest if not ctx and rest and not rest <= _how_it_works() else own
 
     def rel(i: int, drawback: bool = True) -> float:
         n, order, s = pool[i]
