@@ -39,6 +39,8 @@ def test_known_questions_find_their_note(real_tutor, query, expected):
     ("梯度检查点解决什么问题？", "3.4.1"),  # not 12.4.1, gradient visualisation (梯度 + 问题)
     ("What problem does gradient checkpointing solve when training big networks?", "3.4.1"),  # not gradient clipping
     ("LoRA 有什么缺点？", "3.4.2"),  # not 4.4.4, LoRA files for Stable Diffusion
+    ("混合专家模型（MoE）是怎么工作的？", "3.3.2"),  # review 11: not 16.2.4, the expert stage of a career
+    ("What problem does batch normalization solve?", "2.1.4"),  # review 11: not 9.2.3, batching requests
 ])
 def test_review_questions_rank_the_answering_note_first(real_tutor, query, first):
     assert real_tutor.search(query, k=3, per_note=True)[0].chunk.node_id == first

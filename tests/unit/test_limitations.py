@@ -48,3 +48,15 @@ def test_an_english_drawback_question_quotes_the_english_limitations(fake_tutor)
     assert any(q.startswith("- Limitations: ") for q in en.split("\n")[1:]) and "缺点" not in en, en
     zh = chat._extractive("LoRA 有什么缺点？", srcs, "zh")
     assert any(q.startswith("- 缺点") for q in zh.split("\n")[1:]) and "Limitations" not in zh, zh
+
+
+def test_a_question_asking_how_a_named_part_of_the_best_note_works_quotes_that_part(fake_tutor):
+    """Review 11: 「混合专家模型（MoE）是怎么工作的？」 names 3.3.2 by an alias for a part of it (its
+    sparse mixture of experts); with the name's words left out, 工作 alone chose Mistral 7B's
+    release sentences. A question whose other words only ask how it works keeps the name's words."""
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+    srcs = [Source(n=1, id="3.3.2", title="Mistral", title_en="Mistral", score=0.03, relevance=0.9, snippet="",
+                   chunk_ids=[c for c in idx.by_node["3.3.2"] if idx.chunks[c].kind == "section"])]
+    quotes = chat._extractive("混合专家模型（MoE）是怎么工作的？", srcs, "zh").split("\n")[1:]
+    assert sum("专家" in q for q in quotes) >= 2, quotes
