@@ -120,8 +120,9 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.unrated_reminder": ("这题还没自评：点上面的 忘记 / 困难 / 良好 / 简单 安排复习；再点一次则跳过自评（不安排复习）",
                               "you have not rated this answer: press Again / Hard / Good / Easy above to schedule it; "
                               "press again to move on without rating (not scheduled)"),
-    "quiz.grading": ("正在评分…（第一次评分要载入评分模型，可能需要几秒）",
-                     "grading… (the first grade loads the grading model and can take a few seconds)"),
+    "quiz.grading": ("正在评分…", "grading…"),
+    "quiz.grading_first": ("正在评分…（第一次评分要载入评分模型，可能需要几秒）",
+                           "grading… (the first grade loads the grading model and can take a few seconds)"),
     "quiz.choose_scope": ("选择范围后点“开始”", "choose a scope and press Start"),
     "quiz.rate_yourself": ("对照下面的答案给自己打分，再安排复习", "compare with the answer below and rate yourself"),
     "quiz.your_rating": ("自评", "your rating"),

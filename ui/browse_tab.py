@@ -37,6 +37,7 @@ def build(tutor) -> BrowseTab:
                 links = link_html("", elem_id="node-links")
                 page = gr.Markdown(w("browse.pick"), latex_delimiters=LATEX,
                                    elem_id="note")
+                gr.HTML("", js_on_load=SHOW_NOTE_JS, padding=False, elem_id="note-scroll")
     tab = BrowseTab(page, links, tree, node)
 
     def on_click(evt: gr.EventData):
@@ -46,3 +47,20 @@ def build(tutor) -> BrowseTab:
     for src in (tree, links):
         src.click(on_click, None, tab.outputs, api_visibility="private", concurrency_limit=None)
     return tab
+
+
+# at phone width the note is below the tree: bring the start of a newly opened note into view
+# (review 11); on a laptop it sits beside the tree, on screen, and nothing moves
+SHOW_NOTE_JS = """
+let shown = '';
+new MutationObserver(() => {
+  const n = document.querySelector('#note');
+  if (!n || !n.offsetParent) return;  // Browse not on screen
+  const h = n.querySelector('h1');
+  const title = h ? h.innerText : '';
+  if (!title || title === shown) return;
+  shown = title;
+  const r = n.getBoundingClientRect();
+  if (r.top > window.innerHeight * 0.6 || r.bottom < 0) n.scrollIntoView({block: 'start'});
+}).observe(document.body, {childList: true, subtree: true, characterData: true});
+"""

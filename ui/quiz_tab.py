@@ -88,7 +88,9 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
         if kind == "short" and st.get("result") is None:
             # grading a short answer embeds it (seconds the first time, longer while the model runs):
             # say so at once and hold the button, so nobody presses twice or thinks it hung
-            yield (gr.skip(), w("quiz.grading"), *[gr.skip()] * 7, gr.Button(interactive=False), *[gr.skip()] * 8)
+            # (the "first grade loads the model" clause only while it does: review 12 saw it on every answer)
+            msg = w("quiz.grading") if tutor.quiz.grader_ready else w("quiz.grading_first")
+            yield (gr.skip(), msg, *[gr.skip()] * 7, gr.Button(interactive=False), *[gr.skip()] * 8)
         yield show(*quiz.submit(tutor, st, option if kind == "choice" else answer))
 
     def _kind(st):

@@ -245,6 +245,9 @@ def phone_browse(page) -> None:
     page.press("#goto textarea, #goto input", "Enter")
     page.wait_for_function("() => document.querySelector('#note h1')?.innerText.startsWith('3.4.2 ')")
     page.wait_for_selector("#note table")
+    # review 11: the opened note stayed below the tree, off screen; its start comes into view
+    page.wait_for_function("() => { const r = document.querySelector('#note').getBoundingClientRect();"
+                           " return r.top >= -1 && r.top < window.innerHeight * 0.6; }", timeout=5_000)
     assert_not_cut_off(page, "browse")
     assert_scrolls_in_own_box(page, "#note table")
     wide = page.evaluate("() => [...document.querySelectorAll('#note .katex-display')].findIndex(e => e.scrollWidth > e.clientWidth)")

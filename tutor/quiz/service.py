@@ -152,6 +152,11 @@ class Quiz:
                 self._grader = self._build_grader()
             return self._grader
 
+    @property
+    def grader_ready(self) -> bool:
+        """Whether the grader is built (a grade now takes about a second, not a model load)."""
+        return self._grader is not None
+
     def warm(self) -> None:
         """Build the grader and run its embedder once, so the first short answer of a round is
         graded in about a second rather than after loading the embedding model (seconds idle,

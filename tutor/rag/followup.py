@@ -74,6 +74,9 @@ _PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
 _DEMONSTRATIVES = frozenset("this that these those".split())
 _IT_ZH = re.compile(r"它")  # with a topic named: 这个/那个 may be its determiner (「这个 LoRA」)
 _IN_IT_ZH = re.compile(_IN_IT_ZH_WORDS)
+# "this matter": what was just being done or discussed (review 12: 「有什么工具可以帮我做这件事？」 after
+# data drift named 工具 (chapter 15) and was answered about tools in general)
+_THIS_MATTER_ZH = re.compile(r"这件事|那件事|这事儿?|那事儿?")
 # expletive "it" ("is it bad to sleep with…", "it's hard to get a…"): no pronoun of a topic. The
 # infinitive must have words after its verb: in "Is it slow to compute?" (review 9, after SHAP) the
 # verb's object is "it", the last topic
@@ -201,12 +204,13 @@ def is_followup(question: str, index) -> bool:
         # a topic of its own, unless a pronoun points back before it: "How is it used in RLHF?"
         # after PPO asks about PPO in RLHF (「它在 RLHF 里怎么用？」)
         if zh:  # (「JAX 用起来跟 NumPy 很像，它到底强在哪？」: 它 is JAX, named before it)
-            return len(q) < LONG_CHARS and (_pronoun_first(q, pronoun=_IT_ZH) or bool(_IN_IT_ZH.search(q)))
+            return len(q) < LONG_CHARS and (_pronoun_first(q, pronoun=_IT_ZH) or bool(_IN_IT_ZH.search(q))
+                                            or bool(_THIS_MATTER_ZH.search(q)))
         names = [n.lower() for ns in index.names.values() for n in ns if len(n) >= 2]
         # ("Why is that better than a KL penalty?" refers back; in "What is this LoRA thing?" this is
         # the determiner of the topic named)
         return len(q.split()) <= LONG_WORDS and _pronoun_first(q, lambda rest: rest.startswith(tuple(names)))
-    if len(q) < LONG_CHARS and _PRONOUN.search(q):
+    if len(q) < LONG_CHARS and (_PRONOUN.search(q) or _THIS_MATTER_ZH.search(q)):
         return True
     if not zh and len(q.split()) <= LONG_WORDS and _pronoun_first(q):
         return True
