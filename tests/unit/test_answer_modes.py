@@ -193,6 +193,7 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("Why do outliers in activations make it harder?", True), ("ddim eta parameter, what does it do?", False), ("What's a good stretch after a bike ride?", False),
     ("温度参数 T 在里面起什么作用？", True),  # review 9, after knowledge distillation: "in it"
     ("多头注意力在里面起什么作用？", True),
+    ("有什么工具可以帮我做这件事？", True),  # review 12, after data drift: 工具 names chapter 15, 这件事 points back
     ("So how does that behave when the batch is tiny and the learning rate is high and the data is noisy?", False),
     # naming a topic: a follow-up only when a pronoun points back before it (review 5: "How is it
     # used in RLHF?" after PPO; "Why is that better than a KL penalty?", KL penalty an alias)
