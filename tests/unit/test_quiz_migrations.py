@@ -155,7 +155,7 @@ def test_a_database_from_before_migrations_opens_with_every_row_kept(store_url, 
 
 def _open(url: str, k: int, barrier, out) -> None:
     try:
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=180)  # spawned processes import SQLAlchemy first: slow on 2 busy cores
         Progress(url).record(f"learner-{k}", "1.1.1/short-x", "1.1.1", "short", "a", 1.0, "correct", "good", None, T0, None)
         out.put(("ok", k))
     except Exception as e:
@@ -169,7 +169,7 @@ def test_processes_opening_a_new_database_at_once_all_succeed(store_url):
     procs = [ctx.Process(target=_open, args=(store_url, k, barrier, out)) for k in range(n)]
     for p in procs:
         p.start()
-    res = [out.get(timeout=120) for _ in procs]
+    res = [out.get(timeout=300) for _ in procs]
     for p in procs:
         p.join(timeout=60)
     assert [r for r in res if r[0] == "error"] == []
