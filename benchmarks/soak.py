@@ -201,7 +201,10 @@ def _quiz(c, learner: str, type_: str, first_option: dict[str, str], timeout: fl
     out = _call(c, choice, SHORT_ANSWER if type_ == "short" else "", api_name="/quiz_submit", timeout=timeout)
     if "FSRS" not in out[7] and "Check yourself" not in out[7]:  # graded, or "rate yourself"
         return f"/quiz_submit: {out[0]!r} {out[7][:80]!r}"
-    summary = _call(c, api_name="/quiz_finish", timeout=timeout)[-1]
+    out = _call(c, api_name="/quiz_finish", timeout=timeout)
+    if not out[-1] and "还没自评" in out[0]:  # a check-yourself answer left unrated: Finish reminds once
+        out = _call(c, api_name="/quiz_finish", timeout=timeout)
+    summary = out[-1]
     return "" if "Round summary" in summary else f"/quiz_finish: {summary[:80]!r}"
 
 
