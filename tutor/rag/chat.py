@@ -32,6 +32,7 @@ from tutor.errors import TutorError
 from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS, Generation
 from tutor.prompts import Prompts
 from tutor.rag import budget, compare, followup
+from tutor.rag.chunking import LIMITS_KIND
 from tutor.rag.retrieve import Hit, Retriever, is_covered, outline_matches
 from tutor.text import DISPLAY_FIRST, citations, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
 from tutor.wording import w
@@ -579,7 +580,7 @@ class Chat:
                                + self.key_points.get(s.id, []))) for s in sources]
         following: dict | None = None
         for s in sources:
-            for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind in ("section", "limits")):
+            for c in (chunks[i] for i in s.chunk_ids if chunks[i].kind in ("section", LIMITS_KIND)):
                 body = c.text.split("\n", 1)[-1]  # without the 'title · heading' label
                 if leads_into_formula(body):
                     # the chunker starts a chunk at a display formula: 「……按 Bradley-Terry 模型训练：」

@@ -24,6 +24,7 @@ TokenCounter = Callable[[str], int]
 
 
 LIMITS_HEADING = "Limitations"
+LIMITS_KIND = "limits"  # Chunk.kind of a note's English "Limitations: …" sentence: stored, quoted, never ranked
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def chunk_note(note: Note, count_tokens: TokenCounter, max_tokens: int) -> list[
             pieces.append(("section", heading, header + buf))
     if limits:  # its own chunk, kept out of the rankings (retrieve.without_shadowed), quoted for drawbacks
         lim_header = f"{m.title}（{m.title_en}）· {LIMITS_HEADING}\n"
-        pieces += [("limits", LIMITS_HEADING, lim_header + t) for t in
+        pieces += [(LIMITS_KIND, LIMITS_HEADING, lim_header + t) for t in
                    ([limits] if count_tokens(lim_header + limits) <= max_tokens
                     else _hard_split(limits, lambda s: count_tokens(lim_header + s) <= max_tokens))]
     out, seen = [], set()

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from tutor.rag.bm25 import content_terms, tokenize
-from tutor.rag.chunking import Chunk
+from tutor.rag.chunking import LIMITS_KIND, Chunk
 from tutor.rag.index import Index
 from tutor.rag.terms import TermStats  # noqa: F401  (re-exported: tests, evals)
 from tutor.text import detect_lang, normalise_query
@@ -135,14 +135,14 @@ def without_shadowed(rankings: dict[str, list[str]], chunks: dict[str, Chunk], s
     4 sets); Chat quotes it for drawback questions."""
     def keep(c: str) -> bool:
         ch = chunks[c]
-        return ch.kind != "limits" and not (ch.node_id in shadowed and ch.kind == "outline")
+        return ch.kind != LIMITS_KIND and not (ch.node_id in shadowed and ch.kind == "outline")
     return {r: ids if r == "named" else [c for c in ids if keep(c)] for r, ids in rankings.items()}
 
 
 def ranked_where(chapter: str | None = None) -> dict:
     """The vector stores' filter for a search: never a 'limits' chunk (without_shadowed: nor may
     one take a candidate's place), only `chapter`'s chunks when given."""
-    ranked = {"kind": {"$ne": "limits"}}
+    ranked = {"kind": {"$ne": LIMITS_KIND}}
     return {"$and": [{"chapter": str(chapter)}, ranked]} if chapter else ranked
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from tutor.rag.bm25 import content_terms, tokenize
-from tutor.rag.chunking import Chunk
+from tutor.rag.chunking import LIMITS_KIND, Chunk
 
 
 def lexical_tokens(chunk: Chunk) -> list[str]:
     """The chunk's `tokenize` tokens for BM25 and the term statistics; none for a 'limits' chunk
     (a note's English "Limitations: …" sentence is never ranked, nor may its words count in BM25
     or in a note's term coverage)."""
-    return [] if chunk.kind == "limits" else tokenize(chunk.text)
+    return [] if chunk.kind == LIMITS_KIND else tokenize(chunk.text)
 
 
 class TermStats:
