@@ -55,6 +55,20 @@ def test_a_follow_up_after_an_off_topic_question_stays_on_the_last_covered_topic
     assert not alone.covered and alone.sources == []
 
 
+@pytest.mark.parametrize("first,follow,quoted", [
+    ("What is the difference between data parallelism and model parallelism?", "Why is it hard to scale the second one?",
+     "within a node"),
+    ("数据并行和模型并行有什么区别？", "后者为什么难扩展？", "单机内扩展"),
+])
+def test_an_ordinal_follow_up_answers_about_the_topic_it_picks(real_tutor, first, follow, quoted):
+    """Review 12: "the second one" after data vs model parallelism quoted scaled dot-product attention."""
+    a0 = real_tutor.ask(first, mode="quotes_first")
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": a0.answer}]
+    a = real_tutor.ask(follow, history=history, mode="quotes_first")
+    assert a.covered and a.sources[0].id == "8.2", [s.id for s in a.sources]
+    assert quoted in a.answer, a.answer
+
+
 @pytest.mark.parametrize("q", ["LoRA 为什么省显存？", "Why does LoRA save memory?"])
 def test_the_note_that_answers_is_kept_when_it_ranks_in_the_top_three(real_tutor, q):
     """3.4.2 (LoRA) answers it; 4.4.4 (LoRA for Stable Diffusion) has more matching chunks."""

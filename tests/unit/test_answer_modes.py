@@ -201,9 +201,34 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("What is this LoRA thing?", False),  # this: the topic's determiner
     ("这个 LoRA 是什么？", False), ("JAX 用起来跟 NumPy 很像，它到底强在哪？", False),  # 它: the JAX just named
     ("What is PPO and why does it clip the probability ratio?", False),
+    # review 12: an ordinal picks one of the topics just named, unless the question names its own two
+    ("Why is it hard to scale the second one?", True), ("后者为什么难扩展？", True), ("第二种有什么缺点？", True),
+    ("LayerNorm和BatchNorm有什么不一样？Transformer为什么用前者？", False), ("第一个大语言模型是哪个？", False),
+    ("What was the first transformer model?", False),
 ])
 def test_a_follow_up_refers_back(tutor, q, is_followup):
     assert followup.is_followup(q, tutor.index) is is_followup
+
+
+@pytest.mark.parametrize("prev,q,want", [
+    ("What is the difference between data parallelism and model parallelism?", "Why is it hard to scale the second one?",
+     "Why is it hard to scale model parallelism?"),
+    ("数据并行和模型并行有什么区别？", "后者为什么难扩展？", "模型并行为什么难扩展？"),
+    ("数据并行和模型并行有什么区别？", "前者呢？", "数据并行呢？"),
+    ("数据并行和模型并行有什么区别？", "第三种呢？", None),  # two named: no third
+    ("LoRA 为什么省显存？", "后者呢？", None),  # one named: nothing to pick from
+])
+def test_an_ordinal_picks_the_topic_the_last_question_named_in_that_place(tutor, prev, q, want):
+    assert followup.pick_ordinal(q, prev, tutor.index) == want
+
+
+def test_an_ordinal_follow_up_is_searched_and_quoted_as_the_topic_it_picks(tutor):
+    """Review 12: "Why is it hard to scale the second one?" after data vs model parallelism was
+    searched alone and quoted scaled dot-product attention."""
+    history = turns("What is the difference between data parallelism and model parallelism?")
+    a = events(tutor, "quotes_first", "Why is it hard to scale the second one?", history)[-1][1]
+    assert a.covered and a.sources[0].id.startswith("8.2"), [s.id for s in a.sources]  # model parallelism (8.2.1: tensor)
+    assert "dot-product" not in a.answer.lower(), a.answer
 
 
 def test_an_off_topic_question_mid_conversation_is_not_covered_as_alone(tutor):

@@ -308,6 +308,7 @@ class Chat:
             lambda h: is_covered(h, s.min_relevance),
             lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev))
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
+        asked = followup.own_words(q, quote_q)
         covered = is_covered(hits, s.min_relevance)
         sides = self._compared(q, quote_q) if covered else []
         if sides:  # a comparison: each side's note first, whether or not the whole question found it
@@ -329,7 +330,7 @@ class Chat:
 
         if mode == "quotes_first":
             # the model's answers rarely pass the check: the notes' own sentences come at once
-            text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=q, said=said)
+            text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=asked, said=said)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             kps = self._shown_key_points(sources, lang, text)
@@ -366,7 +367,7 @@ class Chat:
         else:
             if not g.stopped and is_empty(text):
                 # nothing but citations or punctuation is no answer, whatever the check setting
-                answer.answer = self._extractive(quote_q, kept, lang, asked=q, said=said)
+                answer.answer = self._extractive(quote_q, kept, lang, asked=asked, said=said)
                 answer.notices += ["garbage_empty", "extractive_fallback"]
                 answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
                 yield "replace", answer.answer

@@ -83,6 +83,15 @@ _THIS_MATTER_ZH = re.compile(r"这件事|那件事|这事儿?|那事儿?")
 _EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\s+\w+\s+\w", re.I)
 # discourse markers that open a turn and name nothing ("Okay, back to that —")
 _DISCOURSE = frozenset("anyway back okay ok right sure so also well and but then".split())
+# an ordinal that picks one of the topics the last question named (review 12: "Why is it hard to
+# scale the second one?" after data vs model parallelism was searched alone). 第二个 must not
+# be followed by a noun of its own (「第一个大模型是哪个？」 is standalone)
+_ORDINAL = re.compile(
+    r"\bthe\s+(?P<en>former|latter)\b"
+    r"|\bthe\s+(?P<nth>first|second|third|last)\s+(?:one|option|approach|method|kind|type|technique)\b"
+    r"|(?P<zh>前者|后者|第[一二三]种|第[一二三]个)(?=[呢吗为怎有是的在能会要比和跟难慢快，,？?。\s]|$)", re.I)
+_ORDINAL_INDEX = {"former": 0, "first": 0, "前者": 0, "second": 1, "third": 2, "latter": -1, "last": -1, "后者": -1,
+                  "一": 0, "二": 1, "三": 2}
 HISTORY_TURNS = 4  # the rewrite sees the last two exchanges
 # a follow-up with words of its own is still about its referent: the referent's first
 # REFERENT_NOTES notes score × (1 + REFERENT_PRIOR) among the joined query's hits. 0.5: the
@@ -149,6 +158,8 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         prev, prev_hits = referent(history, index, search, covered)
         if not prev:
             return [], question
+        if picked := pick_ordinal(question, prev, index):  # "the second one" → the name it picks
+            return search(picked), picked
         query = make_query(prev)
         # 「注意力的计算量为什么那么大？」 → 「那它的缺点呢？」: the joined query ranked Attention
         # Rollout (注意力 + 缺点) first and its drawbacks were quoted as attention's
@@ -166,6 +177,47 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
             topic.setdefault(h.chunk.node_id, len(topic))
         return sorted(hits, key=lambda h: topic.get(h.chunk.node_id, len(topic))), query  # (stable: fused order for the rest)
     return search(question), question
+
+
+def pick_ordinal(question: str, prev: str, index) -> str | None:
+    """`question` with its ordinal ("the second one", "the latter", 后者, 第二种) replaced by the
+    name of the topic it picks among those `prev` names, in the order prev names them: "Why is it
+    hard to scale the second one?" after "data parallelism vs model parallelism?" → "Why is it hard
+    to scale model parallelism?". None without an ordinal or when prev names fewer than two
+    topics, or too few for it ("the third one" of two)."""
+    m = _ORDINAL.search(question)
+    if not m:
+        return None
+    word = (m.group("en") or m.group("nth") or m.group("zh")).lower()
+    at = _ORDINAL_INDEX[word if word in _ORDINAL_INDEX else word[1]]  # 第二种 → 二
+    named = _named_spans(prev, index)
+    if len(named) < 2 or at >= len(named):
+        return None
+    start, size = named[at]
+    return question[:m.start()] + prev[start:start + size] + question[m.end():]
+
+
+def _named_spans(text: str, index) -> list[tuple[int, int]]:
+    """(start, length) of each outline name in text, in order, one per place ("model
+    parallelism", not "parallelism" inside it)."""
+    from tutor.rag.retrieve import _found_names
+
+    low = text.lower()
+    spans = sorted({(low.find(n), len(n)) for ns in _found_names(text, index).values() for n in ns}, key=lambda x: (x[0], -x[1]))
+    named: list[tuple[int, int]] = []
+    for start, size in spans:
+        if not named or start >= named[-1][0] + named[-1][1]:
+            named.append((start, size))
+    return named
+
+
+def own_words(question: str, query: str) -> str:
+    """The learner's own question as quotes should read it: `query` when it is `question` with
+    its ordinal replaced (`pick_ordinal`: "the second one" names nothing a sentence says), else
+    `question`."""
+    if "\n" not in query and _ORDINAL.search(question) and not _ORDINAL.search(query):
+        return query
+    return question
 
 
 def only_generic(question: str) -> bool:
@@ -198,6 +250,10 @@ def is_followup(question: str, index) -> bool:
 
     q = question.strip()
     zh = detect_lang(q) == "zh"
+    if (m := _ORDINAL.search(q)) and len(_named_spans(q[:m.start()], index)) < 2:
+        # "the second one", 后者: one of the topics just named (「LayerNorm 和 BatchNorm 有什么不一样？
+        # Transformer 为什么用前者？」 names its own two)
+        return True
     if not zh and _EXPLETIVE.search(q):
         return False
     if outline_matches(q, index):
