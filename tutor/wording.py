@@ -167,8 +167,7 @@ TABLE: dict[str, tuple[str, str]] = {
                        "Your answer is close in meaning to the reference; whether its details (direction, negation, "
                        "numbers, formulas) are right, the grader cannot check."),
     "feedback.close_short": ("你的回答在意思上与参考答案很接近。", "Your answer is close in meaning to the reference."),
-    "feedback.key_points_marked": ("关键点（● 你的回答里提到了，○ 没有提到；说得对不对请自己判断）",
-                                   "Key points (● mentioned in your answer, ○ not; whether it is right is yours to judge)"),
+    "feedback.key_points_check": ("对照这些关键点给自己评分", "Rate yourself against these key points"),
     # why the grader could not decide (a "check yourself" answer's doubts, tutor/quiz/grading.py)
     "feedback.doubt.claims": ("你的回答里有否定、增减方向、前后对调、公式或数字这类细节，自动评分核对不了，请逐条对照。",
                               "Your answer turns on a negation, a direction, an order, a formula or a number, which the "

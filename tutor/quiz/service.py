@@ -325,7 +325,7 @@ class Quiz:
         if it.type == "short" and self.settings.quiz_llm_grader:
             explanation = self._rubric(it, text, notices)
         return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
-                      self._feedback(it, note, verdict, missed, flags, matched, score), _correct_answer(it), due,
+                      self._feedback(it, note, verdict, missed, flags, score), _correct_answer(it), due,
                       latency_ms, missed, matched, notices, flags, explanation)
 
     def self_rate(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
@@ -450,7 +450,7 @@ class Quiz:
         return self._grade_short(it, self.bank.note(it), self._answer_text(answer)[0])
 
     def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str],
-                  matched: list[str] = (), score: float = 0.0) -> str:
+                  score: float = 0.0) -> str:
         """Feedback in Chinese with English alongside (tutor/wording.py); the item's own key
         points and explanation in the note's language."""
         head = wording(f"feedback.{verdict}" if it.type != "card" else "feedback.self_rated")  # a card's rating is the learner's
@@ -475,10 +475,11 @@ class Quiz:
                 # (after a doubt sentence, which already says what cannot be checked, the short form:
                 # review 11 read two overlapping disclaimers)
                 lines.append(str(wording("feedback.close_short" if doubt else "feedback.close")))
-            # ● / ○, not ✓: ✓ reads as "right" (review 9 saw ✓ on key points the answer got wrong),
-            # and the grader only knows the answer mentions them
-            marks = [f"● {k}" if k in matched else f"○ {k}" for k in it.key_points]
-            lines.append(f"{label('feedback.key_points_marked')}: {sep.join(marks)}")
+            # the key points unmarked: the learner checks them against their own answer. Marks of
+            # which ones the answer mentions were wrong both ways in reviews 9, 11 and 12 (✓, then
+            # ● on a point the answer contradicted, ○ on points it stated in other words), and no
+            # per-key-point labels exist to calibrate a better match
+            lines.append(f"{label('feedback.key_points_check')}: {sep.join(it.key_points)}")
         elif missed and verdict != "correct":
             lines.append(f"{label('feedback.missed')}: {sep.join(missed)}")
         if it.type == "choice" and it.explanation:
