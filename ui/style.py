@@ -74,6 +74,10 @@ CSS = """
 .chapter-bars .cb-bar i { display: block; height: 100%; background: #3b7dd8; }
 #progress-bars, .scroll-hint { display: none; }
 .scroll-hint { font-size: 0.85em; opacity: 0.75; margin: 2px 0 4px 0; }
+/* laptop: the chat box leaves room for the question box and Send below it on the first screen
+   (review 12: at 1280 × 800 the 62vh box pushed Send below the fold); ~470 px is the header,
+   the filter row, the question box and Send */
+#chatbot { height: max(280px, calc(100vh - 470px)) !important; }
 @media (max-width: 640px) {
   #progress-bars { display: block; }
   #progress-chart { display: none !important; }

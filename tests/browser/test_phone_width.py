@@ -308,3 +308,19 @@ def test_phone_a_new_answer_starts_in_view_below_its_question(browser, phone_url
         shot(page, "phone-new-answer", full_page=False)
     finally:
         ctx.close()
+
+
+def test_laptop_the_question_box_and_send_are_on_the_first_screen(browser, phone_url):
+    """Review 12: at 1280 × 800 the chat box (62vh) pushed Send below the fold. The chat box
+    gives way, so the question box and Send are on screen before any scrolling."""
+    ctx = browser.new_context(viewport={"width": LAPTOP, "height": 800}, locale="zh-CN")
+    page = ctx.new_page()
+    try:
+        page.goto(phone_url)
+        page.wait_for_selector("#question textarea")
+        for sel in ("#question textarea", "#send"):
+            box = page.locator(sel).bounding_box()
+            assert box and box["y"] + box["height"] <= 800, f"{sel} is below the first screen at 1280 × 800 ({box})"
+        assert page.locator("#chatbot").bounding_box()["height"] >= 280  # the chat box is not squeezed away
+    finally:
+        ctx.close()
