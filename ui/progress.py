@@ -30,7 +30,7 @@ from .quiz import TYPE_LABEL, VERDICT, rating_label, rating_scores
 HISTORY_COLUMNS = [label(k) for k in ("progress.time_utc", "common.note", "common.type", "common.verdict", "common.score",
                                       "progress.fsrs")]
 HISTORY_ROWS = 50
-KIND = {k: label(f"path.kind.{k}") for k in ("review", "weak", "new")}
+KIND = {k: label(f"path.kind.{k}") for k in ("review", "weak", "continue", "new")}
 
 
 @dataclass

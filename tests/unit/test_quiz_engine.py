@@ -140,7 +140,7 @@ def test_mastery_rolls_up_and_path_orders_due_weak_new(quiz):
     steps = quiz.path("u", n=30, now=T0 + timedelta(hours=1))
     kinds = [s.kind for s in steps]
     assert kinds[0] == "review" and steps[0].node_id == "1.1.2" and "due" in steps[0].reason
-    assert kinds == sorted(kinds, key=["review", "weak", "new"].index)
+    assert kinds == sorted(kinds, key=["review", "weak", "continue", "new"].index)
     news = [s for s in steps if s.kind == "new"]
     assert news[0].node_id == "1" and all(s.reason for s in steps)
 

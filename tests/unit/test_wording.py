@@ -78,7 +78,7 @@ FAMILIES = {
     "type.": ("choice", "short", "card"),
     "quiz.mode.": ("mixed", "due", "weak", "new"),
     "quiz.filter.": ("choice", "short", "card"),
-    "path.kind.": ("review", "weak", "new"),
+    "path.kind.": ("review", "weak", "continue", "new"),
     "cli.quiz.prompt.": ("choice", "short", "card"),
     "browse.level.": ("1", "2", "3"),
     "browse.difficulty.": ("1", "2", "3"),
@@ -158,10 +158,12 @@ def test_hints_change_the_scheduling_not_the_grade(tutor):
     assert grades[3].rating == "again" and grades[3].notices == [w("notice.answer_shown")]
 
 
-def _path_table(tutor, own: dict):
+def _path_table(tutor, own: dict, reviewed: dict | None = None):
+    """The mastery table with `own` set per note, each on all its items answered (or `reviewed`)."""
     q = tutor.quiz
     table = q.progress("nobody", T0)
-    return {k: (replace(m, own=own[k]) if k in own else m) for k, m in table.items()}
+    reviewed = reviewed or {}
+    return {k: (replace(m, own=own[k], reviewed=reviewed.get(k, m.items)) if k in own else m) for k, m in table.items()}
 
 
 def test_recommendation_reasons_say_missing_mastery_in_words_in_both_languages(tutor):
@@ -185,6 +187,10 @@ def test_recommendation_reasons_say_missing_mastery_in_words_in_both_languages(t
     r = reason({nid: 0.5, pre: 0.85})  # weak, prerequisite mastered
     assert r == (f"薄弱：掌握度 50%，低于 80%；先修 {pre} {pm.title} 已掌握（85%） / "
                  f"weak: mastery 50%, below 80%; prerequisite {pre} {pm.title_en} mastered (85%)")
+    # review 11: one right answer of three is no weakness, it is a start
+    steps = learning_path(q.bank, _path_table(tutor, {nid: 0.33, pre: 0.85}, {nid: 1}), [], T0, n=1000)
+    step = next(s for s in steps if s.node_id == nid)
+    assert step.kind == "continue" and step.reason.startswith("已开始：答了 1/") and "started: 1 of " in step.reason
     r = reason({pre: 0.4})
     assert f"先修 {pre} {pm.title} 掌握度 40%" in r and f"prerequisite {pre} {pm.title_en} at 40% mastery" in r
     for step in learning_path(q.bank, _path_table(tutor, {}), [], T0, n=1000):

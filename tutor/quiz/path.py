@@ -1,8 +1,9 @@
 """The learning path: what to study next, each step with its reason.
 
 Order: 1) due reviews (FSRS cards due now, grouped by note, most overdue first);
-2) weak topics — notes already reviewed whose mastery is below MASTERED — whose
-prerequisites are mastered, weakest first; 3) new topics (notes with quiz items never
+2) weak topics — notes whose mastery is below MASTERED on enough answers (EVIDENCE_ITEMS, or
+all their items) — whose prerequisites are mastered, weakest first, then topics begun on fewer
+answers ("continue"); 3) new topics (notes with quiz items never
 reviewed) in outline order. A prerequisite with no quiz items cannot be measured and does
 not block. Weak topics with an unmastered prerequisite are left out: the prerequisite
 itself shows up as weak or new. Reasons are plain words in Chinese with English alongside
@@ -24,7 +25,8 @@ MASTERED = 0.8  # mastery at or above this counts as mastered (prerequisites, we
 
 @dataclass
 class Step:
-    """One step. kind: "review" | "weak" | "new"; node_id/title: the note; reason: why now
+    """One step. kind: "review" | "weak" | "continue" (started: fewer items answered than its
+    mastery needs) | "new"; node_id/title: the note; reason: why now
     ("中文 / English", tutor/wording.py);
     item_ids: the items to do; mastery: the note's mastery in [0,1] (None when never reviewed)."""
 
@@ -90,13 +92,27 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
                 parts.append(text("path.prereq.at", id=p, title=title(p), mastery=percent(m)))
         return ok, join(parts, "；", "; ")
 
-    weak = [nid for nid in items_by_note if nid not in used and table[nid].own is not None and table[nid].own < MASTERED]
-    for nid in sorted(weak, key=lambda i: (table[i].own, order[i])):
-        ok, why = prereq_state(nid)
-        if ok:
-            reason = text("path.weak", mastery=percent(table[nid].own), target=percent(MASTERED), prereqs=why)
-            steps.append(Step("weak", nid, notes[nid].meta.title, str(reason), items_by_note[nid], table[nid].own))
-            used.add(nid)
+    from tutor.quiz.progress import EVIDENCE_ITEMS
+
+    def evidence(nid: str) -> int:  # the items a note's mastery needs answered (progress.note_mastery)
+        return min(table[nid].items, EVIDENCE_ITEMS)
+
+    low = [nid for nid in items_by_note if nid not in used and table[nid].own is not None and table[nid].own < MASTERED]
+    # below MASTERED on too few answers is no weakness: one flashcard rated Good is 33% (review 11
+    # read "weak" beside the right answer it had just given); such notes come after the weak ones
+    weak = [nid for nid in low if table[nid].reviewed >= evidence(nid)]
+    started = [nid for nid in low if table[nid].reviewed < evidence(nid)]
+    for kind, nids in (("weak", weak), ("continue", started)):
+        for nid in sorted(nids, key=lambda i: (table[i].own, order[i])):
+            ok, why = prereq_state(nid)
+            if ok:
+                if kind == "weak":
+                    reason = text("path.weak", mastery=percent(table[nid].own), target=percent(MASTERED), prereqs=why)
+                else:
+                    reason = text("path.continue", done=table[nid].reviewed, need=evidence(nid),
+                                  mastery=percent(table[nid].own), prereqs=why)
+                steps.append(Step(kind, nid, notes[nid].meta.title, str(reason), items_by_note[nid], table[nid].own))
+                used.add(nid)
 
     new = [nid for nid in items_by_note if nid not in used and table[nid].own is None]
     for nid in sorted(new, key=lambda i: order[i]):
