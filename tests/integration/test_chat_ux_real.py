@@ -69,6 +69,16 @@ def test_an_ordinal_follow_up_answers_about_the_topic_it_picks(real_tutor, first
     assert quoted in a.answer, a.answer
 
 
+@pytest.mark.parametrize("q,word", [("Why do policy gradient methods have high variance?", "variance"),
+                                    ("策略梯度方法为什么方差大？", "方差")])
+def test_a_question_naming_an_overview_quotes_the_subtopic_that_answers(real_tutor, q, word):
+    """Review 12: the policy-gradient overview (5.2) names the methods but says nothing of their
+    variance; REINFORCE (5.2.1) does, and is quoted."""
+    a = real_tutor.ask(q, mode="quotes_first")
+    quoted = [ln for ln in a.answer.splitlines() if ln.startswith("- ")]
+    assert a.covered and any(word in ln for ln in quoted), a.answer
+
+
 @pytest.mark.parametrize("q", ["LoRA 为什么省显存？", "Why does LoRA save memory?"])
 def test_the_note_that_answers_is_kept_when_it_ranks_in_the_top_three(real_tutor, q):
     """3.4.2 (LoRA) answers it; 4.4.4 (LoRA for Stable Diffusion) has more matching chunks."""

@@ -630,3 +630,19 @@ def test_the_best_notes_own_name_picks_none_of_its_sentences():
     q = "知识蒸馏里的温度是干什么用的？"
     assert "温度 T > 1" in extractive_answer(q, src, "zh", k=1, best_names=["知识蒸馏"])
     assert "温度 T > 1" not in extractive_answer(q, src, "zh", k=1)  # best note unknown: as before
+
+
+def test_a_question_naming_an_overview_gets_the_sentence_only_its_subtopic_states():
+    """Review 12: a policy-gradient question quoted the overview (5.2), which names the methods
+    but says nothing of what was asked; REINFORCE (5.2.1, cited) states it. A subtopic's
+    sentence joins the pool only when it holds clearly more of the question's other words."""
+    overview = ("This section covers policy gradient methods, which parameterize a stochastic policy directly.\n"
+                "All four methods are on-policy, and PPO is the standard optimizer in RLHF.\n"
+                "REINFORCE, Actor-Critic, A2C and PPO are the four methods covered here.")
+    reinforce = "REINFORCE handles continuous actions naturally but is on-policy, high-variance and sample-inefficient."
+    q = "Why do policy gradient methods have high variance?"
+    with_kin = extractive_answer(q, [(1, overview), (2, reinforce)], "en", k=3, best_names=["policy gradient", "policy gradient methods"], kin=[2])
+    assert "high-variance" in with_kin and "[2]" in with_kin, with_kin
+    # without the subtopic marked as one, the named best note keeps its quotes (as before)
+    alone = extractive_answer(q, [(1, overview), (2, reinforce)], "en", k=3, best_names=["policy gradient", "policy gradient methods"])
+    assert "high-variance" not in alone, alone

@@ -532,8 +532,10 @@ class Chat:
                                        header=header, asked=asked, topic_names=names).split("\n")[1:] for i in sides]
             return "\n".join([header[lang], *lines[0], *lines[1]])
         best = min(sources, key=lambda x: x.n).id if sources else ""
+        kin = [x.n for x in sources if best and x.id.startswith(best + ".")]  # the best note's cited subtopics
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
-                                 topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview))
+                                 topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview),
+                                 kin=kin)
 
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the

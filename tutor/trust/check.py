@@ -581,7 +581,8 @@ QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so the
 def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: str,
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
                       header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None,
-                      topic_names: Sequence[str] = (), best_names: Sequence[str] | None = None) -> str:
+                      topic_names: Sequence[str] = (), best_names: Sequence[str] | None = None,
+                      kin: Sequence[int] = ()) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -666,6 +667,18 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                        >= share("\n".join(c[2] for c in first), naming) + OTHER_NOTE_MARGIN):
             pool = in_lang
             moved = True
+    # a question naming the best note (an overview) that asks what only its subtopics state ("Why do
+    # policy gradient methods have high variance?": 5.2 says nothing of variance, REINFORCE's 5.2.1
+    # does): the subtopics' sentences join the pool when one holds clearly more of the question's
+    # other words than the best note's sentences together. kin: the cited subtopics' numbers
+    named_toks = {t for b in named for t in content_tokens(b)}
+    rest = own - named_toks
+    rest_naming = {t for t in rest if len(t) > 1 or t.isascii()}
+    kin_c = [c for c in in_lang if c[0] in kin]
+    if (pool is first and not ctx and names_best and kin_c and rest_naming
+            and max(share(c[2], rest_naming) for c in kin_c)
+            >= share("\n".join(c[2] for c in first), rest_naming) + OTHER_NOTE_MARGIN):
+        pool = first + kin_c
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
         qv = embed([question])[0]
@@ -691,8 +704,6 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # definition sentences, not in what was asked about; they pick nothing among its sentences
     # …unless the rest only asks how the named thing works (「混合专家模型（MoE）是怎么工作的？」 names
     # 3.3.2 by an alias for a part of it: its MoE sentences, not its opening, answer; review 11)
-    named_toks = {t for b in named for t in content_tokens(b)}
-    rest = own - named_toks
     asked_words = rest if not ctx and rest and not rest <= _how_it_works() else own
 
     def rel(i: int, drawback: bool = True) -> float:
