@@ -55,6 +55,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
         result = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-result")
         note_link = link_html("", elem_id="quiz-note")
         summary = gr.Markdown(elem_id="quiz-summary")
+        gr.HTML("", js_on_load=SHOW_ITEM_JS, padding=False, elem_id="quiz-scroll")
 
     outputs = [state, message, header, question, choice, short, flip, back, rate_row, submit, hint, nxt, contest, contest_box,
                hints, result, note_link, summary]
@@ -110,3 +111,20 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
     for btn, (_, value) in zip(rate_btns + contest_btns, quiz.RATINGS * 2):
         btn.click(lambda st, r=value: show(*quiz.rate(tutor, st, r)), state, api_visibility="private", **ev)
     return QuizTab(note_link, scope)
+
+
+# at phone width the round's settings fill the first screen: bring a new item's heading into
+# view when it starts below the screen's upper part or above it (review 13b: after Start only the
+# heading showed at the bottom); on a laptop it is already on screen and nothing moves
+SHOW_ITEM_JS = """
+let shown = '';
+new MutationObserver(() => {
+  const h = document.querySelector('#quiz-header');
+  if (!h || !h.offsetParent) return;  // Quiz not on screen
+  const title = h.innerText.trim();
+  if (!title || title === shown) return;
+  shown = title;
+  const r = h.getBoundingClientRect();
+  if (r.top > window.innerHeight * 0.6 || r.top < 0) h.scrollIntoView({block: 'start'});
+}).observe(document.body, {childList: true, subtree: true, characterData: true});
+"""

@@ -78,6 +78,10 @@ CSS = """
    (review 12: at 1280 × 800 the 62vh box pushed Send below the fold); ~470 px is the header,
    the filter row, the question box and Send */
 #chatbot { height: max(280px, calc(100vh - 470px)) !important; }
+/* Gradio's "↓ scroll to the end" button sat over the middle of the answer text (reviews 12,
+   13a, 13b at 390 px): in the box's right corner, smaller and half transparent */
+#chatbot .scroll-down-button-container { left: auto !important; right: 6px; bottom: 6px; transform: none !important; opacity: 0.7; }
+#chatbot .scroll-down-button-container button { transform: scale(0.8); }
 @media (max-width: 640px) {
   #progress-bars { display: block; }
   #progress-chart { display: none !important; }

@@ -7,7 +7,9 @@ The same follow-up asked alone (no history) is scored beside it: what resolving 
     .venv/bin/python evals/answers/followup_eval.py --set evals/sets/blind5_conversations.jsonl [--home DIR] [--out FILE.json]
 
 Scores per follow-up: covered (not refused as "not covered"), referent_top3 (an expected note among
-the answer's first three sources), first_expected / cited_expected / kp_recall as quotes_eval.py.
+the answer's first three sources), first_expected / cited_expected / kp_recall as quotes_eval.py;
+kp_recall_with_history: the key points in the earlier answers and this one together (what the
+learner has read by then).
 
 The opposite risk, a standalone question mistaken for a follow-up, is measured with --switch SET
 (a set of single questions, e.g. tuning_colloquial.jsonl): each question is asked after a question
@@ -30,10 +32,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from evals.answers.quotes_eval import score  # noqa: E402
+from tutor.evaluate.evaluation import KEY_POINT_MATCH  # noqa: E402
+from tutor.rag.retrieve import term_coverage  # noqa: E402
 from tutor.config import Settings  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
-METRICS = ("covered", "referent_top3", "first_expected", "cited_expected", "kp_recall")
+METRICS = ("covered", "referent_top3", "first_expected", "cited_expected", "kp_recall", "kp_recall_with_history")
 
 
 def load_lines(path: str) -> list[dict]:
@@ -95,6 +99,11 @@ def main() -> None:
             a = t.ask(it["question"], history=hist, mode="quotes_first")
             r = score(a, it["expected_ids"], it["key_points"])
             r["referent_top3"] = any(s.id in it["expected_ids"] for s in a.sources[:3])
+            # what the learner has on screen after it: the earlier answers' quotes and this one's (an
+            # answer that repeats an earlier one word for word adds nothing to this)
+            seen = "\n".join([t["content"] for t in hist if t["role"] == "assistant"] + [a.answer if a.covered else ""])
+            r["kp_recall_with_history"] = (sum(term_coverage(k, seen) >= KEY_POINT_MATCH for k in it["key_points"])
+                                           / len(it["key_points"]))
             row[name] = r
         rows.append(row)
     summary = {"set": args.set}

@@ -191,6 +191,9 @@ def phone_quiz(page) -> None:
     pick(page, "quiz-mode", "新题 New")
     pick(page, "quiz-type", "简答 Short")
     page.click("#quiz-start")
+    # review 13b: after Start only the item's heading showed, at the bottom of the screen
+    page.wait_for_function("() => { const r = document.querySelector('#quiz-header').getBoundingClientRect();"
+                           " return r.height > 0 && r.top >= -1 && r.top < window.innerHeight * 0.6; }", timeout=5_000)
     page.locator("#quiz-short textarea").fill("不知道")
     page.click("#quiz-submit")
     page.wait_for_selector("#quiz-contest", state="visible")

@@ -69,6 +69,19 @@ def test_an_ordinal_follow_up_answers_about_the_topic_it_picks(real_tutor, first
     assert quoted in a.answer, a.answer
 
 
+def test_a_follow_up_asking_something_new_does_not_repeat_the_last_answer(real_tutor):
+    """Reviews 13a / 13b: "How can we make that faster?" after a diffusion question got the
+    same three DDPM sentences again."""
+    from tutor.trust.check import quoted_in
+
+    first = "Why do diffusion models need so many denoising steps when generating an image?"
+    a0 = real_tutor.ask(first, mode="quotes_first")
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": a0.answer}]
+    a = real_tutor.ask("How can we make that faster?", history=history, mode="quotes_first")
+    assert a.covered and quoted_in(a.answer) and not quoted_in(a.answer) & quoted_in(a0.answer), a.answer
+    assert "faster" in a.answer.lower() or "DDIM" in a.answer, a.answer
+
+
 @pytest.mark.parametrize("q,word", [("Why do policy gradient methods have high variance?", "variance"),
                                     ("策略梯度方法为什么方差大？", "方差")])
 def test_a_question_naming_an_overview_quotes_the_subtopic_that_answers(real_tutor, q, word):

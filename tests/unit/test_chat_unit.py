@@ -284,20 +284,26 @@ def test_drawbacks_asked_of_a_section_overview_come_from_its_cited_topics(fake_t
     assert "缺点" in out and "[1]" in out, out
 
 
-def test_a_follow_up_answered_with_an_earlier_answers_quotes_says_so(fake_tutor):
-    """Review 10: "What are its downsides?" and 「为什么？」 got an earlier answer word for word,
-    which reads as a broken tutor. The quotes stay (other sentences answered the follow-ups'
-    key points less often), under a line saying they are the ones quoted before."""
+def test_a_follow_up_that_would_repeat_an_earlier_answer_quotes_the_notes_next_sentences(fake_tutor):
+    """Reviews 10, 13a and 13b: follow-ups ("How can we make that faster?") got an earlier answer
+    word for word. They get the notes' next sentences under a line saying the closest were quoted
+    already; with none left, the earlier quotes under a line saying so."""
     from tutor.rag.chat import Source
-    from tutor.trust.check import SAME_QUOTES, quoted_in
+    from tutor.trust.check import OTHER_QUOTES, SAME_QUOTES, quoted_in
 
     chat = fake_tutor.chat
     idx = chat.retriever.index
     srcs = [Source(n=1, id="3.2.4", title="RLHF", title_en="RLHF", score=0.03, relevance=0.9, snippet="",
                    chunk_ids=list(idx.by_node["3.2.4"][:2]))]
     first = chat._extractive("什么是 RLHF？", srcs, "zh")
-    assert quoted_in(first) and SAME_QUOTES["zh"] not in first
+    assert quoted_in(first) and SAME_QUOTES["zh"] not in first and OTHER_QUOTES["zh"] not in first
     other = chat._extractive("什么是 RLHF？", srcs, "zh", said=(frozenset({"另一句话"}),))
-    assert SAME_QUOTES["zh"] not in other and other == first
-    same = chat._extractive("什么是 RLHF？", srcs, "zh", said=(quoted_in(first),))
-    assert same.splitlines()[1] == SAME_QUOTES["zh"] and quoted_in(same) == quoted_in(first)
+    assert other == first  # no earlier answer repeated: as before
+    again = chat._extractive("什么是 RLHF？", srcs, "zh", said=(quoted_in(first),))
+    assert again.splitlines()[1] == OTHER_QUOTES["zh"], again
+    assert quoted_in(again) and not quoted_in(again) & quoted_in(first), again
+    # every quotable sentence said before: the same quotes, said to be the same
+    everything = frozenset(quoted_in(first) | quoted_in(again))
+    while (more := chat._extractive("什么是 RLHF？", srcs, "zh", said=(everything,))).splitlines()[1] == OTHER_QUOTES["zh"]:
+        everything |= quoted_in(more)
+    assert more.splitlines()[1] == SAME_QUOTES["zh"] and quoted_in(more) <= everything, more

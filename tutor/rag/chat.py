@@ -42,6 +42,7 @@ from tutor.trust.check import (
     LIMIT_QUESTION,
     MISCONCEPTION_LABELS,
     QUOTES_HEADER,
+    OTHER_QUOTES,
     SAME_QUOTES,
     Flagger,
     cosine_embed,
@@ -489,19 +490,24 @@ class Chat:
                     asked: str | None = None, said: tuple[frozenset[str], ...] = ()) -> str:
         """trust.check.extractive_answer over the sources' quotable text. question: what the
         quotes must be about (a follow-up's search query); asked: the learner's own words; said:
-        each earlier answer's quotes (`quoted_in`). An answer that is one of them again (review 10:
-        "What are its downsides?" and 「为什么？」 got an earlier answer word for word) says so in a
-        line (SAME_QUOTES): choosing other sentences instead lowered the follow-ups' key-point
-        recall on all three follow-up sets (evals/answers/QUOTES.md, session 24)."""
+        each earlier answer's quotes (`quoted_in`). An answer that would be one of them again
+        (reviews 10, 13a, 13b: "How can we make that faster?" got the last answer word for word)
+        quotes the notes' next sentences under OTHER_QUOTES; with none left, the same ones under
+        SAME_QUOTES. The answer's own key-point recall falls, what the learner has read by then
+        rises (evals/answers/FOLLOWUPS.md, session 26)."""
         text = self._extractive_once(question, sources, lang, header, asked)
         now = quoted_in(text)
         if now and any(now <= x for x in said):
             head, _, rest = text.partition("\n")
+            other = self._extractive_once(question, sources, lang, header, asked, exclude=frozenset().union(*said))
+            o_head, _, o_rest = other.partition("\n")
+            if o_rest.strip():  # the notes' next sentences rather than the same answer again
+                return f"{o_head}\n{OTHER_QUOTES[lang]}\n{o_rest}"
             text = f"{head}\n{SAME_QUOTES[lang]}\n{rest}"
         return text
 
     def _extractive_once(self, question: str, sources: list[Source], lang: str, header: dict[str, str],
-                         asked: str | None) -> str:
+                         asked: str | None, exclude: frozenset[str] = frozenset()) -> str:
         names = [n for s in sources for n in self.retriever.index.names.get(s.id, ())]
         overview: set[str] = set()  # the names of an overview the quotes moved down from
         if sources and LIMIT_QUESTION.search(asked if asked is not None else question):
@@ -529,13 +535,13 @@ class Chat:
         if len(sides) == 2 and all(i in by_id for i in sides):
             # each side's best sentences from its own note (two each), in the question's order
             lines = [extractive_answer(question, self._quotable([by_id[i]], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
-                                       header=header, asked=asked, topic_names=names).split("\n")[1:] for i in sides]
+                                       header=header, asked=asked, topic_names=names, exclude=exclude).split("\n")[1:] for i in sides]
             return "\n".join([header[lang], *lines[0], *lines[1]])
         best = min(sources, key=lambda x: x.n).id if sources else ""
         kin = [x.n for x in sources if best and x.id.startswith(best + ".")]  # the best note's cited subtopics
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview),
-                                 kin=kin)
+                                 kin=kin, exclude=exclude)
 
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the

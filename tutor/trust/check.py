@@ -572,6 +572,10 @@ SAME_QUOTES = {  # a follow-up whose quotes are an earlier answer's again says s
     "zh": "（笔记里与这个追问最相关的，仍是前面已经摘录过的这几句。）",
     "en": "(The notes' sentences closest to this follow-up are the ones already quoted before.)",
 }
+OTHER_QUOTES = {  # …and, when the notes hold others, quotes those instead (reviews 13a / 13b)
+    "zh": "（与这个追问最相关的句子前面已经摘录过，下面是笔记里其余相关的句子。）",
+    "en": "(The sentences closest to this follow-up were quoted above already; here are the notes' next ones.)",
+}
 QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so they may not answer
     "zh": "笔记原句摘录（按与问题共有的词挑选）：",
     "en": "Sentences quoted from the notes (picked by the words they share with the question):",
@@ -582,7 +586,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
                       header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None,
                       topic_names: Sequence[str] = (), best_names: Sequence[str] | None = None,
-                      kin: Sequence[int] = ()) -> str:
+                      kin: Sequence[int] = (), exclude: frozenset[str] = frozenset()) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -611,6 +615,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     the share of asked's tokens × (1 − w + w × the share of the last question's other tokens)
     + 0.1 × that share (w = FOLLOWUP_CONTEXT_WEIGHT), quotes under FOLLOWUP_MIN_SHARE of the
     best are left out, and whether "why" was asked is read from asked alone.
+    kin: citation numbers of the best source's cited subtopics (see the pool rule below); exclude:
+    `quote_key`s of sentences never to quote (an earlier answer's).
     Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
     first) then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
@@ -628,6 +634,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             if key.startswith(MISCONCEPTION_LABELS) and not any(ph in key.lower() for ph in phrases):
                 continue  # a misconception only where it holds the learner's phrase whole
             bare = re.sub(r"\s+", "", key)  # the same sentence from the summary and from its chunk, spaced apart
+            if exclude and quote_key(key) in exclude:
+                continue  # quoted in an earlier answer (`exclude`: their `quote_key`s)
             if (8 <= len(key) <= (MAX_QUOTE_CHARS_EN if detect_lang(key) == "en" else MAX_QUOTE_CHARS) and bare not in seen and not s.startswith(("```", "$$", "|"))
                     and not key.endswith(("？", "?"))):  # a question restated is no answer
                 seen.add(bare)
