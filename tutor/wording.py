@@ -114,6 +114,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.filter.short": ("简答", "Short"),
     "quiz.filter.card": ("卡片", "Flashcard"),
     "quiz.header": ("第 {i}/{n} 题", "item {i} of {n}"),
+    "quiz.fewer_items": ("这个范围里符合所选条件的只有 {got} 题（你选了 {asked} 题）",
+                         "only {got} items here match your choices (you asked for {asked})"),
     "quiz.nothing_to_ask": ("这里没有可做的题（{mode}）；{tip}", "nothing to ask here ({mode}); {tip}"),
     "quiz.tip.try_new": ("试试“新题”模式", "try mode New"),
     "quiz.tip.try_other": ("换个范围或题型", "try another scope or type"),

@@ -105,7 +105,10 @@ def start(tutor, user: str, scope: str | None, mode: str, type_: str | None, n: 
     if any(i.type == "short" for i in items):
         # load the grader while the learner reads and writes: the first grade is then quick
         threading.Thread(target=q.warm, name="quiz-warm", daemon=True).start()
-    return st, view(tutor, st)
+    v = view(tutor, st)
+    if len(items) < int(n):  # review 13a: "第 1/4 题" after asking for 5, with no word why
+        v.message = w("quiz.fewer_items", got=len(items), asked=int(n))
+    return st, v
 
 
 def view(tutor, st: dict) -> QuizView:

@@ -210,6 +210,17 @@ def _round(tutor, type_="short", user="ann"):
     return st
 
 
+def test_a_round_shorter_than_asked_says_why(tutor):
+    """Review 13a: a round showed 「第 1/4 题」 after 5 were asked for, with no notice."""
+    from ui import quiz as uq
+
+    have = len(tutor.quiz.next_items("cid", scope=tutor.quiz.scope(topic="3.4.2"), mode="new", type="short", n=50))
+    st, v = uq.start(tutor, "cid", "3.4.2", "new", "short", have + 3)
+    assert len(st["items"]) == have and f"只有 {have} 题" in v.message and f"you asked for {have + 3}" in v.message
+    st, v = uq.start(tutor, "cid", "3.4.2", "new", "short", have)
+    assert not v.message
+
+
 @pytest.mark.parametrize("grade,offered", [(WRONG, True), (PARTIAL, True), (CORRECT, False), (CHECK, False)])
 def test_contest_button_only_after_a_wrong_or_partial_short_answer(tutor, monkeypatch, grade, offered):
     from ui import quiz as uq
