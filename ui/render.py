@@ -153,12 +153,18 @@ def user_content(text: str) -> str:
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")  # a Markdown table's |---|---| line
 
 
+_LIST_ITEM = re.compile(r"^\s*[-*]\s+")
+_ITEM_AFTER_END = re.compile(r"(?<=[。；！？])\s*-\s+")
+_RULE_CELL = re.compile(r"^:?-{3,}:?$")
+
+
 def _table_row(line: str) -> str:
     """A Markdown table row as its cells joined by " · " (review 11: 7.1.2's card showed
     「|| 动态量化 | 静态量化 |」); any other line as it is."""
     if not line.lstrip().startswith("|"):
         return line
-    return " · ".join(c.strip() for c in line.strip().strip("|").split("|") if c.strip())
+    # (a chunk may run a table into one line: its |---| cells go too)
+    return " · ".join(c.strip() for c in line.strip().strip("|").split("|") if c.strip() and not _RULE_CELL.match(c.strip()))
 
 
 def snippet(source, limit: int = 180, math: str = "unicode") -> str:
@@ -167,7 +173,13 @@ def snippet(source, limit: int = 180, math: str = "unicode") -> str:
     (as \\(…\\)); a formula is never cut in half."""
     lines = [ln for ln in (source.snippet or "").splitlines() if ln.strip()]
     lines = [_table_row(ln) for ln in lines if not _TABLE_RULE.match(ln)]
-    body = " ".join(lines[1:] if len(lines) > 1 else lines)
+    # list items as " · "-separated text, not "- a - b" (review 13a), also where a chunk ran them
+    # into one line after a sentence's end (「…回退。- 缺点：…」)
+    body = ""
+    for ln in lines[1:] if len(lines) > 1 else lines:
+        item = _LIST_ITEM.match(ln)
+        ln = _ITEM_AFTER_END.sub(" · ", ln[item.end():] if item else ln)
+        body += (" · " if item and body else " " if body else "") + ln
     body = re.sub(r"\*\*|__", "", body)  # Markdown bold is no text: the panel is plain HTML, the list bolds itself
     body = math_to_unicode(body) if math == "unicode" else body
     if len(body) > limit:

@@ -163,6 +163,24 @@ def test_a_snippet_shows_a_markdown_table_as_cells_not_pipes():
     src = SimpleNamespace(snippet="动态与静态量化 · 优缺点\n| | 动态量化 | 静态量化 |\n|---|---|---|\n| 校准 | 不需要 | 需要 |")
     out = snippet(src)
     assert "|" not in out and "---" not in out and out == "动态量化 · 静态量化 校准 · 不需要 · 需要"
+    # review 13a: a table run into one line kept its |---| cells
+    one_line = SimpleNamespace(snippet="动态与静态量化 · 优缺点\n| | 动态量化 | 静态量化 | |---|---|---| | 校准 | 不需要 | 需要 |")
+    assert snippet(one_line) == "动态量化 · 静态量化 · 校准 · 不需要 · 需要"
+
+
+def test_a_snippet_shows_list_items_as_separated_text_not_dashes():
+    """Review 13a: LoRA's card read 「- LoRA 冻结预训练权重 W0… - B 初始化为零…」, and a pros/cons
+    chunk that ran its items into one line 「…回退。- 缺点：…」."""
+    from types import SimpleNamespace
+
+    from ui.render import snippet
+
+    items = SimpleNamespace(snippet="LoRA · 要点\n- 冻结预训练权重 W0\n- B 初始化为零")
+    assert snippet(items) == "冻结预训练权重 W0 · B 初始化为零"
+    run_on = SimpleNamespace(snippet="LoRA · 优缺点\n- 优点：显存低。- 缺点：容量有限。")
+    assert snippet(run_on) == "优点：显存低。 · 缺点：容量有限。"
+    prose = SimpleNamespace(snippet="X · 概念\n第一行\n第二行 1 - p 的概率")
+    assert snippet(prose) == "第一行 第二行 1 - p 的概率"  # prose lines and a minus stay as they are
 
 
 def test_stop_registry_stops_only_the_running_answer():
