@@ -222,6 +222,16 @@ def test_an_ordinal_picks_the_topic_the_last_question_named_in_that_place(tutor,
     assert followup.pick_ordinal(q, prev, tutor.index) == want
 
 
+@pytest.mark.parametrize("q", ["后者为什么更难扩展？", "Why is the second one slower?"])
+def test_an_ordinal_with_nothing_asked_before_is_not_covered(tutor, q):
+    """New-user trial, session 26: 「后者为什么更难扩展？」 alone quoted VS Code's extensions (扩展)."""
+    a = events(tutor, "quotes_first", q)[-1][1]
+    assert not a.covered and a.sources == [] and a.notices == ["not_covered"], a.answer
+    # a question naming its own two topics keeps its ordinal and is answered
+    own = events(tutor, "quotes_first", "LayerNorm和BatchNorm有什么不一样？Transformer为什么用前者？")[-1][1]
+    assert own.covered
+
+
 def test_an_ordinal_follow_up_is_searched_and_quoted_as_the_topic_it_picks(tutor):
     """Review 12: "Why is it hard to scale the second one?" after data vs model parallelism was
     searched alone and quoted scaled dot-product attention."""

@@ -151,7 +151,8 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
     refers to, `referent`; see `search_query`) and its hits — those of the notes prev found first
     when the follow-up has no words of its own (`only_generic`: 「那它的缺点呢？」 is about what was
     just discussed) — or no hits at all when it refers to nothing the notes cover. search: query → hits;
-    covered: hits → bool. The one rule for the chat and for eval items with a history."""
+    covered: hits → bool. The one rule for the chat and for eval items with a history. With no
+    earlier question, an ordinal that names nothing of its own ("the latter") is not covered."""
     if any(t["role"] == "user" for t in history) and is_followup(question, index):
         # 「它有什么缺点？」 after a LoRA question: search with that question too. A question that is
         # merely not covered is no follow-up: it gets the not-covered reply, as when alone
@@ -176,6 +177,10 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         for h in prev_hits:
             topic.setdefault(h.chunk.node_id, len(topic))
         return sorted(hits, key=lambda h: topic.get(h.chunk.node_id, len(topic))), query  # (stable: fused order for the rest)
+    if _ORDINAL.search(question) and is_followup(question, index):
+        # 「后者为什么更难扩展？」 with nothing asked before: "the latter" of nothing. Searched alone it
+        # quoted VS Code's extensions (扩展); like a follow-up to nothing covered, it is not covered
+        return [], question
     return search(question), question
 
 
@@ -238,7 +243,8 @@ def _generic() -> frozenset[str]:
 
 
 def is_followup(question: str, index) -> bool:
-    """True when `question` refers back to the conversation: a
+    """True when `question` refers back to the conversation: an ordinal ("the second one", 后者)
+    unless the question names two topics before it, a
     question of < LONG_CHARS characters with a pronoun (它, 这个, it, that…), an English one of
     ≤ LONG_WORDS words whose first pronoun precedes its own words (`_pronoun_first`) — an
     expletive "it" ("is it bad to…") aside —, or a very short one (≤ 16
