@@ -10,7 +10,7 @@ from tutor.wording import label, w
 
 from .browse import go_to, open_node, tree_html
 from .style import LATEX
-from .widgets import clicked_id, link_html
+from .widgets import clicked_id, link_html, show_when_new_js
 
 
 @dataclass
@@ -51,16 +51,4 @@ def build(tutor) -> BrowseTab:
 
 # at phone width the note is below the tree: bring the start of a newly opened note into view
 # (review 11); on a laptop it sits beside the tree, on screen, and nothing moves
-SHOW_NOTE_JS = """
-let shown = '';
-new MutationObserver(() => {
-  const n = document.querySelector('#note');
-  if (!n || !n.offsetParent) return;  // Browse not on screen
-  const h = n.querySelector('h1');
-  const title = h ? h.innerText : '';
-  if (!title || title === shown) return;
-  shown = title;
-  const r = n.getBoundingClientRect();
-  if (r.top > window.innerHeight * 0.6 || r.bottom < 0) n.scrollIntoView({block: 'start'});
-}).observe(document.body, {childList: true, subtree: true, characterData: true});
-"""
+SHOW_NOTE_JS = show_when_new_js("#note", "h1")

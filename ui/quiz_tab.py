@@ -11,7 +11,7 @@ from tutor.wording import label, w
 
 from . import quiz
 from .style import LATEX
-from .widgets import link_html
+from .widgets import link_html, show_when_new_js
 
 
 @dataclass
@@ -114,17 +114,5 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
 
 
 # at phone width the round's settings fill the first screen: bring a new item's heading into
-# view when it starts below the screen's upper part or above it (review 13b: after Start only the
-# heading showed at the bottom); on a laptop it is already on screen and nothing moves
-SHOW_ITEM_JS = """
-let shown = '';
-new MutationObserver(() => {
-  const h = document.querySelector('#quiz-header');
-  if (!h || !h.offsetParent) return;  // Quiz not on screen
-  const title = h.innerText.trim();
-  if (!title || title === shown) return;
-  shown = title;
-  const r = h.getBoundingClientRect();
-  if (r.top > window.innerHeight * 0.6 || r.top < 0) h.scrollIntoView({block: 'start'});
-}).observe(document.body, {childList: true, subtree: true, characterData: true});
-"""
+# view (review 13b: after Start only the heading showed at the bottom)
+SHOW_ITEM_JS = show_when_new_js("#quiz-header", gone="top")

@@ -25,3 +25,25 @@ def clicked_id(evt: gr.EventData) -> str:
     """The data-id carried by a link_html click ('' for a click outside a link)."""
     data = getattr(evt, "_data", None) or {}
     return str(data.get("id", "")) if isinstance(data, dict) else ""
+
+
+def show_when_new_js(box: str, title: str | None = None, gone: str = "bottom") -> str:
+    """JS for a gr.HTML's js_on_load: when the text of `title` (a selector inside `box`; the box
+    itself when None) changes while `box` is on screen, scroll `box` to the top of the screen if
+    it starts below 60% of the screen's height or its `gone` edge ("top" | "bottom") is above it.
+    At phone width a newly opened note or quiz item otherwise sits below what the learner sees
+    (reviews 11, 13b); on a laptop it is already on screen and nothing moves."""
+    pick = f"b.querySelector('{title}')" if title else "b"
+    return f"""
+let shown = '';
+new MutationObserver(() => {{
+  const b = document.querySelector('{box}');
+  if (!b || !b.offsetParent) return;  // its tab is not on screen
+  const t = {pick};
+  const text = t ? t.innerText.trim() : '';
+  if (!text || text === shown) return;
+  shown = text;
+  const r = b.getBoundingClientRect();
+  if (r.top > window.innerHeight * 0.6 || r.{gone} < 0) b.scrollIntoView({{block: 'start'}});
+}}).observe(document.body, {{childList: true, subtree: true, characterData: true}});
+"""

@@ -498,12 +498,14 @@ class Chat:
         text = self._extractive_once(question, sources, lang, header, asked)
         now = quoted_in(text)
         if now and any(now <= x for x in said):
-            head, _, rest = text.partition("\n")
             other = self._extractive_once(question, sources, lang, header, asked, exclude=frozenset().union(*said))
-            o_head, _, o_rest = other.partition("\n")
-            if o_rest.strip():  # the notes' next sentences rather than the same answer again
-                return f"{o_head}\n{OTHER_QUOTES[lang]}\n{o_rest}"
-            text = f"{head}\n{SAME_QUOTES[lang]}\n{rest}"
+            # the notes' next sentences rather than the same answer again; with none, the same, said so
+            head, _, rest = other.partition("\n")
+            line = OTHER_QUOTES
+            if not rest.strip():
+                head, _, rest = text.partition("\n")
+                line = SAME_QUOTES
+            text = f"{head}\n{line[lang]}\n{rest}"
         return text
 
     def _extractive_once(self, question: str, sources: list[Source], lang: str, header: dict[str, str],
