@@ -591,6 +591,37 @@ def test_an_inline_code_block_and_its_lead_in_are_never_quoted():
     assert quotable_sentences("Code:\n```python\nh = x\n```\nThe next sentence.") == ["The next sentence."]
 
 
+def test_a_chunk_that_begins_or_ends_inside_a_code_block_quotes_no_code():
+    """Session 27: a chunk cut inside a code block holds one fence; 「opt.step() dist.destroy_process_group()
+    ``` **梯度累积**：…」 was quoted code and all. The side of the fence with no sentence end is code."""
+    from tutor.trust.check import quotable_sentences
+
+    head = "opt.step() dist.destroy_process_group() ``` **梯度累积**：显存不够时连续做 k 个微批。它省显存。"
+    assert quotable_sentences(head) == ["梯度累积：显存不够时连续做 k 个微批。", "它省显存。"]
+    tail = "DDP 很常用。最小示例（保存为 train.py 启动）： ```python import os, torch.distributed as dist"
+    assert quotable_sentences(tail) == ["DDP 很常用。"]  # the lead-in into the code goes with it
+    assert quotable_sentences("Run it like this. Then it works. ``` x = f(y)") == ["Run it like this.", "Then it works."]
+    # prose on both sides (a lone fence with sentences either way) is left as it was
+    both = "第一句。 ``` 第二句。"
+    assert "第一句。" in " ".join(quotable_sentences(both)) and "第二句。" in " ".join(quotable_sentences(both))
+
+
+def test_a_passing_mention_in_the_best_note_gives_way_to_the_note_that_explains_it():
+    """Reviews 13a/13b: 「梯度累积是做什么用的？」 ranked gradient clipping first (its one line: clip
+    after the accumulation) and quoted only it. When the best note holds the question's phrase in
+    one sentence and another cited note in several, that note is quoted; a best note that holds it
+    in several sentences keeps the quotes."""
+    clipping = "按全局范数裁剪梯度。按值裁剪会改变方向。梯度累积时在累积完成后再裁剪。"
+    ddp = "DDP 每卡一个进程。梯度累积：k 个微批的梯度累加后才更新一次。梯度累积省激活显存但不省时间。"
+    zero = "与梯度累积搭配时每个微批都要通信。"
+    out = extractive_answer("梯度累积是做什么用的？", [(1, clipping), (2, ddp), (3, zero)], "zh", k=3)
+    assert "[1]" not in out and "[3]" not in out and out.count("[2]") == 2, out
+    # the best note explaining it in two sentences stays alone
+    clipping2 = clipping + "梯度累积让小显存也能训练大 batch。"
+    kept = extractive_answer("梯度累积是做什么用的？", [(1, clipping2), (2, ddp)], "zh", k=3)
+    assert "[2]" not in kept, kept
+
+
 def test_a_follow_up_quotes_its_topics_own_note_without_the_topics_name_in_the_sentence():
     """Review 10: 「温度参数在里面起什么作用？」 after 「什么是知识蒸馏？」 quoted the history sentence
     (it holds 蒸馏) over 「温度 T > 1 使分布更平滑」: a sentence of the best note the questions name is

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -438,6 +438,27 @@ _LEAD_INTO_CODE = re.compile(r"[^\n。！？.!?]*[：:]\s*```.*?```", re.S)
 _INLINE_CODE = re.compile(r"```.*?```", re.S)
 
 
+_SENTENCE_END = re.compile(r"[。！？]|[.!?](?=\s)")
+_PROSE_END = re.compile(r"[。！？]|[a-z]{2}[.!?](?:\s+[A-Z]|\s*$)")
+
+
+def _lone_fence_cut(text: str) -> str:
+    """A chunk that begins or ends inside a code block holds one fence: the side of it with no
+    sentence end is code (「opt.step() dist.destroy_process_group() ``` **梯度累积**：…」 was
+    quoted code and all)."""
+    if text.count("```") != 1:
+        return text
+    head, tail = text.split("```", 1)
+    if not _PROSE_END.search(head) and _PROSE_END.search(tail):
+        return tail
+    if not _PROSE_END.search(tail) and _PROSE_END.search(head):
+        if head.rstrip().endswith(("：", ":")):  # and the 「最小示例（…train.py…）：」 that leads into the code
+            ends = list(_SENTENCE_END.finditer(head))
+            head = head[:ends[-1].end()] if ends else ""
+        return head
+    return text
+
+
 def quotable_sentences(text: str) -> list[str]:
     """Whole sentences of a note text for quoting: lines split at 。！？.!? only (a '；' clause
     alone can read as a fragment), never inside $…$ / $$…$$, bullet markers removed; code blocks
@@ -446,7 +467,7 @@ def quotable_sentences(text: str) -> list[str]:
     out = []
     fenced = False
     # a chunk's text is one line, so its code block is inline: out, with the 「训练伪代码：」 leading into it
-    text = _INLINE_CODE.sub("\n", _LEAD_INTO_CODE.sub("\n", text))
+    text = _lone_fence_cut(_INLINE_CODE.sub("\n", _LEAD_INTO_CODE.sub("\n", text)))
     for line in _formula_lines_joined(text.splitlines()):
         if line.lstrip().startswith("```"):
             fenced = not fenced
@@ -546,6 +567,7 @@ MAX_QUOTE_CHARS_EN = 480
 # the best note is quoted alone unless another note's sentence holds this much more of the question's
 # words (share: 1/3 = one more word of a three-word question)
 OTHER_NOTE_MARGIN = 0.3
+PASSING_MENTION = True  # see extractive_answer: a phrase in one sentence of the best note, in several of another
 
 
 def cjk_phrases(text: str) -> list[str]:
@@ -674,6 +696,20 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         if naming and (max(share(c[2], naming) for c in in_lang)
                        >= share("\n".join(c[2] for c in first), naming) + OTHER_NOTE_MARGIN):
             pool = in_lang
+            moved = True
+    # …or when the best note holds the question's phrase in one sentence, in passing, and another
+    # cited note in several (then that note is quoted): 「梯度累积是做什么用的？」 ranks gradient clipping (2.4.4: "clip after the
+    # accumulation is done") above the DDP note that explains accumulation (reviews 13a and 13b)
+    if PASSING_MENTION and pool is first and not moved and not ctx and not names_best and phrases:
+        def holds(c) -> bool:
+            return any(ph in c[2].lower() for ph in phrases)
+
+        per_note = Counter(c[0] for c in in_lang if c[0] != best_n and holds(c))
+        if sum(holds(c) for c in first) <= 1 and per_note and max(per_note.values()) >= 2:
+            # the note that explains it alone: with the others, their passing mentions (8.3.2's
+            # 「与…梯度累积搭配时…」) tie with its sentences on the question's words
+            top_note = max(per_note, key=lambda n: (per_note[n], -n))
+            pool = [c for c in in_lang if c[0] == top_note]
             moved = True
     # a question naming the best note (an overview) that asks what only its subtopics state ("Why do
     # policy gradient methods have high variance?": 5.2 says nothing of variance, REINFORCE's 5.2.1
