@@ -169,6 +169,9 @@ TABLE: dict[str, tuple[str, str]] = {
                        "Your answer is close in meaning to the reference; whether its details (direction, negation, "
                        "numbers, formulas) are right, the grader cannot check."),
     "feedback.close_short": ("你的回答在意思上与参考答案很接近。", "Your answer is close in meaning to the reference."),
+    "feedback.far": ("你的回答与参考答案在意思上相差较远：可能漏了要点或说错了，也可能只是换了说法，请逐条对照下面的关键点。",
+                     "Your answer is far in meaning from the reference: it may miss or misstate the key points, or "
+                     "put them in quite other words; compare it with each key point below."),
     "feedback.key_points_check": ("对照这些关键点给自己评分", "Rate yourself against these key points"),
     # why the grader could not decide (a "check yourself" answer's doubts, tutor/quiz/grading.py)
     "feedback.doubt.claims": ("你的回答里有否定、增减方向、前后对调、公式或数字这类细节，自动评分核对不了，请逐条对照。",
@@ -245,10 +248,14 @@ TABLE: dict[str, tuple[str, str]] = {
     "scope.topic": ("主题", "topic"),
     "scope.outline": ("大纲节点", "outline node"),
     # -- hints (tutor/quiz/hints.py; the note's own words stay in the note's language) -------
-    "hint.concept": ("想一想「{title}」{where}：它要解决什么问题、靠什么机制做到？",
-                     "Think about {title}{where}: what problem does it solve, and by what mechanism?"),
+    "hint.concept": ("想一想「{title}」{where}：它要解决什么问题、靠什么机制做到？{points}",
+                     "Think about {title}{where}: what problem does it solve, and by what mechanism?{points}"),
+    # a short item's hint 1 also says how many points a full answer makes (review 13: hint 1 read
+    # the same for every item; the count is the item's own and gives nothing away)
+    "hint.points": ("完整的回答要讲到 {n} 点。", " A full answer makes {n} points."),
     "hint.concept.where": ("，属于「{section}」", ", part of {section}"),
-    "hint.concept.plain": ("想一想这道题属于哪个主题（{id}），先回忆它的定义。", "Think about topic {id}: recall its definition first."),
+    "hint.concept.plain": ("想一想这道题属于哪个主题（{id}），先回忆它的定义。{points}",
+                           "Think about topic {id}: recall its definition first.{points}"),
     "hint.cloze": ("想一想这个关键点该怎么填空", "How would you fill in this key point"),
     "hint.which_key_point": ("想一想：这个主题有哪几个关键点？哪一个和题目直接相关？",
                              "Which key point of this topic does the question turn on?"),

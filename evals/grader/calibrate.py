@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from tutor.corpus import Corpus  # noqa: E402
 from tutor.rag.embed import load_multilingual_embedder  # noqa: E402
-from tutor.quiz.grading import FEATURES, PARAMS_FILE, Grader, GraderParams, english_summary, feature_vector  # noqa: E402
+from tutor.quiz.grading import CLOSE_SCORE, FAR_SCORE, FEATURES, PARAMS_FILE, Grader, GraderParams, english_summary, feature_vector  # noqa: E402
 from tutor.quiz.items import ItemBank  # noqa: E402
 from tutor.quiz.service import other_references  # noqa: E402
 
@@ -178,6 +178,33 @@ def metrics(labels, preds, kinds=None) -> dict:
     return m
 
 
+def check_lines(grader: Grader, feats, kps, labels, params: GraderParams) -> dict:
+    """Of the "check yourself" answers: how many the feedback tells they are close in meaning
+    (score ≥ CLOSE_SCORE) or far (score ≤ FAR_SCORE), by reviewer's label. Neither line is a grade."""
+    grader.params = params
+    out = {"close": dict.fromkeys(LABELS, 0), "far": dict.fromkeys(LABELS, 0), "check": dict.fromkeys(LABELS, 0)}
+    for f, k, lab in zip(feats, kps, labels):
+        g = grader.decide(f, k)
+        if g.verdict != "check":
+            continue
+        out["check"][lab] += 1
+        if g.score >= CLOSE_SCORE:
+            out["close"][lab] += 1
+        elif g.score <= FAR_SCORE:
+            out["far"][lab] += 1
+    return out
+
+
+def _lines_block(c: dict) -> list[str]:
+    rows = ["\"check yourself\" answers the feedback calls close in meaning (score ≥ "
+            f"{CLOSE_SCORE}) or far (score ≤ {FAR_SCORE}); neither line is a grade:", "",
+            "| line | answers | labelled correct | partial | wrong |", "|---|---|---|---|---|"]
+    for key, name in (("check", "all check yourself"), ("close", "close in meaning"), ("far", "far in meaning")):
+        n = sum(c[key].values())
+        rows.append(f"| {name} | {n} | " + " | ".join(str(c[key][lab]) for lab in LABELS) + " |")
+    return rows + [""]
+
+
 def grouped_cv(grader, feats, kps, labels, groups, folds: int = 5) -> list[str]:
     preds = [""] * len(labels)
     for tr, te in GroupKFold(n_splits=folds).split(feats, labels, groups):
@@ -202,15 +229,17 @@ def main() -> None:
     labels, kinds = [r["label"] for r in fit_rows], [r.get("kind", "") for r in fit_rows]
     groups = [r["item_id"] for r in fit_rows]
     out = {"fit_set": _info(fit_paths, fit_rows), "embedder": emb.name}
+    # the cross-validated figures refit in each fold, whatever is shipped: --check reports them too
+    out["fit_grouped_cv"] = metrics(labels, grouped_cv(grader, feats, kps, labels, groups), kinds)
     if args.check:
         params = GraderParams.load()
     else:
-        out["fit_grouped_cv"] = metrics(labels, grouped_cv(grader, feats, kps, labels, groups), kinds)
         params = fit(grader, feats, kps, labels, groups)
         PARAMS_FILE.write_text(json.dumps({"params": asdict(params) | {"claims": list(params.claims)},
                                            "fitted_on": out["fit_set"]}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     out["params"] = asdict(params) | {"claims": list(params.claims)}
     out["fit_in_sample"] = metrics(labels, predict(grader, feats, kps, params), kinds)
+    out["fit_check_lines"] = check_lines(grader, feats, kps, labels, params)
     out["inter_rater"] = _inter_rater(fit_rows)
     out["tests"] = {}
     for title, path in TEST_SETS.items():
@@ -225,7 +254,8 @@ def main() -> None:
             "by_lang": {lang: metrics([r["label"] for r in test_rows if r["lang"] == lang],
                                       [v for r, v in zip(test_rows, pred) if r["lang"] == lang])
                         for lang in ("zh", "en") if any(r["lang"] == lang for r in test_rows)},
-            "inter_rater": _inter_rater(test_rows)}
+            "inter_rater": _inter_rater(test_rows),
+            "check_lines": check_lines(grader, tf, tk, [r["label"] for r in test_rows], params)}
     out["seconds"] = round(time.time() - t0)
     (HERE / "metrics.json").write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (HERE / "REPORT.md").write_text(report(out), encoding="utf-8")
@@ -305,6 +335,8 @@ def report(o: dict) -> str:
             lines += [f"Inter-rater check: {ir['n']} answers labelled twice; agreement {ir['agreement']:.3f}, "
                       f"Cohen's κ {ir['kappa']:.3f}.", ""]
         lines += _block(f"Test set {title} (frozen; never fitted on)", t["all"])
+        if t.get("check_lines"):
+            lines += _lines_block(t["check_lines"])
         for lang, m in t["by_lang"].items():
             lines += _block(f"Test set {title}, answers in {'Chinese' if lang == 'zh' else 'English'}", {**m, "by_kind": {}})
     lines += [f"Fitting set: `{fs['path']}` (sha256 {fs['sha256_16']}…), {fs['answers']} answers to {fs['items']} short items "
@@ -316,6 +348,8 @@ def report(o: dict) -> str:
     if "fit_grouped_cv" in o:
         lines += _block("Fitting set, 5-fold cross-validation grouped by item (refitted in each fold)", o["fit_grouped_cv"])
     lines += _block("Fitting set, in-sample (what the shipped constants do on the answers they were fitted on)", o["fit_in_sample"])
+    if o.get("fit_check_lines"):
+        lines += _lines_block(o["fit_check_lines"])
     lines += HISTORY + ["", "Shipped constants (`tutor/quiz/grader_params.json`):", "", "```json",
                         json.dumps(o["params"], ensure_ascii=False, indent=2), "```", ""]
     return "\n".join(lines)
@@ -339,7 +373,8 @@ HISTORY = ["## History", "",
            "word changed or a contradiction appended was graded correct in 7 of 9 tries, so a near copy of the reference "
            "(difflib ratio ≥ 0.85) is \"check yourself\"; 「不知道」/\"abc\" went to check, so answers with under two content "
            "terms are wrong; Chinese term lists separated by spaces alone were graded partial, so they count as term lists; right answers in terse or English wording were graded wrong with every key point matched, so "
-           "such a verdict becomes check. The tables above are the shipped grader with these rules."]
+           "such a verdict becomes check. The tables above are the shipped grader with these rules.", "",
+           "Session 27: a \"check yourself\" answer scoring at most FAR_SCORE = 0.15 is told it is far in meaning from the reference (it may miss or misstate the key points, or put them in quite other words); it is still not graded. 0.15 was chosen on the fitting answers' check verdicts (flagged: 48, of them 5 labelled correct, 40 wrong; 0.20 flagged 97 with 11 correct: the highest of 0.10 / 0.15 / 0.20 … keeping about 10% labelled correct). The test rounds were printed in the same run, so their far-line tables above are not a clean held-out read. The same run shows the fitting set's figures moved slightly since the last report (e.g. cross-validated right answers graded wrong 2.4% -> 2.1%) with no constant refitted: the features read the notes (IDF, synonyms), and notes have changed since; the test sets' figures did not move."]
 
 
 if __name__ == "__main__":

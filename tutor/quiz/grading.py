@@ -188,6 +188,14 @@ NEAR_COPY = 0.85  # difflib ratio to the reference above which an edited copy is
 # 82% / 100% of such answers right or partial); held out, round 3-test 100%, round 2 (near-miss
 # wrong answers written to trick the grader) 64% — so the line says the details are not checked
 CLOSE_SCORE = 0.7
+# … and one scoring at most this is told it is far in meaning from the reference, that it may miss
+# the key points or state them in other words (reviews 13a/13b: clearly wrong answers got "check
+# yourself" with no word either way). Chosen on the fitting answers' check verdicts as the highest
+# of 0.10 / 0.15 / 0.20 … whose flagged answers are ≤ ~10% labelled correct (0.15: 48 flagged, 5
+# correct, 40 wrong; 0.20: 11%). Rounds 2 / 3-test (never fitted on, but printed in the same run):
+# 39 flagged, 1 correct / 23 flagged, 4 correct (own words) — so the line names "other words"
+# too, and nothing is graded by it (evals/grader/REPORT.md)
+FAR_SCORE = 0.15
 HARD_CLAIMS = ("direction", "swap", "formula")  # never credited, whatever the model says (fired on 0 right answers of round 1)
 FEATURES = ("ref_cos", "ref_lex", "best_cos", "kp_cos_mean", "kp_cos_min", "coverage", "kp_min", "mis_gap", "other_gap",
             "novel", "foreign_pairs", "order", "negations", "negated", *(f"claim_{k}" for k in claims_mod.KINDS),

@@ -39,7 +39,7 @@ from functools import cached_property
 from typing import Callable
 
 from tutor.errors import TutorError
-from tutor.quiz.grading import CLOSE_SCORE, Grade, Grader, GraderParams, english_summary
+from tutor.quiz.grading import CLOSE_SCORE, FAR_SCORE, Grade, Grader, GraderParams, english_summary
 from tutor.quiz.hints import Hint, ladder
 from tutor.quiz.items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
 from tutor.quiz.path import MASTERED, Step, learning_path
@@ -475,6 +475,8 @@ class Quiz:
                 # (after a doubt sentence, which already says what cannot be checked, the short form:
                 # review 11 read two overlapping disclaimers)
                 lines.append(str(wording("feedback.close_short" if doubt else "feedback.close")))
+            elif score <= FAR_SCORE:
+                lines.append(str(wording("feedback.far")))
             # the key points unmarked: the learner checks them against their own answer. Marks of
             # which ones the answer mentions were wrong both ways in reviews 9, 11 and 12 (✓, then
             # ● on a point the answer contradicted, ○ on points it stated in other words), and no
