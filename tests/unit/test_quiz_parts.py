@@ -60,6 +60,19 @@ def test_no_hint_before_the_answer_gives_it_away_for_any_item(bank):
         assert leaks(hints[2].text, it, note)  # step 3 is the answer
 
 
+def test_a_short_items_first_hint_says_how_many_points_a_full_answer_makes(bank):
+    """Review 13: hint 1 read the same for every item. A short item's says its own count of key
+    points (both languages); a choice item's does not (it has none)."""
+    short = [i for i in bank.items if i.type == "short" and len(i.key_points) >= 2]
+    assert short
+    for it in short[:20]:
+        h1 = ladder(it, bank.note(it), None)[0].text
+        n = len(it.key_points)
+        assert f"要讲到 {n} 点" in h1 and f"makes {n} points" in h1, (it.id, h1)
+    choice = next(i for i in bank.items if i.type == "choice")
+    assert "要讲到" not in ladder(choice, bank.note(choice), None)[0].text
+
+
 def test_leak_check_catches_copied_answer_fragments(bank):
     it = next(i for i in bank.items if i.note_id == "3.4.2" and i.type == "short")
     note = bank.note(it)

@@ -167,9 +167,11 @@ def ladder(item: Item, note: Note, section_title: str | Text | None = None) -> l
     title, or a Text with its Chinese and English titles."""
     title = _title(note.meta.title, note.meta.title_en)
     where = text("hint.concept.where", section=section_title) if section_title else Text.same("")
-    concept = w("hint.concept", title=title, where=where)
+    n_points = len(item.key_points) if item.type == "short" else 0
+    points = text("hint.points", n=n_points) if n_points >= 2 else Text.same("")
+    concept = w("hint.concept", title=title, where=where, points=points)
     if leaks(concept, item, note):
-        concept = w("hint.concept.plain", id=note.id)
+        concept = w("hint.concept.plain", id=note.id, points=points)
     cloze = _best_cloze(item, note)
     if cloze:
         # the cloze once, in the note's own words; "→" (not punctuation to `leaks`) keeps the
