@@ -62,6 +62,16 @@ CSS = """
 .prose table:not(.heatmap) :is(th, td), .md table :is(th, td) { min-width: 4em; }
 .prose pre, .md pre { max-width: 100%; overflow-x: auto; }
 .katex-display { max-width: 100%; overflow-x: auto; overflow-y: hidden; padding: 2px 0; }
+/* a display formula wider than its box shows a soft shadow at the edge that hides more
+   (review 13: a cut-off Browse formula gave no sign that it scrolls). Scroll shadows: the two
+   background-coloured covers move with the content (local) and hide the fixed shadows (scroll)
+   once an end is reached, so the shadow shows only where something is hidden */
+.katex-display {
+  background: linear-gradient(to right, var(--background-fill-primary, #fff) 30%, transparent) left center / 32px 100% no-repeat local,
+              linear-gradient(to left, var(--background-fill-primary, #fff) 30%, transparent) right center / 32px 100% no-repeat local,
+              radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, .22), transparent) left center / 12px 100% no-repeat scroll,
+              radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, .22), transparent) right center / 12px 100% no-repeat scroll;
+}
 /* Progress: the chart's figures as HTML bars (ui/progress.py chapter_bars_html), shown at phone width
    in place of the PNG, whose text would shrink to ~6 px there; the scroll hint above wide tables
    (heatmap, review history), phone width only */
