@@ -69,8 +69,8 @@ CSS = """
 .katex-display {
   background: linear-gradient(to right, var(--background-fill-primary, #fff) 30%, transparent) left center / 32px 100% no-repeat local,
               linear-gradient(to left, var(--background-fill-primary, #fff) 30%, transparent) right center / 32px 100% no-repeat local,
-              radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, .22), transparent) left center / 12px 100% no-repeat scroll,
-              radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, .22), transparent) right center / 12px 100% no-repeat scroll;
+              radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, .3), transparent) left center / 12px 100% no-repeat scroll,
+              radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, .3), transparent) right center / 12px 100% no-repeat scroll;
 }
 /* Progress: the chart's figures as HTML bars (ui/progress.py chapter_bars_html), shown at phone width
    in place of the PNG, whose text would shrink to ~6 px there; the scroll hint above wide tables

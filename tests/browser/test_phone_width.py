@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import make_settings
 
-from .conftest import serve_app, shot
+from .conftest import ARTIFACTS, serve_app, shot
 from .test_chat_page import ANSWER_SEL, ask
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -256,6 +256,14 @@ def phone_browse(page) -> None:
     wide = page.evaluate("() => [...document.querySelectorAll('#note .katex-display')].findIndex(e => e.scrollWidth > e.clientWidth)")
     assert wide >= 0, "no display formula wider than the note at 390 px"
     assert_scrolls_in_own_box(page, "#note .katex-display", nth=wide)
+    # review 13: a cut-off formula gave no sign that it scrolls; scroll shadows show at the hidden
+    # edge (background covers that move with the content over shadows that stay)
+    att = page.evaluate("i => getComputedStyle(document.querySelectorAll('#note .katex-display')[i]).backgroundAttachment", wide)
+    assert att.replace(" ", "") == "local,local,scroll,scroll", att
+    formula = page.locator("#note .katex-display").nth(wide)
+    formula.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    formula.screenshot(path=str(ARTIFACTS / "phone-browse-formula.png"))
 
 
 @pytest.mark.parametrize("tab", ["chat", "quiz", "progress", "browse"])
