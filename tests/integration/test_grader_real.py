@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import ROOT
 from tutor.corpus import Corpus
 from tutor.rag.embed import load_multilingual_embedder
-from tutor.quiz.grading import Grader, GraderParams, english_summary
+from tutor.quiz.grading import FAR_CLOSENESS, Grader, GraderParams, closeness, english_summary
 from tutor.quiz.items import ItemBank
 from tutor.quiz.service import other_references
 
@@ -43,6 +43,22 @@ def grade(setup, note_id: str, answer: str):
 def test_wrong_answers_are_never_correct(setup, note_id, answer):
     g = grade(setup, note_id, answer)
     assert g.verdict in ("wrong", "check"), (g.verdict, g.score, g.flags)
+
+
+@pytest.mark.parametrize("note_id,answer", [
+    # short, confident, clearly wrong answers in a learner's words (session 27; reviews 13a/13b saw
+    # such answers get "check yourself" with no word either way): the model puts them at
+    # P(partial) ≈ 1, so the grade is undecided, and the feedback must say they are far from the item
+    ("7.1.2", "动态量化需要重新训练模型，静态量化不需要任何数据。"),
+    ("12.1.1", "LIME 是通过训练一个更大的深度网络来解释模型的，它看的是全局的梯度。"),
+    ("8.1.2", "I think you just wrap the model and it works, no launcher needed."),
+    ("3.4.2", "LoRA 就是把模型剪枝成一半，所以显存少了。"),
+    ("1.1.2", "缩放是为了让计算更快，除以 d 的平方。"),
+])
+def test_a_short_clearly_wrong_answer_is_never_credited_and_reads_as_far(setup, note_id, answer):
+    g = grade(setup, note_id, answer)
+    assert g.verdict in ("wrong", "check"), (g.verdict, g.score, g.flags)
+    assert closeness(g, setup[1].params) <= FAR_CLOSENESS, (g.coverage, g.similarity)
 
 
 def test_another_items_reference_is_wrong(setup):

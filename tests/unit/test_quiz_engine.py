@@ -249,13 +249,16 @@ def test_a_check_yourself_answer_close_to_the_reference_is_told_so_not_graded(qu
 
 def test_a_check_yourself_answer_far_from_the_reference_is_told_so_not_graded(quiz, monkeypatch):
     """Reviews 13a/13b: clearly wrong answers got "check yourself" with no word either way. Up to
-    FAR_SCORE the feedback says the answer is far in meaning (or in other words); still not graded."""
-    from tutor.quiz.grading import FAR_SCORE, Grade
+    FAR_CLOSENESS (coverage and similarity, not the model's score, which sits near 0.5 for such
+    answers) the feedback says the answer is far in meaning (or in other words); still not graded."""
+    from tutor.quiz.grading import FAR_CLOSENESS, Grade, closeness
 
     it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
-    for score, far in ((FAR_SCORE, True), (FAR_SCORE + 0.01, False), (0.0, True)):
-        monkeypatch.setattr(quiz.grader, "grade", lambda *a, s=score, **k: Grade(s, "check", 0.1, 0.1, [], list(it.key_points), ["uncertain"]))
-        r = quiz.grade(f"u{score}", it.id, "LoRA 就是把模型剪枝成一半")
+    for near, far in ((FAR_CLOSENESS, True), (FAR_CLOSENESS + 0.02, False), (0.0, True)):
+        g = Grade(0.49, "check", near, near, [], list(it.key_points), ["uncertain"])
+        assert abs(closeness(g, quiz.grader.params) - near) < 1e-9
+        monkeypatch.setattr(quiz.grader, "grade", lambda *a, g=g, **k: g)
+        r = quiz.grade(f"u{near}", it.id, "LoRA 就是把模型剪枝成一半")
         assert r.verdict == "check" and (("相差较远" in r.feedback and "far in meaning" in r.feedback) == far), r.feedback
         assert "很接近" not in r.feedback and all(k in r.feedback for k in it.key_points)
     monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: Grade(0.05, "wrong", 0.0, 0.0, [], list(it.key_points), []))

@@ -188,18 +188,25 @@ NEAR_COPY = 0.85  # difflib ratio to the reference above which an edited copy is
 # 82% / 100% of such answers right or partial); held out, round 3-test 100%, round 2 (near-miss
 # wrong answers written to trick the grader) 64% — so the line says the details are not checked
 CLOSE_SCORE = 0.7
-# … and one scoring at most this is told it is far in meaning from the reference, that it may miss
-# the key points or state them in other words (reviews 13a/13b: clearly wrong answers got "check
-# yourself" with no word either way). Chosen on the fitting answers' check verdicts as the highest
-# of 0.10 / 0.15 / 0.20 … whose flagged answers are ≤ ~10% labelled correct (0.15: 48 flagged, 5
-# correct, 40 wrong; 0.20: 11%). Rounds 2 / 3-test (never fitted on, but printed in the same run):
-# 39 flagged, 1 correct / 23 flagged, 4 correct (own words) — so the line names "other words"
-# too, and nothing is graded by it (evals/grader/REPORT.md)
-FAR_SCORE = 0.15
+# … and one whose closeness (below) is at most this is told it is far in meaning from the reference:
+# it may miss or misstate the key points, or put them in other words (reviews 13a/13b: clearly wrong
+# answers got "check yourself" with no word either way). Not the score: for a short answer far from
+# the reference the verdict model extrapolates to P(partial) ≈ 1 (score ≈ 0.5; 「LoRA 就是把模型剪枝成
+# 一半」 to the LoRA parameter-count item), as it did before UNRELATED_COS. Chosen on the fitting
+# answers' check verdicts as the highest of 0.05 / 0.10 / 0.15 / 0.20 whose flagged answers are
+# ≤ 5% labelled correct (0.15: 54 flagged, 1 correct, 35 partial, 18 wrong; 0.20: 79 with 6 correct).
+# Nothing is graded by it (evals/grader/REPORT.md)
+FAR_CLOSENESS = 0.15
 HARD_CLAIMS = ("direction", "swap", "formula")  # never credited, whatever the model says (fired on 0 right answers of round 1)
 FEATURES = ("ref_cos", "ref_lex", "best_cos", "kp_cos_mean", "kp_cos_min", "coverage", "kp_min", "mis_gap", "other_gap",
             "novel", "foreign_pairs", "order", "negations", "negated", *(f"claim_{k}" for k in claims_mod.KINDS),
             "term_list", "cross", "log_len_ratio", "score")
+
+
+def closeness(g: Grade, p: "GraderParams") -> float:
+    """How much of the item the answer holds, in [0, 1], whatever the verdict model says:
+    w_cov × key-point coverage + (1 − w_cov) × similarity to the reference (steps 1-3 above)."""
+    return p.w_cov * g.coverage + (1 - p.w_cov) * g.similarity
 
 
 def feature_vector(f: Features, p: "GraderParams") -> list[float]:

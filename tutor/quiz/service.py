@@ -39,7 +39,7 @@ from functools import cached_property
 from typing import Callable
 
 from tutor.errors import TutorError
-from tutor.quiz.grading import CLOSE_SCORE, FAR_SCORE, Grade, Grader, GraderParams, english_summary
+from tutor.quiz.grading import CLOSE_SCORE, FAR_CLOSENESS, Grade, closeness, Grader, GraderParams, english_summary
 from tutor.quiz.hints import Hint, ladder
 from tutor.quiz.items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
 from tutor.quiz.path import MASTERED, Step, learning_path
@@ -280,6 +280,7 @@ class Quiz:
         missed: list[str] = []
         matched: list[str] = []
         flags: list[str] = []
+        far = False  # a short answer holding little of the item (grading.FAR_CLOSENESS): said so if unsure
         if it.type == "choice":
             pick = self._choice(it, text)
             verdict, score = ("correct", 1.0) if pick == it.answer else ("wrong", 0.0)
@@ -294,6 +295,7 @@ class Quiz:
         else:
             g = self._grade_short(it, note, text)
             verdict, score, missed, matched, flags = g.verdict, g.score, g.missed, g.matched, list(g.flags)
+            far = closeness(g, self.grader.params) <= FAR_CLOSENESS
             rating = PENDING if verdict == "check" else rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
         # hints are the one input besides the text that changes the outcome, and only the
         # scheduling: the verdict and score stay the grader's (the same text gets the same grade
@@ -325,7 +327,7 @@ class Quiz:
         if it.type == "short" and self.settings.quiz_llm_grader:
             explanation = self._rubric(it, text, notices)
         return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
-                      self._feedback(it, note, verdict, missed, flags, score), _correct_answer(it), due,
+                      self._feedback(it, note, verdict, missed, flags, score, far), _correct_answer(it), due,
                       latency_ms, missed, matched, notices, flags, explanation)
 
     def self_rate(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
@@ -450,7 +452,7 @@ class Quiz:
         return self._grade_short(it, self.bank.note(it), self._answer_text(answer)[0])
 
     def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str],
-                  score: float = 0.0) -> str:
+                  score: float = 0.0, far: bool = False) -> str:
         """Feedback in Chinese with English alongside (tutor/wording.py); the item's own key
         points and explanation in the note's language."""
         head = wording(f"feedback.{verdict}" if it.type != "card" else "feedback.self_rated")  # a card's rating is the learner's
@@ -475,7 +477,7 @@ class Quiz:
                 # (after a doubt sentence, which already says what cannot be checked, the short form:
                 # review 11 read two overlapping disclaimers)
                 lines.append(str(wording("feedback.close_short" if doubt else "feedback.close")))
-            elif score <= FAR_SCORE:
+            elif far:
                 lines.append(str(wording("feedback.far")))
             # the key points unmarked: the learner checks them against their own answer. Marks of
             # which ones the answer mentions were wrong both ways in reviews 9, 11 and 12 (✓, then
