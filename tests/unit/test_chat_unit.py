@@ -307,3 +307,25 @@ def test_a_follow_up_that_would_repeat_an_earlier_answer_quotes_the_notes_next_s
     while (more := chat._extractive("什么是 RLHF？", srcs, "zh", said=(everything,))).splitlines()[1] == OTHER_QUOTES["zh"]:
         everything |= quoted_in(more)
     assert more.splitlines()[1] == SAME_QUOTES["zh"] and quoted_in(more) <= everything, more
+
+
+
+def test_a_repeat_avoiding_follow_up_quotes_only_the_notes_it_quoted_before(fake_tutor):
+    """Review 14: with the topic's own sentences used up, the next ones came from any cited note
+    ("What are its drawbacks?" after LayerNorm quoted attention rollout). The next sentences are
+    the quoted notes' only; with none left there, the same quotes, said to be the same."""
+    from tutor.rag.chat import Source
+    from tutor.trust.check import OTHER_QUOTES, SAME_QUOTES, quoted_in
+
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+    src = lambda n, nid: Source(n=n, id=nid, title=nid, title_en=nid, score=0.03, relevance=0.9, snippet="",  # noqa: E731
+                                chunk_ids=list(idx.by_node[nid][:2]))
+    srcs = [src(1, "3.2.4"), src(2, "1.1.1")]
+    first = chat._extractive("什么是 RLHF？", srcs, "zh")
+    assert "[1]" in first and "[2]" not in first, first
+    said = frozenset(quoted_in(first))
+    while (more := chat._extractive("什么是 RLHF？", srcs, "zh", said=(said,))).splitlines()[1] == OTHER_QUOTES["zh"]:
+        assert "[2]" not in more, more  # never another note's sentences as "the next ones"
+        said |= quoted_in(more)
+    assert more.splitlines()[1] == SAME_QUOTES["zh"] and "[2]" not in more, more

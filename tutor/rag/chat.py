@@ -499,8 +499,12 @@ class Chat:
         now = quoted_in(text)
         if now and any(now <= x for x in said):
             other = self._extractive_once(question, sources, lang, header, asked, exclude=frozenset().union(*said))
-            # the notes' next sentences rather than the same answer again; with none, the same, said so
+            # the notes' next sentences rather than the same answer again; with none, the same, said so.
+            # Next sentences of the notes just quoted only: with those used up, the pick moved to any
+            # cited note (review 14: "What are its drawbacks?" after LayerNorm quoted attention rollout)
+            cited = set(re.findall(r"\[(\d+)\]", text.partition("\n")[2]))
             head, _, rest = other.partition("\n")
+            rest = "\n".join(ln for ln in rest.splitlines() if set(re.findall(r"\[(\d+)\]", ln)) & cited)
             line = OTHER_QUOTES
             if not rest.strip():
                 head, _, rest = text.partition("\n")
