@@ -205,6 +205,9 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("Why is it hard to scale the second one?", True), ("后者为什么难扩展？", True), ("第二种有什么缺点？", True),
     ("LayerNorm和BatchNorm有什么不一样？Transformer为什么用前者？", False), ("第一个大语言模型是哪个？", False),
     ("What was the first transformer model?", False),
+    # review 14: weather and time "it" names nothing ("Will it rain…" after LayerNorm was answered from it)
+    ("Will it rain in Shanghai tomorrow?", False), ("Is it going to be sunny this weekend?", False),
+    ("What time is it?", False), ("Why is it slow?", True), ("Does it work with RMSNorm?", True),
 ])
 def test_a_follow_up_refers_back(tutor, q, is_followup):
     assert followup.is_followup(q, tutor.index) is is_followup

@@ -80,7 +80,14 @@ _THIS_MATTER_ZH = re.compile(r"这件事|那件事|这事儿?|那事儿?")
 # expletive "it" ("is it bad to sleep with…", "it's hard to get a…"): no pronoun of a topic. The
 # infinitive must have words after its verb: in "Is it slow to compute?" (review 9, after SHAP) the
 # verb's object is "it", the last topic
-_EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\s+\w+\s+\w", re.I)
+_EXPLETIVE = re.compile(r"\b((is|was|would|will)\s+it|it(\s+is|'s))\s+\w+\s+to\s+\w+\s+\w"
+                        # weather and time "it" (review 14: "Will it rain in Shanghai tomorrow?" after
+                        # LayerNorm was answered from the LayerNorm notes): it names nothing either
+                        r"|\b(will|is|does|did|was)\s+it\s+(be\s+)?(rain|snow|hail|storm|thunder|drizzle|pour|"
+                        r"sunny|cloudy|windy|foggy|rainy|snowy|stormy|hot|cold|warm|chilly|freezing|humid)(?![\w-])"
+                        r"|\bit(\s+is|'s|\s+will|'ll|\s+was)\s+(be\s+)?(going\s+to\s+)?(rain(ing|s)?|snow(ing|s)?|sunny|"
+                        r"cloudy|windy|rainy|snowy|hot|cold|warm|freezing)(?![\w-])"
+                        r"|\bwhat\s+time\s+is\s+it\b|\bwhat\s+day\s+is\s+it\b", re.I)
 # discourse markers that open a turn and name nothing ("Okay, back to that —")
 _DISCOURSE = frozenset("anyway back okay ok right sure so also well and but then".split())
 # an ordinal that picks one of the topics the last question named (review 12: "Why is it hard to
