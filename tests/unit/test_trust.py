@@ -475,6 +475,19 @@ def test_the_best_note_is_left_when_another_holds_clearly_more_of_the_question()
     assert "[2]" not in kept and kept.count("[1]") == 3
 
 
+def test_a_best_note_holding_the_questions_words_only_apart_gives_way():
+    """Review 14: 「GAN 的模式崩溃是什么？」 ranked model rollback first (崩溃, a crash, in one sentence;
+    数据模式 in another) and quoted it, over 「比 GAN 的对抗训练稳定，不易模式崩塌」. When no sentence
+    of the best note holds two of the question's words together and another note's does, the
+    quotes move (Chinese only); a best note holding two together keeps them."""
+    rollback = "回滚是恢复上一个版本。回滚要连同数据模式一起考虑。问题可能是崩溃或延迟飙升。"
+    diffusion = "训练比 GAN 的对抗训练稳定，不易模式崩塌。生成速度慢。"
+    out = extractive_answer("GAN 的模式崩溃是什么？", [(1, rollback), (2, diffusion)], "zh", k=3)
+    assert "[1]" not in out and "模式崩塌" in out, out
+    kept = extractive_answer("GAN 的模式崩溃是什么？", [(1, rollback + "GAN 训练会模式崩溃。"), (2, diffusion)], "zh", k=3)
+    assert "[1]" in kept, kept
+
+
 def test_a_best_note_the_question_names_keeps_the_quotes():
     """Review 8: 「知识蒸馏是怎么把大模型压缩成小模型的？」 quoted self-distillation's contrast
     sentence (it holds the learner's phrase whole) though the question names the best note."""
