@@ -197,6 +197,21 @@ def test_recommendation_reasons_say_missing_mastery_in_words_in_both_languages(t
         assert "—" not in step.reason and CJK.search(step.reason.split(" / ")[0]) and " / " in step.reason
 
 
+def test_a_section_prerequisite_is_judged_by_its_topics_not_its_overviews_one_card(tutor):
+    """Review 14: 「先修 1.1 标准注意力 已掌握（100%）」 after one flashcard on the overview, with the
+    section's topics at 33% and 50%. A section prerequisite reads its topics' mean, and is mastered
+    only on enough answers."""
+    from tutor.quiz.path import learning_path
+
+    q = tutor.quiz
+    table = q.progress("nobody", T0)
+    nid, pre = next((n, p) for n, note in tutor.corpus.notes.items() if note.meta.quiz
+                    for p in note.meta.prerequisites if p in table and table[p].level == 2 and table[p].mastery is not None)
+    table = {k: (replace(m, own=1.0, mastery=0.4, seen=2, reviewed=1) if k == pre else m) for k, m in table.items()}
+    step = next(s for s in learning_path(q.bank, table, [], T0, n=1000) if s.node_id == nid)
+    assert f"先修 {pre}" in step.reason and "掌握度 40%" in step.reason and f"先修 {pre} " + "已掌握" not in step.reason, step.reason
+
+
 def test_progress_history_shows_a_grade_as_the_quiz_tab_does(tutor, monkeypatch):
     """An answer waiting for a self-rating showed no score in the quiz tab but 'check 50%' in
     the history."""

@@ -72,6 +72,8 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
             return Text.same(f" {node.title}" if node else "")
         return Text(f" {note.meta.title}", f" {note.meta.title_en or note.meta.title}")
 
+    from tutor.quiz.progress import EVIDENCE_ITEMS
+
     def prereq_state(nid: str) -> tuple[bool, Text]:
         pre = [p for p in notes[nid].meta.prerequisites]
         if not pre:
@@ -81,8 +83,13 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
             if p not in items_of:  # no quiz items there: cannot be measured
                 parts.append(text("path.prereq.no_quiz", id=p, title=title(p)))
                 continue
-            m = table[p].own
-            if m is not None and m >= MASTERED:
+            node = table[p]
+            # a section or chapter: the mean over its notes, not its overview's own items (review 14:
+            # 「先修 1.1 标准注意力 已掌握（100%）」 after one flashcard, its topics at 33% and 50%); and
+            # mastered only on enough answers, as a topic is (EVIDENCE_ITEMS)
+            m = node.mastery if node.level < 3 and node.seen else node.own
+            enough = node.reviewed >= min(node.items, EVIDENCE_ITEMS)
+            if m is not None and m >= MASTERED and enough:
                 parts.append(text("path.prereq.mastered", id=p, title=title(p), mastery=percent(m)))
             elif m is None:
                 ok = False
@@ -91,8 +98,6 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
                 ok = False
                 parts.append(text("path.prereq.at", id=p, title=title(p), mastery=percent(m)))
         return ok, join(parts, "；", "; ")
-
-    from tutor.quiz.progress import EVIDENCE_ITEMS
 
     def evidence(nid: str) -> int:  # the items a note's mastery needs answered (progress.note_mastery)
         return min(table[nid].items, EVIDENCE_ITEMS)
