@@ -698,16 +698,17 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                        >= share("\n".join(c[2] for c in first), naming) + OTHER_NOTE_MARGIN):
             pool = in_lang
             moved = True
-        elif SCATTERED_WORDS and lang == "zh" and len(naming) >= 2:
+        elif SCATTERED_WORDS and lang == "zh" and 2 <= len(naming) <= 3:
             # …or when no sentence of the best note holds two of the question's words together and
             # another cited note's does: 「GAN 的模式崩溃是什么？」 ranked model rollback first (崩溃 =
             # a crash in one sentence, 数据模式 in another) over 「比 GAN 的对抗训练稳定，不易模式崩塌」
-            # (review 14; the README's own example). Chinese only: an English sentence holds more of
-            # any question's common words, and on the tuning set it moved a right English answer away
+            # (review 14; the README's own example). Chinese only, and a question of two or three such
+            # words, all but one in the other sentence: wider, it moved right answers away on the seen
+            # sets (a CLIP batch-size question to gradient accumulation; evals/answers/QUOTES.md)
             def together(c) -> int:
                 return len(naming & set(content_tokens(c[2])))
 
-            if max(together(c) for c in first) <= 1 and max(together(c) for c in in_lang) >= 2:
+            if max(together(c) for c in first) <= 1 and max(together(c) for c in in_lang) >= max(2, len(naming) - 1):
                 pool = in_lang
                 moved = True
     # …or when the best note holds the question's phrase in one sentence, in passing, and another
