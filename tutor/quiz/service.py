@@ -39,7 +39,7 @@ from functools import cached_property
 from typing import Callable
 
 from tutor.errors import TutorError
-from tutor.quiz.grading import CLOSE_SCORE, FAR_CLOSENESS, Grade, closeness, Grader, GraderParams, english_summary
+from tutor.quiz.grading import CLOSE_SCORE, FAR_CLOSENESS, Grade, Grader, GraderParams, closeness, english_summary
 from tutor.quiz.hints import Hint, ladder
 from tutor.quiz.items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
 from tutor.quiz.path import MASTERED, Step, learning_path

@@ -712,8 +712,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                 pool = in_lang
                 moved = True
     # …or when the best note holds the question's phrase in one sentence, in passing, and another
-    # cited note in several (then that note is quoted): 「梯度累积是做什么用的？」 ranks gradient clipping (2.4.4: "clip after the
-    # accumulation is done") above the DDP note that explains accumulation (reviews 13a and 13b)
+    # cited note in several (then that note is quoted): 「梯度累积是做什么用的？」 ranks gradient
+    # clipping (2.4.4: "clip after the accumulation is done") above the DDP note that explains
+    # accumulation (reviews 13a and 13b)
     if PASSING_MENTION and pool is first and not moved and not ctx and not names_best and phrases:
         def holds(c) -> bool:
             return any(ph in c[2].lower() for ph in phrases)
