@@ -57,6 +57,7 @@ from tutor.trust.check import (
 )
 from tutor.trust.injection import URL, strip_instructions
 
+CITED_N = re.compile(r"\[(\d+)\]")  # the n of each [n] citation in an answer line
 LOOP_STOP_CHARS = 240  # a streamed answer this long that already loops is cut short
 RETRY_MAX_TOKENS = 192  # the strict retry asks for at most three sentences
 RETRY_SOURCES = 2  # the strict retry sees only the best notes: short prompts suit small models
@@ -505,12 +506,12 @@ class Chat:
             # words beyond the learner's own): with the topic's sentences used up, the pick moved to any
             # cited note (review 14: "What are its drawbacks?" after LayerNorm quoted attention
             # rollout), while DDIM's "10 to 50 times faster" after diffusion steps is on the topic
-            cited = set(re.findall(r"\[(\d+)\]", text.partition("\n")[2]))
+            cited = set(CITED_N.findall(text.partition("\n")[2]))
             topic = set(content_tokens(question)) - set(content_tokens(asked or ""))
 
             def on_topic(line: str) -> bool:  # two of the topic's words: one ("layer") is a coincidence
                 shared = topic & set(content_tokens(line))
-                return bool(set(re.findall(r"\[(\d+)\]", line)) & cited) or len(shared) >= min(2, len(topic))
+                return bool(set(CITED_N.findall(line)) & cited) or len(shared) >= min(2, len(topic))
 
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
