@@ -125,3 +125,17 @@ def test_review5_english_follow_ups_and_comparisons(real_tutor):
     ids = {s.n: s.id for s in cmp.sources}
     cited = {ids[int(n)] for n in re.findall(r"\[(\d+)\]", cmp.answer)}
     assert "7.3.1" in cited and any(i.startswith("7.2") for i in cited), (cited, cmp.answer)
+
+
+def test_review14_normalization_comparisons_quote_the_layernorm_note(real_tutor):
+    """Review 14: BN vs LN opened with serving's "batching" (batch normalization has no note of
+    its own; 2.1.4 writes it out), and "And how is it different from RMSNorm?" after a LayerNorm
+    question opened with the Hugging Face note ("Transformers" in the earlier question)."""
+    a = real_tutor.ask("What is the difference between batch normalization and layer normalization?", mode="quotes_first")
+    first = a.answer.splitlines()[1]
+    assert a.sources[0].id == "2.1.4" and "[1]" in first and "batching" not in a.answer.lower(), a.answer
+    before = "Why do Transformers use layer normalization?"
+    a0 = real_tutor.ask(before, mode="quotes_first")
+    history = [{"role": "user", "content": before}, {"role": "assistant", "content": a0.answer}]
+    f = real_tutor.ask("And how is it different from RMSNorm?", history=history, mode="quotes_first")
+    assert f.sources[0].id == "2.1.4" and "RMSNorm" in f.answer.splitlines()[1], f.answer

@@ -42,3 +42,27 @@ def test_each_side_of_a_comparison_gets_its_own_note_and_quotes(fake_tutor):
     want = [h.chunk.node_id for h in sides]
     assert ids[:2] == want
     assert "[1]" in a.answer and "[2]" in a.answer
+
+
+def test_a_side_with_no_note_of_its_own_takes_the_note_that_writes_it_out(fake_tutor):
+    """Review 14: "batch normalization" has no note; its best hit was serving's "batching", so
+    BN vs LN quoted 9.2.3. 2.1.4 writes "batch normalization" out and contrasts it with
+    LayerNorm: both sides land there, and that note goes first."""
+    q = "What is the difference between batch normalization and layer normalization?"
+    sides = fake_tutor.chat._compared(q, q)
+    assert [h.chunk.node_id for h in sides] == ["2.1.4"]
+    a = fake_tutor.ask(q, mode="quotes_first")
+    assert a.sources[0].id == "2.1.4"
+    first_line = a.answer.split("\n")[1]
+    assert "[1]" in first_line and "batching" not in first_line.lower()
+
+
+def test_the_question_a_pronoun_stands_for_takes_its_best_note_not_a_name_inside_it(fake_tutor):
+    """Review 14: "And how is it different from RMSNorm?" after "Why do Transformers use layer
+    normalization?" compared the Hugging Face note ("Transformers" names the library) with
+    2.1.4. The earlier question's best note is 2.1.4, which also holds RMSNorm."""
+    before = "Why do Transformers use layer normalization?"
+    asked = "And how is it different from RMSNorm?"
+    assert fake_tutor.retriever.search(before, k=10, per_note=True)[0].chunk.node_id == "2.1.4"
+    sides = fake_tutor.chat._compared(asked, f"{before}\n{asked}")
+    assert [h.chunk.node_id for h in sides] == ["2.1.4"]

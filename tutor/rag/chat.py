@@ -33,7 +33,7 @@ from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS, Generation
 from tutor.prompts import Prompts
 from tutor.rag import budget, compare, followup
 from tutor.rag.chunking import LIMITS_KIND
-from tutor.rag.retrieve import Hit, Retriever, is_covered, outline_matches
+from tutor.rag.retrieve import Hit, Retriever, contains_words, is_covered, outline_matches
 from tutor.text import DISPLAY_FIRST, citations, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
 from tutor.wording import w
 from tutor.trust import policy
@@ -576,20 +576,37 @@ class Chat:
         named: list[set[str]] = []
         index = self.retriever.index
         for side in compare.parts(asked) or ():
-            if compare.REFERS_BACK.match(side):
+            back = bool(compare.REFERS_BACK.match(side))
+            if back:
                 if query == asked:
                     return []
                 side = query.rsplit("\n", 1)[0]
             hits = self.retriever.search(side, k=10, per_note=True)
             if not is_covered(hits, self.settings.min_relevance):
                 return []
-            # a side that names a topic ("QLoRA") takes that topic's note, not the best hit (QAT's note)
-            named.append({index.chunks[c].node_id for c in outline_matches(side, index)})
-            found.append(next((h for h in hits if h.chunk.node_id in named[-1]), hits[0]))
-        # two sides named by one note (LoRA and QLoRA, both 3.4.2's) are compared within it
+            # a side that names a topic ("QLoRA") takes that topic's note, not the best hit (QAT's
+            # note); the earlier question a pronoun stands for takes its best hit, as it did then
+            # ("Why do Transformers use layer normalization?" names the Hugging Face library)
+            named.append(set() if back else {index.chunks[c].node_id for c in outline_matches(side, index)})
+            found.append(next((h for h in hits if h.chunk.node_id in named[-1]), None) or self._naming_hit(side, hits))
         if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
             return found
+        if len(found) == 2 and found[0].chunk.node_id == found[1].chunk.node_id:
+            # both sides in one note (LoRA and QLoRA, 3.4.2; BatchNorm and LayerNorm, 2.1.4): it is
+            # compared within that note, which goes first
+            return found[:1]
         return []
+
+    def _naming_hit(self, side: str, hits: list[Hit]) -> Hit:
+        """The first of `hits` (per note) whose note writes `side` out whole, or hits[0] when none
+        or the first does: "batch normalization" has no note of its own and its best hit was
+        serving's "batching" (review 14), while 2.1.4 contrasts it with LayerNorm."""
+        index = self.retriever.index
+        phrase = side.strip().lower()
+
+        def writes(h: Hit) -> bool:
+            return any(contains_words(index.chunks[c].text.lower(), phrase) for c in index.by_node.get(h.chunk.node_id, ()))
+        return next((h for h in hits if writes(h)), hits[0])
 
     def _quotable(self, sources: list[Source], lang: str = "zh") -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points (under an

@@ -210,7 +210,7 @@ def _found_names(query: str, index: Index) -> dict[str, list[str]]:
     whole words for Latin ones) the query contains, leaving out a name seen only inside a
     longer matched name ("注意力" in "多头注意力" names nothing); nodes with none left out."""
     low = query.lower()
-    found = {node_id: [nl for n in names if len(n) >= 2 and _contains(low, nl := n.lower())]
+    found = {node_id: [nl for n in names if len(n) >= 2 and contains_words(low, nl := n.lower())]
              for node_id, names in index.names.items()}
     all_found = {n for ns in found.values() for n in ns}
     own = {node_id: [n for n in ns if not any(n != m and n in m for m in all_found)] for node_id, ns in found.items()}
@@ -254,7 +254,7 @@ def _content_len(query: str) -> int:
     return len(re.sub(r"[\W_]+", "", q))
 
 
-def _contains(haystack: str, needle: str) -> bool:
+def contains_words(haystack: str, needle: str) -> bool:
     # the substring test first: it is necessary for a match, and compiling a pattern per name
     # (thousands of names per query, more than re's cache holds) was 97% of a search's time
     if needle not in haystack:
