@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from tutor.corpus import Corpus  # noqa: E402
 from tutor.rag.embed import load_multilingual_embedder  # noqa: E402
-from tutor.quiz.grading import (CLOSE_SCORE, FAR_CLOSENESS, FEATURES, PARAMS_FILE, Grader, GraderParams, closeness,  # noqa: E402
+from tutor.quiz.grading import (CLOSE_SCORE, FAR_CLOSENESS, FEATURES, MIS_NEAR_GAP, PARAMS_FILE, Grader, GraderParams, closeness,  # noqa: E402
                                 english_summary, feature_vector)  # noqa: E402
 from tutor.quiz.items import ItemBank  # noqa: E402
 from tutor.quiz.service import other_references  # noqa: E402
@@ -181,10 +181,10 @@ def metrics(labels, preds, kinds=None) -> dict:
 
 def check_lines(grader: Grader, feats, kps, labels, params: GraderParams) -> dict:
     """Of the "check yourself" answers: how many the feedback tells they are close in meaning
-    (score ≥ CLOSE_SCORE) or far (grading.closeness ≤ FAR_CLOSENESS), by reviewer's label. Neither
-    line is a grade."""
+    (score ≥ CLOSE_SCORE) or far (grading.closeness ≤ FAR_CLOSENESS), and, of those neither, near a
+    listed misconception (grading.MIS_NEAR_GAP), by reviewer's label. No line is a grade."""
     grader.params = params
-    out = {"close": dict.fromkeys(LABELS, 0), "far": dict.fromkeys(LABELS, 0), "check": dict.fromkeys(LABELS, 0)}
+    out = {key: dict.fromkeys(LABELS, 0) for key in ("check", "close", "far", "misconception")}
     for f, k, lab in zip(feats, kps, labels):
         g = grader.decide(f, k)
         if g.verdict != "check":
@@ -194,14 +194,20 @@ def check_lines(grader: Grader, feats, kps, labels, params: GraderParams) -> dic
             out["close"][lab] += 1
         elif closeness(g, params) <= FAR_CLOSENESS:
             out["far"][lab] += 1
+        elif "near_misconception" in g.flags:
+            out["misconception"][lab] += 1
     return out
 
 
 def _lines_block(c: dict) -> list[str]:
     rows = ["\"check yourself\" answers the feedback calls close in meaning (score ≥ "
-            f"{CLOSE_SCORE}) or far (closeness ≤ {FAR_CLOSENESS}); neither line is a grade:", "",
+            f"{CLOSE_SCORE}) or far (closeness ≤ {FAR_CLOSENESS}), or near a listed misconception (its cosine ≥ "
+            f"the best to the item + {MIS_NEAR_GAP}); no line is a grade:", "",
             "| line | answers | labelled correct | partial | wrong |", "|---|---|---|---|---|"]
-    for key, name in (("check", "all check yourself"), ("close", "close in meaning"), ("far", "far in meaning")):
+    for key, name in (("check", "all check yourself"), ("close", "close in meaning"), ("far", "far in meaning"),
+                      ("misconception", "near a misconception")):
+        if key not in c:
+            continue
         n = sum(c[key].values())
         rows.append(f"| {name} | {n} | " + " | ".join(str(c[key][lab]) for lab in LABELS) + " |")
     return rows + [""]

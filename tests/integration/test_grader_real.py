@@ -61,6 +61,14 @@ def test_a_short_clearly_wrong_answer_is_never_credited_and_reads_as_far(setup, 
     assert closeness(g, setup[1].params) <= FAR_CLOSENESS, (g.coverage, g.similarity)
 
 
+def test_an_answer_near_a_listed_misconception_is_told_which(setup):
+    """Review 14: clearly wrong answers got "check yourself" with no word either way. One nearer
+    a listed misconception than the item (grading.MIS_NEAR_GAP) gets it named; written for this
+    test in the spirit of a round-1 wrong answer (so in-sample for the threshold)."""
+    g = grade(setup, "4.3.4", "零卷积之所以能训练，靠的是 Adam 分母里的 ε 打破了全零的对称；换成普通 SGD，它就会一直输出 0。")
+    assert g.verdict == "wrong" or ("near_misconception" in g.flags and "一直输出 0" in g.misconception), (g.verdict, g.flags)
+
+
 def test_another_items_reference_is_wrong(setup):
     bank, _ = setup
     other = next(i for i in bank.items if i.note_id == "1.2.1" and i.type == "short")

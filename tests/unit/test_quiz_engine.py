@@ -265,6 +265,24 @@ def test_a_check_yourself_answer_far_from_the_reference_is_told_so_not_graded(qu
     assert "相差较远" not in quiz.grade("v", it.id, "LoRA 就是剪枝").feedback  # a decided grade needs no such line
 
 
+def test_a_check_yourself_answer_near_a_listed_misconception_is_told_which_one(quiz, monkeypatch):
+    """Review 14: a clearly wrong answer ("QAT needs no training data") got "check yourself" with no
+    word either way. When the grader finds it nearest a listed misconception, the feedback names
+    that misconception (not a grade); far from everything, none is named."""
+    from tutor.quiz.grading import FAR_CLOSENESS, Grade
+
+    it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
+    mis = "LoRA 推理时必须保留旁路，所以会变慢"
+    g = Grade(0.3, "check", 0.4, 0.4, [], list(it.key_points), ["near_misconception", "other_language"], mis)
+    monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: g)
+    fb = quiz.grade("u1", it.id, "LoRA keeps the bypass at inference so it is slower").feedback
+    assert f"「{mis}」" in fb and "common misconception" in fb and "语言不同" not in fb, fb
+    far = Grade(0.3, "check", FAR_CLOSENESS / 2, FAR_CLOSENESS / 2, [], list(it.key_points), ["near_misconception"], mis)
+    monkeypatch.setattr(quiz.grader, "grade", lambda *a, **k: far)
+    fb = quiz.grade("u2", it.id, "something else entirely").feedback
+    assert mis not in fb and "相差较远" in fb, fb
+
+
 def test_answer_with_undecodable_bytes_is_graded_and_stored(quiz):
     it = quiz.next_items("u", scope="3.4.2", mode="new", type="short", n=1)[0]
     bad = b"abc \xff\xfe \xe6\xba\xa2\xe5\x87\xba".decode("utf-8", "surrogateescape")

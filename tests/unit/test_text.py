@@ -97,3 +97,13 @@ def test_a_formula_is_never_cut_and_a_run_in_heading_is_no_quote():
     assert quotable_sentences(line) == ["第 i 个头为 $$\\mathrm{softmax}\\! \\left(\\frac{QK^\\top}{\\sqrt{d_k}}\\right)V$$",
                                         "对一个查询，单头只产生一行分布。", "比如 $x.y$ 是内积。"]
     assert quotable_sentences("**显存账**：每个参数 16 字节。") == ["显存账：每个参数 16 字节。"]  # a bold label stays
+
+
+def test_a_run_in_heading_cut_by_a_chunk_boundary_is_no_quote():
+    """Review 14: a 1.2.1 chunk ends 「…关系。**为什么计算量不变。」 (its closing ** is in the next
+    chunk), and the heading was quoted as a sentence."""
+    from tutor.trust.check import quotable_sentences
+
+    assert quotable_sentences("多个头各有一行分布，可以各管一类关系。**为什么计算量不变。") == ["多个头各有一行分布，可以各管一类关系。"]
+    assert quotable_sentences("计算量不变。** 每个头的维度被压缩，总量同阶。") == ["每个头的维度被压缩，总量同阶。"]
+    assert quotable_sentences("It uses **bold words. Fine.") == ["It uses bold words.", "Fine."]  # not after a sentence end

@@ -146,6 +146,7 @@ class Features:
     ref_ratio: float = 0.0  # difflib ratio of the normalised answer to the normalised reference
     n_terms: int = 0  # distinct content terms of 2+ characters or with a digit
     text_head: str = ""  # the answer's first 40 characters (for the "I don't know" check)
+    mis_at: int = -1  # index of the misconception at mis_cos (-1: none)
 
 
 @dataclass
@@ -158,7 +159,8 @@ class Grade:
     "misconception", "other_item", "unrelated", and for "check" the doubts: claims.Claims kinds ("negation", "direction",
     "swap", "formula", "number"), "term_list", "too_long", "other_language", "near_misconception",
     "borderline";
-    coverage and similarity: the two components of the score.
+    coverage and similarity: the two components of the score; misconception: with the
+    "near_misconception" doubt, the item's listed misconception the answer is nearest to.
     """
 
     score: float
@@ -168,6 +170,7 @@ class Grade:
     matched: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    misconception: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -197,6 +200,12 @@ CLOSE_SCORE = 0.7
 # ≤ 5% labelled correct (0.15: 54 flagged, 1 correct, 35 partial, 18 wrong; 0.20: 79 with 6 correct).
 # Nothing is graded by it (evals/grader/REPORT.md)
 FAR_CLOSENESS = 0.15
+# a "check" answer whose best cosine to a listed misconception beats its best to the key points and
+# reference by this much is told which misconception it is near. Chosen on the fitting answers' check
+# verdicts that are neither close nor far, as the lowest of 0 / 0.02 / 0.05 whose flagged answers are
+# ≤ 5% labelled correct (0: 40 flagged, 4 correct; 0.02: 33, 3; 0.05: 20, 0 correct, 9 partial,
+# 11 wrong). Nothing is graded by it (evals/grader/REPORT.md)
+MIS_NEAR_GAP = 0.05
 HARD_CLAIMS = ("direction", "swap", "formula")  # never credited, whatever the model says (fired on 0 right answers of round 1)
 FEATURES = ("ref_cos", "ref_lex", "best_cos", "kp_cos_mean", "kp_cos_min", "coverage", "kp_min", "mis_gap", "other_gap",
             "novel", "foreign_pairs", "order", "negations", "negated", *(f"claim_{k}" for k in claims_mod.KINDS),
@@ -319,7 +328,8 @@ class Grader:
         novelty = sum(self.idf(t) for t in uniq if t not in q_terms and t not in _norm(question)) / tot if tot else 0.0
         copy_ratio = difflib.SequenceMatcher(None, _norm(a), _norm(question)).ratio()
         found = claims_mod.check(a, reference, key_points, question, english_reference)
-        mis_cos = max((dot(m, c) for m in mis_v for c in ch_v), default=-1.0)
+        mis_best = [max(dot(m, c) for c in ch_v) for m in mis_v]
+        mis_cos = max(mis_best, default=-1.0)
         best_cos = max([*kp_cos, *(dot(r, c) for r in ref_v for c in ch_v)])
         other_cos = max((dot(o, whole) for o in oth_v), default=-1.0)
         foreign, order = claims_mod.structure(a, reference, key_points, question)
@@ -331,11 +341,14 @@ class Grader:
         return Features(kp_lex, kp_cos, ref_cos, ref_lex, novelty, False, detect_lang(a) != detect_lang(reference),
                         copy_ratio, found.kinds(), mis_cos, best_cos, other_cos, len(a_terms) / max(len(terms(reference)), 1),
                         is_term_list(a), foreign, order, novel, negs, a_n == r_n, ref_ratio,
-                        len({t for t in a_terms if len(t) > 1 or t.isdigit()}), a[:40])
+                        len({t for t in a_terms if len(t) > 1 or t.isdigit()}), a[:40],
+                        mis_best.index(mis_cos) if mis_best else -1)
 
     # -- decision -------------------------------------------------------------------------
-    def decide(self, f: Features, key_points: list[str]) -> Grade:
-        """Apply the calibrated constants to features → Grade."""
+    def decide(self, f: Features, key_points: list[str], misconceptions: list[str] | None = None) -> Grade:
+        """Apply the calibrated constants to features → Grade. misconceptions: the item's, as
+        passed to `features` (only named in Grade.misconception)."""
+        misconceptions = list(misconceptions or [])
         p = self.params
         lo, hi, t_correct, t_partial = ((p.x_emb_lo, p.x_emb_hi, p.x_t_correct, p.x_t_partial) if f.cross
                                         else (p.emb_lo, p.emb_hi, p.t_correct, p.t_partial))
@@ -369,7 +382,7 @@ class Grader:
         if coverage == 0 and similarity == 0 and f.best_cos < UNRELATED_COS:
             return Grade(low, "wrong", 0.0, 0.0, [], list(key_points), ["unrelated"])
         if p.model:
-            return self._model_verdict(f, key_points, coverage, similarity, matched, missed)
+            return self._model_verdict(f, key_points, coverage, similarity, matched, missed, misconceptions)
         verdict = "correct" if score >= t_correct else "partial" if score >= t_partial else "wrong"
         if verdict == "partial" and not matched:
             # partial credit names what was right; an answer that covers no key point has none
@@ -385,14 +398,15 @@ class Grader:
             doubts.append("other_language")
         if f.mis_cos > -1 and f.mis_cos >= f.best_cos - p.mis_doubt:
             doubts.append("near_misconception")
+        near = self._near(f, misconceptions) if "near_misconception" in doubts else ""
         if verdict in ("correct", "partial") and doubts:
-            return Grade(score, "check", round(coverage, 4), round(similarity, 4), matched, missed, doubts)
+            return Grade(score, "check", round(coverage, 4), round(similarity, 4), matched, missed, doubts, near)
         if verdict == "wrong" and score >= p.t_check:
-            return Grade(score, "check", round(coverage, 4), round(similarity, 4), matched, missed, doubts + ["borderline"])
+            return Grade(score, "check", round(coverage, 4), round(similarity, 4), matched, missed, doubts + ["borderline"], near)
         return Grade(score, verdict, round(coverage, 4), round(similarity, 4), matched, missed, flags)
 
     def _model_verdict(self, f: Features, key_points: list[str], coverage: float, similarity: float,
-                       matched: list[str], missed: list[str]) -> Grade:
+                       matched: list[str], missed: list[str], misconceptions: list[str]) -> Grade:
         """The fitted verdict model: correct only when P(correct) ≥ p_correct, wrong when
         P(wrong) ≥ p_wrong, partial when P(partial) ≥ p_partial and a key point is covered,
         else "check". score = P(correct) + ½·P(partial)."""
@@ -428,6 +442,11 @@ class Grader:
         if pr.get("partial", 0.0) >= m["p_partial"] and matched:
             return Grade(score, "partial", cov, sim, matched, missed, [])
         doubts = list(f.claims) + (["term_list"] if f.term_list else []) + (["other_language"] if f.cross else [])
+        if f.mis_cos > -1 and f.mis_cos >= f.best_cos + MIS_NEAR_GAP:
+            # clearly nearer one of the item's listed misconceptions than anything it should say:
+            # named in the feedback (review 14: clearly wrong answers got "check yourself" with no
+            # word either way). Not a grade (MIS_NEAR_GAP)
+            return Grade(score, "check", cov, sim, matched, missed, ["near_misconception", *doubts], self._near(f, misconceptions))
         return Grade(score, "check", cov, sim, matched, missed, doubts or ["uncertain"])
 
     def grade(self, question: str, reference: str, key_points: list[str], answer: str,
@@ -439,7 +458,12 @@ class Grader:
         wrong, lone surrogates are replaced (text.clean_text)."""
         kps = list(key_points) or [reference]
         return self.decide(self.features(question, reference, kps, clean_text(answer or ""), english_reference,
-                                         misconceptions, others), kps)
+                                         misconceptions, others), kps, misconceptions)
+
+    @staticmethod
+    def _near(f: Features, misconceptions: list[str]) -> str:
+        """The listed misconception at f.mis_at, or "" when unknown."""
+        return misconceptions[f.mis_at] if 0 <= f.mis_at < len(misconceptions) else ""
 
 
 _TAG = re.compile(r"<\s*(script|style)\b.*?(</\s*\1\s*>|$)|<[^>\n]{0,200}>", re.I | re.S)

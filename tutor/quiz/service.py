@@ -61,7 +61,7 @@ _CLAIMS = "feedback.doubt.claims"
 DOUBTS = {"negation": _CLAIMS, "direction": _CLAIMS, "swap": _CLAIMS, "formula": _CLAIMS, "number": _CLAIMS,
           "contradicts": "feedback.doubt.contradicts", "term_list": "feedback.doubt.term_list",
           "too_long": "feedback.doubt.too_long", "edited_reference": "feedback.doubt.edited_reference",
-          "other_language": "feedback.doubt.other_language", "near_misconception": "feedback.doubt.near_misconception"}
+          "other_language": "feedback.doubt.other_language", "near_misconception": "feedback.near_misconception"}
 
 class BadAnswer(TutorError):
     """An answer that cannot be read for the item's type."""
@@ -281,6 +281,7 @@ class Quiz:
         matched: list[str] = []
         flags: list[str] = []
         far = False  # a short answer holding little of the item (grading.FAR_CLOSENESS): said so if unsure
+        near = ""  # the listed misconception a "check" answer is nearest to (Grade.misconception)
         if it.type == "choice":
             pick = self._choice(it, text)
             verdict, score = ("correct", 1.0) if pick == it.answer else ("wrong", 0.0)
@@ -296,6 +297,7 @@ class Quiz:
             g = self._grade_short(it, note, text)
             verdict, score, missed, matched, flags = g.verdict, g.score, g.missed, g.matched, list(g.flags)
             far = closeness(g, self.grader.params) <= FAR_CLOSENESS
+            near = "" if far else g.misconception  # far from everything: its nearest misconception is noise
             rating = PENDING if verdict == "check" else rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
         # hints are the one input besides the text that changes the outcome, and only the
         # scheduling: the verdict and score stay the grader's (the same text gets the same grade
@@ -327,7 +329,7 @@ class Quiz:
         if it.type == "short" and self.settings.quiz_llm_grader:
             explanation = self._rubric(it, text, notices)
         return Result(it.id, it.note_id, note.meta.title, it.type, text, verdict, score, rating,
-                      self._feedback(it, note, verdict, missed, flags, score, far), _correct_answer(it), due,
+                      self._feedback(it, note, verdict, missed, flags, score, far, near), _correct_answer(it), due,
                       latency_ms, missed, matched, notices, flags, explanation)
 
     def self_rate(self, user: str, item_id: str, rating: str | int, now: datetime | None = None) -> Result:
@@ -452,7 +454,7 @@ class Quiz:
         return self._grade_short(it, self.bank.note(it), self._answer_text(answer)[0])
 
     def _feedback(self, it: Item, note, verdict: str, missed: list[str], flags: list[str],
-                  score: float = 0.0, far: bool = False) -> str:
+                  score: float = 0.0, far: bool = False, near: str = "") -> str:
         """Feedback in Chinese with English alongside (tutor/wording.py); the item's own key
         points and explanation in the note's language."""
         head = wording(f"feedback.{verdict}" if it.type != "card" else "feedback.self_rated")  # a card's rating is the learner's
@@ -469,9 +471,10 @@ class Quiz:
         if verdict == "check":
             # why it could not decide, in one sentence, and which key points the answer mentions:
             # the learner rates themselves with the grader's reading in front of them
-            doubt = next((DOUBTS[f] for f in flags if f in DOUBTS), None)
+            # a misconception is named, so the learner can tell whether they said it (none when far)
+            doubt = next((DOUBTS[f] for f in flags if f in DOUBTS and (f != "near_misconception" or near)), None)
             if doubt:
-                lines.append(str(wording(doubt)))
+                lines.append(str(wording(doubt, misconception=near)))
             if score >= CLOSE_SCORE:
                 # review 10: right answers got no word of confirmation; this is closeness, not a grade
                 # (after a doubt sentence, which already says what cannot be checked, the short form:

@@ -474,7 +474,10 @@ def quotable_sentences(text: str) -> list[str]:
             continue
         if fenced or line.lstrip().startswith("|"):
             continue
-        # a run-in heading (「**为什么一个头不够。**」) ends what comes before it and is no answer itself
+        # a run-in heading (「**为什么一个头不够。**」) ends what comes before it and is no answer itself;
+        # one cut in two by a chunk boundary (「…关系。**为什么计算量不变。」, review 14) too
+        if line.count("**") % 2:
+            line = _RUN_IN_HEADING_CUT_HEAD.sub("", _RUN_IN_HEADING_CUT_TAIL.sub("", line))
         for seg in _RUN_IN_HEADING.split(line):
             # math is never cut: 「\mathrm{softmax}\!」 holds a '!' that ended a "sentence" mid-formula
             held: list[str] = []
@@ -488,6 +491,9 @@ def quotable_sentences(text: str) -> list[str]:
 
 
 _RUN_IN_HEADING = re.compile(r"\*\*[^*\n]{1,60}?[。！？.!?]\*\*")
+# (an opening ** is followed by the heading's text, a closing one by a space or the end)
+_RUN_IN_HEADING_CUT_TAIL = re.compile(r"(?:^|(?<=[。！？.!?]))\s*\*\*(?=\S)[^*\n]{1,60}?[。！？.!?]\s*$")  # the chunk ends after the heading
+_RUN_IN_HEADING_CUT_HEAD = re.compile(r"^\s*[^*\n]{1,60}?[。！？.!?]\*\*(?=\s|$)")  # the next chunk starts with its end
 _MATH_SPAN = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$")
 
 
