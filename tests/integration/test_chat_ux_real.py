@@ -139,3 +139,21 @@ def test_review14_normalization_comparisons_quote_the_layernorm_note(real_tutor)
     history = [{"role": "user", "content": before}, {"role": "assistant", "content": a0.answer}]
     f = real_tutor.ask("And how is it different from RMSNorm?", history=history, mode="quotes_first")
     assert f.sources[0].id == "2.1.4" and "RMSNorm" in f.answer.splitlines()[1], f.answer
+
+
+def test_follow_ups_on_layernorm_and_rlhf_quote_what_they_ask(real_tutor):
+    """Session 28: "What are its drawbacks?" after "Why do Transformers use layer normalization?"
+    quoted the definition again (the question names 2.1.4 only as part of its title "Layer
+    Normalization (LayerNorm, LN)"), and "How is it different from DPO?" after "What is RLHF?"
+    quoted SFT and PPO lines (the one DPO sentence had been quoted)."""
+    def turn(history, q):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        return a, history + [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+
+    _, h = turn([], "Why do Transformers use layer normalization?")
+    a, _ = turn(h, "What are its drawbacks?")
+    assert "Limitations:" in a.answer and "[1]" in a.answer, a.answer
+    _, h = turn([], "What is RLHF?")
+    a, _ = turn(h, "How is it different from DPO?")
+    quoted = [ln for ln in a.answer.splitlines() if ln.startswith("- ")]
+    assert quoted and "DPO" in quoted[0], a.answer

@@ -107,3 +107,12 @@ def test_a_run_in_heading_cut_by_a_chunk_boundary_is_no_quote():
     assert quotable_sentences("多个头各有一行分布，可以各管一类关系。**为什么计算量不变。") == ["多个头各有一行分布，可以各管一类关系。"]
     assert quotable_sentences("计算量不变。** 每个头的维度被压缩，总量同阶。") == ["每个头的维度被压缩，总量同阶。"]
     assert quotable_sentences("It uses **bold words. Fine.") == ["It uses bold words.", "Fine."]  # not after a sentence end
+
+
+def test_a_name_with_a_bracketed_gloss_also_names_its_parts():
+    from tutor.trust.check import name_parts
+
+    assert name_parts(["Layer Normalization (LayerNorm, LN)", "LN"]) == [
+        "Layer Normalization (LayerNorm, LN)", "LN", "Layer Normalization", "LayerNorm"]
+    assert name_parts(["层归一化（LN）"]) == ["层归一化（LN）", "层归一化", "LN"]
+    assert name_parts(["LoRA"]) == ["LoRA"]

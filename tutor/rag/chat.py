@@ -33,7 +33,7 @@ from tutor.llm import LLM, MESSAGE_OVERHEAD_TOKENS, Generation
 from tutor.prompts import Prompts
 from tutor.rag import budget, compare, followup
 from tutor.rag.chunking import LIMITS_KIND
-from tutor.rag.retrieve import Hit, Retriever, contains_words, is_covered, outline_matches
+from tutor.rag.retrieve import Hit, Retriever, found_names, contains_words, is_covered, outline_matches
 from tutor.text import DISPLAY_FIRST, citations, clean_input, detect_lang, leads_into_formula, neutralise_control, split_sentences
 from tutor.wording import w
 from tutor.trust import policy
@@ -41,6 +41,7 @@ from tutor.trust.check import (
     FALLBACK_HEADER,
     LIMIT_QUESTION,
     MISCONCEPTION_LABELS,
+    FIRST_AGAIN_QUOTES,
     QUOTES_HEADER,
     OTHER_QUOTES,
     SAME_QUOTES,
@@ -516,11 +517,28 @@ class Chat:
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
             line = OTHER_QUOTES
+            # a follow-up naming something new ("How is it different from DPO?" after "What is RLHF?")
+            # whose only sentence about it was quoted before: that one again first (the next ones
+            # alone were about SFT and PPO)
+            new = self._new_names(question, asked)
+            about = [ln for ln in text.splitlines()[1:] if any(contains_words(ln.lower(), n) for n in new)]
+            if about and rest.strip() and not any(contains_words(rest.lower(), n) for n in new):
+                rest, line = "\n".join([about[0], *rest.splitlines()]), FIRST_AGAIN_QUOTES
             if not rest.strip():
                 head, _, rest = text.partition("\n")
                 line = SAME_QUOTES
             text = f"{head}\n{line[lang]}\n{rest}"
         return text
+
+    def _new_names(self, question: str, asked: str | None) -> set[str]:
+        """Lower-cased outline names (titles, aliases) the learner's own words `asked` hold and the
+        rest of `question` (a follow-up's query: the earlier question first) does not."""
+        if not asked:
+            return set()
+        index = self.retriever.index
+        before = question.replace(asked, "")
+        old = {n for ns in found_names(before, index).values() for n in ns}
+        return {n for ns in found_names(asked, index).values() for n in ns} - old
 
     def _extractive_once(self, question: str, sources: list[Source], lang: str, header: dict[str, str],
                          asked: str | None, exclude: frozenset[str] = frozenset()) -> str:

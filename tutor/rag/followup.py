@@ -212,10 +212,10 @@ def pick_ordinal(question: str, prev: str, index) -> str | None:
 def _named_spans(text: str, index) -> list[tuple[int, int]]:
     """(start, length) of each outline name in text, in order, one per place ("model
     parallelism", not "parallelism" inside it)."""
-    from tutor.rag.retrieve import _found_names
+    from tutor.rag.retrieve import found_names
 
     low = text.lower()
-    spans = sorted({(low.find(n), len(n)) for ns in _found_names(text, index).values() for n in ns}, key=lambda x: (x[0], -x[1]))
+    spans = sorted({(low.find(n), len(n)) for ns in found_names(text, index).values() for n in ns}, key=lambda x: (x[0], -x[1]))
     named: list[tuple[int, int]] = []
     for start, size in spans:
         if not named or start >= named[-1][0] + named[-1][1]:

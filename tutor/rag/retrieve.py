@@ -183,7 +183,7 @@ def outline_matches(query: str, index: Index, shadowed: set[str] | None = None) 
     named: list[tuple[int, str]] = []
     for rx in (_NODE_ID, _CHAPTER_ZH, _CHAPTER_EN):
         named += [(1000 + m.count("."), m) for m in rx.findall(query)]
-    found = _found_names(query, index)
+    found = found_names(query, index)
     for node_id, own in found.items():
         # a title one topic shares with a prerequisite in another chapter ("LoRA": 3.4.2, and
         # 4.4.4, LoRA for diffusion models, built on it) names the prerequisite, the topic
@@ -205,7 +205,7 @@ def outline_matches(query: str, index: Index, shadowed: set[str] | None = None) 
     return out
 
 
-def _found_names(query: str, index: Index) -> dict[str, list[str]]:
+def found_names(query: str, index: Index) -> dict[str, list[str]]:
     """node id → the lower-cased names of it (title, English title, aliases; ≥ 2 characters,
     whole words for Latin ones) the query contains, leaving out a name seen only inside a
     longer matched name ("注意力" in "多头注意力" names nothing); nodes with none left out."""
@@ -223,7 +223,7 @@ def named_sections(query: str, index: Index) -> set[str]:
     empty for queries over NAMED_QUERY_MAX_CHARS characters."""
     if len(query) > NAMED_QUERY_MAX_CHARS:
         return set()
-    return {node_id for node_id in _found_names(query, index) if node_id.count(".") == 1}
+    return {node_id for node_id in found_names(query, index) if node_id.count(".") == 1}
 
 
 def prior_sections(query: str, index: Index, named: list[str]) -> set[str]:

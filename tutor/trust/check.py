@@ -605,6 +605,10 @@ OTHER_QUOTES = {  # …and, when the notes hold others, quotes those instead (re
     "zh": "（与这个追问最相关的句子前面已经摘录过，下面是笔记里其余相关的句子。）",
     "en": "(The sentences closest to this follow-up were quoted above already; here are the notes' next ones.)",
 }
+FIRST_AGAIN_QUOTES = {  # …except the sentences about a name the follow-up brings up, which come first again
+    "zh": "（第一句前面已经摘录过：笔记里讲它的就是这句；后面是笔记里其余相关的句子。）",
+    "en": "(The first sentence was quoted above already: it is what the notes say about this; then the notes' next ones.)",
+}
 QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so they may not answer
     "zh": "笔记原句摘录（按与问题共有的词挑选）：",
     "en": "Sentences quoted from the notes (picked by the words they share with the question):",
@@ -693,6 +697,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     low_q = question.lower()  # (a follow-up's referent is in the question before it)
     named = [b for b in best_names or () if len(b) >= 2 and name_in(low_q, b.lower())]  # best-note names asked
     names_best = bool(named)
+    # for its drawbacks, also a name's bracketed parts ("Layer Normalization (LayerNorm, LN)"); not
+    # above, where a named note's definition words stop counting: "Why do Transformers use layer
+    # normalization?" then lost 2.1.4's definition, which says why
+    names_best_part = names_best or any(len(b) >= 2 and name_in(low_q, b.lower()) for b in name_parts(best_names or ()))
     if pool is first and not ctx and in_lang and not names_best:
         # …unless another cited note has a sentence holding clearly more of the question than the
         # best note's sentences together: the best note matched it in another sense (「GAN 的模式崩溃」
@@ -753,7 +761,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
     # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
     # fine-tuning), quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks (review 8)
-    own_limits = best_names is None or names_best
+    own_limits = best_names is None or names_best_part
     if limits and own_limits and not any(_drawback(c[2]) for c in pool):
         # (an English summary seldom lists drawbacks: the note's own ones, in its language, beat none)
         pool = [c for c in cands if _drawback(c[2]) and c[0] == best_n] or pool
@@ -792,7 +800,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         def kept(i: int) -> float:  # …or for the stated drawbacks of a best note the question names (its
             # 「缺点：」 line may share no word with the follow-up: in another language, review 9)
             s = pool[i][2]
-            return rel(i, bool(ctx & set(content_tokens(s))) or (limits and names_best and pool[i][0] == best_n
+            return rel(i, bool(ctx & set(content_tokens(s))) or (limits and names_best_part and pool[i][0] == best_n
                                                                   and _stated_drawback(s)))
 
         top = max(kept(i) for i in best)
@@ -817,6 +825,17 @@ def quote_key(sentence: str) -> str:
 def quoted_in(answer: str) -> frozenset[str]:
     """The `quote_key`s of an answer's '- sentence [n]' lines."""
     return frozenset(quote_key(x.lstrip()[2:]) for x in answer.splitlines() if x.lstrip().startswith("- "))
+
+
+def name_parts(names: Sequence[str]) -> list[str]:
+    """The names, and each part of a name with a bracketed gloss: "Layer Normalization (LayerNorm,
+    LN)" also names "Layer Normalization", "LayerNorm" and "LN" ("Why do Transformers use layer
+    normalization?" named 2.1.4 by no alias, so its drawbacks follow-up left out the Limitations line)."""
+    out = list(names)
+    for n in names:
+        if re.search(r"[(（]", n):
+            out += [p.strip() for p in re.split(r"[()（）,，、]", n) if p.strip() and p.strip() not in out]
+    return out
 
 
 def name_in(text: str, name: str) -> bool:
