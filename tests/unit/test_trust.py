@@ -690,3 +690,15 @@ def test_a_question_naming_an_overview_gets_the_sentence_only_its_subtopic_state
     # without the subtopic marked as one, the named best note keeps its quotes (as before)
     alone = extractive_answer(q, [(1, overview), (2, reinforce)], "en", k=3, best_names=["policy gradient", "policy gradient methods"])
     assert "high-variance" not in alone, alone
+
+
+def test_a_follow_ups_noun_that_points_back_is_not_asked_about():
+    """Review 15: 「这个方法有什么缺点？」 after knowledge distillation quoted 「关系蒸馏……是本方法的延伸……
+    风险」 (方法 shared, 风险 a drawback cue) before the note's 「缺点：」 line."""
+    src = [(1, "知识蒸馏让小的学生模型模仿大的教师模型的输出分布。\n"
+               "关系蒸馏和自蒸馏是本方法的延伸；越狱蒸馏讨论用蒸馏传递或剥离安全行为的风险。\n"
+               "缺点：需要先有好的教师，训练时要同时跑教师前向，成本增加。")]
+    out = extractive_answer("什么是知识蒸馏？\n这个方法有什么缺点？", src, "zh", asked="这个方法有什么缺点？",
+                            best_names=["知识蒸馏"])
+    quoted = [ln for ln in out.splitlines() if ln.startswith("- ")]
+    assert quoted[0].startswith("- 缺点：") and not any("本方法" in ln for ln in quoted), out

@@ -597,6 +597,10 @@ FOLLOWUP_CONTEXT_WEIGHT = 0.5  # the follow-up's own words come first: 缺点, t
 FOLLOWUP_MIN_SHARE = 0.8  # a follow-up's quote scoring under this share of the best one is left out
 
 
+# a follow-up's noun that only points back at the topic (「这个方法」, "this approach")
+ANAPHORIC_NOUN = re.compile(r"(?:这个|这种|这类|该|此|那个|那种|这一|这套)\s*(?:方法|技术|模型|算法|思路|方案|机制|做法|技巧|框架|工具|东西)|"
+                            r"\b(?:this|that|these|those)\s+(?:methods?|approach(?:es)?|techniques?|models?|algorithms?|"
+                            r"ideas?|tricks?|frameworks?|tools?|things?)\b", re.I)
 SAME_QUOTES = {  # a follow-up whose quotes are an earlier answer's again says so (review 10)
     "zh": "（笔记里与这个追问最相关的，仍是前面已经摘录过的这几句。）",
     "en": "(The notes' sentences closest to this follow-up are the ones already quoted before.)",
@@ -653,6 +657,11 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
     first) then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
+    if asked is not None and asked != question:  # a follow-up (its query holds the earlier question)
+        # 「这个方法有什么缺点？」: 方法 stands for the topic, it is not asked about (it picked 7.3.1's
+        # 「关系蒸馏……是本方法的延伸……风险」 before the 「缺点：」 line, review 15)
+        q_toks -= {t for m in ANAPHORIC_NOUN.finditer(asked) for t in content_tokens(m.group(0))}
+        asked = ANAPHORIC_NOUN.sub(" ", asked)
     own = set(content_tokens(asked)) if asked is not None else q_toks
     own, ctx = (own, q_toks - own) if own else (q_toks, set())
     # a phrase that names a cited note's own topic (多头注意力 in the 1.2.4 note) is in most of its
