@@ -329,3 +329,20 @@ def test_a_repeat_avoiding_follow_up_quotes_only_the_notes_it_quoted_before(fake
         assert "[2]" not in more, more  # never another note's sentences as "the next ones"
         said |= quoted_in(more)
     assert more.splitlines()[1] == SAME_QUOTES["zh"] and "[2]" not in more, more
+
+
+def test_a_question_of_its_own_whose_quotes_were_given_before_gets_them_again_said_so(fake_tutor):
+    """Review 15: "How is layer normalization different from batch normalization?" after two
+    LayerNorm turns repeated the earlier quotes, so the next ones came instead, from CLIP and
+    operator fusion. A question of its own (asked == the query) gets the same quotes, said so."""
+    from tutor.rag.chat import Source
+    from tutor.trust.check import SAME_QUOTES, quoted_in
+
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+    srcs = [Source(n=1, id="3.2.4", title="RLHF", title_en="RLHF", score=0.03, relevance=0.9, snippet="",
+                   chunk_ids=list(idx.by_node["3.2.4"][:2]))]
+    q = "什么是 RLHF？"
+    first = chat._extractive(q, srcs, "zh", asked=q)
+    again = chat._extractive(q, srcs, "zh", asked=q, said=(quoted_in(first),))
+    assert again.splitlines()[1] == SAME_QUOTES["zh"] and quoted_in(again) == quoted_in(first), again

@@ -500,19 +500,29 @@ class Chat:
         rises (evals/answers/FOLLOWUPS.md, session 26)."""
         text = self._extractive_once(question, sources, lang, header, asked)
         now = quoted_in(text)
-        if now and any(now <= x for x in said):
+        if now and any(now <= x for x in said) and asked is not None and asked == question:
+            # a question of its own whose closest sentences were quoted before ("How is layer normalization
+            # different from batch normalization?" after two LayerNorm turns): the same ones, said so;
+            # the next sentences were any note's (CLIP's "batch-wide normalization", review 15)
+            head, _, rest = text.partition("\n")
+            text = f"{head}\n{SAME_QUOTES[lang]}\n{rest}"
+        elif now and any(now <= x for x in said):
             other = self._extractive_once(question, sources, lang, header, asked, exclude=frozenset().union(*said))
             # the notes' next sentences rather than the same answer again; with none, the same, said so.
             # Another cited note's sentence only when it holds two words of the topic (the search query's
             # words beyond the learner's own): with the topic's sentences used up, the pick moved to any
             # cited note (review 14: "What are its drawbacks?" after LayerNorm quoted attention
             # rollout), while DDIM's "10 to 50 times faster" after diffusion steps is on the topic
+            # …and one of the learner's own words ("faster"): on the topic alone, "and how long does that
+            # usually take?" after the beginner stage quoted the expert stage (blind9, session 28)
             cited = set(CITED_N.findall(text.partition("\n")[2]))
-            topic = set(content_tokens(question)) - set(content_tokens(asked or ""))
+            own = set(content_tokens(asked or ""))
+            topic = set(content_tokens(question)) - own
 
             def on_topic(line: str) -> bool:  # two of the topic's words: one ("layer") is a coincidence
-                shared = topic & set(content_tokens(line))
-                return bool(set(CITED_N.findall(line)) & cited) or len(shared) >= min(2, len(topic))
+                toks = set(content_tokens(line))
+                return (bool(set(CITED_N.findall(line)) & cited)
+                        or (len(topic & toks) >= min(2, len(topic)) and (not own or bool(own & toks))))
 
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))

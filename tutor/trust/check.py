@@ -602,8 +602,8 @@ ANAPHORIC_NOUN = re.compile(r"(?:这个|这种|这类|该|此|那个|那种|这�
                             r"\b(?:this|that|these|those)\s+(?:methods?|approach(?:es)?|techniques?|models?|algorithms?|"
                             r"ideas?|tricks?|frameworks?|tools?|things?)\b", re.I)
 SAME_QUOTES = {  # a follow-up whose quotes are an earlier answer's again says so (review 10)
-    "zh": "（笔记里与这个追问最相关的，仍是前面已经摘录过的这几句。）",
-    "en": "(The notes' sentences closest to this follow-up are the ones already quoted before.)",
+    "zh": "（笔记里与这个问题最相关的，仍是前面已经摘录过的这几句。）",
+    "en": "(The notes' sentences closest to this question are the ones already quoted before.)",
 }
 OTHER_QUOTES = {  # …and, when the notes hold others, quotes those instead (reviews 13a / 13b)
     "zh": "（与这个追问最相关的句子前面已经摘录过，下面是笔记里其余相关的句子。）",
