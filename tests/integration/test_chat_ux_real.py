@@ -157,3 +157,24 @@ def test_follow_ups_on_layernorm_and_rlhf_quote_what_they_ask(real_tutor):
     a, _ = turn(h, "How is it different from DPO?")
     quoted = [ln for ln in a.answer.splitlines() if ln.startswith("- ")]
     assert quoted and "DPO" in quoted[0], a.answer
+
+
+def test_review15_majors_on_the_real_stack(real_tutor):
+    """Review 15: (1) "How is layer normalization different from batch normalization?" after two
+    LayerNorm turns quoted CLIP and operator fusion as "the notes' next ones"; (2) 「为什么 Transformer
+    需要位置编码？」 quoted only learned embeddings, not 1.3's permutation sentence; (3) mixed precision
+    training was explained by no note (3.4.1 now does)."""
+    from tutor.trust.check import SAME_QUOTES
+
+    history = []
+    for q in ("What is layer normalization?", "Why is it used in transformers?"):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+    a = real_tutor.ask("How is layer normalization different from batch normalization?", history=history, mode="quotes_first")
+    assert "CLIP" not in a.answer and "batch normalization" in a.answer, a.answer
+    assert SAME_QUOTES["en"] in a.answer or "[1]" in a.answer.splitlines()[1], a.answer
+    a = real_tutor.ask("为什么 Transformer 需要位置编码？", mode="quotes_first")
+    assert "置换" in a.answer, a.answer
+    for q, word in (("什么是混合精度训练？", "损失缩放"), ("What is mixed precision training?", "loss scaling")):
+        a = real_tutor.ask(q, mode="quotes_first")
+        assert a.sources[0].id == "3.4.1" and word in a.answer, (q, a.answer)

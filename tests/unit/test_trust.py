@@ -702,3 +702,20 @@ def test_a_follow_ups_noun_that_points_back_is_not_asked_about():
                             best_names=["知识蒸馏"])
     quoted = [ln for ln in out.splitlines() if ln.startswith("- ")]
     assert quoted[0].startswith("- 缺点：") and not any("本方法" in ln for ln in quoted), out
+
+
+def test_the_clearly_best_quote_leads_and_a_named_sections_overview_joins():
+    """Review 15: "What is gradient checkpointing?" opened with a memory-accounting line (the notes'
+    order), its definition third; 「为什么 Transformer 需要位置编码？」 quoted only 1.3.2 (learned
+    embeddings) while the cited 1.3 overview, which the question names, says why."""
+    src = [(1, "With mixed-precision Adam each parameter needs about 16 bytes for weights and gradients.\n"
+               "Training uses small learning rates with warmup and few epochs.\n"
+               "Gradient checkpointing keeps activations only at a few checkpoint layers and recomputes the rest.")]
+    out = extractive_answer("What is gradient checkpointing?", src, "en")
+    assert "checkpointing" in out.splitlines()[1], out
+    src = [(1, "训练中很少出现的靠后位置学得不充分。\n可学习位置编码建一张嵌入表。\n这种做法在 ConvS2S 里已经用过。"),
+           (3, "自注意力对输入顺序是置换等变的，不加位置信息就分不清“猫追狗”和“狗追猫”。")]
+    q = "为什么 Transformer 需要位置编码？"
+    out = extractive_answer(q, src, "zh", best_names=["可学习位置编码"], parent=[3])
+    assert "[3]" in out.splitlines()[1], out
+    assert "[3]" not in extractive_answer(q, src, "zh", best_names=["可学习位置编码"])  # not named: as before

@@ -583,9 +583,14 @@ class Chat:
             return "\n".join([header[lang], *lines[0], *lines[1]])
         best = min(sources, key=lambda x: x.n).id if sources else ""
         kin = [x.n for x in sources if best and x.id.startswith(best + ".")]  # the best note's cited subtopics
+        # the cited overview of the best note's section, when the question names it (「为什么 Transformer 需要
+        # 位置编码？」 names 1.3, whose key point says why; 1.3.2 ranked first, review 15)
+        section = best.rsplit(".", 1)[0] if best.count(".") == 2 else ""
+        named = found_names(asked if asked is not None else question, self.retriever.index)
+        parent = [x.n for x in sources if section and x.id == section and section in named and best not in named]
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview),
-                                 kin=kin, exclude=exclude)
+                                 kin=kin, parent=parent, exclude=exclude)
 
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the

@@ -537,9 +537,14 @@ def _inside_quotes_kept(parts: list[str], max_chars: int = 320) -> list[str]:
 # A "why" question is answered by a sentence that gives a cause or a consequence; the one
 # restating the formula shares more words with the question but explains nothing.
 WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b", re.I)
-CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|"
-                        r"\bbecause\b|\bso that\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
+# (a purpose, 「为了……」, and 「不加……就……」 answer a why as well: review 15's temperature follow-up
+# quoted the T² line's 因为 over 「为了放大它，对 logits 除以温度 T」)
+CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|"
+                        r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
+# the best quote leads when it scores this much above the first in the notes' order ("What is gradient
+# checkpointing?" opened with 3.4.1's 16-bytes-per-parameter line, its definition third; review 15)
+LEAD_MARGIN = 0.25
 CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
 
 
@@ -623,7 +628,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
                       header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None,
                       topic_names: Sequence[str] = (), best_names: Sequence[str] | None = None,
-                      kin: Sequence[int] = (), exclude: frozenset[str] = frozenset()) -> str:
+                      kin: Sequence[int] = (), exclude: frozenset[str] = frozenset(), parent: Sequence[int] = ()) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -652,7 +657,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     the share of asked's tokens × (1 − w + w × the share of the last question's other tokens)
     + 0.1 × that share (w = FOLLOWUP_CONTEXT_WEIGHT), quotes under FOLLOWUP_MIN_SHARE of the
     best are left out, and whether "why" was asked is read from asked alone.
-    kin: citation numbers of the best source's cited subtopics (see the pool rule below); exclude:
+    kin: citation numbers of the best source's cited subtopics (see the pool rule below); parent:
+    that of its section's overview when the question names the section and not the best source
+    (the overview's sentences join the pool); exclude:
     `quote_key`s of sentences never to quote (an earlier answer's).
     Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
     first) then one '- sentence [n]' line per sentence."""
@@ -761,6 +768,12 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             and max(share(c[2], rest_naming) for c in kin_c)
             >= share("\n".join(c[2] for c in first), rest_naming) + OTHER_NOTE_MARGIN):
         pool = first + kin_c
+    # a question naming the best note's section (its overview cited as `parent`) and not the best note
+    # itself asks about the section's idea: the overview's sentences join (「为什么 Transformer 需要位置
+    # 编码？」: 1.3's 「不加位置信息就分不清……」 over 1.3.2's learned-embedding lines, review 15)
+    par_c = [c for c in in_lang if c[0] in parent and c not in pool]
+    if pool is first and not ctx and not names_best and par_c:
+        pool = first + par_c
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
         qv = embed([question])[0]
@@ -819,7 +832,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         top_share = max(share(pool[i][2], naming) for i in best)
         best = [i for i in best if share(pool[i][2], naming) > top_share - OTHER_NOTE_MARGIN]
     lines = [header[lang]]
-    for i in sorted(best, key=lambda i: pool[i][1]):  # keep the notes' own order
+    order = sorted(best, key=lambda i: pool[i][1])  # the notes' own order…
+    if order and rel(best[0]) >= rel(order[0]) + LEAD_MARGIN:
+        order = [best[0]] + [i for i in order if i != best[0]]  # …after a clearly better one
+    for i in order:
         n, _, s = pool[i]
         lines.append(f"- {cite(s, n)}")
     lines += [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
