@@ -99,7 +99,8 @@ CSS = """
   /* the round summary fits the screen: its six columns wrap instead of scrolling */
   #quiz-summary table { display: table; width: 100%; max-width: 100%; table-layout: auto; }
   #quiz-summary table :is(th, td) { min-width: 0; padding: 4px 3px; font-size: 0.85em; }
-  #quiz-summary table td { overflow-wrap: anywhere; }  /* a long note title breaks; the column heads stay whole */
+  /* a long note title breaks; the other cells break only between words ("Flashcar d", "1 0": review 15) */
+  #quiz-summary table td:nth-child(2) { overflow-wrap: anywhere; }
   /* touch-sized targets (44 px, Apple HIG / WCAG 2.5.5): the contest button and its ratings */
   #quiz-contest, #quiz-contest-box button { min-height: 44px; }
   /* phone: rows stack, except rows of buttons, which wrap */
