@@ -719,3 +719,13 @@ def test_the_clearly_best_quote_leads_and_a_named_sections_overview_joins():
     out = extractive_answer(q, src, "zh", best_names=["可学习位置编码"], parent=[3])
     assert "[3]" in out.splitlines()[1], out
     assert "[3]" not in extractive_answer(q, src, "zh", best_names=["可学习位置编码"])  # not named: as before
+
+
+def test_risks_ask_for_drawbacks():
+    """Review 16: "What are the risks of AI in medical imaging diagnosis?" was not read as a
+    drawbacks question (its Limitations line came third at best)."""
+    from tutor.trust.check import LIMIT_QUESTION
+
+    assert LIMIT_QUESTION.search("What are the risks of AI in medical imaging diagnosis?")
+    assert LIMIT_QUESTION.search("AI 在医疗影像诊断中有哪些风险？")
+    assert not LIMIT_QUESTION.search("What does the Adam optimizer keep per parameter?")

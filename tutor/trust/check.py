@@ -551,8 +551,9 @@ CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue deci
 # A question about weaknesses is answered by the note's drawbacks, which rarely repeat the word
 # the learner used (「那它的缺点呢？」 → 「效果上限受检索质量限制」): without this, the definition
 # or the strengths (sharing the topic's words) were quoted.
-LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|劣势|弊端|短板|坏处|weakness|drawback|limitation|downside|disadvantage|"
-                            r"shortcoming|\bcons\b", re.I)
+# (风险 / risks too: 「AI 在医疗影像诊断中有哪些风险？」 quoted 14.4.2's overview lines, not its 「缺点：」 line, review 16)
+LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|劣势|弊端|短板|坏处|风险|隐患|weakness|drawback|limitation|downside|disadvantage|"
+                            r"shortcoming|\bcons\b|\brisks?\b|\bpitfalls?\b", re.I)
 LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大|受[^，。；]{0,10}限|难以|无法|不能|不适合|容易|依赖|昂贵|风险|"
                         r"但|然而|\bdrawbacks?\b|\blimit(?:ation)?s?\b|\bweakness|\bcannot\b|\bcan't\b|\bcostly\b|"
                         r"\bexpensive\b|\bslow(?:er)?\b|\brequires?\b|\bstruggles?\b|\bhowever\b|\bbut\b|\brisks?\b", re.I)
