@@ -595,7 +595,8 @@ class Chat:
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the
         side a pronoun stands for is the question a follow-up refers to (the first line of
-        `query`) — or [] when it compares nothing, a side is not covered, or both find one note."""
+        `query`); that note alone when both sides find one note; [] when it compares nothing or a
+        side is not covered."""
         key = (asked, query)
         cached = self._sides  # (one dict per question: replaced, never shared across threads' writes)
         if key in cached:
