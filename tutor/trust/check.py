@@ -717,7 +717,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # for its drawbacks, also a name's bracketed parts ("Layer Normalization (LayerNorm, LN)"); not
     # above, where a named note's definition words stop counting: "Why do Transformers use layer
     # normalization?" then lost 2.1.4's definition, which says why
-    names_best_part = names_best or any(len(b) >= 2 and name_in(low_q, b.lower()) for b in name_parts(best_names or ()))
+    names_best_part = any(len(b) >= 2 and name_in(low_q, b.lower()) for b in name_parts(best_names or ()))
     if pool is first and not ctx and in_lang and not names_best:
         # …unless another cited note has a sentence holding clearly more of the question than the
         # best note's sentences together: the best note matched it in another sense (「GAN 的模式崩溃」
