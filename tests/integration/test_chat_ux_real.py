@@ -178,3 +178,12 @@ def test_review15_majors_on_the_real_stack(real_tutor):
     for q, word in (("什么是混合精度训练？", "损失缩放"), ("What is mixed precision training?", "loss scaling")):
         a = real_tutor.ask(q, mode="quotes_first")
         assert a.sources[0].id == "3.4.1" and word in a.answer, (q, a.answer)
+
+
+@pytest.mark.parametrize("q,word", [("AI 在医疗影像诊断中有哪些风险？", "标注昂贵"),
+                                    ("What are the risks of AI in medical imaging?", "annotation is expensive")])
+def test_review16_a_risks_question_quotes_the_notes_drawbacks(real_tutor, q, word):
+    """Review 16 (major): a question on the risks of AI in medical imaging quoted 14.4.2's overview
+    lines and none of its drawbacks."""
+    a = real_tutor.ask(q, mode="quotes_first")
+    assert a.sources[0].id == "14.4.2" and word in a.answer, a.answer

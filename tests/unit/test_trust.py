@@ -729,3 +729,25 @@ def test_risks_ask_for_drawbacks():
     assert LIMIT_QUESTION.search("What are the risks of AI in medical imaging diagnosis?")
     assert LIMIT_QUESTION.search("AI 在医疗影像诊断中有哪些风险？")
     assert not LIMIT_QUESTION.search("What does the Adam optimizer keep per parameter?")
+
+
+def test_a_risks_question_in_its_own_words_gets_the_best_notes_stated_drawbacks():
+    """Review 16: 「AI 在医疗影像诊断中有哪些风险？」 names 14.4.2 by no alias, and its overview lines
+    (「风险预测」 holds the question's 风险) outscored the 「缺点：」 line on the question's words, so no
+    drawback was quoted. Its topic words are the note's names' words: the 「缺点：」 line comes after
+    the quotes. A technique inside a note (梯度检查点 in full fine-tuning) still does not get the
+    note's own drawbacks."""
+    zh = ("医疗健康是 AI 门槛最高的应用领域之一。主要方向包括：医学影像（眼底、胸片、CT、MRI、病理切片）的筛查、诊断与"
+          "分割；电子病历和临床文本的信息抽取与风险预测；药物研发与蛋白质结构预测。\n"
+          "医学影像是医疗 AI 最成熟的方向：分类做筛查与诊断，分割（如 U-Net）做病灶和器官勾画，评估用灵敏度、特异度、AUC 与 Dice\n"
+          "回顾性高分不等于临床有效：泰国诊所的部署研究发现，光线和拍摄条件导致大量图像无法分级，流程与工作量问题同样关键\n"
+          "- 优点：在标准化影像任务上可达到专科医生水平。- 缺点：标注昂贵且医生间一致性有限；跨医院、跨设备泛化差。")
+    names = ["医疗健康", "医学影像", "医疗AI", "辅助诊断", "AI in healthcare"]
+    out = extractive_answer("AI 在医疗影像诊断中有哪些风险？", [(1, zh)], "zh", k=3, best_names=names)
+    assert "标注昂贵" in out, out
+    ft = ("全参微调一般依赖 ZeRO 分片、梯度检查点和混合精度等显存优化手段。\n"
+          "梯度检查点用重算激活换显存，反向传播时重新计算前向激活。\n"
+          "单卡装不下时要配合梯度检查点和分片。\n"
+          "- 缺点：显存和算力需求高；每个任务都要存一份完整权重。")
+    ft_names = ["全参数微调", "全参微调", "full fine-tuning"]
+    assert "算力需求高" not in extractive_answer("梯度检查点有什么缺点？", [(1, ft)], "zh", k=3, best_names=ft_names)

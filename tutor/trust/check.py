@@ -784,17 +784,18 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
     # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
     # fine-tuning), quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks (review 8)
-    own_limits = best_names is None or names_best_part
+    # …but a question of its own naming no note, whose topic words are mostly the best note's names'
+    # words, asks about that note's topic in its own words: 「AI 在医疗影像诊断中有哪些风险？」 (医疗, 影像,
+    # 诊断 and AI are in 14.4.2's 医疗健康, 医学影像, 辅助诊断, 医疗AI; review 16); 「梯度检查点有什么缺点？」
+    # is not 3.4.1's topic (no word of its names)
+    topic = {t for t in naming if not LIMIT_QUESTION.search(t)}
+    name_toks = {t for b in best_names or () for t in content_tokens(b)}
+    in_own_words = not ctx and bool(topic) and 2 * len(topic & name_toks) > len(topic)
+    own_limits = best_names is None or names_best_part or in_own_words
     if limits and own_limits and not any(_drawback(c[2]) for c in pool):
         # (an English summary seldom lists drawbacks: the note's own ones, in its language, beat none)
         pool = [c for c in cands if _drawback(c[2]) and c[0] == best_n] or pool
         sims = [0.0] * len(pool)
-    stated: list[tuple[int, int, str]] = []
-    if limits and own_limits and not any(STATED_LIMIT.search(c[2]) for c in pool):
-        # the pool's drawbacks are only sentences with "but" or "requires" in them ("What are the
-        # weaknesses of PPO?" quoted "…gains are clipped but harmful changes are still penalized"):
-        # the best note's own 「缺点：」 line comes as well, after them
-        stated = [c for c in cands if _stated_drawback(c[2]) and c[0] == best_n][:1]
 
     # a question naming the best note (「知识蒸馏里的温度是干什么用的？」): the name's words are in its
     # definition sentences, not in what was asked about; they pick nothing among its sentences
@@ -832,6 +833,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if moved and best:  # and the sentences of the other sense go: those holding clearly less of the question
         top_share = max(share(pool[i][2], naming) for i in best)
         best = [i for i in best if share(pool[i][2], naming) > top_share - OTHER_NOTE_MARGIN]
+    stated: list[tuple[int, int, str]] = []
+    if limits and own_limits and not any(STATED_LIMIT.search(pool[i][2]) for i in best):
+        # the quotes' drawbacks are only sentences with "but" or "requires" in them ("What are the
+        # weaknesses of PPO?" quoted "…gains are clipped but harmful changes are still penalized"),
+        # or none (14.4.2's 「风险预测」 and overview lines outscored its 「缺点：」 line on the
+        # question's words, review 16): the best note's own 「缺点：」 line comes as well, after them,
+        # in the question's language when it has one
+        stated = sorted((c for c in cands if _stated_drawback(c[2]) and c[0] == best_n),
+                        key=lambda c: detect_lang(c[2]) != lang)[:1]
     lines = [header[lang]]
     order = sorted(best, key=lambda i: pool[i][1])  # the notes' own order…
     if order and rel(best[0]) >= rel(order[0]) + LEAD_MARGIN:
