@@ -25,6 +25,7 @@ from tutor.rag.embed import (
 from tutor.rag.index import Index, IngestReport
 from tutor.rag.retrieve import Hit, Retriever
 from tutor.text import clean_input, english_sentences
+from tutor.wording import w
 
 
 class BadChapter(TutorError):
@@ -231,7 +232,7 @@ class Tutor:
             return None
         valid = [c.id for c in self.corpus.outline.chapters()]
         if str(chapter) not in valid:
-            raise BadChapter(f"unknown chapter {chapter!r}; use a chapter number from {valid[0]} to {valid[-1]}")
+            raise BadChapter(w("error.unknown_chapter", chapter=str(chapter), first=valid[0], last=valid[-1]))
         return str(chapter)
 
 

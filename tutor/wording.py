@@ -203,6 +203,7 @@ TABLE: dict[str, tuple[str, str]] = {
                        "answer trimmed from {n} to {limit} characters (TUTOR_QUIZ_MAX_ANSWER_CHARS)"),
     "notice.rubric_unavailable": ("LLM 评语不可用：{error}", "LLM rubric unavailable: {error}"),
     # -- quiz errors (shown in the quiz tab as ⚠ and on the CLI's stderr) ----------------------
+    "error.unknown_chapter": ("未知的章节 {chapter!r}；请用 {first} 到 {last} 的章节号", "unknown chapter {chapter!r}; use a chapter number from {first} to {last}"),
     "error.not_inside": ("{inner} 不在 {outer} 之内；去掉其中一个筛选条件", "{inner} is not inside {outer}; drop one of the filters"),
     "error.no_items_under": ("{scope} 下还没有测验题；有测验题的章节是 {first}-{last}",
                              "no quiz items under {scope} yet; notes with quiz items exist for chapters {first}-{last}"),

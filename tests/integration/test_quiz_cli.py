@@ -38,7 +38,7 @@ def test_unknown_chapter_and_bad_files_exit_2_with_one_line(tmp_path):
     home = tmp_path / "home"
     r = run_cli(["quiz", "--chapter", "99"], home)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == ["error: unknown chapter '99'; use a chapter number from 1 to 16"]
+    assert r.stderr.strip().splitlines() == ["error: 未知的章节 '99'；请用 1 到 16 的章节号 / unknown chapter '99'; use a chapter number from 1 to 16"]
     r = run_cli(["quiz", "--section", "3.9"], home)
     assert r.returncode == 2 and "unknown section '3.9'" in r.stderr
     r = run_cli(["quiz", "--topic", "3.9.9"], home)
