@@ -188,6 +188,7 @@ TABLE: dict[str, tuple[str, str]] = {
                                         "depends on the change."),
     "feedback.doubt.other_language": ("回答和题目用的语言不同，自动评分把握不大。",
                                       "The answer is in another language than the item, so the grader is less sure."),
+    "chat.misconceptions": ("常见误区", "Common misconceptions"),
     "feedback.near_misconception": ("你的回答与这道题的一个常见误区意思相近：「{misconception}」——请核对你是否这样说了。",
                                     "Your answer is close in meaning to a common misconception about this item: "
                                     "\"{misconception}\" — check whether that is what you said."),

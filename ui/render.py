@@ -180,6 +180,10 @@ def snippet(source, limit: int = 180, math: str = "unicode") -> str:
         item = _LIST_ITEM.match(ln)
         ln = _ITEM_AFTER_END.sub(" · ", ln[item.end():] if item else ln)
         body += (" · " if item and body else " " if body else "") + ln
+    if len(lines) > 1 and lines[0].rstrip().endswith("· 常见误区"):
+        # the heading is the only sign these are wrong claims: without it a skimming learner read
+        # 「"SHAP 值大就说明该特征对结果有因果影响"——…」 as a fact (review 16)
+        body = f"{label('chat.misconceptions')}: {body}"
     body = re.sub(r"\*\*|__", "", body)  # Markdown bold is no text: the panel is plain HTML, the list bolds itself
     body = math_to_unicode(body) if math == "unicode" else body
     if len(body) > limit:

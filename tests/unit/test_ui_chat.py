@@ -408,3 +408,15 @@ def test_a_send_ticket_whose_event_never_ran_expires(monkeypatch):
     assert not log.ticket("s", "q1")
     monkeypatch.setattr(sessions, "TICKET_TTL_S", 0)  # (every ticket is older than that)
     assert log.ticket("s", "q1")
+
+
+def test_a_snippet_of_misconceptions_says_they_are_misconceptions():
+    """Review 16: 12.1.1's card began 「"SHAP 值大就说明该特征对结果有因果影响"——…」 with no label,
+    so a skimming learner could read the wrong claim as a fact."""
+    from types import SimpleNamespace
+
+    from ui.render import snippet
+
+    src = SimpleNamespace(snippet="SHAP（SHAP）· 常见误区\n- \"SHAP 值大就说明有因果影响\"——它只反映模型如何使用特征。")
+    assert snippet(src).startswith("常见误区 Common misconceptions: \"SHAP 值大")
+    assert not snippet(SimpleNamespace(snippet="SHAP · 概念\nSHAP 把预测分给特征。")).startswith("常见误区")
