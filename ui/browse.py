@@ -9,6 +9,7 @@ corpus covers some chapters only) still show their place in the outline and chil
 from __future__ import annotations
 
 import html
+import re
 
 from tutor.errors import TutorError
 from tutor.quiz.items import from_front_matter
@@ -23,23 +24,35 @@ class UnknownNode(TutorError):
     """A Browse 'go to' text that matches no outline id or title."""
 
 
-def _a(node, current: str | None, has_note: bool) -> str:
+def _a(node, current: str | None, has_note: bool, title_en: str = "") -> str:
     cls = " ".join(c for c in ("current" if node.id == current else "", "" if has_note else "nonote") if c)
+    en = f' <span class="en">{html.escape(title_en)}</span>' if title_en else ""  # (learners also search in English)
     return (f'<a data-id="{node.id}" class="{cls}" title="{"" if has_note else w("browse.no_note")}">'
-            f"{node.id} {html.escape(node.title)}</a>")
+            f"{node.id} {html.escape(node.title)}{en}</a>")
+
+
+def english_title(corpus, node) -> str:
+    """The English title of the node's note, shown beside a Chinese outline title (learners also
+    search in English); "" for a title with no Chinese in it (「Query-Key-Value」) or no note."""
+    note = corpus.notes.get(node.id)
+    return note.meta.title_en if note and note.meta.title_en and re.search(r"[\u4e00-\u9fff]", node.title) else ""
 
 
 def tree_html(corpus, current: str | None = None) -> str:
     """Nested <details> per chapter and section; the branch holding `current` is open and
     `current` highlighted. Nodes without a note are muted."""
     outline, notes = corpus.outline, corpus.notes
+
+    def en(node) -> str:
+        return english_title(corpus, node)
+
     path = {n.id for n in outline.path(current)} if current and current in outline else set()
     parts = ['<nav class="tree">']
     for ch in outline.chapters():
-        parts.append(f'<details{" open" if ch.id in path else ""}><summary>{_a(ch, current, ch.id in notes)}</summary>')
+        parts.append(f'<details{" open" if ch.id in path else ""}><summary>{_a(ch, current, ch.id in notes, en(ch))}</summary>')
         for sec in outline.children(ch.id):
-            parts.append(f'<details{" open" if sec.id in path else ""}><summary>{_a(sec, current, sec.id in notes)}</summary><ul>')
-            parts += [f"<li>{_a(t, current, t.id in notes)}</li>" for t in outline.children(sec.id)]
+            parts.append(f'<details{" open" if sec.id in path else ""}><summary>{_a(sec, current, sec.id in notes, en(sec))}</summary><ul>')
+            parts += [f"<li>{_a(t, current, t.id in notes, en(t))}</li>" for t in outline.children(sec.id)]
             parts.append("</ul></details>")
         parts.append("</details>")
     parts.append("</nav>")

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from tutor.errors import TutorError
 from tutor.wording import TABLE, label, text, w
 
+from .browse import english_title
+
 TYPE_LABEL = {t: label(f"type.{t}") for t in ("choice", "short", "card")}
 VERDICT = {v: (cls, label(f"verdict.{v}")) for v, cls in (("correct", "verdict-ok"), ("partial", "verdict-partial"),
                                                           ("wrong", "verdict-bad"), ("check", "verdict-partial"))}
@@ -79,7 +81,8 @@ def scope_choices(corpus) -> list[tuple[str, str]]:
     out = [(label("common.all"), "")]
     for node in corpus.outline.nodes:
         if node.level < 3 and any(nid == node.id or nid.startswith(node.id + ".") for nid in with_items):
-            out.append((("" if node.level == 1 else "　") + f"{node.id} {node.title}", node.id))
+            en = f" · {en}" if (en := english_title(corpus, node)) else ""
+            out.append((("" if node.level == 1 else "　") + f"{node.id} {node.title}{en}", node.id))
     return out
 
 

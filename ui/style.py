@@ -29,6 +29,7 @@ CSS = """
 .tree details { margin-left: 0.6em; }
 .tree ul { margin: 0 0 0 1.2em; padding: 0; list-style: none; }
 .tree .nonote { opacity: 0.55; }
+.tree .en { opacity: 0.7; font-size: 0.9em; }
 .tree .current { font-weight: 700; background: var(--color-accent-soft, #fde68a); border-radius: 4px; padding: 0 3px; }
 .node-links a { display: inline-block; margin: 2px 6px 2px 0; padding: 1px 8px; border: 1px solid var(--border-color-primary); border-radius: 12px; }
 .verdict-ok { color: #15803d; font-weight: 700; }

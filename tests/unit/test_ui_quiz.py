@@ -113,6 +113,8 @@ def test_scope_choices_cover_chapters_and_sections_with_items(tutor):
     ids = [i for _, i in quiz.scope_choices(tutor.corpus)]
     assert ids[0] == "" and "3" in ids and "3.4" in ids and "3.4.2" not in ids
     assert all(tutor.quiz.bank.select(i) for i in ids[1:])
+    labels = dict((i, t) for t, i in quiz.scope_choices(tutor.corpus))
+    assert " · " in labels["3.4"] and labels["3.4"].split(" · ")[1].isascii()  # English beside (review 16)
 
 
 def test_progress_overview_after_answers(tutor, tmp_path):
