@@ -188,19 +188,28 @@ class Tutor:
                                                detect_lang(question), s.rewrite_followups, prev))
         return query
 
+    def _model_name(self) -> str:
+        """The configured model's file name without loading it; "" when it cannot be found."""
+        if self._llm is not None:
+            return self._llm.name
+        try:
+            return model_name(self.settings)
+        except TutorError:
+            return ""
+
     def answer_mode(self, mode: str | None = None) -> str:
         """The concrete answer mode ("quotes_first" | "checked" | "stream") for `mode` (default
         settings.answer_mode) and the configured model, without loading it (trust/policy.py)."""
         from tutor.trust import policy
 
-        if self._llm is not None:
-            name = self._llm.name
-        else:
-            try:
-                name = model_name(self.settings)
-            except TutorError:
-                name = ""
-        return policy.resolve(mode or self.settings.answer_mode, name, self.settings.answer_check)
+        return policy.resolve(mode or self.settings.answer_mode, self._model_name(), self.settings.answer_check)
+
+    def measured_acceptance(self) -> tuple[int, int] | None:
+        """(answers kept as the model's own, answers measured) for the configured model, or None
+        when unmeasured (trust/policy.py MEASURED)."""
+        from tutor.trust import policy
+
+        return policy.measured(self._model_name())
 
     def ask(self, question: str, history: list[dict] | None = None, chapter: str | None = None,
             mode: str | None = None) -> Answer:

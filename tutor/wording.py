@@ -269,7 +269,11 @@ TABLE: dict[str, tuple[str, str]] = {
     "progress.by_chapter": ("各章掌握度", "Mastery by chapter"),
     "progress.next_topics": ("推荐下一步", "Next topics"),
     "progress.by_section": ("各节掌握度", "Mastery by section"),
-    "progress.legend": ("红 低 → 绿 高；白：尚未练习；灰：无测验题", "red low → green high; white: not practised yet; grey: no quiz items"),
+    "progress.legend": ("红 低 → 绿 高；白：尚未练习；灰：无测验题。一节的颜色是其中各篇笔记掌握度的平均（没练过的笔记算 0），"
+                        "一篇笔记要答过至少 3 道题（题少时全部）才能满分，所以只答对一题的节仍偏红",
+                        "red low → green high; white: not practised yet; grey: no quiz items. A section's colour is the mean "
+                        "mastery of its notes (notes not practised count 0), and a note needs at least 3 of its items answered "
+                        "(all, when it has fewer) for full marks, so a section with one right answer stays reddish"),
     "progress.history": ("复习记录", "Review history"),
     "progress.time_utc": ("时间", "time (UTC)"),
     "progress.fsrs": ("评级", "FSRS rating"),
@@ -427,6 +431,11 @@ TABLE: dict[str, tuple[str, str]] = {
     # (no emoji in status lines: Debian's chromium with fonts-noto-cjk draws them as empty boxes, review 10)
     "chat.working": ("正在检索笔记…", "searching the notes…"),
     "chat.reading": ("模型正在读入笔记（小型 CPU 上约需几十秒），随后开始写…", "the model is reading the notes (some tens of seconds on a small CPU), then writes…"),
+    "chat.reading_weak": ("模型正在读入笔记，随后开始写（小型 CPU 上约需一分钟）。注意：当前模型的讲解在抽样中只有 {kept}/{total} 次通过与笔记的核对，"
+                          "多半不会显示；更强的模型见 README「Use a stronger model」",
+                          "the model is reading the notes, then writes (about a minute on a small CPU). Note: this model's "
+                          "explanations passed the check against the notes {kept} of {total} times in a sample, so this one "
+                          "will most likely not be shown; for a stronger model see the README, \"Use a stronger model\""),
     "chat.writing": ("正在写回答，核对笔记后显示（已写 {n} 字）…",
                      "writing the answer; it appears once checked against the notes ({n} characters so far)…"),
     "chat.rewriting": ("第一次写的回答与笔记不符，正在重写…", "the first draft did not match the notes; rewriting…"),

@@ -37,6 +37,17 @@ ChatUpdate = tuple[object, list[dict], str, str]  # (question box, chat messages
 KEEP = gr.skip()  # leave the question box alone: the learner may be typing the next question
 
 
+def reading(tutor) -> str:
+    """The Explain progress line; for a model measured to fail the check it says so, before the
+    wait (review 16: 78 s for an explanation that was not shown)."""
+    from tutor.trust.policy import ACCEPTANCE_BAR
+
+    m = getattr(tutor, "measured_acceptance", lambda: None)()
+    if m is None or m[0] / m[1] >= ACCEPTANCE_BAR:
+        return READING
+    return w("chat.reading_weak", kept=m[0], total=m[1])
+
+
 def model_history(messages: list[dict] | None) -> list[dict]:
     """[{"role", "content"}] for the model: display-only messages dropped, decoration stripped."""
     out = []
@@ -93,7 +104,7 @@ def respond(tutor, message: str, history: list[dict] | None, chapter: str | None
             if kind == "sources":
                 panel = sources_panel(value)
                 checked = getattr(tutor, "answer_mode", lambda m: m)(mode) == "checked"
-                shown[-1] = {"role": "assistant", "content": READING if checked else "…"}
+                shown[-1] = {"role": "assistant", "content": (reading(tutor) if explain else READING) if checked else "…"}
                 yield KEEP, list(shown), panel, ""
             elif kind == "draft":
                 drafted += len(value)

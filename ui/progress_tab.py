@@ -39,7 +39,9 @@ def build(tutor, user: gr.Dropdown) -> ProgressTab:
             with gr.Column(scale=2, min_width=280):
                 gr.Markdown(f"#### {label('progress.next_topics')}")
                 path = link_html("", elem_id="progress-path")
-        gr.Markdown(f"#### {label('progress.by_section')} <small>({w('progress.legend')})</small>")
+        gr.Markdown(f"#### {label('progress.by_section')}")
+        # how the colour is made: one Good answer left a section red with no word why (review 16)
+        gr.Markdown(f"<small>{w('progress.legend')}</small>", elem_id="progress-legend")
         heat = link_html("", elem_id="progress-heatmap")
         gr.Markdown(f"#### {label('progress.history')}\n{progress.scroll_hint()}")
         history = gr.Dataframe(headers=progress.HISTORY_COLUMNS, interactive=False, elem_id="progress-history", wrap=True)

@@ -56,6 +56,8 @@ def test_answer_a_quiz_item_and_see_it_in_progress(page, ui_tutor):
     page.wait_for_function("() => document.querySelector('#progress-history')?.innerText.includes('3.4.2 LoRA')")
     assert "卡片 cards: 1" in page.inner_text("#progress-due")
     assert page.locator("#progress-heatmap td a[data-id]").count() == 64
+    # review 16: a Good answer left a section red with no word why; the legend says how colours are made
+    assert "at least 3 of its items" in page.inner_text("#progress-legend")
     assert page.locator("#progress-path a[data-id]").count() >= 1
     shot(page, "progress")
     page.locator('#progress-heatmap a[data-id="3.4"]').click()  # a section opens in Browse

@@ -289,3 +289,18 @@ def test_quoted_sentences_are_whole_and_never_code():
             "```python\nh = x @ W0.T  # frozen\n```\n| a | b |\n训练伪代码：见上。")
     assert quotable_sentences(text) == [
         "RoPE was introduced in the RoFormer paper by Su et al. (2021) and rotates q and k.", "It is relative.", "训练伪代码：见上。"]
+
+
+def test_explain_warns_before_the_wait_when_the_model_is_measured_to_fail(tutor, monkeypatch):
+    """Review 16: Explain waited 78 s, then said the explanation was not shown; with a model
+    measured to fail the check (SmolLM2: 0 of 31), the progress line says so before the wait."""
+    from ui.chat import READING
+
+    chat = list(respond(tutor, Q, [], "", None, "quotes_first"))[-1][1]
+    tutor.llm.replies = [cited(note_sentence(tutor))]
+    lines = [u[1][-1]["content"] for u in respond(tutor, "", chat, "", None, explain=True)]
+    assert READING in lines and not any("0/31" in s for s in lines)  # the fake model is unmeasured
+    monkeypatch.setattr(tutor, "measured_acceptance", lambda: (0, 31))
+    tutor.llm.replies = [cited(note_sentence(tutor))]
+    lines = [u[1][-1]["content"] for u in respond(tutor, "", chat, "", None, explain=True)]
+    assert any("0/31" in s and "0 of 31" in s for s in lines) and READING not in lines

@@ -44,12 +44,18 @@ class BadMode(TutorError):
     """answer_mode not one of MODES."""
 
 
-def acceptance(model_name: str) -> float | None:
-    """Measured share in [0, 1] of the model's answers that passed the check, or None if unmeasured."""
+def measured(model_name: str) -> tuple[int, int] | None:
+    """(answers kept, answers measured) for the model (MEASURED), or None if unmeasured."""
     for prefix, (kept, total, _) in MEASURED.items():
         if model_name.startswith(prefix):
-            return kept / total
+            return kept, total
     return None
+
+
+def acceptance(model_name: str) -> float | None:
+    """Measured share in [0, 1] of the model's answers that passed the check, or None if unmeasured."""
+    m = measured(model_name)
+    return m[0] / m[1] if m else None
 
 
 def resolve(mode: str, model_name: str, answer_check: bool) -> str:
