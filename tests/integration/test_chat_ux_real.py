@@ -187,3 +187,23 @@ def test_review16_a_risks_question_quotes_the_notes_drawbacks(real_tutor, q, wor
     lines and none of its drawbacks."""
     a = real_tutor.ask(q, mode="quotes_first")
     assert a.sources[0].id == "14.4.2" and word in a.answer, a.answer
+
+
+def test_review17_a_why_question_in_a_distillation_conversation_stays_on_distillation(real_tutor):
+    """Review 17 (major): 「为什么软标签比硬标签包含更多信息？」 after two distillation turns was
+    answered from label smoothing, and the next risks question quoted label smoothing's history
+    and formula; "What are its drawbacks?" after a comparison names both sides' notes."""
+    history = []
+    answers = []
+    for q in ("什么是知识蒸馏？", "它的温度参数起什么作用？", "为什么软标签比硬标签包含更多信息？", "这个方法有什么缺点和风险？"):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        answers.append(a)
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+    assert answers[2].sources[0].id == "7.3.1" and "相对相似度" in answers[2].answer, answers[2].answer
+    assert answers[3].sources[0].id == "7.3.1" and "需要先有好的教师" in answers[3].answer, answers[3].answer
+    history = []
+    for q in ("How is quantization different from knowledge distillation?", "How do I bake chocolate chip cookies?"):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+    a = real_tutor.ask("What are its drawbacks?", history=history, mode="quotes_first")
+    assert {s.id for s in a.sources[:2]} == {"7.1", "7.3.1"} and "teacher" in a.answer, a.answer

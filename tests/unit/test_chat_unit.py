@@ -346,3 +346,61 @@ def test_a_question_of_its_own_whose_quotes_were_given_before_gets_them_again_sa
     first = chat._extractive(q, srcs, "zh", asked=q)
     again = chat._extractive(q, srcs, "zh", asked=q, said=(quoted_in(first),))
     assert again.splitlines()[1] == SAME_QUOTES["zh"] and quoted_in(again) == quoted_in(first), again
+
+
+def test_a_question_naming_the_conversations_note_stays_on_it(fake_tutor):
+    """Review 17 (major): after 「什么是知识蒸馏？」, 「为什么软标签比硬标签包含更多信息？」 (软标签 names
+    7.3.1) ranked label smoothing first on its own mention of soft labels and was answered from it;
+    the next 「这个方法有什么缺点和风险？」 then quoted label smoothing too. The conversation's note
+    goes first when the question names it and not the first-ranked note, and the risks follow-up
+    (风险 asks like 缺点) keeps to it."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+
+    def hit(node):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node), score=0.02)
+
+    first_q, why = "什么是知识蒸馏？", "为什么软标签比硬标签包含更多信息？"
+    found = {first_q: [hit("7.3.1"), hit("7.3")], why: [hit("2.4.2"), hit("7.3.1"), hit("7.3.3")]}
+
+    def search(q):
+        return found.get(q, [hit("2.4.2"), hit("7.3.1")])
+
+    history = [{"role": "user", "content": first_q}, {"role": "assistant", "content": "……"}]
+    hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert [h.chunk.node_id for h in hits] == ["7.3.1", "2.4.2", "7.3.3"]
+    hits, _ = followup.resolve(why, [], fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert hits[0].chunk.node_id == "2.4.2"  # asked alone: as ranked
+    found["什么是标签平滑？"] = [hit("2.4.2"), hit("7.3.1")]
+    hits, _ = followup.resolve("什么是标签平滑？", history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert hits[0].chunk.node_id == "2.4.2"  # it names the first-ranked note: moving on
+    # the risks follow-up: its referent (the why question) as answered then, on 7.3.1
+    history += [{"role": "user", "content": why}, {"role": "assistant", "content": "……"}]
+    assert followup.only_generic("这个方法有什么缺点和风险？")
+    hits, _ = followup.resolve("这个方法有什么缺点和风险？", history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert hits[0].chunk.node_id == "7.3.1"
+
+
+def test_a_drawbacks_follow_up_with_its_drawbacks_quoted_before_gets_only_drawbacks(fake_tutor):
+    """Review 17: 「这个方法有什么缺点和风险？」 after label smoothing's 缺点 line had been quoted got
+    "the notes' other sentences": its history, formula and calibration, none a drawback. A drawbacks
+    follow-up's next sentences are those stating one; with none, the drawbacks again, said so."""
+    from tutor.rag.chat import Source
+    from tutor.trust.check import OTHER_QUOTES, SAME_QUOTES, is_drawback, quoted_in
+
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+    srcs = [Source(n=1, id="2.4.2", title="标签平滑", title_en="Label Smoothing", score=0.03, relevance=0.9, snippet="",
+                   chunk_ids=list(idx.by_node["2.4.2"]))]
+    q, asked = "什么是标签平滑？\n它有什么缺点和风险？", "它有什么缺点和风险？"
+    first = chat._extractive(q, srcs, "zh", asked=asked)
+    assert "缺点：" in first, first
+    again = chat._extractive(q, srcs, "zh", asked=asked, said=(quoted_in(first),))
+    lines = [ln for ln in again.splitlines()[1:] if ln.startswith("- ")]
+    head = again.splitlines()[1]
+    assert head in (OTHER_QUOTES["zh"], SAME_QUOTES["zh"]), again
+    if head == OTHER_QUOTES["zh"]:
+        assert lines and all(is_drawback(ln) for ln in lines), again
+    else:
+        assert quoted_in(again) == quoted_in(first), again

@@ -50,6 +50,7 @@ from tutor.trust.check import (
     cosine_embed,
     extractive_answer,
     garbage_reasons,
+    is_drawback,
     is_empty,
     is_looping,
     quotable_sentences,
@@ -314,8 +315,8 @@ class Chat:
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         asked = followup.own_words(q, quote_q)
         covered = is_covered(hits, s.min_relevance)
-        sides = self._compared(q, quote_q) if covered else []
-        if sides:  # a comparison: each side's note first, whether or not the whole question found it
+        sides = (self._compared(q, quote_q) or self._referred_sides(quote_q, asked)) if covered else []
+        if sides:  # a comparison (or drawbacks after one): each side's note first, whether or not the whole question found it
             first = [h.chunk.node_id for h in sides]
             have = {x.chunk.id for x in hits}
             hits = [h for h in sides if h.chunk.id not in have] + hits
@@ -526,6 +527,11 @@ class Chat:
 
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
+            if LIMIT_QUESTION.search(asked or question):
+                # a drawbacks question's next sentences are those stating one; with none, the drawbacks
+                # quoted before again, said so (review 17: label smoothing's history and formula came as
+                # "the notes' other sentences" on its risks)
+                rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln))
             line = OTHER_QUOTES
             # a follow-up naming something new ("How is it different from DPO?" after "What is RLHF?")
             # whose only sentence about it was quoted before: that one again first (the next ones
@@ -576,6 +582,14 @@ class Chat:
             sources = [replace(x, chunk_ids=x.chunk_ids + extra) if x is best else x for x in sources]
         sides = [h.chunk.node_id for h in self._compared(asked if asked is not None else question, question)]
         by_id = {x.id: x for x in sources}
+        both = self._both_sides_drawbacks(question, asked, by_id)
+        if both and not sides:
+            # "What are its drawbacks?" after "How is quantization different from knowledge distillation?":
+            # "its" is either side; each side's drawbacks, in the comparison's order (review 16: one side
+            # in Chinese, the other in English, and the answer named neither)
+            lines = [extractive_answer(question, self._quotable([x], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
+                                       header=header, asked=asked, topic_names=names, exclude=exclude).split("\n")[1:] for x in both]
+            return "\n".join([header[lang], *lines[0], *lines[1]])
         if len(sides) == 2 and all(i in by_id for i in sides):
             # each side's best sentences from its own note (two each), in the question's order
             lines = [extractive_answer(question, self._quotable([by_id[i]], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
@@ -591,6 +605,27 @@ class Chat:
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview),
                                  kin=kin, parent=parent, exclude=exclude)
+
+    def _referred_sides(self, question: str, asked: str | None) -> list[Hit]:
+        """For a follow-up asking for drawbacks (LIMIT_QUESTION; question: its search query, the
+        earlier question first) whose earlier question compared two things with a note each: each
+        side's best hit (`_find_sides`); [] otherwise."""
+        if asked is None or asked == question or not LIMIT_QUESTION.search(asked) or compare.parts(asked):
+            return []
+        before = question.rsplit("\n", 1)[0]  # the question the follow-up refers to
+        sides = self._find_sides(before, before)
+        return sides if len(sides) == 2 else []
+
+    def _both_sides_drawbacks(self, question: str, asked: str | None, by_id: dict[str, Source]) -> list[Source]:
+        """The two cited sources of `_referred_sides`, each with its note's pros-and-cons section
+        added; [] when there are none or one is not cited."""
+        ids = [h.chunk.node_id for h in self._referred_sides(question, asked)]
+        if len(ids) != 2 or not all(i in by_id for i in ids):
+            return []
+        idx = self.retriever.index
+        return [replace(by_id[i], chunk_ids=by_id[i].chunk_ids + [
+            c for c in idx.by_node.get(i, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
+            and c not in by_id[i].chunk_ids]) for i in ids]
 
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the

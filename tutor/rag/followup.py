@@ -53,6 +53,8 @@ _GENERIC_WORDS = ((
     "main real world real-world concrete common usual usually typical typically actually really practice practical "
     "where people case cases first earlier original give gave walk through go goes going tend tends run runs into "
     "keep hear hearing heard build built "
+    # session 29: risks are asked like drawbacks (trust.check.LIMIT_QUESTION)
+    "风险 隐患 risk risks "
     "it its they them their this that these those one ones s t d ll ve re m"
 ).split())
 _GENERIC: frozenset[str] | None = None
@@ -143,12 +145,13 @@ def referent(history: list[dict], index, search, covered, turns: int = HISTORY_T
     last `turns` that is no follow-up itself and whose own hits are covered; ("", []) when there
     is none. search: query → hits; covered: hits → bool (one search per question looked at,
     newest first)."""
-    asked = [t["content"] for t in history if t["role"] == "user"][-turns:]
-    for prev in reversed(asked):
+    asked = [(i, t["content"]) for i, t in enumerate(history) if t["role"] == "user"][-turns:]
+    for at, prev in reversed(asked):
         if not is_followup(prev, index):
             hits = search(prev)
             if covered(hits):
-                return prev, hits
+                # its hits as it was answered then: on the conversation's note (`stay_on_topic`)
+                return prev, stay_on_topic(prev, hits, history[:at], index, search, covered)
     return "", []
 
 
@@ -188,7 +191,29 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         # 「后者为什么更难扩展？」 with nothing asked before: "the latter" of nothing. Searched alone it
         # quoted VS Code's extensions (扩展); like a follow-up to nothing covered, it is not covered
         return [], question
-    return search(question), question
+    hits = search(question)
+    if hits and any(t["role"] == "user" for t in history):
+        hits = stay_on_topic(question, hits, history, index, search, covered)
+    return hits, question
+
+
+def stay_on_topic(question: str, hits: list, history: list[dict], index, search, covered) -> list:
+    """A question of its own in a conversation that names the conversation's note (the best note
+    of `referent`'s question) and not the note ranked first: that note's hits first, when it was
+    found at all; `hits` unchanged otherwise. After 「什么是知识蒸馏？」, 「为什么软标签比硬标签包含
+    更多信息？」 names 7.3.1 (软标签) and ranked label smoothing first, on its own mention of soft
+    labels, and was answered from it (review 17)."""
+    from tutor.rag.retrieve import found_names
+
+    named = found_names(question, index)
+    first = hits[0].chunk.node_id
+    if not named or first in named or not any(t["role"] == "user" for t in history):
+        return hits
+    _, prev_hits = referent(history, index, search, covered)
+    last = prev_hits[0].chunk.node_id if prev_hits else ""
+    if last not in named or not any(h.chunk.node_id == last for h in hits):
+        return hits
+    return sorted(hits, key=lambda h: h.chunk.node_id != last)  # (stable: fused order otherwise)
 
 
 def pick_ordinal(question: str, prev: str, index) -> str | None:

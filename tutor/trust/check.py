@@ -792,9 +792,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     name_toks = {t for b in best_names or () for t in content_tokens(b)}
     in_own_words = not ctx and bool(topic) and 2 * len(topic & name_toks) > len(topic)
     own_limits = best_names is None or names_best_part or in_own_words
-    if limits and own_limits and not any(_drawback(c[2]) for c in pool):
+    if limits and own_limits and not any(is_drawback(c[2]) for c in pool):
         # (an English summary seldom lists drawbacks: the note's own ones, in its language, beat none)
-        pool = [c for c in cands if _drawback(c[2]) and c[0] == best_n] or pool
+        pool = [c for c in cands if is_drawback(c[2]) and c[0] == best_n] or pool
         sims = [0.0] * len(pool)
 
     # a question naming the best note (「知识蒸馏里的温度是干什么用的？」): the name's words are in its
@@ -813,7 +813,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             on_topic = 1.0 if n == best_n and names_best else sum(t in toks for t in ctx) / len(ctx)
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
         cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
-        cause += CAUSE_BONUS if drawback and limits and _drawback(s) else 0.0
+        cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
         return cov + cause - penalty + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
@@ -882,7 +882,7 @@ def name_in(text: str, name: str) -> bool:
     return not name.isascii() or re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text) is not None
 
 
-def _drawback(sentence: str) -> bool:
+def is_drawback(sentence: str) -> bool:
     """Does the sentence state a drawback (a cue, and not a line of strengths)?"""
     return bool(LIMIT_CUES.search(sentence)) and not STRENGTH_LEAD.search(sentence)
 
