@@ -139,6 +139,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.summary.contested": ("申诉后自评", "contested, self-rated"),
     "quiz.summary.to_rate": ("待自评", "to rate yourself"),
     "quiz.summary.skipped": ("跳过", "skipped"),
+    "quiz.summary.answer_shown": ("看过答案", "answer shown"),
     "quiz.summary.self_rated_note": ("自评的作答不计入平均分，但在“进度”里按你的评级计入掌握度（忘记 {again}、困难 {hard}、良好/简单 {good}）",
                                      "self-rated answers are left out of the mean score but count toward mastery in "
                                      "Progress with your rating (Again {again}, Hard {hard}, Good/Easy {good})"),

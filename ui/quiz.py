@@ -277,7 +277,7 @@ def summary(st: dict) -> str:
     counts["contested"] = sum(1 for r in rs if "contested" in r.get("flags", []))
     counts["self"] = len(rs) - len(graded) - counts["contested"]
     # the mean of the scores the table shows: self-rated and "check yourself" rows say "not scored"
-    scored = [r["score"] for r in graded if r["verdict"] != "check"]
+    scored = [r["score"] for r in graded if r["verdict"] != "check" and "answer_shown" not in r.get("flags", [])]
     mean = f" · {label('quiz.summary.mean')} **{round(100 * sum(scored) / len(scored))}%**" if scored else ""
     heads = ("#", label("common.note"), label("common.type"), label("common.verdict"), label("common.score"),
              label("common.next_review"))
@@ -299,7 +299,9 @@ def summary(st: dict) -> str:
         selfr = "self_rated" in r.get("flags", []) or r["type"] == "card"
         kind = "quiz.summary.contested" if "contested" in r.get("flags", []) else "quiz.summary.self_rated"
         verdict = f"{label(kind)}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
-        score = label("common.not_scored") if selfr or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
+        shown = "answer_shown" in r.get("flags", [])  # answered after the hint gave the answer away
+        verdict += f" ({label('quiz.summary.answer_shown')})" if shown else ""
+        score = label("common.not_scored") if selfr or shown or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
         due = label("common.not_scheduled") if r["verdict"] == "check" else r["due"][:10]
         rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {TYPE_LABEL.get(r['type'], r['type'])} | {verdict} "
                     f"| {score} | {due} |")

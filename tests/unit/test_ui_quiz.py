@@ -313,3 +313,18 @@ def test_a_round_with_short_items_warms_the_grader(tutor):
 def test_a_choice_round_does_not_warm_the_grader(tutor):
     quiz.start(tutor, "ann", "3.4.2", "new", "choice", 1)
     assert tutor.quiz._grader is None
+
+
+def test_a_right_choice_after_the_answer_hint_is_not_a_100_percent_in_the_round(tutor):
+    """Review 17: a choice item answered after hint 3 revealed the answer showed "Correct 100%"
+    and counted in the round's mean, though FSRS rated it Again. It is marked and not scored."""
+    item, right = lora_choice(tutor)
+    st, _ = quiz.start(tutor, "hint-user", "3.4.2", "new", "choice", 1)
+    for _ in range(3):
+        st, v = quiz.hint(tutor, st)
+    st, v = quiz.submit(tutor, st, right)
+    r = st["results"][-1]
+    assert r["verdict"] == "correct" and r["rating"] == "again" and "answer_shown" in r["flags"]
+    assert "提示已经给出了答案" in v.result
+    table = quiz.summary(st)
+    assert "正确 Correct (看过答案 answer shown)" in table and "100%" not in table, table

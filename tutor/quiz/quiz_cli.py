@@ -274,6 +274,9 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
             kind = "quiz.summary.contested" if "contested" in r.flags else "quiz.summary.self_rated"
             tab.add_row(str(k), _item_cell(r), label(kind), label("common.not_scored"), label(f"rating.{r.rating}"),
                         r.due.strftime("%Y-%m-%d %H:%M"))
+        elif "answer_shown" in r.flags:  # answered after the hint gave the answer away: not scored
+            tab.add_row(str(k), _item_cell(r), f"{label(f'verdict.{r.verdict}')} ({label('quiz.summary.answer_shown')})",
+                        label("common.not_scored"), label(f"rating.{r.rating}"), r.due.strftime("%Y-%m-%d %H:%M"))
         else:
             tab.add_row(str(k), _item_cell(r), label(f"verdict.{r.verdict}"), f"{round(100 * r.score)}%", label(f"rating.{r.rating}"),
                         r.due.strftime("%Y-%m-%d %H:%M"))

@@ -309,8 +309,10 @@ class Quiz:
             notices.append(w("notice.answer_shown"))
             if verdict == "check":
                 verdict = "wrong"
-                flags.append("answer_shown")
-            stored = [*flags] if "answer_shown" in flags else [*flags, "answer_shown"]
+            # flagged whatever the verdict: a right choice after the answer hint is no 100% in the
+            # round's mean (review 17), and the feedback says why it comes back soon
+            flags.append("answer_shown")
+            stored = [*flags]
         elif hints_used >= 1:
             stored.append("hinted")
             if rating == "easy":
