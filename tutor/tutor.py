@@ -241,6 +241,8 @@ class Tutor:
             return None
         valid = [c.id for c in self.corpus.outline.chapters()]
         if str(chapter) not in valid:
+            if str(chapter) in self.corpus.outline and str(chapter).count(".") == 1:  # 「7.1」: a section (review 17)
+                raise BadChapter(w("error.section_as_chapter", chapter=str(chapter)))
             raise BadChapter(w("error.unknown_chapter", chapter=str(chapter), first=valid[0], last=valid[-1]))
         return str(chapter)
 

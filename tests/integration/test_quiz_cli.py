@@ -39,6 +39,12 @@ def test_unknown_chapter_and_bad_files_exit_2_with_one_line(tmp_path):
     r = run_cli(["quiz", "--chapter", "99"], home)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == ["error: 未知的章节 '99'；请用 1 到 16 的章节号 / unknown chapter '99'; use a chapter number from 1 to 16"]
+    # review 17: a section given as a chapter says which flag to use; a blank --user is refused
+    r = run_cli(["quiz", "--chapter", "7.1"], home)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: '7.1' 是小节编号，不是章节号；小节请用 --section 7.1 / '7.1' is a section id, not a chapter; for a section use --section 7.1"]
+    r = run_cli(["progress", "--user", " "], home)
+    assert r.returncode == 2 and "--user is blank" in r.stderr and "Traceback" not in r.stderr
     r = run_cli(["quiz", "--section", "3.9"], home)
     assert r.returncode == 2 and "unknown section '3.9'" in r.stderr
     r = run_cli(["quiz", "--topic", "3.9.9"], home)

@@ -296,6 +296,16 @@ def _summary(console: Console, results: list, url: str, user: str) -> None:
     console.print(escape(" · ".join(parts) + " — " + w("cli.quiz.saved", user=user, where=where)))
 
 
+def _user(given: Optional[str], default: str) -> str:
+    """--user, or the default when not given. Raises TutorError for a blank name (review 17: `--user ""`
+    silently showed the default learner's progress)."""
+    if given is None:
+        return default
+    if not given.strip():
+        raise TutorError(w("error.blank_user"))
+    return given
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def quiz(chapter: Optional[str] = typer.Option(None, "--chapter", help="Only items of this chapter (1-16)."),
@@ -308,7 +318,7 @@ def register(app: typer.Typer) -> None:
              now: Optional[str] = typer.Option(None, "--now", hidden=True, help="Pretend it is this UTC time (ISO), for demos and tests.")):
         """Quiz yourself: single choice, short answers graded with feedback, flashcards; FSRS schedules reviews."""
         t = _tutor()
-        user = user or t.settings.user
+        user = _user(user, t.settings.user)
         scope = t.quiz.scope(chapter, section, topic)
         # piped output (scripts) gets whole lines: rich would otherwise break the bilingual ones at 80 columns
         run_quiz(Console(highlight=False, soft_wrap=not sys.stdout.isatty()), t, user, scope, mode, type_, n, _parse_now(now))
@@ -323,7 +333,7 @@ def register(app: typer.Typer) -> None:
         """Mastery per chapter (recent grades + FSRS retrievability), optional chart, export / import."""
         t = _tutor()
         q = t.quiz
-        user = user or t.settings.user
+        user = _user(user, t.settings.user)
         if import_:
             try:
                 data = json.loads(import_.read_text(encoding="utf-8"))
@@ -368,7 +378,7 @@ def register(app: typer.Typer) -> None:
              now: Optional[str] = typer.Option(None, "--now", hidden=True, help="Pretend it is this UTC time (ISO).")):
         """What to study next: due reviews, then weak topics whose prerequisites are mastered, then new topics."""
         t = _tutor()
-        user = user or t.settings.user
+        user = _user(user, t.settings.user)
         steps = t.quiz.path(user, n=n, now=_parse_now(now))
         if as_json:
             sys.stdout.write(json.dumps({"user": user, "steps": [s.to_json() for s in steps]}, ensure_ascii=False, indent=2) + "\n")
