@@ -373,3 +373,20 @@ def test_cli_an_empty_answer_in_a_terminal_asks_again(tutor, monkeypatch):
     results, out, asked = _cli(tutor, monkeypatch, ["", "   ", "我的回答", ""])
     assert "the answer is empty" in out and "答案是空的" in out
     assert len(results) == 1 and len(tutor.quiz.store.reviews("cli")) == 1
+
+
+def test_cli_an_empty_line_at_a_piped_choice_prompt_asks_again(tutor, monkeypatch):
+    """Reviews 16 and 17: piped, an empty line at a choice prompt was graded Wrong (FSRS Again),
+    while a letter that is no option asks again. Both ask again now."""
+    from rich.console import Console
+
+    from tutor.quiz import quiz_cli
+
+    monkeypatch.setattr(quiz_cli.sys, "stdin", io.StringIO())  # not a terminal
+    it = next(i for i in tutor.quiz.bank.select("3.4.2", ["choice"]))
+    feed = iter(["", "ABCD"[it.answer]])
+    monkeypatch.setattr(quiz_cli, "_ask", lambda prompt: next(feed, None))
+    out = io.StringIO()
+    results = quiz_cli.run_quiz(Console(file=out, width=300), tutor, "pipe", "3.4.2", "new", "choice", 1, None)
+    assert [r.verdict for r in results] == ["correct"], out.getvalue()
+    assert "the answer is empty" in out.getvalue()

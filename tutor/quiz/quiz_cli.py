@@ -183,8 +183,10 @@ def run_quiz(console: Console, t, user: str, scope: Optional[str], mode: str, ty
                 h = q.hint(it.id, step)
                 console.print(f"[cyan]{label('cli.quiz.hint')} {h.step}/3:[/] {escape(h.text)}")
                 continue
-            if not line.strip() and it.type != "card" and timed:
-                # an Enter pressed by accident is no answer: graded, it cost an FSRS "Again"
+            if not line.strip() and it.type != "card" and (timed or it.type == "choice"):
+                # an Enter pressed by accident is no answer: graded, it cost an FSRS "Again". A choice
+                # item asks again even piped, as for a letter that is no option (review 17); a piped
+                # empty short answer stays "no answer" (a script's way to leave one blank)
                 console.print(f"[yellow]{escape(w('cli.quiz.empty_answer'))}[/]")
                 continue
             if it.type == "card":
