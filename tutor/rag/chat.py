@@ -577,9 +577,7 @@ class Chat:
                 overview = set(idx.names.get(best.id, ()))
                 sources = kids
                 best = min(kids, key=lambda x: x.n)
-            extra = [c for c in idx.by_node.get(best.id, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
-                     and c not in best.chunk_ids]
-            sources = [replace(x, chunk_ids=x.chunk_ids + extra) if x is best else x for x in sources]
+            sources = [self._with_pros_cons(x) if x is best else x for x in sources]
         sides = [h.chunk.node_id for h in self._compared(asked if asked is not None else question, question)]
         by_id = {x.id: x for x in sources}
         both = self._both_sides_drawbacks(question, asked, by_id)
@@ -613,7 +611,7 @@ class Chat:
         if asked is None or asked == question or not LIMIT_QUESTION.search(asked) or compare.parts(asked):
             return []
         before = question.rsplit("\n", 1)[0]  # the question the follow-up refers to
-        sides = self._find_sides(before, before)
+        sides = self._compared(before, before)
         return sides if len(sides) == 2 else []
 
     def _both_sides_drawbacks(self, question: str, asked: str | None, by_id: dict[str, Source]) -> list[Source]:
@@ -622,10 +620,14 @@ class Chat:
         ids = [h.chunk.node_id for h in self._referred_sides(question, asked)]
         if len(ids) != 2 or not all(i in by_id for i in ids):
             return []
+        return [self._with_pros_cons(by_id[i]) for i in ids]
+
+    def _with_pros_cons(self, source: Source) -> Source:
+        """The source with its note's strengths-and-weaknesses section added, retrieved or not."""
         idx = self.retriever.index
-        return [replace(by_id[i], chunk_ids=by_id[i].chunk_ids + [
-            c for c in idx.by_node.get(i, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
-            and c not in by_id[i].chunk_ids]) for i in ids]
+        extra = [c for c in idx.by_node.get(source.id, []) if idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS)
+                 and c not in source.chunk_ids]
+        return replace(source, chunk_ids=source.chunk_ids + extra)
 
     def _compared(self, asked: str, query: str) -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the
@@ -637,7 +639,9 @@ class Chat:
         if key in cached:
             return cached[key]
         found = self._find_sides(asked, query)
-        self._sides = {key: found}  # the last question's only: a stream and its fallback ask twice
+        # the last question's only (a stream and its fallback ask twice), and the earlier comparison
+        # a drawbacks follow-up refers to (`_referred_sides`): at most two entries
+        self._sides = {**(cached if len(cached) < 2 else {}), key: found}
         return found
 
     def _find_sides(self, asked: str, query: str) -> list[Hit]:

@@ -192,9 +192,7 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         # quoted VS Code's extensions (扩展); like a follow-up to nothing covered, it is not covered
         return [], question
     hits = search(question)
-    if hits and any(t["role"] == "user" for t in history):
-        hits = stay_on_topic(question, hits, history, index, search, covered)
-    return hits, question
+    return (stay_on_topic(question, hits, history, index, search, covered) if hits else hits), question
 
 
 def stay_on_topic(question: str, hits: list, history: list[dict], index, search, covered) -> list:
