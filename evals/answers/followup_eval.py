@@ -49,28 +49,39 @@ def summarise(rows: list[dict]) -> dict:
     return {"n": len(rows), **{m: round(statistics.mean(float(r[m]) for r in rows), 3) for m in METRICS}}
 
 
-def switch(t, path: str) -> dict:
-    """Standalone questions after a question of another chapter: {lang: {n, followup, top3_changed}}
-    (shares in [0, 1])."""
+def switch(t, path: str, near: bool = False) -> dict:
+    """Standalone questions after a question of another chapter — with near, of the same chapter
+    but about other notes (the harder case for a conversation-topic prior): {lang: {n, followup,
+    top3_changed, first_expected_alone, first_expected_after}} (shares in [0, 1]; first_expected: the
+    first source is an expected note)."""
     from tutor.rag import followup
 
     items = [it for it in load_lines(path) if not it.get("out_of_scope") and it.get("expected_ids")]
     rows = []
     for i, it in enumerate(items):
         chapter = it["expected_ids"][0].split(".")[0]
-        prev = next(o for o in items[i + 1:] + items[:i] if o["expected_ids"][0].split(".")[0] != chapter)
+        others = items[i + 1:] + items[:i]
+        if near:
+            prev = next((o for o in others if o["lang"] == it["lang"] and o["expected_ids"][0].split(".")[0] == chapter
+                         and not set(o["expected_ids"]) & set(it["expected_ids"])), None)
+            if prev is None:
+                continue
+        else:
+            prev = next(o for o in others if o["expected_ids"][0].split(".")[0] != chapter)
         pa = t.ask(prev["question"], mode="quotes_first")
         hist = [{"role": "user", "content": prev["question"]}, {"role": "assistant", "content": pa.answer}]
         alone = t.ask(it["question"], mode="quotes_first")
         after = t.ask(it["question"], history=hist, mode="quotes_first")
         rows.append({"lang": it["lang"], "followup": followup.is_followup(it["question"], t.index),
-                     "top3_changed": [s.id for s in alone.sources[:3]] != [s.id for s in after.sources[:3]]})
+                     "top3_changed": [s.id for s in alone.sources[:3]] != [s.id for s in after.sources[:3]],
+                     "first_expected_alone": bool(alone.sources) and alone.sources[0].id in it["expected_ids"],
+                     "first_expected_after": bool(after.sources) and after.sources[0].id in it["expected_ids"]})
     out = {}
     for lang in ("zh", "en"):
         sub = [r for r in rows if r["lang"] == lang]
         if sub:
-            out[lang] = {"n": len(sub), "followup": round(sum(r["followup"] for r in sub) / len(sub), 3),
-                         "top3_changed": round(sum(r["top3_changed"] for r in sub) / len(sub), 3)}
+            out[lang] = {"n": len(sub), **{m: round(sum(r[m] for r in sub) / len(sub), 3) for m in
+                                           ("followup", "top3_changed", "first_expected_alone", "first_expected_after")}}
     return out
 
 
@@ -78,12 +89,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set")
     ap.add_argument("--switch", help="a set of single questions: the topic-switch check")
+    ap.add_argument("--near", action="store_true", help="--switch after a question of the same chapter (other notes)")
     ap.add_argument("--home", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     t = build_tutor(Settings(**({"home": args.home} if args.home else {})))
     if args.switch:
-        print(json.dumps({"switch": args.switch, **switch(t, args.switch)}, ensure_ascii=False))
+        print(json.dumps({"switch": args.switch, "near": args.near, **switch(t, args.switch, args.near)}, ensure_ascii=False))
         return
     if not args.set:
         ap.error("give --set SET (follow-ups with a history) or --switch SET (single questions)")

@@ -207,3 +207,19 @@ def test_review17_a_why_question_in_a_distillation_conversation_stays_on_distill
         history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
     a = real_tutor.ask("What are its drawbacks?", history=history, mode="quotes_first")
     assert {s.id for s in a.sources[:2]} == {"7.1", "7.3.1"} and "teacher" in a.answer, a.answer
+
+
+def test_review18_a_why_question_in_own_words_in_a_privacy_conversation_stays_on_privacy(real_tutor):
+    """Review 18 (major): two turns into differential privacy, 「为什么往结果里加一点随机噪声，别人
+    就认不出某个人的数据了？」 (no note named, no pronoun) was answered from diffusion's denoising
+    (4.1.2, ranked first on 噪声 / 数据). In the conversation it is answered from 13.2.1; asked
+    alone it is ranked as before."""
+    history = []
+    for q in ("什么是差分隐私？", "它里面的 ε 是干什么用的？"):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+    why = "为什么往结果里加一点随机噪声，别人就认不出某个人的数据了？"
+    a = real_tutor.ask(why, history=history, mode="quotes_first")
+    assert a.sources[0].id == "13.2.1", [s.id for s in a.sources]
+    quoted = [ln for ln in a.answer.splitlines() if ln.startswith("- ")]
+    assert quoted and all("[1]" in ln for ln in quoted[:2]), a.answer

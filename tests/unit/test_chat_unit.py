@@ -382,6 +382,40 @@ def test_a_question_naming_the_conversations_note_stays_on_it(fake_tutor):
     assert hits[0].chunk.node_id == "7.3.1"
 
 
+def test_a_question_in_own_words_leans_to_the_conversations_note(fake_tutor):
+    """Review 18 (major): two turns into differential privacy, 「为什么往结果里加一点随机噪声，别人就认
+    不出某个人的数据了？」 names no note and ranked diffusion's denoising first (噪声, 数据; 0.023 vs
+    0.018): it was answered from diffusion. A question naming no note leans to the conversation's
+    note (× (1 + REFERENT_PRIOR)) over another chapter's note, which decides a near tie and not a
+    clear lead; a note of the conversation's own chapter ranked first stays first."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+
+    def hit(node, score):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node), score=score)
+
+    first_q, why = "什么是差分隐私？", "为什么往结果里加一点随机噪声，别人就认不出某个人的数据了？"
+    assert not followup.is_followup(why, fake_tutor.index)
+    found = {first_q: [hit("13.2.1", 0.03), hit("13.2", 0.02)],
+             why: [hit("4.1.2", 0.0231), hit("4.1.2", 0.0207), hit("13.2.1", 0.0183), hit("5.3.1", 0.0142)]}
+
+    def search(q):
+        return found[q]
+
+    history = [{"role": "user", "content": first_q}, {"role": "assistant", "content": "……"}]
+    hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert [h.chunk.node_id for h in hits] == ["13.2.1", "4.1.2", "4.1.2", "5.3.1"]
+    hits, _ = followup.resolve(why, [], fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert hits[0].chunk.node_id == "4.1.2"  # asked alone: as ranked
+    found[why] = [hit("4.1.2", 0.04), hit("13.2.1", 0.0183)]  # a clear lead: the learner moved on
+    hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert hits[0].chunk.node_id == "4.1.2"
+    found[why] = [hit("13.2.2", 0.0231), hit("13.2.1", 0.0183)]  # the same chapter: maybe moved on, as ranked
+    hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert hits[0].chunk.node_id == "13.2.2"
+
+
 def test_a_drawbacks_follow_up_with_its_drawbacks_quoted_before_gets_only_drawbacks(fake_tutor):
     """Review 17: 「这个方法有什么缺点和风险？」 after label smoothing's 缺点 line had been quoted got
     "the notes' other sentences": its history, formula and calibration, none a drawback. A drawbacks
