@@ -138,6 +138,19 @@ def test_extractive_answer_quotes_cited_note_sentences_in_the_question_language(
     assert len(split_sentences(zh)) == len(lines)  # one sentence per quoted line: citations stay inside
 
 
+def test_a_drawbacks_answer_quotes_no_line_of_uses_or_strengths():
+    """Review 18: 「用差分隐私训练模型有哪些缺点或者风险？」 quoted 13.2.1's 「缺点：」 line and then its
+    「适用：…敏感数据上的模型训练…」 line, which shares the question's words but states no drawback."""
+    note = ("差分隐私给分析结果加入校准过的噪声。"
+            "缺点：噪声降低模型精度，小数据和少数群体受影响更大。"
+            "适用：统计发布、敏感数据上的模型训练，以及与联邦学习结合。"
+            "优点：隐私损失可以量化，模型训练时可以组合计算。"
+            "过拟合越严重，成员推断攻击越容易。")
+    out = extractive_answer("用差分隐私训练模型有哪些缺点或者风险？", [(1, note)], "zh")
+    assert "缺点：噪声降低模型精度" in out, out
+    assert "适用：" not in out and "优点：" not in out, out
+
+
 def test_extractive_answer_skips_questions():
     src = [(1, "为什么注意力要除以根号 d_k？因为点积的方差等于 d_k；除以根号 d_k 后方差回到 1。")]
     out = extractive_answer("为什么注意力要除以根号 d_k？", src, "zh")

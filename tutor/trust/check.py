@@ -560,7 +560,9 @@ LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大
 # a sentence that states a drawback as such (a note's 「缺点：」 line), not one with a weak cue ("but")
 STATED_LIMIT = re.compile(r"^\s*(?:缺点|局限|不足|劣势)|缺点|局限性|\bdrawbacks?\b|\blimitations?\b|\bweakness(?:es)?\b|"
                           r"\bdisadvantages?\b|\bdownsides?\b|\bshortcomings?\b", re.I)
-STRENGTH_LEAD = re.compile(r"^\s*(?:优点|优势|好处|strengths?|advantages?|pros)\s*[：:]", re.I)
+# a note's line of strengths or of uses (「适用：统计发布…」 quoted among differential privacy's risks,
+# review 18): no drawback, whatever cue words it holds
+STRENGTH_LEAD = re.compile(r"^\s*(?:优点|优势|好处|适用|何时选它|strengths?|advantages?|pros)\s*[：:]", re.I)
 
 
 # The learner's word whole: jieba cuts 「批归一化」 into 批 + 归一化, so every sentence about
@@ -833,6 +835,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if moved and best:  # and the sentences of the other sense go: those holding clearly less of the question
         top_share = max(share(pool[i][2], naming) for i in best)
         best = [i for i in best if share(pool[i][2], naming) > top_share - OTHER_NOTE_MARGIN]
+    if limits and own_limits:  # a line of strengths or uses answers no drawbacks question (review 18)
+        best = [i for i in best if not STRENGTH_LEAD.search(pool[i][2])] or best
     stated: list[tuple[int, int, str]] = []
     if limits and own_limits and not any(STATED_LIMIT.search(pool[i][2]) for i in best):
         # the quotes' drawbacks are only sentences with "but" or "requires" in them ("What are the
