@@ -290,6 +290,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "progress.cards": ("卡片", "cards"),
     "progress.nothing_yet": ("暂无建议", "nothing to recommend yet"),
     "common.scroll_hint": ("← 左右滑动查看全部 →", "swipe sideways to see all"),
+    "browse.tree_scroll_hint": ("↕ 目录在框内上下滑动，共 16 章", "scroll inside the box for all 16 chapters"),
     "progress.self_rated": ("掌握度也计入你自评的作答：{n} 次中 {k} 次（卡片、请自评、申诉），按你的评级计（忘记 {again}、困难 {hard}、良好/简单 {good}）；"
                             "本轮小结里它们标为“未评分”，不计入平均分",
                             "mastery counts your self-rated answers too: {k} of {n} (flashcards, check yourself, contested), "

@@ -15,6 +15,8 @@ from tutor.errors import TutorError
 from tutor.quiz.items import from_front_matter
 from tutor.wording import label, w
 
+from .widgets import scroll_hint
+
 LEVEL = {k: label(f"browse.level.{k}") for k in (1, 2, 3)}
 DIFFICULTY = {k: label(f"browse.difficulty.{k}") for k in (1, 2, 3)}
 TYPE_LABEL = {t: label(f"type.{t}") for t in ("choice", "short", "card")}  # as the quiz tab names them
@@ -47,7 +49,8 @@ def tree_html(corpus, current: str | None = None) -> str:
         return english_title(corpus, node)
 
     path = {n.id for n in outline.path(current)} if current and current in outline else set()
-    parts = ['<nav class="tree">']
+    # at phone width the tree is a 40vh box: it seemed to end at chapter 8 (review 18)
+    parts = [scroll_hint("browse.tree_scroll_hint"), '<nav class="tree">']
     for ch in outline.chapters():
         parts.append(f'<details{" open" if ch.id in path else ""}><summary>{_a(ch, current, ch.id in notes, en(ch))}</summary>')
         for sec in outline.children(ch.id):

@@ -26,6 +26,7 @@ from pathlib import Path
 from tutor.wording import label, percent, w
 
 from .quiz import TYPE_LABEL, VERDICT, rating_label, rating_scores
+from .widgets import scroll_hint
 
 HISTORY_COLUMNS = [label(k) for k in ("progress.time_utc", "common.note", "common.type", "common.verdict", "common.score",
                                       "progress.fsrs")]
@@ -61,12 +62,6 @@ def _color(m: float | None, seen: int = 1) -> str:
     if m is None:
         return "#e5e7eb"
     return "#ffffff" if not seen else f"hsl({round(120 * m)}, 70%, 78%)"
-
-
-def scroll_hint() -> str:
-    """A line shown at phone width only (ui/style.py) above a table wider than the screen, so the
-    sideways scroll inside its box is not a secret."""
-    return f'<p class="scroll-hint">{html.escape(w("common.scroll_hint"))}</p>'
 
 
 def chapter_bars_html(chapters: list) -> str:

@@ -11,7 +11,7 @@ import gradio as gr
 from tutor.wording import label, w
 
 from . import progress
-from .widgets import link_html
+from .widgets import link_html, scroll_hint
 
 
 @dataclass
@@ -43,7 +43,7 @@ def build(tutor, user: gr.Dropdown) -> ProgressTab:
         # how the colour is made: one Good answer left a section red with no word why (review 16)
         gr.Markdown(f"<small>{w('progress.legend')}</small>", elem_id="progress-legend")
         heat = link_html("", elem_id="progress-heatmap")
-        gr.Markdown(f"#### {label('progress.history')}\n{progress.scroll_hint()}")
+        gr.Markdown(f"#### {label('progress.history')}\n{scroll_hint()}")
         history = gr.Dataframe(headers=progress.HISTORY_COLUMNS, interactive=False, elem_id="progress-history", wrap=True)
 
     def show(u):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
+
+from tutor.wording import w
 
 # Event delegation on the component's root element: it survives re-renders of the HTML
 # value, so links drawn later (new answers, another node) still work.
@@ -47,3 +51,10 @@ new MutationObserver(() => {{
   if (r.top > window.innerHeight * 0.6 || r.{gone} < 0) b.scrollIntoView({{block: 'start'}});
 }}).observe(document.body, {{childList: true, subtree: true, characterData: true}});
 """
+
+
+def scroll_hint(key: str = "common.scroll_hint") -> str:
+    """A line shown at phone width only (ui/style.py) above a box that scrolls inside itself (a
+    table wider than the screen; Browse's outline tree, `browse.tree_scroll_hint`), so the scroll
+    is not a secret. key: a wording-table key."""
+    return f'<p class="scroll-hint">{html.escape(w(key))}</p>'

@@ -252,6 +252,10 @@ def phone_browse(page) -> None:
     page.wait_for_function("() => { const r = document.querySelector('#note').getBoundingClientRect();"
                            " return r.top >= -1 && r.top < window.innerHeight * 0.6; }", timeout=5_000)
     assert_not_cut_off(page, "browse")
+    # review 18: the outline tree, a 40vh box, seemed to end at chapter 8; a line above it says it scrolls
+    hint = page.locator("#tree .scroll-hint")
+    assert hint.is_visible() and "上下滑动" in hint.inner_text() and "16" in hint.inner_text()
+    assert page.evaluate("() => { const t = document.querySelector('#tree .tree'); return t.scrollHeight > t.clientHeight; }")
     assert_scrolls_in_own_box(page, "#note table")
     wide = page.evaluate("() => [...document.querySelectorAll('#note .katex-display')].findIndex(e => e.scrollWidth > e.clientWidth)")
     assert wide >= 0, "no display formula wider than the note at 390 px"

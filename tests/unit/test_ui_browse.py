@@ -41,6 +41,8 @@ def test_tree_lists_every_outline_node_and_opens_the_current_branch(tutor, spars
     assert html.count("<details open>") == 2  # chapter 3 and section 3.4
     assert re.search(r'data-id="3.4.2" class="current"', html)
     assert 'class="nonote"' not in html  # every node has a note (issues 9-11)
+    # review 18: at phone width the tree is a short scroll box; a line above it (phone only) says so
+    assert html.startswith('<p class="scroll-hint">↕ 目录在框内上下滑动，共 16 章 / scroll inside the box for all 16 chapters</p><nav')
     # review 16: the tree was Chinese only; a Chinese title gets its note's English title beside it
     assert re.search(r'data-id="3.4" [^>]*>3.4 [^<]*<span class="en">[A-Za-z]', html)
     assert not re.search(r'data-id="1.1.1" [^>]*>[^<]*<span', html)  # 「Query-Key-Value」 is English already
