@@ -223,3 +223,15 @@ def test_review18_a_why_question_in_own_words_in_a_privacy_conversation_stays_on
     assert a.sources[0].id == "13.2.1", [s.id for s in a.sources]
     quoted = [ln for ln in a.answer.splitlines() if ln.startswith("- ")]
     assert quoted and all("[1]" in ln for ln in quoted[:2]), a.answer
+
+
+def test_review18_it_after_a_comparison_and_an_off_topic_question_is_the_conversations_topic(real_tutor):
+    """Review 18 (minor): after "What is Double DQN?" … "How is Double DQN different from SARSA?"
+    and a steak question, "Does it work for continuous action spaces…?" quoted SARSA only."""
+    history = []
+    for q in ("What is Double DQN?", "What are the drawbacks of Double DQN?", "How is Double DQN different from SARSA?",
+              "How do I cook a good steak?"):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+    a = real_tutor.ask("Does it work for continuous action spaces like robot arm control?", history=history, mode="quotes_first")
+    assert a.covered and a.sources[0].id == "5.1.4", [s.id for s in a.sources]

@@ -416,6 +416,40 @@ def test_a_question_in_own_words_leans_to_the_conversations_note(fake_tutor):
     assert hits[0].chunk.node_id == "13.2.2"
 
 
+def test_it_after_a_comparison_is_one_side_the_conversations_topic_first(fake_tutor):
+    """Review 18: "What is Double DQN?" … "How is Double DQN different from SARSA?" → steak →
+    "Does it work for continuous action spaces like robot arm control?" quoted SARSA. "it" with
+    words of its own after a comparison is one side: the conversation's topic before the
+    comparison, else the first side the question does not name; 「它的缺点呢？」 stays both sides."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+
+    def hit(node, score):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node), score=score)
+
+    def search(q):
+        if q.startswith(("Double DQN\n", "SARSA\n")):
+            return [hit("5.1.2", 0.030), hit("5.1.4", 0.025)]
+        return {"What is SARSA?": [hit("5.1.2", 0.03)], off: []}.get(q, [hit("5.1.4", 0.03), hit("5.1.2", 0.02)])
+
+    cmp_q, off = "How is Double DQN different from SARSA?", "How do I cook a good steak?"
+    follow = "Does it work for continuous action spaces like robot arm control?"
+
+    def turns(*qs):
+        return [t for q in qs for t in ({"role": "user", "content": q}, {"role": "assistant", "content": "……"})]
+
+    index = fake_tutor.index
+    hits, query = followup.resolve(follow, turns(cmp_q, off), index, search, bool, lambda p: p + "\n" + follow)
+    assert query == "Double DQN\n" + follow and hits[0].chunk.node_id == "5.1.4"  # the first side
+    hits, query = followup.resolve(follow, turns("What is SARSA?", cmp_q, off), index, search, bool, lambda p: p + "\n" + follow)
+    assert query.startswith("SARSA\n") and hits[0].chunk.node_id == "5.1.2"  # the conversation's topic
+    assert followup.comparison_side("Is SARSA better than it?", cmp_q, turns(cmp_q), index, search, bool)[1] == {"5.1.4"}
+    assert followup.comparison_side("它的缺点呢？", cmp_q, turns(cmp_q), index, search, bool) is None  # both sides
+    assert followup.comparison_side("What about them on robots?", cmp_q, turns(cmp_q), index, search, bool) is None
+    assert followup.comparison_side(follow, "What is Double DQN?", turns("What is Double DQN?"), index, search, bool) is None
+
+
 def test_a_drawbacks_follow_up_with_its_drawbacks_quoted_before_gets_only_drawbacks(fake_tutor):
     """Review 17: 「这个方法有什么缺点和风险？」 after label smoothing's 缺点 line had been quoted got
     "the notes' other sentences": its history, formula and calibration, none a drawback. A drawbacks

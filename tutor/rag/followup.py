@@ -74,6 +74,7 @@ SHORT_PRONOUN_WORDS = 8
 _BREAK = re.compile(r"[,:;—–]|\s-\s")
 _PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
 _DEMONSTRATIVES = frozenset("this that these those".split())
+_SINGULAR = re.compile(r"它(?!们)|\bits?\b", re.I)  # one thing, where they / them / 它们 are both
 _IT_ZH = re.compile(r"它")  # with a topic named: 这个/那个 may be its determiner (「这个 LoRA」)
 _IN_IT_ZH = re.compile(_IN_IT_ZH_WORDS)
 # "this matter": what was just being done or discussed (review 12: 「有什么工具可以帮我做这件事？」 after
@@ -171,6 +172,10 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
             return [], question
         if picked := pick_ordinal(question, prev, index):  # "the second one" → the name it picks
             return search(picked), picked
+        if side := comparison_side(question, prev, history, index, search, covered):
+            # "it" after "How is Double DQN different from SARSA?": one side, not the comparison
+            query = f"{side[0]}\n{question}"
+            return sorted(search(query), key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id in side[1] else 1)), query
         query = make_query(prev)
         # 「注意力的计算量为什么那么大？」 → 「那它的缺点呢？」: the joined query ranked Attention
         # Rollout (注意力 + 缺点) first and its drawbacks were quoted as attention's
@@ -224,6 +229,32 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
     if first.split(".")[0] == last.split(".")[0]:
         return hits
     return sorted(hits, key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id == last else 1))
+
+
+def comparison_side(question: str, prev: str, history: list[dict], index, search, covered) -> tuple[str, set[str]] | None:
+    """(name, its node ids): the side of the comparison `prev` (`compare.parts`) that a singular
+    pronoun (it, its, 它) with words of its own stands for — the conversation's topic before the comparison when it
+    is a side (the best note of `referent` of the turns before prev), else the first side the
+    question itself does not name; None when prev compares nothing or the question
+    asks only generic things (「那它的缺点呢？」 after a comparison is about both sides). Review 18:
+    "What is Double DQN?" … "How is Double DQN different from SARSA?" → an off-topic question →
+    "Does it work for continuous action spaces?" quoted SARSA; 「差分隐私和联邦学习有什么区别？」 →
+    … → 「那它在联邦学习里一般怎么用？」 quoted federated learning's split into horizontal and
+    vertical."""
+    from tutor.rag import compare
+    from tutor.rag.retrieve import found_names
+
+    pair = compare.parts(prev)
+    if not pair or only_generic(question) or not _SINGULAR.search(question):
+        return None
+    own = set(found_names(question, index))
+    sides = [(name, ids) for name in pair if (ids := set(found_names(name, index))) and not ids & own]
+    if not sides:
+        return None
+    at = max((i for i, t in enumerate(history) if t["role"] == "user" and t["content"] == prev), default=0)
+    _, before = referent(history[:at], index, search, covered)
+    topic = before[0].chunk.node_id if before else ""
+    return next(((name, ids) for name, ids in sides if topic in ids), sides[0])
 
 
 def pick_ordinal(question: str, prev: str, index) -> str | None:
