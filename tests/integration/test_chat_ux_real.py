@@ -235,3 +235,19 @@ def test_review18_it_after_a_comparison_and_an_off_topic_question_is_the_convers
         history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
     a = real_tutor.ask("Does it work for continuous action spaces like robot arm control?", history=history, mode="quotes_first")
     assert a.covered and a.sources[0].id == "5.1.4", [s.id for s in a.sources]
+
+
+def test_review19_a_why_question_in_own_words_after_dqn_stays_on_dqn(real_tutor):
+    """Review 19 (major): after "What exactly is a deep Q-network?", "Why would training go unstable
+    if the agent just learned from its most recent transitions one after another?" (experience
+    replay, in the learner's words) quoted Decision Transformer, with DQN not among the sources,
+    and the next turns followed it."""
+    first = "What exactly is a deep Q-network?"
+    a = real_tutor.ask(first, mode="quotes_first")
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": a.answer}]
+    why = "Why would training go unstable if the agent just learned from its most recent transitions one after another?"
+    b = real_tutor.ask(why, history=history, mode="quotes_first")
+    assert b.sources[0].id == "5.1.3" and "experience replay" in b.answer, b.answer
+    history += [{"role": "user", "content": why}, {"role": "assistant", "content": b.answer}]
+    c = real_tutor.ask("What are the weaknesses of this approach?", history=history, mode="quotes_first")
+    assert c.sources[0].id == "5.1.3", [s.id for s in c.sources]

@@ -331,6 +331,31 @@ def test_a_repeat_avoiding_follow_up_quotes_only_the_notes_it_quoted_before(fake
     assert more.splitlines()[1] == SAME_QUOTES["zh"] and "[2]" not in more, more
 
 
+def test_a_drawbacks_follow_up_with_nothing_new_quotes_the_notes_stated_drawbacks(fake_tutor):
+    """Review 19 (major): "What are the weaknesses of this approach?" about Decision Transformer,
+    with its retrieved sentences quoted before, got "avoids Bellman-backup instability" (a
+    strength) again as the whole answer. The note's strengths-and-weaknesses section, retrieved or
+    not, gives the drawbacks; the earlier quotes come again only when it has none left."""
+    from tutor.rag.chat import PROS_CONS_HEADINGS, Source
+    from tutor.trust.check import SAME_QUOTES, is_drawback, quoted_in
+
+    chat = fake_tutor.chat
+    idx = chat.retriever.index
+    ids = [c for c in idx.by_node["5.4.3"] if idx.chunks[c].heading.startswith(("概念", "原理"))]  # no drawback in them
+    assert ids and not any(idx.chunks[c].heading.startswith(PROS_CONS_HEADINGS) for c in ids)
+    srcs = [Source(n=1, id="5.4.3", title="Decision Transformer", title_en="Decision Transformer", score=0.03,
+                   relevance=0.9, snippet="", chunk_ids=ids)]
+    q, asked = "What is Decision Transformer?\nWhat are the weaknesses of this approach?", "What are the weaknesses of this approach?"
+    said = frozenset(quoted_in(chat._extractive(q, srcs, "en", asked=asked)))
+    for _ in range(12):  # the retrieved sentences used up, one answer after another
+        more = chat._extractive(q, srcs, "en", asked=asked, said=(said,))
+        if SAME_QUOTES["en"] in more or "缺点：" in more:
+            break
+        said |= quoted_in(more)
+    assert "缺点：" in more, more
+    assert all(is_drawback(ln) for ln in more.splitlines()[2:]), more  # (under SAME_QUOTES too)
+
+
 def test_a_question_of_its_own_whose_quotes_were_given_before_gets_them_again_said_so(fake_tutor):
     """Review 15: "How is layer normalization different from batch normalization?" after two
     LayerNorm turns repeated the earlier quotes, so the next ones came instead, from CLIP and
@@ -385,35 +410,39 @@ def test_a_question_naming_the_conversations_note_stays_on_it(fake_tutor):
 def test_a_question_in_own_words_leans_to_the_conversations_note(fake_tutor):
     """Review 18 (major): two turns into differential privacy, 「为什么往结果里加一点随机噪声，别人就认
     不出某个人的数据了？」 names no note and ranked diffusion's denoising first (噪声, 数据; 0.023 vs
-    0.018): it was answered from diffusion. A question naming no note leans to the conversation's
-    note (× (1 + REFERENT_PRIOR)) over another chapter's note, which decides a near tie and not a
-    clear lead; a note of the conversation's own chapter ranked first stays first."""
+    0.018): it was answered from diffusion. A question naming no note, when it and the
+    conversation's question searched together rank the conversation's note first, gets the two
+    rankings fused: a near tie or a miss goes to the conversation, a clear lead stands."""
     from types import SimpleNamespace
 
     from tutor.rag import followup
 
-    def hit(node, score):
-        return SimpleNamespace(chunk=SimpleNamespace(node_id=node), score=score)
+    def hit(node, score, n=0):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node, id=f"{node}:{n}"), score=score)
 
     first_q, why = "什么是差分隐私？", "为什么往结果里加一点随机噪声，别人就认不出某个人的数据了？"
     assert not followup.is_followup(why, fake_tutor.index)
     found = {first_q: [hit("13.2.1", 0.03), hit("13.2", 0.02)],
-             why: [hit("4.1.2", 0.0231), hit("4.1.2", 0.0207), hit("13.2.1", 0.0183), hit("5.3.1", 0.0142)]}
+             why: [hit("4.1.2", 0.0231), hit("4.1.2", 0.0207, 1), hit("13.2.1", 0.0183), hit("5.3.1", 0.0142)],
+             f"{first_q}\n{why}": [hit("13.2.1", 0.030), hit("4.1.2", 0.012), hit("13.2", 0.011)]}
 
     def search(q):
         return found[q]
 
     history = [{"role": "user", "content": first_q}, {"role": "assistant", "content": "……"}]
     hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
-    assert [h.chunk.node_id for h in hits] == ["13.2.1", "4.1.2", "4.1.2", "5.3.1"]
+    assert [h.chunk.id for h in hits] == ["13.2.1:0", "4.1.2:0", "4.1.2:1", "5.3.1:0"]
     hits, _ = followup.resolve(why, [], fake_tutor.index, search, bool, lambda p: p + "\n")
     assert hits[0].chunk.node_id == "4.1.2"  # asked alone: as ranked
-    found[why] = [hit("4.1.2", 0.04), hit("13.2.1", 0.0183)]  # a clear lead: the learner moved on
+    found[why] = [hit("4.1.2", 0.06), hit("13.2.1", 0.0183)]  # a clear lead: the learner moved on
     hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
     assert hits[0].chunk.node_id == "4.1.2"
-    found[why] = [hit("13.2.2", 0.0231), hit("13.2.1", 0.0183)]  # the same chapter: maybe moved on, as ranked
+    found[why] = [hit("5.4.3", 0.0246), hit("5.2.2", 0.0236)]  # the conversation's note not found alone
     hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
-    assert hits[0].chunk.node_id == "13.2.2"
+    assert hits[0].chunk.node_id == "13.2.1"
+    found[f"{first_q}\n{why}"] = [hit("5.4.3", 0.03), hit("13.2.1", 0.029)]  # together they find another note
+    hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
+    assert hits == found[why]
 
 
 def test_it_after_a_comparison_is_one_side_the_conversations_topic_first(fake_tutor):

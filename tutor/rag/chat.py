@@ -527,11 +527,19 @@ class Chat:
 
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
-            if LIMIT_QUESTION.search(asked or question):
+            limits = bool(LIMIT_QUESTION.search(asked or question))
+            if limits:
                 # a drawbacks question's next sentences are those stating one; with none, the drawbacks
                 # quoted before again, said so (review 17: label smoothing's history and formula came as
                 # "the notes' other sentences" on its risks)
                 rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln))
+                if not rest.strip() and sources:
+                    # …or the best note's strengths-and-weaknesses section, retrieved or not (review 19:
+                    # "What are the weaknesses of this approach?" got Decision Transformer's "avoids
+                    # Bellman-backup instability" again, a strength, as the whole answer)
+                    more = self._extractive_once(question, [self._with_pros_cons(sources[0]), *sources[1:]], lang,
+                                                 header, asked, exclude=frozenset().union(*said))
+                    rest = "\n".join(ln for ln in more.partition("\n")[2].splitlines() if is_drawback(ln))
             line = OTHER_QUOTES
             # a follow-up naming something new ("How is it different from DPO?" after "What is RLHF?")
             # whose only sentence about it was quoted before: that one again first (the next ones
@@ -543,6 +551,8 @@ class Chat:
             if not rest.strip():
                 head, _, rest = text.partition("\n")
                 line = SAME_QUOTES
+                if limits:  # the earlier quotes again: those stating a drawback, when any does
+                    rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln)) or rest
             text = f"{head}\n{line[lang]}\n{rest}"
         return text
 

@@ -109,6 +109,9 @@ HISTORY_TURNS = 4  # the rewrite sees the last two exchanges
 # at 0.25 or 0.5 (session 23).
 REFERENT_PRIOR = 0.5
 REFERENT_NOTES = 3
+# a question of its own naming no note: the conversation's question and it, searched together,
+# count this much beside the question alone (`stay_on_topic`; FOLLOWUPS.md, session 30)
+CONVERSATION_WEIGHT = 1.0
 MAX_REWRITE_TOKENS = 64
 
 
@@ -180,6 +183,11 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         # 「注意力的计算量为什么那么大？」 → 「那它的缺点呢？」: the joined query ranked Attention
         # Rollout (注意力 + 缺点) first and its drawbacks were quoted as attention's
         hits = search(query)
+        if prev_hits and not any(h.chunk.node_id == prev_hits[0].chunk.node_id for h in hits):
+            # the referent was answered from the conversation's note (`stay_on_topic`), which its
+            # words alone do not find: that note's hits join (review 19: "What are the weaknesses of
+            # this approach?" after an own-words question on DQN's replay buffer found no DQN)
+            hits = hits + [h for h in prev_hits if h.chunk.node_id == prev_hits[0].chunk.node_id]
         if not only_generic(question):  # words of its own (a prompt template, a variant): it may move on…
             # …but it is still about the referent: its notes' scores × (1 + REFERENT_PRIOR), so the
             # joined query's other words do not carry it off (「那它的计算复杂度怎么样？」 after
@@ -202,33 +210,42 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
 
 def stay_on_topic(question: str, hits: list, history: list[dict], index, search, covered) -> list:
     """`hits` of a question of its own in a conversation, re-ranked toward the conversation's note
-    (the best note of `referent`'s question) when that note was found at all; unchanged otherwise.
-    - The question names that note and not the note ranked first: that note's hits first. After
-      「什么是知识蒸馏？」, 「为什么软标签比硬标签包含更多信息？」 names 7.3.1 (软标签) and ranked
-      label smoothing first, on its own mention of soft labels, and was answered from it (review 17).
-    - The question names no note at all (the learner's own words) and the note ranked first is of
-      another chapter: that note's scores × (1 + REFERENT_PRIOR), as for a follow-up with words of
-      its own. Two turns into differential privacy, 「为什么往结果里加一点随机噪声，别人就认不出某个
-      人的数据了？」 ranked diffusion's denoising first (噪声, 数据; scores 0.023 vs 0.018) and was
-      answered from it (review 18). Within one chapter, whose notes share their words, a question
-      in the learner's own words may well have moved on: asked after another question of its chapter,
-      10 of 762 seen-set questions lost their right first note to the prior without this limit,
-      none with it; blind5/6/9 follow-ups gained 2 right first notes (session 30, in-sample)."""
+    (the best note of `referent`'s question); unchanged otherwise.
+    - The question names that note and not the note ranked first: that note's hits first, when
+      found at all. After 「什么是知识蒸馏？」, 「为什么软标签比硬标签包含更多信息？」 names 7.3.1 (软标签)
+      and ranked label smoothing first, on its own mention of soft labels, and was answered from
+      it (review 17).
+    - The question names no note (a chapter's name such as "agent" names a field, not a note):
+      when the conversation's question and this one searched together rank the conversation's
+      note first, the two rankings are fused (each chunk's scores added), so a clear lead of the
+      question alone stands and a near tie or a miss goes to the conversation. Two turns into
+      differential privacy, 「为什么往结果里加一点随机噪声，别人就认不出某个人的数据了？」 ranked
+      diffusion's denoising first (噪声, 数据; review 18); after "What exactly is a deep
+      Q-network?", "Why would training go unstable if the agent just learned from its most recent
+      transitions one after another?" found Decision Transformer and not DQN at all (review 19).
+      Measured in evals/answers/FOLLOWUPS.md (session 30)."""
     from tutor.rag.retrieve import found_names
 
     named = found_names(question, index)
     first = hits[0].chunk.node_id
-    if first in named or not any(t["role"] == "user" for t in history):
+    # (a question the notes do not cover stays so: the conversation's words must not cover it)
+    if first in named or not any(t["role"] == "user" for t in history) or not covered(hits):
         return hits
-    _, prev_hits = referent(history, index, search, covered)
+    prev, prev_hits = referent(history, index, search, covered)
     last = prev_hits[0].chunk.node_id if prev_hits else ""
-    if not any(h.chunk.node_id == last for h in hits) or named and last not in named:
+    if not last:
         return hits
-    if named:
+    if any("." in i for i in named):
+        if last not in named or not any(h.chunk.node_id == last for h in hits):
+            return hits
         return sorted(hits, key=lambda h: h.chunk.node_id != last)  # (stable: fused order otherwise)
-    if first.split(".")[0] == last.split(".")[0]:
+    joined = search(f"{prev}\n{question}")
+    if not joined or joined[0].chunk.node_id != last:
         return hits
-    return sorted(hits, key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id == last else 1))
+    alone, both = {h.chunk.id: h.score for h in hits}, {h.chunk.id: h.score for h in joined}
+    pool = {h.chunk.id: h for h in joined + hits}  # (the question's own Hit where both found a chunk)
+    fused = sorted(pool.values(), key=lambda h: -(alone.get(h.chunk.id, 0.0) + CONVERSATION_WEIGHT * both.get(h.chunk.id, 0.0)))
+    return fused[:max(len(hits), len(joined))]
 
 
 def comparison_side(question: str, prev: str, history: list[dict], index, search, covered) -> tuple[str, set[str]] | None:
