@@ -19,6 +19,11 @@ from tutor.config import Settings
 from tutor.errors import TutorError
 from tutor.text import clean_text
 
+try:  # typer 0.2x raises its own copy of click's exceptions; older typer raises click's
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError, UsageError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Offline AI/ML tutor: hybrid search over the notes, cited answers from a local GGUF model, quizzes.")
 
@@ -263,7 +268,20 @@ _register_extensions()
 def main() -> None:
     """Console entry point: maps TutorError to exit 2 and anything else to exit 1, one line each."""
     try:
-        app()
+        rc = app(standalone_mode=False, prog_name="tutor")  # (click returns an Exit's code instead of exiting)
+        if isinstance(rc, int) and rc:
+            raise SystemExit(rc)
+    except NoArgsIsHelpError as e:  # `tutor` alone: the help, as click shows it
+        typer.echo(e.ctx.get_help(), err=True)
+        raise SystemExit(2)
+    except UsageError as e:
+        # one line instead of click's usage box (reviews 17, 19): what was wrong and where to look
+        where = e.ctx.command_path if e.ctx else "tutor"
+        typer.echo(f"error: {e.format_message()} (see `{where} --help`)", err=True)
+        raise SystemExit(2)
+    except typer.Abort:  # Ctrl-C at a prompt
+        typer.echo("aborted", err=True)
+        raise SystemExit(1)
     except TutorError as e:
         typer.echo(f"error: {e}", err=True)
         raise SystemExit(e.exit_code)

@@ -284,3 +284,24 @@ def test_bad_quiz_answers_are_graded_and_stored_never_crash(tmp_path, answer):
     r.answer.encode("utf-8")  # stored and shown as valid UTF-8
     stored = q.store.reviews("learner")
     assert len(stored) == 1 and stored[0].item_id == item.id and stored[0].answer == r.answer  # nothing lost
+
+
+@pytest.mark.parametrize("args, says", [
+    (["ask", "--bogus", "x"], "No such option: --bogus (see `tutor ask --help`)"),
+    (["quiz", "-n", "abc"], "Invalid value for '-n'"),
+    (["quiz", "-n", "0"], "greater than or equal to 1"),
+    (["ask"], "Missing argument"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+])
+def test_a_usage_error_on_the_cli_is_one_line_and_exit_2(monkeypatch, capsys, args, says):
+    """Reviews 17 and 19: wrong flags printed click's 4-6 line usage box; now one line."""
+    import sys
+
+    from tutor import cli
+
+    monkeypatch.setattr(sys, "argv", ["tutor", *args])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("error: ") and says in err, err
+    assert err.count("\n") == 1 and "╭" not in err and "Traceback" not in err
