@@ -326,6 +326,11 @@ TABLE: dict[str, tuple[str, str]] = {
     "path.no_prereqs": ("没有先修主题", "no prerequisites"),
     "path.prereq.mastered": ("先修 {id}{title} 已掌握（{mastery}）", "prerequisite {id}{title} mastered ({mastery})"),
     "path.prereq.at": ("先修 {id}{title} 掌握度 {mastery}", "prerequisite {id}{title} at {mastery} mastery"),
+    # a section or chapter: the mean over its topics, which its own line (its overview's items) is not (review 19)
+    "path.prereq.at_mean": ("先修 {id}{title} 各主题平均掌握度 {mastery}", "prerequisite {id}{title} at {mastery} mastery (mean over its topics)"),
+    "path.prereq.mastered_mean": ("先修 {id}{title} 已掌握（各主题平均 {mastery}）", "prerequisite {id}{title} mastered ({mastery}, mean over its topics)"),
+    "path.weak_overview": ("薄弱：本节概述题的掌握度 {mastery}，低于 {target}；{prereqs}",
+                           "weak: mastery {mastery} on the overview's own items, below {target}; {prereqs}"),
     "path.prereq.unpractised": ("先修 {id}{title} 尚未练习", "prerequisite {id}{title} not practised yet"),
     "path.prereq.no_quiz": ("先修 {id}{title} 没有测验题（无法衡量）", "prerequisite {id}{title} has no quiz items (not measured)"),
     "path.all_done": ("都学完了：每个有测验题的主题都已掌握，也没有到期的复习。",

@@ -210,6 +210,13 @@ def test_a_section_prerequisite_is_judged_by_its_topics_not_its_overviews_one_ca
     table = {k: (replace(m, own=1.0, mastery=0.4, seen=2, reviewed=1) if k == pre else m) for k, m in table.items()}
     step = next(s for s in learning_path(q.bank, table, [], T0, n=1000) if s.node_id == nid)
     assert f"先修 {pre}" in step.reason and "掌握度 40%" in step.reason and f"先修 {pre} " + "已掌握" not in step.reason, step.reason
+    # review 19: 1.1 read "weak: mastery 50%" on its own line and "at 37% mastery" as a prerequisite
+    assert "各主题平均掌握度 40%" in step.reason and "at 40% mastery (mean over its topics)" in step.reason, step.reason
+    sec = next(k for k, m in table.items() if m.level == 2 and k in tutor.corpus.notes and tutor.corpus.notes[k].meta.quiz
+               and not tutor.corpus.notes[k].meta.prerequisites)
+    step = next(s for s in learning_path(q.bank, _path_table(tutor, {sec: 0.5}), [], T0, n=1000) if s.node_id == sec)
+    assert step.kind == "weak" and step.reason.startswith("薄弱：本节概述题的掌握度 50%"), step.reason
+    assert "weak: mastery 50% on the overview's own items" in step.reason, step.reason
 
 
 def test_progress_history_shows_a_grade_as_the_quiz_tab_does(tutor, monkeypatch):

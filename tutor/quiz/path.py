@@ -87,16 +87,19 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
             # a section or chapter: the mean over its notes, not its overview's own items (review 14:
             # 「先修 1.1 标准注意力 已掌握（100%）」 after one flashcard, its topics at 33% and 50%); and
             # mastered only on enough answers, as a topic is (EVIDENCE_ITEMS)
-            m = node.mastery if node.level < 3 and node.seen else node.own
+            mean = node.level < 3 and node.seen
+            m = node.mastery if mean else node.own
             enough = node.reviewed >= min(node.items, EVIDENCE_ITEMS)
             if m is not None and m >= MASTERED and enough:
-                parts.append(text("path.prereq.mastered", id=p, title=title(p), mastery=percent(m)))
+                parts.append(text("path.prereq.mastered_mean" if mean else "path.prereq.mastered", id=p, title=title(p),
+                                  mastery=percent(m)))
             elif m is None:
                 ok = False
                 parts.append(text("path.prereq.unpractised", id=p, title=title(p)))
             else:
                 ok = False
-                parts.append(text("path.prereq.at", id=p, title=title(p), mastery=percent(m)))
+                parts.append(text("path.prereq.at_mean" if mean else "path.prereq.at", id=p, title=title(p),
+                                  mastery=percent(m)))
         return ok, join(parts, "；", "; ")
 
     def evidence(nid: str) -> int:  # the items a note's mastery needs answered (progress.note_mastery)
@@ -112,7 +115,9 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
             ok, why = prereq_state(nid)
             if ok:
                 if kind == "weak":
-                    reason = text("path.weak", mastery=percent(table[nid].own), target=percent(MASTERED), prereqs=why)
+                    # a section's overview note: its own items, not the section's mean read in other lines
+                    reason = text("path.weak_overview" if table[nid].level < 3 else "path.weak",
+                                  mastery=percent(table[nid].own), target=percent(MASTERED), prereqs=why)
                 else:
                     reason = text("path.continue", done=table[nid].reviewed, need=evidence(nid),
                                   mastery=percent(table[nid].own), prereqs=why)
