@@ -537,8 +537,9 @@ class Chat:
                     # …or the best note's strengths-and-weaknesses section, retrieved or not (review 19:
                     # "What are the weaknesses of this approach?" got Decision Transformer's "avoids
                     # Bellman-backup instability" again, a strength, as the whole answer)
-                    more = self._extractive_once(question, [self._with_pros_cons(sources[0]), *sources[1:]], lang,
-                                                 header, asked, exclude=frozenset().union(*said))
+                    # (that note alone: another cited note's drawbacks would read as this topic's)
+                    more = self._extractive_once(question, [self._with_pros_cons(sources[0])], lang, header, asked,
+                                                 exclude=frozenset().union(*said))
                     rest = "\n".join(ln for ln in more.partition("\n")[2].splitlines() if is_drawback(ln))
             line = OTHER_QUOTES
             # a follow-up naming something new ("How is it different from DPO?" after "What is RLHF?")
