@@ -178,7 +178,7 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         if side := comparison_side(question, prev, history, index, search, covered):
             # "it" after "How is Double DQN different from SARSA?": one side, not the comparison
             query = f"{side[0]}\n{question}"
-            return sorted(search(query), key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id in side[1] else 1)), query
+            return lean(search(query), side[1]), query
         query = make_query(prev)
         # 「注意力的计算量为什么那么大？」 → 「那它的缺点呢？」: the joined query ranked Attention
         # Rollout (注意力 + 缺点) first and its drawbacks were quoted as attention's
@@ -193,7 +193,7 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
             # joined query's other words do not carry it off (「那它的计算复杂度怎么样？」 after
             # multi-head attention ranked Swin's linear-complexity windows first: Transformer + 复杂度)
             near = set(list(dict.fromkeys(h.chunk.node_id for h in prev_hits))[:REFERENT_NOTES])
-            return sorted(hits, key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id in near else 1)), query
+            return lean(hits, near), query
         # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
         # would rank its overview or a neighbour above the note that answered it
         topic = {}
@@ -206,6 +206,11 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         return [], question
     hits = search(question)
     return (stay_on_topic(question, hits, history, index, search, covered) if hits else hits), question
+
+
+def lean(hits: list, notes: set[str]) -> list:
+    """`hits` re-ranked with the scores of `notes`' hits × (1 + REFERENT_PRIOR)."""
+    return sorted(hits, key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id in notes else 1))
 
 
 def stay_on_topic(question: str, hits: list, history: list[dict], index, search, covered) -> list:
