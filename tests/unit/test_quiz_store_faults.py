@@ -8,9 +8,13 @@ Real processes (multiprocessing, spawn) on a real SQLite file and a real Postgre
 from __future__ import annotations
 
 import multiprocessing as mp
+import sqlite3
+import threading
 from datetime import datetime, timedelta, timezone
 
-from tutor.quiz.progress import Progress
+import pytest
+
+from tutor.quiz.progress import Progress, _wal
 from tutor.quiz.schedule import Schedule
 
 pytest_plugins = ["tests.pg"]
@@ -204,3 +208,35 @@ def test_two_quiz_rounds_answering_one_card_at_once(tmp_path, store_url):
     for r in q.store.reviews_in_commit_order("amy"):
         st = sched.review(st, r.rating, r.time, r.latency_ms)
     assert (card.state.stability, card.state.difficulty, card.state.due) == (st.stability, st.difficulty, st.due)
+
+
+def _locked_for(path: str, seconds: float):
+    """A connection holding the file's exclusive lock, released after `seconds` (a timer)."""
+    a = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    a.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    a.execute("BEGIN EXCLUSIVE")
+    timer = threading.Timer(seconds, lambda: a.execute("COMMIT"))
+    timer.start()
+    return timer
+
+
+def test_switching_a_new_file_to_wal_waits_for_a_lock_sqlite_does_not_wait_for(tmp_path):
+    """The CI failure of session 30: processes opening a new SQLite file at once raced on the
+    WAL switch, which SQLite does not retry (busy_timeout 0 here makes every lock one of those)."""
+    path = str(tmp_path / "p.db")
+    timer = _locked_for(path, 0.3)
+    cur = sqlite3.connect(path, isolation_level=None).cursor()
+    cur.execute("PRAGMA busy_timeout=0")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        cur.execute("PRAGMA journal_mode=WAL")  # without the retry: fails at once
+    _wal(cur, wait_s=5)
+    assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    timer.join()
+
+    path2 = str(tmp_path / "q.db")
+    timer = _locked_for(path2, 1.0)
+    cur2 = sqlite3.connect(path2, isolation_level=None).cursor()
+    cur2.execute("PRAGMA busy_timeout=0")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _wal(cur2, wait_s=0.2)  # a lock held past the wait is reported, not waited for forever
+    timer.join()

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
+import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -535,11 +537,27 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # the driver's own implicit BEGIN is off; _sqlite_begin emits BEGIN IMMEDIATE instead
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer (UI + CLI at once)
-    cur.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; only power loss can drop the last commit
     cur.execute("PRAGMA busy_timeout=10000")
+    _wal(cur)
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; only power loss can drop the last commit
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _wal(cur, wait_s: float = 10.0) -> None:
+    """Put the file in WAL mode, so readers don't block the writer (UI + CLI at once). The mode
+    is stored in the file; switching a new file takes a lock that SQLite does not wait for
+    (busy_timeout does not apply), so processes opening a new file at once retry for up to
+    wait_s seconds. Raises sqlite3.OperationalError when it stays locked."""
+    end = time.monotonic() + wait_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > end:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(conn) -> None:
