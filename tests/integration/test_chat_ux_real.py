@@ -251,3 +251,27 @@ def test_review19_a_why_question_in_own_words_after_dqn_stays_on_dqn(real_tutor)
     history += [{"role": "user", "content": why}, {"role": "assistant", "content": b.answer}]
     c = real_tutor.ask("What are the weaknesses of this approach?", history=history, mode="quotes_first")
     assert c.sources[0].id == "5.1.3", [s.id for s in c.sources]
+
+
+def test_review20_own_words_questions_stay_with_bayesian_optimization_and_zero(real_tutor):
+    """Review 20 (majors 1-3): after Bayesian optimization was named, an own-words why-question was
+    answered from Optuna (11.3.2, a neighbour in chapter 11), its drawbacks follow-up quoted
+    Optuna's, and "How does it decide which configuration to try next?" quoted grid search; after
+    「ZeRO 是什么？」 (the section 8.3) an own-words question went to DDP (8.1.2)."""
+    def ask(q, history):
+        a = real_tutor.ask(q, history=history, mode="quotes_first")
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+        return a
+
+    history: list[dict] = []
+    ask("What is Bayesian optimization when tuning hyperparameters?", history)
+    b = ask("Why would guessing where good settings lie, based on the earlier trials, save so many training runs?", history)
+    assert b.sources[0].id == "11.1.3", [s.id for s in b.sources]
+    c = ask("What are its drawbacks?", history)
+    assert c.sources[0].id == "11.1.3", [s.id for s in c.sources]
+    d = real_tutor.ask("How does it decide which configuration to try next?", history=history[:2], mode="quotes_first")
+    assert d.sources[0].id == "11.1.3", [s.id for s in d.sources]
+    history = []
+    ask("ZeRO 是什么？", history)
+    e = ask("为什么把这些状态拆开存到各张卡上，就能训练比单卡显存大得多的模型？", history)
+    assert e.sources[0].id.startswith("8.3"), [s.id for s in e.sources]

@@ -193,6 +193,14 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
             # joined query's other words do not carry it off (「那它的计算复杂度怎么样？」 after
             # multi-head attention ranked Swin's linear-complexity windows first: Transformer + 复杂度)
             near = set(list(dict.fromkeys(h.chunk.node_id for h in prev_hits))[:REFERENT_NOTES])
+            from tutor.rag.retrieve import found_names
+
+            named_prev = found_names(prev, index)
+            if prev_hits and prev_hits[0].chunk.node_id in named_prev:
+                # the referent named its note: that note leans, not its neighbours (review 20: "How
+                # does it decide which configuration to try next?" after Bayesian optimization
+                # leaned grid search, the referent's second note, alike and quoted it)
+                near = {n for n in near if any(n == m or n.startswith(m + ".") for m in named_prev)}  # (a section: its topics too)
             return lean(hits, near), query
         # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
         # would rank its overview or a neighbour above the note that answered it
@@ -228,7 +236,10 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
       diffusion's denoising first (噪声, 数据; review 18); after "What exactly is a deep
       Q-network?", "Why would training go unstable if the agent just learned from its most recent
       transitions one after another?" found Decision Transformer and not DQN at all (review 19).
-      Measured in evals/answers/FOLLOWUPS.md (session 30)."""
+      The conversation's note is its section's topics too when it is a section (ZeRO → 8.3.x),
+      and leans × (1 + REFERENT_PRIOR) in the fused ranking — in the joined one too when its
+      question named it (review 20: an own-words question on Bayesian optimization went to Optuna).
+      Measured in evals/answers/FOLLOWUPS.md (sessions 30, 31)."""
     from tutor.rag.retrieve import found_names
 
     named = found_names(question, index)
@@ -244,13 +255,29 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
         if last not in named or not any(h.chunk.node_id == last for h in hits):
             return hits
         return sorted(hits, key=lambda h: h.chunk.node_id != last)  # (stable: fused order otherwise)
+    ours = lambda n: n == last or n.startswith(last + ".")  # noqa: E731 (a section's topics are its own: ZeRO → 8.3.x)
+    # the conversation's note leans × (1 + REFERENT_PRIOR) in the joined ranking when its question
+    # named it, and in the fused ranking: "Why would guessing where good settings lie, based on
+    # the earlier trials, save so many training runs?" after Bayesian optimization was named ranked
+    # grid search first together (0.0305 vs 0.0295) and Optuna alone (review 20)
+    # only toward a neighbour of the same chapter (the drift seen); a question whose own best note is
+    # in another chapter is fused as is, or switches of chapter would be pulled back (session 31)
+    near = hits[0].chunk.node_id.split(".")[0] == last.split(".")[0]
+    lean_by = 1 + REFERENT_PRIOR if near else 1.0
+    named_last = lean_by if last in found_names(prev, index) else 1.0
     joined = search(f"{prev}\n{question}")
-    if not joined or joined[0].chunk.node_id != last:
+    both = {h.chunk.id: h.score * (named_last if ours(h.chunk.node_id) else 1.0) for h in joined}
+    joined = sorted(joined, key=lambda h: -both[h.chunk.id])
+    if not joined or not ours(joined[0].chunk.node_id):
         return hits
-    alone, both = {h.chunk.id: h.score for h in hits}, {h.chunk.id: h.score for h in joined}
+    alone = {h.chunk.id: h.score for h in hits}
     pool = {h.chunk.id: h for h in joined + hits}  # (the question's own Hit where both found a chunk)
-    fused = sorted(pool.values(), key=lambda h: -(alone.get(h.chunk.id, 0.0) + CONVERSATION_WEIGHT * both.get(h.chunk.id, 0.0)))
-    return fused[:max(len(hits), len(joined))]
+
+    def fused(h) -> float:
+        s = alone.get(h.chunk.id, 0.0) + CONVERSATION_WEIGHT * both.get(h.chunk.id, 0.0)
+        return s * (lean_by if ours(h.chunk.node_id) else 1.0)
+
+    return sorted(pool.values(), key=lambda h: -fused(h))[:max(len(hits), len(joined))]
 
 
 def comparison_side(question: str, prev: str, history: list[dict], index, search, covered) -> tuple[str, set[str]] | None:
