@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tutor.rag.compare import REFERS_BACK, parts
+from tutor.rag.compare import REFERS_BACK, each, parts
 
 
 @pytest.mark.parametrize("q,sides", [
@@ -26,6 +26,27 @@ from tutor.rag.compare import REFERS_BACK, parts
 ])
 def test_the_sides_of_a_comparison(q, sides):
     assert parts(q) == sides
+
+
+@pytest.mark.parametrize("q,sides", [
+    ("张量并行和流水线并行各切的是什么？", ("张量并行", "流水线并行")),
+    ("数据并行和模型并行分别怎么做？", ("数据并行", "模型并行")),
+    ("Adam和SGD各自的优缺点？", ("Adam", "SGD")),
+    ("LoRA微调里的r和alpha分别是啥？", ("的r", "alpha")),  # (no note named: the chat ignores it)
+    ("各种优化器有什么区别？", None), ("同一类的好几个人要分别抠出来", None), ("我和同事各写了一个模型怎么办？", None),
+    ("它和那个分别是什么？", None), ("What do tensor and pipeline parallelism each split?", None),
+])
+def test_the_two_things_a_question_asks_about_each_in_turn(q, sides):
+    assert each(q) == sides
+
+
+def test_each_of_two_named_notes_is_a_source_of_its_own(fake_tutor):
+    """Review 20 (minor): 「张量并行和流水线并行各切的是什么？」 quoted pipeline parallelism only. Two
+    sides that each name a note are each one source; two parts of one topic are no sides."""
+    q = "张量并行和流水线并行各切的是什么？"
+    assert [h.chunk.node_id for h in fake_tutor.chat._compared(q, q)] == ["8.2.1", "8.2.2"]
+    q = "LoRA微调里的r和alpha分别是啥？"
+    assert fake_tutor.chat._compared(q, q) == []
 
 
 def test_a_pronoun_side_refers_back():

@@ -659,7 +659,10 @@ class Chat:
         found: list[Hit] = []
         named: list[set[str]] = []
         index = self.retriever.index
-        for side in compare.parts(asked) or ():
+        sides = compare.parts(asked)
+        if not sides and (pair := compare.each(asked)) and all(outline_matches(x, index) for x in pair):
+            sides = pair  # 「张量并行和流水线并行各切的是什么？」: two named notes, each its own source
+        for side in sides or ():
             back = bool(compare.REFERS_BACK.match(side))
             if back:
                 if query == asked:

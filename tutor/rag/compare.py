@@ -17,6 +17,8 @@ from tutor.text import detect_lang
 
 # Chinese: 「A 和 B 有什么区别」, 「A 跟 B 比哪个好」, 「A 与 B 的差异」, 「A 相比 B」
 _ZH_CUE = re.compile(r"(?:的)?(?:区别|不同|差别|差异|异同|对比|比较|哪个|谁更|谁好|各有|优劣|怎么选|比起来|相比)")
+# 「A 和 B 各切的是什么」「A 和 B 分别怎么做」: each side asked in turn (`each`)
+_ZH_EACH = re.compile(r"(?<=\S)(?:各自|分别|各)(?!种|个|类|位|项|方面|地)")
 _ZH_JOIN = re.compile(r"(?:和|与|跟|同|相比于|相比|对比|比起|还是|vs\.?|VS\.?|versus)")
 _ZH_TAIL = re.compile(r"(?:比|相比|对比|比起来)?\s*(?:有什么|有何|有哪些|有啥|啥|的|之间|相比)*$")
 # English: "difference between A and B", "A vs B", "compare A with B", "A compared to B",
@@ -78,3 +80,22 @@ def parts(question: str) -> tuple[str, str] | None:
             b = re.sub(r"\s+(?:in|for|when|at)\s+.*$", "", b, flags=re.I) or b  # "…than X in practice"
             return (a, b) if b and not REFERS_BACK.match(b) else None
     return None
+
+
+def each(question: str) -> tuple[str, str] | None:
+    """The two things a Chinese question asks about each in turn (「张量并行和流水线并行各切的是什么？」
+    → ("张量并行", "流水线并行"); 分别 / 各自 / 各 after 「A 和 B」), or None. Not a comparison
+    (`parts`): the sides are often two parts of one topic (「wide 部分和 deep 部分各负责啥」), so a
+    caller uses them only when each names a note (review 20 quoted one side only)."""
+    q = question.strip()
+    cue = _ZH_EACH.search(q) if detect_lang(q) == "zh" else None
+    if not cue:
+        return None
+    head = q[:cue.start()]
+    m = None
+    for m in _ZH_JOIN.finditer(head):  # the last join: 「…里的 A 和 B」
+        pass
+    if not m or m.group(0) == "同":
+        return None
+    a, b = _clean(re.split(r"[，,。；;：:里]", head[:m.start()])[-1]), _clean(head[m.end():])
+    return (a, b) if a and b and not REFERS_BACK.match(a) and not REFERS_BACK.match(b) else None
