@@ -275,3 +275,26 @@ def test_review20_own_words_questions_stay_with_bayesian_optimization_and_zero(r
     ask("ZeRO 是什么？", history)
     e = ask("为什么把这些状态拆开存到各张卡上，就能训练比单卡显存大得多的模型？", history)
     assert e.sources[0].id.startswith("8.3"), [s.id for s in e.sources]
+
+
+def test_review21_named_topic_uncovered_own_words_and_defence_follow_ups(real_tutor):
+    """Review 21 (majors 1, 2, 4): after MAML was named, an own-words why-question was answered from
+    in-context learning (3.2.2, another chapter); after pipeline parallelism, 「为什么切成小批次以后，
+    每张卡闲着等待的时间就变少了？」 got "not covered"; 「它怎么防？」 after model stealing quoted its
+    definition again, not its defences."""
+    def conversation(*qs):
+        history, a = [], None
+        for q in qs:
+            a = real_tutor.ask(q, history=history, mode="quotes_first")
+            history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+        return a
+
+    a = conversation("What is MAML in meta-learning?",
+                     "Why does practicing on lots of small tasks let the model pick up a new task from just a few examples?")
+    assert a.sources[0].id == "11.4.1", [s.id for s in a.sources]
+    b = conversation("什么是流水线并行？", "为什么切成小批次以后，每张卡闲着等待的时间就变少了？")
+    assert b.covered and b.sources[0].id == "8.2.2", b.answer
+    c = conversation("什么是模型窃取？", "它怎么防？")
+    assert c.sources[0].id == "13.4.3" and "防御" in c.answer.split("\n")[1], c.answer
+    d = conversation("什么是流水线并行？", "How long should I boil an egg to get a jammy yolk?")
+    assert not d.covered, d.answer

@@ -434,13 +434,14 @@ def test_a_question_in_own_words_leans_to_the_conversations_note(fake_tutor):
     assert [h.chunk.id for h in hits] == ["13.2.1:0", "4.1.2:0", "4.1.2:1", "5.3.1:0"]
     hits, _ = followup.resolve(why, [], fake_tutor.index, search, bool, lambda p: p + "\n")
     assert hits[0].chunk.node_id == "4.1.2"  # asked alone: as ranked
-    found[why] = [hit("4.1.2", 0.06), hit("13.2.1", 0.0183)]  # a clear lead: the learner moved on
+    # a clear lead (the conversation's question named its note: it leans × 1.5 twice): the learner moved on
+    found[why] = [hit("4.1.2", 0.1), hit("13.2.1", 0.0183)]
     hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
     assert hits[0].chunk.node_id == "4.1.2"
     found[why] = [hit("5.4.3", 0.0246), hit("5.2.2", 0.0236)]  # the conversation's note not found alone
     hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
     assert hits[0].chunk.node_id == "13.2.1"
-    found[f"{first_q}\n{why}"] = [hit("5.4.3", 0.03), hit("13.2.1", 0.029)]  # together they find another note
+    found[f"{first_q}\n{why}"] = [hit("5.4.3", 0.05), hit("13.2.1", 0.029)]  # together they clearly find another note
     hits, _ = followup.resolve(why, history, fake_tutor.index, search, bool, lambda p: p + "\n")
     assert hits == found[why]
 
@@ -475,8 +476,8 @@ def test_an_own_words_question_drifting_to_a_neighbour_stays_with_the_conversati
     assert hits[0].chunk.node_id == "11.1.3"
     hits, _ = followup.resolve(decide, turns(bo), index, found.get, bool, lambda p: p + "\n" + decide)
     assert [h.chunk.node_id for h in hits] == ["11.1.3", "11.1.1", "11.1.2"]
-    # its own best note in another chapter: fused as before, no lean (a switch of chapter stays one)
-    found[why] = [hit("7.2.3", 0.0293), hit("11.1.2", 0.0252), hit("11.3.2", 0.0241)]
+    # a clear lead of a note in another chapter: the learner moved on
+    found[why] = [hit("7.2.3", 0.1), hit("11.1.2", 0.0252), hit("11.3.2", 0.0241)]
     hits, _ = followup.resolve(why, turns(bo), index, found.get, bool, lambda p: p + "\n" + why)
     assert hits[0].chunk.node_id == "7.2.3"
     # a section's topics are its own
@@ -488,6 +489,60 @@ def test_an_own_words_question_drifting_to_a_neighbour_stays_with_the_conversati
     assert hits[0].chunk.node_id == "8.3.3"
     hits, _ = followup.resolve(split, [], index, found.get, bool, lambda p: p + "\n" + split)
     assert hits[0].chunk.node_id == "8.1.2"  # asked alone: as ranked
+
+
+def test_review21_a_named_topic_holds_across_chapters_and_an_uncovered_question_only_on_its_own_note(fake_tutor):
+    """Review 21 (majors 1-2), the scores seen on the real index. After "What is MAML in
+    meta-learning?" (named: 11.4.1), "Why does practicing on lots of small tasks let the model pick up
+    a new task from just a few examples?" ranked in-context learning (3.2.2, chapter 3) first alone:
+    a note the learner named leans across chapters too. After 「什么是流水线并行？」 an own-words
+    question ranked 8.2.2 first but below the coverage threshold: not covered alone, it is answered
+    from the conversation's note, its own best; an off-topic question whose best note is another stays
+    not covered."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+
+    def hit(node, score, rel=0.9, n=0):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node, id=f"{node}:{n}"), score=score, relevance=rel)
+
+    def turns(*qs):
+        return [t for q in qs for t in ({"role": "user", "content": q}, {"role": "assistant", "content": "……"})]
+
+    def covered(hits):
+        return bool(hits) and max(h.relevance for h in hits) >= 0.5
+
+    index = fake_tutor.index
+    maml = "What is MAML in meta-learning?"
+    why = "Why does practicing on lots of small tasks let the model pick up a new task from just a few examples?"
+    found = {maml: [hit("11.4.1", 0.04), hit("11.4", 0.03)],
+             why: [hit("3.2.2", 0.0307), hit("3.4.1", 0.0254), hit("3.2.3", 0.0249)],
+             f"{maml}\n{why}": [hit("11.4.1", 0.0308), hit("3.2.2", 0.0269), hit("11.4", 0.0251)]}
+    hits, _ = followup.resolve(why, turns(maml), index, found.get, covered, lambda p: p + "\n" + why)
+    assert hits[0].chunk.node_id == "11.4.1"
+    pp, idle = "什么是流水线并行？", "为什么切成小批次以后，每张卡闲着等待的时间就变少了？"
+    found.update({pp: [hit("8.2.2", 0.05)],
+                  idle: [hit("8.2.2", 0.0231, 0.3), hit("8.1.3", 0.0183, 0.3), hit("8.2.3", 0.0129, 0.3)],
+                  f"{pp}\n{idle}": [hit("8.2.2", 0.053), hit("8.2.3", 0.0242), hit("8.2", 0.0154)]})
+    hits, _ = followup.resolve(idle, turns(pp), index, found.get, covered, lambda p: p + "\n" + idle)
+    assert covered(hits) and hits[0].chunk.node_id == "8.2.2"
+    assert not covered(followup.resolve(idle, [], index, found.get, covered, lambda p: p)[0])  # alone: not covered
+    egg = "How long should I boil an egg to get a jammy yolk?"
+    found.update({egg: [hit("10.4.2", 0.02, 0.2), hit("8.2.2", 0.019, 0.2)], f"{pp}\n{egg}": [hit("8.2.2", 0.04)]})
+    hits, _ = followup.resolve(egg, turns(pp), index, found.get, covered, lambda p: p + "\n" + egg)
+    assert not covered(hits)
+
+
+def test_a_defence_question_quotes_the_notes_defences_not_a_pointer():
+    """Review 21: 「它怎么防？」 after model stealing quoted the definition again; a question asking
+    how to defend gets the note's defence lines, not a line pointing to another note for them."""
+    from tutor.trust.check import DEFENCE_CUES, DEFENCE_QUESTION, POINTER
+
+    assert all(DEFENCE_QUESTION.search(q) for q in ("它怎么防？", "那它怎么防止别人从上传的更新里反推出原始数据？",
+                                                    "What defenses help against cloning?", "How do people mitigate it?"))
+    assert not DEFENCE_QUESTION.search("它的缺点呢？") and not DEFENCE_QUESTION.search("What is model stealing?")
+    assert DEFENCE_CUES.search("防御包括只返回必要输出、限流与查询预算") and DEFENCE_CUES.search("需配合安全聚合、差分隐私等手段")
+    assert POINTER.search("本篇目的在于帮助理解风险与评估鲁棒性，防御方法见 13.4.4") and POINTER.search("defences are covered in 13.4.4")
 
 
 def test_it_after_a_comparison_is_one_side_the_conversations_topic_first(fake_tutor):

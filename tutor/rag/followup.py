@@ -237,47 +237,59 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
       Q-network?", "Why would training go unstable if the agent just learned from its most recent
       transitions one after another?" found Decision Transformer and not DQN at all (review 19).
       The conversation's note is its section's topics too when it is a section (ZeRO → 8.3.x),
-      and leans × (1 + REFERENT_PRIOR) in the fused ranking — in the joined one too when its
-      question named it (review 20: an own-words question on Bayesian optimization went to Optuna).
+      and leans × (1 + REFERENT_PRIOR) in the fused ranking when the question's own best note is
+      in its chapter or its question named it — in the joined one too when named (review 20: an
+      own-words question on Bayesian optimization went to Optuna). A question the notes do not
+      cover alone stays uncovered unless its own best note is the conversation's (review 21).
       Measured in evals/answers/FOLLOWUPS.md (sessions 30, 31)."""
     from tutor.rag.retrieve import found_names
 
     named = found_names(question, index)
     first = hits[0].chunk.node_id
-    # (a question the notes do not cover stays so: the conversation's words must not cover it)
-    if first in named or not any(t["role"] == "user" for t in history) or not covered(hits):
+    alone_covered = covered(hits)
+    if first in named or not any(t["role"] == "user" for t in history):
         return hits
     prev, prev_hits = referent(history, index, search, covered)
     last = prev_hits[0].chunk.node_id if prev_hits else ""
     if not last:
         return hits
+    ours = lambda n: n == last or n.startswith(last + ".")  # noqa: E731 (a section's topics are its own: ZeRO → 8.3.x)
+    if not alone_covered and not ours(first):
+        # a question the notes do not cover alone stays so (an egg-boiling question after a data question
+        # must not be covered by the conversation's words)… unless its own best note is the conversation's
+        # ("Why do smaller micro-batches leave each GPU idle less?" after pipeline parallelism, review 21)
+        return hits
     if any("." in i for i in named):
         if last not in named or not any(h.chunk.node_id == last for h in hits):
             return hits
         return sorted(hits, key=lambda h: h.chunk.node_id != last)  # (stable: fused order otherwise)
-    ours = lambda n: n == last or n.startswith(last + ".")  # noqa: E731 (a section's topics are its own: ZeRO → 8.3.x)
     # the conversation's note leans × (1 + REFERENT_PRIOR) in the joined ranking when its question
     # named it, and in the fused ranking: "Why would guessing where good settings lie, based on
     # the earlier trials, save so many training runs?" after Bayesian optimization was named ranked
     # grid search first together (0.0305 vs 0.0295) and Optuna alone (review 20)
-    # only toward a neighbour of the same chapter (the drift seen); a question whose own best note is
-    # in another chapter is fused as is, or switches of chapter would be pulled back (session 31)
+    # the lean only toward a neighbour of the same chapter, or toward a note the learner named (MAML →
+    # "Why does practicing on lots of small tasks…" found in-context learning, chapter 3; review 21):
+    # otherwise a switch of chapter in own words would be pulled back (FOLLOWUPS.md, session 31)
     near = hits[0].chunk.node_id.split(".")[0] == last.split(".")[0]
-    lean_by = 1 + REFERENT_PRIOR if near else 1.0
-    named_last = lean_by if last in found_names(prev, index) else 1.0
+    was_named = last in found_names(prev, index)
+    lean_by = 1 + REFERENT_PRIOR if near or was_named else 1.0
+    named_last = lean_by if was_named else 1.0
     joined = search(f"{prev}\n{question}")
     both = {h.chunk.id: h.score * (named_last if ours(h.chunk.node_id) else 1.0) for h in joined}
     joined = sorted(joined, key=lambda h: -both[h.chunk.id])
     if not joined or not ours(joined[0].chunk.node_id):
         return hits
     alone = {h.chunk.id: h.score for h in hits}
-    pool = {h.chunk.id: h for h in joined + hits}  # (the question's own Hit where both found a chunk)
+    # the question's own Hit where both found a chunk — the joined one when the question alone is not
+    # covered: its relevance is the conversation's
+    pool = {h.chunk.id: h for h in (joined + hits if alone_covered else hits + joined)}
 
     def fused(h) -> float:
         s = alone.get(h.chunk.id, 0.0) + CONVERSATION_WEIGHT * both.get(h.chunk.id, 0.0)
         return s * (lean_by if ours(h.chunk.node_id) else 1.0)
 
-    return sorted(pool.values(), key=lambda h: -fused(h))[:max(len(hits), len(joined))]
+    out = sorted(pool.values(), key=lambda h: -fused(h))[:max(len(hits), len(joined))]
+    return out if alone_covered or covered(out) else hits
 
 
 def comparison_side(question: str, prev: str, history: list[dict], index, search, covered) -> tuple[str, set[str]] | None:

@@ -557,6 +557,15 @@ LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|劣势|弊端|短板|�
 LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大|受[^，。；]{0,10}限|难以|无法|不能|不适合|容易|依赖|昂贵|风险|"
                         r"但|然而|\bdrawbacks?\b|\blimit(?:ation)?s?\b|\bweakness|\bcannot\b|\bcan't\b|\bcostly\b|"
                         r"\bexpensive\b|\bslow(?:er)?\b|\brequires?\b|\bstruggles?\b|\bhowever\b|\bbut\b|\brisks?\b", re.I)
+# A question about defences (「它怎么防？」 after model stealing, review 21) is answered by the note's
+# defence lines, which rarely repeat the learner's word (防 vs 防御思路); without this the definition,
+# sharing the topic's words, was quoted again
+DEFENCE_QUESTION = re.compile(r"怎么防|如何防|防御|防范|防护|防止|防住|抵御|对策|应对|\bdefen[cs]es?\b|\bdefend|"
+                              r"\bprotect\w*\s+against\b|\bmitigat\w*|\bcountermeasures?\b|\bprevent\w*", re.I)
+DEFENCE_CUES = re.compile(r"防御|防护|防范|防止|抵御|缓解|对策|需配合|\bdefen[cs]es?\b|\bdefend\w*|\bmitigat\w*|"
+                          r"\bcountermeasures?\b|\bprotect\w*|\bprevent\w*", re.I)
+# a sentence pointing to another note for it (「防御方法见 13.4.4」, "defences are covered in 13.4.4") states none
+POINTER = re.compile(r"见\s*\d+(?:\.\d+)+|\b(?:covered|discussed|treated)\s+in\s+\d+(?:\.\d+)+|\bsee\s+\d+(?:\.\d+)+", re.I)
 # a sentence that states a drawback as such (a note's 「缺点：」 line), not one with a weak cue ("but")
 STATED_LIMIT = re.compile(r"^\s*(?:缺点|局限|不足|劣势)|缺点|局限性|\bdrawbacks?\b|\blimitations?\b|\bweakness(?:es)?\b|"
                           r"\bdisadvantages?\b|\bdownsides?\b|\bshortcomings?\b", re.I)
@@ -784,6 +793,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
 
     why = bool(WHY_QUESTION.search(asked if asked is not None else question))
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
+    defends = bool(DEFENCE_QUESTION.search(asked if asked is not None else question))
     # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
     # fine-tuning), quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks (review 8)
     # …but a question of its own naming no note, whose topic words are mostly the best note's names'
@@ -816,6 +826,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
         cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
+        cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
         penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
         return cov + cause - penalty + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
