@@ -200,7 +200,7 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
                 # the referent named its note: that note leans, not its neighbours (review 20: "How
                 # does it decide which configuration to try next?" after Bayesian optimization
                 # leaned grid search, the referent's second note, alike and quoted it)
-                near = {n for n in near if any(n == m or n.startswith(m + ".") for m in named_prev)}  # (a section: its topics too)
+                near = {n for n in near if any(_within(n, m) for m in named_prev)}
             return lean(hits, near), query
         # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
         # would rank its overview or a neighbour above the note that answered it
@@ -214,6 +214,11 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         return [], question
     hits = search(question)
     return (stay_on_topic(question, hits, history, index, search, covered) if hits else hits), question
+
+
+def _within(node_id: str, note: str) -> bool:
+    """`node_id` is `note` or, for a section, one of its topics (ZeRO 8.3 → 8.3.3)."""
+    return node_id == note or node_id.startswith(note + ".")
 
 
 def lean(hits: list, notes: set[str]) -> list:
@@ -253,7 +258,7 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
     last = prev_hits[0].chunk.node_id if prev_hits else ""
     if not last:
         return hits
-    ours = lambda n: n == last or n.startswith(last + ".")  # noqa: E731 (a section's topics are its own: ZeRO → 8.3.x)
+    ours = lambda n: _within(n, last)  # noqa: E731
     if not alone_covered and not ours(first):
         # a question the notes do not cover alone stays so (an egg-boiling question after a data question
         # must not be covered by the conversation's words)… unless its own best note is the conversation's
@@ -263,14 +268,13 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
         if last not in named or not any(h.chunk.node_id == last for h in hits):
             return hits
         return sorted(hits, key=lambda h: h.chunk.node_id != last)  # (stable: fused order otherwise)
-    # the conversation's note leans × (1 + REFERENT_PRIOR) in the joined ranking when its question
-    # named it, and in the fused ranking: "Why would guessing where good settings lie, based on
-    # the earlier trials, save so many training runs?" after Bayesian optimization was named ranked
-    # grid search first together (0.0305 vs 0.0295) and Optuna alone (review 20)
-    # the lean only toward a neighbour of the same chapter, or toward a note the learner named (MAML →
-    # "Why does practicing on lots of small tasks…" found in-context learning, chapter 3; review 21):
+    # the conversation's note leans × (1 + REFERENT_PRIOR) in the fused ranking, and in the joined one
+    # when its question named it: "Why would guessing where good settings lie, based on the earlier
+    # trials, save so many training runs?" after Bayesian optimization was named ranked grid search
+    # first together (0.0305 vs 0.0295) and Optuna alone (review 20). Only toward a neighbour of the
+    # same chapter or a note the learner named (MAML → in-context learning, chapter 3; review 21):
     # otherwise a switch of chapter in own words would be pulled back (FOLLOWUPS.md, session 31)
-    near = hits[0].chunk.node_id.split(".")[0] == last.split(".")[0]
+    near = first.split(".")[0] == last.split(".")[0]
     was_named = last in found_names(prev, index)
     lean_by = 1 + REFERENT_PRIOR if near or was_named else 1.0
     named_last = lean_by if was_named else 1.0
