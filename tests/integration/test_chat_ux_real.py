@@ -298,3 +298,24 @@ def test_review21_named_topic_uncovered_own_words_and_defence_follow_ups(real_tu
     assert c.sources[0].id == "13.4.3" and "防御" in c.answer.split("\n")[1], c.answer
     d = conversation("什么是流水线并行？", "How long should I boil an egg to get a jammy yolk?")
     assert not d.covered, d.answer
+
+
+def test_review21_an_uncovered_question_on_the_conversations_note_and_its_drawbacks_after_own_words(real_tutor):
+    """Review 21 (majors 1, 3): 「服务器是怎么决定每个设备的更新占多大分量的？」 three turns into
+    federated learning was refused (alone it found TensorRT, below the threshold), though 13.2.2 holds
+    its words; "What are its drawbacks?" after MAML and an own-words turn quoted a non-drawback line
+    under "already quoted". Both now come from the conversation's note."""
+    def conversation(*qs):
+        history, a = [], None
+        for q in qs:
+            a = real_tutor.ask(q, history=history, mode="quotes_first")
+            history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+        return a
+
+    a = conversation("什么是联邦学习？", "为什么数据一直留在各自的手机上，大家的模型还能一起变好？", "它的缺点呢？",
+                     "服务器是怎么决定每个设备的更新占多大分量的？")
+    assert a.covered and a.sources[0].id == "13.2.2", a.answer
+    b = conversation("What is MAML in meta-learning?",
+                     "Why does practicing on lots of small tasks let the model pick up a new task from just a few examples?",
+                     "What are its drawbacks?")
+    assert b.sources[0].id == "11.4.1" and "缺点：二阶梯度" in b.answer and "already" not in b.answer, b.answer

@@ -533,6 +533,63 @@ def test_review21_a_named_topic_holds_across_chapters_and_an_uncovered_question_
     assert not covered(hits)
 
 
+def test_review21_an_uncovered_question_whose_words_the_conversations_note_holds_is_answered_from_it(fake_tutor, monkeypatch):
+    """Review 21 (major 1): after 「什么是联邦学习？」, 「服务器是怎么决定每个设备的更新占多大分量的？」 ranked
+    TensorRT (9.4.4) first alone, below the coverage threshold, and was refused; 13.2.2 holds 服务器, 设备
+    and 更新 (`followup.grounded`): it is answered from 13.2.2. An egg question after it stays refused,
+    and so does everything on an index without term statistics."""
+    from types import SimpleNamespace
+
+    from tutor.rag import followup
+    from tutor.rag.terms import TermStats
+    from tutor.trust.check import content_tokens
+
+    def hit(node, score, rel=0.9):
+        return SimpleNamespace(chunk=SimpleNamespace(node_id=node, id=f"{node}:0"), score=score, relevance=rel)
+
+    def covered(hits):
+        return bool(hits) and max(h.relevance for h in hits) >= 0.5
+
+    fl, weight = "什么是联邦学习？", "服务器是怎么决定每个设备的更新占多大分量的？"
+    egg = "煮一个溏心蛋要多久？"
+    turns = [{"role": "user", "content": fl}, {"role": "assistant", "content": "……"}]
+    found = {fl: [hit("13.2.2", 0.05)],
+             weight: [hit("9.4.4", 0.0242, 0.3), hit("9.3.3", 0.0234, 0.3)],
+             f"{fl}\n{weight}": [hit("13.2.2", 0.0431), hit("9.4.4", 0.0175)],
+             egg: [hit("9.4.4", 0.02, 0.2)], f"{fl}\n{egg}": [hit("13.2.2", 0.04)]}
+    stats = TermStats().add([("13.2.2", content_tokens("联邦学习：各设备在本地训练，服务器按样本数决定各设备上传的模型更新所占分量")),
+                             ("9.4.4", content_tokens("TensorRT 在 Jetson 设备上做推理加速")),
+                             ("1.1.1", content_tokens("注意力 查询 键 值 溏心 煮 鸡蛋 多久"))])
+    index = fake_tutor.index
+    monkeypatch.setattr(index, "term_stats", stats, raising=False)
+    assert followup.grounded(weight, "13.2.2", index) and not followup.grounded(egg, "13.2.2", index)
+    hits, _ = followup.resolve(weight, turns, index, found.get, covered, lambda p: p + "\n" + weight)
+    assert covered(hits) and hits[0].chunk.node_id == "13.2.2"
+    hits, _ = followup.resolve(egg, turns, index, found.get, covered, lambda p: p + "\n" + egg)
+    assert not covered(hits)
+    monkeypatch.setattr(index, "term_stats", None, raising=False)
+    assert not covered(followup.resolve(weight, turns, index, found.get, covered, lambda p: p + "\n" + weight)[0])
+
+
+def test_review21_its_drawbacks_after_an_own_words_turn_are_the_named_topics():
+    """Review 21 (major 3): "What is MAML?" → an own-words question → "What are its drawbacks?"
+    quoted a non-drawback line under "already quoted": the question it joins names no note, so the
+    best note's own 「缺点：」 line was not the topic's. A note named earlier in the conversation
+    (named_before) is the topic: its stated drawbacks are quoted, in the note's language when the
+    question's has none."""
+    from tutor.trust.check import extractive_answer
+
+    text = ("MAML learns an initialization from which a model adapts to a new task with a few gradient steps. "
+            "MAML is model-agnostic in that it only requires gradient-based training, so it applies to few-shot "
+            "classification and regression.\n缺点：二阶梯度耗时耗显存，深网络难以扩展；训练对超参数敏感、不稳定。")
+    why = "Why does practicing on lots of small tasks let the model pick up a new task from just a few examples?"
+    q = f"{why}\nWhat are its drawbacks?"
+    kw = dict(asked="What are its drawbacks?", topic_names=["MAML"], best_names=["MAML"])
+    with_topic = extractive_answer(q, [(1, text)], "en", named_before=True, **kw)
+    assert "缺点：二阶梯度" in with_topic
+    assert "缺点" not in extractive_answer(q, [(1, text)], "en", **kw)
+
+
 def test_a_defence_question_quotes_the_notes_defences_not_a_pointer():
     """Review 21: 「它怎么防？」 after model stealing quoted the definition again; a question asking
     how to defend gets the note's defence lines, not a line pointing to another note for them."""

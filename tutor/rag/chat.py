@@ -305,6 +305,10 @@ class Chat:
         lang = detect_lang(q)
         # earlier answers' quotes: a follow-up is not answered with one of them word for word again
         said = tuple(x for x in (quoted_in(t["content"]) for t in history if t["role"] == "assistant") if x)
+        # notes the learner named earlier: "What are its drawbacks?" two own-words turns after "What is
+        # MAML?" is about MAML's drawbacks, though the question it joins names none (review 21)
+        named = frozenset(i for t in history[-followup.HISTORY_TURNS:] if t["role"] == "user"
+                          for i in found_names(t["content"], self.retriever.index))
         t0 = time.perf_counter()
         # quote_q: what the quoted sentences must be about (a follow-up's query: LoRA's drawbacks, not any note's)
         hits, quote_q = followup.resolve(
@@ -335,7 +339,7 @@ class Chat:
 
         if mode == "quotes_first":
             # the model's answers rarely pass the check: the notes' own sentences come at once
-            text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=asked, said=said)
+            text = self._extractive(quote_q, sources, lang, QUOTES_HEADER, asked=asked, said=said, named=named)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             kps = self._shown_key_points(sources, lang, text)
@@ -368,11 +372,11 @@ class Chat:
         kps = self._shown_key_points(kept, lang)
         answer = Answer(q, text, kept, self.llm.name, lang, timings, notices, True, kps, mode=mode)
         if s.answer_check and not g.stopped:
-            yield from self._guard(answer, groups, fitted.groups, stop, fitted.question, quote_q, said)
+            yield from self._guard(answer, groups, fitted.groups, stop, fitted.question, quote_q, said, named)
         else:
             if not g.stopped and is_empty(text):
                 # nothing but citations or punctuation is no answer, whatever the check setting
-                answer.answer = self._extractive(quote_q, kept, lang, asked=asked, said=said)
+                answer.answer = self._extractive(quote_q, kept, lang, asked=asked, said=said, named=named)
                 answer.notices += ["garbage_empty", "extractive_fallback"]
                 answer.guard = {"outcome": "fallback", "reasons": [["empty"]]}
                 yield "replace", answer.answer
@@ -414,12 +418,12 @@ class Chat:
 
     def _guard(self, answer: Answer, groups: list[str], kept_groups: list[int],
                stop: threading.Event | None, question: str, quote_q: str | None = None,
-               said: tuple[frozenset[str], ...] = ()) -> Iterator[tuple[str, object]]:
+               said: tuple[frozenset[str], ...] = (), named: frozenset[str] = frozenset()) -> Iterator[tuple[str, object]]:
         """Check answer (see module doc); fills sentences/unsupported/guard/notices in place
         and yields ("retry", reasons) / ("replace", text) events when it rejects the answer.
         question: as the first generation saw it (trimmed to the budget when too long);
         quote_q: what a fallback's quotes must be about (a follow-up: with the last question);
-        said: earlier answers' quotes (see `_extractive`)."""
+        said, named: earlier answers' quotes, note ids earlier questions named (see `_extractive`)."""
         chunks = self.retriever.index.chunks
         context = [chunks[c].text for src in answer.sources for c in src.chunk_ids]
         lang = answer.lang
@@ -446,7 +450,7 @@ class Chat:
                     answer.notices.append("retried_strict")
             if answer.guard["outcome"] != "retried":
                 answer.answer = self._extractive(quote_q or answer.question, answer.sources, lang, asked=answer.question,
-                                                 said=said)
+                                                 said=said, named=named)
                 answer.guard["outcome"] = "fallback"
                 answer.notices.append("extractive_fallback")
                 sents, checks = split_sentences(answer.answer), []  # quoted from the notes: nothing to flag
@@ -491,15 +495,17 @@ class Chat:
         return [self.prompts.render("system", lang), self.prompts.render("strict", lang), *fixed]
 
     def _extractive(self, question: str, sources: list[Source], lang: str, header: dict[str, str] = FALLBACK_HEADER,
-                    asked: str | None = None, said: tuple[frozenset[str], ...] = ()) -> str:
+                    asked: str | None = None, said: tuple[frozenset[str], ...] = (),
+                    named: frozenset[str] = frozenset()) -> str:
         """trust.check.extractive_answer over the sources' quotable text. question: what the
         quotes must be about (a follow-up's search query); asked: the learner's own words; said:
-        each earlier answer's quotes (`quoted_in`). An answer that would be one of them again
+        each earlier answer's quotes (`quoted_in`); named: ids of the notes earlier questions named
+        (the best note among them is the conversation's topic: its drawbacks answer "its"). An answer that would be one of them again
         (reviews 10, 13a, 13b: "How can we make that faster?" got the last answer word for word)
         quotes the notes' next sentences under OTHER_QUOTES; with none left, the same ones under
         SAME_QUOTES. The answer's own key-point recall falls, what the learner has read by then
         rises (evals/answers/FOLLOWUPS.md, session 26)."""
-        text = self._extractive_once(question, sources, lang, header, asked)
+        text = self._extractive_once(question, sources, lang, header, asked, earlier=named)
         now = quoted_in(text)
         if now and any(now <= x for x in said) and asked is not None and asked == question:
             # a question of its own whose closest sentences were quoted before ("How is layer normalization
@@ -508,7 +514,7 @@ class Chat:
             head, _, rest = text.partition("\n")
             text = f"{head}\n{SAME_QUOTES[lang]}\n{rest}"
         elif now and any(now <= x for x in said):
-            other = self._extractive_once(question, sources, lang, header, asked, exclude=frozenset().union(*said))
+            other = self._extractive_once(question, sources, lang, header, asked, exclude=frozenset().union(*said), earlier=named)
             # the notes' next sentences rather than the same answer again; with none, the same, said so.
             # Another cited note's sentence only when it holds two words of the topic (the search query's
             # words beyond the learner's own): with the topic's sentences used up, the pick moved to any
@@ -539,7 +545,7 @@ class Chat:
                     # Bellman-backup instability" again, a strength, as the whole answer)
                     # (that note alone: another cited note's drawbacks would read as this topic's)
                     more = self._extractive_once(question, [self._with_pros_cons(sources[0])], lang, header, asked,
-                                                 exclude=frozenset().union(*said))
+                                                 exclude=frozenset().union(*said), earlier=named)
                     rest = "\n".join(ln for ln in more.partition("\n")[2].splitlines() if is_drawback(ln))
             line = OTHER_QUOTES
             # a follow-up naming something new ("How is it different from DPO?" after "What is RLHF?")
@@ -568,7 +574,7 @@ class Chat:
         return {n for ns in found_names(asked, index).values() for n in ns} - old
 
     def _extractive_once(self, question: str, sources: list[Source], lang: str, header: dict[str, str],
-                         asked: str | None, exclude: frozenset[str] = frozenset()) -> str:
+                         asked: str | None, exclude: frozenset[str] = frozenset(), earlier: frozenset[str] = frozenset()) -> str:
         names = [n for s in sources for n in self.retriever.index.names.get(s.id, ())]
         overview: set[str] = set()  # the names of an overview the quotes moved down from
         if sources and LIMIT_QUESTION.search(asked if asked is not None else question):
@@ -613,7 +619,7 @@ class Chat:
         parent = [x.n for x in sources if section and x.id == section and section in named and best not in named]
         return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview),
-                                 kin=kin, parent=parent, exclude=exclude)
+                                 kin=kin, parent=parent, exclude=exclude, named_before=best in earlier)
 
     def _referred_sides(self, question: str, asked: str | None) -> list[Hit]:
         """For a follow-up asking for drawbacks (LIMIT_QUESTION; question: its search query, the

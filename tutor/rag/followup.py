@@ -221,6 +221,21 @@ def _within(node_id: str, note: str) -> bool:
     return node_id == note or node_id.startswith(note + ".")
 
 
+# an own-words question the notes do not cover alone is still the conversation's when this
+# IDF-weighted share of its terms is in the conversation's note (`grounded`)
+GROUNDED_MIN_COVERAGE = 0.5
+
+
+def grounded(question: str, note: str, index) -> bool:
+    """True when `note` (or, for a section, one of its topics) holds at least GROUNDED_MIN_COVERAGE
+    of `question`'s terms, IDF-weighted (`TermStats.coverage`: a term no note uses weighs most).
+    False for an index without saved term statistics (`Index.term_stats`, built before them)."""
+    stats = getattr(index, "term_stats", None)
+    if stats is None:
+        return False
+    return any(stats.coverage(question, n) >= GROUNDED_MIN_COVERAGE for n in stats.node_tokens if _within(n, note))
+
+
 def lean(hits: list, notes: set[str]) -> list:
     """`hits` re-ranked with the scores of `notes`' hits × (1 + REFERENT_PRIOR)."""
     return sorted(hits, key=lambda h: -h.score * (1 + REFERENT_PRIOR if h.chunk.node_id in notes else 1))
@@ -259,10 +274,12 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
     if not last:
         return hits
     ours = lambda n: _within(n, last)  # noqa: E731
-    if not alone_covered and not ours(first):
+    if not alone_covered and not ours(first) and not grounded(question, last, index):
         # a question the notes do not cover alone stays so (an egg-boiling question after a data question
         # must not be covered by the conversation's words)… unless its own best note is the conversation's
         # ("Why do smaller micro-batches leave each GPU idle less?" after pipeline parallelism, review 21)
+        # or the conversation's note holds most of its words (「服务器是怎么决定每个设备的更新占多大分量的？」
+        # after federated learning: 服务器, 设备, 更新 are all in 13.2.2; alone it found TensorRT, review 21)
         return hits
     if any("." in i for i in named):
         if last not in named or not any(h.chunk.node_id == last for h in hits):
@@ -283,7 +300,9 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
     joined = sorted(joined, key=lambda h: -both[h.chunk.id])
     if not joined or not ours(joined[0].chunk.node_id):
         return hits
-    alone = {h.chunk.id: h.score for h in hits}
+    # a question not covered alone found no answer on its own: the joined ranking decides (its own
+    # scores put TensorRT above 13.2.2 in the federated-learning conversation, review 21)
+    alone = {h.chunk.id: h.score for h in hits} if alone_covered else {}
     # the question's own Hit where both found a chunk — the joined one when the question alone is not
     # covered: its relevance is the conversation's
     pool = {h.chunk.id: h for h in (joined + hits if alone_covered else hits + joined)}

@@ -640,7 +640,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                       embed: Callable[[list[str]], list[list[float]]] | None = None, k: int = 3,
                       header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None,
                       topic_names: Sequence[str] = (), best_names: Sequence[str] | None = None,
-                      kin: Sequence[int] = (), exclude: frozenset[str] = frozenset(), parent: Sequence[int] = ()) -> str:
+                      kin: Sequence[int] = (), exclude: frozenset[str] = frozenset(), parent: Sequence[int] = (),
+                      named_before: bool = False) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -672,7 +673,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     kin: citation numbers of the best source's cited subtopics (see the pool rule below); parent:
     that of its section's overview when the question names the section and not the best source
     (the overview's sentences join the pool); exclude:
-    `quote_key`s of sentences never to quote (an earlier answer's).
+    `quote_key`s of sentences never to quote (an earlier answer's); named_before: an earlier question of
+    the conversation named the best note, so its drawbacks are the topic's as if this one named it.
     Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
     first) then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
@@ -728,7 +730,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # for its drawbacks, also a name's bracketed parts ("Layer Normalization (LayerNorm, LN)"); not
     # above, where a named note's definition words stop counting: "Why do Transformers use layer
     # normalization?" then lost 2.1.4's definition, which says why
-    names_best_part = any(len(b) >= 2 and name_in(low_q, b.lower()) for b in name_parts(best_names or ()))
+    names_best_part = any(len(b) >= 2 and name_in(low_q, b.lower()) for b in name_parts(best_names or ())) or named_before
     if pool is first and not ctx and in_lang and not names_best:
         # …unless another cited note has a sentence holding clearly more of the question than the
         # best note's sentences together: the best note matched it in another sense (「GAN 的模式崩溃」
