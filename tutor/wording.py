@@ -440,11 +440,10 @@ TABLE: dict[str, tuple[str, str]] = {
     # (no emoji in status lines: Debian's chromium with fonts-noto-cjk draws them as empty boxes, review 10)
     "chat.working": ("正在检索笔记…", "searching the notes…"),
     "chat.reading": ("模型正在读入笔记（小型 CPU 上约需几十秒），随后开始写…", "the model is reading the notes (some tens of seconds on a small CPU), then writes…"),
-    "chat.reading_weak": ("模型正在读入笔记，随后开始写（小型 CPU 上约需一分钟）。注意：当前模型的讲解在抽样中只有 {kept}/{total} 次通过与笔记的核对，"
-                          "多半不会显示；更强的模型见 README「Use a stronger model」",
-                          "the model is reading the notes, then writes (about a minute on a small CPU). Note: this model's "
-                          "explanations passed the check against the notes {kept} of {total} times in a sample, so this one "
-                          "will most likely not be shown; for a stronger model see the README, \"Use a stronger model\""),
+    # short: it stands in the chat while the model reads (four lines at 1280 px, review 21)
+    "chat.reading_weak": ("模型正在读入笔记（约一分钟）。它的讲解抽样只有 {kept}/{total} 次通过核对，这次多半不显示；更强的模型见 README。",
+                          "the model is reading the notes (about a minute). Its explanations passed the check {kept} of "
+                          "{total} times in a sample, so this one will likely not be shown; a stronger model: see the README."),
     "chat.writing": ("正在写回答，核对笔记后显示（已写 {n} 字）…",
                      "writing the answer; it appears once checked against the notes ({n} characters so far)…"),
     "chat.rewriting": ("第一次写的回答与笔记不符，正在重写…", "the first draft did not match the notes; rewriting…"),

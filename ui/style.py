@@ -108,7 +108,8 @@ CSS = """
   .row:not(.keep-row) { flex-direction: column !important; flex-wrap: nowrap !important; }
   .row:not(.keep-row) > * { width: 100% !important; min-width: 0 !important; flex: 1 1 auto !important; }
   .keep-row { flex-wrap: wrap !important; }
-  .tab-wrapper > .tab-container:not(.visually-hidden) > button { padding: 0 6px; }  /* 5 labels in one row at 390 px */
+  /* 5 labels in one row at 390 px (the app's 32 px side padding leaves 326 px; at 14 px they took 391, review 21) */
+  .tab-wrapper > .tab-container:not(.visually-hidden) > button { padding: 0 4px; font-size: 12px; }
   #chatbot { height: 48vh !important; }
   /* an empty chat is short, so the question box is on the first screen at 390 × 844 (review 11) */
   #chatbot:not(:has([data-testid="user"])) { height: 22vh !important; }

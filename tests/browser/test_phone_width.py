@@ -154,6 +154,9 @@ def test_every_tab_label_is_visible_and_opens_its_panel(browser, phone_url, widt
             box = tab.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"tab {label!r} outside the viewport"
             assert tab.evaluate("b => b.scrollWidth <= b.clientWidth"), f"tab {label!r} label cut short"
+        # one row: at 390 px the fifth label (评测 Evals) wrapped onto a second line (review 21)
+        rows = {round(page.get_by_role("tab", name=label, exact=True).bounding_box()["y"]) for _, label, _ in TABS}
+        assert len(rows) == 1, f"the tab bar wraps at {width} px: rows at {sorted(rows)}"
         for name, label, marker in TABS[1:] + TABS[:1]:  # chat is open at first: end on it
             open_tab(page, label)
             page.wait_for_selector(marker, state="visible")

@@ -145,6 +145,28 @@ def test_mastery_rolls_up_and_path_orders_due_weak_new(quiz):
     assert news[0].node_id == "1" and all(s.reason for s in steps)
 
 
+def test_new_steps_start_in_begun_sections_one_per_section(quiz):
+    """Review 21: Next topics listed 「1 注意力机制详解」, 「1.1 标准注意力」 and 「1.1.1」 as three of its
+    eight steps while the learner worked on 11.4. Each section's first new note comes before any
+    section's second, begun sections first (a chapter's overview counts with its first section)."""
+    from tutor.quiz.path import section_of
+
+    assert [section_of(i) for i in ("11.4.3", "11.4", "11")] == ["11.4", "11.4", "11.1"]
+    done = next(n for n in quiz.tutor.corpus.notes if n.count(".") == 2 and n.startswith("3.")
+                and any(i.note_id == n for i in quiz.bank.select(n)))
+    for it in quiz.bank.select(done):
+        if it.note_id == done:
+            quiz.grade("u", it.id, _right(it))
+    news = [s for s in quiz.path("u", n=200) if s.kind == "new"]
+    assert news and section_of(news[0].node_id) == section_of(done), [s.node_id for s in news[:3]]
+    sections = [section_of(s.node_id) for s in news]
+    firsts = len(set(sections))
+    assert len(set(sections[:firsts])) == firsts  # each section once before any twice
+    assert news[sections.index("1.1")].node_id == "1"  # chapter 1's overview stands for section 1.1 first
+    assert sections.index("1.1") < firsts <= len(sections) - 1 - sections[::-1].index("1.1")  # 1.1's own notes come later
+    assert len(news) == len({s.node_id for s in news})  # nothing dropped twice or lost: all new notes are listed
+
+
 def test_weak_topic_waits_for_prerequisites(quiz):
     notes = quiz.tutor.corpus.notes
     nid = next(n for n, note in notes.items() if note.meta.prerequisites

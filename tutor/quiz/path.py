@@ -3,9 +3,11 @@
 Order: 1) due reviews (FSRS cards due now, grouped by note, most overdue first);
 2) weak topics — notes whose mastery is below MASTERED on enough answers (EVIDENCE_ITEMS, or
 all their items) — whose prerequisites are mastered, weakest first, then topics begun on fewer
-answers ("continue"); 3) new topics (notes with quiz items never
-reviewed) in outline order. A prerequisite with no quiz items cannot be measured and does
-not block. Weak topics with an unmastered prerequisite are left out: the prerequisite
+answers ("continue"); 3) new topics (notes with quiz items never reviewed): each section's first
+before any section's second; among those, sections the learner has begun first, then outline
+order (a chapter's overview counts with its first section: 「1 注意力机制详解」, 「1.1 标准注意力」
+and 「1.1.1」 took three of eight places, review 21). A prerequisite with no quiz items cannot be
+measured and does not block. Weak topics with an unmastered prerequisite are left out: the prerequisite
 itself shows up as weak or new. Reasons are plain words in Chinese with English alongside
 (tutor/wording.py "path.*"): 「薄弱：掌握度 40%，低于 80%；先修 1.1.1 注意力机制 已掌握（85%）/ weak:
 mastery 40%, below 80%; prerequisite 1.1.1 Attention mastered (85%)」; a prerequisite never
@@ -39,6 +41,13 @@ class Step:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def section_of(node_id: str) -> str:
+    """The section a note belongs to for new steps: "11.4.3" → "11.4", "11.4" → "11.4", and a chapter
+    overview with its first section ("11" → "11.1")."""
+    parts = node_id.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else f"{node_id}.1"
 
 
 def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10) -> list[Step]:
@@ -125,7 +134,13 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
                 used.add(nid)
 
     new = [nid for nid in items_by_note if nid not in used and table[nid].own is None]
+    begun = {section_of(nid) for nid in items_by_note if table[nid].own is not None}
+    rank: dict[str, int] = {}  # the section's new notes before this one: a section's second waits for every first
+    seen: dict[str, int] = {}
     for nid in sorted(new, key=lambda i: order[i]):
+        rank[nid] = seen.get(section_of(nid), 0)
+        seen[section_of(nid)] = rank[nid] + 1
+    for nid in sorted(new, key=lambda i: (rank[i], section_of(i) not in begun, order[i])):
         _, why = prereq_state(nid)
         steps.append(Step("new", nid, notes[nid].meta.title, str(text("path.new", prereqs=why)), items_by_note[nid], None))
     return steps[:n]
