@@ -175,9 +175,10 @@ TABLE: dict[str, tuple[str, str]] = {
                      "put them in quite other words; compare it with each key point below."),
     "feedback.key_points_check": ("对照这些关键点给自己评分", "Rate yourself against these key points"),
     # why the grader could not decide (a "check yourself" answer's doubts, tutor/quiz/grading.py)
-    "feedback.doubt.claims": ("你的回答里有否定、增减方向、前后对调、公式或数字这类细节，自动评分核对不了，请逐条对照。",
-                              "Your answer turns on a negation, a direction, an order, a formula or a number, which the "
-                              "grader cannot verify: compare it point by point."),
+    # says it is no verdict: a complete right answer read it as a hint of a mistake (review 21)
+    "feedback.doubt.claims": ("这不表示答错了：你的回答里有否定、增减方向、前后对调、公式或数字这类说法，自动评分核对不了，请自己逐条对照。",
+                              "This does not mean it is wrong: your answer turns on a negation, a direction, an order, a "
+                              "formula or a number, which the grader cannot verify; compare it point by point yourself."),
     "feedback.doubt.contradicts": ("关键点的词都出现了，但说法可能和参考答案不一样（比如两个方法对调了）。",
                                    "Every key point's words are there, but the claim may differ from the reference "
                                    "(two methods swapped, say)."),
