@@ -275,10 +275,10 @@ def test_drawbacks_asked_of_a_section_overview_come_from_its_cited_topics(fake_t
     quotes = out.split("\n")[1:]
     assert quotes and all(q.endswith(("[3]。", "[3]")) for q in quotes), out
     assert any("冗余" in q for q in quotes), out
-    # English: the overview's topics' own drawbacks (in Chinese: the English summary lists none)
+    # English: the overview's topics' own drawbacks, in English (1.2.1's Limitations sentence)
     asked = "What are its downsides?"
     out = chat._extractive("What is multi-head attention?\n" + asked, srcs, "en", asked=asked)
-    assert "[2]" not in out and any(q.startswith("- 缺点") for q in out.split("\n")[1:]), out
+    assert "[2]" not in out and any(q.startswith("- Limitations: ") and "[3]" in q for q in out.split("\n")[1:]), out
     # a topic note first: its own drawbacks, as before
     out = chat._extractive("量化有什么缺点？", [src(1, "7.1.1"), src(2, "7.1.2")], "zh")
     assert "缺点" in out and "[1]" in out, out
