@@ -304,7 +304,7 @@ def test_review21_an_uncovered_question_on_the_conversations_note_and_its_drawba
     """Review 21 (majors 1, 3): 「服务器是怎么决定每个设备的更新占多大分量的？」 three turns into
     federated learning was refused (alone it found TensorRT, below the threshold), though 13.2.2 holds
     its words; "What are its drawbacks?" after MAML and an own-words turn quoted a non-drawback line
-    under "already quoted". Both now come from the conversation's note."""
+    under "already quoted". Both now come from the conversation's note (its drawbacks: its English Limitations sentence)."""
     def conversation(*qs):
         history, a = [], None
         for q in qs:
@@ -318,4 +318,4 @@ def test_review21_an_uncovered_question_on_the_conversations_note_and_its_drawba
     b = conversation("What is MAML in meta-learning?",
                      "Why does practicing on lots of small tasks let the model pick up a new task from just a few examples?",
                      "What are its drawbacks?")
-    assert b.sources[0].id == "11.4.1" and "缺点：二阶梯度" in b.answer and "already" not in b.answer, b.answer
+    assert b.sources[0].id == "11.4.1" and "Limitations: second-order" in b.answer and "already" not in b.answer, b.answer
