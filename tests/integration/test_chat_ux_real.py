@@ -319,3 +319,25 @@ def test_review21_an_uncovered_question_on_the_conversations_note_and_its_drawba
                      "Why does practicing on lots of small tasks let the model pick up a new task from just a few examples?",
                      "What are its drawbacks?")
     assert b.sources[0].id == "11.4.1" and "Limitations: second-order" in b.answer and "already" not in b.answer, b.answer
+
+
+def test_review22_that_is_the_conversations_topic_a_follow_up_comparison_quotes_both_sides(real_tutor):
+    """Review 22 (majors 1-3): "How is that different from plain actor-critic?" three turns into PPO
+    compared gradient clipping (the referent question said "clipping"); 「那它和 ALiBi 比呢？」 after
+    RoPE quoted RoPE alone; 「这些办法各自有什么不足？」 after cold-start remedies was no drawbacks
+    question and claimed its best sentences were quoted already."""
+    def conversation(*qs):
+        history, a = [], None
+        for q in qs:
+            a = real_tutor.ask(q, history=history, mode="quotes_first")
+            history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+        return a
+
+    a = conversation("What is PPO in reinforcement learning?", "Why does clipping the ratio help?",
+                     "How does it decide how far to move the policy in one update?",
+                     "How is that different from plain actor-critic?")
+    assert [s.id for s in a.sources[:2]] == ["5.2.4", "5.2.2"] and "[1]" in a.answer and "[2]" in a.answer, a.answer
+    b = conversation("什么是旋转位置编码 RoPE？", "它的缺点呢？", "那它和 ALiBi 比呢？")
+    assert [s.id for s in b.sources[:2]] == ["1.3.3", "1.3.4"] and "[2]" in b.answer, b.answer
+    c = conversation("推荐系统里的冷启动是什么意思？", "那一般怎么解决？", "这些办法各自有什么不足？")
+    assert c.sources[0].id == "14.3.5" and "Limitations:" in c.answer and "前面已经摘录过" not in c.answer, c.answer

@@ -590,6 +590,19 @@ def test_review21_its_drawbacks_after_an_own_words_turn_are_the_named_topics():
     assert "缺点" not in extractive_answer(q, [(1, text)], "en", **kw)
 
 
+def test_review22_quotes_split_at_a_chinese_or_capitalised_sentence_end_not_inside_a_name():
+    """Review 22: 「…Yahoo! 首页新闻的离线回放评估…」 was cut after Yahoo!, and its second half was later
+    quoted alone; 「这些办法各自有什么不足？」 was not read as a drawbacks question."""
+    from tutor.trust.check import LIMIT_QUESTION, quotable_sentences
+
+    assert quotable_sentences("加上不确定性奖励，Yahoo! 首页新闻的回放评估提升 12.5%。下一句。") == [
+        "加上不确定性奖励，Yahoo! 首页新闻的回放评估提升 12.5%。", "下一句。"]
+    assert quotable_sentences("It works! Then it stops.") == ["It works!", "Then it stops."]
+    assert len(quotable_sentences("Does Label Smoothing Help?, NeurIPS 2019, is cited.")) == 1
+    assert LIMIT_QUESTION.search("这些办法各自有什么不足？") and LIMIT_QUESTION.search("它的不足是什么？")
+    assert not LIMIT_QUESTION.search("数据不足怎么办？") and not LIMIT_QUESTION.search("样本不足时用什么方法？")
+
+
 def test_a_defence_question_quotes_the_notes_defences_not_a_pointer():
     """Review 21: 「它怎么防？」 after model stealing quoted the definition again; a question asking
     how to defend gets the note's defence lines, not a line pointing to another note for them."""

@@ -87,3 +87,12 @@ def test_the_question_a_pronoun_stands_for_takes_its_best_note_not_a_name_inside
     assert fake_tutor.retriever.search(before, k=10, per_note=True)[0].chunk.node_id == "2.1.4"
     sides = fake_tutor.chat._compared(asked, f"{before}\n{asked}")
     assert [h.chunk.node_id for h in sides] == ["2.1.4"]
+
+
+def test_review22_it_and_x_bi_ne_is_a_comparison_but_a_ratio_is_not():
+    """Review 22: 「那它和 ALiBi 比呢？」 after RoPE quoted RoPE alone: 比 + 呢 / 怎么样 compares."""
+    from tutor.rag.compare import parts
+
+    assert parts("那它和 ALiBi 比呢？") == ("它", "ALiBi")
+    assert parts("RoPE 和 ALiBi 比怎么样？") == ("RoPE", "ALiBi")
+    assert parts("学习率和批大小的比例怎么设？") is None and parts("量化后精度比原来低多少？") is None

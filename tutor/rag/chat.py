@@ -319,7 +319,8 @@ class Chat:
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         asked = followup.own_words(q, quote_q)
         covered = is_covered(hits, s.min_relevance)
-        sides = (self._compared(q, quote_q) or self._referred_sides(quote_q, asked)) if covered else []
+        # (a pronoun side of a comparison is the conversation's note: the resolved hits' first)
+        sides = (self._compared(q, quote_q, hits[0].chunk.node_id) or self._referred_sides(quote_q, asked)) if covered else []
         if sides:  # a comparison (or drawbacks after one): each side's note first, whether or not the whole question found it
             first = [h.chunk.node_id for h in sides]
             have = {x.chunk.id for x in hits}
@@ -646,28 +647,36 @@ class Chat:
                  and c not in source.chunk_ids]
         return replace(source, chunk_ids=source.chunk_ids + extra)
 
-    def _compared(self, asked: str, query: str) -> list[Hit]:
+    def _compared(self, asked: str, query: str, conversation_note: str = "") -> list[Hit]:
         """For a question comparing two things (`compare.parts`), each side's best hit — the
         side a pronoun stands for is the question a follow-up refers to (the first line of
-        `query`); that note alone when both sides find one note; [] when it compares nothing or a
-        side is not covered."""
+        `query`), its hit on `conversation_note` (the note the conversation is on) when it has one
+        and the other side does not name that note; that note alone when both sides find one note;
+        [] when it compares nothing or a side is not covered. Cached per (asked, query): the
+        stream's call decides, the quotes' later call reads it."""
         key = (asked, query)
         cached = self._sides  # (one dict per question: replaced, never shared across threads' writes)
         if key in cached:
             return cached[key]
-        found = self._find_sides(asked, query)
+        found = self._find_sides(asked, query, conversation_note)
         # the last question's only (a stream and its fallback ask twice), and the earlier comparison
         # a drawbacks follow-up refers to (`_referred_sides`): at most two entries
         self._sides = {**(cached if len(cached) < 2 else {}), key: found}
         return found
 
-    def _find_sides(self, asked: str, query: str) -> list[Hit]:
+    def _find_sides(self, asked: str, query: str, conversation_note: str = "") -> list[Hit]:
         found: list[Hit] = []
         named: list[set[str]] = []
         index = self.retriever.index
         sides = compare.parts(asked)
         if not sides and (pair := compare.each(asked)) and all(outline_matches(x, index) for x in pair):
             sides = pair  # 「张量并行和流水线并行各切的是什么？」: two named notes, each its own source
+        # "How is that different from plain actor-critic?" three turns into PPO: "that" is PPO, the
+        # conversation's note, though the question it refers to ("Why does clipping the ratio help?")
+        # alone found gradient clipping (review 22)
+        others = {index.chunks[c].node_id for x in sides or () if not compare.REFERS_BACK.match(x)
+                  for c in outline_matches(x, index)}
+        ours = conversation_note if conversation_note and conversation_note not in others else ""
         for side in sides or ():
             back = bool(compare.REFERS_BACK.match(side))
             if back:
@@ -681,7 +690,8 @@ class Chat:
             # note); the earlier question a pronoun stands for takes its best hit, as it did then
             # ("Why do Transformers use layer normalization?" names the Hugging Face library)
             named.append(set() if back else {index.chunks[c].node_id for c in outline_matches(side, index)})
-            found.append(next((h for h in hits if h.chunk.node_id in named[-1]), None) or self._naming_hit(side, hits))
+            mine = named[-1] or ({ours} if back and ours else set())
+            found.append(next((h for h in hits if h.chunk.node_id in mine), None) or self._naming_hit(side, hits))
         if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
             return found
         if len(found) == 2 and found[0].chunk.node_id == found[1].chunk.node_id:

@@ -16,7 +16,9 @@ import re
 from tutor.text import detect_lang
 
 # Chinese: 「A 和 B 有什么区别」, 「A 跟 B 比哪个好」, 「A 与 B 的差异」, 「A 相比 B」
-_ZH_CUE = re.compile(r"(?:的)?(?:区别|不同|差别|差异|异同|对比|比较|哪个|谁更|谁好|各有|优劣|怎么选|比起来|相比)")
+# (「那它和 ALiBi 比呢？」: 比 then 呢 / 怎么样 / 如何, review 22; not 比例, 比值)
+_ZH_CUE = re.compile(r"(?:的)?(?:区别|不同|差别|差异|异同|对比|比较|哪个|谁更|谁好|各有|优劣|怎么选|比起来|相比|"
+                     r"比(?=\s*(?:呢|怎么样|如何|又如何|又怎样|怎样)))")
 # 「A 和 B 各切的是什么」「A 和 B 分别怎么做」: each side asked in turn (`each`)
 _ZH_EACH = re.compile(r"(?<=\S)(?:各自|分别|各)(?!种|个|类|位|项|方面|地)")
 _ZH_JOIN = re.compile(r"(?:和|与|跟|同|相比于|相比|对比|比起|还是|vs\.?|VS\.?|versus)")

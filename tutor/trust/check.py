@@ -429,9 +429,11 @@ FALLBACK_HEADER = {
 }
 
 
-# a full stop ends an English sentence, except in "et al.", "e.g.", "i.e.", "vs.", "Fig.", "Eq."
-_QUOTABLE_END = re.compile(r"(?<=[。！？!?])\s*|(?<!\bal\.)(?<!e\.g\.)(?<!i\.e\.)(?<!\bvs\.)(?<!Fig\.)(?<!Eq\.)"
-                           r"(?<=\.)\s+(?=[A-Z(])")
+# a full stop ends an English sentence, except in "et al.", "e.g.", "i.e.", "vs.", "Fig.", "Eq."; an ASCII
+# ! or ? ends one after a Chinese character or before a capital, not inside a name or title ("Yahoo! 首页
+# 新闻…" was cut in two, review 22; "Does Label Smoothing Help?, NeurIPS"; LaTeX's \!)
+_QUOTABLE_END = re.compile(r"(?<=[。！？])\s*|(?<=[\u4e00-\u9fff][!?])\s*|(?<=[!?])\s+(?=[A-Z(])|"
+                           r"(?<!\bal\.)(?<!e\.g\.)(?<!i\.e\.)(?<!\bvs\.)(?<!Fig\.)(?<!Eq\.)(?<=\.)\s+(?=[A-Z(])")
 
 
 _LEAD_INTO_CODE = re.compile(r"[^\n。！？.!?]*[：:]\s*```.*?```", re.S)
@@ -552,7 +554,8 @@ CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue deci
 # the learner used (「那它的缺点呢？」 → 「效果上限受检索质量限制」): without this, the definition
 # or the strengths (sharing the topic's words) were quoted.
 # (风险 / risks too: 「AI 在医疗影像诊断中有哪些风险？」 quoted 14.4.2's overview lines, not its 「缺点：」 line, review 16)
-LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|劣势|弊端|短板|坏处|风险|隐患|weakness|drawback|limitation|downside|disadvantage|"
+LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|(?:有什么|有哪些|有何|什么|哪些|的)不足(?!以|够|时|的时候)|劣势|弊端|短板|坏处|风险|隐患|"
+                            r"weakness|drawback|limitation|downside|disadvantage|"
                             r"shortcoming|\bcons\b|\brisks?\b|\bpitfalls?\b", re.I)
 LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大|受[^，。；]{0,10}限|难以|无法|不能|不适合|容易|依赖|昂贵|风险|"
                         r"但|然而|\bdrawbacks?\b|\blimit(?:ation)?s?\b|\bweakness|\bcannot\b|\bcan't\b|\bcostly\b|"
