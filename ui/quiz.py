@@ -272,10 +272,13 @@ def summary(st: dict) -> str:
     skipped = st.get("skipped", [])
     if not rs and not skipped:
         return w("quiz.summary.none")
-    graded = [r for r in rs if "self_rated" not in r.get("flags", []) and r["type"] != "card"]
+    # an answer given after the hint showed it counts apart (review 22: it was a 正确 in the counts
+    # and "not scored" in its row)
+    shown = [r for r in rs if "answer_shown" in r.get("flags", [])]
+    graded = [r for r in rs if "self_rated" not in r.get("flags", []) and r["type"] != "card" and r not in shown]
     counts = {v: sum(1 for r in graded if r["verdict"] == v) for v in VERDICT}
     counts["contested"] = sum(1 for r in rs if "contested" in r.get("flags", []))
-    counts["self"] = len(rs) - len(graded) - counts["contested"]
+    counts["self"] = len(rs) - len(graded) - len(shown) - counts["contested"]
     # the mean of the scores the table shows: self-rated and "check yourself" rows say "not scored"
     scored = [r["score"] for r in graded if r["verdict"] != "check" and "answer_shown" not in r.get("flags", [])]
     mean = f" · {label('quiz.summary.mean')} **{round(100 * sum(scored) / len(scored))}%**" if scored else ""
@@ -283,6 +286,7 @@ def summary(st: dict) -> str:
              label("common.next_review"))
     rows = [f"### {w('quiz.summary.title', n=len(rs))}",
             " · ".join(f"{VERDICT[v][1]} **{counts[v]}**" for v in ("correct", "partial", "wrong"))
+            + (f" · {label('quiz.summary.answer_shown')} **{len(shown)}**" if shown else "")
             + (f" · {label('quiz.summary.self_rated')} **{counts['self']}**" if counts["self"] else "")
             + (f" · {label('quiz.summary.contested')} **{counts['contested']}**" if counts["contested"] else "")
             + (f" · {label('quiz.summary.to_rate')} **{counts['check']}**" if counts["check"] else "")
@@ -299,13 +303,13 @@ def summary(st: dict) -> str:
         selfr = "self_rated" in r.get("flags", []) or r["type"] == "card"
         kind = "quiz.summary.contested" if "contested" in r.get("flags", []) else "quiz.summary.self_rated"
         verdict = f"{label(kind)}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
-        shown = "answer_shown" in r.get("flags", [])  # answered after the hint gave the answer away
-        verdict += f" ({label('quiz.summary.answer_shown')})" if shown else ""
-        score = label("common.not_scored") if selfr or shown or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
+        gave_away = r in shown  # answered after the hint gave the answer away
+        verdict += f" ({label('quiz.summary.answer_shown')})" if gave_away else ""
+        score = label("common.not_scored") if selfr or gave_away or r["verdict"] == "check" else f"{round(100 * r['score'])}%"
         due = label("common.not_scheduled") if r["verdict"] == "check" else r["due"][:10]
         rows.append(f"| {k} | {r['note_id']} {html.escape(r['note_title'])} | {TYPE_LABEL.get(r['type'], r['type'])} | {verdict} "
                     f"| {score} | {due} |")
-    review = sorted({f"{r['note_id']} {r['note_title']}" for r in rs if r["verdict"] != "correct"})
+    review = sorted({f"{r['note_id']} {r['note_title']}" for r in rs if r["verdict"] != "correct" or r in shown})
     if review:
         rows += ["", f"**{label('quiz.summary.review')}:** " + "；".join(html.escape(x) for x in review)]
     if counts["self"] or counts["contested"]:  # "not scored" here, yet they count in Progress: say so (ui/progress.py)

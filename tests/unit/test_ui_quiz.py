@@ -328,3 +328,7 @@ def test_a_right_choice_after_the_answer_hint_is_not_a_100_percent_in_the_round(
     assert "提示已经给出了答案" in v.result
     table = quiz.summary(st)
     assert "正确 Correct (看过答案 answer shown)" in table and "100%" not in table, table
+    # review 22: counted apart, not among the correct ones; its note is to review; mastery 0 from it
+    assert "正确 Correct **0**" in table and "看过答案 answer shown **1**" in table, table
+    assert "建议复习" in table and "3.4.2" in table.split("建议复习")[-1], table
+    assert tutor.quiz.progress("hint-user")["3.4.2"].own == 0.0

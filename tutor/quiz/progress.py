@@ -161,7 +161,8 @@ class GeneratedRow(Base):
 class Review:
     """A stored review (times UTC). verdict / score: the grader's (for a contested answer too);
     flags and contest: as ReviewRow; grade_score: the score that counts (the learner's own
-    when contested)."""
+    when contested; 0 for an answer given after the hint showed it, flag "answer_shown": a right
+    choice then made the note 50% mastered, review 22)."""
 
     time: datetime
     item_id: str
@@ -181,7 +182,9 @@ class Review:
 
     @property
     def grade_score(self) -> float:
-        return float(self.contest["score"]) if self.contest else self.score
+        if self.contest:
+            return float(self.contest["score"])
+        return 0.0 if "answer_shown" in self.flags else self.score
 
 
 @dataclass
