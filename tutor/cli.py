@@ -81,7 +81,9 @@ def search(query: str = typer.Argument(..., help="What to look for, Chinese or E
            all_chunks: bool = typer.Option(False, "--all-chunks", help="List every matching chunk, not only each note's best.")):
     """Hybrid search (dense + BM25, reciprocal rank fusion); one hit per note unless --all-chunks."""
     if not query.strip():
-        raise TutorError("the query is empty; give words to search for, e.g. tutor search 'RoPE'")
+        from tutor.wording import w
+
+        raise TutorError(w("error.empty_query"))
     t = _tutor()
     hits = t.search(query, k=k, chapter=chapter, per_note=not all_chunks)
     if as_json:

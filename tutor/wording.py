@@ -206,6 +206,7 @@ TABLE: dict[str, tuple[str, str]] = {
                        "answer trimmed from {n} to {limit} characters (TUTOR_QUIZ_MAX_ANSWER_CHARS)"),
     "notice.rubric_unavailable": ("LLM 评语不可用：{error}", "LLM rubric unavailable: {error}"),
     # -- quiz errors (shown in the quiz tab as ⚠ and on the CLI's stderr) ----------------------
+    "error.empty_query": ("搜索词是空的；请给出要找的词，例如 tutor search 'RoPE'", "the query is empty; give words to search for, e.g. tutor search 'RoPE'"),
     "error.blank_user": ("--user 是空的；请给出学习者的名字，或去掉 --user 用默认用户", "--user is blank; give a learner name, or leave --user out for the default"),
     "error.section_as_chapter": ("{chapter!r} 是小节编号，不是章节号；小节请用 --section {chapter}", "{chapter!r} is a section id, not a chapter; for a section use --section {chapter}"),
     "error.unknown_chapter": ("未知的章节 {chapter!r}；请用 {first} 到 {last} 的章节号", "unknown chapter {chapter!r}; use a chapter number from {first} to {last}"),
