@@ -186,3 +186,7 @@ def test_a_hint_names_the_topic_once_when_one_name_holds_the_other(bank):
     assert "旋转位置编码（Rotary Position Embedding）" in str(t) and "旋转位置编码 (Rotary Position Embedding)" in str(t)
     it = next(i for i in bank.items if i.note_id == "1.3.3")
     assert "RoPE（Rotary" not in str(ladder(it, bank.note(it), None)[0].text)
+    # review 22: no brackets inside brackets
+    t = _title("INT8量化", "INT8 Quantization (affine/uniform quantization basics)")
+    assert "INT8量化（INT8 Quantization）" in str(t) and "basics" not in str(t)
+    assert "旋转位置编码（Rotary Position Embedding, RoPE）" in str(_title("旋转位置编码", "Rotary Position Embedding (RoPE)"))

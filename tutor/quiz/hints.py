@@ -159,6 +159,11 @@ def _title(zh: str, en: str) -> Text:
         return Text.same(zh)
     if a in b:
         return Text.same(en)
+    # no brackets inside brackets: an English title's own bracket goes when it describes
+    # (「INT8量化（INT8 Quantization (affine/uniform quantization basics)）」, review 22) and becomes
+    # ", RoPE" when it is a short name
+    en = re.sub(r"\s*\(([^()\s]+)\)$", r", \1", en)
+    en = re.sub(r"\s*\([^()]*\)$", "", en) or en
     return Text(f"{zh}（{en}）", f"{zh} ({en})")
 
 
