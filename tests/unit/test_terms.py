@@ -2,7 +2,7 @@
 process does not run jieba over every chunk before its first search."""
 
 from tutor.rag.index import TERMS, Index
-from tutor.rag.terms import TermStats
+from tutor.rag.terms import TermStats, ranked
 
 
 def _lexical(tutor):
@@ -33,4 +33,18 @@ def test_a_damaged_or_missing_statistics_file_is_recomputed(fake_tutor):
         fake_tutor.retriever.index = ix
         got = fake_tutor.search("RoPE 旋转位置编码")
         assert [h.chunk.id for h in got] == [h.chunk.id for h in want]
-        assert fake_tutor.retriever.term_stats().n == len(ix.chunks)
+        assert fake_tutor.retriever.term_stats().n == len(ranked(ix.chunks.values()))  # 'limits' chunks not counted
+
+
+def test_limits_chunks_count_in_neither_bm25_nor_the_term_statistics(fake_tutor):
+    """Session 32: 77 English Limitations sentences, counted, moved every IDF and BM25's document
+    length; they are stored and quoted, never counted."""
+    from tutor.rag.bm25 import BM25Index
+    from tutor.rag.chunking import LIMITS_KIND
+
+    chunks = fake_tutor.retriever.index.chunks
+    limits = [c for c in chunks.values() if c.kind == LIMITS_KIND]
+    assert limits
+    bm25 = BM25Index.load(_lexical(fake_tutor) / "bm25")
+    assert len(bm25.ids) == len(chunks) - len(limits) and not {c.id for c in limits} & set(bm25.ids)
+    assert fake_tutor.retriever.index.term_stats.n == len(chunks) - len(limits)

@@ -78,7 +78,7 @@ from tutor.config import Settings
 from tutor.corpus import Corpus
 from tutor.errors import TutorError
 from tutor.rag.bm25 import BM25Index
-from tutor.rag.terms import TermStats, lexical_tokens
+from tutor.rag.terms import TermStats, lexical_tokens, ranked
 from tutor.rag.chunking import Chunk, chunk_corpus
 from tutor.rag.embed import Embedder
 
@@ -358,9 +358,10 @@ def _server_chunks(settings: Settings, collection, order: list[tuple[str, int]])
 def _write_lexical(path: Path, chunks: list[Chunk]) -> None:
     """bm25/ + terms.json + chunks.jsonl for chunks (in this order) under path."""
     path.mkdir(parents=True, exist_ok=True)
-    tokens = [lexical_tokens(c) for c in chunks]  # once, for BM25 and the term statistics
-    BM25Index.build([c.id for c in chunks], tokens=tokens).save(path / "bm25")
-    TermStats().add((c.node_id, t) for c, t in zip(chunks, tokens)).save(path / TERMS)
+    counted = ranked(chunks)  # 'limits' chunks are stored (chunks.jsonl), never counted
+    tokens = [lexical_tokens(c) for c in counted]  # once, for BM25 and the term statistics
+    BM25Index.build([c.id for c in counted], tokens=tokens).save(path / "bm25")
+    TermStats().add((c.node_id, t) for c, t in zip(counted, tokens)).save(path / TERMS)
     _write_chunks(path / "chunks.jsonl", chunks)
 
 
@@ -370,7 +371,8 @@ def _load_lexical(settings: Settings, lexical: Path, manifest: dict) -> tuple[BM
     with _damaged(f"the BM25 index {lexical / 'bm25'}"):
         bm25 = BM25Index.load(lexical / "bm25")
     chunks = _read_chunks(lexical / "chunks.jsonl")
-    if len(chunks) != manifest.get("chunks") or len(bm25.ids) != len(chunks):
+    # (BM25 of an index written before session 32 holds the 'limits' chunks too)
+    if len(chunks) != manifest.get("chunks") or len(bm25.ids) not in (len(chunks), len(ranked(chunks.values()))):
         raise Index.Corrupt(f"the index in {settings.index_dir} is inconsistent ({len(chunks)} chunks in the chunk store, "
                             f"{len(bm25.ids)} in BM25, {manifest.get('chunks')} in the manifest); run `tutor ingest --rebuild`")
     return bm25, chunks, _read_terms(lexical / TERMS, chunks)
@@ -893,7 +895,7 @@ def _read_terms(path: Path, chunks: dict[str, Chunk]) -> TermStats | None:
         st = TermStats.load(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if st.n != len(chunks):
+    if st.n != len(ranked(chunks.values())):  # (one written before session 32 counted 'limits' chunks: recomputed)
         return None
     st.chunks_key = id(chunks)
     return st

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import LIMITS_KIND, Chunk
 from tutor.rag.index import Index
-from tutor.rag.terms import TermStats  # noqa: F401  (re-exported: tests, evals)
+from tutor.rag.terms import TermStats, ranked  # noqa: F401  (TermStats re-exported: tests, evals)
 from tutor.text import detect_lang, normalise_query
 from tutor.trust.coverage import CoverageModel
 
@@ -293,7 +293,7 @@ class Retriever:
         key = id(self.index.chunks), len(self.index.chunks)
         if self._stats is None or self._stats[0] != key:
             saved = getattr(self.index, "term_stats", None)
-            fits = saved is not None and saved.n == len(self.index.chunks) and saved.chunks_key == key[0]
+            fits = saved is not None and saved.n == len(ranked(self.index.chunks.values())) and saved.chunks_key == key[0]
             self._stats = (key, saved if fits else TermStats(self.index.chunks))
         return self._stats[1]
 

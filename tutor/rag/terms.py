@@ -14,6 +14,13 @@ from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import LIMITS_KIND, Chunk
 
 
+def ranked(chunks: Iterable[Chunk]) -> list[Chunk]:
+    """The chunks BM25 and the term statistics count: all but 'limits' ones (a note's English
+    "Limitations: …" sentence). Counted, 77 of them moved every IDF and BM25's document length and
+    took a named note's relevance under the threshold (「跟 W&B 比哪个好用？」, session 32)."""
+    return [c for c in chunks if c.kind != LIMITS_KIND]
+
+
 def lexical_tokens(chunk: Chunk) -> list[str]:
     """The chunk's `tokenize` tokens for BM25 and the term statistics; none for a 'limits' chunk
     (a note's English "Limitations: …" sentence is never ranked, nor may its words count in BM25
@@ -23,7 +30,7 @@ def lexical_tokens(chunk: Chunk) -> list[str]:
 
 class TermStats:
     """Token statistics of an index for `relevance`: each note's token set (all its chunks)
-    and inverse document frequencies over chunks, idf(t) = ln((N + 1) / (df(t) + 0.5)).
+    and inverse document frequencies over the `ranked` chunks, idf(t) = ln((N + 1) / (df(t) + 0.5)).
     Built once per index (jieba over every chunk, ~1 s for 1,000 chunks)."""
 
     def __init__(self, chunks: Mapping[str, Chunk] | None = None):
@@ -32,7 +39,7 @@ class TermStats:
         self.node_tokens: dict[str, set[str]] = {}
         self.chunks_key: int | None = None  # id() of the chunk dict these describe, once loaded by an Index
         if chunks:
-            self.add((c.node_id, lexical_tokens(c)) for c in chunks.values())
+            self.add((c.node_id, lexical_tokens(c)) for c in ranked(chunks.values()))
 
     def add(self, node_tokens: Iterable[tuple[str, list[str]]]) -> "TermStats":
         """Count chunks given as (node id, its tokens); returns self."""
