@@ -11,6 +11,15 @@ pytestmark = pytest.mark.integration
 CFG = "What is classifier-free guidance?"
 
 
+def _conversation(tutor, *qs):
+    """The last answer of a quotes-first conversation asking qs in turn."""
+    history, a = [], None
+    for q in qs:
+        a = tutor.ask(q, history=history, mode="quotes_first")
+        history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
+    return a
+
+
 def test_off_topic_question_mid_conversation_gets_the_not_covered_reply(real_tutor):
     first = real_tutor.ask(CFG, mode="quotes_first")
     assert first.covered and any(s.id.startswith("4.") for s in first.sources)
@@ -283,11 +292,7 @@ def test_review21_named_topic_uncovered_own_words_and_defence_follow_ups(real_tu
     每张卡闲着等待的时间就变少了？」 got "not covered"; 「它怎么防？」 after model stealing quoted its
     definition again, not its defences."""
     def conversation(*qs):
-        history, a = [], None
-        for q in qs:
-            a = real_tutor.ask(q, history=history, mode="quotes_first")
-            history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
-        return a
+        return _conversation(real_tutor, *qs)
 
     a = conversation("What is MAML in meta-learning?",
                      "Why does practicing on lots of small tasks let the model pick up a new task from just a few examples?")
@@ -306,11 +311,7 @@ def test_review21_an_uncovered_question_on_the_conversations_note_and_its_drawba
     its words; "What are its drawbacks?" after MAML and an own-words turn quoted a non-drawback line
     under "already quoted". Both now come from the conversation's note (its drawbacks: its English Limitations sentence)."""
     def conversation(*qs):
-        history, a = [], None
-        for q in qs:
-            a = real_tutor.ask(q, history=history, mode="quotes_first")
-            history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
-        return a
+        return _conversation(real_tutor, *qs)
 
     a = conversation("什么是联邦学习？", "为什么数据一直留在各自的手机上，大家的模型还能一起变好？", "它的缺点呢？",
                      "服务器是怎么决定每个设备的更新占多大分量的？")
@@ -327,11 +328,7 @@ def test_review22_that_is_the_conversations_topic_a_follow_up_comparison_quotes_
     RoPE quoted RoPE alone; 「这些办法各自有什么不足？」 after cold-start remedies was no drawbacks
     question and claimed its best sentences were quoted already."""
     def conversation(*qs):
-        history, a = [], None
-        for q in qs:
-            a = real_tutor.ask(q, history=history, mode="quotes_first")
-            history += [{"role": "user", "content": q}, {"role": "assistant", "content": a.answer}]
-        return a
+        return _conversation(real_tutor, *qs)
 
     a = conversation("What is PPO in reinforcement learning?", "Why does clipping the ratio help?",
                      "How does it decide how far to move the policy in one update?",
