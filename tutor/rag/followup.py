@@ -260,7 +260,9 @@ def stay_on_topic(question: str, hits: list, history: list[dict], index, search,
       and leans × (1 + REFERENT_PRIOR) in the fused ranking when the question's own best note is
       in its chapter or its question named it — in the joined one too when named (review 20: an
       own-words question on Bayesian optimization went to Optuna). A question the notes do not
-      cover alone stays uncovered unless its own best note is the conversation's (review 21).
+      cover alone stays uncovered unless its own best note is the conversation's or the
+      conversation's note holds half its terms (`grounded`; then the joined ranking alone decides;
+      review 21).
       Measured in evals/answers/FOLLOWUPS.md (sessions 30, 31)."""
     from tutor.rag.retrieve import found_names
 
