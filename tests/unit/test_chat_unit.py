@@ -587,6 +587,7 @@ def test_review21_its_drawbacks_after_an_own_words_turn_are_the_named_topics():
     kw = dict(asked="What are its drawbacks?", topic_names=["MAML"], best_names=["MAML"])
     with_topic = extractive_answer(q, [(1, text)], "en", named_before=True, **kw)
     assert "缺点：二阶梯度" in with_topic
+    assert with_topic.split("\n")[1].startswith("- 缺点："), with_topic  # the stated drawbacks first
     assert "缺点" not in extractive_answer(q, [(1, text)], "en", **kw)
 
 

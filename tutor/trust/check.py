@@ -858,18 +858,20 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # the quotes' drawbacks are only sentences with "but" or "requires" in them ("What are the
         # weaknesses of PPO?" quoted "…gains are clipped but harmful changes are still penalized"),
         # or none (14.4.2's 「风险预测」 and overview lines outscored its 「缺点：」 line on the
-        # question's words, review 16): the best note's own 「缺点：」 line comes as well, after them,
+        # question's words, review 16): the best note's own 「缺点：」 line comes as well, first (after
+        # the others, "What are the drawbacks of MAML?" read two non-drawbacks before it, session 32),
         # in the question's language when it has one
         stated = sorted((c for c in cands if _stated_drawback(c[2]) and c[0] == best_n),
                         key=lambda c: detect_lang(c[2]) != lang)[:1]
-    lines = [header[lang]]
+    lines = [header[lang]] + [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
     order = sorted(best, key=lambda i: pool[i][1])  # the notes' own order…
     if order and rel(best[0]) >= rel(order[0]) + LEAD_MARGIN:
         order = [best[0]] + [i for i in order if i != best[0]]  # …after a clearly better one
+    if limits and own_limits:  # …and for its drawbacks, a line stating them first (session 32)
+        order = sorted(order, key=lambda i: not _stated_drawback(pool[i][2]))
     for i in order:
         n, _, s = pool[i]
         lines.append(f"- {cite(s, n)}")
-    lines += [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
     return "\n".join(lines)
 
 
