@@ -54,6 +54,22 @@ def normalise_query(text: str) -> str:
     return _LATIN_HAN.sub(" ", text)
 
 
+_NAME_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*(?![A-Za-z0-9_])")
+
+
+def name_words(text: str) -> list[str]:
+    """Latin words of text written as names: with a digit or an inner capital (H100, YOLOv8,
+    DeBERTa) or capitalised away from a sentence's start (Mamba in "What is the Mamba model?";
+    not "What"). In the order written, as written."""
+    out = []
+    for m in _NAME_WORD.finditer(text):
+        w = m.group(0)
+        starts = m.start() == 0 or re.search(r"[.?!。？！：:]\s*$", text[:m.start()]) is not None
+        if re.search(r"\d", w) or re.search(r"[A-Z]", w[1:]) or (w[0].isupper() and not starts):
+            out.append(w)
+    return out
+
+
 def han_count(text: str) -> int:
     """Number of CJK ideographs in text."""
     return len(_HAN.findall(text))

@@ -672,3 +672,14 @@ def test_a_drawbacks_follow_up_with_its_drawbacks_quoted_before_gets_only_drawba
         assert lines and all(is_drawback(ln) for ln in lines), again
     else:
         assert quoted_in(again) == quoted_in(first), again
+
+
+def test_a_name_no_note_contains_is_said_under_the_quotes(fake_tutor):
+    """Review 21: a price question on A100 and H100 quoted TimeSformer as if it answered; no note
+    names H100, and the answer says so on its second line. A question naming only known names
+    gets no such line."""
+    a = fake_tutor.ask("知识蒸馏在 H100 上怎么做？", mode="quotes_first")
+    assert a.covered, "the fake index covers distillation"
+    assert a.answer.split("\n")[1] == "（笔记里没有出现 H100；下面的句子只与问题里的其他词有关。）"
+    b = fake_tutor.ask("How does LoRA save memory?", mode="quotes_first")
+    assert b.covered and "never mention" not in b.answer and "Sentences quoted" in b.answer

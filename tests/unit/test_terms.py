@@ -48,3 +48,19 @@ def test_limits_chunks_count_in_neither_bm25_nor_the_term_statistics(fake_tutor)
     bm25 = BM25Index.load(_lexical(fake_tutor) / "bm25")
     assert len(bm25.ids) == len(chunks) - len(limits) and not {c.id for c in limits} & set(bm25.ids)
     assert fake_tutor.retriever.index.term_stats.n == len(chunks) - len(limits)
+
+
+def test_names_no_chunk_contains_are_unknown():
+    """Review 21: 「A100 $2/h vs H100 $4/h …」 quoted TimeSformer; the answer now says no note
+    names H100. Only names count (a digit, an inner capital, a capital inside a sentence)."""
+    from tutor.rag.chunking import Chunk
+    from tutor.text import name_words
+
+    assert name_words("What is the Mamba model? YOLOv8 vs DeBERTa-v3, and H100 prices") == [
+        "Mamba", "YOLOv8", "DeBERTa-v3", "H100"]
+    assert name_words("What is attention? Why so slow") == []
+    stats = TermStats({"a": Chunk(id="a", node_id="7.1.4", kind="section", title="GPTQ", title_en="GPTQ", heading="",
+                                    text="GPTQ 在 A100 上量化 LLaMA。", ord=0)})
+    assert stats.unknown_names("A100 $2/h vs H100 $4/h，训练哪个更划算？") == ["H100"]
+    assert stats.unknown_names("GPTQ on an A100, and Mamba?") == ["Mamba"]
+    assert stats.unknown_names("为什么量化会掉点？") == []

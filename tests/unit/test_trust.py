@@ -764,3 +764,36 @@ def test_a_risks_question_in_its_own_words_gets_the_best_notes_stated_drawbacks(
           "- 缺点：显存和算力需求高；每个任务都要存一份完整权重。")
     ft_names = ["全参数微调", "全参微调", "full fine-tuning"]
     assert "算力需求高" not in extractive_answer("梯度检查点有什么缺点？", [(1, ft)], "zh", k=3, best_names=ft_names)
+
+
+def test_a_name_only_the_other_language_states_is_quoted_first_and_said_so():
+    """Review 22: "What is the Mamba state space model?" quoted Falcon's English lines; only the
+    Chinese body names Falcon Mamba. That sentence leads, under a line saying so; a question whose
+    name the English lines hold is unchanged, and so is a lower-case word ("state")."""
+    falcon = ("Falcon is a family of open-weight decoder-only LLMs from TII.\n"
+              "Its key contribution is the RefinedWeb dataset of filtered web data.\n"
+              "The architecture uses multi-query attention, which keeps the KV cache small.\n"
+              "2024 年起 TII 推出基于状态空间模型、不含注意力的 Falcon Mamba 7B。")
+    out = extractive_answer("What is the Mamba state space model?", [(1, falcon)], "en", k=3)
+    lines = out.splitlines()
+    assert lines[1] == "(Of these notes, only the Chinese text mentions Mamba:)", out
+    assert "Falcon Mamba 7B" in lines[2] and len([x for x in lines if x.startswith("- ")]) == 3, out
+    same = extractive_answer("What is the RefinedWeb dataset?", [(1, falcon)], "en", k=3)
+    assert "only the Chinese text" not in same and "状态空间" not in same, same
+    lower = extractive_answer("what is a state space model?", [(1, falcon)], "en", k=3)
+    assert "only the Chinese text" not in lower, lower
+
+
+def test_why_better_than_is_answered_by_a_contrast():
+    """Review 22: 「为什么它比训练后量化精度高？」 after QAT quoted only the line saying when QAT is
+    used; the contrast with post-training quantization (only …, cannot …; QAT instead …) is the why."""
+    qat = ("QAT 使用 INT8 量化中的同一套仿射公式，是训练后量化精度不足时的升级方案。\n"
+           "训练后量化只是把训练好的权重硬塞进整数网格，模型无法补偿误差；QAT 则让量化误差参与损失计算。\n"
+           "LSQ 等方法把量化步长也当作可学习参数。")
+    q, asked = "什么是量化感知训练？\n为什么它比训练后量化精度高？", "为什么它比训练后量化精度高？"
+    out = extractive_answer(q, [(1, qat)], "zh", k=3, asked=asked, best_names=["量化感知训练"])
+    assert "无法补偿误差" in out, out
+    # without "than" the contrast earns nothing: a plain why keeps the causal line alone
+    plain = extractive_answer("量化感知训练\n为什么要用量化感知训练？", [(1, qat)], "zh", k=1,
+                              asked="为什么要用量化感知训练？", best_names=["量化感知训练"])
+    assert "无法补偿误差" not in plain, plain

@@ -152,6 +152,12 @@ class Answer:
         }
 
 
+UNKNOWN_NAMES = {  # names in the question that no note contains (TermStats.unknown_names)
+    "zh": "（笔记里没有出现 {names}；下面的句子只与问题里的其他词有关。）",
+    "en": "(The notes never mention {names}; the sentences below share only the question's other words.)",
+}
+
+
 def group_sources(hits: list[Hit], chunks: dict | None = None, lang: str = "zh") -> list[Source]:
     """One Source per note, numbered 1.. in order of each note's best hit. The snippet is the
     best hit's text, or the best section / key-points hit's when the best is the outline chunk
@@ -562,6 +568,10 @@ class Chat:
                 if limits:  # the earlier quotes again: those stating a drawback, when any does
                     rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln)) or rest
             text = f"{head}\n{line[lang]}\n{rest}"
+        unknown = self.retriever.term_stats().unknown_names(asked or question)
+        if unknown:  # "A100 vs H100 …": no note names H100, whatever the quotes share (review 21)
+            head, _, rest = text.partition("\n")
+            text = f"{head}\n{UNKNOWN_NAMES[lang].format(names=', '.join(unknown))}\n{rest}"
         return text
 
     def _new_names(self, question: str, asked: str | None) -> set[str]:

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 
 from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import LIMITS_KIND, Chunk
+from tutor.text import name_words
 
 
 def ranked(chunks: Iterable[Chunk]) -> list[Chunk]:
@@ -75,6 +76,17 @@ class TermStats:
         q = content_terms(query)
         total = sum(self.idf(t) for t in q)
         return sum(self.idf(t) for t in q if t not in self.df) / total if total > 0 else 0.0
+
+    def unknown_names(self, text: str) -> list[str]:
+        """The names text writes (`text.name_words`: H100, YOLOv8, CartPole) whose every content
+        term no chunk contains, as written, each once. On the seen eval sets 85 of 4,760
+        answerable questions name one and 231 of 1,130 out-of-scope ones (session 33)."""
+        out: list[str] = []
+        for w in name_words(text):
+            terms = content_terms(w)
+            if terms and w not in out and all(t not in self.df for t in terms):
+                out.append(w)
+        return out
 
     def known_coverage(self, query: str, node_id: str) -> float:
         """`coverage` over the query's terms the corpus knows (0 when it knows none), so one

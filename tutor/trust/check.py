@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from tutor.rag.bm25 import tokenize
-from tutor.text import detect_lang, han_count, split_sentences
+from tutor.text import detect_lang, han_count, name_words, split_sentences
 
 CITATION = re.compile(r"\s*\[\d{1,3}\]")
 MIN_TOKENS = 2  # fewer content tokens than this: not checkable
@@ -548,6 +548,12 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
 # checkpointing?" opened with 3.4.1's 16-bytes-per-parameter line, its definition third; review 15)
 LEAD_MARGIN = 0.25
 CAUSE_BONUS = 0.6  # the pool is already the cited notes: on-topic; the cue decides among them
+# "why is it better than Y" is answered by a contrast as much as by a cause: 「训练后量化只是把……硬塞进
+# 整数网格，模型无法补偿误差；QAT 则让……」 had no causal cue and lost to a line saying when QAT is used
+# (review 22)
+COMPARATIVE = re.compile(r"比|更|胜过|优于|不如|\bthan\b|\bbetter\b|\bworse\b|\binstead of\b|\brather than\b", re.I)
+CONTRAST_CUES = re.compile(r"只是|只能|(?<![从然因])而(?!且|言|已)|则|却|无法|相比|相较|不同于|"
+                           r"\bwhereas\b|\binstead\b|\bunlike\b|\brather than\b|\bonly\b|\bcannot\b|\bcan't\b", re.I)
 
 
 # A question about weaknesses is answered by the note's drawbacks, which rarely repeat the word
@@ -632,6 +638,10 @@ OTHER_QUOTES = {  # …and, when the notes hold others, quotes those instead (re
 FIRST_AGAIN_QUOTES = {  # …except the sentences about a name the follow-up brings up, which come first again
     "zh": "（第一句前面已经摘录过：笔记里讲它的就是这句；后面是笔记里其余相关的句子。）",
     "en": "(The first sentence was quoted above already: it is what the notes say about this; then the notes' next ones.)",
+}
+PASSING_NAME = {  # a name only the best note's other language states (review 22: Mamba in 3.3.3's Chinese body)
+    "zh": "（这些笔记只在英文部分提到 {name}：）",
+    "en": "(Of these notes, only the Chinese text mentions {name}:)",
 }
 QUOTES_HEADER = {  # says how the sentences were picked: by shared words, so they may not answer
     "zh": "笔记原句摘录（按与问题共有的词挑选）：",
@@ -791,12 +801,23 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     par_c = [c for c in in_lang if c[0] in parent and c not in pool]
     if pool is first and not ctx and not names_best and par_c:
         pool = first + par_c
+    # a name the question writes (`name_words`) that no cited sentence in its language holds and a
+    # sentence of the best note in the other language does: "What is the Mamba state space model?"
+    # quoted Falcon's English lines; only its Chinese body names Falcon Mamba (review 22). That
+    # sentence comes first, said so, and the note's own lines after it
+    passing: list[tuple[str, tuple[int, int, str]]] = []  # (the name as written, its sentence)
+    if not ctx:
+        in_toks = {t for c in in_lang for t in content_tokens(c[2])}
+        passing = [(w, c) for w in name_words(asked if asked is not None else question)
+                   if (toks := set(content_tokens(w))) and not toks & in_toks
+                   for c in cands if c[0] == best_n and detect_lang(c[2]) != lang and toks & set(content_tokens(c[2]))][:1]
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
         qv = embed([question])[0]
         sims = [sum(a * b for a, b in zip(qv, v)) for v in embed([c[2] for c in pool])]
 
     why = bool(WHY_QUESTION.search(asked if asked is not None else question))
+    compares = why and bool(COMPARATIVE.search(asked if asked is not None else question))
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
     defends = bool(DEFENCE_QUESTION.search(asked if asked is not None else question))
     # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
@@ -829,7 +850,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             # without repeating its name: 「温度 T > 1 使分布更平滑」 in 7.3.1, review 10)
             on_topic = 1.0 if n == best_n and names_best else sum(t in toks for t in ctx) / len(ctx)
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
-        cause = CAUSE_BONUS if why and CAUSE_CUES.search(s) else 0.0
+        cause = CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s))) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
         penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
@@ -863,7 +884,11 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # in the question's language when it has one
         stated = sorted((c for c in cands if _stated_drawback(c[2]) and c[0] == best_n),
                         key=lambda c: detect_lang(c[2]) != lang)[:1]
-    lines = [header[lang]] + [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
+    lines = [header[lang]]
+    for name, (n, _, s) in passing:
+        best = [i for i in best if pool[i][2] != s][:k - 1]
+        lines += [PASSING_NAME[lang].format(name=name), f"- {cite(s, n)}"]
+    lines += [f"- {cite(s, n)}" for n, _, s in stated if all(s != pool[i][2] for i in best)]
     order = sorted(best, key=lambda i: pool[i][1])  # the notes' own order…
     if order and rel(best[0]) >= rel(order[0]) + LEAD_MARGIN:
         order = [best[0]] + [i for i in order if i != best[0]]  # …after a clearly better one
