@@ -78,9 +78,13 @@ CSS = """
    (heatmap, review history), phone width only */
 .chapter-bars { list-style: none; margin: 0; padding: 0; font-size: 15px; line-height: 1.35; }
 .chapter-bars li { margin: 0 0 8px 0; }
-.chapter-bars .cb-head { display: flex; flex-wrap: wrap; justify-content: space-between; gap: 0 8px; }
-.chapter-bars a { cursor: pointer; color: inherit; }
-.chapter-bars .cb-pct { font-weight: 600; white-space: nowrap; }
+/* the figure stays on the title's first line, at the right, in every row; a long title wraps in its
+   own column (review 22: rows with a long figure put it on a line of its own, the others did not) */
+.chapter-bars .cb-head { display: flex; flex-wrap: nowrap; justify-content: space-between; align-items: baseline; gap: 0 8px; }
+.chapter-bars a { cursor: pointer; color: inherit; flex: 1 1 auto; min-width: 0; text-align: left; }
+.chapter-bars .cb-pct { font-weight: 600; white-space: nowrap; flex: none; font-size: 0.85em; }
+/* the quiz scope's text ends before the dropdown arrow (review 22: a long section name ran under it) */
+#quiz-scope input { padding-right: 28px !important; text-overflow: ellipsis; }
 .chapter-bars .cb-bar { display: block; height: 10px; border-radius: 5px; background: #e5e7eb; overflow: hidden; }
 .chapter-bars .cb-bar i { display: block; height: 100%; background: #3b7dd8; }
 #progress-bars, .scroll-hint { display: none; }

@@ -10,7 +10,7 @@ import pytest
 from tutor.text import split_sentences
 from tutor.wording import w
 
-from tutor.trust.check import (FALLBACK_HEADER, Flagger, cjk_phrases, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
+from tutor.trust.check import (REPEATED_MARK, FALLBACK_HEADER, mark_repeats, quoted_in, Flagger, cjk_phrases, extractive_answer, garbage_reasons, header_echo, is_empty, is_looping, off_question,
                          restates_question, retry_reasons,
                          language_mismatch, repetition, strip_citations)
 
@@ -797,3 +797,17 @@ def test_why_better_than_is_answered_by_a_contrast():
     plain = extractive_answer("量化感知训练\n为什么要用量化感知训练？", [(1, qat)], "zh", k=1,
                               asked="为什么要用量化感知训练？", best_names=["量化感知训练"])
     assert "无法补偿误差" not in plain, plain
+
+
+def test_a_quote_an_earlier_answer_gave_is_marked_in_place():
+    """Review 22: 「那一般怎么解决？」 after cold start repeated two of the last answer's sentences
+    with nothing said. Each repeat keeps its place and ends with REPEATED_MARK; the mark is no
+    part of the quote for later turns (quoted_in); all-repeats are left to SAME_QUOTES."""
+    first = "H\n- 冷启动指新用户缺少交互数据 [1]\n- 常规手段：热门推荐 [1]"
+    said = (quoted_in(first),)
+    second = "H\n- 冷启动指新用户缺少交互数据 [1]\n- 探索与利用：上下文老虎机 [1]"
+    out = mark_repeats(second, said, "zh")
+    assert out.splitlines() == ["H", "- 冷启动指新用户缺少交互数据 [1]" + REPEATED_MARK["zh"], "- 探索与利用：上下文老虎机 [1]"]
+    assert quoted_in(out) == quoted_in(second)
+    assert mark_repeats(first, said, "zh") == first  # every quote repeated: not marked here
+    assert mark_repeats(second, (), "zh") == second

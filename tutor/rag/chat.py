@@ -54,6 +54,7 @@ from tutor.trust.check import (
     is_empty,
     is_looping,
     quotable_sentences,
+    mark_repeats,
     quoted_in,
     retry_reasons,
 )
@@ -568,6 +569,8 @@ class Chat:
                 if limits:  # the earlier quotes again: those stating a drawback, when any does
                     rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln)) or rest
             text = f"{head}\n{line[lang]}\n{rest}"
+        else:
+            text = mark_repeats(text, said, lang)
         unknown = self.retriever.term_stats().unknown_names(asked or question)
         if unknown:  # "A100 vs H100 …": no note names H100, whatever the quotes share (review 21)
             head, _, rest = text.partition("\n")

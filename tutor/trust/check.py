@@ -907,7 +907,36 @@ def quote_key(sentence: str) -> str:
 
 def quoted_in(answer: str) -> frozenset[str]:
     """The `quote_key`s of an answer's '- sentence [n]' lines."""
-    return frozenset(quote_key(x.lstrip()[2:]) for x in answer.splitlines() if x.lstrip().startswith("- "))
+    return frozenset(quote_key(ln_text(x.lstrip())) for x in answer.splitlines() if x.lstrip().startswith("- "))
+
+
+REPEATED_MARK = {  # ends a quote that an earlier answer of the conversation already gave
+    "zh": "（前面已摘录）",
+    "en": " (quoted above)",
+}
+
+
+def mark_repeats(text: str, said: Sequence[frozenset[str]], lang: str) -> str:
+    """text (a header line, then lines) with REPEATED_MARK after each '- sentence [n]' line an
+    earlier answer gave (said: each earlier answer's `quoted_in`), in place: the notes' order of
+    relevance stays. Unchanged when none or all are repeats (those get SAME_QUOTES / OTHER_QUOTES).
+    Review 22: 「那一般怎么解决？」 after cold start repeated two of the last answer's three
+    sentences with nothing said."""
+    lines = text.split("\n")
+    before = frozenset().union(*said) if said else frozenset()
+    quotes = [i for i, ln in enumerate(lines) if i and ln.startswith("- ")]
+    old = [i for i in quotes if quote_key(ln_text(lines[i])) in before]
+    if not old or len(old) == len(quotes):
+        return text
+    return "\n".join(ln + REPEATED_MARK[lang] if i in old else ln for i, ln in enumerate(lines))
+
+
+def ln_text(line: str) -> str:
+    """A quote line's sentence: without '- ' and without a REPEATED_MARK."""
+    s = line[2:] if line.startswith("- ") else line
+    for m in REPEATED_MARK.values():
+        s = s.removesuffix(m)
+    return s
 
 
 def name_parts(names: Sequence[str]) -> list[str]:
