@@ -119,8 +119,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.nothing_to_ask": ("这里没有可做的题（{mode}）；{tip}", "nothing to ask here ({mode}); {tip}"),
     "quiz.tip.try_new": ("试试“新题”模式", "try mode New"),
     "quiz.tip.try_other": ("换个范围或题型", "try another scope or type"),
-    "quiz.unrated_reminder": ("这题还没自评：点上面的 忘记 / 困难 / 良好 / 简单 安排复习；再点一次则跳过自评（不安排复习）",
-                              "you have not rated this answer: press Again / Hard / Good / Easy above to schedule it; "
+    "quiz.unrated_reminder": ("这题还没自评：点 忘记 / 困难 / 良好 / 简单 安排复习；再点一次则跳过自评（不安排复习）",
+                              "you have not rated this answer: press Again / Hard / Good / Easy to schedule it; "
                               "press again to move on without rating (not scheduled)"),
     "quiz.grading": ("正在评分…", "grading…"),
     "quiz.grading_first": ("正在评分…（第一次评分要载入评分模型，可能需要几秒）",

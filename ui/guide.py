@@ -22,6 +22,7 @@ Guide state (kept per session in gr.State): {} when idle, else {"question", "cha
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 from tutor.rag.bm25 import tokenize
@@ -90,11 +91,18 @@ def _acknowledge(tutor, state: dict, attempt: str) -> dict | None:
     return {"role": "assistant", "content": body, "metadata": {"title": f"{label('guide.title')} ✓"}}
 
 
+# a learner's guess phrased as a question: 「是不是因为一开始输出为零，不会破坏原来的模型？」 after
+# 「ControlNet 为什么要用零卷积？」 retrieved no ControlNet note and started a ladder on warmup (review 23)
+GUESS = re.compile(r"^\s*(?:是不是|是因为|因为|会不会|难道|我觉得|我猜|我想|应该是|可能是|大概是|所以|"
+                   r"is it because|is it that|because|maybe|perhaps|i think|i guess|so\b|could it be)", re.I)
+
+
 def _new_question(tutor, message: str, chapter: str | None, state: dict) -> bool:
-    """True when a message during a ladder starts a new one: it ends in ?/？ and the ladder's
-    note is not among the notes it retrieves. A guess phrased as a question on the same topic
-    (「是不是因为维度大了点积会变得很大？」) is an attempt."""
-    if not message.endswith(("?", "？")):
+    """True when a message during a ladder starts a new one: it ends in ?/？, is not a guess
+    (GUESS: 「是不是因为……？」, "Is it because …?") and the ladder's note is not among the notes it
+    retrieves. A guess phrased as a question on the same topic (「是不是因为维度大了点积会变得很大？」)
+    is an attempt."""
+    if not message.endswith(("?", "？")) or GUESS.match(message):
         return False
     try:
         hits = tutor.search(message, k=tutor.settings.top_k, chapter=chapter or None)

@@ -94,6 +94,13 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
             yield (gr.skip(), msg, *[gr.skip()] * 7, gr.Button(interactive=False), *[gr.skip()] * 8)
         yield show(*quiz.submit(tutor, st, option if kind == "choice" else answer))
 
+    def on_next(st):
+        # the answer box empties only when another item comes: on the reminder to rate an unrated
+        # answer the item stays, and so does what the learner wrote (review 23)
+        i = st.get("i")
+        st2, v = quiz.next_item(tutor, st)
+        return show(st2, v, new_item=st2.get("i") != i)
+
     def _kind(st):
         return tutor.quiz.item(st["items"][st["i"]]).type if st.get("items") and st["i"] < len(st["items"]) else ""
 
@@ -105,7 +112,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
     short.submit(on_submit, [state, choice, short], api_visibility="private", **grading)
     hint.click(lambda st: show(*quiz.hint(tutor, st)), state, api_name="quiz_hint", **ev)
     flip.click(lambda st: show(*quiz.flip(tutor, st)), state, api_name="quiz_flip", **ev)
-    nxt.click(lambda st: show(*quiz.next_item(tutor, st), new_item=True), state, api_name="quiz_next", **ev)
+    nxt.click(on_next, state, api_name="quiz_next", **ev)
     finish.click(lambda st: show(*quiz.finish(tutor, st)), state, api_name="quiz_finish", **ev)
     contest.click(lambda st: show(*quiz.contest(tutor, st)), state, api_visibility="private", **ev)
     for btn, (_, value) in zip(rate_btns + contest_btns, quiz.RATINGS * 2):

@@ -96,3 +96,33 @@ def test_review22_it_and_x_bi_ne_is_a_comparison_but_a_ratio_is_not():
     assert parts("那它和 ALiBi 比呢？") == ("它", "ALiBi")
     assert parts("RoPE 和 ALiBi 比怎么样？") == ("RoPE", "ALiBi")
     assert parts("学习率和批大小的比例怎么设？") is None and parts("量化后精度比原来低多少？") is None
+
+
+def test_the_subject_of_a_what_is_question():
+    from tutor.rag.compare import subject
+
+    assert subject("What is speculative decoding in LLM inference?") == "speculative decoding"
+    assert subject("什么是投机解码？") == subject("投机解码是什么？") == "投机解码"
+    assert subject("What is CLIP?") == "CLIP"
+    assert subject("它是什么？") is None and subject("How does LoRA work?") is None
+
+
+def test_a_side_or_subject_no_note_writes_is_said_and_takes_no_note(fake_tutor):
+    """Review 23: 「它跟投机解码有什么区别？」 after the KV cache quoted cross-attention as the other
+    side, and "What is speculative decoding?" quoted decoder notes, with nothing said; the notes
+    never mention it. A side that reads as a sentence piece, or whose words are all in the notes,
+    is not named."""
+    chat = fake_tutor.chat
+    assert chat.unwritten("知识蒸馏和投机解码有什么区别？") == ["投机解码"]
+    assert chat.unwritten("What is speculative decoding?") == ["speculative decoding"]
+    assert chat.unwritten("知识蒸馏和剪枝有什么区别？") == []
+    assert chat.unwritten("为什么要把注意力和投机解码放在一起讲？") == []  # not a comparison or subject
+    assert chat._compared("知识蒸馏和投机解码有什么区别？", "知识蒸馏和投机解码有什么区别？") == []
+    from tutor.trust.check import QUOTES_HEADER
+
+    first = fake_tutor.ask("什么是知识蒸馏？", mode="quotes_first")
+    assert first.covered and first.sources
+    q = "它跟投机解码有什么区别？"
+    text = chat._extractive(q, first.sources, "zh", QUOTES_HEADER, asked=q)
+    assert text.split("\n")[1] == "（笔记里没有出现 投机解码；下面的句子只与问题里的其他词有关。）", text
+    assert "[1]" in text

@@ -341,6 +341,9 @@ def test_guide_new_question_restarts_and_uncovered_question_is_answered_plainly(
     _, shown2, _, _, st2 = list(guide(tutor, "为什么注意力要除以根号d_k？", shown, "", st))[-1]
     assert st2["question"].startswith("为什么注意力") and st2["step"] == 1 and st2["base"] == len(shown) == 2
     assert len(shown2) == 4 and shown2[-1]["metadata"]["title"].startswith("引导 Guide 1/3")
+    # review 23: a guess phrased as a question is an attempt, whatever it retrieves
+    _, _, _, _, st3 = list(guide(tutor, "是不是因为一开始输出为零，不会破坏原来的天气预报？", shown, "", st))[-1]
+    assert st3["question"] == st["question"] and st3["step"] == 2, st3
     tutor.llm.replies = ["plain answer"]
     ups = list(guide(tutor, "今天天气怎么样？", [], "", {}))
     assert ups[-1][4] == {} and ups[-1][3] == NO_TOPIC and ups[-1][1][0]["content"] == "今天天气怎么样？"

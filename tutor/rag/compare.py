@@ -101,3 +101,23 @@ def each(question: str) -> tuple[str, str] | None:
         return None
     a, b = _clean(re.split(r"[，,。；;：:里]", head[:m.start()])[-1]), _clean(head[m.end():])
     return (a, b) if a and b and not REFERS_BACK.match(a) and not REFERS_BACK.match(b) else None
+
+
+# 「什么是投机解码？」「投机解码是什么？」 "What is speculative decoding in LLM inference?": the thing asked about
+_ZH_SUBJECT = [re.compile(r"^(?:请问|那)?\s*什么(?:是|叫)\s*(?P<x>[^，。？?！!、]{2,24}?)\s*(?:[？?。！!]|$)"),
+               re.compile(r"^(?:请问|那)?\s*(?P<x>[^，。？?！!、]{2,24}?)\s*(?:是什么|是啥|指什么|是什么意思)")]
+_EN_SUBJECT = re.compile(r"^\s*(?:so\s+|and\s+)?(?:what(?:'s|\s+is|\s+are)|define)\s+(?:an?\s+|the\s+)?"
+                         r"(?P<x>[A-Za-z0-9][\w\-./+ ]{1,60}?)\s*(?:\?|$|,|\s+(?:in|for|and|used|when|exactly)\b)", re.I)
+
+
+def subject(question: str) -> str | None:
+    """The thing a "what is X" question asks about, as written ("speculative decoding",
+    「投机解码」), or None for any other question or a pronoun (「它是什么」)."""
+    q = question.strip()
+    pats = _ZH_SUBJECT if detect_lang(q) == "zh" else [_EN_SUBJECT]
+    for p in pats:
+        m = p.search(q)
+        if m:
+            x = m.group("x").strip()
+            return None if REFERS_BACK.match(x) else x
+    return None
