@@ -105,6 +105,27 @@ def test_contest_a_wrong_short_answer_and_see_it_self_rated(page, ui_tutor):
     assert (row.verdict, row.rating, row.contested) == ("wrong", "good", True)
 
 
+def test_next_on_an_unrated_check_yourself_answer_keeps_what_was_written(page, ui_tutor):
+    """Review 23: Next on a "check yourself" answer not yet rated showed the reminder to rate it
+    and emptied the answer box, so the learner rated against the reference with their own answer
+    gone. The reminder keeps the item and the answer; a second Next moves on and empties it."""
+    item = next(i for i in ui_tutor.quiz.bank.select("3.4.2", ["short"]))
+    answer = item.reference[:len(item.reference) // 2]
+    assert ui_tutor.quiz.grade_text(item.id, answer).verdict == "check"  # the deterministic grader
+    start_round(page, "unrated-learner", "简答 Short")
+    page.wait_for_selector("#quiz-short textarea")
+    page.fill("#quiz-short textarea", answer)
+    page.click("#quiz-submit")
+    page.wait_for_selector("#quiz-result .verdict-partial")
+    page.click("#quiz-next")
+    page.wait_for_function("() => document.querySelector('#quiz-message')?.innerText.includes('还没自评')")
+    assert page.input_value("#quiz-short textarea") == answer
+    assert "上面" not in page.inner_text("#quiz-message")  # the rating buttons are not above it (review 23)
+    page.click("#quiz-next")
+    page.wait_for_function("() => !document.querySelector('#quiz-message')?.innerText.includes('还没自评')")
+    page.wait_for_function("() => (document.querySelector('#quiz-short textarea')?.value ?? '') === ''")
+
+
 def test_guide_mode_gives_hints_before_the_answer(page, ui_tutor):
     page.locator("#guide input").check()
     page.fill("#question textarea", "LoRA 为什么能减少微调的参数量？")
