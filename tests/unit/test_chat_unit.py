@@ -683,3 +683,21 @@ def test_a_name_no_note_contains_is_said_under_the_quotes(fake_tutor):
     assert a.answer.split("\n")[1] == "（笔记里没有出现 H100；下面的句子只与问题里的其他词有关。）"
     b = fake_tutor.ask("How does LoRA save memory?", mode="quotes_first")
     assert b.covered and "never mention" not in b.answer and "Sentences quoted" in b.answer
+
+
+def test_drawbacks_quoted_from_another_note_than_the_named_one_say_so(fake_tutor):
+    """Review 23: "What are the drawbacks of CLIP?" quoted 6.1.4 (prompt engineering)'s
+    Limitations as CLIP's; CLIP's overview (6.1) states none. The answer now says whose they are;
+    quotes from the named note itself, or a question that is no drawbacks question, get no line."""
+    from tutor.rag.chat import Source
+
+    src = [Source(1, "6.1.4", "提示工程", "Prompt engineering for CLIP", 0.1, 1.0, "")]
+    text = "H\n- Limitations: templates rely on trial and error [1]."
+    out = fake_tutor.chat._drawbacks_elsewhere(text, "What are the drawbacks of CLIP?", src, "en")
+    assert out.split("\n")[1].startswith("(The notes state no drawbacks of ") and "[1] Prompt engineering for CLIP" in out, out
+    assert fake_tutor.chat._drawbacks_elsewhere(text, "What is CLIP?", src, "en") == text
+    own = [Source(1, "6.1", "CLIP", "CLIP", 0.1, 1.0, "")]
+    assert fake_tutor.chat._drawbacks_elsewhere(text, "What are the drawbacks of CLIP?", own, "en") == text
+    # "What are its drawbacks?" after "What is CLIP?": the conversation's named note
+    follow = fake_tutor.chat._drawbacks_elsewhere(text, "What are its drawbacks?", src, "en", frozenset({"6.1"}))
+    assert follow.split("\n")[1].startswith("(The notes state no drawbacks of "), follow

@@ -161,8 +161,12 @@ READING_ORDER_HEADINGS = frozenset({"建议学习顺序", "学习顺序"})
 # a comparison side or "what is" subject that is a piece of a sentence, not a term: question words,
 # pronouns, sentence ends ("fp16. Why", 「注意力里为什么要把」)
 NOT_A_TERM = re.compile(r"[.?!。？！，,；;：:]|\bof\b|的|普通|一般的|为什么|怎么|什么|哪|吗|呢|我|你|他|它|这|那|要|把|被|该|\b(?:why|how|what|which|"
-                        r"my|your|it|this|that|these|those|i|we|you|they|one|ones|kind|way)\b", re.I)
+                        r"my|your|its|their|our|it|this|that|these|those|i|we|you|they|them|one|ones|kind|way)\b|其", re.I)
 CLASSIFIER = re.compile(r"^[一二两三四五六七八九十几每各某整][个种类次句条步轮遍份]$")
+DRAWBACKS_ELSEWHERE = {  # see Chat._drawbacks_elsewhere
+    "zh": "（笔记没有专门写「{topic}」本身的缺点；下面是 {notes} 里写的缺点。）",
+    "en": "(The notes state no drawbacks of {topic} itself; below are those stated in {notes}.)",
+}
 UNKNOWN_NAMES = {  # names in the question that no note contains (TermStats.unknown_names)
     "zh": "（笔记里没有出现 {names}；下面的句子只与问题里的其他词有关。）",
     "en": "(The notes never mention {names}; the sentences below share only the question's other words.)",
@@ -581,6 +585,7 @@ class Chat:
             text = f"{head}\n{line[lang]}\n{rest}"
         else:
             text = mark_repeats(text, said, lang)
+        text = self._drawbacks_elsewhere(text, asked or question, sources, lang, named)
         unknown = self.unwritten(asked or question)
         unknown += [x for x in self.retriever.term_stats().unknown_names(asked or question)
                     if not any(x.lower() in u.lower() for u in unknown)]
@@ -620,6 +625,29 @@ class Chat:
             elif not any(contains_words(c.text.lower(), low) for c in index.chunks.values()):
                 out.append(x)
         return out
+
+    def _drawbacks_elsewhere(self, text: str, asked: str, sources: list[Source], lang: str,
+                             earlier: frozenset[str] = frozenset()) -> str:
+        """A drawbacks question naming a note (or, naming none, asked in a conversation whose
+        earlier questions named one: `earlier`) whose quotes all come from other notes says so:
+        "What are the drawbacks of CLIP?" quoted 6.1.4 (prompt engineering)'s Limitations as if they
+        were CLIP's (review 23); CLIP's overview states none."""
+        if not LIMIT_QUESTION.search(asked):
+            return text
+        index = self.retriever.index
+        named = sorted(found_names(asked, index)) or sorted(earlier)
+        cited = {int(n) for ln in text.splitlines() if ln.startswith("- ") for n in CITED_N.findall(ln)}
+        if not named or not cited or any(s.n in cited for s in sources if s.id in named):
+            return text
+        others = [s for s in sources if s.n in cited]
+        first = next((c for c in index.chunks.values() if c.node_id == named[0]), None)
+        if first is None:
+            return text
+        head, _, rest = text.partition("\n")
+        line = DRAWBACKS_ELSEWHERE[lang].format(
+            topic=first.title if lang == "zh" else first.title_en or first.title,
+            notes=", ".join(f"[{s.n}] {s.title if lang == 'zh' else s.title_en or s.title}" for s in others))
+        return f"{head}\n{line}\n{rest}"
 
     def _flat_text(self) -> str:
         """Every chunk's text, lower-cased, without whitespace (built once per index)."""
