@@ -119,6 +119,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.nothing_to_ask": ("这里没有可做的题（{mode}）；{tip}", "nothing to ask here ({mode}); {tip}"),
     "quiz.tip.try_new": ("试试“新题”模式", "try mode New"),
     "quiz.tip.try_other": ("换个范围或题型", "try another scope or type"),
+    "quiz.choose_option": ("还没选答案：请先选一个选项再提交（不会的话可以点 提示 或 下一题）",
+                           "no option chosen: pick one, then Submit (or press Hint, or Next to skip)"),
     "quiz.unrated_reminder": ("这题还没自评：点 忘记 / 困难 / 良好 / 简单 安排复习；再点一次则跳过自评（不安排复习）",
                               "you have not rated this answer: press Again / Hard / Good / Easy to schedule it; "
                               "press again to move on without rating (not scheduled)"),
@@ -219,6 +221,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "error.unknown_item": ("未知的测验题 {item_id!r}；编号形如 '3.4.2/short-1a2b3c'",
                            "unknown quiz item {item_id!r}; ids look like '3.4.2/short-1a2b3c'"),
     "error.unknown_mode": ("未知的模式 {mode!r}；可选 {choices}", "unknown mode {mode!r}; use one of {choices}"),
+    "error.bad_mode": ("未知的回答模式 {mode!r}；可选 {choices}（TUTOR_ANSWER_MODE 或 --mode）",
+                       "answer mode {mode!r} is not one of {choices} (TUTOR_ANSWER_MODE or --mode)"),
     "error.unknown_type": ("未知的题型 {type!r}；可选 {choices}", "unknown type {type!r}; use one of {choices}"),
     "error.not_an_option": ("{answer!r} 不是选项；请用字母 {first}-{last} 或数字 1-{n} 作答",
                             "{answer!r} is not one of the options; answer with a letter {first}-{last} or a number 1-{n}"),

@@ -151,11 +151,16 @@ def contestable(r: dict) -> bool:
 
 def submit(tutor, st: dict, answer: str | None, now: float | None = None) -> tuple[dict, QuizView]:
     """Grade the current choice / short item. answer: a choice label 'B. …' (or a letter)
-    or the short answer text. An unreadable answer leaves the item open with a message; a
-    second submit of a graded item changes nothing."""
+    or the short answer text. No option chosen, or an unreadable answer, leaves the item open
+    with a message; a second submit of a graded item changes nothing."""
     if not _current(st) or st.get("result") is not None:
         return st, view(tutor, st)
     it = tutor.quiz.item(st["items"][st["i"]])
+    if it.type == "choice" and not (answer or "").strip():
+        # no option chosen: ask for one, as the CLI does, rather than grade it wrong (review 23)
+        v = view(tutor, st)
+        v.message = w("quiz.choose_option")
+        return st, v
     if it.type == "choice" and answer and len(answer) > 2 and answer[1:3] == ". " and answer[0] in LETTERS:
         answer = answer[0]  # the radio label "B. option text" → "B"
     return _grade(tutor, st, answer, now)

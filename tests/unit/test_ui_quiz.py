@@ -68,6 +68,17 @@ def test_short_item_graded_with_feedback(tutor):
     assert "不正确 Wrong" in v.result and "没有作答" in v.result
 
 
+def test_a_choice_submitted_with_no_option_is_not_graded(tutor):
+    """Review 23: Submit with no option chosen graded the item Wrong and scheduled it Again; the
+    CLI asks again. Now the item stays open with a message, and nothing is stored."""
+    st, v = quiz.start(tutor, "bea", "3.4.2", "new", "choice", 1)
+    assert v.kind == "choice"
+    for empty in (None, "", "  "):
+        st2, v = quiz.submit(tutor, st, empty)
+        assert st2["result"] is None and not v.answered and v.message.startswith("还没选答案"), v.message
+    assert tutor.quiz.store.reviews("bea") == []
+
+
 def test_flashcard_flips_then_self_rates(tutor):
     st, v = quiz.start(tutor, "ann", "3.4.2", "new", "card", 1)
     assert v.kind == "card" and v.back == ""

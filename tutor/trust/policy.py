@@ -17,6 +17,7 @@ that is withdrawn before their eyes, and they wait for it (issues 15 and 17).
 from __future__ import annotations
 
 from tutor.errors import TutorError
+from tutor.wording import w
 
 MODES = ("auto", "quotes_first", "checked", "stream")
 ACCEPTANCE_BAR = 0.5  # under half of the answers kept: quotes first
@@ -62,7 +63,7 @@ def resolve(mode: str, model_name: str, answer_check: bool) -> str:
     """The concrete mode ("quotes_first" | "checked" | "stream") for `mode` (one of MODES).
     Raises BadMode for anything else."""
     if mode not in MODES:
-        raise BadMode(f"answer mode {mode!r} is not one of {', '.join(MODES)} (TUTOR_ANSWER_MODE or --mode)")
+        raise BadMode(w("error.bad_mode", mode=mode, choices=", ".join(MODES)))
     if mode != "auto":
         return mode
     rate = acceptance(model_name)
