@@ -479,7 +479,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "notice.garbage_unsupported": ("模型第一次回答大多不在笔记中", "most of the model's first answer was not in the notes"),
     "notice.retried_strict": ("以上为更严格的第二次回答", "this is a stricter second answer"),
     "notice.extractive_fallback": ("模型回答未通过检查，以下直接摘录笔记", "the model's answer failed the check; these are sentences quoted from the notes"),
-    "notice.explain_fallback": ("模型的讲解未通过检查，没有显示；上面的笔记摘录就是回答", "the model's explanation failed the check and is not shown; the quotes above are the answer"),
+    "notice.explain_fallback": ("模型的讲解未通过检查，没有显示", "the model's explanation failed the check and is not shown"),
     "guide.prompt_more": ("写下你的想法后发送，或点“显示答案”", "write your thoughts and send them, or press Show answer"),
     "guide.no_topic": ("没有找到带测验题的相关笔记，直接回答", "no note with quiz items matched, so here is a plain answer"),
     "guide.title": ("引导", "Guide"),

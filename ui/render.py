@@ -106,8 +106,10 @@ def details(answer, explain: bool = False) -> str:
     """Collapsed 详情 Details: model, timings, every notice and the check's reasons."""
     rows = [meta_line(answer)]  # already escaped
     rows += [html.escape(n) for n in notices(answer, explain)]
+    shown = set(answer.notices or [])
     for i, reasons in enumerate((answer.guard or {}).get("reasons") or []):
-        if reasons:
+        # (a reason its notice already says in words is not repeated as a raw code, review 23)
+        if reasons and not all(f"garbage_{r}" in shown for r in reasons):
             rows.append(f"{label('chat.first_try' if i == 0 else 'chat.retry')}: {html.escape(', '.join(reasons))}")
     return _META + f"<summary>{label('chat.details')}</summary>" + "".join(f"<div>{r}</div>" for r in rows) + "</details>"
 
