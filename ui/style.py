@@ -82,7 +82,7 @@ CSS = """
    own column (review 22: rows with a long figure put it on a line of its own, the others did not) */
 .chapter-bars .cb-head { display: flex; flex-wrap: nowrap; justify-content: space-between; align-items: baseline; gap: 0 8px; }
 .chapter-bars a { cursor: pointer; color: inherit; flex: 1 1 auto; min-width: 0; text-align: left; }
-.chapter-bars .cb-pct { font-weight: 600; white-space: nowrap; flex: none; font-size: 0.85em; }
+.chapter-bars .cb-pct { font-weight: 600; white-space: nowrap; flex: none; }
 /* the quiz scope's text ends before the dropdown arrow (review 22: a long section name ran under it) */
 #quiz-scope input { padding-right: 28px !important; text-overflow: ellipsis; }
 .chapter-bars .cb-bar { display: block; height: 10px; border-radius: 5px; background: #e5e7eb; overflow: hidden; }
