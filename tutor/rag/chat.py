@@ -617,12 +617,10 @@ class Chat:
                     continue
             elif all(t in stats.df for t in content_terms(x)):
                 continue  # every word of it is in the notes: a phrase cut from a sentence, not a term
+            spaced, flat = self._corpus_text()
             low = x.lower()
-            if han_count(x):  # 「base模型」 is written 「base 模型」: spaces aside
-                flat = self._flat_text()
-                if re.sub(r"\s+", "", low) not in flat:
-                    out.append(x)
-            elif not any(contains_words(c.text.lower(), low) for c in index.chunks.values()):
+            # (「base模型」 is written 「base 模型」: for Chinese, spaces aside)
+            if not (re.sub(r"\s+", "", low) in flat if han_count(x) else contains_words(spaced, " ".join(low.split()))):
                 out.append(x)
         return out
 
@@ -640,21 +638,25 @@ class Chat:
         if not named or not cited or any(s.n in cited for s in sources if s.id in named):
             return text
         others = [s for s in sources if s.n in cited]
-        first = next((c for c in index.chunks.values() if c.node_id == named[0]), None)
-        if first is None:
+        ids = index.by_node.get(named[0], ())
+        if not ids:
             return text
+        first = index.chunks[ids[0]]
         head, _, rest = text.partition("\n")
         line = DRAWBACKS_ELSEWHERE[lang].format(
             topic=first.title if lang == "zh" else first.title_en or first.title,
             notes=", ".join(f"[{s.n}] {s.title if lang == 'zh' else s.title_en or s.title}" for s in others))
         return f"{head}\n{line}\n{rest}"
 
-    def _flat_text(self) -> str:
-        """Every chunk's text, lower-cased, without whitespace (built once per index)."""
+    def _corpus_text(self) -> tuple[str, str]:
+        """Every chunk's text lower-cased, (whitespace as single spaces, without whitespace); built
+        once per index, not per question."""
         chunks = self.retriever.index.chunks
-        if getattr(self, "_flat", (None, ""))[0] is not chunks:
-            self._flat = (chunks, re.sub(r"\s+", "", "\n".join(c.text for c in chunks.values()).lower()))
-        return self._flat[1]
+        cached = getattr(self, "_corpus", None)
+        if cached is None or cached[0] is not chunks:
+            spaced = " ".join(" ".join(c.text.lower().split()) for c in chunks.values())
+            cached = self._corpus = (chunks, spaced, spaced.replace(" ", ""))
+        return cached[1], cached[2]
 
     def _new_names(self, question: str, asked: str | None) -> set[str]:
         """Lower-cased outline names (titles, aliases) the learner's own words `asked` hold and the
