@@ -197,3 +197,18 @@ def test_a_negation_in_a_bracketed_aside_does_not_flip_the_facts_polarity():
     kps = ["独立投影允许非对称的注意力"]
     assert not check("分开投影后模型可以学习非对称的相关性。", ref, kps).negation
     assert check("分开投影后模型不能学习非对称的相关性。", ref, kps).negation
+
+
+def test_a_swap_needs_which_is_which_not_a_name_used_as_a_modifier():
+    """Review 24: a right DDIM answer (「……所以 DDPM 训练好的噪声预测网络可以直接拿来用」) was flagged as
+    swapping DDPM and DDIM, because its last clause names DDPM with words the reference gives DDIM,
+    and graded wrong. Its first clause gives DDIM its own words; a real swap of both is still caught."""
+    from tutor.quiz.claims import check
+
+    ref = ("DDPM 的训练损失只依赖边缘分布 q(x_t|x_0)，并不依赖前向过程是否马尔可夫。DDIM 构造的非马尔可夫前向过程族保持了"
+           "完全相同的边缘分布，因而对应的训练目标与 L_simple 一致，同一个噪声预测网络可以直接用于 DDIM 的生成过程。")
+    q = "为什么用 DDPM 目标训练好的模型不需重新训练就能用 DDIM 采样？"
+    right = "因为 DDIM 只改了采样过程，它构造的前向过程和 DDPM 的边缘分布 q(x_t|x_0) 一样，训练目标没变，所以 DDPM 训练好的噪声预测网络可以直接拿来用。"
+    assert not check(right, ref, [], q).swap
+    swapped = "DDIM 的训练损失只依赖边缘分布 q(x_t|x_0)；DDPM 构造了非马尔可夫前向过程族，保持相同的边缘分布。"
+    assert check(swapped, ref, [], q).swap

@@ -215,6 +215,10 @@ def _named(clause: str, names: list[str]) -> set[str]:
     return out
 
 
+# a clause likening the named thing to something ("和 DDPM 一样", "the same as DDPM") assigns it no role
+_LIKENED = re.compile(r"(?:和|与|跟|同)[^，,。；;]{0,30}?(?:一样|相同|相等|一致|等价|无异)|\b(?:same as|identical to|equivalent to)\b", re.I)
+
+
 def _swaps(answer: str, reference: str, names: list[str]) -> list[str]:
     """Names whose answer clause carries the terms the reference gives another name."""
     if len(names) < 2:
@@ -227,21 +231,29 @@ def _swaps(answer: str, reference: str, names: list[str]) -> list[str]:
             own.setdefault(n, set()).update(_terms(cl) - {t.lower() for t in n.split()})
     if len(own) < 2:
         return []
-    out = []
+    out: list[tuple[str, str]] = []
+    right: set[str] = set()  # names a clause gives a term of their own
     for cl in re.split(r"[，,。；;：:\n]", answer):
         ns = _named(cl, names)
-        if len(ns) != 1:
+        if len(ns) != 1 or _LIKENED.search(cl):
+            # (「它构造的前向过程和 DDPM 的边缘分布一样」 says the other thing is like it: no which-is-which;
+            # review 24 graded a right DDIM answer wrong on it)
             continue
         n = next(iter(ns))
         if n not in own:
             continue
         t = _terms(cl) - {x.lower() for x in n.split()}
         mine = len(t & (own[n] - set().union(*(v for k, v in own.items() if k != n))))
+        if mine:
+            right.add(n)
         for other, ot in own.items():
             theirs = len(t & (ot - own[n]))
             if other != n and theirs >= 2 and theirs > mine:
-                out.append(f"{n}↔{other}")
-    return sorted(set(out))
+                out.append((n, other))
+    # a swap is which-is-which: not when the answer gives the other one its own terms elsewhere and
+    # this one none of the other's back (「因为 DDIM 只改了采样过程……所以 DDPM 训练好的网络可以直接拿来用」
+    # is right; review 24 graded it wrong)
+    return sorted({f"{n}↔{o}" for n, o in out if (o, n) in out or o not in right})
 
 
 # -- relational features (used by the grader's classifier) ----------------------------------

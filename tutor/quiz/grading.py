@@ -434,9 +434,10 @@ class Grader:
             return Grade(score, "correct", cov, sim, matched, missed, [])
         if pr.get("wrong", 0.0) >= m["p_wrong"]:
             flags = ["misconception"] if f.mis_cos > -1 and f.mis_cos >= f.best_cos else []
-            if not missed and not flags:
-                # every key point is there in words, yet the model doubts the claims: a swap of two
-                # methods — or a right answer in unusual words (terse, numeric, English); ask
+            if (not missed or (2 * len(matched) > len(key_points) and not f.claims)) and not flags:
+                # every key point (or most) is there in words, yet the model doubts the claims: a swap of
+                # two methods — or a right answer in unusual words (terse, numeric, English); ask
+                # (review 24: a right DDIM answer stating two of three key points was graded wrong 5%)
                 return Grade(score, "check", cov, sim, matched, missed, ["contradicts"])
             return Grade(score, "wrong", cov, sim, matched, missed, flags)
         if pr.get("partial", 0.0) >= m["p_partial"] and matched:
