@@ -15,6 +15,7 @@ from tutor.errors import TutorError
 from tutor.quiz.items import from_front_matter
 from tutor.wording import label, w
 
+from .mathtext import plain_emphasis
 from .widgets import scroll_hint
 
 LEVEL = {k: label(f"browse.level.{k}") for k in (1, 2, 3)}
@@ -114,12 +115,13 @@ def items_markdown(items) -> str:
         return f"_{w('browse.no_items')}_"
     out = []
     for k, it in enumerate(items, 1):
-        out.append(f"**{k}. {TYPE_LABEL.get(it.type, it.type)}** — {it.prompt}")
+        out.append(f"**{k}. {TYPE_LABEL.get(it.type, it.type)}** — {plain_emphasis(it.prompt)}")
         if it.type == "choice":
-            out.append("\n".join(f"- {chr(65 + i)}. {o}" for i, o in enumerate(it.options)))
+            out.append("\n".join(f"- {chr(65 + i)}. {plain_emphasis(o)}" for i, o in enumerate(it.options)))
             ans = f"{chr(65 + it.answer)}. {it.options[it.answer]}" + (f" — {it.explanation}" if it.explanation else "")
         else:
             ans = it.reference + ("".join(f"\n- {p}" for p in it.key_points) if it.key_points else "")
+        ans = plain_emphasis(ans)
         out.append(f"<details><summary>{label('browse.answer')}</summary>\n\n{ans}\n\n</details>")
     return "\n\n".join(out)
 
@@ -157,7 +159,7 @@ def node_markdown(tutor, node_id: str) -> str:
     if m.aliases:
         head.append(f"\n{label('browse.aliases')}: {', '.join(m.aliases)}")
     parts = ["\n".join(head), note.body]
-    parts.append(f"## {label('browse.key_points')}\n" + "\n".join(f"- {p}" for p in m.key_points))
+    parts.append(f"## {label('browse.key_points')}\n" + "\n".join(f"- {plain_emphasis(p)}" for p in m.key_points))
     parts.append(f"## {label('browse.quiz_items')}\n\n" + items_markdown(node_items(tutor, node_id)))
     parts.append(f"## {label('browse.references')}\n" + "\n".join(f"- {r}" for r in m.references))
     return "\n\n".join(parts)

@@ -72,3 +72,24 @@ def math_to_unicode(text: str) -> str:
             return m.group(0)
 
     return INLINE.sub(one, DISPLAY.sub(one, text))
+
+
+_MATH_OR_CODE = re.compile(r"(```.*?```|`[^`\n]*`|\$\$.+?\$\$|\\\(.+?\\\)|" + INLINE.pattern + ")", re.S)
+
+
+_ESCAPE = re.compile(r"(?<![\\*])(_|\*(?!\*))")  # an underscore, or a single asterisk (bold ** stays)
+
+
+def plain_emphasis(text: str) -> str:
+    """Plain note text (key points, quiz references, card backs) for a Markdown renderer: `_` and `*`
+    outside math and code escaped, so 「x_{t-1} = sqrt(ᾱ_{t-1})·x̂_0 + …」 is not read as italics
+    (review 24: Browse and flashcards lost the underscores and italicised the stretch between them)."""
+    out = []
+    pos = 0
+    for m in _MATH_OR_CODE.finditer(text):
+        out.append(_ESCAPE.sub(r"\\\1", text[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_ESCAPE.sub(r"\\\1", text[pos:]))
+    return "".join(out)
+

@@ -10,6 +10,7 @@ import gradio as gr
 from tutor.wording import label, w
 
 from . import quiz
+from .mathtext import plain_emphasis
 from .style import LATEX
 from .widgets import link_html, show_when_new_js
 
@@ -71,7 +72,7 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
                      **({"value": None} if new_item else {})),
             gr.Textbox(visible=v.kind == "short", interactive=open_, **({"value": ""} if new_item else {})),
             gr.Button(visible=card and open_ and not v.back),
-            f"**{label('quiz.back')}:** {v.back}" if v.back else "",
+            f"**{label('quiz.back')}:** {plain_emphasis(v.back)}" if v.back else "",
             gr.Row(visible=(card and open_ and bool(v.back)) or v.self_rate),
             gr.Button(visible=v.kind in ("choice", "short") and open_, interactive=True),
             gr.Button(visible=v.more_hints),

@@ -208,6 +208,11 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     # review 14: weather and time "it" names nothing ("Will it rain…" after LayerNorm was answered from it)
     ("Will it rain in Shanghai tomorrow?", False), ("Is it going to be sunny this weekend?", False),
     ("What time is it?", False), ("Why is it slow?", True), ("Does it work with RMSNorm?", True),
+    # review 24: "it" among the first words with no name before it; a comparison whose first side is a
+    # pronoun or left out, when the notes' words name the other side
+    ("If I run it twice on the same image, will I get the same explanation?", True),
+    ("How long should I rest a steak after grilling it?", False),
+    ("这个跟 Euler 采样器比怎么样？", True), ("那跟 SARSA 有啥区别？", True), ("跟室友闹矛盾了 咋处理比较好", False),
 ])
 def test_a_follow_up_refers_back(tutor, q, is_followup):
     assert followup.is_followup(q, tutor.index) is is_followup
@@ -304,3 +309,12 @@ def test_explain_warns_before_the_wait_when_the_model_is_measured_to_fail(tutor,
     tutor.llm.replies = [cited(note_sentence(tutor))]
     lines = [u[1][-1]["content"] for u in respond(tutor, "", chat, "", None, explain=True)]
     assert any("0/31" in s and "0 of 31" in s for s in lines) and READING not in lines
+
+
+def test_plain_note_text_keeps_its_underscores_outside_math_and_code():
+    """Review 24: Browse key points and flashcard backs read 「x_{t-1} = sqrt(ᾱ_{t-1})·x̂_0 + …」 as
+    Markdown italics; math, code and bold stay as written."""
+    from ui.mathtext import plain_emphasis
+
+    assert plain_emphasis("x_{t-1} = sqrt(ᾱ_{t-1})·x̂_0") == "x\\_{t-1} = sqrt(ᾱ\\_{t-1})·x̂\\_0"
+    assert plain_emphasis("$x_t$ 与 `a_b`、**粗体**、a*b*c") == "$x_t$ 与 `a_b`、**粗体**、a\\*b\\*c"
