@@ -60,12 +60,12 @@ _NAME_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9
 def name_words(text: str) -> list[str]:
     """Latin words of text written as names: with a digit or an inner capital (H100, YOLOv8,
     DeBERTa) or capitalised away from a sentence's start (Mamba in "What is the Mamba model?";
-    not "What"). In the order written, as written."""
+    not "What", nor the pronoun "I"). In the order written, as written."""
     out = []
     for m in _NAME_WORD.finditer(text):
         w = m.group(0)
         starts = m.start() == 0 or re.search(r"[.?!。？！：:]\s*$", text[:m.start()]) is not None
-        if re.search(r"\d", w) or re.search(r"[A-Z]", w[1:]) or (w[0].isupper() and not starts):
+        if w != "I" and (re.search(r"\d", w) or re.search(r"[A-Z]", w[1:]) or (w[0].isupper() and not starts)):
             out.append(w)
     return out
 

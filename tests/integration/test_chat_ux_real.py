@@ -338,3 +338,28 @@ def test_review22_that_is_the_conversations_topic_a_follow_up_comparison_quotes_
     assert [s.id for s in b.sources[:2]] == ["1.3.3", "1.3.4"] and "[2]" in b.answer, b.answer
     c = conversation("推荐系统里的冷启动是什么意思？", "那一般怎么解决？", "这些办法各自有什么不足？")
     assert c.sources[0].id == "14.3.5" and "Limitations:" in c.answer and "前面已经摘录过" not in c.answer, c.answer
+
+
+def test_review24_beam_search_lime_and_ddim_conversations(real_tutor):
+    """Review 24 (majors 1-3, 5): 「束搜索（beam search）是什么？」 quoted machine translation's opening and its
+    follow-ups random search; 「那束宽一般设多大合适？」 four turns on was refused; "What is beam search?"
+    quoted a passing mention; "If I run it twice on the same image, …" after LIME was refused; a DDIM
+    conversation's 「它有什么缺点？」 said DDPM's drawbacks were not written, and 「这个跟 Euler 采样器比怎么样？」
+    quoted Euler alone."""
+    def conversation(*qs):
+        return _conversation(real_tutor, *qs)
+
+    a = conversation("束搜索（beam search）是什么？")
+    assert a.sources[0].id == "14.2.5" and all("束搜索" in ln for ln in a.answer.splitlines()[1:3]), a.answer
+    b = conversation("束搜索（beam search）是什么？", "它为什么比贪心解码效果好？", "红烧肉怎么做才好吃？",
+                     "这个方法有什么缺点？", "它和 top-p 核采样比，哪个更适合写故事？", "那束宽一般设多大合适？")
+    assert b.covered and "束宽" in b.answer, b.answer
+    c = conversation("What is beam search?")
+    assert c.sources[0].id == "14.2.5" and "beam width" in c.answer, c.answer
+    d = conversation("What does LIME do?", "If I run it twice on the same image, will I get the same explanation?")
+    assert d.covered and "two runs on the same input" in d.answer, d.answer
+    e = conversation("DDIM 是什么？", "它为什么能比 DDPM 快那么多？", "成都三天怎么玩？", "它有什么缺点？")
+    assert e.sources[0].id == "4.2.2" and "「DDPM」" not in e.answer and "缺点：作为一阶方法" in e.answer, e.answer
+    f = conversation("DDIM 是什么？", "它为什么能比 DDPM 快那么多？", "成都三天怎么玩？", "它有什么缺点？",
+                     "这个跟 Euler 采样器比怎么样？")
+    assert {s.id for s in f.sources[:2]} == {"4.2.2", "4.2.4"} and "[1]" in f.answer and "[2]" in f.answer, f.answer

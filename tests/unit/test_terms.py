@@ -59,6 +59,7 @@ def test_names_no_chunk_contains_are_unknown():
     assert name_words("What is the Mamba model? YOLOv8 vs DeBERTa-v3, and H100 prices") == [
         "Mamba", "YOLOv8", "DeBERTa-v3", "H100"]
     assert name_words("What is attention? Why so slow") == []
+    assert name_words("If I run it twice, will I get the same result?") == []  # the pronoun I names nothing
     stats = TermStats({"a": Chunk(id="a", node_id="7.1.4", kind="section", title="GPTQ", title_en="GPTQ", heading="",
                                     text="GPTQ 在 A100 上量化 LLaMA。", ord=0)})
     assert stats.unknown_names("A100 $2/h vs H100 $4/h，训练哪个更划算？") == ["H100"]

@@ -39,6 +39,7 @@ from tutor.text import DISPLAY_FIRST, citations, clean_input, detect_lang, han_c
 from tutor.wording import w
 from tutor.trust import policy
 from tutor.trust.check import (
+    CAUSE_CUES,
     FALLBACK_HEADER,
     LIMIT_QUESTION,
     MISCONCEPTION_LABELS,
@@ -46,6 +47,7 @@ from tutor.trust.check import (
     QUOTES_HEADER,
     OTHER_QUOTES,
     SAME_QUOTES,
+    WHY_QUESTION,
     Flagger,
     content_tokens,
     cosine_embed,
@@ -339,6 +341,11 @@ class Chat:
             lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev))
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         asked = followup.own_words(q, quote_q)
+        if quote_q != q and (referred := frozenset(found_names(quote_q.replace(asked, ""), self.retriever.index))):
+            # a follow-up's "it" is the question it refers to: what that one named, not what the turn
+            # just before named (review 24: 「它有什么缺点？」 after 「DDIM 是什么？」, 「它为什么能比 DDPM
+            # 快那么多？」 and an off-topic turn said DDPM's drawbacks were not written)
+            named = referred
         covered = is_covered(hits, s.min_relevance)
         # (a pronoun side of a comparison is the conversation's note: the resolved hits' first)
         sides = (self._compared(q, quote_q, hits[0].chunk.node_id) or self._referred_sides(quote_q, asked)) if covered else []
@@ -549,13 +556,21 @@ class Chat:
             topic = set(content_tokens(question)) - own
 
             def on_topic(line: str) -> bool:  # two of the topic's words: one ("layer") is a coincidence
+                # and, in either case, a word of the learner's own: any other sentence of the cited note
+                # was no answer (review 24: 「那束宽一般设多大合适？」 got 14.2.5's lines on evaluation)
                 toks = set(content_tokens(line))
-                return (bool(set(CITED_N.findall(line)) & cited)
-                        or (len(topic & toks) >= min(2, len(topic)) and (not own or bool(own & toks))))
+                return ((bool(set(CITED_N.findall(line)) & cited) or len(topic & toks) >= min(2, len(topic)))
+                        and (not own or bool(own & toks)))
 
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
             limits = bool(LIMIT_QUESTION.search(asked or question))
+            if WHY_QUESTION.search(asked or question) and any(CAUSE_CUES.search(ln) for ln in text.splitlines()[1:]):
+                # a why-question's next sentences give a reason too, as the earlier ones did, or hold two
+                # of the learner's words (review 24: 「它为什么比贪心解码效果好？」 after beam search got a
+                # line on deployment, 解码 alone; 「它为什么能比 DDPM 快那么多？」 keeps 「……比 DDPM 快 10 到 50 倍」)
+                rest = "\n".join(ln for ln in rest.splitlines()
+                                  if CAUSE_CUES.search(ln) or len(own & set(content_tokens(ln))) >= 2)
             if limits:
                 # a drawbacks question's next sentences are those stating one; with none, the drawbacks
                 # quoted before again, said so (review 17: label smoothing's history and formula came as
@@ -712,9 +727,26 @@ class Chat:
         section = best.rsplit(".", 1)[0] if best.count(".") == 2 else ""
         named = found_names(asked if asked is not None else question, self.retriever.index)
         parent = [x.n for x in sources if section and x.id == section and section in named and best not in named]
-        return extractive_answer(question, self._quotable(sources, lang), lang, self.flagger.embed, header=header, asked=asked,
+        return extractive_answer(question, self._quotable(sources, lang, named), lang, self.flagger.embed, header=header, asked=asked,
                                  topic_names=names, best_names=sorted(set(self.retriever.index.names.get(best, ())) | overview),
                                  kin=kin, parent=parent, exclude=exclude, named_before=best in earlier)
+
+    TERM_MAX_CHUNKS = 2
+
+    def term_chunks(self, source: Source, named: dict[str, list[str]]) -> list[str]:
+        """Ids of `source`'s section chunks, not retrieved, that hold a name of it the question writes
+        when that name is in at most TERM_MAX_CHUNKS of them: a term the note explains in one place
+        (「束搜索（beam search）是什么？」 found 14.2.4 by its alias 束搜索 and only its overview chunk,
+        so the quotes were the note's opening on translation; its 「解码：束搜索……」 line answers,
+        review 24). A name in most chunks (the note's own title) adds nothing."""
+        idx = self.retriever.index
+        out: list[str] = []
+        for name in named.get(source.id, []):
+            holding = [c for c in idx.by_node.get(source.id, []) if idx.chunks[c].kind == "section"
+                       and contains_words(idx.chunks[c].text.split("\n", 1)[-1].lower(), name)]
+            if len(holding) <= self.TERM_MAX_CHUNKS:
+                out += [c for c in holding if c not in source.chunk_ids and c not in out]
+        return out
 
     def _referred_sides(self, question: str, asked: str | None) -> list[Hit]:
         """For a follow-up asking for drawbacks (LIMIT_QUESTION; question: its search query, the
@@ -808,13 +840,14 @@ class Chat:
             return any(contains_words(index.chunks[c].text.lower(), phrase) for c in index.by_node.get(h.chunk.node_id, ()))
         return next((h for h in hits if writes(h)), hits[0])
 
-    def _quotable(self, sources: list[Source], lang: str = "zh") -> list[tuple[int, str]]:
+    def _quotable(self, sources: list[Source], lang: str = "zh", named: dict[str, list[str]] | None = None) -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points (under an
         English question its English summary's sentences first, as `_shown_key_points`), then its
-        retrieved sections; a misconception's lines each under MISCONCEPTION_LABEL (alone, its
-        wrong claim would read as the answer); outline chunks (labels, aliases) only when
-        nothing else is there."""
+        retrieved sections and `term_chunks`; a misconception's lines each under MISCONCEPTION_LABEL
+        (alone, its wrong claim would read as the answer); outline chunks (labels, aliases) only when
+        nothing else is there. named: `found_names` of the question (node id → names it writes)."""
         chunks = self.retriever.index.chunks
+        sources = [replace(s, chunk_ids=[*s.chunk_ids, *self.term_chunks(s, named or {})]) for s in sources]
         # an English question: the note's English summary is quotable even when its chunk was not
         # retrieved, else the best note had no English sentence and another note's were quoted
         # (a summary sentence keeps the note's line breaks: one line each, or it quotes as fragments)

@@ -25,8 +25,9 @@ from typing import Callable
 
 from tutor.llm import LLM
 from tutor.prompts import Prompts
+from tutor.rag import compare
 from tutor.rag.budget import fit_part
-from tutor.text import detect_lang, strip_control
+from tutor.text import detect_lang, name_words, strip_control
 
 _PRONOUN_EN_WORDS = r"\b(it|its|they|them|this|that|these|those)\b"
 # "in it": the place is what was just discussed, wherever it stands (review 9: 「温度参数 T 在里面起什么
@@ -71,6 +72,9 @@ LONG_WORDS = 16
 # comma, colon or dash names its own thing: 1 of 2,126 standalone English questions of the tuning
 # and blind sets was taken (at 10 words, 33)
 SHORT_PRONOUN_WORDS = 8
+# "it" / "them" this early in an English question of up to LONG_WORDS words stands for the last topic
+OBJECT_LEAD_WORDS = 3
+_OBJECT_EN = re.compile(r"\b(it|them)\b", re.I)
 _BREAK = re.compile(r"[,:;—–]|\s-\s")
 _PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
 _DEMONSTRATIVES = frozenset("this that these those".split())
@@ -147,15 +151,21 @@ def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str,
 def referent(history: list[dict], index, search, covered, turns: int = HISTORY_TURNS) -> tuple[str, list]:
     """(question, its hits): the earlier user question a follow-up refers to — the newest of the
     last `turns` that is no follow-up itself and whose own hits are covered; ("", []) when there
-    is none. search: query → hits; covered: hits → bool (one search per question looked at,
-    newest first)."""
-    asked = [(i, t["content"]) for i, t in enumerate(history) if t["role"] == "user"][-turns:]
+    is none. A follow-up among them does not use up a turn: it refers to the same question, so a
+    chain of them reaches back as far as it goes (review 24: 「那束宽一般设多大合适？」 after three
+    follow-ups on beam search and one off-topic question was refused). search: query → hits;
+    covered: hits → bool (one search per question looked at, newest first)."""
+    asked = [(i, t["content"]) for i, t in enumerate(history) if t["role"] == "user"]
     for at, prev in reversed(asked):
-        if not is_followup(prev, index):
-            hits = search(prev)
-            if covered(hits):
-                # its hits as it was answered then: on the conversation's note (`stay_on_topic`)
-                return prev, stay_on_topic(prev, hits, history[:at], index, search, covered)
+        if turns <= 0:
+            break
+        if is_followup(prev, index):
+            continue
+        turns -= 1
+        hits = search(prev)
+        if covered(hits):
+            # its hits as it was answered then: on the conversation's note (`stay_on_topic`)
+            return prev, stay_on_topic(prev, hits, history[:at], index, search, covered)
     return "", []
 
 
@@ -421,6 +431,8 @@ def is_followup(question: str, index) -> bool:
         return True
     if not zh and _EXPLETIVE.search(q):
         return False
+    if _compares_with_last(q, index):
+        return True
     if outline_matches(q, index):
         # a topic of its own, unless a pronoun points back before it: "How is it used in RLHF?"
         # after PPO asks about PPO in RLHF (「它在 RLHF 里怎么用？」)
@@ -439,6 +451,13 @@ def is_followup(question: str, index) -> bool:
         # review 10: "Why do outliers in activations make it harder?" after quantization; in
         # "ddim eta parameter, what does it do?" the pronoun is the part before the comma
         return True
+    if not zh and len(q.split()) <= LONG_WORDS and (m := _OBJECT_EN.search(q)) and len(q[:m.start()].split()) <= OBJECT_LEAD_WORDS:
+        # "If I run it twice on the same image, will I get the same explanation?" after LIME (review 24):
+        # "it" among the first words, with no name before it to stand for. On the seen sets this made
+        # 1 of 160 English conversation turns a follow-up and 0 standalone questions (session 34)
+        before = q[:m.start()]
+        if not _named_before_break(before) and not name_words(before):
+            return True
     short = len(q) <= SHORT_CHARS if zh else len(q.split()) <= SHORT_WORDS
     return short and only_generic(q)
 
@@ -450,6 +469,26 @@ def _named_before_break(head: str) -> bool:
 
     parts = _BREAK.split(head)
     return len(parts) > 1 and any(t not in _generic() and t not in _DISCOURSE for t in tokenize(" ".join(parts[:-1])))
+
+
+_WITH_FIRST = re.compile(r"^(?:那么?|所以)?\s*(?:跟|和|与|比起|相比)")
+
+
+def _compares_with_last(q: str, index) -> bool:
+    """A short comparison (`compare.parts`) whose first side is a pronoun (「这个跟 Euler 采样器比怎么样？」
+    in a DDIM conversation, review 24 quoted Euler alone) or left out (「那跟 SARSA 有啥区别？」), and
+    whose other side the notes' words name (「跟室友闹矛盾了 咋处理比较好」 compares nothing of theirs).
+    On the seen sets: 7 more conversation turns, 0 standalone questions (session 34)."""
+    sides = compare.parts(q)
+    if not sides or not compare.REFERS_BACK.match(sides[0]) or not (sides[0] or _WITH_FIRST.match(q)):
+        return False
+    if (len(q) >= LONG_CHARS) if detect_lang(q) == "zh" else (len(q.split()) > LONG_WORDS):
+        return False
+    from tutor.rag.bm25 import content_terms
+
+    stats = getattr(index, "term_stats", None)
+    terms = content_terms(sides[1])
+    return bool(terms) and (stats is None or all(t in stats.df for t in terms))
 
 
 def _pronoun_first(question: str, determines: Callable[[str], bool] | None = None, pronoun: re.Pattern = _PRONOUN_EN) -> bool:

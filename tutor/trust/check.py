@@ -487,11 +487,16 @@ def quotable_sentences(text: str) -> list[str]:
             for part in _inside_quotes_kept(_QUOTABLE_END.split(seg.replace("**", ""))):  # no Markdown bold in a quote
                 part = re.sub(r"\x00(\d+)\x00", lambda m: held[int(m.group(1))], part)
                 part = re.sub(r"^\s*(?:[-*•]\s+)+", "", part)  # bullets, also one after a full stop
-                if part.strip():
+                part = _LIST_NUMBER.sub("", part)  # 「3.数据泄露：……」: the list's number is no part of the sentence
+                if part.strip() and not _LEAD_IN.search(part):
                     out.append(" ".join(part.split()))
     return out
 
 
+_LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)、]\s*(?=[^\d\s])")
+# a sentence that only leads into a list (「它要解决三个老问题：1.」, the list cut off by a chunk boundary;
+# review 24 quoted it as 「它要解决三个老问题：1」) says nothing alone
+_LEAD_IN = re.compile(r"[：:]\s*(?:\d{1,2}[.)、]?)?\s*$")
 _RUN_IN_HEADING = re.compile(r"\*\*[^*\n]{1,60}?[。！？.!?]\*\*")
 # (an opening ** is followed by the heading's text, a closing one by a space or the end)
 _RUN_IN_HEADING_CUT_TAIL = re.compile(r"(?:^|(?<=[。！？.!?]))\s*\*\*(?=\S)[^*\n]{1,60}?[。！？.!?]\s*$")  # the chunk ends after the heading
@@ -772,9 +777,13 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # cited note in several (then that note is quoted): 「梯度累积是做什么用的？」 ranks gradient
     # clipping (2.4.4: "clip after the accumulation is done") above the DDP note that explains
     # accumulation (reviews 13a and 13b)
-    if PASSING_MENTION and pool is first and not moved and not ctx and not names_best and phrases:
+    # (in English, a cited note's name the question writes is the phrase: "What is beam search?" ranked
+    # 2.2.3, whose summary lists beam search among decoding methods, above 14.2.5, which explains it;
+    # review 24)
+    held = phrases or ([x for x in names if lang == "en" and x.isascii() and len(x) >= 4 and name_in(low_q, x)])
+    if PASSING_MENTION and pool is first and not moved and not ctx and not names_best and held:
         def holds(c) -> bool:
-            return any(ph in c[2].lower() for ph in phrases)
+            return any(ph in c[2].lower() for ph in held)
 
         per_note = Counter(c[0] for c in in_lang if c[0] != best_n and holds(c))
         if sum(holds(c) for c in first) <= 1 and per_note and max(per_note.values()) >= 2:
