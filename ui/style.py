@@ -122,6 +122,28 @@ CSS = """
 """
 
 
+# Gradio's status tracker announces `common.complete` / `common.error` to screen readers through an
+# untranslated i18n key (review 24 heard "common.complete"); the announcement is said in words instead
+SR_WORDS_JS = """
+() => {
+  const words = {"common.complete": "完成 Done", "common.error": "出错 Error"};
+  const fix = (root) => {
+    const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const t = n.nodeValue.trim();
+      if (words[t]) n.nodeValue = words[t];
+    }
+  };
+  fix(document.body);
+  new MutationObserver((ms) => ms.forEach((m) => {
+    m.addedNodes.forEach((x) => x.nodeType === 3 ? fix(x.parentNode || document.body) : x.nodeType === 1 && fix(x));
+    if (m.type === "characterData" && m.target.parentNode) fix(m.target.parentNode);
+  })).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+
 def launch_options() -> dict:
-    """Keyword arguments for `Blocks.launch` that style the app (css; default theme)."""
-    return {"css": CSS}
+    """Keyword arguments for `Blocks.launch` that style the app (css; default theme) and word its
+    screen-reader announcements (SR_WORDS_JS)."""
+    return {"css": CSS, "js": SR_WORDS_JS}
