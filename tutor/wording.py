@@ -101,6 +101,11 @@ TABLE: dict[str, tuple[str, str]] = {
     "quiz.flip": ("翻面", "Flip"),
     "quiz.submit": ("提交", "Submit"),
     "quiz.hint": ("提示", "Hint"),
+    # Gradio's own status announcements, untranslated in its bundle (ui/style.py SR_WORDS_JS)
+    "common.complete": ("完成", "Done"),
+    "common.error": ("出错", "Error"),
+    "quiz.dont_know": ("不知道", "Don't know"),
+    "quiz.short_placeholder": ("用自己的话回答；不会就写「不知道」", "Answer in your own words, or write don't know"),
     "quiz.next": ("下一题", "Next"),
     "quiz.back": ("背面", "Back"),
     "quiz.open_note": ("打开笔记", "Open note"),
@@ -158,6 +163,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "feedback.empty": ("没有作答，按错误计。", "No answer given: graded wrong."),
     "feedback.empty_card": ("没有自评，按“忘记”计。", "No rating given: counted as Again."),
     "feedback.copied_question": ("你的回答只是重复了题目，按错误计。", "Your answer only repeats the question: graded wrong."),
+    "feedback.dont_know": ("没关系，记下来了：这题按「忘记」安排，很快会再出现。先看看参考答案。",
+                           "No problem, noted: this item counts as Again and comes back soon. Here is the answer."),
     "feedback.too_short": ("回答太短，没有说明任何要点，按错误计。", "Too short to state any key point: graded wrong."),
     "feedback.unrelated": ("你的回答和这道题无关，按错误计。", "Your answer is about something else: graded wrong."),
     "feedback.other_item": ("你的回答像是另一道题的答案，按错误计。", "Your answer fits another question: graded wrong."),
@@ -370,9 +377,9 @@ TABLE: dict[str, tuple[str, str]] = {
     "browse.answer": ("答案", "Answer"),
     "browse.no_items": ("这一节点没有测验题", "no quiz items for this node"),
     # -- `tutor quiz` in the terminal ----------------------------------------------------------
-    "cli.quiz.start": ("tutor 测验 — 用户 {user} · {where} · 模式 {mode} · 共 {n} 题。输入 ? 看提示，/skip 跳过，/quit 结束。答案随答随存。",
-                       "tutor quiz — user {user} · {where} · mode {mode} · {n} question(s). Type ? for a hint, /skip to "
-                       "skip, /quit to stop. Answers are saved as you go."),
+    "cli.quiz.start": ("tutor 测验 — 用户 {user} · {where} · 模式 {mode} · 共 {n} 题。输入 ? 看提示，不会就答「不知道」，/skip 跳过，/quit 结束。答案随答随存。",
+                       "tutor quiz — user {user} · {where} · mode {mode} · {n} question(s). Type ? for a hint, "
+                       "don't know if you don't, /skip to skip, /quit to stop. Answers are saved as you go."),
     "cli.quiz.scope": ("范围 {scope}", "scope {scope}"),
     "cli.quiz.all_chapters": ("全部章节", "all chapters"),
     "cli.quiz.nothing": ("用户 {user} 没有可做的题（{where}，模式 {mode}）：{tip}。",

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 from tutor.errors import TutorError
+from tutor.quiz.service import can_contest
 from tutor.wording import TABLE, label, text, w
 
 from .browse import english_title
@@ -126,7 +127,7 @@ def view(tutor, st: dict) -> QuizView:
     v.header = (f"{w('quiz.header', i=st['i'] + 1, n=len(st['items']))} · {TYPE_LABEL[it.type]} · {it.note_id} {q.note_title(it)}"
                 + (f" · {label('quiz.generated')}" if it.generated else ""))
     v.question = it.prompt
-    v.options = [f"{LETTERS[k]}. {o}" for k, o in enumerate(it.options)]
+    v.options = [f"{LETTERS[k]}. {o}" for k, o in enumerate(it.options)] + ([DONT_KNOW] if it.options else [])
     if it.type == "card" and (st.get("flipped") or v.answered):
         v.back = it.reference
     # a flipped card shows its back: hints to it make no sense any more, so neither the hints
@@ -142,11 +143,14 @@ def view(tutor, st: dict) -> QuizView:
     return v
 
 
+# a choice item's last option, and what a short answer may say: 「不知道」 is an answer (FSRS Again)
+DONT_KNOW = label("quiz.dont_know")
+
+
 def contestable(r: dict) -> bool:
     """Whether a result can be contested: an automatic wrong or partial grade of a non-empty
     short answer (not self-rated, not after the hint showed the answer)."""
-    return (r.get("type") == "short" and r.get("verdict") in ("wrong", "partial")
-            and not {"self_rated", "contested", "empty", "answer_shown"} & set(r.get("flags", [])))
+    return can_contest(r.get("type", ""), r.get("verdict", ""), r.get("flags", []))
 
 
 def submit(tutor, st: dict, answer: str | None, now: float | None = None) -> tuple[dict, QuizView]:
@@ -161,6 +165,8 @@ def submit(tutor, st: dict, answer: str | None, now: float | None = None) -> tup
         v = view(tutor, st)
         v.message = w("quiz.choose_option")
         return st, v
+    if answer == DONT_KNOW:
+        answer = "不知道"  # the last option: graded wrong as said, the answer shown (review 24 had no such path)
     if it.type == "choice" and answer and len(answer) > 2 and answer[1:3] == ". " and answer[0] in LETTERS:
         answer = answer[0]  # the radio label "B. option text" → "B"
     return _grade(tutor, st, answer, now)

@@ -37,7 +37,8 @@ def build(tutor, user: gr.Dropdown) -> QuizTab:
         header = gr.Markdown(elem_id="quiz-header")
         question = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-question")
         choice = gr.Radio([], label=label("quiz.options"), visible=False, elem_id="quiz-choice")
-        short = gr.Textbox(label=label("quiz.your_answer"), lines=3, visible=False, elem_id="quiz-short")
+        short = gr.Textbox(label=label("quiz.your_answer"), lines=3, visible=False, elem_id="quiz-short",
+                           placeholder=w("quiz.short_placeholder"))
         flip = gr.Button(label("quiz.flip"), visible=False, elem_id="quiz-flip")
         back = gr.Markdown(latex_delimiters=LATEX, elem_id="quiz-back")
         with gr.Row(visible=False, elem_classes=["keep-row"]) as rate_row:

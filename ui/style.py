@@ -12,6 +12,10 @@ quiz summary wraps to fit, the chapter chart becomes HTML bars, and the contest 
 
 from __future__ import annotations
 
+import json
+
+from tutor.wording import label
+
 # $$…$$ first so a display formula is not read as two empty inline ones
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
@@ -126,7 +130,7 @@ CSS = """
 # untranslated i18n key (review 24 heard "common.complete"); the announcement is said in words instead
 SR_WORDS_JS = """
 () => {
-  const words = {"common.complete": "完成 Done", "common.error": "出错 Error"};
+  const words = %s;
   const fix = (root) => {
     const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     for (let n = walk.nextNode(); n; n = walk.nextNode()) {
@@ -140,7 +144,7 @@ SR_WORDS_JS = """
     if (m.type === "characterData" && m.target.parentNode) fix(m.target.parentNode);
   })).observe(document.body, {childList: true, subtree: true, characterData: true});
 }
-"""
+""" % json.dumps({k: str(label(k)) for k in ("common.complete", "common.error")}, ensure_ascii=False)
 
 
 def launch_options() -> dict:

@@ -116,7 +116,8 @@ def test_the_reference_with_a_contradiction_appended_is_never_credited(setup):
     assert g.verdict in ("wrong", "check"), (g.verdict, g.flags)
 
 
-@pytest.mark.parametrize("answer", ["不知道", "我不清楚。", "I don't know", "abc", "2"])
-def test_answers_that_state_nothing_are_wrong(setup, answer):
+@pytest.mark.parametrize("answer,flag", [("不知道", "dont_know"), ("我不清楚。", "dont_know"), ("I don't know", "dont_know"),
+                                         ("abc", "too_short"), ("2", "too_short")])
+def test_answers_that_state_nothing_are_wrong(setup, answer, flag):
     g = grade(setup, "14.1.1", answer)
-    assert (g.verdict, g.flags) == ("wrong", ["too_short"])
+    assert (g.verdict, g.flags) == ("wrong", [flag])

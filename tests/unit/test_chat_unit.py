@@ -60,6 +60,11 @@ def test_out_of_scope_question_does_not_call_the_model(fake_tutor):
     zh = fake_tutor.chat._not_covered("zh")  # chapters from the whole outline, not only 1-4
     assert all(t in zh for t in ("注意力机制详解", "强化学习", "模型部署", "AI伦理")), zh
     assert not re.search(r"[\u4e00-\u9fff]", en)  # suggestions in the question's language
+    # review 24: a refusal says where a name it holds is mentioned, and which names no note holds
+    adamw = fake_tutor.chat._not_covered("en", "What is AdamW and how is it different from Adam?")
+    assert "No note is about AdamW, but these notes mention it:" in adamw and "2.4.1" in adamw, adamw
+    scout = fake_tutor.chat._not_covered("en", "What is Llama 4 Scout?")
+    assert "never mention Scout" in scout and "about Llama" not in scout, scout  # LLaMA has a note
 
 
 def test_long_conversation_fits_the_context(fake_tutor):

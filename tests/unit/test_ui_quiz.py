@@ -30,7 +30,8 @@ def test_choice_item_shown_then_graded_and_stored(tutor):
     item, right = lora_choice(tutor)
     st, v = quiz.start(tutor, "ann", "3.4.2", "new", "choice", 5, now=1000.0)
     assert v.kind == "choice" and v.question == item.question and "3.4.2 LoRA" in v.header and "1/1" in v.header
-    assert v.options[item.answer] == right and [o[:3] for o in v.options] == ["A. ", "B. ", "C. ", "D. "]
+    assert v.options[item.answer] == right and [o[:3] for o in v.options[:-1]] == ["A. ", "B. ", "C. ", "D. "]
+    assert v.options[-1] == quiz.DONT_KNOW  # review 24: a way to say so
     st2, v2 = quiz.submit(tutor, st, right, now=1004.5)
     assert v2.answered and "正确 Correct" in v2.result and "score 100%" in v2.result and v2.note_id == "3.4.2"
     assert st["result"] is None and st2["result"]["verdict"] == "correct"  # the old round is not mutated
@@ -343,3 +344,15 @@ def test_a_right_choice_after_the_answer_hint_is_not_a_100_percent_in_the_round(
     assert "正确 Correct **0**" in table and "看过答案 answer shown **1**" in table, table
     assert "建议复习" in table and "3.4.2" in table.split("建议复习")[-1], table
     assert tutor.quiz.progress("hint-user")["3.4.2"].own == 0.0
+
+
+@pytest.mark.parametrize("type_", ["choice", "short"])
+def test_dont_know_is_an_answer_graded_wrong_and_not_contestable(tutor, type_):
+    """Review 24 (m4): the web quiz had no "don't know"; typing 不知道 on a short item offered "I
+    think I was right", and the CLI refused it on a choice item as not an option."""
+    st, v = quiz.start(tutor, "dk", "3.4.2", "new", type_, 1, now=1000.0)
+    st2, v2 = quiz.submit(tutor, st, quiz.DONT_KNOW if type_ == "choice" else "不知道", now=1003.0)
+    r = st2["result"]
+    assert r["verdict"] == "wrong" and "dont_know" in r["flags"] and not v2.contest
+    assert "没关系" in v2.result and "Again" in v2.result
+    assert [x.verdict for x in tutor.quiz.store.reviews("dk")] == ["wrong"]

@@ -155,7 +155,7 @@ class Grade:
 
     score in [0,1]; verdict "correct" | "partial" | "wrong" | "check" (the grader cannot
     decide; the learner rates themselves); matched / missed: the item's key points covered or
-    not; flags: why a guard decided the verdict — "empty", "copied_question", "too_short",
+    not; flags: why a guard decided the verdict — "empty", "copied_question", "dont_know", "too_short",
     "misconception", "other_item", "unrelated", and for "check" the doubts: claims.Claims kinds ("negation", "direction",
     "swap", "formula", "number"), "term_list", "too_long", "other_language", "near_misconception",
     "borderline";
@@ -177,7 +177,7 @@ class Grade:
 
 
 MIN_TERMS = 2  # fewer content terms (words of 2+ characters, numbers) than this state nothing ("abc", "2")
-DONT_KNOW = re.compile(r"^\s*(?:我)?(?:也)?(?:不知道|不清楚|不会|不懂|忘了|不记得|没学过|没印象|idk|i\s*don'?t\s*know|no\s*idea|not\s*sure|dunno)"
+DONT_KNOW = re.compile(r"^\s*(?:我)?(?:也)?(?:不知道|不清楚|不会|不懂|忘了|不记得|没学过|没印象|idk|(?:i\s*)?don'?t\s*know|no\s*idea|not\s*sure|dunno)"
                        r"[\s。.!！?？~…啊呀吧了]*$", re.I)
 # an answer whose best cosine to every key point and the reference is below this, and that shares
 # no informative word with them (coverage and similarity both 0), is about something else: wrong.
@@ -370,8 +370,11 @@ class Grader:
             flags.append("copied_question")
             return Grade(min(score, t_partial * 0.5), "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), flags)
         low = min(score, 0.2)  # a verdict forced to wrong by a rule shows a low score, not the similarity
-        if f.n_terms < MIN_TERMS or DONT_KNOW.match(f.text_head):
-            # 「不知道」, "abc", "2": too little to state anything the question asks for
+        if DONT_KNOW.match(f.text_head):
+            # 「不知道」: said plainly, and no answer to contest (review 24 was offered "I think I was right")
+            return Grade(0.0, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["dont_know"])
+        if f.n_terms < MIN_TERMS:
+            # "abc", "2": too little to state anything the question asks for
             return Grade(low, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["too_short"])
         if f.other_cos > -1 and f.other_cos - max(f.ref_cos, f.best_cos) >= p.other_margin:
             return Grade(low, "wrong", round(coverage, 4), round(similarity, 4), [], list(key_points), ["other_item"])

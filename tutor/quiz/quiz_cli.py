@@ -29,6 +29,7 @@ from rich.table import Table
 
 from tutor.config import Settings
 from tutor.errors import TutorError
+from tutor.quiz.service import can_contest
 from tutor.wording import TABLE, label, text, w
 
 VERDICT_STYLE = {"correct": ("✓", "green"), "partial": ("~", "yellow"), "wrong": ("✗", "red"), "check": ("?", "cyan")}
@@ -105,8 +106,7 @@ _RATING_WORDS = {"1", "2", "3", "4", "again", "hard", "good", "easy", "a", "h", 
 
 def _contestable(r, hints: int) -> bool:
     """An automatic wrong / partial grade of a non-empty short answer given before the hint showed it."""
-    return (r.type == "short" and r.verdict in ("wrong", "partial") and hints < 3
-            and not {"empty", "answer_shown", "self_rated"} & set(r.flags))
+    return hints < 3 and can_contest(r.type, r.verdict, r.flags)
 
 
 def _contest(console: Console, q, user: str, r, now):

@@ -39,7 +39,7 @@ from functools import cached_property
 from typing import Callable
 
 from tutor.errors import TutorError
-from tutor.quiz.grading import CLOSE_SCORE, FAR_CLOSENESS, Grade, Grader, GraderParams, closeness, english_summary
+from tutor.quiz.grading import CLOSE_SCORE, DONT_KNOW, FAR_CLOSENESS, Grade, Grader, GraderParams, closeness, english_summary
 from tutor.quiz.hints import Hint, ladder
 from tutor.quiz.items import TYPES, BadScope, Item, ItemBank, UnknownItem, note_hash
 from tutor.quiz.path import MASTERED, Step, learning_path
@@ -70,6 +70,15 @@ class BadAnswer(TutorError):
 class BadMode(TutorError):
     """Unknown --mode or --type."""
 
+
+NOT_CONTESTED = frozenset({"empty", "answer_shown", "self_rated", "contested", "dont_know"})
+
+
+def can_contest(type_: str, verdict: str, flags) -> bool:
+    """Whether the learner may contest a grade (「我认为我答对了 I think I was right」): an automatic
+    wrong / partial grade of a short answer that said something (not empty, not 「不知道」) before a
+    hint showed the answer, and not rated by the learner already. The web quiz and the CLI ask this."""
+    return type_ == "short" and verdict in ("wrong", "partial") and not NOT_CONTESTED & set(flags)
 
 @dataclass
 class Result:
@@ -282,7 +291,11 @@ class Quiz:
         flags: list[str] = []
         far = False  # a short answer holding little of the item (grading.FAR_CLOSENESS): said so if unsure
         near = ""  # the listed misconception a "check" answer is nearest to (Grade.misconception)
-        if it.type == "choice":
+        if it.type == "choice" and DONT_KNOW.match(text):
+            # 「不知道」 typed for a choice item: an honest wrong answer, not an unreadable option (review 24)
+            verdict, score, flags = "wrong", 0.0, ["dont_know"]
+            rating = rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
+        elif it.type == "choice":
             pick = self._choice(it, text)
             verdict, score = ("correct", 1.0) if pick == it.answer else ("wrong", 0.0)
             if pick is None:
@@ -463,7 +476,7 @@ class Quiz:
         for flag, key in (("empty", "feedback.empty" if it.type != "card" else "feedback.empty_card"),
                           ("copied_question", "feedback.copied_question"), ("contested", "feedback.contested"),
                           ("self_rated", "feedback.self_rated"),
-                          ("too_short", "feedback.too_short"), ("unrelated", "feedback.unrelated"),
+                          ("dont_know", "feedback.dont_know"), ("too_short", "feedback.too_short"), ("unrelated", "feedback.unrelated"),
                           ("other_item", "feedback.other_item"), ("answer_shown", "feedback.answer_shown")):
             if flag in flags:
                 head = wording(key)

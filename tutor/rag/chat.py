@@ -35,7 +35,8 @@ from tutor.rag import budget, compare, followup
 from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import LIMITS_KIND
 from tutor.rag.retrieve import Hit, Retriever, found_names, contains_words, is_covered, outline_matches
-from tutor.text import DISPLAY_FIRST, citations, clean_input, detect_lang, han_count, leads_into_formula, neutralise_control, split_sentences
+from tutor.text import (DISPLAY_FIRST, citations, clean_input, detect_lang, han_count, leads_into_formula, name_words,
+                        neutralise_control, split_sentences)
 from tutor.wording import w
 from tutor.trust import policy
 from tutor.trust.check import (
@@ -173,6 +174,15 @@ UNKNOWN_NAMES = {  # names in the question that no note contains (TermStats.unkn
     "zh": "（笔记里没有出现 {names}；下面的句子只与问题里的其他词有关。）",
     "en": "(The notes never mention {names}; the sentences below share only the question's other words.)",
 }
+UNKNOWN_NAMES_ALONE = {  # see Chat._not_covered
+    "zh": "（笔记里没有出现 {names}。）",
+    "en": "(The notes never mention {names}.)",
+}
+MENTIONED_IN = {  # see Chat._not_covered: a name the question writes that some notes mention in passing
+    "zh": "（笔记里没有专门讲 {name} 的一节，只在这些笔记里提到过它：{notes}。）",
+    "en": "(No note is about {name}, but these notes mention it: {notes}.)",
+}
+MENTIONED_MAX_NOTES = 4
 
 
 def group_sources(hits: list[Hit], chunks: dict | None = None, lang: str = "zh") -> list[Source]:
@@ -359,7 +369,7 @@ class Chat:
         timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": 0.0,
                    "prompt_tokens": 0, "completion_tokens": 0, "tokens_per_s": 0.0}
         if not covered:
-            text = self._not_covered(lang)
+            text = self._not_covered(lang, q)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield "done", Answer(q, text, [], self.llm.name, lang, timings, ["not_covered"], covered=False,
@@ -886,7 +896,36 @@ class Chat:
                 return value  # type: ignore[return-value]
         raise RuntimeError("answer stream ended without a result")
 
-    def _not_covered(self, lang: str) -> str:
+    def _not_covered(self, lang: str, question: str = "") -> str:
+        """The not-covered reply: the template with four chapters to try, then, for each name the
+        question writes (`text.name_words`) that no note is about but some mention, up to
+        MENTIONED_MAX_NOTES of those notes (review 24: "What is AdamW …?" was refused with no word that
+        six notes mention it, and every refusal suggested the same four chapters)."""
+        reply = self._chapters_reply(lang)
+        index = self.retriever.index
+        stats = self.retriever.term_stats()
+        unknown = stats.unknown_names(question)
+        if unknown:  # "What is Llama 4 Scout?": say which of its names no note holds
+            reply += "\n" + UNKNOWN_NAMES_ALONE[lang].format(names=", ".join(unknown))
+        outline_names = {n for ns in found_names(question, index).values() for n in ns}
+        for name in dict.fromkeys(name_words(question)):
+            terms, low = content_terms(name), name.lower()
+            if not terms or any(t not in stats.df for t in terms) or any(low in n for n in outline_names):
+                continue  # unknown (said above), or a note is about it
+            count = {n: sum(len(re.findall(rf"(?<![\w-]){re.escape(low)}(?![\w-])", index.chunks[c].text.lower()))
+                            for c in index.by_node.get(n, ())) for n in stats.node_tokens if n.count(".") == 2 and set(terms) <= stats.node_tokens[n]}
+            notes = sorted((n for n, k in count.items() if k), key=lambda n: (-count[n], _outline_order(n)))  # most mentions first
+            if notes:
+                titles = [f"{n} {self._title(n, lang)}" for n in notes[:MENTIONED_MAX_NOTES]]
+                reply += "\n" + MENTIONED_IN[lang].format(name=name, notes=("、" if lang == "zh" else ", ").join(titles))
+        return reply
+
+    def _title(self, node_id: str, lang: str) -> str:
+        index = self.retriever.index
+        c = index.chunks[index.by_node[node_id][0]]
+        return c.title if lang == "zh" else c.title_en or c.title
+
+    def _chapters_reply(self, lang: str) -> str:
         outline = self.retriever.index.chunks
         chapters = sorted({c.node_id for c in outline.values() if c.kind == "outline" and "." not in c.node_id}, key=int)
         # four chapters spread over the outline (1, 5, 9, 13 of 16), not only its beginning,
@@ -895,6 +934,10 @@ class Chat:
         by_id = {c.node_id: c for c in outline.values() if c.kind == "outline" and c.node_id in picks}
         titles = [by_id[i].title if lang == "zh" else (by_id[i].title_en or by_id[i].title) for i in picks if i in by_id]
         return self.prompts.render("not_covered", lang, suggestions="、".join(titles) if lang == "zh" else ", ".join(titles))
+
+
+def _outline_order(node_id: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in node_id.split(".") if x.isdigit())
 
 
 def answer_dict(a: Answer) -> dict:
