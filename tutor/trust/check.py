@@ -777,13 +777,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # cited note in several (then that note is quoted): 「梯度累积是做什么用的？」 ranks gradient
     # clipping (2.4.4: "clip after the accumulation is done") above the DDP note that explains
     # accumulation (reviews 13a and 13b)
-    # (in English, a cited note's name the question writes is the phrase: "What is beam search?" ranked
-    # 2.2.3, whose summary lists beam search among decoding methods, above 14.2.5, which explains it;
-    # review 24)
-    held = phrases or ([x for x in names if lang == "en" and x.isascii() and len(x) >= 4 and name_in(low_q, x)])
-    if PASSING_MENTION and pool is first and not moved and not ctx and not names_best and held:
+    if PASSING_MENTION and pool is first and not moved and not ctx and not names_best and phrases:
         def holds(c) -> bool:
-            return any(ph in c[2].lower() for ph in held)
+            return any(ph in c[2].lower() for ph in phrases)
 
         per_note = Counter(c[0] for c in in_lang if c[0] != best_n and holds(c))
         if sum(holds(c) for c in first) <= 1 and per_note and max(per_note.values()) >= 2:
