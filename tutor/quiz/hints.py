@@ -99,7 +99,8 @@ def _cloze(kp: str, item: Item, note: Note) -> str | None:
     ans = _squash(" ".join(answer_texts(item)))
     q = _squash(item.prompt)
     words = _words(kp)
-    cand = [i for i, w in enumerate(words) if _squash(w) and (len(_squash(w)) >= 2 or re.match(r"[A-Za-z0-9]", w))]
+    # (a lone digit is no word to recall: review 24's hint blanked the 1 of x_{t-1})
+    cand = [i for i, w in enumerate(words) if _squash(w) and (len(_squash(w)) >= 2 or re.match(r"[A-Za-z]", w))]
     in_answer = [i for i in cand if _squash(words[i]) in ans and _squash(words[i]) not in q]
     pool = in_answer or cand
     if not pool:
