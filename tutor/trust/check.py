@@ -855,7 +855,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             # without repeating its name: 「温度 T > 1 使分布更平滑」 in 7.3.1, review 10)
             on_topic = 1.0 if n == best_n and names_best else sum(t in toks for t in ctx) / len(ctx)
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
-        cause = CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s))) else 0.0
+        # (a 「缺点：」 line's 导致 is a drawback's mechanism, no reason for what was asked: 「LIME 为什么需要在
+        # 样本附近扰动？」 led with LIME's drawbacks, review 24)
+        cause = (CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s)))
+                 and (limits or not _stated_drawback(s)) else 0.0)
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
         penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
