@@ -363,3 +363,22 @@ def test_review24_beam_search_lime_and_ddim_conversations(real_tutor):
     f = conversation("DDIM 是什么？", "它为什么能比 DDPM 快那么多？", "成都三天怎么玩？", "它有什么缺点？",
                      "这个跟 Euler 采样器比怎么样？")
     assert {s.id for s in f.sources[:2]} == {"4.2.2", "4.2.4"} and "[1]" in f.answer and "[2]" in f.answer, f.answer
+
+
+def test_review25_english_follow_ups_reach_their_referent_and_repeat_rather_than_stray(real_tutor):
+    """Review 25 (majors 2, 3): "Which statistical tests are used for that?" after a drift question
+    opening "How can I tell that …" was refused (the first question counted as a follow-up, so no
+    referent); "Why does it push down Q-values …?" after CQL quoted IQL as "the notes' next ones"."""
+    def conversation(*qs):
+        return _conversation(real_tutor, *qs)
+
+    drift = "How can I tell that the data my model sees in production has drifted?"
+    a = conversation(drift, "Which statistical tests are used for that?")
+    assert a.covered and a.sources[0].id == "10.3.3" and "Kolmogorov" in a.answer, a.answer
+    b = conversation(drift, "What are the limitations of those tests?")
+    assert b.covered and b.sources[0].id == "10.3.3", b.answer
+    c = conversation("What is Conservative Q-Learning in offline RL?",
+                     "Why does it push down Q-values of actions that are not in the dataset?")
+    assert "[2]" not in c.answer and "pushes down Q-values" in c.answer, c.answer
+    d = conversation("What is Conservative Q-Learning in offline RL?", "When would I pick it over plain behavior cloning?")
+    assert d.covered and d.sources[0].id == "5.4.1", d.answer

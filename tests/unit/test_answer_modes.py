@@ -213,6 +213,10 @@ def test_tutor_math_uses_delimiters_prices_cannot_trigger(tutor):
     ("If I run it twice on the same image, will I get the same explanation?", True),
     ("How long should I rest a steak after grilling it?", False),
     ("这个跟 Euler 采样器比怎么样？", True), ("那跟 SARSA 有啥区别？", True), ("跟室友闹矛盾了 咋处理比较好", False),
+    # review 25: "that" after a verb of knowing opens a clause; "pick it over X" compares with the last topic
+    ("How can I tell that the data my model sees in production has drifted?", False),
+    ("When would I pick it over plain behavior cloning?", True),
+    ("What is RMSNorm and why do LLaMA-style models use it instead of the standard normalization layer?", False),
 ])
 def test_a_follow_up_refers_back(tutor, q, is_followup):
     assert followup.is_followup(q, tutor.index) is is_followup

@@ -555,22 +555,27 @@ class Chat:
         elif now and any(now <= x for x in said):
             other = self._extractive_once(question, sources, lang, header, asked, exclude=frozenset().union(*said), earlier=named)
             # the notes' next sentences rather than the same answer again; with none, the same, said so.
-            # Another cited note's sentence only when it holds two words of the topic (the search query's
-            # words beyond the learner's own): with the topic's sentences used up, the pick moved to any
-            # cited note (review 14: "What are its drawbacks?" after LayerNorm quoted attention
-            # rollout), while DDIM's "10 to 50 times faster" after diffusion steps is on the topic
-            # …and one of the learner's own words ("faster"): on the topic alone, "and how long does that
-            # usually take?" after the beginner stage quoted the expert stage (blind9, session 28)
+            # From the notes the repeated quotes came from, with one of the learner's own words (on the
+            # topic alone, "and how long does that usually take?" after the beginner stage quoted the
+            # expert stage, blind9, session 28; 「那束宽一般设多大合适？」 got 14.2.5's lines on evaluation,
+            # review 24). Another cited note's sentence only when it holds two words of the topic (the
+            # search query's words beyond the learner's own) and two of the learner's when they wrote
+            # three or more (with the topic's sentences used up, the pick moved to any cited note: review
+            # 14, "What are its drawbacks?" after LayerNorm quoted attention rollout; review 25, ML
+            # testing's "tests" after "Which statistical tests …?" on drift) — and never for a
+            # why-question: another note's sentence gives no reason of this topic (review 25: IQL's line
+            # after CQL's "why"), while DDIM's "10 to 50 times faster" answers "How can we make that faster?"
             cited = set(CITED_N.findall(text.partition("\n")[2]))
             own = set(content_tokens(asked or ""))
             topic = set(content_tokens(question)) - own
+            why = bool(WHY_QUESTION.search(asked or question))
 
-            def on_topic(line: str) -> bool:  # two of the topic's words: one ("layer") is a coincidence
-                # and, in either case, a word of the learner's own: any other sentence of the cited note
-                # was no answer (review 24: 「那束宽一般设多大合适？」 got 14.2.5's lines on evaluation)
+            def on_topic(line: str) -> bool:
                 toks = set(content_tokens(line))
-                return ((bool(set(CITED_N.findall(line)) & cited) or len(topic & toks) >= min(2, len(topic)))
-                        and (not own or bool(own & toks)))
+                if set(CITED_N.findall(line)) & cited:
+                    return not own or bool(own & toks)
+                return (not why and len(topic & toks) >= min(2, len(topic))
+                        and len(own & toks) >= (2 if len(own) >= 3 else 1))
 
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))

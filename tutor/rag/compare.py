@@ -33,6 +33,8 @@ _EN = [
     re.compile(r"(?P<a>.+?)\s+(?:differ\w*|different)\s+(?:from|than|to)\s+(?P<b>.+)", re.I),
     re.compile(r"(?P<a>.+?)\s+(?:better|worse|faster|slower|cheaper)\s+than\s+(?P<b>.+)", re.I),
     re.compile(r"(?P<a>.+?)\s+stack\s+up\s+(?:against|to|with)\s+(?P<b>.+)", re.I),
+    # "When would I pick it over plain behavior cloning?" (review 25)
+    re.compile(r"\b(?:pick|choose|prefer|use)\s+(?P<a>.+?)\s+(?:over|instead\s+of|rather\s+than)\s+(?P<b>.+)", re.I),
 ]
 # words before the first side ("And how is that …", "What's the …")
 _EN_LEAD = frozenset("and so but ok okay well anyway then what what's whats how how's hows is are does do did which why "

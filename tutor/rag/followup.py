@@ -72,6 +72,11 @@ LONG_WORDS = 16
 # comma, colon or dash names its own thing: 1 of 2,126 standalone English questions of the tuning
 # and blind sets was taken (at 10 words, 33)
 SHORT_PRONOUN_WORDS = 8
+# "that" after a verb of saying or knowing opens a clause (review 25: "How can I tell that the data my
+# model sees in production has drifted?" counted as a follow-up, so the next turns had no referent)
+_THAT_CLAUSE = re.compile(r"\b(tell|tells|know|knows|say|says|said|think|mean|means|ensure|sure|check|show|shows|prove|"
+                          r"notice|realize|realise|assume|believe|guarantee|verify|seem|seems|hear|heard|read|find|found)"
+                          r"\s+that\b", re.I)
 # "it" / "them" this early in an English question of up to LONG_WORDS words stands for the last topic
 OBJECT_LEAD_WORDS = 3
 _OBJECT_EN = re.compile(r"\b(it|them)\b", re.I)
@@ -425,6 +430,8 @@ def is_followup(question: str, index) -> bool:
 
     q = question.strip()
     zh = detect_lang(q) == "zh"
+    if not zh:  # "How can I tell that the data … has drifted?": that joins a clause, it points at nothing
+        q = _THAT_CLAUSE.sub(r"\1", q)
     if (m := _ORDINAL.search(q)) and len(_named_spans(q[:m.start()], index)) < 2:
         # "the second one", 后者: one of the topics just named (「LayerNorm 和 BatchNorm 有什么不一样？
         # Transformer 为什么用前者？」 names its own two)
@@ -484,6 +491,13 @@ def _compares_with_last(q: str, index) -> bool:
         return False
     if (len(q) >= LONG_CHARS) if detect_lang(q) == "zh" else (len(q.split()) > LONG_WORDS):
         return False
+    if sides[0]:  # "What is RMSNorm and why do … use it instead of …?": it is the name before it
+        from tutor.rag.retrieve import outline_matches
+
+        m = re.search(r"(?<![A-Za-z])" + re.escape(sides[0]) + r"(?![A-Za-z])", q)
+        before = q[:m.start()] if m else ""
+        if name_words(before) or outline_matches(before, index):
+            return False
     from tutor.rag.bm25 import content_terms
 
     stats = getattr(index, "term_stats", None)
