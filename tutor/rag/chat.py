@@ -580,7 +580,7 @@ class Chat:
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
             limits = bool(LIMIT_QUESTION.search(asked or question))
-            if WHY_QUESTION.search(asked or question) and any(CAUSE_CUES.search(ln) for ln in text.splitlines()[1:]):
+            if why and any(CAUSE_CUES.search(ln) for ln in text.splitlines()[1:]):
                 # a why-question's next sentences give a reason too, as the earlier ones did, or hold two
                 # of the learner's words (review 24: 「它为什么比贪心解码效果好？」 after beam search got a
                 # line on deployment, 解码 alone; 「它为什么能比 DDPM 快那么多？」 keeps 「……比 DDPM 快 10 到 50 倍」)
@@ -902,10 +902,11 @@ class Chat:
         raise RuntimeError("answer stream ended without a result")
 
     def _not_covered(self, lang: str, question: str = "") -> str:
-        """The not-covered reply: the template with four chapters to try, then, for each name the
-        question writes (`text.name_words`) that no note is about but some mention, up to
-        MENTIONED_MAX_NOTES of those notes (review 24: "What is AdamW …?" was refused with no word that
-        six notes mention it, and every refusal suggested the same four chapters)."""
+        """The not-covered reply: the template with four chapters to try; then the names the question
+        writes that no chunk holds (`TermStats.unknown_names`, "Scout"); then, for each name it writes
+        (`text.name_words`) that no note is about but some mention, up to MENTIONED_MAX_NOTES of those
+        notes, most mentions first (review 24: "What is AdamW …?" was refused with no word that six
+        notes mention it, and every refusal suggested the same four chapters)."""
         reply = self._chapters_reply(lang)
         index = self.retriever.index
         stats = self.retriever.term_stats()
@@ -926,6 +927,7 @@ class Chat:
         return reply
 
     def _title(self, node_id: str, lang: str) -> str:
+        """A note's title in the question's language (its English title for "en" when it has one)."""
         index = self.retriever.index
         c = index.chunks[index.by_node[node_id][0]]
         return c.title if lang == "zh" else c.title_en or c.title
