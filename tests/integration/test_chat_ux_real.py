@@ -382,3 +382,5 @@ def test_review25_english_follow_ups_reach_their_referent_and_repeat_rather_than
     assert "[2]" not in c.answer and "pushes down Q-values" in c.answer, c.answer
     d = conversation("What is Conservative Q-Learning in offline RL?", "When would I pick it over plain behavior cloning?")
     assert d.covered and d.sources[0].id == "5.4.1", d.answer
+    e = conversation("What is TensorRT and why is it faster than running the model in PyTorch?")  # (major 4)
+    assert [s.id for s in e.sources[:2]] == ["9.1.3", "15.1.1"] and "registry" not in e.answer, e.answer

@@ -19,6 +19,10 @@ from tutor.rag.compare import REFERS_BACK, each, parts
     ("And how is that different from instance segmentation?", ("that", "instance segmentation")),
     ("whats a soft q function and how is it different from a normal q", ("soft q function", "normal q")),
     ("Is PPO better than DPO for RLHF?", ("PPO", "DPO")),
+    # review 25: "pick X over Y" compares; a gerund side compares the name it holds, or nothing
+    ("When would I pick it over plain behavior cloning?", ("it", "behavior cloning")),
+    ("What is TensorRT and why is it faster than running the model in PyTorch?", ("TensorRT", "PyTorch")),
+    ("Is batching better than running requests one by one?", None),
     # no comparison
     ("LoRA 在 Stable Diffusion 里怎么用？", None), ("ZeRO 的三个阶段分别切分了什么？", None),
     ("debugging a pytorch training script in VS Code with breakpoints", None),

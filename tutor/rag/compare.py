@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from tutor.text import detect_lang
+from tutor.text import detect_lang, name_words
 
 # Chinese: 「A 和 B 有什么区别」, 「A 跟 B 比哪个好」, 「A 与 B 的差异」, 「A 相比 B」
 # (「那它和 ALiBi 比呢？」: 比 then 呢 / 怎么样 / 如何, review 22; not 比例, 比值)
@@ -40,6 +40,7 @@ _EN = [
 _EN_LEAD = frozenset("and so but ok okay well anyway then what what's whats how how's hows is are does do did which why "
                      "the a an".split())
 _EN_FILLER = re.compile(r"^(?:the|a|an|just|doing|using|plain|simple)\s+", re.I)
+_GERUND = re.compile(r"^(?:just\s+)?[a-z]+ing\s", re.I)
 REFERS_BACK = re.compile(r"^(?:它|它们|这个|那个|这|那|this|that|it|they|these|those|them)?$", re.I)
 
 
@@ -81,6 +82,13 @@ def parts(question: str) -> tuple[str, str] | None:
                 words = words[1:]
             a = _clean(" ".join(words))
             b = _clean(re.split(r",|\s[-—–]\s|\s-$|;", m.group("b"))[0])
+            if _GERUND.match(b):
+                # "…faster than running the model in PyTorch": the thing compared is PyTorch, not running
+                # (review 25 quoted the model registry for "running the model"); with no name, no thing
+                names = name_words(b)
+                if not names:
+                    return None
+                b = names[-1]
             b = re.sub(r"\s+(?:in|for|when|at)\s+.*$", "", b, flags=re.I) or b  # "…than X in practice"
             return (a, b) if b and not REFERS_BACK.match(b) else None
     return None

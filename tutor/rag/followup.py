@@ -485,8 +485,7 @@ def _compares_with_last(q: str, index) -> bool:
     """A short comparison (`compare.parts`) whose first side is a pronoun (「这个跟 Euler 采样器比怎么样？」
     in a DDIM conversation, review 24 quoted Euler alone) or left out (「那跟 SARSA 有啥区别？」), and
     whose other side the notes' words name (「跟室友闹矛盾了 咋处理比较好」 compares nothing of theirs).
-    On the seen sets: 8 more conversation turns ("pick it over X" included), 0 standalone questions
-    (session 34)."""
+    On the seen sets: 7 more conversation turns, 0 standalone questions (session 34)."""
     sides = compare.parts(q)
     if not sides or not compare.REFERS_BACK.match(sides[0]) or not (sides[0] or _WITH_FIRST.match(q)):
         return False
