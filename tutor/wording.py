@@ -379,7 +379,7 @@ TABLE: dict[str, tuple[str, str]] = {
     # -- `tutor quiz` in the terminal ----------------------------------------------------------
     "cli.quiz.start": ("tutor 测验 — 用户 {user} · {where} · 模式 {mode} · 共 {n} 题。输入 ? 看提示，不会就答「不知道」，/skip 跳过，/quit 结束。答案随答随存。",
                        "tutor quiz — user {user} · {where} · mode {mode} · {n} question(s). Type ? for a hint, "
-                       "don't know if you don't, /skip to skip, /quit to stop. Answers are saved as you go."),
+                       "\"don't know\" when you don't, /skip to skip, /quit to stop. Answers are saved as you go."),
     "cli.quiz.scope": ("范围 {scope}", "scope {scope}"),
     "cli.quiz.all_chapters": ("全部章节", "all chapters"),
     "cli.quiz.nothing": ("用户 {user} 没有可做的题（{where}，模式 {mode}）：{tip}。",
