@@ -291,15 +291,13 @@ class Quiz:
         flags: list[str] = []
         far = False  # a short answer holding little of the item (grading.FAR_CLOSENESS): said so if unsure
         near = ""  # the listed misconception a "check" answer is nearest to (Grade.misconception)
-        if it.type == "choice" and DONT_KNOW.match(text):
+        if it.type == "choice":
             # 「不知道」 typed for a choice item: an honest wrong answer, not an unreadable option (review 24)
-            verdict, score, flags = "wrong", 0.0, ["dont_know"]
-            rating = rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
-        elif it.type == "choice":
-            pick = self._choice(it, text)
+            dont_know = bool(DONT_KNOW.match(text))
+            pick = None if dont_know else self._choice(it, text)
             verdict, score = ("correct", 1.0) if pick == it.answer else ("wrong", 0.0)
-            if pick is None:
-                flags.append("empty")
+            if dont_know or pick is None:
+                flags.append("dont_know" if dont_know else "empty")
             rating = rating_for(verdict, latency_ms, it.type, self.settings.quiz_fast_ms)
         elif it.type == "card":
             rating = self._rating(text)

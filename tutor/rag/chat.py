@@ -569,9 +569,15 @@ class Chat:
             own = set(content_tokens(asked or ""))
             topic = set(content_tokens(question)) - own
             why = bool(WHY_QUESTION.search(asked or question))
+            # a why-question's next sentences give a reason too, when the earlier ones did, or hold two of
+            # the learner's words (review 24: 「它为什么比贪心解码效果好？」 after beam search got a line on
+            # deployment, 解码 alone; 「它为什么能比 DDPM 快那么多？」 keeps 「……比 DDPM 快 10 到 50 倍」)
+            reasons = why and any(CAUSE_CUES.search(ln) for ln in text.splitlines()[1:])
 
             def on_topic(line: str) -> bool:
                 toks = set(content_tokens(line))
+                if reasons and not CAUSE_CUES.search(line) and len(own & toks) < 2:
+                    return False
                 if set(CITED_N.findall(line)) & cited:
                     return not own or bool(own & toks)
                 return (not why and len(topic & toks) >= min(2, len(topic))
@@ -580,12 +586,6 @@ class Chat:
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
             limits = bool(LIMIT_QUESTION.search(asked or question))
-            if why and any(CAUSE_CUES.search(ln) for ln in text.splitlines()[1:]):
-                # a why-question's next sentences give a reason too, as the earlier ones did, or hold two
-                # of the learner's words (review 24: 「它为什么比贪心解码效果好？」 after beam search got a
-                # line on deployment, 解码 alone; 「它为什么能比 DDPM 快那么多？」 keeps 「……比 DDPM 快 10 到 50 倍」)
-                rest = "\n".join(ln for ln in rest.splitlines()
-                                  if CAUSE_CUES.search(ln) or len(own & set(content_tokens(ln))) >= 2)
             if limits:
                 # a drawbacks question's next sentences are those stating one; with none, the drawbacks
                 # quoted before again, said so (review 17: label smoothing's history and formula came as
@@ -671,10 +671,9 @@ class Chat:
         ids = index.by_node.get(named[0], ())
         if not ids:
             return text
-        first = index.chunks[ids[0]]
         head, _, rest = text.partition("\n")
         line = DRAWBACKS_ELSEWHERE[lang].format(
-            topic=first.title if lang == "zh" else first.title_en or first.title,
+            topic=self._title(named[0], lang),
             notes=", ".join(f"[{s.n}] {s.title if lang == 'zh' else s.title_en or s.title}" for s in others))
         return f"{head}\n{line}\n{rest}"
 
