@@ -384,3 +384,21 @@ def test_review25_english_follow_ups_reach_their_referent_and_repeat_rather_than
     assert d.covered and d.sources[0].id == "5.4.1", d.answer
     e = conversation("What is TensorRT and why is it faster than running the model in PyTorch?")  # (major 4)
     assert [s.id for s in e.sources[:2]] == ["9.1.3", "15.1.1"] and "registry" not in e.answer, e.answer
+
+
+def test_review25_how_why_faster_and_how_to_tell_questions_quote_the_sentence_that_answers(real_tutor):
+    """Review 25 (majors 1, 4, 5, 6): the quote picker chose sentences sharing the question's words over
+    the one that answers: DARTS's 「已知问题」 line for why it is faster than RL-based NAS, 9.1.3's
+    definition over its layer-fusion line, Grad-CAM's drawbacks over its α_k steps, drift definitions
+    over PSI and the KS test."""
+    def answer(*qs):
+        return _conversation(real_tutor, *qs).answer
+
+    a = answer("什么是DARTS？", "它为什么比早期用强化学习做的NAS快那么多？")
+    assert "既然离散选择不可导" in a and "已知问题" not in a, a
+    b = answer("What is TensorRT and why is it faster than running the model in PyTorch?")
+    assert "fuses layers" in b and "only the Chinese text" not in b, b
+    c = answer("Grad-CAM 是怎么生成热力图的？")
+    assert "α_k" in c.split("\n")[1], c  # the steps lead
+    d = answer("怎么判断线上数据发生了漂移？")
+    assert "PSI" in d and "KS 检验" in d and "适用" not in d, d

@@ -799,6 +799,32 @@ def test_why_better_than_is_answered_by_a_contrast():
     assert "无法补偿误差" not in plain, plain
 
 
+def test_how_how_to_tell_and_why_faster_questions_earn_their_cue_bonus():
+    """Review 25: a how-it-is-produced question is answered by the sentence stating the steps, a
+    how-to-tell one by the tests and thresholds, a why-faster one by what saves the time; a
+    follow-up's bonus needs one of the learner's words (DARTS's 「已知问题……导致……」 had none)."""
+    viz = ("显著图取类别得分对输入像素的梯度，热力图噪声较大。\n"
+           "Grad-CAM 用类别得分对最后卷积特征图的梯度做全局平均得到通道权重 α_k，再计算加权和。\n"
+           "缺点：Grad-CAM 分辨率低，热力图只说明哪里。")
+    how = extractive_answer("Grad-CAM 是怎么生成热力图的？", [(1, viz)], "zh", k=1, best_names=["Grad-CAM", "梯度可视化"])
+    assert "α_k" in how, how
+    assert "α_k" not in extractive_answer("Grad-CAM 的热力图有什么用？", [(1, viz)], "zh", k=1,
+                                          best_names=["Grad-CAM", "梯度可视化"])
+    drift = ("数据漂移指线上数据的输入分布变化。\n"
+             "适用：所有线上模型都需要监控。\n"
+             "两样本 KS 检验比较两个经验分布函数的最大差距。")
+    tell = extractive_answer("怎么判断线上数据发生了漂移？", [(1, drift)], "zh", k=1)
+    assert "KS 检验" in tell, tell
+    assert "KS 检验" not in extractive_answer("线上数据漂移是什么？", [(1, drift)], "zh", k=1)
+    darts = ("已知问题：跳连操作越来越占优导致性能塌陷。\n"
+             "早期方法用强化学习控制器采样架构，代价高达上千 GPU 天。\n"
+             "DARTS 的思路是：既然离散选择不可导，就把它松弛成连续的，用梯度下降同时学习架构。\n"
+             "DARTS 的搜索只需数个 GPU 天，结果与强化学习方法相当。")
+    q, asked = "什么是DARTS？\n它为什么比早期用强化学习做的NAS快那么多？", "它为什么比早期用强化学习做的NAS快那么多？"
+    out = extractive_answer(q, [(1, darts)], "zh", k=3, asked=asked, best_names=["DARTS"])
+    assert "已知问题" not in out and "既然" in out and "只需数个" in out, out
+
+
 def test_a_quote_an_earlier_answer_gave_is_marked_in_place():
     """Review 22: 「那一般怎么解决？」 after cold start repeated two of the last answer's sentences
     with nothing said. Each repeat keeps its place and ends with REPEATED_MARK; the mark is no

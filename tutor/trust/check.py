@@ -546,7 +546,7 @@ def _inside_quotes_kept(parts: list[str], max_chars: int = 320) -> list[str]:
 WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b", re.I)
 # (a purpose, 「为了……」, and 「不加……就……」 answer a why as well: review 15's temperature follow-up
 # quoted the T² line's 因为 over 「为了放大它，对 logits 除以温度 T」)
-CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|"
+CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|既然|"
                         r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
 # the best quote leads when it scores this much above the first in the notes' order ("What is gradient
@@ -578,6 +578,27 @@ DEFENCE_QUESTION = re.compile(r"怎么防|如何防|防御|防范|防护|防止|
                               r"\bprotect\w*\s+against\b|\bmitigat\w*|\bcountermeasures?\b|\bprevent\w*", re.I)
 DEFENCE_CUES = re.compile(r"防御|防护|防范|防止|抵御|缓解|对策|需配合|\bdefen[cs]es?\b|\bdefend\w*|\bmitigat\w*|"
                           r"\bcountermeasures?\b|\bprotect\w*|\bprevent\w*", re.I)
+# A question asking how something is produced or computed (「Grad-CAM 是怎么生成热力图的？」, review 25)
+# is answered by the sentence that states the steps (「…用类别得分对…的梯度做全局平均得到通道权重 α_k，再
+# 计算…」), which seldom repeats the learner's verb; without this a drawbacks line sharing 热力图 was quoted
+HOW_QUESTION = re.compile(r"(?:怎么|如何|怎样)(?:生成|计算|算|得到|求|产生|构造|实现|做到|工作|运作)|是怎么[^，。？?]{0,6}(?:的|出来)|"
+                          r"\bhow\s+(?:is|are|does|do)\b[^?]{0,60}\b(?:computed|calculated|generated|produced|derived|"
+                          r"built|obtained|work|works|compute|calculate|generate|produce)\b", re.I)
+MECHANISM_CUES = re.compile(r"通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算|取[^，。；]{1,12}(?:的|对)|"
+                            r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b", re.I)
+# …and one asking how to tell that something happened (「怎么判断线上数据发生了漂移？」, review 25) by the
+# sentences naming the tests, statistics and thresholds, not by the definitions sharing its nouns
+DETECT_QUESTION = re.compile(r"(?:怎么|如何|怎样|用什么|靠什么)(?:判断|检测|发现|识别|监测|确定|知道|衡量)|"
+                             r"\bhow\s+(?:can|do|would|should)\s+(?:I|we|you|one)\s+(?:tell|detect|know|check|spot|measure|notice)\b|"
+                             r"\bhow\s+to\s+(?:tell|detect|check|spot|measure)\b", re.I)
+DETECT_CUES = re.compile(r"检验|检测|统计量|监控|阈值|告警|大于|小于|超过|\btests?\b|\bstatistics?\b|\bmonitor\w*|"
+                         r"\bthresholds?\b|\balerts?\b|\bexceeds?\b|\babove\b|\bbelow\b", re.I)
+# …and "why is it faster" / 「为什么快那么多」 by the sentences stating what saves the time (TensorRT's "The build
+# phase fuses layers, selects per-layer precision, auto-tunes kernels…"; DARTS's 「只需数个 GPU 天」, review 25)
+SPEED_QUESTION = re.compile(r"快|加速|提速|慢|\bfaster\b|\bquicker\b|\bspeed\w*|\bslow\w*|\blatency\b|\bcheaper\b", re.I)
+SPEED_CUES = re.compile(r"融合|合并|内核|算子|精度|量化|并行|缓存|复用|跳过|省去|减少|降低|降到|只需|不必|无需|一次|"
+                        r"\bfus\w+|\bkernels?\b|\bprecision\b|\bquantiz\w+|\bparallel\w*|\bcach\w+|\breus\w+|\bskip\w*|"
+                        r"\bfewer\b|\breduc\w+|\bavoid\w*|\bonce\b", re.I)
 # a sentence pointing to another note for it (「防御方法见 13.4.4」, "defences are covered in 13.4.4") states none
 POINTER = re.compile(r"见\s*\d+(?:\.\d+)+|\b(?:covered|discussed|treated)\s+in\s+\d+(?:\.\d+)+|\bsee\s+\d+(?:\.\d+)+", re.I)
 # a sentence that states a drawback as such (a note's 「缺点：」 line), not one with a weak cue ("but")
@@ -813,8 +834,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     passing: list[tuple[str, tuple[int, int, str]]] = []  # (the name as written, its sentence)
     if not ctx:
         in_toks = {t for c in in_lang for t in content_tokens(c[2])}
+        # (a name that is a cited note's own is quoted from that note: "…faster than running the model in
+        # PyTorch" compares TensorRT with 15.1.1, not with 9.1.3's Chinese mention of PyTorch, review 25)
         passing = [(w, c) for w in name_words(asked if asked is not None else question)
-                   if (toks := set(content_tokens(w))) and not toks & in_toks
+                   if (toks := set(content_tokens(w))) and not toks & in_toks and w.lower() not in names
                    for c in cands if c[0] == best_n and detect_lang(c[2]) != lang and toks & set(content_tokens(c[2]))][:1]
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
@@ -825,6 +848,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     compares = why and bool(COMPARATIVE.search(asked if asked is not None else question))
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
     defends = bool(DEFENCE_QUESTION.search(asked if asked is not None else question))
+    how = bool(HOW_QUESTION.search(asked if asked is not None else question))
+    detects = bool(DETECT_QUESTION.search(asked if asked is not None else question))
+    speed = (why or compares or how) and bool(SPEED_QUESTION.search(asked if asked is not None else question))
     # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
     # fine-tuning), quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks (review 8)
     # …but a question of its own naming no note, whose topic words are mostly the best note's names'
@@ -844,9 +870,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # definition sentences, not in what was asked about; they pick nothing among its sentences
     # …unless the rest only asks how the named thing works (「混合专家模型（MoE）是怎么工作的？」 names
     # 3.3.2 by an alias for a part of it: its MoE sentences, not its opening, answer; review 11)
-    asked_words = rest if not ctx and rest and not rest <= _how_it_works() else own
+    # (nor when it asks how the named thing produces something: 「Grad-CAM 是怎么生成热力图的？」 names
+    # 12.4.1 by one of the methods it covers, and the sentence stating that method's steps answers, review 25)
+    asked_words = rest if not ctx and rest and not rest <= _how_it_works() and not how else own
+    # a follow-up's cue bonus goes to a sentence holding a word the learner wrote, when they wrote one
+    # that names something: every sentence of the topic's note is on topic, so DARTS's 「已知问题：……导致
+    # 性能塌陷」 (no word of 「它为什么比早期用强化学习做的NAS快那么多？」) led on its 导致 (review 25)
+    cue_words = {t for t in asked_words if len(t) > 1 or t.isascii()} if ctx else set()
 
-    def rel(i: int, drawback: bool = True) -> float:
+    def rel(i: int, drawback: bool = True, cues: bool = True) -> float:
         n, order, s = pool[i]
         toks = set(content_tokens(s))
         cov = share(s, asked_words)
@@ -858,25 +890,34 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # (a 「缺点：」 line's 导致 is a drawback's mechanism, no reason for what was asked: 「LIME 为什么需要在
         # 样本附近扰动？」 led with LIME's drawbacks, review 24)
         cause = (CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s)))
-                 and (limits or not _stated_drawback(s)) else 0.0)
+                 and (limits or not _stated_drawback(s)) and (not cue_words or cue_words & toks) else 0.0)
+        # (a note's line of strengths or uses, 「适用：……需要细粒度监控……」, states no method)
+        plain_line = not _stated_drawback(s) and not STRENGTH_LEAD.search(s)
+        cause += CAUSE_BONUS if how and MECHANISM_CUES.search(s) and plain_line else 0.0
+        cause += CAUSE_BONUS if detects and DETECT_CUES.search(s) and plain_line else 0.0
+        cause += CAUSE_BONUS if speed and SPEED_CUES.search(s) and (not cue_words or cue_words & toks) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
         penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
-        return cov + cause - penalty + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
+        return cov + (cause if cues else 0.0) - penalty + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
     best = sorted(range(len(pool)), key=rel, reverse=True)[:k]
     if ctx and best:  # a follow-up's weak quotes are from a neighbouring topic: fewer quotes are better
         # (the drawback bonus counts only for a sentence with a word of the last question: it picks
         # among the topic's sentences, it does not make another topic's drawback as good as this one's)
-        def kept(i: int) -> float:  # …or for the stated drawbacks of a best note the question names (its
+        def kept(i: int, cues: bool = True) -> float:  # …or for the stated drawbacks of a best note the question names (its
             # 「缺点：」 line may share no word with the follow-up: in another language, review 9)
             s = pool[i][2]
             return rel(i, bool(ctx & set(content_tokens(s))) or (limits and names_best_part and pool[i][0] == best_n
-                                                                  and _stated_drawback(s)))
+                                                                  and _stated_drawback(s)), cues)
 
         top = max(kept(i) for i in best)
+        # (a cue bonus on one sentence does not drop the one holding most of the question's words:
+        # DARTS's 「早期……用强化学习……成千上万 GPU 天」 after its 「既然……」 reason, review 25)
+        top_words = max(kept(i, False) for i in best)
         if top > 0:  # (nothing shares a word: a drawback pool in the note's other language)
-            best = [i for i in best if kept(i) >= FOLLOWUP_MIN_SHARE * top]
+            best = [i for i in best if kept(i) >= FOLLOWUP_MIN_SHARE * top
+                    or (top_words > 0 and kept(i, False) >= FOLLOWUP_MIN_SHARE * top_words)]
     if moved and best:  # and the sentences of the other sense go: those holding clearly less of the question
         top_share = max(share(pool[i][2], naming) for i in best)
         best = [i for i in best if share(pool[i][2], naming) > top_share - OTHER_NOTE_MARGIN]
