@@ -93,7 +93,10 @@ def search(query: str = typer.Argument(..., help="What to look for, Chinese or E
         return
     for i, h in enumerate(hits, 1):
         first = h.chunk.text.splitlines()[0]
-        typer.echo(f"{i}. [{h.chunk.node_id}] {first}  (score {h.score:.4f}, relevance {h.relevance:.2f})")
+        typer.echo(f"{i}. [{h.chunk.node_id}] {first}  (score {h.score:.4f}, covered {h.relevance:.2f})")
+    if hits:  # (review 25: "relevance 1.00" on every hit read as a broken ranking; it is not the order)
+        typer.echo(f"score: reciprocal rank fusion, orders the hits; covered: how sure the tutor is that this "
+                   f"note answers the question (it answers at ≥ {t.settings.min_relevance:.2f}).")
 
 
 def _render_answer_footer(a) -> str:

@@ -463,6 +463,9 @@ TABLE: dict[str, tuple[str, str]] = {
     "chat.retrying": ("回答未通过检查，正在重新生成", "the answer failed the check; generating a stricter one…"),
     "chat.empty_answer": ("（模型没有给出回答）", "(the model returned no text)"),
     "chat.no_question": ("⚠ 还没有可讲解的问题，先提一个问题", "there is no question to explain yet: ask one first"),
+    "chat.explain_uncovered": ("⚠ 笔记没有覆盖上一个问题，模型也就无从讲解：换个说法再问，或看回答里列出的相关笔记",
+                               "the notes do not cover the last question, so there is nothing to explain: ask it in other words, "
+                               "or open the related notes the answer lists"),
     "chat.summary.retried": ("第一次写的回答没有通过与笔记的核对，这是重写后的回答。", "The first draft did not match the notes, so this is a rewrite."),
     "chat.summary.stopped": ("已停止（你按了停止或提了新问题），回答不完整。", "Stopped (you pressed Stop or asked a new question); the answer is incomplete."),
     "chat.summary.explain_failed": ("模型的讲解没有通过与笔记的核对，所以不显示。上面的摘录只是与问题用词最接近的句子，"

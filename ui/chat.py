@@ -32,6 +32,7 @@ READING = w("chat.reading")  # before the first token: the model reads the promp
 RETRYING = w("chat.retrying")
 EMPTY_ANSWER = w("chat.empty_answer")
 NO_QUESTION = w("chat.no_question")
+EXPLAIN_UNCOVERED = w("chat.explain_uncovered")  # (review 25: Explain after a refusal added a second refusal)
 
 ChatUpdate = tuple[object, list[dict], str, str]  # (question box, chat messages, sources panel html, status line)
 KEEP = gr.skip()  # leave the question box alone: the learner may be typing the next question
@@ -121,6 +122,9 @@ def respond(tutor, message: str, history: list[dict] | None, chapter: str | None
                 shown[-1] = {"role": "assistant", "content": tutor_math(text)}
                 yield KEEP, list(shown), panel, ""
             elif kind == "done":
+                if explain and not value.covered and "stopped" not in (value.notices or []):
+                    yield KEEP, before, panel, EXPLAIN_UNCOVERED  # the chat as it was, and why nothing came
+                    return
                 if not value.answer.strip() and "stopped" not in (value.notices or []):
                     value.answer = EMPTY_ANSWER  # (stopped before any text: the stopped line says it all)
                 shown[-1] = {"role": "assistant", "content": assistant_content(value, turn, explain)}

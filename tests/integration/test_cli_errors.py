@@ -54,6 +54,10 @@ def test_search_json_contract(real_home):
     p = run_cli(["search", "RoPE", "-k", "8", "--json", "--all-chunks"], real_home)
     ids = [h["id"] for h in json.loads(p.stdout)["hits"]]
     assert p.returncode == 0 and len(ids) == 8 and len(set(ids)) < 8  # RoPE's note has several chunks
+    # the human listing says what its two numbers mean (review 25: "relevance 1.00" on every hit)
+    p = run_cli(["search", "RoPE", "-k", "2"], real_home)
+    lines = p.stdout.strip().splitlines()
+    assert p.returncode == 0 and len(lines) == 3 and "covered" in lines[0] and lines[-1].startswith("score: reciprocal rank fusion")
 
 
 HOLD_LOCK = """

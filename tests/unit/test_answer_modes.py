@@ -155,6 +155,16 @@ def test_stop_during_an_explanation_says_stopped_not_failed(tutor, at):
     assert note_sentence(tutor)[:12] not in final, final
 
 
+def test_explain_after_a_refusal_adds_no_bubble_and_says_why(tutor):
+    """Review 25: 讲解 Explain after a "not covered" answer added a second refusal under the first."""
+    from ui.chat import EXPLAIN_UNCOVERED
+
+    chat = list(respond(tutor, "后者为什么更难扩展？", [], "", None, "quotes_first"))[-1][1]
+    ups = list(respond(tutor, "", chat, "", None, explain=True))
+    assert ups[-1][1] == chat and ups[-1][3] == EXPLAIN_UNCOVERED, ups[-1]
+    assert all(u[1][:len(chat)] == chat for u in ups)  # nothing shown was lost on the way
+
+
 def test_explain_without_a_question_says_ask_first(tutor):
     ups = list(respond(tutor, "", [], "", None, explain=True))
     assert ups == [(KEEP, [], KEEP, NO_QUESTION)]
