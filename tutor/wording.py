@@ -152,6 +152,7 @@ TABLE: dict[str, tuple[str, str]] = {
                                      "Progress with your rating (Again {again}, Hard {hard}, Good/Easy {good})"),
     "quiz.summary.unchanged": ("不变", "unchanged"),  # a skipped item's next review
     "quiz.summary.mean": ("平均得分", "mean score"),
+    "quiz.summary.mean_of": ("（{n} 题计分）", "({n} scored)"),
     "quiz.summary.review": ("建议复习", "Review these notes"),
     # -- quiz feedback (tutor/quiz/service.py; the same text in the quiz tab, CLI and API) ---
     "feedback.correct": ("正确。", "Correct."),

@@ -37,6 +37,10 @@ PROMPT_MORE = w("guide.prompt_more")
 NO_TOPIC = w("guide.no_topic")
 
 GuideUpdate = tuple[str, list[dict], str, str, dict]  # ChatUpdate + guide state
+# a message asking for the answer mid-ladder is the 显示答案 Show answer button in words (review 25:
+# 「还是不太懂，给我完整答案」 got hint 2/3)
+ASKS_FOR_ANSWER = re.compile(r"(?:给我|告诉我|直接(?:说|讲|给)?|看看?|要|公布)[^，。？?]{0,4}答案|答案是(?:什么|啥)|不想(?:猜|想)了|我?放弃了?$|"
+                             r"\b(?:show|tell|give)\s+me\s+the\s+(?:full\s+)?answer\b|\bjust\s+tell\s+me\b|\bi\s+give\s+up\b", re.I)
 
 
 def pick_item(tutor, question: str, chapter: str | None):
@@ -117,7 +121,9 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
     history = list(history or [])
     state = dict(state or {})
     message = (message or "").strip()
-    if state and (show_answer or not _new_question(tutor, message, chapter, state)) and (message or show_answer):
+    asks = bool(state) and bool(message) and bool(ASKS_FOR_ANSWER.search(message))
+    if state and (show_answer or asks or not _new_question(tutor, message, chapter, state)) and (message or show_answer):
+        show_answer = show_answer or asks
         g = None if show_answer else _grade(tutor, state, message)
         if not show_answer and state["step"] < 2 and not (g is not None and g.verdict == "correct"):
             shown = history + [{"role": "user", "content": user_content(message)}]

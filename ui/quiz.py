@@ -292,7 +292,10 @@ def summary(st: dict) -> str:
     counts["self"] = len(rs) - len(graded) - len(shown) - counts["contested"]
     # the mean of the scores the table shows: self-rated and "check yourself" rows say "not scored"
     scored = [r["score"] for r in graded if r["verdict"] != "check" and "answer_shown" not in r.get("flags", [])]
-    mean = f" · {label('quiz.summary.mean')} **{round(100 * sum(scored) / len(scored))}%**" if scored else ""
+    # (how many it is over: "mean score 0%" over one 不知道, beside two self-rated answers, read as a verdict
+    # on the round, review 25)
+    mean = (f" · {label('quiz.summary.mean')} **{round(100 * sum(scored) / len(scored))}%** {label('quiz.summary.mean_of', n=len(scored))}"
+            if scored else "")
     heads = ("#", label("common.note"), label("common.type"), label("common.verdict"), label("common.score"),
              label("common.next_review"))
     rows = [f"### {w('quiz.summary.title', n=len(rs))}",

@@ -266,6 +266,21 @@ def test_guide_walks_the_ladder_then_answers_on_request(tutor):
     assert Q in tutor.llm.calls[-1][-1]["content"]
 
 
+@pytest.mark.parametrize("ask", ["还是不太懂，给我完整答案", "直接告诉我答案吧", "I give up, just tell me"])
+def test_guide_a_request_for_the_answer_is_the_show_answer_button(tutor, ask):
+    """Review 25: 「还是不太懂，给我完整答案」 got hint 2/3; only the 显示答案 button gave the answer."""
+    from ui.guide import guide
+
+    _, shown, _, _, st = list(guide(tutor, Q, [], "", {}))[-1]
+    tutor.llm.replies = ["LoRA 只训练低秩矩阵 [1]。"]
+    _, final, _, _, st = list(guide(tutor, ask, shown, "", st))[-1]
+    assert st == {} and final[len(shown)]["content"] == ask and plain(final[-2]["content"]) == "LoRA 只训练低秩矩阵 [1]。"
+    # an attempt is still an attempt
+    _, shown, _, _, st = list(guide(tutor, Q, [], "", {}))[-1]
+    _, after, _, _, st = list(guide(tutor, "我觉得答案跟秩有关", shown, "", st))[-1]
+    assert st["step"] == 2, after[-1]
+
+
 def test_guide_empties_the_box_and_a_question_on_the_same_note_is_an_attempt(tutor):
     """Review findings: the sent text stayed in the box; 「是不是因为…？」 (a guess phrased as a
     question, on the same note) restarted the ladder with the same hint 1/3."""

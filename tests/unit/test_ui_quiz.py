@@ -180,7 +180,7 @@ def test_summary_mean_counts_only_the_scores_it_shows():
 
     rs = [row("correct", 0.8), row("wrong", 0.2), row("correct", 1.0, ["self_rated"]), row("check", 0.5)]
     out = summary({"results": rs, "user": "ann"})
-    assert "平均得分 mean score **50%**" in out  # (80 + 20) / 2
+    assert "平均得分 mean score **50%** （2 题计分） (2 scored)" in out  # (80 + 20) / 2
     assert "平均得分" not in summary({"results": [row("correct", 1.0, ["self_rated"])], "user": "ann"})
 
 
