@@ -463,6 +463,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "chat.rewriting": ("第一次写的回答与笔记不符，正在重写…", "the first draft did not match the notes; rewriting…"),
     "chat.retrying": ("回答未通过检查，正在重新生成", "the answer failed the check; generating a stricter one…"),
     "chat.empty_answer": ("（模型没有给出回答）", "(the model returned no text)"),
+    "chat.source_related": ("相关，未引用", "related, not cited"),
     "chat.no_question": ("⚠ 还没有可讲解的问题，先提一个问题", "there is no question to explain yet: ask one first"),
     "chat.explain_uncovered": ("⚠ 笔记没有覆盖上一个问题，模型也就无从讲解：换个说法再问，或看回答里列出的相关笔记",
                                "the notes do not cover the last question, so there is nothing to explain: ask it in other words, "

@@ -131,7 +131,7 @@ def respond(tutor, message: str, history: list[dict] | None, chapter: str | None
                 thought = sources_thought(value) if not explain else None
                 if thought:
                     shown.append(thought)
-                yield KEEP, list(shown), sources_panel(value.sources, value.key_points), ""
+                yield KEEP, list(shown), sources_panel(value.sources, value.key_points, value.answer), ""
     except TutorError as e:
         yield (KEEP if explain else message or ""), before, panel, f"⚠ {e}"
 

@@ -214,10 +214,13 @@ def highlight(panel: str, n: int | str) -> str:
     return panel.replace(f'<div class="src-card" data-src="{n}">', f'<div class="src-card src-hl" data-src="{n}">', 1)
 
 
-def sources_panel(sources, key_points=()) -> str:
+def sources_panel(sources, key_points=(), answer: str | None = None) -> str:
     """HTML cards (id, title, snippet with formulas as Unicode) whose links carry data-id, plus
     the notes' key points (Answer.key_points dicts: n, id, text) under their source. The Chat
-    tab turns a click on a card into 'open in Browse'."""
+    tab turns a click on a card into 'open in Browse'. answer: the finished answer; a source it
+    never cites ([n]) is tagged "related, not cited" (review 25: the top three notes are always
+    listed, so a card could look like the answer's source when nothing came from it)."""
+    cited = {int(m) for m in re.findall(r"\[(\d+)\]", answer)} if answer is not None else None
     if not sources:
         return f'<p class="src-empty">{w("chat.no_sources")}</p>'
     kp: dict[int, list[str]] = {}
@@ -230,7 +233,8 @@ def sources_panel(sources, key_points=()) -> str:
         cards.append(
             f'<div class="src-card" data-src="{s.n}"><a data-id="{html.escape(s.id)}" title="{w("chat.open_in_browse")}">'
             f"[{s.n}] {html.escape(s.id)} {title} ↗</a>"
-            f'<p class="snippet">{html.escape(snippet(s))}</p>'
+            + (f' <small class="src-related">{label("chat.source_related")}</small>' if cited and s.n not in cited else "")
+            + f'<p class="snippet">{html.escape(snippet(s))}</p>'
             + (f'<details class="kp"{" open" if i == 0 else ""}><summary>{label("chat.key_points")}</summary><ul>{points}</ul></details>' if points else "")
             + "</div>")
     return "".join(cards)

@@ -27,6 +27,7 @@ CSS = """
 .answer-notice { font-size: 0.8em; color: #a15c00; margin-top: 0.2em; }
 .src-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px 10px; margin: 6px 0; }
 .src-card a, .node-link, .tree a { cursor: pointer; color: var(--link-text-color, #2563eb); text-decoration: none; }
+.src-card .src-related { opacity: 0.7; font-size: 0.8em; }
 .src-card .snippet { font-size: 0.85em; opacity: 0.8; margin: 4px 0 0 0; }
 .kp { font-size: 0.85em; }
 .tree { font-size: 0.92em; max-height: 70vh; overflow-y: auto; }

@@ -154,6 +154,20 @@ def test_sources_panel_escapes_and_links():
     assert "no sources" in sources_panel([])
 
 
+def test_a_source_the_answer_never_cites_is_tagged_related():
+    """Review 25: the top three notes are always listed; a card the answer took nothing from
+    looked like one of its sources."""
+    import dataclasses
+
+    a = answer("- LoRA 冻结 W0 [1]")
+    a.sources.append(dataclasses.replace(a.sources[0], n=2, id="4.4.4"))
+    panel = sources_panel(a.sources, a.key_points, a.answer)
+    first, second = panel.split('data-src="2"')
+    assert "not cited" not in first and "相关，未引用 related, not cited" in second
+    assert "not cited" not in sources_panel(a.sources, a.key_points)  # while the answer is still coming
+    assert "not cited" not in sources_panel(a.sources, a.key_points, "没有引用编号的回答")  # nothing cited: no tags
+
+
 def test_a_snippet_shows_a_markdown_table_as_cells_not_pipes():
     """Review 11: 7.1.2's source card showed 「|| 动态量化 | 静态量化 | |---|---|---|」."""
     from types import SimpleNamespace
