@@ -402,3 +402,5 @@ def test_review25_how_why_faster_and_how_to_tell_questions_quote_the_sentence_th
     assert "α_k" in c.split("\n")[1], c  # the steps lead
     d = answer("怎么判断线上数据发生了漂移？")
     assert "PSI" in d and "KS 检验" in d and "适用" not in d, d
+    e = answer("What is the KV cache?")  # (review 23: its definition was not quoted)
+    assert "keeps the keys and values" in e.split("\n")[1], e

@@ -825,6 +825,24 @@ def test_how_how_to_tell_and_why_faster_questions_earn_their_cue_bonus():
     assert "已知问题" not in out and "既然" in out and "只需数个" in out, out
 
 
+def test_a_bare_what_is_question_leads_with_the_sentence_whose_subject_is_the_name():
+    """Review 23: "What is the KV cache?" quoted three sentences that mention the KV cache (ranked by
+    embedding similarity) and not the one saying what it is."""
+    from tutor.trust.check import defines
+
+    note = ("Further techniques include KV cache quantization and prefix caching. "
+            "PagedAttention stores the KV cache in fixed-size blocks. "
+            "During decoding the KV cache keeps the keys and values of all earlier positions.")
+    names = ["KV cache", "KV 缓存", "PagedAttention"]
+    out = extractive_answer("What is the KV cache?", [(1, note)], "en", k=3, best_names=names)
+    assert out.splitlines()[1].startswith("- During decoding the KV cache keeps"), out
+    other = extractive_answer("How big does the KV cache get?", [(1, note)], "en", k=3, best_names=names)
+    assert not other.splitlines()[1].startswith("- During decoding"), other  # not a what-is question
+    zh = "推理显存由权重和 KV 缓存组成。\nKV 缓存：解码时把前面各位置的 K 和 V 存下来。"
+    assert "- KV 缓存：" in extractive_answer("什么是KV cache？", [(1, zh)], "zh", k=2, best_names=names).splitlines()[1]
+    assert defines("LoRA (Low-Rank Adaptation) is a method", ["LoRA"]) and not defines("We use LoRA here", ["LoRA"])
+
+
 def test_a_quote_an_earlier_answer_gave_is_marked_in_place():
     """Review 22: 「那一般怎么解决？」 after cold start repeated two of the last answer's sentences
     with nothing said. Each repeat keeps its place and ends with REPEATED_MARK; the mark is no

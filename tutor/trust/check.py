@@ -599,6 +599,22 @@ SPEED_QUESTION = re.compile(r"快|加速|提速|慢|\bfaster\b|\bquicker\b|\bspe
 SPEED_CUES = re.compile(r"融合|合并|内核|算子|精度|量化|并行|缓存|复用|跳过|省去|减少|降低|降到|只需|不必|无需|一次|"
                         r"\bfus\w+|\bkernels?\b|\bprecision\b|\bquantiz\w+|\bparallel\w*|\bcach\w+|\breus\w+|\bskip\w*|"
                         r"\bfewer\b|\breduc\w+|\bavoid\w*|\bonce\b", re.I)
+# "What is the KV cache?" asks for the sentence saying what it is; every sentence of 9.2.2 holds its name,
+# and the English ones were ranked by embedding similarity alone ("Further techniques include … KV cache
+# quantization" first, the definition fourth, review 23). A bare what-is question naming the best note
+# gives DEFINITION_BONUS to a sentence whose subject is that name (it comes early, then is / 是 / ：…)
+DEFINE_QUESTION = re.compile(r"^\s*(?:请问)?(?:什么是|啥是|何为|何谓)|(?:是什么|是啥|指什么)\s*[？?]?\s*$|"
+                             r"^\s*(?:what\s+is|what\s+are|what's|define)\b", re.I)
+DEFINITION_BONUS = 0.3
+
+
+def defines(sentence: str, names: Sequence[str]) -> bool:
+    """True if one of names is the sentence's subject: within its first 40 characters, then
+    (after a bracket) 是 / 指 / 即 / ： or is / are / keeps / stores / refers to / means."""
+    return any(re.search(rf"^.{{0,40}}?{re.escape(n)}\s*(?:[（(][^）)]*[）)]\s*)?(?:是|指|即|就是|[:：]|is\b|are\b|keeps\b|"
+                         rf"stores\b|refers\s+to\b|means\b)", sentence, re.I) for n in names if n)
+
+
 # a sentence pointing to another note for it (「防御方法见 13.4.4」, "defences are covered in 13.4.4") states none
 POINTER = re.compile(r"见\s*\d+(?:\.\d+)+|\b(?:covered|discussed|treated)\s+in\s+\d+(?:\.\d+)+|\bsee\s+\d+(?:\.\d+)+", re.I)
 # a sentence that states a drawback as such (a note's 「缺点：」 line), not one with a weak cue ("but")
@@ -877,6 +893,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # that names something: every sentence of the topic's note is on topic, so DARTS's 「已知问题：……导致
     # 性能塌陷」 (no word of 「它为什么比早期用强化学习做的NAS快那么多？」) led on its 导致 (review 25)
     cue_words = {t for t in asked_words if len(t) > 1 or t.isascii()} if ctx else set()
+    what_is = (not ctx and bool(named) and rest <= _how_it_works() and not how
+               and bool(DEFINE_QUESTION.search(asked if asked is not None else question)))
+    # (the name as the notes write it in the other language: 「什么是KV cache？」 → 「KV 缓存：……」)
+    subjects = [b for b in best_names or () if set(content_tokens(b)) & named_toks] if what_is else []
 
     def rel(i: int, drawback: bool = True, cues: bool = True) -> float:
         n, order, s = pool[i]
@@ -896,6 +916,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         cause += CAUSE_BONUS if how and MECHANISM_CUES.search(s) and plain_line else 0.0
         cause += CAUSE_BONUS if detects and DETECT_CUES.search(s) and plain_line else 0.0
         cause += CAUSE_BONUS if speed and SPEED_CUES.search(s) and (not cue_words or cue_words & toks) else 0.0
+        cause += DEFINITION_BONUS if what_is and n == best_n and defines(s, subjects) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
         penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
