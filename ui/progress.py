@@ -149,6 +149,9 @@ def history_rows(reviews, notes) -> list[list]:
             verdict, score = label("quiz.summary.contested"), label("common.not_scored")
         elif is_self_rated(r):  # the learner's own rating, not a grade
             verdict, score = label("quiz.summary.self_rated"), label("common.not_scored")
+        elif "answer_shown" in (r.flags or []):  # answered after the hint gave it away (review 25: "正确 100%"
+            # here, "not scored" in the round summary)
+            verdict, score = f"{verdict} ({label('quiz.summary.answer_shown')})", label("common.not_scored")
         out.append([r.time.strftime("%Y-%m-%d %H:%M"), f"{r.note_id} {title}", TYPE_LABEL.get(r.item_type, r.item_type),
                     verdict, score, rating_label(r.rating)])
     return out

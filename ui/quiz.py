@@ -259,6 +259,9 @@ def result_markdown(r: dict) -> str:
         head = f'<span class="{cls}">{name}</span> · {w("quiz.rate_yourself")}'
     elif "self_rated" in flags or r["type"] == "card":  # the learner's own rating: no verdict name, which reads as a grade
         head = f'<span class="{cls}">{label("quiz.your_rating")} {rating_label(r["rating"])}</span> · {nxt}'
+    elif "answer_shown" in flags:  # answered after the hint gave it away: no score, as in the summary (review 25)
+        head = (f'<span class="{cls}">{name}</span> ({label("quiz.summary.answer_shown")}) · {label("common.not_scored")} · '
+                f'FSRS {rating_label(r["rating"])} · {nxt}')
     else:
         auto = f'{label("quiz.auto_graded")} · ' if r["type"] == "short" else ""
         head = (f'<span class="{cls}">{name}</span> · {auto}{label("common.score")} {round(100 * r["score"])}% · '
@@ -272,7 +275,8 @@ def result_markdown(r: dict) -> str:
     # contest) Good or Easy gets the verdict "correct", yet just compared their answer with it
     if r["type"] != "card" and (r["verdict"] != "correct" or "self_rated" in flags):
         lines += ["", f"**{label('quiz.answer')}:** {html.escape(r['correct_answer'])}"]
-    lines += [f"_⚠ {html.escape(n)}_" for n in r.get("notices", [])]
+    # (the answer-shown notice says what its feedback line already said: once is enough, review 25)
+    lines += [f"_⚠ {html.escape(n)}_" for n in r.get("notices", []) if not ("answer_shown" in flags and n == w("notice.answer_shown"))]
     return "  \n".join(lines)
 
 

@@ -338,6 +338,14 @@ def test_a_right_choice_after_the_answer_hint_is_not_a_100_percent_in_the_round(
     r = st["results"][-1]
     assert r["verdict"] == "correct" and r["rating"] == "again" and "answer_shown" in r["flags"]
     assert "提示已经给出了答案" in v.result
+    # review 25: the verdict line said "score 100%", and the same warning came twice
+    head = v.result.split("\n")[0]
+    assert "100%" not in head and "未评分 not scored" in head and "看过答案" in head, head
+    assert v.result.count("很快会再出现") == 1, v.result
+    from ui.progress import history_rows
+
+    row = history_rows(tutor.quiz.store.reviews("hint-user"), tutor.corpus.notes)[0]
+    assert "看过答案" in row[3] and "100%" not in row[4], row
     table = quiz.summary(st)
     assert "正确 Correct (看过答案 answer shown)" in table and "100%" not in table, table
     # review 22: counted apart, not among the correct ones; its note is to review; mastery 0 from it
