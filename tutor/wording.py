@@ -275,6 +275,11 @@ TABLE: dict[str, tuple[str, str]] = {
     # the same for every item; the count is the item's own and gives nothing away)
     "hint.points": ("完整的回答要讲到 {n} 点。", " A full answer makes {n} points."),
     "hint.concept.where": ("，属于「{section}」", ", part of {section}"),
+    # a calculation item's hint 1 (review 25: 「4 个超参数×5 个值×5 折，一共训练多少次？」 got "what problem
+    # does grid search solve"): the question's own numbers and how quantities combine, nothing more
+    "hint.calc": ("这是一道计算题（「{title}」）：题目给了 {numbers}。先写出这个主题里求这个量的公式（哪些数相乘、相加、相除或取对数、指数），再代入。{points}",
+                  "A calculation ({title}): the question gives {numbers}. Write down this topic's formula for the quantity asked "
+                  "for (what multiplies, adds, divides, takes a log or an exponent), then plug them in.{points}"),
     "hint.concept.plain": ("想一想这道题属于哪个主题（{id}），先回忆它的定义。{points}",
                            "Think about topic {id}: recall its definition first.{points}"),
     "hint.cloze": ("想一想这个关键点该怎么填空", "How would you fill in this key point"),

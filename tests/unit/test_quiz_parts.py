@@ -190,3 +190,20 @@ def test_a_hint_names_the_topic_once_when_one_name_holds_the_other(bank):
     t = _title("INT8量化", "INT8 Quantization (affine/uniform quantization basics)")
     assert "INT8量化（INT8 Quantization）" in str(t) and "basics" not in str(t)
     assert "旋转位置编码（Rotary Position Embedding, RoPE）" in str(_title("旋转位置编码", "Rotary Position Embedding (RoPE)"))
+
+
+def test_a_calculation_items_first_hint_is_about_its_numbers(bank):
+    """Review 25: 「4 个超参数×5 个值×5 折，一共训练多少次？」 got hint 1 "what problem does grid search
+    solve, by what mechanism", no help with a count. A calculation's hint 1 names the question's
+    numbers and asks for the formula; it still gives nothing away (above)."""
+    from tutor.quiz.hints import question_numbers
+
+    assert question_numbers("4 个超参数×5 个值×5 折，一共训练多少次？") == ["4", "5", "5"]
+    assert question_numbers("LLaMA-2-7B 有 32 层、头维度 128，计算每个 token 的 KV 缓存大小") == ["32", "128"]
+    assert question_numbers("为什么 GPT-3 有 1750 亿参数？") == []  # asks for no number
+    calc = [it for it in bank.items if it.type != "card" and question_numbers(it.prompt)]
+    assert len(calc) >= 20
+    shown = [ladder(it, bank.note(it), None)[0].text for it in calc]
+    assert sum("计算题" in h and "A calculation" in h for h in shown) >= 0.8 * len(calc)
+    plain = next(it for it in bank.items if it.type == "short" and not question_numbers(it.prompt))
+    assert "计算题" not in ladder(plain, bank.note(plain), None)[0].text

@@ -168,6 +168,20 @@ def _title(zh: str, en: str) -> Text:
     return Text(f"{zh}（{en}）", f"{zh} ({en})")
 
 
+# a question asking for a number, holding at least two of its own (「一共训练多少次」, "how many GPU hours")
+CALC_QUESTION = re.compile(r"多少|几[个次倍块张层]|计算|算一算|算出|\bhow\s+(?:many|much)\b|\bcompute\b|\bcalculate\b", re.I)
+NUMBER = re.compile(r"(?<![\w.\-])(?:\d+(?:\.\d+)?(?:\s*[%×xX]\s*\d+)?(?![\w.])|\d+(?:\.\d+)?(?=\s*[个次倍块张层折维亿万千]))")
+
+
+def question_numbers(question: str) -> list[str]:
+    """The numbers a calculation item's question gives, in order ([] when it asks for no number
+    or gives fewer than two; a number inside a name, LLaMA-2-7B, is none)."""
+    if not CALC_QUESTION.search(question):
+        return []
+    nums = [m.group(0).strip() for m in NUMBER.finditer(question)]  # (4 × 5 × 5: both fives)
+    return nums if len(nums) >= 2 else []
+
+
 def ladder(item: Item, note: Note, section_title: str | Text | None = None) -> list[Hint]:
     """The three hints for an item, in order (see module doc). section_title: the section's
     title, or a Text with its Chinese and English titles."""
@@ -175,9 +189,12 @@ def ladder(item: Item, note: Note, section_title: str | Text | None = None) -> l
     where = text("hint.concept.where", section=section_title) if section_title else Text.same("")
     n_points = len(item.key_points) if item.type == "short" else 0
     points = text("hint.points", n=n_points) if n_points >= 2 else Text.same("")
-    concept = w("hint.concept", title=title, where=where, points=points)
-    if leaks(concept, item, note):
-        concept = w("hint.concept.plain", id=note.id, points=points)
+    numbers = question_numbers(item.prompt) if item.type != "card" else []
+    given = "、".join(numbers) if len(numbers) <= 5 else "、".join(numbers[:5]) + "…"
+    # the first that gives nothing away: a calculation's hint (its numbers may be the answer's), the concept, the plain one
+    options = ([w("hint.calc", title=title, numbers=given, points=points)] if numbers else []) + [
+        w("hint.concept", title=title, where=where, points=points), w("hint.concept.plain", id=note.id, points=points)]
+    concept = next((c for c in options if not leaks(c, item, note)), options[-1])
     cloze = _best_cloze(item, note)
     if cloze:
         # the cloze once, in the note's own words; "→" (not punctuation to `leaks`) keeps the
