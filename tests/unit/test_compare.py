@@ -130,3 +130,26 @@ def test_a_side_or_subject_no_note_writes_is_said_and_takes_no_note(fake_tutor):
     text = chat._extractive(q, first.sources, "zh", QUOTES_HEADER, asked=q)
     assert text.split("\n")[1] == "（笔记里没有出现 投机解码；下面的句子只与问题里的其他词有关。）", text
     assert "[1]" in text
+
+
+def test_a_what_is_question_about_a_term_no_note_writes_is_not_covered(fake_tutor):
+    """Review 26: 「向量数据库是什么？」 quoted MLflow's backend database with no notice (the English
+    question was refused): jieba's search mode cut the term into four words (向量, 数据, 据库, 数据库),
+    too many for a term. A what-is question whose subject no note writes is now not covered."""
+    chat = fake_tutor.chat
+    assert chat.unwritten("向量数据库是什么？") == ["向量数据库"]
+    a = fake_tutor.ask("向量数据库是什么？", mode="quotes_first")
+    assert not a.covered and a.notices == ["not_covered"], a.answer
+    assert fake_tutor.ask("什么是知识蒸馏？", mode="quotes_first").covered  # a term the notes write
+
+
+def test_a_versioned_model_name_no_note_writes_is_said(fake_tutor):
+    """Review 26: "What is the context length of Gemini 2.5 Pro?" quoted Longformer's "4096 tokens"
+    with nothing said; a note names ColossalAI's Gemini, so the name alone was known."""
+    chat = fake_tutor.chat
+    assert chat.unwritten_versions("What is the context length of Gemini 2.5 Pro?") == ["Gemini 2.5 Pro"]
+    assert chat.unwritten_versions("GPT-5 和 GPT-4 有什么区别？") == ["GPT-5"]
+    # a count, a score, a step, or a version the notes write: none
+    for q in ["With 64 GPUs, how many replicas?", "GPU 0 runs out of memory", "BLEU 30 分算好吗？",
+              "In Step 2 of RLHF what happens?", "What did GPT-3 show about in-context learning?"]:
+        assert chat.unwritten_versions(q) == [], q

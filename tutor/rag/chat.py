@@ -170,6 +170,12 @@ DRAWBACKS_ELSEWHERE = {  # see Chat._drawbacks_elsewhere
     "zh": "（笔记没有专门写「{topic}」本身的缺点；下面是 {notes} 里写的缺点。）",
     "en": "(The notes state no drawbacks of {topic} itself; below are those stated in {notes}.)",
 }
+# a model name with its version: "Gemini 2.5 Pro", "GPT-5", "Llama 4", "Qwen3", "Claude 3.5 Sonnet"
+VERSIONED = re.compile(r"(?<![\w.-])(?P<base>[A-Z][A-Za-z]+)[ -]?(?P<num>\d+(?:\.\d+)?)(?![\w.])"
+                       r"(?:\s+(?:Pro|Ultra|Flash|Mini|Max|Turbo|Plus|Nano|Lite|Sonnet|Opus|Haiku|Scout|Maverick))?")
+NOT_A_MODEL = frozenset({"step", "top", "version", "chapter", "section", "part", "phase", "stage", "figure", "table",
+                         "layer", "epoch", "round", "level", "type", "case", "rule", "option", "day", "week", "month",
+                         "year", "hour", "page", "line", "item", "question", "note", "topic", "lesson", "task"})
 UNKNOWN_NAMES = {  # names in the question that no note contains (TermStats.unknown_names)
     "zh": "（笔记里没有出现 {names}；下面的句子只与问题里的其他词有关。）",
     "en": "(The notes never mention {names}; the sentences below share only the question's other words.)",
@@ -357,6 +363,11 @@ class Chat:
             # 快那么多？」 and an off-topic turn said DDPM's drawbacks were not written)
             named = referred
         covered = is_covered(hits, s.min_relevance)
+        if covered and quote_q == q and (x := compare.subject(q)) and x in self.unwritten(q):
+            # "what is X" where no note writes X: the notes do not cover it, whatever words of it they
+            # share (review 26: 「向量数据库是什么？」 quoted MLflow's backend database; the English
+            # question was refused)
+            covered = False
         # (a pronoun side of a comparison is the conversation's note: the resolved hits' first)
         sides = (self._compared(q, quote_q, hits[0].chunk.node_id) or self._referred_sides(quote_q, asked)) if covered else []
         if sides:  # a comparison (or drawbacks after one): each side's note first, whether or not the whole question found it
@@ -617,8 +628,8 @@ class Chat:
             text = mark_repeats(text, said, lang)
         text = self._drawbacks_elsewhere(text, asked or question, sources, lang, named)
         unknown = self.unwritten(asked or question)
-        unknown += [x for x in self.retriever.term_stats().unknown_names(asked or question)
-                    if not any(x.lower() in u.lower() for u in unknown)]
+        unknown += [x for x in self.retriever.term_stats().unknown_names(asked or question) + self.unwritten_versions(asked or question)
+                    if not any(x.lower() in u.lower() or u.lower() in x.lower() for u in unknown)]
         if unknown:  # "A100 vs H100 …": no note names H100, whatever the quotes share (review 21)
             head, _, rest = text.partition("\n")
             text = f"{head}\n{UNKNOWN_NAMES[lang].format(names=', '.join(unknown))}\n{rest}"
@@ -643,6 +654,8 @@ class Chat:
                 continue
             if han_count(x):
                 toks = tokenize(x)  # a Chinese term is a few words of two or more characters (投机解码)
+                # (jieba's search mode adds a word's parts: 向量数据库 → 向量, 数据, 据库, 数据库)
+                toks = [t for t in toks if not any(t != u and t in u for u in toks)]
                 if not toks or len(toks) > 3 or any(len(t) < 2 or CLASSIFIER.match(t) for t in toks):
                     continue
             elif all(t in stats.df for t in content_terms(x)):
@@ -652,6 +665,26 @@ class Chat:
             # (「base模型」 is written 「base 模型」: for Chinese, spaces aside)
             if not (re.sub(r"\s+", "", low) in flat if han_count(x) else contains_words(spaced, " ".join(low.split()))):
                 out.append(x)
+        return out
+
+    def unwritten_versions(self, asked: str) -> list[str]:
+        """Versioned model names the question writes ("Gemini 2.5 Pro", "GPT-5", "Qwen3") that no
+        chunk writes, name and number together, though the name alone may be in one (review 26:
+        "What is the context length of Gemini 2.5 Pro?" quoted Longformer's 4096 tokens with nothing
+        said; 8.4.4 names ColossalAI's Gemini)."""
+        spaced, flat = self._corpus_text()
+        names = set(name_words(asked))
+        out = []
+        for m in VERSIONED.finditer(asked):
+            base, num = m.group("base"), m.group("num")
+            if not any(n.startswith(base) for n in names) or base.lower() in NOT_A_MODEL:
+                continue  # ("With 64 GPUs", "Step 2")
+            if base.isupper() and " " in m.group(0) and "." not in num and m.group(0).strip().endswith(num):
+                continue  # an acronym and a count or a score ("GPU 0", "BLEU 30"), not a model ("GPT-5")
+            low = f"{base} {num}".lower()
+            if not (contains_words(spaced, low) or contains_words(spaced, low.replace(" ", "-"))
+                    or contains_words(spaced, low.replace(" ", ""))):
+                out.append(m.group(0).strip())
         return out
 
     def _drawbacks_elsewhere(self, text: str, asked: str, sources: list[Source], lang: str,
