@@ -404,3 +404,20 @@ def test_review25_how_why_faster_and_how_to_tell_questions_quote_the_sentence_th
     assert "PSI" in d and "KS 检验" in d and "适用" not in d, d
     e = answer("What is the KV cache?")  # (review 23: its definition was not quoted)
     assert "keeps the keys and values" in e.split("\n")[1], e
+
+
+def test_review26_uncovered_terms_and_versions_how_and_why_on_adversarial_examples(real_tutor):
+    """Review 26 (majors 1, 2, 3, 5): 「向量数据库是什么？」 quoted MLflow's backend database; "…Gemini 2.5
+    Pro?" quoted Longformer's 4096 tokens with nothing said; 「对抗样本是怎么生成的？」 led with
+    transferability, not FGSM's formula; the why follow-up left out Goodfellow's linear explanation."""
+    def ask(*qs):
+        return _conversation(real_tutor, *qs)
+
+    a = ask("向量数据库是什么？")
+    assert not a.covered and "MLflow" not in a.answer, a.answer
+    b = ask("What is the context length of Gemini 2.5 Pro?")
+    assert "never mention Gemini 2.5 Pro" in b.answer.split("\n")[1], b.answer
+    c = ask("对抗样本是怎么生成的？")
+    assert c.sources[0].id == "13.4.1" and "FGSM" in c.answer.split("\n")[1], c.answer
+    d = ask("对抗样本是怎么生成的？", "为什么这么小的扰动就能让模型出错？")
+    assert "高维线性解释" in d.answer, d.answer

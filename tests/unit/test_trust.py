@@ -803,7 +803,7 @@ def test_how_how_to_tell_and_why_faster_questions_earn_their_cue_bonus():
     """Review 25: a how-it-is-produced question is answered by the sentence stating the steps, a
     how-to-tell one by the tests and thresholds, a why-faster one by what saves the time; a
     follow-up's bonus needs one of the learner's words (DARTS's 「已知问题……导致……」 had none)."""
-    viz = ("显著图取类别得分对输入像素的梯度，热力图噪声较大。\n"
+    viz = ("显著图取类别得分对输入像素的梯度绝对值。\n在调试中，这些热力图可以暴露捷径。\n"
            "Grad-CAM 用类别得分对最后卷积特征图的梯度做全局平均得到通道权重 α_k，再计算加权和。\n"
            "缺点：Grad-CAM 分辨率低，热力图只说明哪里。")
     how = extractive_answer("Grad-CAM 是怎么生成热力图的？", [(1, viz)], "zh", k=1, best_names=["Grad-CAM", "梯度可视化"])

@@ -546,8 +546,9 @@ def _inside_quotes_kept(parts: list[str], max_chars: int = 320) -> list[str]:
 WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b", re.I)
 # (a purpose, 「为了……」, and 「不加……就……」 answer a why as well: review 15's temperature follow-up
 # quoted the T² line's 因为 over 「为了放大它，对 logits 除以温度 T」)
-CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|既然|"
+CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|既然|解释|原因|之所以|根源|"
                         r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
+                        r"\bexplain\w*|\bdue to\b|\bthe reason\b|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
 # the best quote leads when it scores this much above the first in the notes' order ("What is gradient
 # checkpointing?" opened with 3.4.1's 16-bytes-per-parameter line, its definition third; review 15)
@@ -584,8 +585,12 @@ DEFENCE_CUES = re.compile(r"防御|防护|防范|防止|抵御|缓解|对策|需
 HOW_QUESTION = re.compile(r"(?:怎么|如何|怎样)(?:生成|计算|算|得到|求|产生|构造|实现|做到|工作|运作)|是怎么[^，。？?]{0,6}(?:的|出来)|"
                           r"\bhow\s+(?:is|are|does|do)\b[^?]{0,60}\b(?:computed|calculated|generated|produced|derived|"
                           r"built|obtained|work|works|compute|calculate|generate|produce)\b", re.I)
-MECHANISM_CUES = re.compile(r"通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算|取[^，。；]{1,12}(?:的|对)|"
-                            r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b", re.I)
+MECHANISM_CUES = re.compile(r"通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
+                            r"沿[^，。；]{1,12}(?:梯度|方向)|\S\s*=\s*\S|"
+                            r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b|\bsteps?\b|\biterat\w*", re.I)
+# …and of those, one holding the name asked about comes first (「Grad-CAM 是怎么生成热力图的？」: Grad-CAM's steps,
+# not the saliency map's, in 12.4.1, which covers both)
+NAMED_MECHANISM_BONUS = 0.4
 # …and one asking how to tell that something happened (「怎么判断线上数据发生了漂移？」, review 25) by the
 # sentences naming the tests, statistics and thresholds, not by the definitions sharing its nouns
 DETECT_QUESTION = re.compile(r"(?:怎么|如何|怎样|用什么|靠什么)(?:判断|检测|发现|识别|监测|确定|知道|衡量)|"
@@ -886,9 +891,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # definition sentences, not in what was asked about; they pick nothing among its sentences
     # …unless the rest only asks how the named thing works (「混合专家模型（MoE）是怎么工作的？」 names
     # 3.3.2 by an alias for a part of it: its MoE sentences, not its opening, answer; review 11)
-    # (nor when it asks how the named thing produces something: 「Grad-CAM 是怎么生成热力图的？」 names
-    # 12.4.1 by one of the methods it covers, and the sentence stating that method's steps answers, review 25)
-    asked_words = rest if not ctx and rest and not rest <= _how_it_works() and not how else own
+    asked_words = rest if not ctx and rest and not rest <= _how_it_works() else own
     # a follow-up's cue bonus goes to a sentence holding a word the learner wrote, when they wrote one
     # that names something: every sentence of the topic's note is on topic, so DARTS's 「已知问题：……导致
     # 性能塌陷」 (no word of 「它为什么比早期用强化学习做的NAS快那么多？」) led on its 导致 (review 25)
@@ -913,7 +916,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                  and (limits or not _stated_drawback(s)) and (not cue_words or cue_words & toks) else 0.0)
         # (a note's line of strengths or uses, 「适用：……需要细粒度监控……」, states no method)
         plain_line = not _stated_drawback(s) and not STRENGTH_LEAD.search(s)
-        cause += CAUSE_BONUS if how and MECHANISM_CUES.search(s) and plain_line else 0.0
+        mechanism = how and bool(MECHANISM_CUES.search(s)) and plain_line
+        cause += CAUSE_BONUS if mechanism else 0.0
+        cause += NAMED_MECHANISM_BONUS if mechanism and named_toks & toks else 0.0
         cause += CAUSE_BONUS if detects and DETECT_CUES.search(s) and plain_line else 0.0
         cause += CAUSE_BONUS if speed and SPEED_CUES.search(s) and (not cue_words or cue_words & toks) else 0.0
         cause += DEFINITION_BONUS if what_is and n == best_n and defines(s, subjects) else 0.0
@@ -964,6 +969,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         order = [best[0]] + [i for i in order if i != best[0]]  # …after a clearly better one
     if limits and own_limits:  # …and for its drawbacks, a line stating them first (session 32)
         order = sorted(order, key=lambda i: not _stated_drawback(pool[i][2]))
+    if how:  # …and for how it is produced, the steps first (review 26: 「对抗样本是怎么生成的？」 led with
+        # transferability, which holds 生成, before FGSM's x′ = x + ε·sign(∇x J))
+        order = sorted(order, key=lambda i: not (MECHANISM_CUES.search(pool[i][2]) and not _stated_drawback(pool[i][2])
+                                                 and not STRENGTH_LEAD.search(pool[i][2])))
     for i in order:
         n, _, s = pool[i]
         lines.append(f"- {cite(s, n)}")
