@@ -53,7 +53,8 @@ def ingest(rebuild: bool = typer.Option(False, "--rebuild", help="Drop the index
 
     def on_total(n: int) -> None:
         if n:
-            bar["b"] = tqdm(total=n, unit="chunk", desc="embedding", file=sys.stderr, disable=as_json)
+            # n counts vectors: each chunk once per embedding model (review 26: "7358 chunk" for 3,679 chunks)
+            bar["b"] = tqdm(total=n, unit="vector", desc="embedding (each chunk by each model)", file=sys.stderr, disable=as_json)
 
     def progress(n: int) -> None:
         if "b" in bar:
@@ -100,15 +101,22 @@ def search(query: str = typer.Argument(..., help="What to look for, Chinese or E
 
 
 def _render_answer_footer(a) -> str:
+    import re
+
+    # the notes the answer cites ([n]); the others are listed as related, their key points left out
+    # (review 26: 「什么是梯度裁剪？为什么要用它？」 printed 14 key points, 9 of PPO's clip and of residual connections)
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", a.answer)}
     lines = []
     for s in a.sources:
-        lines.append(f"  [{s.n}] {s.id} {s.title}" + (f" ({s.title_en})" if s.title_en else ""))
+        lines.append(f"  [{s.n}] {s.id} {s.title}" + (f" ({s.title_en})" if s.title_en else "")
+                     + (" — related, not cited" if cited and s.n not in cited else ""))
     if a.unsupported:
         lines.append("⚠ not found in the notes:")
         lines += [f"  ⚠ {a.sentences[i][:120]}" for i in a.unsupported if i < len(a.sentences)]
-    if a.key_points:
+    points = [k for k in a.key_points if not cited or k["n"] in cited]
+    if points:
         lines.append("Key points from the notes:")
-        lines += [f"  [{k['n']}] {_plain_math(k['text'])}" for k in a.key_points]
+        lines += [f"  [{k['n']}] {_plain_math(k['text'])}" for k in points]
     tm = a.timings
     if tm.get("first_token_ms") is not None:  # the model wrote a draft (a quoted or refused answer names no model: review 10)
         lines.append(f"— {a.model} · first token {tm['first_token_ms']} ms · {tm['tokens_per_s']} tok/s")

@@ -74,13 +74,15 @@ def resolve(corpus, text: str | None) -> str:
         return q
     low = q.lower()
 
-    def names(node) -> list[str]:
+    def names(node, aliases: bool = True) -> list[str]:
         note = corpus.notes.get(node.id)
-        extra = [note.meta.title_en, *note.meta.aliases] if note else []
+        extra = [note.meta.title_en, *(note.meta.aliases if aliases else [])] if note else []
         return [node.title.lower(), *(x.lower() for x in extra)]
 
-    for exact in (True, False):
-        found = [node.id for node in outline.nodes if any(low == n if exact else low in n for n in names(node))]
+    # exact names first, then a title holding the text, then an alias holding it (review 26: 「温度」
+    # opened 5.3.1 by its alias 温度系数, not 5.3.2 自动温度)
+    for exact, aliases in ((True, True), (False, False), (False, True)):
+        found = [node.id for node in outline.nodes if any(low == n if exact else low in n for n in names(node, aliases))]
         if found:
             # six outline titles name two topics (知识蒸馏: 4.4.2 step distillation, 7.3.1 the
             # technique): the one the other lists as a prerequisite is the title's own topic (review 9)

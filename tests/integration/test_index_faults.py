@@ -120,7 +120,7 @@ def wait_embedding(p: subprocess.Popen, done: int = 64, timeout: float = 180) ->
             if not data:
                 break
             buf += data
-            counts = re.findall(rb"embedding:[^\r\n]*?\|\s*(\d+)/\d+", buf)
+            counts = re.findall(rb"embedding[^:\r\n]*:[^\r\n]*?\|\s*(\d+)/\d+", buf)
             if counts and int(counts[-1]) >= done:
                 return
         elif p.poll() is not None:

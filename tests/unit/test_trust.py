@@ -843,6 +843,19 @@ def test_a_bare_what_is_question_leads_with_the_sentence_whose_subject_is_the_na
     assert defines("LoRA (Low-Rank Adaptation) is a method", ["LoRA"]) and not defines("We use LoRA here", ["LoRA"])
 
 
+def test_another_languages_stated_drawbacks_are_not_added_when_the_quotes_state_one():
+    """Review 26: 「对抗训练这种防御有什么缺点？」 opened with the note's English "Limitations: …" line
+    before the Chinese sentence saying adversarial training costs more and lowers clean accuracy."""
+    note = ("对抗训练用 PGD 生成最坏扰动，是最可靠的防御，但训练成本高且干净精度常下降。\n"
+            "防御要先明确威胁模型。\n"
+            "Limitations: adversarial training multiplies training cost and lowers clean accuracy.")
+    out = extractive_answer("对抗训练有什么缺点？", [(1, note)], "zh", k=2, best_names=["对抗训练"])
+    assert "Limitations" not in out and "训练成本高" in out.splitlines()[1], out
+    # with no Chinese sentence stating one, the English line still comes (session 32's rule)
+    weak = "对抗训练用 PGD 生成最坏扰动。\n防御要先明确威胁模型。\nLimitations: adversarial training multiplies training cost."
+    assert "Limitations" in extractive_answer("对抗训练有什么缺点？", [(1, weak)], "zh", k=2, best_names=["对抗训练"])
+
+
 def test_a_quote_an_earlier_answer_gave_is_marked_in_place():
     """Review 22: 「那一般怎么解决？」 after cold start repeated two of the last answer's sentences
     with nothing said. Each repeat keeps its place and ends with REPEATED_MARK; the mark is no

@@ -53,7 +53,9 @@ def test_tree_lists_every_outline_node_and_opens_the_current_branch(tutor, spars
 @pytest.mark.parametrize("text,node", [("3.4.2", "3.4.2"), (" 3.4 ", "3.4"), ("LoRA", "3.4.2"), ("lora", "3.4.2"),
                                        ("低秩适配", "3.4.2"), ("Low-Rank Adaptation", "3.4.2"),
                                        # a title two topics share: the one the other builds on (review 9)
-                                       ("知识蒸馏", "7.3.1"), ("ControlNet", "4.3.4")])
+                                       ("知识蒸馏", "7.3.1"), ("ControlNet", "4.3.4"),
+                                       # a title holding the text before an alias holding it (review 26)
+                                       ("温度", "5.3.2")])
 def test_resolve(tutor, text, node):
     assert resolve(tutor.corpus, text) == node
 

@@ -622,6 +622,9 @@ def defines(sentence: str, names: Sequence[str]) -> bool:
 
 # a sentence pointing to another note for it (「防御方法见 13.4.4」, "defences are covered in 13.4.4") states none
 POINTER = re.compile(r"见\s*\d+(?:\.\d+)+|\b(?:covered|discussed|treated)\s+in\s+\d+(?:\.\d+)+|\bsee\s+\d+(?:\.\d+)+", re.I)
+# a drawback cue that is one ("costly", 成本高), not a word that may only join two clauses ("but", 但)
+STRONG_LIMIT = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大|受[^，。；]{0,10}限|难以|无法|不适合|昂贵|下降|变差|"
+                          r"\bdrawbacks?\b|\blimitations?\b|\bcostly\b|\bexpensive\b|\bcannot\b|\bstruggles?\b", re.I)
 # a sentence that states a drawback as such (a note's 「缺点：」 line), not one with a weak cue ("but")
 STATED_LIMIT = re.compile(r"^\s*(?:缺点|局限|不足|劣势)|缺点|局限性|\bdrawbacks?\b|\blimitations?\b|\bweakness(?:es)?\b|"
                           r"\bdisadvantages?\b|\bdownsides?\b|\bshortcomings?\b", re.I)
@@ -959,6 +962,12 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # in the question's language when it has one
         stated = sorted((c for c in cands if _stated_drawback(c[2]) and c[0] == best_n),
                         key=lambda c: detect_lang(c[2]) != lang)[:1]
+        # …but not one in the other language when a chosen quote in the question's own states a drawback
+        # with a strong cue (review 26: 「对抗训练这种防御有什么缺点？」 opened with 13.4.4's English
+        # "Limitations: …" before 「对抗训练……训练成本高且干净精度常下降」)
+        if stated and detect_lang(stated[0][2]) != lang and any(
+                detect_lang(pool[i][2]) == lang and STRONG_LIMIT.search(pool[i][2]) for i in best):
+            stated = []
     lines = [header[lang]]
     for name, (n, _, s) in passing:
         best = [i for i in best if pool[i][2] != s][:k - 1]
