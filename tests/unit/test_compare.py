@@ -140,6 +140,7 @@ def test_a_what_is_question_about_a_term_no_note_writes_is_not_covered(fake_tuto
     assert chat.unwritten("向量数据库是什么？") == ["向量数据库"]
     a = fake_tutor.ask("向量数据库是什么？", mode="quotes_first")
     assert not a.covered and a.notices == ["not_covered"], a.answer
+    assert a.answer.splitlines()[-1] == "（笔记里没有出现 向量数据库。）", a.answer  # and says which term
     assert fake_tutor.ask("什么是知识蒸馏？", mode="quotes_first").covered  # a term the notes write
 
 

@@ -943,6 +943,9 @@ class Chat:
         index = self.retriever.index
         stats = self.retriever.term_stats()
         unknown = stats.unknown_names(question)
+        # (and a what-is subject no note writes, or a model version: 「向量数据库是什么？」, review 26)
+        unknown += [x for x in [*self.unwritten(question), *self.unwritten_versions(question)]
+                    if not any(x.lower() in u.lower() or u.lower() in x.lower() for u in unknown)]
         if unknown:  # "What is Llama 4 Scout?": say which of its names no note holds
             reply += "\n" + UNKNOWN_NAMES_ALONE[lang].format(names=", ".join(unknown))
         outline_names = {n for ns in found_names(question, index).values() for n in ns}
