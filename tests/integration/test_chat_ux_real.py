@@ -337,7 +337,11 @@ def test_review22_that_is_the_conversations_topic_a_follow_up_comparison_quotes_
     b = conversation("什么是旋转位置编码 RoPE？", "它的缺点呢？", "那它和 ALiBi 比呢？")
     assert [s.id for s in b.sources[:2]] == ["1.3.3", "1.3.4"] and "[2]" in b.answer, b.answer
     c = conversation("推荐系统里的冷启动是什么意思？", "那一般怎么解决？", "这些办法各自有什么不足？")
-    assert c.sources[0].id == "14.3.5" and "Limitations:" in c.answer and "前面已经摘录过" not in c.answer, c.answer
+    # (drawbacks in Chinese since review 27; the English "Limitations:" line before)
+    from tutor.trust.check import is_drawback
+
+    assert c.sources[0].id == "14.3.5" and "前面已经摘录过" not in c.answer, c.answer
+    assert sum(is_drawback(ln) for ln in c.answer.splitlines()[1:]) >= 2 and "Limitations" not in c.answer, c.answer
 
 
 def test_review24_beam_search_lime_and_ddim_conversations(real_tutor):
@@ -421,3 +425,13 @@ def test_review26_uncovered_terms_and_versions_how_and_why_on_adversarial_exampl
     assert c.sources[0].id == "13.4.1" and "FGSM" in c.answer.split("\n")[1], c.answer
     d = ask("对抗样本是怎么生成的？", "为什么这么小的扰动就能让模型出错？")
     assert "高维线性解释" in d.answer, d.answer
+
+
+def test_review27_a_why_follow_up_gets_the_reason_and_its_drawbacks_stay_in_chinese(real_tutor):
+    """Review 27 (majors 1, 2): 「它为什么能让很深的网络训练起来？」 after residual connections quoted its
+    优点 and 缺点 lines, not the Jacobian reason; 「这个有什么缺点？」 then got the English "Limitations:"
+    line as "the notes' other sentences", the same drawbacks as the Chinese line before."""
+    a = _conversation(real_tutor, "残差连接是什么？", "它为什么能让很深的网络训练起来？")
+    assert "局部雅可比" in a.answer.split("\n")[1], a.answer
+    b = _conversation(real_tutor, "残差连接是什么？", "它为什么能让很深的网络训练起来？", "这个有什么缺点？")
+    assert "Limitations" not in b.answer and "缺点" in b.answer, b.answer

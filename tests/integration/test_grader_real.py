@@ -121,3 +121,17 @@ def test_the_reference_with_a_contradiction_appended_is_never_credited(setup):
 def test_answers_that_state_nothing_are_wrong(setup, answer, flag):
     g = grade(setup, "14.1.1", answer)
     assert (g.verdict, g.flags) == ("wrong", [flag])
+
+
+def test_a_right_english_answer_to_a_chinese_item_is_never_graded_wrong(setup):
+    """Review 27: a right English answer to 3.1.1's [MASK] item was "Wrong 2%", told it missed
+    「微调时没有 [MASK]，存在预训练-微调不一致」, which it states. An answer in the item's other
+    language is at worst "check yourself"."""
+    bank, grader = setup
+    it = next(i for i in bank.items if i.type == "short" and "[MASK]" in i.prompt and "全部替换" in i.prompt)
+    answer = ("Because [MASK] never shows up during fine-tuning, masking everything creates a mismatch between "
+              "pre-training and fine-tuning. So of the selected 15% tokens, 80% become [MASK], 10% a random token "
+              "and 10% stay unchanged.")
+    g = grader.grade(it.prompt, it.reference, list(it.key_points), answer, english_summary(bank.note(it).body),
+                     list(it.misconceptions), other_references(bank, it))
+    assert g.verdict != "wrong", (g.verdict, g.score, g.flags)

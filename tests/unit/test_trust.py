@@ -856,6 +856,18 @@ def test_another_languages_stated_drawbacks_are_not_added_when_the_quotes_state_
     assert "Limitations" in extractive_answer("对抗训练有什么缺点？", [(1, weak)], "zh", k=2, best_names=["对抗训练"])
 
 
+def test_a_why_follow_up_takes_the_reason_in_the_topics_words():
+    """Review 27: 「它为什么能让很深的网络训练起来？」 after residual connections got the 优点 and 缺点
+    lines; the reason (「每个残差块的局部雅可比是 I + ∂F/∂x，缓解梯度消失与退化」) holds none of the
+    learner's words, only the topic's, and 缓解 was no causal cue."""
+    note = ("优点：几乎不增加参数和计算，却能让几十到上百层的网络正常训练。\n"
+            "每个残差块的局部雅可比是 I + ∂F/∂x，缓解梯度消失与退化。\n"
+            "缺点：很深的网络需要学习率预热。")
+    q, asked = "残差连接是什么？\n它为什么能让很深的网络训练起来？", "它为什么能让很深的网络训练起来？"
+    out = extractive_answer(q, [(1, note)], "zh", k=2, asked=asked, best_names=["残差连接"])
+    assert "局部雅可比" in out.splitlines()[1], out
+
+
 def test_a_quote_an_earlier_answer_gave_is_marked_in_place():
     """Review 22: 「那一般怎么解决？」 after cold start repeated two of the last answer's sentences
     with nothing said. Each repeat keeps its place and ends with REPEATED_MARK; the mark is no

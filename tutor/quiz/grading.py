@@ -442,6 +442,11 @@ class Grader:
                 # two methods — or a right answer in unusual words (terse, numeric, English); ask
                 # (review 24: a right DDIM answer stating two of three key points was graded wrong 5%)
                 return Grade(score, "check", cov, sim, matched, missed, ["contradicts"])
+            if f.cross and not flags and self.params.cross_check:
+                # an answer in the item's other language matches little of its wording, and the model saw
+                # few: ask, never a confident ✗ (review 27: a right English answer to a Chinese BERT item
+                # was "Wrong 2%", told it missed the point it states)
+                return Grade(score, "check", cov, sim, matched, missed, ["other_language"])
             return Grade(score, "wrong", cov, sim, matched, missed, flags)
         if pr.get("partial", 0.0) >= m["p_partial"] and matched:
             return Grade(score, "partial", cov, sim, matched, missed, [])

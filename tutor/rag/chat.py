@@ -60,6 +60,7 @@ from tutor.trust.check import (
     quotable_sentences,
     mark_repeats,
     quoted_in,
+    strip_citations,
     retry_reasons,
 )
 from tutor.trust.injection import URL, strip_instructions
@@ -597,11 +598,15 @@ class Chat:
             head, _, rest = other.partition("\n")
             rest = "\n".join(ln for ln in rest.splitlines() if on_topic(ln))
             limits = bool(LIMIT_QUESTION.search(asked or question))
+            said_in_lang = any(detect_lang(k) == lang for x in said for k in x)
             if limits:
                 # a drawbacks question's next sentences are those stating one; with none, the drawbacks
                 # quoted before again, said so (review 17: label smoothing's history and formula came as
-                # "the notes' other sentences" on its risks)
-                rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln))
+                # "the notes' other sentences" on its risks); in the question's language when the earlier
+                # ones were (review 27: 「这个有什么缺点？」 got the English "Limitations:" line, the same
+                # drawbacks as the 「缺点：」 line quoted the turn before)
+                rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln)
+                                 and (detect_lang(strip_citations(ln[2:])) == lang or not said_in_lang))
                 if not rest.strip() and sources:
                     # …or the best note's strengths-and-weaknesses section, retrieved or not (review 19:
                     # "What are the weaknesses of this approach?" got Decision Transformer's "avoids
@@ -609,7 +614,8 @@ class Chat:
                     # (that note alone: another cited note's drawbacks would read as this topic's)
                     more = self._extractive_once(question, [self._with_pros_cons(sources[0])], lang, header, asked,
                                                  exclude=frozenset().union(*said), earlier=named)
-                    rest = "\n".join(ln for ln in more.partition("\n")[2].splitlines() if is_drawback(ln))
+                    rest = "\n".join(ln for ln in more.partition("\n")[2].splitlines() if is_drawback(ln)
+                                     and (detect_lang(strip_citations(ln[2:])) == lang or not said_in_lang))
             line = OTHER_QUOTES
             # a follow-up naming something new ("How is it different from DPO?" after "What is RLHF?")
             # whose only sentence about it was quoted before: that one again first (the next ones

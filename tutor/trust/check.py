@@ -546,9 +546,9 @@ def _inside_quotes_kept(parts: list[str], max_chars: int = 320) -> list[str]:
 WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b", re.I)
 # (a purpose, 「为了……」, and 「不加……就……」 answer a why as well: review 15's temperature follow-up
 # quoted the T² line's 因为 over 「为了放大它，对 logits 除以温度 T」)
-CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|既然|解释|原因|之所以|根源|"
+CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|既然|解释|原因|之所以|根源|缓解|"
                         r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
-                        r"\bexplain\w*|\bdue to\b|\bthe reason\b|"
+                        r"\bexplain\w*|\bdue to\b|\bthe reason\b|\balleviat\w*|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
 # the best quote leads when it scores this much above the first in the notes' order ("What is gradient
 # checkpointing?" opened with 3.4.1's 16-bytes-per-parameter line, its definition third; review 15)
@@ -898,7 +898,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # a follow-up's cue bonus goes to a sentence holding a word the learner wrote, when they wrote one
     # that names something: every sentence of the topic's note is on topic, so DARTS's 「已知问题：……导致
     # 性能塌陷」 (no word of 「它为什么比早期用强化学习做的NAS快那么多？」) led on its 导致 (review 25)
-    cue_words = {t for t in asked_words if len(t) > 1 or t.isascii()} if ctx else set()
+    # (or one of the topic's, from the question it follows: 2.1.3's 「每个残差块的局部雅可比是 I + ∂F/∂x，缓解
+    # 梯度消失与退化」 answers 「它为什么能让很深的网络训练起来？」 in none of its words, review 27)
+    cue_words = {t for t in asked_words | ctx if len(t) > 1 or t.isascii()} if ctx else set()
     what_is = (not ctx and bool(named) and rest <= _how_it_works() and not how
                and bool(DEFINE_QUESTION.search(asked if asked is not None else question)))
     # (the name as the notes write it in the other language: 「什么是KV cache？」 → 「KV 缓存：……」)
