@@ -586,8 +586,9 @@ HOW_QUESTION = re.compile(r"(?:怎么|如何|怎样)(?:生成|计算|算|得到|
                           r"\bhow\s+(?:is|are|does|do)\b[^?]{0,60}\b(?:computed|calculated|generated|produced|derived|"
                           r"built|obtained|work|works|compute|calculate|generate|produce)\b", re.I)
 MECHANISM_CUES = re.compile(r"通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
-                            r"沿[^，。；]{1,12}(?:梯度|方向)|\S\s*=\s*\S|"
+                            r"沿[^，。；]{1,12}(?:梯度|方向)|[=＝]\s*[^，。；=]{0,30}?(?:[+×*·∑Σ−]|\s[-/]\s)|"
                             r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b|\bsteps?\b|\biterat\w*", re.I)
+# (a formula is one with an operator, x′ = x + ε·sign(…); 「$d=4096$」 states a size, review 27's MoE case)
 # …and of those, one holding the name asked about comes first (「Grad-CAM 是怎么生成热力图的？」: Grad-CAM's steps,
 # not the saliency map's, in 12.4.1, which covers both)
 NAMED_MECHANISM_BONUS = 0.4
