@@ -633,9 +633,8 @@ class Chat:
         else:
             text = mark_repeats(text, said, lang)
         text = self._drawbacks_elsewhere(text, asked or question, sources, lang, named)
-        unknown = self.unwritten(asked or question)
-        unknown += [x for x in self.retriever.term_stats().unknown_names(asked or question) + self.unwritten_versions(asked or question)
-                    if not any(x.lower() in u.lower() or u.lower() in x.lower() for u in unknown)]
+        unknown = self._never_written(asked or question, self.unwritten(asked or question),
+                                      self.retriever.term_stats().unknown_names(asked or question))
         if unknown:  # "A100 vs H100 …": no note names H100, whatever the quotes share (review 21)
             head, _, rest = text.partition("\n")
             text = f"{head}\n{UNKNOWN_NAMES[lang].format(names=', '.join(unknown))}\n{rest}"
@@ -673,12 +672,20 @@ class Chat:
                 out.append(x)
         return out
 
+    def _never_written(self, text: str, first: list[str], then: list[str]) -> list[str]:
+        """first, then the names of `then` and `unwritten_versions(text)` that neither hold nor sit inside
+        one already listed (each thing the notes never write, said once)."""
+        out = list(first)
+        out += [x for x in [*then, *self.unwritten_versions(text)]
+                if not any(x.lower() in u.lower() or u.lower() in x.lower() for u in out)]
+        return out
+
     def unwritten_versions(self, asked: str) -> list[str]:
         """Versioned model names the question writes ("Gemini 2.5 Pro", "GPT-5", "Qwen3") that no
         chunk writes, name and number together, though the name alone may be in one (review 26:
         "What is the context length of Gemini 2.5 Pro?" quoted Longformer's 4096 tokens with nothing
         said; 8.4.4 names ColossalAI's Gemini)."""
-        spaced, flat = self._corpus_text()
+        spaced, _ = self._corpus_text()
         names = set(name_words(asked))
         out = []
         for m in VERSIONED.finditer(asked):
@@ -948,10 +955,8 @@ class Chat:
         reply = self._chapters_reply(lang)
         index = self.retriever.index
         stats = self.retriever.term_stats()
-        unknown = stats.unknown_names(question)
         # (and a what-is subject no note writes, or a model version: 「向量数据库是什么？」, review 26)
-        unknown += [x for x in [*self.unwritten(question), *self.unwritten_versions(question)]
-                    if not any(x.lower() in u.lower() or u.lower() in x.lower() for u in unknown)]
+        unknown = self._never_written(question, stats.unknown_names(question), self.unwritten(question))
         if unknown:  # "What is Llama 4 Scout?": say which of its names no note holds
             reply += "\n" + UNKNOWN_NAMES_ALONE[lang].format(names=", ".join(unknown))
         outline_names = {n for ns in found_names(question, index).values() for n in ns}
