@@ -241,3 +241,16 @@ def test_a_named_note_holding_every_word_of_the_question_is_covered(fake_tutor, 
     assert all(h.relevance == 0.1 for n, h in hits.items() if n != "14.2.6")
     missing = {h.chunk.node_id: h for h in r.search("How does RAG reduce carbon footprints?", k=10, per_note=True)}
     assert all(h.relevance == 0.1 for h in missing.values())
+
+
+def test_a_question_that_is_only_a_name_puts_that_names_note_first(fake_tutor):
+    """Review 26's SAC conversation: 「什么是 SAC？」 ranked 5.3.4 (离线SAC) above 5.3, whose title
+    is SAC. The named note whose name is the whole question, less its question words, comes first."""
+    from tutor.rag.retrieve import bare_named
+
+    idx = fake_tutor.index
+    assert bare_named("什么是 SAC？", idx, {"5.3", "5.3.4"}) == {"5.3"}
+    assert bare_named("What is soft actor-critic?", idx, {"5.3"}) == {"5.3"}
+    assert bare_named("SAC 离线训练为什么会失败？", idx, {"5.3", "5.3.4"}) == set()
+    assert bare_named("什么是？", idx, {"5.3"}) == set()
+    assert fake_tutor.search("什么是 SAC？", k=3, per_note=True)[0].chunk.node_id == "5.3"

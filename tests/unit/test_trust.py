@@ -799,6 +799,20 @@ def test_why_better_than_is_answered_by_a_contrast():
     assert "无法补偿误差" not in plain, plain
 
 
+def test_why_add_x_is_answered_by_the_benefit_sentence():
+    """Review 26, M4: "Why does SAC add entropy?" asks for a purpose; 5.3.1 states it as a benefit
+    (好处包括……) with no causal word, and the objective's formula shared more words."""
+    sac = ("SAC 的目标在奖励之外加入 α 倍的策略熵，J(π) = Σ E[r + α·H(π)]。\n"
+           "温度 α 控制奖励与熵的相对权重。\n"
+           "加入熵的好处包括更充分的探索、能保留多个近似最优的解、对扰动更鲁棒。")
+    why = extractive_answer("SAC 为什么要加熵？", [(1, sac)], "zh", k=1, best_names=["SAC"])
+    assert "好处" in why, why
+    # a why that asks no purpose gives the benefit line no bonus
+    assert "好处" not in extractive_answer("SAC 的温度为什么会影响熵？", [(1, sac)], "zh", k=1, best_names=["SAC"])
+    from tutor.trust.check import PURPOSE_QUESTION
+    assert PURPOSE_QUESTION.search("Why does SAC add an entropy term?") and not PURPOSE_QUESTION.search("Why is SAC stable?")
+
+
 def test_how_how_to_tell_and_why_faster_questions_earn_their_cue_bonus():
     """Review 25: a how-it-is-produced question is answered by the sentence stating the steps, a
     how-to-tell one by the tests and thresholds, a why-faster one by what saves the time; a

@@ -253,10 +253,26 @@ OVERVIEW_NAME_SHARE = 0.5
 NAMED_COVERED_RELEVANCE = 0.6  # relevance floor of a named, fully term-covered note (above min_relevance 0.5)
 
 
-def _content_len(query: str) -> int:
-    """Characters of a query without spaces, punctuation and question words (什么, 是, what …)."""
+def _content(query: str) -> str:
+    """The query lower-cased without spaces, punctuation and question words (什么, 是, what …)."""
     q = re.sub(r"(什么|是|吗|呢|讲|介绍|一下|怎么|如何|\bwhat\b|\bis\b|\bare\b|\bexplain\b|\bthe\b|\ba\b)", "", query.lower())
-    return len(re.sub(r"[\W_]+", "", q))
+    return re.sub(r"[\W_]+", "", q)
+
+
+def _content_len(query: str) -> int:
+    """Characters of `_content(query)`."""
+    return len(_content(query))
+
+
+def bare_named(query: str, index: Index, named_nodes: set[str]) -> set[str]:
+    """The named nodes one of whose names is the whole question but its question words
+    (「什么是 SAC？」, "What is SAC?" → 5.3, whose title is SAC): the learner asks about that
+    note, not a note whose longer name contains it (「离线SAC」 5.3.4 outranked 5.3 on BM25,
+    review 26's SAC conversation)."""
+    content = _content(query)
+    if not content:
+        return set()
+    return {n for n in named_nodes if any(re.sub(r"[\W_]+", "", name.lower()) == content for name in index.names.get(n, ()))}
 
 
 def contains_words(haystack: str, needle: str) -> bool:
@@ -367,6 +383,10 @@ class Retriever:
         question = is_question(query)
         fused = fuse(rankings, idx.chunks, lang, question, self.weights, self.note_evidence)
         fused = with_coverage_prior(fused, idx.chunks, query, self.term_stats(), self.coverage_prior[lang] if question else 0.0)
+        bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if question else set()
+        if bare:  # the bare name's note first: lifted by the best score
+            top = max(fused.values(), default=0.0)
+            fused = {c: sc + top if idx.chunks[c].node_id in bare else sc for c, sc in fused.items()}
         if question:
             fused = with_section_prior(fused, idx.chunks, prior_sections(query, idx, named), SECTION_PRIOR[lang])
         best = sorted(fused, key=lambda c: (-fused[c], c))

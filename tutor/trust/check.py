@@ -550,6 +550,11 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
                         r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
                         r"\bexplain\w*|\bdue to\b|\bthe reason\b|\balleviat\w*|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
+# "why add / use X" asks for X's purpose, which the notes state as a benefit with no causal word:
+# 5.3.1's 「好处包括更充分的探索……」 answers "Why does SAC add entropy?" (review 26, M4)
+PURPOSE_QUESTION = re.compile(r"为什么要?(?:加|引入|用|使用|采用|需要)|为何要?(?:加|引入|用|使用|采用)|为啥要?(?:加|引入|用)|"
+                              r"\bwhy (?:\w+ ){0,3}?(?:add|adds|use|uses|introduce|include|bother)\b", re.I)
+BENEFIT_CUES = re.compile(r"好处|优点|有助于|益处|\bbenefits?\b|\bhelps?\b|\badvantages?\b|\bencourages?\b", re.I)
 # the best quote leads when it scores this much above the first in the notes' order ("What is gradient
 # checkpointing?" opened with 3.4.1's 16-bytes-per-parameter line, its definition third; review 15)
 LEAD_MARGIN = 0.25
@@ -871,6 +876,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
 
     why = bool(WHY_QUESTION.search(asked if asked is not None else question))
     compares = why and bool(COMPARATIVE.search(asked if asked is not None else question))
+    purpose = why and bool(PURPOSE_QUESTION.search(asked if asked is not None else question))
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
     defends = bool(DEFENCE_QUESTION.search(asked if asked is not None else question))
     how = bool(HOW_QUESTION.search(asked if asked is not None else question))
@@ -918,7 +924,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             cov = cov * (1 - FOLLOWUP_CONTEXT_WEIGHT + FOLLOWUP_CONTEXT_WEIGHT * on_topic) + 0.1 * on_topic
         # (a 「缺点：」 line's 导致 is a drawback's mechanism, no reason for what was asked: 「LIME 为什么需要在
         # 样本附近扰动？」 led with LIME's drawbacks, review 24)
-        cause = (CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s)))
+        cause = (CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s))
+                                         or (purpose and BENEFIT_CUES.search(s)))
                  and (limits or not _stated_drawback(s)) and (not cue_words or cue_words & toks) else 0.0)
         # (a note's line of strengths or uses, 「适用：……需要细粒度监控……」, states no method)
         plain_line = not _stated_drawback(s) and not STRENGTH_LEAD.search(s)
