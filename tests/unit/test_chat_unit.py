@@ -709,3 +709,18 @@ def test_drawbacks_quoted_from_another_note_than_the_named_one_say_so(fake_tutor
     # "What are its drawbacks?" after "What is CLIP?": the conversation's named note
     follow = fake_tutor.chat._drawbacks_elsewhere(text, "What are its drawbacks?", src, "en", frozenset({"6.1"}))
     assert follow.split("\n")[1].startswith("(The notes state no drawbacks of "), follow
+
+
+@pytest.mark.parametrize("q,refers", [
+    ("Can you give an example of an indirect one?", True),
+    ("Which one is faster?", True),
+    ("Is there a cheaper one?", True),
+    ("What is one-hot encoding?", False),
+    ("Why does no one use sigmoid anymore?", False),
+])
+def test_one_standing_for_the_last_answers_noun_refers_back(fake_tutor, q, refers):
+    """Review 27: "Can you give an example of an indirect one?" after prompt injection was searched
+    alone and refused; "one" standing for a noun of the last turn refers back."""
+    from tutor.rag import followup
+
+    assert followup.is_followup(q, fake_tutor.index) is refers

@@ -82,6 +82,9 @@ OBJECT_LEAD_WORDS = 3
 _OBJECT_EN = re.compile(r"\b(it|them)\b", re.I)
 _BREAK = re.compile(r"[,:;—–]|\s-\s")
 _PRONOUN_EN = re.compile(_PRONOUN_EN_WORDS, re.I)
+# "one" standing for a noun of the last answer: "an example of an indirect one?" after prompt injection
+# (review 27); not "one-hot", not "no one"
+_ONE_EN = re.compile(r"\b(?:an?|the|which|that|this|another|other)\s+(?:\w+\s+)?one(?![\w-])", re.I)
 _DEMONSTRATIVES = frozenset("this that these those".split())
 _SINGULAR = re.compile(r"它(?!们)|\bits?\b", re.I)  # one thing, where they / them / 它们 are both
 _IT_ZH = re.compile(r"它")  # with a topic named: 这个/那个 may be its determiner (「这个 LoRA」)
@@ -453,6 +456,8 @@ def is_followup(question: str, index) -> bool:
     if len(q) < LONG_CHARS and (_PRONOUN.search(q) or _THIS_MATTER_ZH.search(q)):
         return True
     if not zh and len(q.split()) <= LONG_WORDS and _pronoun_first(q):
+        return True
+    if not zh and len(q.split()) <= LONG_WORDS and _ONE_EN.search(q):
         return True
     if not zh and len(q.split()) <= SHORT_PRONOUN_WORDS and (m := _PRONOUN_EN.search(q)) and not _named_before_break(q[:m.start()]):
         # review 10: "Why do outliers in activations make it harder?" after quantization; in
