@@ -813,6 +813,20 @@ def test_why_add_x_is_answered_by_the_benefit_sentence():
     assert PURPOSE_QUESTION.search("Why does SAC add an entropy term?") and not PURPOSE_QUESTION.search("Why is SAC stable?")
 
 
+def test_a_follow_up_why_leads_with_the_reason_holding_the_learners_one_character_term():
+    """Review 26, M4 in Chinese: 「它为什么要加熵？」 after SAC. jieba cuts the question into 要加 + 熵 and
+    the note's 「加熵是为了……」 into 加熵, so the reason shared no token and lost its cue bonus; it
+    now comes first. A generic one-character word (用) is no cue word."""
+    from tutor.trust.check import holds_cue
+
+    kp = ("SAC 是基于最大熵目标的离策略 Actor-Critic 算法，兼顾样本效率与训练稳定性。\n"
+          "目标在奖励之外加入温度 α 加权的策略熵，最优策略为玻尔兹曼分布。\n"
+          "加熵是为了让策略在拿到奖励的同时保持随机，探索来自目标本身。")
+    out = extractive_answer("什么是 SAC？\n它为什么要加熵？", [(1, kp)], "zh", k=3, asked="它为什么要加熵？", best_names=["SAC"])
+    assert out.splitlines()[1].startswith("- 加熵是为了"), out
+    assert holds_cue({"熵"}, "加熵是为了", {"加熵"}) and not holds_cue({"蒸馏"}, "加熵是为了", {"加熵"})
+
+
 def test_how_how_to_tell_and_why_faster_questions_earn_their_cue_bonus():
     """Review 25: a how-it-is-produced question is answered by the sentence stating the steps, a
     how-to-tell one by the tests and thresholds, a why-faster one by what saves the time; a

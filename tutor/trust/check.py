@@ -555,6 +555,16 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
 PURPOSE_QUESTION = re.compile(r"为什么要?(?:加|引入|用|使用|采用|需要)|为何要?(?:加|引入|用|使用|采用)|为啥要?(?:加|引入|用)|"
                               r"\bwhy (?:\w+ ){0,3}?(?:add|adds|use|uses|introduce|include|bother)\b", re.I)
 BENEFIT_CUES = re.compile(r"好处|优点|有助于|益处|\bbenefits?\b|\bhelps?\b|\badvantages?\b|\bencourages?\b", re.I)
+# one-character words that name nothing (verbs, particles) for a follow-up's cue words
+CUE_GENERIC_CHARS = frozenset("用加比做学看要会能说讲写让给对在有是和跟与把被就都还也又很更最")
+
+
+def holds_cue(cue_words: set[str], sentence: str, toks: set[str]) -> bool:
+    """Does the sentence hold one of a follow-up's cue words: as a token, or (a Chinese word) inside
+    its text, which jieba may have cut differently (加熵 vs 要加 + 熵)."""
+    return bool(cue_words & toks) or any(w in sentence for w in cue_words if not w.isascii())
+
+
 # the best quote leads when it scores this much above the first in the notes' order ("What is gradient
 # checkpointing?" opened with 3.4.1's 16-bytes-per-parameter line, its definition third; review 15)
 LEAD_MARGIN = 0.25
@@ -907,7 +917,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # 性能塌陷」 (no word of 「它为什么比早期用强化学习做的NAS快那么多？」) led on its 导致 (review 25)
     # (or one of the topic's, from the question it follows: 2.1.3's 「每个残差块的局部雅可比是 I + ∂F/∂x，缓解
     # 梯度消失与退化」 answers 「它为什么能让很深的网络训练起来？」 in none of its words, review 27)
-    cue_words = {t for t in asked_words | ctx if len(t) > 1 or t.isascii()} if ctx else set()
+    # (a one-character term counts, 熵, but not a verb or particle; and a Chinese word counts inside a
+    # sentence's longer token: jieba cuts 「加熵是为了……」 into 加熵, 「它为什么要加熵？」 into 要加 + 熵)
+    cue_words = {t for t in asked_words | ctx if len(t) > 1 or t.isascii() or t not in CUE_GENERIC_CHARS} if ctx else set()
     what_is = (not ctx and bool(named) and rest <= _how_it_works() and not how
                and bool(DEFINE_QUESTION.search(asked if asked is not None else question)))
     # (the name as the notes write it in the other language: 「什么是KV cache？」 → 「KV 缓存：……」)
@@ -926,14 +938,14 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # 样本附近扰动？」 led with LIME's drawbacks, review 24)
         cause = (CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s))
                                          or (purpose and BENEFIT_CUES.search(s)))
-                 and (limits or not _stated_drawback(s)) and (not cue_words or cue_words & toks) else 0.0)
+                 and (limits or not _stated_drawback(s)) and (not cue_words or holds_cue(cue_words, s, toks)) else 0.0)
         # (a note's line of strengths or uses, 「适用：……需要细粒度监控……」, states no method)
         plain_line = not _stated_drawback(s) and not STRENGTH_LEAD.search(s)
         mechanism = how and bool(MECHANISM_CUES.search(s)) and plain_line
         cause += CAUSE_BONUS if mechanism else 0.0
         cause += NAMED_MECHANISM_BONUS if mechanism and named_toks & toks else 0.0
         cause += CAUSE_BONUS if detects and DETECT_CUES.search(s) and plain_line else 0.0
-        cause += CAUSE_BONUS if speed and SPEED_CUES.search(s) and (not cue_words or cue_words & toks) else 0.0
+        cause += CAUSE_BONUS if speed and SPEED_CUES.search(s) and (not cue_words or holds_cue(cue_words, s, toks)) else 0.0
         cause += DEFINITION_BONUS if what_is and n == best_n and defines(s, subjects) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
@@ -988,6 +1000,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         order = [best[0]] + [i for i in order if i != best[0]]  # …after a clearly better one
     if limits and own_limits:  # …and for its drawbacks, a line stating them first (session 32)
         order = sorted(order, key=lambda i: not _stated_drawback(pool[i][2]))
+    if why:  # …and for a why, the sentences giving a reason first (「它为什么要加熵？」 after SAC read the
+        # objective's formula before 「加熵是为了……」, review 26)
+        order = sorted(order, key=lambda i: rel(i) - rel(i, cues=False) < CAUSE_BONUS)
     if how:  # …and for how it is produced, the steps first (review 26: 「对抗样本是怎么生成的？」 led with
         # transferability, which holds 生成, before FGSM's x′ = x + ε·sign(∇x J))
         order = sorted(order, key=lambda i: not (MECHANISM_CUES.search(pool[i][2]) and not _stated_drawback(pool[i][2])
