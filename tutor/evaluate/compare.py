@@ -16,8 +16,9 @@ MRR@10, nDCG@10 with bootstrap 95% intervals), in-scope items, per language."""
 from __future__ import annotations
 
 from tutor.evaluate.evaluation import EvalItem, node_metrics
-from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, fuse, is_question, outline_matches,
-                                prior_sections, ranked_where, with_coverage_prior, with_section_prior, without_shadowed)
+from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, bare_named, fuse, is_question,
+                                outline_matches, prior_sections, ranked_where, with_coverage_prior, with_section_prior,
+                                without_shadowed)
 from tutor.text import detect_lang
 
 
@@ -43,8 +44,9 @@ class Drift(AssertionError):
 
 
 def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
-    """The four chunk-id rankings `Retriever.search` fuses, unfused (no chapter filter), and
-    under "sections" the sections its section prior favours (`retrieve.prior_sections`)."""
+    """The four chunk-id rankings `Retriever.search` fuses, unfused (no chapter filter), under
+    "sections" the sections its section prior favours (`retrieve.prior_sections`) and under
+    "bare" the notes whose name is the whole question (`retrieve.bare_named`)."""
     idx, n = retriever.index, retriever.candidates
     dense, _, _ = retriever._dense("dense", query, n, ranked_where())
     ml, _, _ = retriever._dense("multilingual", query, n, ranked_where())
@@ -52,7 +54,8 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     shadowed: set[str] = set()
     named = outline_matches(query, idx, shadowed)
     out = without_shadowed({"dense": dense, "multilingual": ml, "bm25": lex, "named": named}, idx.chunks, shadowed)
-    return {**out, "sections": sorted(prior_sections(query, idx, named))}
+    bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if is_question(query) else set()
+    return {**out, "sections": sorted(prior_sections(query, idx, named)), "bare": sorted(bare)}
 
 
 def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence,
@@ -61,11 +64,15 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
     coverage_prior (per language, default off) needs stats (the index's TermStats);
     section_prior (per language, default off) favours rankings["sections"]."""
     lang = detect_lang(query)
-    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k != "sections"}
+    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k not in ("sections", "bare")}
     question = is_question(query)
     fused = fuse(r, chunks, lang, question, weights, note_evidence)
     if coverage_prior and question:
         fused = with_coverage_prior(fused, chunks, query, stats, coverage_prior[lang])
+    bare = set(rankings.get("bare", ()))
+    if bare:  # as Retriever.search: the bare name's note lifted by the best score
+        top = max(fused.values(), default=0.0)
+        fused = {c: sc + top if chunks[c].node_id in bare else sc for c, sc in fused.items()}
     if section_prior and question:
         fused = with_section_prior(fused, chunks, set(rankings.get("sections", ())), section_prior[lang])
     out: list[str] = []
