@@ -827,6 +827,30 @@ def test_a_follow_up_why_leads_with_the_reason_holding_the_learners_one_characte
     assert holds_cue({"熵"}, "加熵是为了", {"加熵"}) and not holds_cue({"蒸馏"}, "加熵是为了", {"加熵"})
 
 
+def test_a_greek_letter_written_out_matches_its_symbol():
+    """Review 28: 「clip 的 epsilon 一般取多少？」 never quoted 5.2.4's 「……论文默认 ε = 0.2」: epsilon and ε
+    were different words, and another note's LaTeX \\epsilon drew the quote away."""
+    ppo = ("PPO 用概率比 r_t 和优势 A_t 构造替代目标。\n"
+           "裁剪目标 L = E[min(r_t·A_t, clip(r_t, 1−ε, 1+ε)·A_t)]，论文默认 ε = 0.2。\n"
+           "PPO 是 RLHF 流程中优化语言模型的标准算法。")
+    other = "理论题的参考答案：clip(r_t, 1-epsilon, 1+epsilon) 裁剪让策略走得不太远。"
+    out = extractive_answer("clip 的 epsilon 一般取多少？", [(1, ppo), (2, other)], "zh", k=1, best_names=["PPO"])
+    assert "0.2" in out, out
+    from tutor.trust.check import with_greek
+
+    assert with_greek({"epsilon", "x"}) == {"epsilon", "ε", "x"} and with_greek({"α"}) == {"α", "alpha"}
+
+
+def test_a_chinese_procedure_stated_without_tong_guo_is_a_mechanism():
+    """Review 28: 「那 TPE 是怎么做的？」 never quoted 「……按分位数把历史试验分成好/差两组，分别估计密度
+    l(x)、g(x)，选使 l(x)/g(x) 最大的点」: 按…把, 分成, 分别, 使…最大 state steps too."""
+    bo = ("GP 计算量随观测数立方增长，且不擅长高维空间；TPE 更适合这些场景。\n"
+          "TPE 不建模 p(y|x)，而是按分位数把历史试验分成好/差两组，分别估计密度 l(x)、g(x)，选使 l(x)/g(x) 最大的点。\n"
+          "Optuna 默认用 TPE。")
+    out = extractive_answer("TPE 是怎么做的？", [(1, bo)], "zh", k=1, best_names=["贝叶斯优化", "TPE"])
+    assert "分位数" in out, out
+
+
 def test_how_how_to_tell_and_why_faster_questions_earn_their_cue_bonus():
     """Review 25: a how-it-is-produced question is answered by the sentence stating the steps, a
     how-to-tell one by the tests and thresholds, a why-faster one by what saves the time; a

@@ -555,6 +555,19 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
 PURPOSE_QUESTION = re.compile(r"为什么要?(?:加|引入|用|使用|采用|需要)|为何要?(?:加|引入|用|使用|采用)|为啥要?(?:加|引入|用)|"
                               r"\bwhy (?:\w+ ){0,3}?(?:add|adds|use|uses|introduce|include|bother)\b", re.I)
 BENEFIT_CUES = re.compile(r"好处|优点|有助于|益处|\bbenefits?\b|\bhelps?\b|\badvantages?\b|\bencourages?\b", re.I)
+# a Greek letter written out and as its symbol are one word: 「clip 的 epsilon 一般取多少？」 shares ε with
+# 「论文默认 ε = 0.2」 (review 28)
+GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η", "theta": "θ",
+         "kappa": "κ", "lambda": "λ", "mu": "μ", "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ",
+         "omega": "ω"}
+_GREEK_BOTH = {**GREEK, **{v: k for k, v in GREEK.items()}}
+
+
+def with_greek(tokens: set[str]) -> set[str]:
+    """tokens plus the other spelling of each Greek letter among them (epsilon ↔ ε)."""
+    return tokens | {_GREEK_BOTH[t] for t in tokens if t in _GREEK_BOTH}
+
+
 # one-character words that name nothing (verbs, particles) for a follow-up's cue words
 CUE_GENERIC_CHARS = frozenset("用加比做学看要会能说讲写让给对在有是和跟与把被就都还也又很更最")
 
@@ -600,7 +613,7 @@ DEFENCE_CUES = re.compile(r"防御|防护|防范|防止|抵御|缓解|对策|需
 HOW_QUESTION = re.compile(r"(?:怎么|如何|怎样)(?:生成|计算|算|得到|求|产生|构造|实现|做到|工作|运作)|是怎么[^，。？?]{0,6}(?:的|出来)|"
                           r"\bhow\s+(?:is|are|does|do)\b[^?]{0,60}\b(?:computed|calculated|generated|produced|derived|"
                           r"built|obtained|work|works|compute|calculate|generate|produce)\b", re.I)
-MECHANISM_CUES = re.compile(r"通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
+MECHANISM_CUES = re.compile(r"按[^，。；]{1,15}把|分成|分别|然后|首先|使[^，。；]{1,16}最[大小]|通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算(?!量)|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
                             r"沿[^，。；]{1,12}(?:梯度|方向)|[=＝]\s*[^，。；=]{0,30}?(?:[+×*·∑Σ−]|\s[-/]\s)|"
                             r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b|\bsteps?\b|\biterat\w*", re.I)
 # (a formula is one with an operator, x′ = x + ε·sign(…); 「$d=4096$」 states a size, review 27's MoE case)
@@ -763,6 +776,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         q_toks -= {t for m in ANAPHORIC_NOUN.finditer(asked) for t in content_tokens(m.group(0))}
         asked = ANAPHORIC_NOUN.sub(" ", asked)
     own = set(content_tokens(asked)) if asked is not None else q_toks
+    q_toks, own = with_greek(q_toks), with_greek(own)
     own, ctx = (own, q_toks - own) if own else (q_toks, set())
     # a phrase that names a cited note's own topic (多头注意力 in the 1.2.4 note) is in most of its
     # sentences and picks none; one naming something else (批归一化 in the LayerNorm note) does
@@ -786,7 +800,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         return header[lang]
     in_lang = [c for c in cands if detect_lang(c[2]) == lang]
     def share(s: str, words: set[str] = own) -> float:  # the learner's words in s, plus the phrase bonus
-        toks = set(content_tokens(s))
+        toks = with_greek(set(content_tokens(s)))
         low = s.lower()
         cov = sum(t in toks for t in words) / len(words) if words else 0.0
         return cov + (PHRASE_BONUS * sum(ph in low for ph in phrases) / len(phrases) if phrases else 0.0)
@@ -927,7 +941,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
 
     def rel(i: int, drawback: bool = True, cues: bool = True) -> float:
         n, order, s = pool[i]
-        toks = set(content_tokens(s))
+        toks = with_greek(set(content_tokens(s)))
         cov = share(s, asked_words)
         if ctx:  # a follow-up: on the last question's topic too, or its 缺点 could be any note's
             # (a sentence of the topic's own note, the best note the questions name, is on it
