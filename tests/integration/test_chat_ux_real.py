@@ -435,3 +435,20 @@ def test_review27_a_why_follow_up_gets_the_reason_and_its_drawbacks_stay_in_chin
     assert "局部雅可比" in a.answer.split("\n")[1], a.answer
     b = _conversation(real_tutor, "残差连接是什么？", "它为什么能让很深的网络训练起来？", "这个有什么缺点？")
     assert "Limitations" not in b.answer and "缺点" in b.answer, b.answer
+
+
+def test_review28_flash_attention_clip_objective_epsilon_tpe_and_when_to_use(real_tutor):
+    """Review 28 (a fresh learner, tree 620c4b1): 「Flash Attention 为什么快？」 quoted why dot-product
+    beats additive attention; "What is the training objective of CLIP?" quoted the diffusion loss
+    (4.1.4's alias "training objective"); 「clip 的 epsilon 一般取多少？」 never gave ε = 0.2;
+    「那 TPE 是怎么做的？」 never said l(x)/g(x); 「ZeRO-3 适合什么时候用？」 never said when."""
+    fa = real_tutor.ask("Flash Attention 为什么快？", mode="quotes_first")
+    assert fa.sources[0].id == "9.2.1" and "访存" in fa.answer.splitlines()[1] and "快" in fa.answer.splitlines()[1], fa.answer
+    clip = real_tutor.ask("What is the training objective of CLIP?", mode="quotes_first")
+    assert clip.sources[0].id.startswith("6.1") and "4.1.4" not in [s.id for s in clip.sources[:1]], [s.id for s in clip.sources]
+    eps = _conversation(real_tutor, "PPO 是什么？", "clip 的 epsilon 一般取多少？")
+    assert "0.2" in eps.answer.splitlines()[1], eps.answer
+    tpe = _conversation(real_tutor, "贝叶斯优化是什么？", "那 TPE 是怎么做的？")
+    assert "l(x)/g(x)" in tpe.answer.splitlines()[1], tpe.answer
+    zero = real_tutor.ask("ZeRO-3 适合什么时候用？", mode="quotes_first")
+    assert zero.answer.splitlines()[1].startswith("- 适用"), zero.answer

@@ -549,7 +549,7 @@ def test_a_phrase_naming_the_notes_own_topic_earns_no_bonus():
     """The phrase bonus is for what the note only mentions (批归一化 in the LayerNorm note); the
     note's own name (多头注意力 in its note) is in most of its sentences and picks none."""
     note = "- 注意力也用在语音、推荐等场景。\n- 多头注意力的公式只有一个。"
-    q = "多头注意力在哪些场景？"
+    q = "多头注意力的应用场景？"  # (「在哪些场景」 asks when to use it: WHEN_QUESTION, its own bonus)
     assert "公式只有一个" in extractive_answer(q, [(1, note)], "zh", k=1)
     assert "推荐等场景" in extractive_answer(q, [(1, note)], "zh", k=1, topic_names=["多头注意力", "Multi-head attention"])
 
@@ -849,6 +849,17 @@ def test_a_chinese_procedure_stated_without_tong_guo_is_a_mechanism():
           "Optuna 默认用 TPE。")
     out = extractive_answer("TPE 是怎么做的？", [(1, bo)], "zh", k=1, best_names=["贝叶斯优化", "TPE"])
     assert "分位数" in out, out
+
+
+def test_a_when_to_use_question_leads_with_the_line_of_uses():
+    """Review 28: 「ZeRO-3 适合什么时候用？」 quoted ZeRO-3's sharding and traffic lines, never its
+    「适用：……」 line."""
+    zero = ("ZeRO-3 把 fp16 参数也分片，每卡模型状态为 16Ψ/N 字节。\n"
+            "每层计算前用 all-gather 临时拼出完整参数，算完立即释放。\n"
+            "适用：单机或少量机器上训练几十亿到几百亿参数的模型。")
+    out = extractive_answer("ZeRO-3 适合什么时候用？", [(1, zero)], "zh", k=2, best_names=["ZeRO-3"])
+    assert out.splitlines()[1].startswith("- 适用"), out
+    assert "适用" not in extractive_answer("ZeRO-3 是怎么省显存的？", [(1, zero)], "zh", k=1, best_names=["ZeRO-3"])
 
 
 def test_how_how_to_tell_and_why_faster_questions_earn_their_cue_bonus():

@@ -43,6 +43,7 @@ from tutor.trust.check import (
     CAUSE_CUES,
     FALLBACK_HEADER,
     LIMIT_QUESTION,
+    WHEN_QUESTION,
     MISCONCEPTION_LABELS,
     FIRST_AGAIN_QUOTES,
     QUOTES_HEADER,
@@ -764,6 +765,10 @@ class Chat:
                 overview = set(idx.names.get(best.id, ()))
                 sources = kids
                 best = min(kids, key=lambda x: x.n)
+            sources = [self._with_pros_cons(x) if x is best else x for x in sources]
+        elif sources and WHEN_QUESTION.search(asked if asked is not None else question):
+            # 「ZeRO-3 适合什么时候用？」: the uses are in that section too (its 「适用：……」 line), retrieved or not
+            best = min(sources, key=lambda x: x.n)
             sources = [self._with_pros_cons(x) if x is best else x for x in sources]
         sides = [h.chunk.node_id for h in self._compared(asked if asked is not None else question, question)]
         by_id = {x.id: x for x in sources}

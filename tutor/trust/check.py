@@ -613,7 +613,7 @@ DEFENCE_CUES = re.compile(r"防御|防护|防范|防止|抵御|缓解|对策|需
 HOW_QUESTION = re.compile(r"(?:怎么|如何|怎样)(?:生成|计算|算|得到|求|产生|构造|实现|做到|工作|运作)|是怎么[^，。？?]{0,6}(?:的|出来)|"
                           r"\bhow\s+(?:is|are|does|do)\b[^?]{0,60}\b(?:computed|calculated|generated|produced|derived|"
                           r"built|obtained|work|works|compute|calculate|generate|produce)\b", re.I)
-MECHANISM_CUES = re.compile(r"按[^，。；]{1,15}把|分成|分别|然后|首先|使[^，。；]{1,16}最[大小]|通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算(?!量)|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
+MECHANISM_CUES = re.compile(r"按[^，。；]{1,15}把|分成|分别|然后|使[^，。；]{1,16}最[大小]|通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算(?!量)|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
                             r"沿[^，。；]{1,12}(?:梯度|方向)|[=＝]\s*[^，。；=]{0,30}?(?:[+×*·∑Σ−]|\s[-/]\s)|"
                             r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b|\bsteps?\b|\biterat\w*", re.I)
 # (a formula is one with an operator, x′ = x + ε·sign(…); 「$d=4096$」 states a size, review 27's MoE case)
@@ -622,6 +622,12 @@ MECHANISM_CUES = re.compile(r"按[^，。；]{1,15}把|分成|分别|然后|首�
 NAMED_MECHANISM_BONUS = 0.4
 # …and one asking how to tell that something happened (「怎么判断线上数据发生了漂移？」, review 25) by the
 # sentences naming the tests, statistics and thresholds, not by the definitions sharing its nouns
+# "when should I use it" is answered by a note's line of uses (「适用：……」), not by how it works: 「ZeRO-3
+# 适合什么时候用？」 quoted its sharding and traffic lines (review 28)
+WHEN_QUESTION = re.compile(r"什么时候(?:用|该|应该|适合|选)|何时(?:用|该|选)|适合(?:什么|哪些|哪种)|适用于(?:什么|哪些)|"
+                           r"(?:什么|哪些)场景|\bwhen\s+(?:should|would|do|to)\b[^?]{0,30}\buse\b|\bwhen\s+is\b[^?]{0,40}"
+                           r"\b(?:used|useful|appropriate|worth)\b|\bwhat\b[^?]{0,30}\bgood\s+for\b", re.I)
+WHEN_CUES = re.compile(r"适用|适合|场景|\bsuitable\b|\bbest\s+for\b|\bgood\s+for\b|\bideal\s+for\b|\bwhen\b|\bworth\b", re.I)
 DETECT_QUESTION = re.compile(r"(?:怎么|如何|怎样|用什么|靠什么)(?:判断|检测|发现|识别|监测|确定|知道|衡量)|"
                              r"\bhow\s+(?:can|do|would|should)\s+(?:I|we|you|one)\s+(?:tell|detect|know|check|spot|measure|notice)\b|"
                              r"\bhow\s+to\s+(?:tell|detect|check|spot|measure)\b", re.I)
@@ -905,6 +911,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     defends = bool(DEFENCE_QUESTION.search(asked if asked is not None else question))
     how = bool(HOW_QUESTION.search(asked if asked is not None else question))
     detects = bool(DETECT_QUESTION.search(asked if asked is not None else question))
+    when = bool(WHEN_QUESTION.search(asked if asked is not None else question))
     speed = (why or compares or how) and bool(SPEED_QUESTION.search(asked if asked is not None else question))
     # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
     # fine-tuning), quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks (review 8)
@@ -959,6 +966,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         cause += CAUSE_BONUS if mechanism else 0.0
         cause += NAMED_MECHANISM_BONUS if mechanism and named_toks & toks else 0.0
         cause += CAUSE_BONUS if detects and DETECT_CUES.search(s) and plain_line else 0.0
+        cause += CAUSE_BONUS if when and WHEN_CUES.search(s) and not _stated_drawback(s) else 0.0
         cause += CAUSE_BONUS if speed and SPEED_CUES.search(s) and (not cue_words or holds_cue(cue_words, s, toks)) else 0.0
         cause += DEFINITION_BONUS if what_is and n == best_n and defines(s, subjects) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
@@ -1017,6 +1025,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if why:  # …and for a why, the sentences giving a reason first (「它为什么要加熵？」 after SAC read the
         # objective's formula before 「加熵是为了……」, review 26)
         order = sorted(order, key=lambda i: rel(i) - rel(i, cues=False) < CAUSE_BONUS)
+    if when:  # …and for when to use it, the line of uses first
+        order = sorted(order, key=lambda i: not (WHEN_CUES.search(pool[i][2]) and not _stated_drawback(pool[i][2])))
     if how:  # …and for how it is produced, the steps first (review 26: 「对抗样本是怎么生成的？」 led with
         # transferability, which holds 生成, before FGSM's x′ = x + ε·sign(∇x J))
         order = sorted(order, key=lambda i: not (MECHANISM_CUES.search(pool[i][2]) and not _stated_drawback(pool[i][2])
