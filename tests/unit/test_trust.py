@@ -809,8 +809,10 @@ def test_why_add_x_is_answered_by_the_benefit_sentence():
     assert "好处" in why, why
     # a why that asks no purpose gives the benefit line no bonus
     assert "好处" not in extractive_answer("SAC 的温度为什么会影响熵？", [(1, sac)], "zh", k=1, best_names=["SAC"])
-    from tutor.trust.check import PURPOSE_QUESTION
+    from tutor.trust.check import PURPOSE_CONTRAST, PURPOSE_QUESTION
     assert PURPOSE_QUESTION.search("Why does SAC add an entropy term?") and not PURPOSE_QUESTION.search("Why is SAC stable?")
+    # why one choice over another is no purpose question: 「距离为啥用欧氏不用余弦？」 took a 「优点：」 line
+    assert PURPOSE_CONTRAST.search("距离为啥用欧氏不用余弦？") and PURPOSE_CONTRAST.search("Why use L2 rather than cosine?")
 
 
 def test_a_follow_up_why_leads_with_the_reason_holding_the_learners_one_character_term():

@@ -554,6 +554,7 @@ CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避�
 # 5.3.1's 「好处包括更充分的探索……」 answers "Why does SAC add entropy?" (review 26, M4)
 PURPOSE_QUESTION = re.compile(r"为什么要?(?:加|引入|用|使用|采用|需要)|为何要?(?:加|引入|用|使用|采用)|为啥要?(?:加|引入|用)|"
                               r"\bwhy (?:\w+ ){0,3}?(?:add|adds|use|uses|introduce|include|bother)\b", re.I)
+PURPOSE_CONTRAST = re.compile(r"不用|而不是|而非|不选|\binstead\b|\brather\b|\bthan\b|\bover\b", re.I)
 BENEFIT_CUES = re.compile(r"好处|优点|有助于|益处|\bbenefits?\b|\bhelps?\b|\badvantages?\b|\bencourages?\b", re.I)
 # a Greek letter written out and as its symbol are one word: 「clip 的 epsilon 一般取多少？」 shares ε with
 # 「论文默认 ε = 0.2」 (review 28)
@@ -906,7 +907,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
 
     why = bool(WHY_QUESTION.search(asked if asked is not None else question))
     compares = why and bool(COMPARATIVE.search(asked if asked is not None else question))
-    purpose = why and bool(PURPOSE_QUESTION.search(asked if asked is not None else question))
+    # (「为啥用欧氏不用余弦？」 asks why one choice over another, not what the method is good for)
+    purpose = (why and bool(PURPOSE_QUESTION.search(asked if asked is not None else question))
+               and not PURPOSE_CONTRAST.search(asked if asked is not None else question))
     limits = bool(LIMIT_QUESTION.search(asked if asked is not None else question))
     defends = bool(DEFENCE_QUESTION.search(asked if asked is not None else question))
     how = bool(HOW_QUESTION.search(asked if asked is not None else question))
