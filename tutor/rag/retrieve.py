@@ -363,7 +363,8 @@ class Retriever:
         per_note: at most one hit (its best chunk) per note, so k hits name k notes.
         min_notes: also keep the best chunk of each of the min_notes best notes when the top k
         chunks name fewer notes (five chunks of one note must not hide the runner-up note);
-        then up to k + min_notes - 1 hits, in fused order."""
+        then up to k + min_notes - 1 hits, in fused order. A question that is only a note's name
+        (`bare_named`) has that note first."""
         idx = self.index
         n = max(self.candidates, k * 3)
         where = ranked_where(chapter)
