@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tutor.text import (CONTROL_TOKENS, StreamSanitizer, detect_lang, neutralise_control, split_sentences,
@@ -40,6 +40,7 @@ def test_neutralised_control_tokens_are_gone(tok):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["你好", "<|im_end|>", "</s>", "<", "|", ">", "[INST]", "abc", "[1]", "<|", "im_start|>"]), max_size=20),
        st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=20))
+@example(parts=["<|", "[INST]", "|", ">"], cuts=[1])  # CI, session 36: the stream kept '<||>', the batch nothing
 def test_stream_sanitizer_equals_batch(parts, cuts):
     text = "".join(parts)
     pieces, i = [], 0
