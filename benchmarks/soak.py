@@ -339,6 +339,9 @@ class Report:
         return "\n".join(lines)
 
 
+DRIVER_EXIT_S = 15.0  # how long the load driver's process may take to exit after returning
+
+
 def run_load(url: str, tutor, duration_s: float = 120.0, clients: int = 16, seed: int = 0,
              chat_every: int = 4) -> Report:
     """Run `clients` learners against the app at `url` for `duration_s` seconds, every
@@ -360,16 +363,24 @@ def run_load(url: str, tutor, duration_s: float = 120.0, clients: int = 16, seed
     probe = GenerationProbe(tutor.llm)
     rss_series = [rss_mib()[0]]
     t0 = time.monotonic()
+    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
     try:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            fut = pool.submit(drive, url, duration_s, clients, seed, first_option, chat_every)
-            while not fut.done():
-                time.sleep(0.5)
-                if time.monotonic() - t0 >= len(rss_series) * 5:
-                    rss_series.append(rss_mib()[0])  # every 5 s
-            samples = fut.result()
+        fut = pool.submit(drive, url, duration_s, clients, seed, first_option, chat_every)
+        while not fut.done():
+            time.sleep(0.5)
+            if time.monotonic() - t0 >= len(rss_series) * 5:
+                rss_series.append(rss_mib()[0])  # every 5 s
+        samples = fut.result()
     finally:
         probe.close()
+        # the driver has returned its samples; a client thread left in it must not keep the run
+        # waiting for its exit (CI, session 36: the pool's join hung past the 1200 s timeout)
+        workers = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for w in workers:
+            w.join(DRIVER_EXIT_S)
+            if w.is_alive():
+                w.kill()
     rep = Report(duration_s=time.monotonic() - t0, clients=clients, rss_start_mib=rss_series[0],
                  rss_mid_mib=rss_series[len(rss_series) // 2], rss_series_mib=rss_series)
     rep.rss_end_mib, rep.rss_peak_mib = rss_mib()
