@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from tutor.evaluate.evaluation import EvalItem, node_metrics
 from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, bare_named, fuse, is_question,
-                                outline_matches, prior_sections, ranked_where, with_coverage_prior, with_section_prior,
+                                outline_matches, prior_sections, ranked_where, with_bare_lift, with_coverage_prior, with_section_prior,
                                 without_shadowed)
 from tutor.text import detect_lang
 
@@ -69,10 +69,7 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
     fused = fuse(r, chunks, lang, question, weights, note_evidence)
     if coverage_prior and question:
         fused = with_coverage_prior(fused, chunks, query, stats, coverage_prior[lang])
-    bare = set(rankings.get("bare", ()))
-    if bare:  # as Retriever.search: the bare name's note lifted by the best score
-        top = max(fused.values(), default=0.0)
-        fused = {c: sc + top if chunks[c].node_id in bare else sc for c, sc in fused.items()}
+    fused = with_bare_lift(fused, chunks, set(rankings.get("bare", ())))  # as Retriever.search
     if section_prior and question:
         fused = with_section_prior(fused, chunks, set(rankings.get("sections", ())), section_prior[lang])
     out: list[str] = []

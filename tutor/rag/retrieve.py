@@ -275,6 +275,15 @@ def bare_named(query: str, index: Index, named_nodes: set[str]) -> set[str]:
     return {n for n in named_nodes if any(re.sub(r"[\W_]+", "", name.lower()) == content for name in index.names.get(n, ()))}
 
 
+def with_bare_lift(fused: dict[str, float], chunks: dict[str, Chunk], bare: set[str]) -> dict[str, float]:
+    """fused with the chunks of `bare` notes (`bare_named`) raised by the best score, so that
+    the bare name's note comes first; unchanged when bare is empty."""
+    if not bare:
+        return fused
+    top = max(fused.values(), default=0.0)
+    return {c: sc + top if chunks[c].node_id in bare else sc for c, sc in fused.items()}
+
+
 def contains_words(haystack: str, needle: str) -> bool:
     # the substring test first: it is necessary for a match, and compiling a pattern per name
     # (thousands of names per query, more than re's cache holds) was 97% of a search's time
@@ -385,9 +394,7 @@ class Retriever:
         fused = fuse(rankings, idx.chunks, lang, question, self.weights, self.note_evidence)
         fused = with_coverage_prior(fused, idx.chunks, query, self.term_stats(), self.coverage_prior[lang] if question else 0.0)
         bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if question else set()
-        if bare:  # the bare name's note first: lifted by the best score
-            top = max(fused.values(), default=0.0)
-            fused = {c: sc + top if idx.chunks[c].node_id in bare else sc for c, sc in fused.items()}
+        fused = with_bare_lift(fused, idx.chunks, bare)
         if question:
             fused = with_section_prior(fused, idx.chunks, prior_sections(query, idx, named), SECTION_PRIOR[lang])
         best = sorted(fused, key=lambda c: (-fused[c], c))
