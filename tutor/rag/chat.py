@@ -182,6 +182,11 @@ UNKNOWN_NAMES = {  # names in the question that no note contains (TermStats.unkn
     "zh": "（笔记里没有出现 {names}；下面的句子只与问题里的其他词有关。）",
     "en": "(The notes never mention {names}; the sentences below share only the question's other words.)",
 }
+PASSING_SIDE = {  # a compared thing with no note of its own, written only inside another note (review 28: BLIP)
+    "zh": "（笔记里没有专门讲 {name} 的主题，只在 [{n}] 里顺带提到；笔记没有写它和前者的对比，下面是两边各自的原句。）",
+    "en": "(The notes have no topic on {name}; [{n}] mentions it only in passing, and the notes write no comparison "
+          "of the two: below is what they say of each.)",
+}
 UNKNOWN_NAMES_ALONE = {  # see Chat._not_covered
     "zh": "（笔记里没有出现 {names}。）",
     "en": "(The notes never mention {names}.)",
@@ -784,7 +789,8 @@ class Chat:
             # each side's best sentences from its own note (two each), in the question's order
             lines = [extractive_answer(question, self._quotable([by_id[i]], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
                                        header=header, asked=asked, topic_names=names, exclude=exclude).split("\n")[1:] for i in sides]
-            return "\n".join([header[lang], *lines[0], *lines[1]])
+            notice = [PASSING_SIDE[lang].format(name=x, n=by_id[i].n) for x, i in self._passing_sides(asked or question, sides)]
+            return "\n".join([header[lang], *notice[:1], *lines[0], *lines[1]])
         best = min(sources, key=lambda x: x.n).id if sources else ""
         kin = [x.n for x in sources if best and x.id.startswith(best + ".")]  # the best note's cited subtopics
         # the cited overview of the best note's section, when the question names it (「为什么 Transformer 需要
@@ -893,6 +899,15 @@ class Chat:
             # compared within that note, which goes first
             return found[:1]
         return []
+
+    def _passing_sides(self, asked: str, side_notes: list[str]) -> list[tuple[str, str]]:
+        """(side as written, its note id) for each compared side (`compare.parts`; not a pronoun)
+        that names no outline topic: its note is one that only mentions it ("How does it compare with
+        BLIP?" after CLIP: BLIP-2 in MiniGPT-4's 6.2.2; review 28 got a MiniGPT-4 line and no word that
+        the notes compare nothing)."""
+        sides = compare.parts(asked) or ()
+        return [(x, i) for x, i in zip(sides, side_notes)
+                if not compare.REFERS_BACK.match(x) and not outline_matches(x, self.retriever.index)]
 
     def _naming_hit(self, side: str, hits: list[Hit]) -> Hit:
         """The first of `hits` (per note) whose note writes `side` out whole, or hits[0] when none

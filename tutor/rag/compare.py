@@ -19,6 +19,10 @@ from tutor.text import detect_lang, name_words
 # (「那它和 ALiBi 比呢？」: 比 then 呢 / 怎么样 / 如何, review 22; not 比例, 比值)
 _ZH_CUE = re.compile(r"(?:的)?(?:区别|不同|差别|差异|异同|对比|比较|哪个|谁更|谁好|各有|优劣|怎么选|比起来|相比|"
                      r"比(?=\s*(?:呢|怎么样|如何|又如何|又怎样|怎样)))")
+# 「Hyperband 为什么比随机搜索省预算？」: why the first beats the second (review 28 quoted random search
+# alone); the first side must be named, not a pronoun (「它为什么能比 DDPM 快」 stays a follow-up on its topic)
+_ZH_WHY_THAN = re.compile(r"^(?P<a>.+?)(?:为什么|为啥|凭什么|怎么)(?:会|能|要|就)?比(?:起)?\s*(?P<b>.+?)\s*(?:更|还|要)?"
+                          r"(?:省|快|慢|好|强|弱|高|低|稳|准|少|多|便宜|贵|适合|常用|流行|有效)")
 # 「A 和 B 各切的是什么」「A 和 B 分别怎么做」: each side asked in turn (`each`)
 _ZH_EACH = re.compile(r"(?<=\S)(?:各自|分别|各)(?!种|个|类|位|项|方面|地)")
 _ZH_JOIN = re.compile(r"(?:和|与|跟|同|相比于|相比|对比|比起|还是|vs\.?|VS\.?|versus)")
@@ -63,7 +67,12 @@ def parts(question: str) -> tuple[str, str] | None:
     if detect_lang(q) == "zh":
         cue = _ZH_CUE.search(q)
         if not cue:
-            return None
+            why = _ZH_WHY_THAN.search(q)
+            if not why:
+                return None
+            a = re.sub(r"^(?:那|那么|请问|所以)", "", _clean(why.group("a")))
+            b = _clean(why.group("b"))
+            return (a, b) if a and b and not REFERS_BACK.match(a) and not REFERS_BACK.match(b) else None
         head = _ZH_TAIL.sub("", q[:cue.start()])
         m = _ZH_JOIN.search(head)
         if not m:

@@ -219,7 +219,23 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
                 # does it decide which configuration to try next?" after Bayesian optimization
                 # leaned grid search, the referent's second note, alike and quoted it)
                 near = {n for n in near if any(_within(n, m) for m in named_prev)}
-            return lean(hits, near), query
+            leaned = lean(hits, near)
+            # …and a topic of the referent's own section that the follow-up names comes first: "Can it
+            # do zero-shot classification? How?" after "What is CLIP?" was answered from the CLIP
+            # overview, which the joined query (CLIP twice) ranks first, not from 6.1.3 (review 28)
+            section = ".".join(prev_hits[0].chunk.node_id.split(".")[:2]) if prev_hits else ""
+            mine = found_names(question, index)
+            own = {n for n in mine if n not in named_prev and section and _within(n, section)}
+            # …or, of the notes the referent's name stands for, the one whose own names hold what the
+            # follow-up names: 「它在 Stable Diffusion 里怎么用？」 after 「LoRA 是什么？」 (3.4.2 and 4.4.4 are
+            # both LoRA) is 4.4.4's, "Stable Diffusion LoRA"; it was answered from 3.4.2 again
+            said = [p for ps in mine.values() for p in ps]
+            pick = {n for n in named_prev if any(p in m.lower() for m in index.names.get(n, ()) for p in said)}
+            if not own and pick and len(pick) < len(named_prev):
+                own = pick
+            if own and any(h.chunk.node_id in own for h in leaned):
+                leaned = sorted(leaned, key=lambda h: h.chunk.node_id not in own)  # (stable)
+            return leaned, query
         # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
         # would rank its overview or a neighbour above the note that answered it
         topic = {}
