@@ -452,3 +452,21 @@ def test_review28_flash_attention_clip_objective_epsilon_tpe_and_when_to_use(rea
     assert "l(x)/g(x)" in tpe.answer.splitlines()[1], tpe.answer
     zero = real_tutor.ask("ZeRO-3 适合什么时候用？", mode="quotes_first")
     assert zero.answer.splitlines()[1].startswith("- 适用"), zero.answer
+
+
+def test_review28_follow_ups_name_a_subtopic_or_a_name_with_no_note_and_why_a_beats_b(real_tutor):
+    """Review 28 (tree 620c4b1): "Can it do zero-shot classification? How?" after CLIP quoted the CLIP
+    overview, not 6.1.3; "How does it compare with BLIP?" quoted a MiniGPT-4 line with no word that the
+    notes have no BLIP topic; 「Hyperband 为什么比随机搜索省预算？」 quoted random search alone. Also
+    「它在 Stable Diffusion 里怎么用？」 after 「LoRA 是什么？」 (3.4.2 and 4.4.4 are both LoRA) and "the limits
+    of the usual defences" after prompt injection (review 27) quoted the referent's note again."""
+    zs = _conversation(real_tutor, "What is CLIP?", "Can it do zero-shot classification? How?")
+    assert zs.sources[0].id == "6.1.3" and "text prompt" in zs.answer, zs.answer
+    blip = _conversation(real_tutor, "What is CLIP?", "How does it compare with BLIP?")
+    assert "no topic on BLIP" in blip.answer.splitlines()[1] and "BLIP" in blip.answer.split("\n", 2)[2], blip.answer
+    hb = real_tutor.ask("Hyperband 为什么比随机搜索省预算？", mode="quotes_first")
+    assert hb.sources[0].id == "11.1.4" and "连续减半" in hb.answer.splitlines()[1], hb.answer
+    sd = _conversation(real_tutor, "LoRA 是什么？", "它在 Stable Diffusion 里怎么用？")
+    assert sd.sources[0].id == "4.4.4" and "Stable Diffusion" in sd.answer, sd.answer
+    df = _conversation(real_tutor, "What is prompt injection?", "What are the limits of the usual defences?")
+    assert df.sources[0].id == "13.4.4" and "adaptive attacks" in df.answer, df.answer
