@@ -280,6 +280,13 @@ def result_markdown(r: dict) -> str:
     return "  \n".join(lines)
 
 
+def _shown_verdicts(shown: list[dict]) -> str:
+    """The verdicts of the answers given after a hint showed the answer, e.g. " (不正确 Wrong 1)", so
+    the count line agrees with their rows ("不正确 Wrong (看过答案)"; review 28 read "Wrong 0" beside one)."""
+    n = {v: sum(1 for r in shown if r["verdict"] == v) for v in VERDICT}
+    return " (" + ", ".join(f"{VERDICT[v][1]} {n[v]}" for v in VERDICT if n[v]) + ")" if any(n.values()) else ""
+
+
 def summary(st: dict) -> str:
     """Round summary: counts by verdict, mean score, one row per item answered or skipped (in
     the round's order; a skipped one is not scored and not scheduled), notes to review."""
@@ -304,7 +311,7 @@ def summary(st: dict) -> str:
              label("common.next_review"))
     rows = [f"### {w('quiz.summary.title', n=len(rs))}",
             " · ".join(f"{VERDICT[v][1]} **{counts[v]}**" for v in ("correct", "partial", "wrong"))
-            + (f" · {label('quiz.summary.answer_shown')} **{len(shown)}**" if shown else "")
+            + (f" · {label('quiz.summary.answer_shown')} **{len(shown)}**" + _shown_verdicts(shown) if shown else "")
             + (f" · {label('quiz.summary.self_rated')} **{counts['self']}**" if counts["self"] else "")
             + (f" · {label('quiz.summary.contested')} **{counts['contested']}**" if counts["contested"] else "")
             + (f" · {label('quiz.summary.to_rate')} **{counts['check']}**" if counts["check"] else "")

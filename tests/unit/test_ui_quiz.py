@@ -184,6 +184,17 @@ def test_summary_mean_counts_only_the_scores_it_shows():
     assert "平均得分" not in summary({"results": [row("correct", 1.0, ["self_rated"])], "user": "ann"})
 
 
+
+def test_the_count_line_gives_the_verdicts_of_answers_shown_by_a_hint():
+    """Review 28: the count line read 「不正确 Wrong 0 · 看过答案 answer shown 1」 beside a row
+    「不正确 Wrong (看过答案)」: the answer-shown count now says what those verdicts were."""
+    from ui.quiz import summary
+
+    rs = [{"verdict": "wrong", "score": 0.1, "flags": ["answer_shown"], "note_id": "3.4.2", "note_title": "LoRA",
+           "type": "short", "rating": "again", "due": "2026-12-01T09:00"}]
+    out = summary({"results": rs, "user": "ann"})
+    assert "看过答案 answer shown **1** (不正确 Wrong 1)" in out and "| 不正确 Wrong (看过答案 answer shown) |" in out, out
+
 @pytest.mark.parametrize("verdict,rating", [("wrong", "good"), ("partial", "easy"), ("wrong", "again"), ("check", "good")])
 def test_the_reference_answer_stays_after_a_contest_or_self_rating(tutor, monkeypatch, verdict, rating):
     """Review: after 「我认为我答对了 I think I was right」 and a Good rating the reference answer
