@@ -77,6 +77,14 @@ def test_new_mode_is_outline_order_and_type_filter(quiz):
         quiz.next_items("u", type="essay")
 
 
+def test_new_items_tour_the_notes_before_a_second_item_of_any(quiz):
+    """Review 28: a first "All" round asked only 1.1.1 and 1.1.2 (every item of a note in turn). Now one
+    item of each note first, in outline order, then second items: the same items, spaced."""
+    every = quiz.next_items("u", scope="3.4", mode="new", n=500)
+    notes = list(dict.fromkeys(i.note_id for i in every))
+    assert len(notes) >= 3 and [i.note_id for i in every[:len(notes)]] == notes
+    assert sorted(i.id for i in every) == sorted(i.id for i in quiz.bank.select("3.4", None))
+
 def test_grading_each_type_and_bad_input(quiz):
     items = {i.type: i for i in quiz.next_items("u", scope="3.4.2", mode="new", n=10)}
     r = quiz.grade("u", items["choice"].id, _right(items["choice"]), latency_ms=3000)

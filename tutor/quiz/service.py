@@ -221,7 +221,7 @@ class Quiz:
         """Up to n items for `user` in `scope` (outline id or None):
         due — FSRS cards due now, most overdue first; weak — items of the reviewed notes with
         the lowest mastery (below MASTERED), least retrievable first; new — never-answered items
-        in outline order; mixed — due first, then weak and new alternating.
+        in outline order, one per note before a second of any; mixed — due first, then weak and new alternating.
         type: choice | short | card | None (all). Raises Quiz.BadMode."""
         if mode not in MODES:
             raise BadMode(w("error.unknown_mode", mode=mode, choices=", ".join(MODES)))
@@ -231,7 +231,16 @@ class Quiz:
         pool = {i.id: i for i in self.bank.select(scope, [type] if type else None)}
         cards = self.store.cards(user)
         due = [self.bank.get(c.item_id) for c in self.store.due(user, now) if c.item_id in pool]
-        new = [i for i in pool.values() if i.id not in cards]
+        # one item of each note before a second of any (outline order within each pass): a round of
+        # new items tours a section's topics instead of asking one note three times (review 28: a
+        # first "All" round was all 1.1.1-1.1.2); a note's other items come in later rounds, spaced
+        pending = [i for i in pool.values() if i.id not in cards]
+        nth: dict[str, int] = {}  # item id → how many of its note's pending items come before it
+        per_note: dict[str, int] = {}
+        for i in pending:
+            nth[i.id] = per_note.get(i.note_id, 0)
+            per_note[i.note_id] = nth[i.id] + 1
+        new = sorted(pending, key=lambda i: (nth[i.id], i.order))
         weak: list[Item] = []
         if mode in ("weak", "mixed"):
             table = mastery_table(self.store, user, self.bank, self.schedule, now)
