@@ -225,13 +225,17 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
             # overview, which the joined query (CLIP twice) ranks first, not from 6.1.3 (review 28)
             section = ".".join(prev_hits[0].chunk.node_id.split(".")[:2]) if prev_hits else ""
             mine = found_names(question, index)
-            own = {n for n in mine if n not in named_prev and section and _within(n, section)}
+            # (a topic, not the section itself: 「说回推荐系统，为什么会出现这个问题？」 names 14.3 and asks about
+            # cold start; and not the other side of a comparison: "How is that different from ControlNet?")
+            first = prev_hits[0].chunk.node_id if prev_hits else ""
+            own = {n for n in mine if n not in named_prev and section and _within(n, section)
+                   and n.count(".") == 2 and n != first} if not compare.parts(question) else set()
             # …or, of the notes the referent's name stands for, the one whose own names hold what the
             # follow-up names: 「它在 Stable Diffusion 里怎么用？」 after 「LoRA 是什么？」 (3.4.2 and 4.4.4 are
             # both LoRA) is 4.4.4's, "Stable Diffusion LoRA"; it was answered from 3.4.2 again
             said = [p for ps in mine.values() for p in ps]
             pick = {n for n in named_prev if any(p in m.lower() for m in index.names.get(n, ()) for p in said)}
-            if not own and pick and len(pick) < len(named_prev):
+            if not own and pick and len(pick) < len(named_prev) and not compare.parts(question):
                 own = pick
             if own and any(h.chunk.node_id in own for h in leaned):
                 leaned = sorted(leaned, key=lambda h: h.chunk.node_id not in own)  # (stable)
