@@ -470,3 +470,15 @@ def test_review28_follow_ups_name_a_subtopic_or_a_name_with_no_note_and_why_a_be
     assert sd.sources[0].id == "4.4.4" and "Stable Diffusion" in sd.answer, sd.answer
     df = _conversation(real_tutor, "What is prompt injection?", "What are the limits of the usual defences?")
     assert df.sources[0].id == "13.4.4" and "adaptive attacks" in df.answer, df.answer
+
+
+def test_review28_a_question_no_note_comes_near_is_told_the_notes_are_about_ai_only(real_tutor):
+    """Review 28: every refusal, a cooking question's too, advised rephrasing and named the same four
+    chapters. A question no note comes near now hears the notes are about AI/ML only; an AI question
+    the notes do not cover keeps the advice, with the chapters of its nearest notes first."""
+    cook = real_tutor.ask("红烧肉怎么做才好吃？", mode="quotes_first")
+    assert not cook.covered and "只讲人工智能与机器学习" in cook.answer and "换个说法" not in cook.answer, cook.answer
+    trip = real_tutor.ask("Any tips for a 3-day trip to Kyoto?", mode="quotes_first")
+    assert not trip.covered and "AI and machine learning only" in trip.answer, trip.answer
+    vdb = real_tutor.ask("向量数据库是什么？", mode="quotes_first")
+    assert not vdb.covered and "换个说法" in vdb.answer and "MLOps" in vdb.answer.split("例如：")[1].split("、")[0], vdb.answer

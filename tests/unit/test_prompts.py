@@ -24,6 +24,6 @@ def test_unknown_template_names_the_setting():
         P.render("nope", "zh")
 
 
-@pytest.mark.parametrize("name", ["system", "answer", "rewrite", "strict", "not_covered"])
+@pytest.mark.parametrize("name", ["system", "answer", "rewrite", "strict", "not_covered", "not_covered_offtopic"])
 def test_every_prompt_exists_in_both_languages(name):
     assert P.path(name, "zh").is_file() and P.path(name, "en").is_file()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Iterator
 
@@ -196,6 +197,9 @@ MENTIONED_IN = {  # see Chat._not_covered: a name the question writes that some 
     "en": "(No note is about {name}, but these notes mention it: {notes}.)",
 }
 MENTIONED_MAX_NOTES = 4
+# a question whose best hit is this little relevant is about nothing the notes touch (cooking: 0.00–0.01;
+# an AI question the notes do not cover, such as AdamW or Gemini 2.5 Pro: 0.66–0.97; session 37)
+OFF_TOPIC_RELEVANCE = 0.1
 
 
 def group_sources(hits: list[Hit], chunks: dict | None = None, lang: str = "zh") -> list[Source]:
@@ -387,7 +391,7 @@ class Chat:
         timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": 0.0,
                    "prompt_tokens": 0, "completion_tokens": 0, "tokens_per_s": 0.0}
         if not covered:
-            text = self._not_covered(lang, q)
+            text = self._not_covered(lang, q, hits)
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield "done", Answer(q, text, [], self.llm.name, lang, timings, ["not_covered"], covered=False,
@@ -966,13 +970,19 @@ class Chat:
                 return value  # type: ignore[return-value]
         raise RuntimeError("answer stream ended without a result")
 
-    def _not_covered(self, lang: str, question: str = "") -> str:
-        """The not-covered reply: the template with four chapters to try; then the names the question
+    def _not_covered(self, lang: str, question: str = "", hits: list[Hit] | None = None) -> str:
+        """The not-covered reply: the template with four chapters to try — for a question no note comes
+        near (best relevance under OFF_TOPIC_RELEVANCE: cooking, travel) the one saying the notes are about
+        AI/ML only, with no advice to rephrase; else the chapters of the nearest hits first (review 28:
+        every refusal said "try rephrasing" and named the same four chapters); then the names the question
         writes that no chunk holds (`TermStats.unknown_names`, "Scout"); then, for each name it writes
         (`text.name_words`) that no note is about but some mention, up to MENTIONED_MAX_NOTES of those
         notes, most mentions first (review 24: "What is AdamW …?" was refused with no word that six
         notes mention it, and every refusal suggested the same four chapters)."""
-        reply = self._chapters_reply(lang)
+        # (no hits at all: a follow-up to nothing covered, "the latter" of nothing: not said to be off-topic)
+        off_topic = bool(hits) and max(h.relevance for h in hits) < OFF_TOPIC_RELEVANCE
+        near = [] if off_topic else [h.chunk.node_id.split(".")[0] for h in hits or ()]
+        reply = self._chapters_reply(lang, near, "not_covered_offtopic" if off_topic else "not_covered", question)
         index = self.retriever.index
         stats = self.retriever.term_stats()
         # (and a what-is subject no note writes, or a model version: 「向量数据库是什么？」, review 26)
@@ -998,15 +1008,19 @@ class Chat:
         c = index.chunks[index.by_node[node_id][0]]
         return c.title if lang == "zh" else c.title_en or c.title
 
-    def _chapters_reply(self, lang: str) -> str:
+    def _chapters_reply(self, lang: str, near: list[str] = (), prompt: str = "not_covered", question: str = "") -> str:
+        """The `prompt` template with four chapter titles in the question's language: the chapters of
+        `near` (the nearest hits') first, then chapters spread over the outline (every fourth, from an
+        offset the question picks, so two refusals seldom suggest the same four)."""
         outline = self.retriever.index.chunks
         chapters = sorted({c.node_id for c in outline.values() if c.kind == "outline" and "." not in c.node_id}, key=int)
-        # four chapters spread over the outline (1, 5, 9, 13 of 16), not only its beginning,
-        # in the question's language
-        picks = chapters[:: max(1, len(chapters) // 4)][:4]
+        step = max(1, len(chapters) // 4)
+        start = zlib.crc32(question.encode("utf-8")) % step if question else 0
+        spread = [c for k in range(step) for c in chapters[(start + k) % step::step]]
+        picks = list(dict.fromkeys([c for c in near if c in chapters] + spread))[:4]
         by_id = {c.node_id: c for c in outline.values() if c.kind == "outline" and c.node_id in picks}
         titles = [by_id[i].title if lang == "zh" else (by_id[i].title_en or by_id[i].title) for i in picks if i in by_id]
-        return self.prompts.render("not_covered", lang, suggestions="、".join(titles) if lang == "zh" else ", ".join(titles))
+        return self.prompts.render(prompt, lang, suggestions="、".join(titles) if lang == "zh" else ", ".join(titles))
 
 
 def _outline_order(node_id: str) -> tuple[int, ...]:
