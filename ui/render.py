@@ -219,25 +219,31 @@ def sources_panel(sources, key_points=(), answer: str | None = None) -> str:
     the notes' key points (Answer.key_points dicts: n, id, text) under their source. The Chat
     tab turns a click on a card into 'open in Browse'. answer: the finished answer; a source it
     never cites ([n]) is tagged "related, not cited" (review 25: the top three notes are always
-    listed, so a card could look like the answer's source when nothing came from it)."""
+    listed, so a card could look like the answer's source when nothing came from it); those cards
+    come after the cited ones, folded in a "related, not cited (k)" details element."""
     cited = {int(m) for m in re.findall(r"\[(\d+)\]", answer)} if answer is not None else None
     if not sources:
         return f'<p class="src-empty">{w("chat.no_sources")}</p>'
     kp: dict[int, list[str]] = {}
     for k in key_points or []:
         kp.setdefault(k["n"], []).append(k["text"])
-    cards = []
+    cards, related = [], []
     for i, s in enumerate(sources):
         title = html.escape(s.title) + (f" <small>({html.escape(s.title_en)})</small>" if s.title_en else "")
         points = "".join(f"<li>{html.escape(math_to_unicode(p))}</li>" for p in kp.get(s.n, []))
-        cards.append(
+        uncited = bool(cited) and s.n not in cited
+        (related if uncited else cards).append(
             f'<div class="src-card" data-src="{s.n}"><a data-id="{html.escape(s.id)}" title="{w("chat.open_in_browse")}">'
             f"[{s.n}] {html.escape(s.id)} {title} ↗</a>"
-            + (f' <small class="src-related">{label("chat.source_related")}</small>' if cited and s.n not in cited else "")
+            + (f' <small class="src-related">{label("chat.source_related")}</small>' if uncited else "")
             + f'<p class="snippet">{html.escape(snippet(s))}</p>'
             + (f'<details class="kp"{" open" if i == 0 else ""}><summary>{label("chat.key_points")}</summary><ul>{points}</ul></details>' if points else "")
             + "</div>")
-    return "".join(cards)
+    # the notes the answer took nothing from, after the cited ones and folded: review 28 read PPO's
+    # OpenMMLab and SageMaker cards as noise, and on a phone they pushed the sources far down
+    more = (f'<details class="src-more"><summary>{label("chat.source_related")} ({len(related)})</summary>{"".join(related)}</details>'
+            if related else "")
+    return "".join(cards) + more
 
 
 def _text(content) -> str:

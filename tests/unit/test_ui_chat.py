@@ -162,8 +162,10 @@ def test_a_source_the_answer_never_cites_is_tagged_related():
     a = answer("- LoRA 冻结 W0 [1]")
     a.sources.append(dataclasses.replace(a.sources[0], n=2, id="4.4.4"))
     panel = sources_panel(a.sources, a.key_points, a.answer)
-    first, second = panel.split('data-src="2"')
-    assert "not cited" not in first and "相关，未引用 related, not cited" in second
+    first, second = panel.split('<details class="src-more">')
+    assert 'data-src="1"' in first and "not cited" not in first  # the cited card first, untagged
+    # review 28: the uncited one after it, folded, tagged
+    assert second.startswith("<summary>相关，未引用 related, not cited (1)</summary>") and 'data-src="2"' in second
     assert "not cited" not in sources_panel(a.sources, a.key_points)  # while the answer is still coming
     assert "not cited" not in sources_panel(a.sources, a.key_points, "没有引用编号的回答")  # nothing cited: no tags
 
