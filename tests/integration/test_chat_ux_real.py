@@ -482,3 +482,19 @@ def test_review28_a_question_no_note_comes_near_is_told_the_notes_are_about_ai_o
     assert not trip.covered and "AI and machine learning only" in trip.answer, trip.answer
     vdb = real_tutor.ask("向量数据库是什么？", mode="quotes_first")
     assert not vdb.covered and "换个说法" in vdb.answer and "MLOps" in vdb.answer.split("例如：")[1].split("、")[0], vdb.answer
+
+
+def test_review29_lead_in_comparison_why_follow_ups_and_drawbacks_after_why_a_beats_b(real_tutor):
+    """Review 29 (a fresh learner): 「回到刚才的话题，和剪枝比呢？」 was told no note is about 「回到刚才的话题」;
+    「它为什么要用软标签和温度？」 missed 「温度 T > 1 使分布更平滑」; "Why does it overestimate Q-values?"
+    after DQN repeated that it does (Double DQN's note says why); 「那缺点呢？」 after 「DDIM 为什么能比 DDPM
+    少走很多步？」 added DDPM's 「采样太慢」 as if DDIM's."""
+    kd = _conversation(real_tutor, "什么是知识蒸馏？", "回到刚才的话题，和剪枝比呢？")
+    assert "回到刚才的话题" not in kd.answer and "蒸馏" in kd.answer and "剪枝" in kd.answer, kd.answer
+    assert {"7.3.1"} <= {s.id for s in kd.sources} and any(s.id.startswith("7.2") for s in kd.sources), kd.answer
+    temp = _conversation(real_tutor, "什么是知识蒸馏？", "它为什么要用软标签和温度？")
+    assert "更平滑" in temp.answer.splitlines()[1], temp.answer
+    dqn = _conversation(real_tutor, "What is DQN?", "Why does it overestimate Q-values?")
+    assert "same noisy estimates" in dqn.answer, dqn.answer
+    ddim = _conversation(real_tutor, "DDIM 是什么？", "DDIM 为什么能比 DDPM 少走很多步？", "那缺点呢？")
+    assert "一阶" in ddim.answer and "采样太慢" not in ddim.answer, ddim.answer

@@ -26,6 +26,8 @@ from tutor.rag.compare import REFERS_BACK, each, parts
     # review 28: 「A 为什么比 B 省/快/好」 compares A with B; with a pronoun for A it stays a follow-up
     ("Hyperband 为什么比随机搜索省预算？", ("Hyperband", "随机搜索")), ("DDIM 为什么比 DDPM 快？", ("DDIM", "DDPM")),
     ("它为什么能比 DDPM 快那么多？", None), ("LoRA 为什么省显存？", None),
+    # review 29: a lead-in that points back is no side
+    ("回到刚才的话题，和剪枝比呢？", ("", "剪枝")), ("刚才说的蒸馏，和剪枝比呢？", ("蒸馏", "剪枝")),
     # no comparison
     ("LoRA 在 Stable Diffusion 里怎么用？", None), ("ZeRO 的三个阶段分别切分了什么？", None),
     ("debugging a pytorch training script in VS Code with breakpoints", None),

@@ -830,6 +830,8 @@ class Chat:
         if asked is None or asked == question or not LIMIT_QUESTION.search(asked) or compare.parts(asked):
             return []
         before = question.rsplit("\n", 1)[0]  # the question the follow-up refers to
+        if compare.why_than(before):  # 「DDIM 为什么比 DDPM 快？」 → 「那缺点呢？」: DDIM's (review 29)
+            return []
         sides = self._compared(before, before)
         return sides if len(sides) == 2 else []
 

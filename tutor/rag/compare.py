@@ -23,6 +23,9 @@ _ZH_CUE = re.compile(r"(?:的)?(?:区别|不同|差别|差异|异同|对比|比�
 # alone); the first side must be named, not a pronoun (「它为什么能比 DDPM 快」 stays a follow-up on its topic)
 _ZH_WHY_THAN = re.compile(r"^(?P<a>.+?)(?:为什么|为啥|凭什么|怎么)(?:会|能|要|就)?比(?:起)?\s*(?P<b>.+?)\s*(?:更|还|要)?"
                           r"(?:省|快|慢|好|强|弱|高|低|稳|准|少|多|便宜|贵|适合|常用|流行|有效)")
+# words that open a turn by pointing back at the conversation, naming nothing (review 29)
+_ZH_LEAD_IN = re.compile(r"^(?:(?:回到|说回|回|接着|继续|还是)(?:刚才|之前|前面|上面)?(?:的|说的|聊的|讲的)?(?:话题|正题|问题|那个)?|"
+                         r"话说回来|言归正传|好的|好吧|嗯|ok|OK)?[，,、\s]*(?:(?:刚才|之前|前面|上面)(?:说|聊|讲|提)的)?")
 # 「A 和 B 各切的是什么」「A 和 B 分别怎么做」: each side asked in turn (`each`)
 _ZH_EACH = re.compile(r"(?<=\S)(?:各自|分别|各)(?!种|个|类|位|项|方面|地)")
 _ZH_JOIN = re.compile(r"(?:和|与|跟|同|相比于|相比|对比|比起|还是|vs\.?|VS\.?|versus)")
@@ -77,7 +80,9 @@ def parts(question: str) -> tuple[str, str] | None:
         m = _ZH_JOIN.search(head)
         if not m:
             return None
-        a, b = _clean(head[:m.start()]), _clean(_ZH_TAIL.sub("", head[m.end():]))
+        # (a lead-in that only points back is no side: 「回到刚才的话题，和剪枝比呢？」 compares the last topic, "",
+        # not 「回到刚才的话题」, which review 29 was told no note is about; 「刚才说的蒸馏」 is 蒸馏)
+        a, b = _clean(_ZH_LEAD_IN.sub("", head[:m.start()].strip())), _clean(_ZH_TAIL.sub("", head[m.end():]))
         a = re.sub(r"^(?:那|那么|请问|所以)", "", a)
         return (a, b) if b and not REFERS_BACK.match(b) else None
     for rx in _EN:
@@ -101,6 +106,18 @@ def parts(question: str) -> tuple[str, str] | None:
             b = re.sub(r"\s+(?:in|for|when|at)\s+.*$", "", b, flags=re.I) or b  # "…than X in practice"
             return (a, b) if b and not REFERS_BACK.match(b) else None
     return None
+
+
+def without_lead_in(question: str) -> str:
+    """question less a Chinese lead-in that only points back (「回到刚才的话题，」「刚才说的」)."""
+    return _ZH_LEAD_IN.sub("", question.strip())
+
+
+def why_than(question: str) -> bool:
+    """True for 「A 为什么比 B 省/快/好」: a question about A's edge over B, whose follow-up 「那缺点呢？」
+    asks about A alone (review 29: DDIM's drawbacks came with DDPM's)."""
+    q = question.strip()
+    return detect_lang(q) == "zh" and not _ZH_CUE.search(q) and bool(_ZH_WHY_THAN.search(q))
 
 
 def each(question: str) -> tuple[str, str] | None:

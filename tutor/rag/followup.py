@@ -233,7 +233,10 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
             # …or, of the notes the referent's name stands for, the one whose own names hold what the
             # follow-up names: 「它在 Stable Diffusion 里怎么用？」 after 「LoRA 是什么？」 (3.4.2 and 4.4.4 are
             # both LoRA) is 4.4.4's, "Stable Diffusion LoRA"; it was answered from 3.4.2 again
-            said = [p for ps in mine.values() for p in ps]
+            # (a name the referent wrote too tells nothing apart: 「说回推荐系统，为什么会出现这个问题？」 after
+            # 「推荐系统的冷启动问题是什么？」 is about cold start, not 14.3)
+            before = {p for ps in named_prev.values() for p in ps}
+            said = [p for ps in mine.values() for p in ps if p not in before]
             pick = {n for n in named_prev if any(p in m.lower() for m in index.names.get(n, ()) for p in said)}
             if not own and pick and len(pick) < len(named_prev) and not compare.parts(question):
                 own = pick
@@ -512,7 +515,8 @@ def _compares_with_last(q: str, index) -> bool:
     whose other side the notes' words name (「跟室友闹矛盾了 咋处理比较好」 compares nothing of theirs).
     On the seen sets: 7 more conversation turns, 0 standalone questions (session 34)."""
     sides = compare.parts(q)
-    if not sides or not compare.REFERS_BACK.match(sides[0]) or not (sides[0] or _WITH_FIRST.match(q)):
+    # (「回到刚才的话题，和剪枝比呢？」: after the lead-in, review 29)
+    if not sides or not compare.REFERS_BACK.match(sides[0]) or not (sides[0] or _WITH_FIRST.match(compare.without_lead_in(q))):
         return False
     if (len(q) >= LONG_CHARS) if detect_lang(q) == "zh" else (len(q.split()) > LONG_WORDS):
         return False

@@ -548,14 +548,19 @@ WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b"
 # quoted the T² line's 因为 over 「为了放大它，对 logits 除以温度 T」)
 CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|既然|解释|原因|之所以|根源|缓解|"
                         r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
-                        r"\bexplain\w*|\bdue to\b|\bthe reason\b|\balleviat\w*|"
+                        r"\bexplain\w*|\bdue to\b|\bthe reason\b|\balleviat\w*|\bcaused\s+by\b|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
 # "why add / use X" asks for X's purpose, which the notes state as a benefit with no causal word:
 # 5.3.1's 「好处包括更充分的探索……」 answers "Why does SAC add entropy?" (review 26, M4)
+# a cause stated as such (not 「如果」 / "when", which CAUSE_CUES also count)
+STATED_CAUSE = re.compile(r"因为|由于|导致|之所以|原因|根源|源于|\bbecause\b|\bcaused\s+by\b|\bdue\s+to\b|\bthe\s+reason\b|"
+                          r"\bleads?\s+to\b|\bstems?\s+from\b", re.I)
 PURPOSE_QUESTION = re.compile(r"为什么要?(?:加|引入|用|使用|采用|需要)|为何要?(?:加|引入|用|使用|采用)|为啥要?(?:加|引入|用)|"
                               r"\bwhy (?:\w+ ){0,3}?(?:add|adds|use|uses|introduce|include|bother)\b", re.I)
 PURPOSE_CONTRAST = re.compile(r"不用|而不是|而非|不选|\binstead\b|\brather\b|\bthan\b|\bover\b", re.I)
-BENEFIT_CUES = re.compile(r"好处|优点|有助于|益处|\bbenefits?\b|\bhelps?\b|\badvantages?\b|\bencourages?\b", re.I)
+# (and as what it makes more so: 「温度 T > 1 使分布更平滑，暴露……」 answers 「它为什么要用软标签和温度？」, review 29)
+BENEFIT_CUES = re.compile(r"好处|优点|有助于|益处|[使让][^，。；]{1,12}更|\bbenefits?\b|\bhelps?\b|\badvantages?\b|\bencourages?\b|"
+                          r"\bmakes?\b[^.;]{1,30}\bmore\b", re.I)
 # a Greek letter written out and as its symbol are one word: 「clip 的 epsilon 一般取多少？」 shares ε with
 # 「论文默认 ε = 0.2」 (review 28)
 GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η", "theta": "θ",
@@ -882,6 +887,19 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             and max(share(c[2], rest_naming) for c in kin_c)
             >= share("\n".join(c[2] for c in first), rest_naming) + OTHER_NOTE_MARGIN):
         pool = first + kin_c
+    # a why follow-up whose words the best note holds only in sentences giving no reason, while another
+    # cited note's sentence holds them with one: that note's sentences join ("Why does it overestimate
+    # Q-values?" after DQN: 5.1.3 says it does, Double DQN's 5.1.4 says why; review 29 got the repeat)
+    asked_why = WHY_QUESTION.search(asked if asked is not None else question)
+    if pool is first and ctx and asked_why and naming:
+        strong = {t for t in naming if len(t) >= 3 or not t.isascii()}  # (not "q" of Q-values)
+
+        def reason(c) -> bool:
+            return bool(STATED_CAUSE.search(c[2])) and bool(strong & set(content_tokens(c[2])))
+        if not any(reason(c) for c in first):
+            other = next((c[0] for c in in_lang if c[0] != best_n and reason(c)), None)
+            if other is not None:
+                pool = first + [c for c in in_lang if c[0] == other]
     # a question naming the best note's section (its overview cited as `parent`) and not the best note
     # itself asks about the section's idea: the overview's sentences join (「为什么 Transformer 需要位置
     # 编码？」: 1.3's 「不加位置信息就分不清……」 over 1.3.2's learned-embedding lines, review 15)
