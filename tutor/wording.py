@@ -499,6 +499,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "notice.explain_fallback": ("模型的讲解未通过检查，没有显示", "the model's explanation failed the check and is not shown"),
     "guide.prompt_more": ("写下你的想法后发送，或点“显示答案”", "write your thoughts and send them, or press Show answer"),
     "guide.no_topic": ("没有找到带测验题的相关笔记，直接回答", "no note with quiz items matched, so here is a plain answer"),
+    "guide.no_own_note": ("笔记里没有专门讲「{name}」的一节，无从出引导题，直接回答", "no note is about {name}, so there is nothing to guide you through: here is a plain answer"),
     "guide.title": ("引导", "Guide"),
     "guide.touches": ("你的想法已涉及 {n}/{m} 个要点。", "Your idea already touches {n} of {m} key points."),
     "guide.correct": ("答对了！你的回答覆盖了这道题的全部要点。下面是完整讲解，可以对照一下。",

@@ -27,7 +27,8 @@ from typing import Iterator
 
 from tutor.rag.bm25 import tokenize
 from tutor.errors import TutorError
-from tutor.rag.retrieve import is_covered
+from tutor.rag import compare
+from tutor.rag.retrieve import is_covered, outline_matches
 
 from .chat import KEEP, model_history, respond
 from .render import user_content
@@ -43,9 +44,19 @@ ASKS_FOR_ANSWER = re.compile(r"(?:给我|告诉我|直接(?:说|讲|给)?|看看
                              r"\b(?:show|tell|give)\s+me\s+the\s+(?:full\s+)?answer\b|\bjust\s+tell\s+me\b|\bi\s+give\s+up\b", re.I)
 
 
+def unnoted_subject(tutor, question: str) -> str | None:
+    """The thing a "what is X" question asks about when no outline topic is named X (「什么是混合精度
+    训练？」: 3.4.1 mentions it, no note is about it), else None."""
+    x = compare.subject(question)
+    return x if x and not outline_matches(x, tutor.retriever.index) else None
+
+
 def pick_item(tutor, question: str, chapter: str | None):
     """(note id, item) for the question's best-retrieved note that has quiz items, or None
-    when the notes don't cover the question."""
+    when the notes don't cover the question or it asks what something is that no note is about
+    (`unnoted_subject`: review 29 got hints on full fine-tuning for 「什么是混合精度训练？」)."""
+    if unnoted_subject(tutor, question):
+        return None
     hits = tutor.search(question, k=tutor.settings.top_k, chapter=chapter)
     if not is_covered(hits, tutor.settings.min_relevance):
         return None
@@ -153,8 +164,10 @@ def guide(tutor, message: str, history: list[dict] | None, chapter: str | None, 
         yield message, history, "", f"⚠ {e}", state
         return
     if picked is None:
+        x = unnoted_subject(tutor, message)
+        notice = w("guide.no_own_note", name=x) if x else NO_TOPIC
         for box, msgs, panel, status in respond(tutor, message, history, chapter, stop):
-            yield box, msgs, panel, (status or NO_TOPIC), {}
+            yield box, msgs, panel, (status or notice), {}
         return
     note, item = picked
     state = {"question": message, "chapter": chapter or "", "item": item.id, "note": note, "step": 1, "base": len(history)}

@@ -282,6 +282,19 @@ def test_guide_walks_the_ladder_then_answers_on_request(tutor):
     assert Q in tutor.llm.calls[-1][-1]["content"]
 
 
+
+def test_guide_does_not_hint_on_a_note_that_only_mentions_what_is_asked(tutor):
+    """Review 29: 「什么是混合精度训练？」 (no note is about it; 3.4.1 mentions it) got hints on full
+    fine-tuning. A what-is question about something no outline topic is named answers plainly, said so."""
+    from ui.guide import guide, pick_item
+
+    assert pick_item(tutor, "什么是混合精度训练？", None) is None and pick_item(tutor, "什么是 LoRA？", None) is not None
+    tutor.llm.replies = ["混合精度训练用 FP16 计算 [1]。"]
+    ups = list(guide(tutor, "什么是混合精度训练？", [], "", {}))
+    _, shown, _, _, st = ups[-1]
+    assert st == {} and not any("Guide 1/3" in str(m.get("metadata", {}).get("title", "")) for m in shown)
+    assert any("没有专门讲「混合精度训练」" in u[3] for u in ups), [u[3] for u in ups]
+
 @pytest.mark.parametrize("ask", ["还是不太懂，给我完整答案", "直接告诉我答案吧", "I give up, just tell me"])
 def test_guide_a_request_for_the_answer_is_the_show_answer_button(tutor, ask):
     """Review 25: 「还是不太懂，给我完整答案」 got hint 2/3; only the 显示答案 button gave the answer."""
