@@ -59,6 +59,11 @@ def normalise_query(text: str) -> str:
 _NAME_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*(?![A-Za-z0-9_])")
 
 
+# words a turn opens or chats with, written like names ("OK, back to DQN", review 29 was told the notes
+# never mention OK)
+_INTERJECTIONS = frozenset("ok okay hi hey hello thanks thx btw fyi imo imho lol pls plz".split())
+
+
 def name_words(text: str) -> list[str]:
     """Latin words of text written as names: with a digit or an inner capital (H100, YOLOv8,
     DeBERTa) or capitalised away from a sentence's start (Mamba in "What is the Mamba model?";
@@ -67,7 +72,7 @@ def name_words(text: str) -> list[str]:
     for m in _NAME_WORD.finditer(text):
         w = m.group(0)
         starts = m.start() == 0 or re.search(r"[.?!。？！：:]\s*$", text[:m.start()]) is not None
-        if w != "I" and (re.search(r"\d", w) or re.search(r"[A-Z]", w[1:]) or (w[0].isupper() and not starts)):
+        if w != "I" and w.lower() not in _INTERJECTIONS and (re.search(r"\d", w) or re.search(r"[A-Z]", w[1:]) or (w[0].isupper() and not starts)):
             out.append(w)
     return out
 

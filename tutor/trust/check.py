@@ -857,7 +857,12 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
             def together(c) -> int:
                 return len(naming & set(content_tokens(c[2])))
 
-            if max(together(c) for c in first) <= 1 and max(together(c) for c in in_lang) >= max(2, len(naming) - 1):
+            # (a word of the best note's own names is what it is about, said or not in each sentence:
+            # 「为什么 DQN 会高估 Q 值？」 left Double DQN's 「用同一组带噪声的估计……导致 Q 值系统性高估」 for
+            # 5.1's passing 「Double DQN 通过解耦……减轻高估」, review 29)
+            own_name = naming & {t for b in best_names or () for t in content_tokens(b)}
+            if (not own_name and max(together(c) for c in first) <= 1
+                    and max(together(c) for c in in_lang) >= max(2, len(naming) - 1)):
                 pool = in_lang
                 moved = True
     # …or when the best note holds the question's phrase in one sentence, in passing, and another
@@ -891,7 +896,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # cited note's sentence holds them with one: that note's sentences join ("Why does it overestimate
     # Q-values?" after DQN: 5.1.3 says it does, Double DQN's 5.1.4 says why; review 29 got the repeat)
     asked_why = WHY_QUESTION.search(asked if asked is not None else question)
-    if pool is first and ctx and asked_why and naming:
+    # (or a why naming the best note's topic: "OK, back to DQN. Why does it overestimate Q-values?")
+    if pool is first and (ctx or names_best) and asked_why and naming:
         strong = {t for t in naming if len(t) >= 3 or not t.isascii()}  # (not "q" of Q-values)
 
         def reason(c) -> bool:
