@@ -342,6 +342,8 @@ TABLE: dict[str, tuple[str, str]] = {
     "path.continue": ("已开始：答了 {done}/{need} 题，掌握度 {mastery}，答满 {need} 题才能算掌握；{prereqs}",
                       "started: {done} of {need} items answered, mastery {mastery}; mastery needs {need} answered; {prereqs}"),
     "path.new": ("新主题，按大纲顺序排在下一个；{prereqs}", "new topic, next in outline order; {prereqs}"),
+    "path.new_overview": ("其中 {seen} 个主题已练过，只是概述题还没做；{prereqs}",
+                          "{seen} of its topics practised, only its overview items not yet; {prereqs}"),
     "path.no_prereqs": ("没有先修主题", "no prerequisites"),
     "path.prereq.mastered": ("先修 {id}{title} 已掌握（{mastery}）", "prerequisite {id}{title} mastered ({mastery})"),
     "path.prereq.at": ("先修 {id}{title} 掌握度 {mastery}", "prerequisite {id}{title} at {mastery} mastery"),

@@ -173,6 +173,10 @@ def test_new_steps_start_in_begun_sections_one_per_section(quiz):
     assert news[sections.index("1.1")].node_id == "1"  # chapter 1's overview stands for section 1.1 first
     assert sections.index("1.1") < firsts <= len(sections) - 1 - sections[::-1].index("1.1")  # 1.1's own notes come later
     assert len(news) == len({s.node_id for s in news})  # nothing dropped twice or lost: all new notes are listed
+    # review 29: the chapter whose topic was just practised is no 「新主题」: only its overview items are new
+    ch3 = next(s for s in news if s.node_id == "3")
+    assert "新主题" not in ch3.reason and "1 个主题已练过" in ch3.reason and "1 of its topics practised" in ch3.reason, ch3.reason
+    assert "新主题" in news[sections.index("1.1")].reason
 
 
 def test_weak_topic_waits_for_prerequisites(quiz):

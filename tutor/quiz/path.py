@@ -142,5 +142,10 @@ def learning_path(bank, table: dict, due_cards: list, now: datetime, n: int = 10
         seen[section_of(nid)] = rank[nid] + 1
     for nid in sorted(new, key=lambda i: (rank[i], section_of(i) not in begun, order[i])):
         _, why = prereq_state(nid)
-        steps.append(Step("new", nid, notes[nid].meta.title, str(text("path.new", prereqs=why)), items_by_note[nid], None))
+        # a chapter or section whose topics were practised is not new, only its overview's items are
+        # (review 29 read 「新主题」 beside 5 强化学习 right after answering 5.1 items)
+        node = table[nid]
+        reason = (text("path.new_overview", seen=node.seen, prereqs=why)
+                  if node.level < 3 and node.seen else text("path.new", prereqs=why))
+        steps.append(Step("new", nid, notes[nid].meta.title, str(reason), items_by_note[nid], None))
     return steps[:n]
