@@ -896,7 +896,10 @@ class Chat:
             # note); the earlier question a pronoun stands for takes its best hit, as it did then
             # ("Why do Transformers use layer normalization?" names the Hugging Face library)
             named.append(set() if back else {index.chunks[c].node_id for c in outline_matches(side, index)})
-            mine = named[-1] or ({ours} if back and ours else set())
+            # (the question a pronoun stands for names its note itself: that note, "What is CLIP?" → 6.1,
+            # not the follow-up's first hit, 6.1.4, which quoted prompt engineering as CLIP's side)
+            said = {index.chunks[c].node_id for c in outline_matches(side, index)} if back else set()
+            mine = named[-1] or said or ({ours} if back and ours else set())
             found.append(next((h for h in hits if h.chunk.node_id in mine), None) or self._naming_hit(side, hits))
         if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
             return found
@@ -911,9 +914,18 @@ class Chat:
         that names no outline topic: its note is one that only mentions it ("How does it compare with
         BLIP?" after CLIP: BLIP-2 in MiniGPT-4's 6.2.2; review 28 got a MiniGPT-4 line and no word that
         the notes compare nothing)."""
+        index = self.retriever.index
         sides = compare.parts(asked) or ()
+
+        def writes(note: str, x: str) -> bool:
+            return any(contains_words(index.chunks[c].text.lower(), x.lower()) for c in index.by_node.get(note, ()))
+
+        # only a name (BLIP, not 「普通ft」 or "BatchNorm like CNNs do") that the other side's note never
+        # writes: 2.1.1 compares itself with RNN, 15.1.3 JAX with NumPy (session 37, the seen sets)
         return [(x, i) for x, i in zip(sides, side_notes)
-                if not compare.REFERS_BACK.match(x) and not outline_matches(x, self.retriever.index)]
+                if not compare.REFERS_BACK.match(x) and not outline_matches(x, index)
+                and len(x.split()) <= 2 and name_words(x) and " ".join(name_words(x)) == x.strip()
+                and not any(writes(j, x) for j in side_notes if j != i)]
 
     def _naming_hit(self, side: str, hits: list[Hit]) -> Hit:
         """The first of `hits` (per note) whose note writes `side` out whole, or hits[0] when none
