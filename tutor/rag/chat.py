@@ -896,9 +896,11 @@ class Chat:
             # note); the earlier question a pronoun stands for takes its best hit, as it did then
             # ("Why do Transformers use layer normalization?" names the Hugging Face library)
             named.append(set() if back else {index.chunks[c].node_id for c in outline_matches(side, index)})
-            # (the question a pronoun stands for names its note itself: that note, "What is CLIP?" → 6.1,
-            # not the follow-up's first hit, 6.1.4, which quoted prompt engineering as CLIP's side)
-            said = {index.chunks[c].node_id for c in outline_matches(side, index)} if back else set()
+            # (the question a pronoun stands for names the note it finds first: that note, "What is CLIP?" →
+            # 6.1, not the follow-up's first hit, 6.1.4, which quoted prompt engineering as CLIP's side; a
+            # name inside it that it does not find first is no side: "Transformers" in review 14's question)
+            said = ({hits[0].chunk.node_id} & {index.chunks[c].node_id for c in outline_matches(side, index)}
+                    if back and hits else set())
             mine = named[-1] or said or ({ours} if back and ours else set())
             found.append(next((h for h in hits if h.chunk.node_id in mine), None) or self._naming_hit(side, hits))
         if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
