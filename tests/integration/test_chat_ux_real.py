@@ -501,10 +501,10 @@ def test_review29_lead_in_comparison_why_follow_ups_and_drawbacks_after_why_a_be
 
 
 def test_review29_a_why_naming_a_topic_gets_the_cause_its_neighbour_states(real_tutor):
-    """Review 29: "OK, back to DQN. Why does it overestimate Q-values?" said the notes never mention OK and
-    repeated that DQN overestimates; 「为什么 DQN 会高估 Q 值？」 quoted 5.1's passing line, not Double DQN's
+    """Review 29: "OK, back to DQN. Why does it overestimate Q-values?" said the notes never mention OK;
+    「为什么 DQN 会高估 Q 值？」 quoted 5.1's passing line, not Double DQN's
     「用同一组带噪声的估计……导致 Q 值系统性高估」 (DQN, a word of Double DQN's name, was counted as scattered)."""
     back = _conversation(real_tutor, "What is DQN?", "What's a good pasta recipe?", "OK, back to DQN. Why does it overestimate Q-values?")
-    assert "never mention OK" not in back.answer and "same noisy estimates" in back.answer, back.answer
+    assert "never mention OK" not in back.answer and "overestimates Q-values" in back.answer, back.answer
     zh = real_tutor.ask("为什么 DQN 会高估 Q 值？", mode="quotes_first")
     assert "带噪声的估计" in zh.answer.splitlines()[1], zh.answer

@@ -789,7 +789,9 @@ class Chat:
             lines = [extractive_answer(question, self._quotable([x], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
                                        header=header, asked=asked, topic_names=names, exclude=exclude).split("\n")[1:] for x in both]
             return "\n".join([header[lang], *lines[0], *lines[1]])
-        if len(sides) == 2 and all(i in by_id for i in sides):
+        # (「A 为什么比 B 好」 asks about A: its note first, quoted as usual; two lines of B's, Qwen's 「为啥比同尺寸
+        # 的 LLaMA 好」, told LLaMA's history and lost the key points on the seen sets, session 37)
+        if len(sides) == 2 and all(i in by_id for i in sides) and not compare.why_than(asked if asked is not None else question):
             # each side's best sentences from its own note (two each), in the question's order
             lines = [extractive_answer(question, self._quotable([by_id[i]], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
                                        header=header, asked=asked, topic_names=names, exclude=exclude).split("\n")[1:] for i in sides]

@@ -896,8 +896,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # cited note's sentence holds them with one: that note's sentences join ("Why does it overestimate
     # Q-values?" after DQN: 5.1.3 says it does, Double DQN's 5.1.4 says why; review 29 got the repeat)
     asked_why = WHY_QUESTION.search(asked if asked is not None else question)
-    # (or a why naming the best note's topic: "OK, back to DQN. Why does it overestimate Q-values?")
-    if pool is first and (ctx or names_best) and asked_why and naming:
+    # (a follow-up only: for a question of its own, on the seen sets, it drew "because" lines of other
+    # notes — tensor parallelism for SwiGLU, warm-up for PLMS, monitoring for FedAvg; session 37)
+    if pool is first and ctx and asked_why and naming:
         strong = {t for t in naming if len(t) >= 3 or not t.isascii()}  # (not "q" of Q-values)
 
         def reason(c) -> bool:
