@@ -219,30 +219,7 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
                 # does it decide which configuration to try next?" after Bayesian optimization
                 # leaned grid search, the referent's second note, alike and quoted it)
                 near = {n for n in near if any(_within(n, m) for m in named_prev)}
-            leaned = lean(hits, near)
-            # …and a topic of the referent's own section that the follow-up names comes first: "Can it
-            # do zero-shot classification? How?" after "What is CLIP?" was answered from the CLIP
-            # overview, which the joined query (CLIP twice) ranks first, not from 6.1.3 (review 28)
-            section = ".".join(prev_hits[0].chunk.node_id.split(".")[:2]) if prev_hits else ""
-            mine = found_names(question, index)
-            # (a topic, not the section itself: 「说回推荐系统，为什么会出现这个问题？」 names 14.3 and asks about
-            # cold start; and not the other side of a comparison: "How is that different from ControlNet?")
-            first = prev_hits[0].chunk.node_id if prev_hits else ""
-            own = {n for n in mine if n not in named_prev and section and _within(n, section)
-                   and n.count(".") == 2 and n != first} if not compare.parts(question) else set()
-            # …or, of the notes the referent's name stands for, the one whose own names hold what the
-            # follow-up names: 「它在 Stable Diffusion 里怎么用？」 after 「LoRA 是什么？」 (3.4.2 and 4.4.4 are
-            # both LoRA) is 4.4.4's, "Stable Diffusion LoRA"; it was answered from 3.4.2 again
-            # (a name the referent wrote too tells nothing apart: 「说回推荐系统，为什么会出现这个问题？」 after
-            # 「推荐系统的冷启动问题是什么？」 is about cold start, not 14.3)
-            before = {p for ps in named_prev.values() for p in ps}
-            said = [p for ps in mine.values() for p in ps if p not in before]
-            pick = {n for n in named_prev if any(p in m.lower() for m in index.names.get(n, ()) for p in said)}
-            if not own and pick and len(pick) < len(named_prev) and not compare.parts(question):
-                own = pick
-            if own and any(h.chunk.node_id in own for h in leaned):
-                leaned = sorted(leaned, key=lambda h: h.chunk.node_id not in own)  # (stable)
-            return leaned, query
+            return named_first(lean(hits, near), question, prev_hits, named_prev, index), query
         # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
         # would rank its overview or a neighbour above the note that answered it
         topic = {}
@@ -255,6 +232,35 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
         return [], question
     hits = search(question)
     return (stay_on_topic(question, hits, history, index, search, covered) if hits else hits), question
+
+
+def named_first(hits: list, question: str, prev_hits: list, named_prev: dict[str, list[str]], index) -> list:
+    """A follow-up's `hits` with the notes it names first (stable), when it names
+    - a topic of the referent's own section (not the section, not the referent's note, not in a
+      comparison): "Can it do zero-shot classification? How?" after "What is CLIP?" was answered from
+      the CLIP overview, which the joined query (CLIP twice) ranks first, not from 6.1.3 (review 28);
+      「说回推荐系统，为什么会出现这个问题？」 names 14.3 and asks about cold start; "How is that different
+      from ControlNet?" compares;
+    - or, of the notes the referent's name stands for (`named_prev`), the one whose own names hold a
+      name the follow-up adds: 「它在 Stable Diffusion 里怎么用？」 after 「LoRA 是什么？」 (3.4.2 and 4.4.4 are
+      both LoRA) is 4.4.4's, "Stable Diffusion LoRA"; a name the referent wrote too tells nothing apart.
+    Unchanged otherwise."""
+    from tutor.rag.retrieve import found_names
+
+    if compare.parts(question):
+        return hits
+    first = prev_hits[0].chunk.node_id if prev_hits else ""
+    section = ".".join(first.split(".")[:2])
+    mine = found_names(question, index)
+    own = {n for n in mine if first and n not in named_prev and _within(n, section) and n.count(".") == 2 and n != first}
+    if not own:
+        before = {p for ps in named_prev.values() for p in ps}
+        said = [p for ps in mine.values() for p in ps if p not in before]
+        pick = {n for n in named_prev if any(p in m.lower() for m in index.names.get(n, ()) for p in said)}
+        own = pick if len(pick) < len(named_prev) else set()
+    if own and any(h.chunk.node_id in own for h in hits):
+        return sorted(hits, key=lambda h: h.chunk.node_id not in own)
+    return hits
 
 
 def _within(node_id: str, note: str) -> bool:
