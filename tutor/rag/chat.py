@@ -897,12 +897,12 @@ class Chat:
             # a side that names a topic ("QLoRA") takes that topic's note, not the best hit (QAT's
             # note); the earlier question a pronoun stands for takes its best hit, as it did then
             # ("Why do Transformers use layer normalization?" names the Hugging Face library)
-            named.append(set() if back else {index.chunks[c].node_id for c in outline_matches(side, index)})
+            side_notes = {index.chunks[c].node_id for c in outline_matches(side, index)}
+            named.append(set() if back else side_notes)
             # (the question a pronoun stands for names the note it finds first: that note, "What is CLIP?" →
             # 6.1, not the follow-up's first hit, 6.1.4, which quoted prompt engineering as CLIP's side; a
             # name inside it that it does not find first is no side: "Transformers" in review 14's question)
-            said = ({hits[0].chunk.node_id} & {index.chunks[c].node_id for c in outline_matches(side, index)}
-                    if back and hits else set())
+            said = {hits[0].chunk.node_id} & side_notes if back and hits else set()
             mine = named[-1] or said or ({ours} if back and ours else set())
             found.append(next((h for h in hits if h.chunk.node_id in mine), None) or self._naming_hit(side, hits))
         if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
@@ -920,27 +920,23 @@ class Chat:
         the notes compare nothing)."""
         index = self.retriever.index
         sides = compare.parts(asked) or ()
-
-        def writes(note: str, x: str) -> bool:
-            return any(contains_words(index.chunks[c].text.lower(), x.lower()) for c in index.by_node.get(note, ()))
-
         # only a name (BLIP, not 「普通ft」 or "BatchNorm like CNNs do") that the other side's note never
         # writes: 2.1.1 compares itself with RNN, 15.1.3 JAX with NumPy (session 37, the seen sets)
         return [(x, i) for x, i in zip(sides, side_notes)
                 if not compare.REFERS_BACK.match(x) and not outline_matches(x, index)
                 and len(x.split()) <= 2 and name_words(x) and " ".join(name_words(x)) == x.strip()
-                and not any(writes(j, x) for j in side_notes if j != i)]
+                and not any(self._writes(j, x) for j in side_notes if j != i)]
 
     def _naming_hit(self, side: str, hits: list[Hit]) -> Hit:
         """The first of `hits` (per note) whose note writes `side` out whole, or hits[0] when none
         or the first does: "batch normalization" has no note of its own and its best hit was
         serving's "batching" (review 14), while 2.1.4 contrasts it with LayerNorm."""
-        index = self.retriever.index
-        phrase = side.strip().lower()
+        return next((h for h in hits if self._writes(h.chunk.node_id, side)), hits[0])
 
-        def writes(h: Hit) -> bool:
-            return any(contains_words(index.chunks[c].text.lower(), phrase) for c in index.by_node.get(h.chunk.node_id, ()))
-        return next((h for h in hits if writes(h)), hits[0])
+    def _writes(self, note: str, phrase: str) -> bool:
+        """Does one of `note`'s chunks write `phrase` out whole (case-insensitive, whole words for Latin)?"""
+        index, low = self.retriever.index, phrase.strip().lower()
+        return any(contains_words(index.chunks[c].text.lower(), low) for c in index.by_node.get(note, ()))
 
     def _quotable(self, sources: list[Source], lang: str = "zh", named: dict[str, list[str]] | None = None) -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points (under an
