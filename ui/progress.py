@@ -145,6 +145,8 @@ def history_rows(reviews, notes) -> list[list]:
         title = notes[r.note_id].meta.title if r.note_id in notes else ""
         verdict = VERDICT[r.verdict][1] if r.verdict in VERDICT else r.verdict
         score = label("common.not_scored") if r.verdict == "check" else f"{round(100 * r.score)}%"
+        if "dont_know" in (r.flags or []):  # said so, not answered wrong (review 30)
+            verdict = label("quiz.dont_know")
         if r.contest:
             verdict, score = label("quiz.summary.contested"), label("common.not_scored")
         elif is_self_rated(r):  # the learner's own rating, not a grade

@@ -253,6 +253,7 @@ def result_markdown(r: dict) -> str:
     """Verdict, score, FSRS rating and next review, feedback and the right answer. An automatic
     short-answer grade says 「自动评分 auto-graded」; a contested one names the grade it replaced."""
     cls, name = VERDICT[r["verdict"]]
+    name = label("quiz.dont_know") if "dont_know" in r.get("flags", []) else name  # said so, not answered wrong (review 30)
     nxt = f'{label("common.next_review")} {r["due"][:16].replace("T", " ")} UTC'
     flags = r.get("flags", [])
     if r["verdict"] == "check":
@@ -328,6 +329,7 @@ def summary(st: dict) -> str:
         selfr = "self_rated" in r.get("flags", []) or r["type"] == "card"
         kind = "quiz.summary.contested" if "contested" in r.get("flags", []) else "quiz.summary.self_rated"
         verdict = f"{label(kind)}: {rating_label(r['rating'])}" if selfr else VERDICT[r["verdict"]][1]
+        verdict = label("quiz.dont_know") if "dont_know" in r.get("flags", []) else verdict
         gave_away = r in shown  # answered after the hint gave the answer away
         verdict += f" ({label('quiz.summary.answer_shown')})" if gave_away else ""
         score = label("common.not_scored") if selfr or gave_away or r["verdict"] == "check" else f"{round(100 * r['score'])}%"

@@ -508,3 +508,28 @@ def test_review29_a_why_naming_a_topic_gets_the_cause_its_neighbour_states(real_
     assert "never mention OK" not in back.answer and "overestimates Q-values" in back.answer, back.answer
     zh = real_tutor.ask("为什么 DQN 会高估 Q 值？", mode="quotes_first")
     assert "带噪声的估计" in zh.answer.splitlines()[1], zh.answer
+
+
+def test_review30_both_after_a_comparison_is_its_two_sides(real_tutor):
+    """Review 30: "And how is Decision Transformer different from both?" after CQL and "How does it
+    compare with IQL?" quoted Falcon (its note writes "both"); "both" is the two things compared."""
+    dt = _conversation(real_tutor, "What is conservative Q-learning (CQL) in offline RL?", "How does it compare with IQL?",
+                       "And how is Decision Transformer different from both?")
+    ids = [s.id for s in dt.sources]
+    assert ids[0] == "5.4.3" and "3.3.3" not in ids and "Falcon" not in dt.answer, dt.answer
+    assert {"5.4.1", "5.4.2"} & set(ids) and "no value function" in dt.answer, dt.answer
+
+
+def test_review30_why_the_topic_is_what_its_name_says_and_why_it_is_not_faster(real_tutor):
+    """Review 30: "Why does it need to be conservative?" after CQL re-quoted the definition (the reason
+    line shares no word: "…lower-bounds the policy's true value, preventing exploitation…");
+    「非结构化剪枝为什么在 GPU 上不一定变快？」 missed 「不规则稀疏难以在通用硬件上加速」;
+    「IQL 里的期望分位数回归是做什么的？」 picked lines by 里 and 做 and missed that it trains V(s)."""
+    why = _conversation(real_tutor, "What is conservative Q-learning (CQL) in offline RL?", "Why does it need to be conservative?")
+    assert "lower-bounds" in why.answer.splitlines()[1], why.answer
+    zh = real_tutor.ask("CQL 为什么要保守？", mode="quotes_first")
+    assert "下界" in zh.answer.splitlines()[1], zh.answer
+    gpu = real_tutor.ask("非结构化剪枝为什么在 GPU 上不一定变快？", mode="quotes_first")
+    assert "难以在通用硬件上加速" in gpu.answer.splitlines()[1], gpu.answer
+    iql = real_tutor.ask("IQL 里的期望分位数回归是做什么的？", mode="quotes_first")
+    assert "训练 V(s)" in iql.answer.splitlines()[1] and "\\big" not in iql.answer, iql.answer

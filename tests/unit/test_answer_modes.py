@@ -332,3 +332,18 @@ def test_plain_note_text_keeps_its_underscores_outside_math_and_code():
 
     assert plain_emphasis("x_{t-1} = sqrt(ᾱ_{t-1})·x̂_0") == "x\\_{t-1} = sqrt(ᾱ\\_{t-1})·x̂\\_0"
     assert plain_emphasis("$x_t$ 与 `a_b`、**粗体**、a*b*c") == "$x_t$ 与 `a_b`、**粗体**、a\\*b\\*c"
+
+
+def test_both_as_a_compared_side_is_the_two_things_compared_last(tutor):
+    """Review 30: "And how is Decision Transformer different from both?" took the note that writes "both"."""
+    hist = [{"role": "user", "content": "数据并行和模型并行有什么区别？"}, {"role": "assistant", "content": "…"}]
+    never = lambda q: pytest.fail("a named side needs no search")  # noqa: E731
+    assert (followup.pick_both("流水线并行和这两者有什么区别？", hist, tutor.index, never, bool)
+            == "流水线并行和数据并行和模型并行有什么区别？")
+    en = [{"role": "user", "content": "What is the difference between data parallelism and model parallelism?"}]
+    assert (followup.pick_both("How is pipeline parallelism different from both?", en, tutor.index, never, bool)
+            == "How is pipeline parallelism different from data parallelism and model parallelism?")
+    assert followup.pick_both("How is pipeline parallelism different from both?", [], tutor.index, never, bool) is None
+    assert followup.pick_both("流水线并行和这两者有什么区别？", [{"role": "user", "content": "LoRA 是什么？"}],
+                              tutor.index, never, bool) is None
+    assert followup.own_words("How is X different from both?", "How is X different from A and B?") == "How is X different from A and B?"

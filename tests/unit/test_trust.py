@@ -945,3 +945,57 @@ def test_a_quote_an_earlier_answer_gave_is_marked_in_place():
     assert quoted_in(out) == quoted_in(second)
     assert mark_repeats(first, said, "zh") == first  # every quote repeated: not marked here
     assert mark_repeats(second, (), "zh") == second
+
+
+def test_a_why_about_the_topics_own_name_is_answered_by_the_reason():
+    """Review 30: "Why does it need to be conservative?" after CQL, and 「CQL 为什么要保守？」: the words
+    asked are the note's own name (Conservative Q-Learning, 保守 Q 学习), in its definitions; the reason
+    line shares none ("…preventing exploitation…", 「……避免……高估」) and came last or not at all."""
+    en = ("Conservative Q-Learning (CQL) is an offline RL algorithm that adds a conservative regularizer to the Bellman error.\n"
+          "The CQL term pushes down Q-values of out-of-distribution actions.\n"
+          "The resulting Q-function lower-bounds the policy's true value, preventing exploitation of overestimated actions.")
+    names = ["CQL", "Conservative Q-Learning", "保守 Q 学习"]
+    out = extractive_answer("What is conservative Q-learning (CQL)?\nWhy does it need to be conservative?", [(1, en)], "en",
+                            k=2, asked="Why does it need to be conservative?", best_names=names)
+    assert "lower-bounds" in out.splitlines()[1], out
+    zh = ("CQL（保守 Q 学习）在贝尔曼误差上加保守正则项。\n"
+          "过度保守会妨碍之后的在线微调。\n"
+          "理论上学到的 Q 函数给出真实价值的下界，避免对分布外动作的高估。")
+    out = extractive_answer("CQL 为什么要保守？", [(1, zh)], "zh", k=2, best_names=names)
+    assert "下界" in out.splitlines()[1], out
+    # a why with a word of its own keeps it: 「CQL 为什么要在线微调？」 is about 在线微调
+    out = extractive_answer("CQL 为什么妨碍在线微调？", [(1, zh)], "zh", k=1, best_names=names)
+    assert "在线微调" in out.splitlines()[1], out
+
+
+def test_why_not_faster_is_answered_by_what_keeps_it_slow():
+    """Review 30: 「非结构化剪枝为什么在 GPU 上不一定变快？」 quoted the compression-rate lines (精度, a
+    speed cue for "why faster") and missed 「不规则稀疏难以在通用硬件上加速」."""
+    from tutor.trust.check import SLOW_QUESTION
+
+    kp = ("非结构化剪枝逐个权重决定去留，张量形状不变。\n"
+          "同等精度下压缩率最高，参数减少约 9 倍。\n"
+          "不规则稀疏难以在通用硬件上加速。")
+    out = extractive_answer("非结构化剪枝为什么在 GPU 上不一定变快？", [(1, kp)], "zh", k=1, best_names=["非结构化剪枝"])
+    assert "难以" in out, out
+    assert SLOW_QUESTION.search("Why doesn't unstructured pruning speed up inference?") and not SLOW_QUESTION.search("为什么 DDIM 更快？")
+
+
+def test_particles_left_after_a_name_pick_nothing():
+    """Review 30: 「IQL 里的期望分位数回归是做什么的？」 names 5.4.2 twice (IQL, its alias 期望分位数回归); the
+    rest, 里 and 做, picked 「……目标里的……」 and 「……做 SARSA 式评估」 over the expectile line."""
+    kp = ("用期望分位数回归训练 V(s)，τ 接近 1 时逼近上限。\n"
+          "贝尔曼目标里的 max 会查询数据外动作。\n"
+          "τ = 0.5 时退化为做 SARSA 式评估。")
+    out = extractive_answer("IQL 里的期望分位数回归是做什么的？", [(1, kp)], "zh", k=1, best_names=["IQL", "期望分位数回归"])
+    assert "训练 V(s)" in out, out
+
+
+def test_a_chunk_cut_inside_a_display_formula_quotes_no_formula_tail():
+    """Review 30 quoted 「a)-V_\\psi(s))\\big)…$$ V 对 Q 做期望分位数回归……」: the chunk began inside a $$ formula."""
+    from tutor.trust.check import quotable_sentences
+
+    text = r"a)-V_\psi(s))\big)\log\pi(a|s)\big]$$ V 对 Q 做期望分位数回归。之所以单独训练 V，是为了取上分位。"
+    assert quotable_sentences(text) == ["V 对 Q 做期望分位数回归。", "之所以单独训练 V，是为了取上分位。"]
+    assert quotable_sentences(r"损失见下。$$L = \sum_i") == ["损失见下。"]
+    assert quotable_sentences("公式 $$x=1$$ 成立。") == ["公式 $$x=1$$ 成立。"]

@@ -375,3 +375,8 @@ def test_dont_know_is_an_answer_graded_wrong_and_not_contestable(tutor, type_):
     assert r["verdict"] == "wrong" and "dont_know" in r["flags"] and not v2.contest
     assert "没关系" in v2.result and "Again" in v2.result
     assert [x.verdict for x in tutor.quiz.store.reviews("dk")] == ["wrong"]
+    # review 30: shown as 「不知道」 in the result, the round summary and Progress's history, not as 「不正确」
+    assert "不知道 Don't know" in v2.result and "不正确" not in v2.result.split("·")[0], v2.result
+    assert "不知道 Don't know" in quiz.summary(st2)
+    from ui.progress import history_rows
+    assert history_rows(tutor.quiz.store.reviews("dk"), tutor.corpus.notes)[0][3] == "不知道 Don't know"

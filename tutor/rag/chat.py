@@ -380,7 +380,7 @@ class Chat:
             # question was refused)
             covered = False
         # (a pronoun side of a comparison is the conversation's note: the resolved hits' first)
-        sides = (self._compared(q, quote_q, hits[0].chunk.node_id) or self._referred_sides(quote_q, asked)) if covered else []
+        sides = (self._compared(asked, quote_q, hits[0].chunk.node_id) or self._referred_sides(quote_q, asked)) if covered else []
         if sides:  # a comparison (or drawbacks after one): each side's note first, whether or not the whole question found it
             first = [h.chunk.node_id for h in sides]
             have = {x.chunk.id for x in hits}
@@ -1003,6 +1003,8 @@ class Chat:
         unknown = self._never_written(question, stats.unknown_names(question), self.unwritten(question))
         if unknown:  # "What is Llama 4 Scout?": say which of its names no note holds
             reply += "\n" + UNKNOWN_NAMES_ALONE[lang].format(names=", ".join(unknown))
+        if off_topic:  # (a Paris itinerary: the 14.2.6 sentence naming Paris is no lead, review 30)
+            return reply
         outline_names = {n for ns in found_names(question, index).values() for n in ns}
         for name in dict.fromkeys(name_words(question)):
             terms, low = content_terms(name), name.lower()

@@ -185,6 +185,8 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
     just discussed) — or no hits at all when it refers to nothing the notes cover. search: query → hits;
     covered: hits → bool. The one rule for the chat and for eval items with a history. With no
     earlier question, an ordinal that names nothing of its own ("the latter") is not covered."""
+    if both := pick_both(question, history, index, search, covered):
+        return search(both), both
     if any(t["role"] == "user" for t in history) and is_followup(question, index):
         # 「它有什么缺点？」 after a LoRA question: search with that question too. A question that is
         # merely not covered is no follow-up: it gets the not-covered reply, as when alone
@@ -408,6 +410,47 @@ def pick_ordinal(question: str, prev: str, index) -> str | None:
     return question[:m.start()] + prev[start:start + size] + question[m.end():]
 
 
+# "both" as a compared side: the two things the last question compared (review 30: "And how is Decision
+# Transformer different from both?" after "How does it compare with IQL?" took Falcon, whose note writes "both")
+_BOTH = re.compile(r"(?:both|both\s+of\s+them|them\s+both|the\s+two|the\s+two\s+of\s+them|the\s+other\s+two|"
+                   r"(?:这|那|前)?(?:两者|二者|两个|两种|俩)|它们俩?|它俩)", re.I)
+
+
+def pick_both(question: str, history: list[dict], index, search, covered) -> str | None:
+    """`question` with a compared side that is "both" (两者, the two) replaced by the two things the
+    last question compared, the one a pronoun stood for named as the question it refers to named it
+    (`referent`) or by its note's title: "And how is Decision Transformer different from both?" after
+    "What is CQL?" and "How does it compare with IQL?" → "…different from conservative Q-learning and
+    IQL?". None when question compares nothing with "both" or the last question compared nothing."""
+    sides = compare.parts(question)
+    if not sides or not _BOTH.fullmatch(sides[1].strip()):
+        return None
+    asked = [(i, t["content"]) for i, t in enumerate(history) if t["role"] == "user"]
+    if not asked:
+        return None
+    at, prev = asked[-1]
+    pair = compare.parts(prev)
+    if not pair:
+        return None
+    names = []
+    for side in pair:
+        if not compare.REFERS_BACK.match(side):
+            names.append(side)
+            continue
+        before, hits = referent(history[:at], index, search, covered)
+        spans = _named_spans(before, index)
+        if spans:
+            names.append(before[spans[0][0]:spans[0][0] + spans[0][1]])
+        elif hits:
+            c = hits[0].chunk
+            names.append(c.title_en if detect_lang(question) == "en" and c.title_en else c.title)
+        else:
+            return None
+    joined = (" and " if detect_lang(question) == "en" else "和").join(names)
+    at_word = question.rfind(sides[1].strip())
+    return question[:at_word] + joined + question[at_word + len(sides[1].strip()):]
+
+
 def _named_spans(text: str, index) -> list[tuple[int, int]]:
     """(start, length) of each outline name in text, in order, one per place ("model
     parallelism", not "parallelism" inside it)."""
@@ -428,6 +471,8 @@ def own_words(question: str, query: str) -> str:
     `question`."""
     if "\n" not in query and _ORDINAL.search(question) and not _ORDINAL.search(query):
         return query
+    if "\n" not in query and query != question and (sides := compare.parts(question)) and _BOTH.fullmatch(sides[1].strip()):
+        return query  # "both" replaced (`pick_both`)
     return question
 
 

@@ -461,6 +461,18 @@ def _lone_fence_cut(text: str) -> str:
     return text
 
 
+def _lone_display_cut(text: str) -> str:
+    """A chunk that begins or ends inside a $$ display formula holds an odd number of $$: the part
+    before the first (or after the last) is formula, never a sentence (「a)-V_\\psi(s))\\big)…$$ V 对 Q
+    做期望分位数回归……」 was quoted, review 30)."""
+    if text.count("$$") % 2 == 0:
+        return text
+    head, tail = text.split("$$", 1)
+    if not _PROSE_END.search(head):
+        return tail
+    return text.rsplit("$$", 1)[0]
+
+
 def quotable_sentences(text: str) -> list[str]:
     """Whole sentences of a note text for quoting: lines split at 。！？.!? only (a '；' clause
     alone can read as a fragment), never inside $…$ / $$…$$, bullet markers removed; code blocks
@@ -469,7 +481,7 @@ def quotable_sentences(text: str) -> list[str]:
     out = []
     fenced = False
     # a chunk's text is one line, so its code block is inline: out, with the 「训练伪代码：」 leading into it
-    text = _lone_fence_cut(_INLINE_CODE.sub("\n", _LEAD_INTO_CODE.sub("\n", text)))
+    text = _lone_display_cut(_lone_fence_cut(_INLINE_CODE.sub("\n", _LEAD_INTO_CODE.sub("\n", text))))
     for line in _formula_lines_joined(text.splitlines()):
         if line.lstrip().startswith("```"):
             fenced = not fenced
@@ -547,7 +559,7 @@ WHY_QUESTION = re.compile(r"为什么|为何|为啥|原因|\bwhy\b|\bhow come\b"
 # (a purpose, 「为了……」, and 「不加……就……」 answer a why as well: review 15's temperature follow-up
 # quoted the T² line's 因为 over 「为了放大它，对 logits 除以温度 T」)
 CAUSE_CUES = re.compile(r"因为|由于|所以|因此|导致|使得|以免|避免|防止|否则|不然|一旦|如果|若|不[^，。；]{1,6}时|为了|不[^，。；]{1,8}就|既然|解释|原因|之所以|根源|缓解|"
-                        r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevents?\b|"
+                        r"\bbecause\b|\bso that\b|\bin order to\b|\botherwise\b|\bcauses?\b|\bleads? to\b|\bprevent(?:s|ing)?\b|\bavoid(?:s|ing)?\b|"
                         r"\bexplain\w*|\bdue to\b|\bthe reason\b|\balleviat\w*|\bcaused\s+by\b|"
                         r"\bwithout\b|\bif\b|\bwhen\b", re.I)
 # "why add / use X" asks for X's purpose, which the notes state as a benefit with no causal word:
@@ -574,8 +586,10 @@ def with_greek(tokens: set[str]) -> set[str]:
     return tokens | {_GREEK_BOTH[t] for t in tokens if t in _GREEK_BOTH}
 
 
+# words of a why that ask nothing of their own ("Why does it need to be conservative?")
+WHY_FILLER = frozenset("need needs needed necessary required 需要 必要 必须".split())
 # one-character words that name nothing (verbs, particles) for a follow-up's cue words
-CUE_GENERIC_CHARS = frozenset("用加比做学看要会能说讲写让给对在有是和跟与把被就都还也又很更最")
+CUE_GENERIC_CHARS = frozenset("用加比做学看要会能说讲写让给对在有是和跟与把被就都还也又很更最里中上下内")
 
 
 def holds_cue(cue_words: set[str], sentence: str, toks: set[str]) -> bool:
@@ -645,6 +659,14 @@ SPEED_QUESTION = re.compile(r"快|加速|提速|慢|\bfaster\b|\bquicker\b|\bspe
 SPEED_CUES = re.compile(r"融合|合并|内核|算子|精度|量化|并行|缓存|复用|跳过|省去|减少|降低|降到|只需|不必|无需|一次|"
                         r"\bfus\w+|\bkernels?\b|\bprecision\b|\bquantiz\w+|\bparallel\w*|\bcach\w+|\breus\w+|\bskip\w*|"
                         r"\bfewer\b|\breduc\w+|\bavoid\w*|\bonce\b", re.I)
+# …but "why is it not faster" (「非结构化剪枝为什么在 GPU 上不一定变快？」, review 30) by the sentence saying what
+# keeps it from speeding up (「不规则稀疏难以在通用硬件上加速」), not by what it saves (its 精度 lines)
+SLOW_QUESTION = re.compile(r"不一定[^，。？?]{0,3}(?:快|加速)|(?:难以|无法|难)(?:加速|变快|提速)|不[能会]?[^，。？?]{0,2}(?:变快|加速|提速)|没(?:有)?[^，。？?]{0,2}(?:变快|加速)|"
+                           r"并不快|\bnot\s+(?:\w+\s+)?(?:faster|quicker)\b|\b(?:doesn't|does\s+not|don't|do\s+not|won't|isn't|aren't)"
+                           r"\s+(?:\w+\s+){0,2}(?:speed|faster|accelerat)", re.I)
+SLOW_CUES = re.compile(r"(?=.*(?:加速|变快|提速|慢|延迟|\bspeed\w*|\bfaster\b|\baccelerat\w*|\blatency\b|\bslow\w*))"
+                       r"(?=.*(?:难以|无法|不能|并不|不会|仍|依然|\bcannot\b|\bcan't\b|\bhard\b|\bstill\b|\bdoes\s+not\b|"
+                       r"\bdoesn't\b|\bno\s+real\b|\bunless\b|\brarely\b|\bseldom\b))", re.I | re.S)
 # "What is the KV cache?" asks for the sentence saying what it is; every sentence of 9.2.2 holds its name,
 # and the English ones were ranked by embedding similarity alone ("Further techniques include … KV cache
 # quantization" first, the definition fourth, review 23). A bare what-is question naming the best note
@@ -921,9 +943,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if not ctx:
         in_toks = {t for c in in_lang for t in content_tokens(c[2])}
         # (a name that is a cited note's own is quoted from that note: "…faster than running the model in
-        # PyTorch" compares TensorRT with 15.1.1, not with 9.1.3's Chinese mention of PyTorch, review 25)
+        # PyTorch" compares TensorRT with 15.1.1, not with 9.1.3's Chinese mention of PyTorch, review 25;
+        # and a word of one: "Decision" of the other side's Decision Transformer in a comparison, review 30)
         passing = [(w, c) for w in name_words(asked if asked is not None else question)
-                   if (toks := set(content_tokens(w))) and not toks & in_toks and w.lower() not in names
+                   if (toks := set(content_tokens(w))) and not toks & in_toks and not any(name_in(x, w.lower()) for x in names)
                    for c in cands if c[0] == best_n and detect_lang(c[2]) != lang and toks & set(content_tokens(c[2]))][:1]
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
@@ -941,6 +964,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     detects = bool(DETECT_QUESTION.search(asked if asked is not None else question))
     when = bool(WHEN_QUESTION.search(asked if asked is not None else question))
     speed = (why or compares or how) and bool(SPEED_QUESTION.search(asked if asked is not None else question))
+    slow = speed and bool(SLOW_QUESTION.search(asked if asked is not None else question))
     # "What are its downsides?" after gradient checkpointing, a technique inside 3.4.1 (full
     # fine-tuning), quoted 3.4.1's 「缺点：」 line, full fine-tuning's drawbacks (review 8)
     # …but a question of its own naming no note, whose topic words are mostly the best note's names'
@@ -960,7 +984,17 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # definition sentences, not in what was asked about; they pick nothing among its sentences
     # …unless the rest only asks how the named thing works (「混合专家模型（MoE）是怎么工作的？」 names
     # 3.3.2 by an alias for a part of it: its MoE sentences, not its opening, answer; review 11)
-    asked_words = rest if not ctx and rest and not rest <= _how_it_works() else own
+    # (and not when the rest is particles: 「IQL 里的期望分位数回归是做什么的？」 names the note twice, and its 里
+    # and 做 picked 「…贝尔曼目标里的…」 and 「…做 SARSA 式评估」 over the expectile line, review 30)
+    rest_says = {t for t in rest if len(t) > 1 or t.isascii() or t not in CUE_GENERIC_CHARS}
+    asked_words = rest if not ctx and rest_says and not rest <= _how_it_works() else own
+    # a why whose words are the best note's own name ("Why does it need to be conservative?" after CQL,
+    # 「CQL 为什么要保守？」): every sentence of that note is about them, the definitions repeat them; the
+    # reason is picked by its cue alone, from the best note (review 30 got the definition twice)
+    topic_why = (why and bool(asked_words & name_toks) and bool(best_names)
+                 and asked_words - name_toks <= WHY_FILLER and (names_best or named_before or bool(ctx)))
+    if topic_why:
+        asked_words = set()
     # a follow-up's cue bonus goes to a sentence holding a word the learner wrote, when they wrote one
     # that names something: every sentence of the topic's note is on topic, so DARTS's 「已知问题：……导致
     # 性能塌陷」 (no word of 「它为什么比早期用强化学习做的NAS快那么多？」) led on its 导致 (review 25)
@@ -987,7 +1021,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         # 样本附近扰动？」 led with LIME's drawbacks, review 24)
         cause = (CAUSE_BONUS if why and (CAUSE_CUES.search(s) or (compares and CONTRAST_CUES.search(s))
                                          or (purpose and BENEFIT_CUES.search(s)))
-                 and (limits or not _stated_drawback(s)) and (not cue_words or holds_cue(cue_words, s, toks)) else 0.0)
+                 and (limits or not _stated_drawback(s))
+                 and (not cue_words or holds_cue(cue_words, s, toks) or (topic_why and n == best_n)) else 0.0)
         # (a note's line of strengths or uses, 「适用：……需要细粒度监控……」, states no method)
         plain_line = not _stated_drawback(s) and not STRENGTH_LEAD.search(s)
         mechanism = how and bool(MECHANISM_CUES.search(s)) and plain_line
@@ -995,7 +1030,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         cause += NAMED_MECHANISM_BONUS if mechanism and named_toks & toks else 0.0
         cause += CAUSE_BONUS if detects and DETECT_CUES.search(s) and plain_line else 0.0
         cause += CAUSE_BONUS if when and WHEN_CUES.search(s) and not _stated_drawback(s) else 0.0
-        cause += CAUSE_BONUS if speed and SPEED_CUES.search(s) and (not cue_words or holds_cue(cue_words, s, toks)) else 0.0
+        cause += CAUSE_BONUS if speed and (SLOW_CUES.match(s) if slow else SPEED_CUES.search(s)) and (
+            not cue_words or holds_cue(cue_words, s, toks)) else 0.0
         cause += DEFINITION_BONUS if what_is and n == best_n and defines(s, subjects) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
