@@ -942,11 +942,14 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     passing: list[tuple[str, tuple[int, int, str]]] = []  # (the name as written, its sentence)
     if not ctx:
         in_toks = {t for c in in_lang for t in content_tokens(c[2])}
+        own_names = {b.lower() for b in best_names or ()}
+        others = [x for x in names if x not in own_names]  # (the best note's "Ross Wightman" alias is its own)
         # (a name that is a cited note's own is quoted from that note: "…faster than running the model in
         # PyTorch" compares TensorRT with 15.1.1, not with 9.1.3's Chinese mention of PyTorch, review 25;
-        # and a word of one: "Decision" of the other side's Decision Transformer in a comparison, review 30)
+        # and a word of another note's: "Decision" of the other side's Decision Transformer in a comparison, review 30)
         passing = [(w, c) for w in name_words(asked if asked is not None else question)
-                   if (toks := set(content_tokens(w))) and not toks & in_toks and not any(name_in(x, w.lower()) for x in names)
+                   if (toks := set(content_tokens(w))) and not toks & in_toks and w.lower() not in names
+                   and not any(name_in(x, w.lower()) for x in others)
                    for c in cands if c[0] == best_n and detect_lang(c[2]) != lang and toks & set(content_tokens(c[2]))][:1]
     sims = [0.0] * len(pool)
     if embed is not None and lang == "en":
