@@ -533,3 +533,14 @@ def test_review30_why_the_topic_is_what_its_name_says_and_why_it_is_not_faster(r
     assert "难以在通用硬件上加速" in gpu.answer.splitlines()[1], gpu.answer
     iql = real_tutor.ask("IQL 里的期望分位数回归是做什么的？", mode="quotes_first")
     assert "训练 V(s)" in iql.answer.splitlines()[1] and "\\big" not in iql.answer, iql.answer
+
+
+def test_a_side_the_other_sides_note_writes_out_is_compared_there(real_tutor):
+    """"What is the difference between LayerNorm and BatchNorm?" quoted DDP (8.1.2 writes "BatchNorm")
+    and said the notes compare nothing; 2.1.4 writes "batch normalization (BN)" and contrasts the two.
+    A name no note writes (BLIP after CLIP) still gets the passing-side notice."""
+    ln = real_tutor.ask("What is the difference between LayerNorm and BatchNorm?", mode="quotes_first")
+    assert ln.sources[0].id == "2.1.4" and "8.1.2" not in {s.id for s in ln.sources}, ln.answer
+    assert "no comparison" not in ln.answer and "unlike batch normalization" in ln.answer, ln.answer
+    blip = _conversation(real_tutor, "What is CLIP?", "How does it compare with BLIP?")
+    assert "no topic on BLIP" in blip.answer, blip.answer

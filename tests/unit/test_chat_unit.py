@@ -724,3 +724,10 @@ def test_one_standing_for_the_last_answers_noun_refers_back(fake_tutor, q, refer
     from tutor.rag import followup
 
     assert followup.is_followup(q, fake_tutor.index) is refers
+
+
+def test_a_camelcase_name_is_also_written_out():
+    from tutor.rag.chat import spelled_out
+
+    assert spelled_out("BatchNorm") == ["batchnorm", "batch norm", "batch normalization"]
+    assert spelled_out("DDP") == ["ddp"] and spelled_out("batch norm") == ["batch norm"]

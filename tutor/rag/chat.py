@@ -183,6 +183,24 @@ UNKNOWN_NAMES = {  # names in the question that no note contains (TermStats.unkn
     "zh": "（笔记里没有出现 {names}；下面的句子只与问题里的其他词有关。）",
     "en": "(The notes never mention {names}; the sentences below share only the question's other words.)",
 }
+# short forms a CamelCase name is made of (BatchNorm, GroupNorm, ConvNet): the notes write them out
+_SHORT_FORMS = {"norm": "normalization", "conv": "convolution", "attn": "attention", "net": "network"}
+
+
+def spelled_out(phrase: str) -> list[str]:
+    """phrase lower-cased, and for a CamelCase name its words apart and each short form written out:
+    "BatchNorm" → ["batchnorm", "batch norm", "batch normalization"] (review-31 prep: "What is the
+    difference between LayerNorm and BatchNorm?" was told no note compares them; 2.1.4 writes
+    "batch normalization (BN)")."""
+    low = phrase.strip().lower()
+    parts = re.findall(r"[A-Z][a-z]+|[A-Z]+(?![a-z])|[a-z]+|\d+", phrase.strip())
+    if len(parts) < 2 or " " in phrase.strip():
+        return [low]
+    apart = " ".join(p.lower() for p in parts)
+    full = " ".join(_SHORT_FORMS.get(p.lower(), p.lower()) for p in parts)
+    return list(dict.fromkeys([low, apart, full]))
+
+
 PASSING_SIDE = {  # a compared thing with no note of its own, written only inside another note (review 28: BLIP)
     "zh": "（笔记里没有专门讲 {name} 的主题，只在 [{n}] 里顺带提到；笔记没有写它和前者的对比，下面是两边各自的原句。）",
     "en": "(The notes have no topic on {name}; [{n}] mentions it only in passing, and the notes write no comparison "
@@ -793,8 +811,11 @@ class Chat:
         # 的 LLaMA 好」, told LLaMA's history and lost the key points on the seen sets, session 37)
         if len(sides) == 2 and all(i in by_id for i in sides) and not compare.why_than(asked if asked is not None else question):
             # each side's best sentences from its own note (two each), in the question's order
+            idx_names = self.retriever.index.names
             lines = [extractive_answer(question, self._quotable([by_id[i]], lang), lang, self.flagger.embed, k=COMPARE_QUOTES,
-                                       header=header, asked=asked, topic_names=names, exclude=exclude).split("\n")[1:] for i in sides]
+                                       header=header, asked=asked, topic_names=names, exclude=exclude,
+                                       versus=sorted(idx_names.get(j, ())), own=sorted(idx_names.get(i, ()))).split("\n")[1:]
+                     for i, j in (sides, sides[::-1])]
             notice = [PASSING_SIDE[lang].format(name=x, n=by_id[i].n) for x, i in self._passing_sides(asked or question, sides)]
             return "\n".join([header[lang], *notice[:1], *lines[0], *lines[1]])
         best = min(sources, key=lambda x: x.n).id if sources else ""
@@ -906,6 +927,12 @@ class Chat:
             mine = named[-1] or said or ({ours} if back and ours else set())
             found.append(next((h for h in hits if h.chunk.node_id in mine), None) or self._naming_hit(side, hits))
         if len(found) == 2 and found[0].chunk.node_id != found[1].chunk.node_id and not (named[0] & named[1]):
+            # a side with no note of its own that the other side's note writes is compared there: 2.1.4
+            # (LayerNorm) contrasts itself with batch normalization; DDP's 8.1.2 only writes BatchNorm
+            for k in (0, 1):
+                if named[k] and not named[1 - k] and not compare.REFERS_BACK.match(sides[1 - k]) \
+                        and self._writes(found[k].chunk.node_id, sides[1 - k]):
+                    return found[k:k + 1]
             return found
         if len(found) == 2 and found[0].chunk.node_id == found[1].chunk.node_id:
             # both sides in one note (LoRA and QLoRA, 3.4.2; BatchNorm and LayerNorm, 2.1.4): it is
@@ -934,9 +961,11 @@ class Chat:
         return next((h for h in hits if self._writes(h.chunk.node_id, side)), hits[0])
 
     def _writes(self, note: str, phrase: str) -> bool:
-        """Does one of `note`'s chunks write `phrase` out whole (case-insensitive, whole words for Latin)?"""
-        index, low = self.retriever.index, phrase.strip().lower()
-        return any(contains_words(index.chunks[c].text.lower(), low) for c in index.by_node.get(note, ()))
+        """Does one of `note`'s chunks write `phrase` out whole (case-insensitive, whole words for Latin),
+        or a spelled-out form of it (`spelled_out`: BatchNorm → batch normalization)?"""
+        index = self.retriever.index
+        forms = spelled_out(phrase)
+        return any(contains_words(index.chunks[c].text.lower(), f) for c in index.by_node.get(note, ()) for f in forms)
 
     def _quotable(self, sources: list[Source], lang: str = "zh", named: dict[str, list[str]] | None = None) -> list[tuple[int, str]]:
         """(n, text) the extractive fallback may quote: each cited note's key points (under an

@@ -767,7 +767,7 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                       header: dict[str, str] = FALLBACK_HEADER, asked: str | None = None,
                       topic_names: Sequence[str] = (), best_names: Sequence[str] | None = None,
                       kin: Sequence[int] = (), exclude: frozenset[str] = frozenset(), parent: Sequence[int] = (),
-                      named_before: bool = False) -> str:
+                      named_before: bool = False, versus: Sequence[str] = (), own: Sequence[str] = ()) -> str:
     """An answer made of the k note sentences most relevant to the question, each cited.
 
     sources: (citation number n, note text without its label line) pairs, best source first
@@ -801,6 +801,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     (the overview's sentences join the pool); exclude:
     `quote_key`s of sentences never to quote (an earlier answer's); named_before: an earlier question of
     the conversation named the best note, so its drawbacks are the topic's as if this one named it.
+    versus: in a comparison, the names of the other side's note (own: this side's): a sentence naming
+    the other side (outside this side's own names: 非结构化剪枝 holds 结构化剪枝) gets CAUSE_BONUS, as it
+    states the contrast (「同样精度下可达到的压缩率一般低于非结构化剪枝」; review 30 got two definitions).
     Returns header[lang] (FALLBACK_HEADER: the model's answer failed; QUOTES_HEADER: quotes
     first) then one '- sentence [n]' line per sentence."""
     q_toks = set(content_tokens(question))
@@ -1038,6 +1041,11 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         cause += DEFINITION_BONUS if what_is and n == best_n and defines(s, subjects) else 0.0
         cause += CAUSE_BONUS if drawback and limits and is_drawback(s) else 0.0
         cause += CAUSE_BONUS if defends and DEFENCE_CUES.search(s) and not POINTER.search(s) else 0.0
+        if versus:
+            bare = s.lower()
+            for o in sorted(own, key=len, reverse=True):
+                bare = bare.replace(o.lower(), " ")
+            cause += CAUSE_BONUS if any(len(v) >= 2 and name_in(bare, v.lower()) for v in versus) else 0.0
         penalty = MISCONCEPTION_PENALTY if s.startswith(MISCONCEPTION_LABELS) else 0.0
         return cov + (cause if cues else 0.0) - penalty + max(0.0, sims[i]) - 0.001 * order  # earlier sources win ties
 
