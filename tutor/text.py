@@ -15,7 +15,9 @@ _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 # Sentence ends: Chinese 。！？ (and ；…), English .!? followed by space/end. Closing quotes
 # and brackets stay with their sentence, so no sentence starts with punctuation.
-_SENT_END = re.compile(r"([。！？!?…；;]+[”’」』）)\]]*|\.(?=\s|$)[”’)\]]*)")
+# (not after an abbreviation: "Christiano et al. (2017) found…" was two sentences, its tail a quote of its own)
+_SENT_END = re.compile(r"([。！？!?…；;]+[”’」』）)\]]*|(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bFig)(?<!\bEq)(?<!\bNo)"
+                       r"\.(?=\s|$)[”’)\]]*)")
 _LEADING_PUNCT = re.compile(r"^[\s，。！？、；：,.!?;:）)\]】」』”’]+")
 
 # Strings that chat templates treat as control tokens. A user typing them must not be able

@@ -546,3 +546,12 @@ def test_a_side_the_other_sides_note_writes_out_is_compared_there(real_tutor):
     assert "no comparison" not in ln.answer and "unlike batch normalization" in ln.answer, ln.answer
     blip = _conversation(real_tutor, "What is CLIP?", "How does it compare with BLIP?")
     assert "no topic on BLIP" in blip.answer, blip.answer
+
+
+def test_review31_how_fedavg_aggregates_and_a_reference_is_one_sentence(real_tutor):
+    """Review 31: 「FedAvg 具体是怎么聚合的？」 quoted secure and robust aggregation, not the weighted average;
+    "What is RLHF?" quoted "(2017) and was applied to summarization…", a sentence cut at "et al."."""
+    fed = real_tutor.ask("FedAvg 具体是怎么聚合的？", mode="quotes_first")
+    assert "加权平均" in fed.answer.splitlines()[1], fed.answer
+    rlhf = real_tutor.ask("What is RLHF?", mode="quotes_first")
+    assert not any(x.startswith("- (2017)") for x in rlhf.answer.splitlines()), rlhf.answer

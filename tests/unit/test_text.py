@@ -117,3 +117,13 @@ def test_a_name_with_a_bracketed_gloss_also_names_its_parts():
         "Layer Normalization (LayerNorm, LN)", "LN", "Layer Normalization", "LayerNorm"]
     assert name_parts(["层归一化（LN）"]) == ["层归一化（LN）", "层归一化", "LN"]
     assert name_parts(["LoRA"]) == ["LoRA"]
+
+
+def test_an_abbreviation_ends_no_sentence():
+    """Review-31 prep: "The idea comes from Christiano et al. (2017) and was applied…" was two sentences,
+    and "(2017) and was applied…" was quoted as one of its own."""
+    from tutor.text import split_sentences
+
+    assert split_sentences("The idea comes from Christiano et al. (2017) and was applied. Next.") == [
+        "The idea comes from Christiano et al. (2017) and was applied.", "Next."]
+    assert split_sentences("See e.g. this. Done vs. not. 中文。好") == ["See e.g. this.", "Done vs. not.", "中文。", "好"]

@@ -999,3 +999,13 @@ def test_a_chunk_cut_inside_a_display_formula_quotes_no_formula_tail():
     assert quotable_sentences(text) == ["V 对 Q 做期望分位数回归。", "之所以单独训练 V，是为了取上分位。"]
     assert quotable_sentences(r"损失见下。$$L = \sum_i") == ["损失见下。"]
     assert quotable_sentences("公式 $$x=1$$ 成立。") == ["公式 $$x=1$$ 成立。"]
+
+
+def test_an_average_is_a_step_of_how_it_is_done():
+    """Review 31: 「FedAvg 具体是怎么聚合的？」 quoted 安全聚合 and 鲁棒聚合 lines (they hold 聚合) and missed
+    「服务器按样本数加权平均参数」."""
+    kp = ("FedAvg 每轮选部分客户端本地训练多个 epoch，服务器按样本数加权平均参数。\n"
+          "上传的梯度仍可能泄露训练数据，需配合安全聚合。\n"
+          "鲁棒聚合（中位数、截尾均值）可缓解投毒。")
+    out = extractive_answer("FedAvg 具体是怎么聚合的？", [(1, kp)], "zh", k=1, best_names=["FedAvg", "联邦学习"])
+    assert "加权平均" in out, out

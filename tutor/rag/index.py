@@ -90,7 +90,8 @@ MANIFEST_VERSION = 2
 # 3: English words stemmed in BM25 (Snowball).
 # 4: token statistics saved beside BM25 (lexical-<id>/terms.json), not recomputed per process.
 # 5: each note's prerequisites in the manifest (a name a topic shares with its prerequisite).
-INDEX_FORMAT = 5
+# 6: sentences no longer end after an abbreviation ("et al.", "e.g."), so chunks are cut elsewhere.
+INDEX_FORMAT = 6
 BATCH = 64  # chunks per embedding call (one progress step)
 MIN_FREE = 1 << 20  # an ingest with less free space than this (+ what a rebuild copies) does not start
 FULL_BELOW = 16 << 20  # a write that fails with less free space than this failed for want of space

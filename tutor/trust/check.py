@@ -633,10 +633,12 @@ DEFENCE_CUES = re.compile(r"防御|防护|防范|防止|抵御|缓解|对策|需
 HOW_QUESTION = re.compile(r"(?:怎么|如何|怎样)(?:生成|计算|算|得到|求|产生|构造|实现|做到|工作|运作)|是怎么[^，。？?]{0,6}(?:的|出来)|"
                           r"\bhow\s+(?:is|are|does|do)\b[^?]{0,60}\b(?:computed|calculated|generated|produced|derived|"
                           r"built|obtained|work|works|compute|calculate|generate|produce)\b", re.I)
-MECHANISM_CUES = re.compile(r"按[^，。；]{1,15}把|分成|分别|然后|使[^，。；]{1,16}最[大小]|通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算(?!量)|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
+MECHANISM_CUES = re.compile(r"按[^，。；]{1,15}把|分成|分别|然后|加权平均|加权求和|求平均|取平均|使[^，。；]{1,16}最[大小]|通过|先[^，。；]{1,20}再|[^，。；]{2,}得到|计算(?!量)|取[^，。；]{1,12}(?:的|对)|走一步|多步|迭代|步长|"
                             r"沿[^，。；]{1,12}(?:梯度|方向)|[=＝]\s*[^，。；=]{0,30}?(?:[+×*·∑Σ−]|\s[-/]\s)|"
-                            r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b|\bsteps?\b|\biterat\w*", re.I)
-# (a formula is one with an operator, x′ = x + ε·sign(…); 「$d=4096$」 states a size, review 27's MoE case)
+                            r"\bby\s+\w+ing\b|\bcomputes?\b|\btakes?\b|\bthen\b|\bsteps?\b|\biterat\w*|"
+                            r"\bweighted\s+(?:average|sum|mean)\b|\baverag(?:e|es|ing)\b", re.I)
+# (a formula is one with an operator, x′ = x + ε·sign(…); 「$d=4096$」 states a size, review 27's MoE case;
+# an average is a step: 「服务器按样本数加权平均参数」 answers 「FedAvg 具体是怎么聚合的？」, review 31)
 # …and of those, one holding the name asked about comes first (「Grad-CAM 是怎么生成热力图的？」: Grad-CAM's steps,
 # not the saliency map's, in 12.4.1, which covers both)
 NAMED_MECHANISM_BONUS = 0.4
