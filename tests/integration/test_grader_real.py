@@ -135,3 +135,11 @@ def test_a_right_english_answer_to_a_chinese_item_is_never_graded_wrong(setup):
     g = grader.grade(it.prompt, it.reference, list(it.key_points), answer, english_summary(bank.note(it).body),
                      list(it.misconceptions), other_references(bank, it))
     assert g.verdict != "wrong", (g.verdict, g.score, g.flags)
+
+
+def test_two_listed_misconceptions_fused_are_never_credited(setup):
+    """Review 31: an answer stating two of 8.4.2's listed misconceptions in one sentence was "Partly
+    correct 43%" (the fitted model's verdict); clearly nearer a misconception than the item, it is never
+    credited and the misconception is named."""
+    g = grade(setup, "8.4.2", "因为整个模型包成一个单元通信次数最少，所以最省显存；按块包装只是为了代码更整洁。")
+    assert g.verdict in ("wrong", "check") and g.misconception, (g.verdict, g.score, g.flags)

@@ -449,6 +449,13 @@ class Grader:
                 return Grade(score, "check", cov, sim, matched, missed, ["other_language"])
             return Grade(score, "wrong", cov, sim, matched, missed, flags)
         if pr.get("partial", 0.0) >= m["p_partial"] and matched:
+            if f.mis_cos > -1 and f.mis_cos >= f.best_cos + MIS_NEAR_GAP:
+                # clearly nearer one of the item's listed misconceptions than anything it should say: no
+                # partial credit, and the misconception is named (review 31: 「……整个模型包成一个单元通信次数
+                # 最少，所以最省显存；按块包装只是为了代码更整洁」, two of 8.4.2's misconceptions, was "partly
+                # correct 43%"). Not for a "correct": on test round 2 that moved two right answers to check
+                return Grade(score, "check", cov, sim, matched, missed, ["near_misconception", *f.claims],
+                             self._near(f, misconceptions))
             return Grade(score, "partial", cov, sim, matched, missed, [])
         doubts = list(f.claims) + (["term_list"] if f.term_list else []) + (["other_language"] if f.cross else [])
         if f.mis_cos > -1 and f.mis_cos >= f.best_cos + MIS_NEAR_GAP:
