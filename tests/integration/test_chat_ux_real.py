@@ -555,3 +555,17 @@ def test_review31_how_fedavg_aggregates_and_a_reference_is_one_sentence(real_tut
     assert "加权平均" in fed.answer.splitlines()[1], fed.answer
     rlhf = real_tutor.ask("What is RLHF?", mode="quotes_first")
     assert not any(x.startswith("- (2017)") for x in rlhf.answer.splitlines()), rlhf.answer
+
+
+def test_a_name_after_than_is_not_the_follow_ups_topic(real_tutor):
+    """「它为什么比训练后量化精度高？」 after QAT named 7.1.2 (PTQ), a topic of the same section, and was answered
+    from PTQ's note; the name after 比 is what QAT is measured against."""
+    qat = _conversation(real_tutor, "什么是量化感知训练？", "它为什么比训练后量化精度高？")
+    assert qat.sources[0].id == "7.1.3", [s.id for s in qat.sources]
+
+
+def test_a_follow_up_to_a_what_is_question_no_note_writes_is_not_covered(real_tutor):
+    """"What is speculative decoding?" is refused (no note writes it); its "Why does it not change the output
+    distribution?" was answered with beam search, and "What are its drawbacks?" with cross-attention's."""
+    why = _conversation(real_tutor, "What is speculative decoding?", "Why does it not change the output distribution?")
+    assert not why.covered and why.sources == [], why.answer

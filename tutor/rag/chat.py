@@ -383,7 +383,8 @@ class Chat:
             q, history, self.retriever.index,
             lambda x: self.retriever.search(x, k=s.top_k, chapter=chapter, min_notes=TOP_NOTES_KEPT),
             lambda h: is_covered(h, s.min_relevance),
-            lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev))
+            lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev),
+            refused=self.refused_subject)
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         asked = followup.own_words(q, quote_q)
         if quote_q != q and (referred := frozenset(found_names(quote_q.replace(asked, ""), self.retriever.index))):
@@ -392,7 +393,7 @@ class Chat:
             # 快那么多？」 and an off-topic turn said DDPM's drawbacks were not written)
             named = referred
         covered = is_covered(hits, s.min_relevance)
-        if covered and quote_q == q and (x := compare.subject(q)) and x in self.unwritten(q):
+        if covered and quote_q == q and self.refused_subject(q):
             # "what is X" where no note writes X: the notes do not cover it, whatever words of it they
             # share (review 26: 「向量数据库是什么？」 quoted MLflow's backend database; the English
             # question was refused)
@@ -959,6 +960,11 @@ class Chat:
         or the first does: "batch normalization" has no note of its own and its best hit was
         serving's "batching" (review 14), while 2.1.4 contrasts it with LayerNorm."""
         return next((h for h in hits if self._writes(h.chunk.node_id, side)), hits[0])
+
+    def refused_subject(self, question: str) -> bool:
+        """True for a "what is X" question (`compare.subject`) where no note writes X: not covered,
+        whatever words of it the notes share (review 26: 「向量数据库是什么？」 quoted MLflow's backend database)."""
+        return bool((x := compare.subject(question)) and x in self.unwritten(question))
 
     def _writes(self, note: str, phrase: str) -> bool:
         """Does one of `note`'s chunks write `phrase` out whole (case-insensitive, whole words for Latin),

@@ -156,13 +156,16 @@ def search_query(llm: LLM, prompts: Prompts, history: list[dict], question: str,
     return f"{prev}\n{question}"
 
 
-def referent(history: list[dict], index, search, covered, turns: int = HISTORY_TURNS) -> tuple[str, list]:
+def referent(history: list[dict], index, search, covered, turns: int = HISTORY_TURNS,
+             refused: Callable[[str], bool] | None = None) -> tuple[str, list]:
     """(question, its hits): the earlier user question a follow-up refers to — the newest of the
     last `turns` that is no follow-up itself and whose own hits are covered; ("", []) when there
     is none. A follow-up among them does not use up a turn: it refers to the same question, so a
     chain of them reaches back as far as it goes (review 24: 「那束宽一般设多大合适？」 after three
     follow-ups on beam search and one off-topic question was refused). search: query → hits;
-    covered: hits → bool (one search per question looked at, newest first)."""
+    covered: hits → bool (one search per question looked at, newest first); refused: question → bool,
+    a question the chat refused whatever its hits ("What is speculative decoding?": no note writes it;
+    its "Why does it not change the output distribution?" was answered with beam search, session 38)."""
     asked = [(i, t["content"]) for i, t in enumerate(history) if t["role"] == "user"]
     for at, prev in reversed(asked):
         if turns <= 0:
@@ -170,6 +173,8 @@ def referent(history: list[dict], index, search, covered, turns: int = HISTORY_T
         if is_followup(prev, index):
             continue
         turns -= 1
+        if refused is not None and refused(prev):
+            continue
         hits = search(prev)
         if covered(hits):
             # its hits as it was answered then: on the conversation's note (`stay_on_topic`)
@@ -177,20 +182,22 @@ def referent(history: list[dict], index, search, covered, turns: int = HISTORY_T
     return "", []
 
 
-def resolve(question: str, history: list[dict], index, search, covered, make_query) -> tuple[list, str]:
+def resolve(question: str, history: list[dict], index, search, covered, make_query,
+            refused: Callable[[str], bool] | None = None) -> tuple[list, str]:
     """(hits, query) for `question` in a conversation: searched alone, unless it refers back
     (`is_followup`): then the follow-up query (`make_query(prev)` with prev the question it
     refers to, `referent`; see `search_query`) and its hits — those of the notes prev found first
     when the follow-up has no words of its own (`only_generic`: 「那它的缺点呢？」 is about what was
     just discussed) — or no hits at all when it refers to nothing the notes cover. search: query → hits;
     covered: hits → bool. The one rule for the chat and for eval items with a history. With no
-    earlier question, an ordinal that names nothing of its own ("the latter") is not covered."""
+    earlier question, an ordinal that names nothing of its own ("the latter") is not covered.
+    refused: see `referent`."""
     if both := pick_both(question, history, index, search, covered):
         return search(both), both
     if any(t["role"] == "user" for t in history) and is_followup(question, index):
         # 「它有什么缺点？」 after a LoRA question: search with that question too. A question that is
         # merely not covered is no follow-up: it gets the not-covered reply, as when alone
-        prev, prev_hits = referent(history, index, search, covered)
+        prev, prev_hits = referent(history, index, search, covered, refused=refused)
         if not prev:
             return [], question
         if picked := pick_ordinal(question, prev, index):  # "the second one" → the name it picks
@@ -253,7 +260,12 @@ def named_first(hits: list, question: str, prev_hits: list, named_prev: dict[str
         return hits
     first = prev_hits[0].chunk.node_id if prev_hits else ""
     section = ".".join(first.split(".")[:2])
-    mine = found_names(question, index)
+    # (a name after 比 / than is what the topic is measured against, not the topic: 「它为什么比训练后量化精度
+    # 高？」 after QAT named 7.1.2 and was answered from PTQ's note)
+    low = question.lower()
+    mine = {n: ps for n, ps in found_names(question, index).items()
+            if not any(re.search(r"(?:比起?|相比于?|不如|\bthan|\bover|\binstead\s+of|\brather\s+than)\s*" + re.escape(p), low)
+                       for p in ps)}
     own = {n for n in mine if first and n not in named_prev and _within(n, section) and n.count(".") == 2 and n != first}
     if not own:
         before = {p for ps in named_prev.values() for p in ps}
