@@ -121,13 +121,22 @@ def build(tutor, stops: StopRegistry) -> ChatTab:
     def run(gen_fn, session, turns_now):
         ev = stops.start(session)
         turns_now = dict(turns_now or {})
+        clears = chats.cleared(session)
         try:
             last = None
             for u in gen_fn(ev):
+                if chats.cleared(session) != clears:
+                    break
                 last = u
                 if isinstance(u[1], list):
                     chats.save(session, u[1], turns_now)
                 yield (*u, turns_now)
+            if chats.cleared(session) != clears:
+                # Clear was pressed (review 31): the event's last update is what the page keeps when it
+                # ends, so it is the cleared chat, not this run's (the box keeps what is typed)
+                empty_chat, panel, status_line, _ = clear()
+                yield gr.skip(), empty_chat, panel, status_line, {}, {}
+                return
             if last is not None:  # remember this answer's sources for its [n] links
                 msgs, panel = last[1], last[2]
                 found = TURN.search(str(msgs[-1].get("content", "")) + str(msgs[-2].get("content", "")) if len(msgs) > 1 else "")

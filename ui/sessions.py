@@ -71,6 +71,7 @@ class ChatLog:
         self._chats: OrderedDict[str, tuple[list, dict]] = OrderedDict()
         self._tickets: dict[str, list[tuple[str, bool, float]]] = {}  # session → (question, again, sent at) in order
         self._running: dict[str, str] = {}  # session → the question being answered
+        self._clears: dict[str, int] = {}  # session → times cleared
         self._lock = threading.Lock()
         self.size = size
 
@@ -140,9 +141,17 @@ class ChatLog:
         return history, turns
 
     def forget(self, session: str | None) -> None:
+        """Clear: the session's chat and waiting questions go, and its clear count (`cleared`) rises."""
         with self._lock:
             self._chats.pop(session or "", None)
             self._tickets.pop(session or "", None)
+            self._clears[session or ""] = self._clears.get(session or "", 0) + 1
+
+    def cleared(self, session: str | None) -> int:
+        """How many times the session was cleared: a run that sees it change stops writing to the chat
+        (review 31: Clear during Explain was undone by the explanation's last update)."""
+        with self._lock:
+            return self._clears.get(session or "", 0)
 
 
 def _key(message) -> tuple[str, str]:

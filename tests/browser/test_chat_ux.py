@@ -180,6 +180,19 @@ def test_typing_survives_streaming_and_stop(page):
     assert "empty" not in answer_text(page, 2) and "RoPE" in page.locator(USER_SEL).last.inner_text()
 
 
+def test_clear_during_explain_stays_cleared(page):
+    """Review 31: Clear pressed while Explain was reading the notes did nothing: the explanation's
+    last update put the old chat back."""
+    send(page, "为什么注意力要除以根号d_k？")
+    assert wait_until(lambda: finished(page, 0), 60)
+    page.click("#explain")
+    assert wait_until(lambda: "正在" in last_message_text(page), 20)
+    page.click("#clear")
+    assert wait_until(lambda: page.locator("#chatbot .message").count() == 0, 10), "Clear did not empty the chat"
+    time.sleep(8)  # the stopped explanation's run ends meanwhile; it must not bring the chat back
+    assert page.locator("#chatbot .message").count() == 0, last_message_text(page)
+
+
 def test_a_question_sent_while_the_last_is_still_waiting_is_answered_after_it(page, browser, default_url):
     """Review 3: a second Send while the first question was still searched or answered was
     dropped (Gradio's default trigger_mode "once"), the text left in the box. Now it waits its

@@ -229,8 +229,9 @@ def test_an_event_queued_behind_an_answer_answers_from_the_servers_chat():
     own = [{"role": "user", "content": "RoPE?"}, {"role": "assistant", "content": WORKING}]
     assert log.fresh("s1", own, {}) == (own, {})  # an API client's own history is used as sent
     assert log.fresh("s2", browser, {}) == (browser, {})  # another session
+    assert log.cleared("s1") == 0
     log.forget("s1")  # Clear
-    assert log.fresh("s1", browser, {}) == (browser, {})
+    assert log.fresh("s1", browser, {}) == (browser, {}) and log.cleared("s1") == 1 and log.cleared("s2") == 0
     for s in ("a", "b", "c"):
         log.save(s, done, {})
     assert log.fresh("a", browser, {}) == (browser, {})  # the oldest session was dropped
