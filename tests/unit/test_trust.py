@@ -1009,3 +1009,15 @@ def test_an_average_is_a_step_of_how_it_is_done():
           "鲁棒聚合（中位数、截尾均值）可缓解投毒。")
     out = extractive_answer("FedAvg 具体是怎么聚合的？", [(1, kp)], "zh", k=1, best_names=["FedAvg", "联邦学习"])
     assert "加权平均" in out, out
+
+
+def test_a_challenge_is_a_drawback_and_biggest_names_nothing():
+    """「最大的挑战是什么？」 after 自动驾驶 quoted 最大熵 RL's lines (最大), not the note's drawbacks."""
+    from tutor.trust.check import LIMIT_QUESTION
+
+    assert LIMIT_QUESTION.search("最大的挑战是什么？") and LIMIT_QUESTION.search("What are the main challenges?")
+    kp = [(1, "自动驾驶让车辆感知环境并控制行驶。\n模块化栈可解释，但手工规则难覆盖长尾。"),
+          (2, "最大熵 RL 的目标是在追求奖励的同时让策略尽可能随机。")]
+    out = extractive_answer("自动驾驶里 AI 主要用在哪些环节？\n最大的挑战是什么？", kp, "zh", k=2, asked="最大的挑战是什么？",
+                            best_names=["自动驾驶"])
+    assert "长尾" in out and "最大熵" not in out, out

@@ -586,6 +586,8 @@ def with_greek(tokens: set[str]) -> set[str]:
     return tokens | {_GREEK_BOTH[t] for t in tokens if t in _GREEK_BOTH}
 
 
+# words that grade what is asked about and name nothing
+QUESTION_FILLER = frozenset("最大 最主要 主要 最重要 最常见 biggest main major".split())
 # words of a why that ask nothing of their own ("Why does it need to be conservative?")
 WHY_FILLER = frozenset("need needs needed necessary required 需要 必要 必须".split())
 # one-character words that name nothing (verbs, particles) for a follow-up's cue words
@@ -615,6 +617,7 @@ CONTRAST_CUES = re.compile(r"只是|只能|(?<![从然因])而(?!且|言|已)|�
 # or the strengths (sharing the topic's words) were quoted.
 # (风险 / risks too: 「AI 在医疗影像诊断中有哪些风险？」 quoted 14.4.2's overview lines, not its 「缺点：」 line, review 16)
 LIMIT_QUESTION = re.compile(r"缺点|局限|不足之处|(?:有什么|有哪些|有何|什么|哪些|的)不足(?!以|够|时|的时候)|劣势|弊端|短板|坏处|风险|隐患|"
+                            r"挑战|难点|难题|\bchallenges?\b|"  # 「最大的挑战是什么？」 after 自动驾驶 quoted 最大熵 RL (session 38)
                             r"weakness|drawback|limitation|downside|disadvantage|"
                             r"shortcoming|\bcons\b|\brisks?\b|\bpitfalls?\b", re.I)
 LIMIT_CUES = re.compile(r"缺点|局限|不足|劣势|代价|成本高|开销大|受[^，。；]{0,10}限|难以|无法|不能|不适合|容易|依赖|昂贵|风险|"
@@ -815,6 +818,9 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
         q_toks -= {t for m in ANAPHORIC_NOUN.finditer(asked) for t in content_tokens(m.group(0))}
         asked = ANAPHORIC_NOUN.sub(" ", asked)
     own = set(content_tokens(asked)) if asked is not None else q_toks
+    # (「最大的挑战是什么？」 after 自动驾驶: 最大 says how big, it names nothing; it picked 最大熵 RL's lines)
+    if own - QUESTION_FILLER:
+        own, q_toks = own - QUESTION_FILLER, q_toks - QUESTION_FILLER
     q_toks, own = with_greek(q_toks), with_greek(own)
     own, ctx = (own, q_toks - own) if own else (q_toks, set())
     # a phrase that names a cited note's own topic (多头注意力 in the 1.2.4 note) is in most of its
