@@ -159,3 +159,12 @@ def test_a_versioned_model_name_no_note_writes_is_said(fake_tutor):
     for q in ["With 64 GPUs, how many replicas?", "GPU 0 runs out of memory", "BLEU 30 分算好吗？",
               "In Step 2 of RLHF what happens?", "What did GPT-3 show about in-context learning?"]:
         assert chat.unwritten_versions(q) == [], q
+
+
+def test_two_questions_in_one_turn_have_two_subjects():
+    """Review 32: 「稀疏注意力是什么？Longformer 是怎么做的？」 quoted Longformer alone."""
+    from tutor.rag.compare import two_subjects
+
+    assert two_subjects("稀疏注意力是什么？Longformer 是怎么做的？") == ("稀疏注意力", "Longformer")
+    assert two_subjects("什么是 LoRA？它为什么省显存？") is None  # the second is about the first
+    assert two_subjects("LoRA 是什么？") is None and two_subjects("DDP 和 FSDP 有什么区别？") is None

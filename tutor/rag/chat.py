@@ -896,8 +896,11 @@ class Chat:
         named: list[set[str]] = []
         index = self.retriever.index
         sides = compare.parts(asked)
-        if not sides and (pair := compare.each(asked)) and all(outline_matches(x, index) for x in pair):
-            sides = pair  # 「张量并行和流水线并行各切的是什么？」: two named notes, each its own source
+        if not sides and (pair := compare.each(asked) or compare.two_subjects(asked)) \
+                and all(outline_matches(x, index) for x in pair):
+            # 「张量并行和流水线并行各切的是什么？」, 「稀疏注意力是什么？Longformer 是怎么做的？」: two named notes,
+            # each its own source
+            sides = pair
         # "How is that different from plain actor-critic?" three turns into PPO: "that" is PPO, the
         # conversation's note, though the question it refers to ("Why does clipping the ratio help?")
         # alone found gradient clipping (review 22)

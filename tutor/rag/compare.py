@@ -120,6 +120,27 @@ def why_than(question: str) -> bool:
     return detect_lang(q) == "zh" and not _ZH_CUE.search(q) and bool(_ZH_WHY_THAN.search(q))
 
 
+# two questions in one turn, each about its own thing (「稀疏注意力是什么？Longformer 是怎么做的？」, review 32)
+_TWO_QUESTIONS = re.compile(r"^\s*(?P<a>[^？?]+[？?])\s*(?P<b>[^？?]+[？?]?)\s*$")
+_LEAD_SUBJECT = re.compile(r"^(?:请问|那|那么|还有|另外)?\s*(?P<x>[^，。？?！!、\s][^，。？?！!、]{1,23}?)\s*(?:是什么|是啥|是怎么|是如何|怎么|如何|为什么|为何|有什么|有哪些|的作用|用来)")
+
+
+def two_subjects(question: str) -> tuple[str, str] | None:
+    """The things two Chinese questions in one turn are about, each the first's or second's
+    subject (`subject`, or the words before 是怎么 / 怎么 / 为什么 …), or None."""
+    q = question.strip()
+    m = _TWO_QUESTIONS.match(q) if detect_lang(q) == "zh" else None
+    if not m:
+        return None
+    out = []
+    for part in (m.group("a"), m.group("b")):
+        x = subject(part) or ((lead := _LEAD_SUBJECT.search(part.strip())) and lead.group("x").strip())
+        if not x or REFERS_BACK.match(x):
+            return None
+        out.append(x)
+    return (out[0], out[1]) if out[0] != out[1] else None
+
+
 def each(question: str) -> tuple[str, str] | None:
     """The two things a Chinese question asks about each in turn (「张量并行和流水线并行各切的是什么？」
     → ("张量并行", "流水线并行"); 分别 / 各自 / 各 after 「A 和 B」), or None. Not a comparison

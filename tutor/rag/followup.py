@@ -228,19 +228,35 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
                 # does it decide which configuration to try next?" after Bayesian optimization
                 # leaned grid search, the referent's second note, alike and quoted it)
                 near = {n for n in near if any(_within(n, m) for m in named_prev)}
-            return named_first(lean(hits, near), question, prev_hits, named_prev, index), query
+            return subject_first(named_first(lean(hits, near), question, prev_hits, named_prev, index), question, prev, index), query
         # the referent's notes first, in its own order: the joined query's words (drawbacks, 缺点)
         # would rank its overview or a neighbour above the note that answered it
         topic = {}
         for h in prev_hits:
             topic.setdefault(h.chunk.node_id, len(topic))
-        return sorted(hits, key=lambda h: topic.get(h.chunk.node_id, len(topic))), query  # (stable: fused order for the rest)
+        return subject_first(sorted(hits, key=lambda h: topic.get(h.chunk.node_id, len(topic))),  # (stable: fused order for the rest)
+                             question, prev, index), query
     if _ORDINAL.search(question) and is_followup(question, index):
         # 「后者为什么更难扩展？」 with nothing asked before: "the latter" of nothing. Searched alone it
         # quoted VS Code's extensions (扩展); like a follow-up to nothing covered, it is not covered
         return [], question
     hits = search(question)
     return (stay_on_topic(question, hits, history, index, search, covered) if hits else hits), question
+
+
+def subject_first(hits: list, question: str, prev: str, index) -> list:
+    """`hits` with the first subject's notes first when `prev` asked two questions about two things
+    (`compare.two_subjects`) and `question` says "it" (它, it): 「它为什么能降低计算量？」 after 「稀疏注意力是什么？
+    Longformer 是怎么做的？」 is about sparse attention (review 32 quoted Longformer's lines)."""
+    from tutor.rag.retrieve import outline_matches
+
+    pair = compare.two_subjects(prev)
+    if not pair or not _SINGULAR.search(question):
+        return hits
+    first = {index.chunks[c].node_id for c in outline_matches(pair[0], index)}
+    if not first or not any(h.chunk.node_id in first for h in hits):
+        return hits
+    return sorted(hits, key=lambda h: h.chunk.node_id not in first)
 
 
 def named_first(hits: list, question: str, prev_hits: list, named_prev: dict[str, list[str]], index) -> list:
@@ -469,7 +485,8 @@ def _named_spans(text: str, index) -> list[tuple[int, int]]:
     from tutor.rag.retrieve import found_names
 
     low = text.lower()
-    spans = sorted({(low.find(n), len(n)) for ns in found_names(text, index).values() for n in ns}, key=lambda x: (x[0], -x[1]))
+    spans = sorted({(low.find(n), len(n)) for ns in found_names(text, index).values() for n in ns if n in low},
+                   key=lambda x: (x[0], -x[1]))
     named: list[tuple[int, int]] = []
     for start, size in spans:
         if not named or start >= named[-1][0] + named[-1][1]:

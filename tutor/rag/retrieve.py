@@ -210,12 +210,24 @@ def outline_matches(query: str, index: Index, shadowed: set[str] | None = None) 
     return out
 
 
+_CJK_LATIN_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[a-z0-9])|(?<=[a-z0-9])\s+(?=[\u4e00-\u9fff])")
+
+
+@functools.lru_cache(maxsize=65536)
+def _squeezed(text: str) -> str:
+    """text without the spaces between a Chinese character and a Latin letter or digit."""
+    return _CJK_LATIN_SPACE.sub("", text)
+
+
 def found_names(query: str, index: Index) -> dict[str, list[str]]:
     """node id → the lower-cased names of it (title, English title, aliases; ≥ 2 characters,
     whole words for Latin ones) the query contains, leaving out a name seen only inside a
     longer matched name ("注意力" in "多头注意力" names nothing); nodes with none left out."""
     low = query.lower()
-    found = {node_id: [nl for n in names if len(n) >= 2 and contains_words(low, nl := n.lower())]
+    # (a space between Chinese and Latin is optional: 「全局 token」 names 1.4.3's 全局token, review 32)
+    sq = _squeezed(low)
+    found = {node_id: [nl for n in names if len(n) >= 2 and (contains_words(low, nl := n.lower())
+                                                              or contains_words(sq, _squeezed(nl)))]
              for node_id, names in index.names.items()}
     all_found = {n for ns in found.values() for n in ns}
     own = {node_id: [n for n in ns if not any(n != m and n in m for m in all_found)] for node_id, ns in found.items()}
