@@ -168,3 +168,11 @@ def test_two_questions_in_one_turn_have_two_subjects():
     assert two_subjects("稀疏注意力是什么？Longformer 是怎么做的？") == ("稀疏注意力", "Longformer")
     assert two_subjects("什么是 LoRA？它为什么省显存？") is None  # the second is about the first
     assert two_subjects("LoRA 是什么？") is None and two_subjects("DDP 和 FSDP 有什么区别？") is None
+
+
+def test_an_aspect_of_the_last_topic_is_no_subject():
+    """Review 32: "What are the downsides, then?" after ONNX was told the notes never mention "downsides"."""
+    from tutor.rag.compare import subject
+
+    assert subject("What are the downsides, then?") is None and subject("缺点是什么？") is None
+    assert subject("What is speculative decoding?") == "speculative decoding"

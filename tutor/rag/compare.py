@@ -167,14 +167,23 @@ _EN_SUBJECT = re.compile(r"^\s*(?:so\s+|and\s+)?(?:what(?:'s|\s+is|\s+are)|defin
                          r"(?P<x>[A-Za-z0-9][\w\-./+ ]{1,60}?)\s*(?:\?|$|,|\s+(?:in|for|and|used|when|exactly)\b)", re.I)
 
 
+# what a follow-up asks of the last topic, no thing of its own: "What are the downsides, then?" (review 32
+# was told the notes never mention "downsides" above ONNX's Limitations line)
+_ASPECT = re.compile(r"^(?:the\s+|its\s+|their\s+)?(?:main\s+|biggest\s+|key\s+|other\s+)?(?:downsides?|drawbacks?|disadvantages?|"
+                     r"limitations?|weakness(?:es)?|advantages?|benefits?|pros|cons|pros and cons|challenges?|risks?|"
+                     r"differences?|steps?|alternatives?|uses?|use cases?|applications?|examples?|"
+                     r"缺点|优点|优缺点|局限|局限性|挑战|难点|风险|区别|步骤|例子|应用|用途|好处|坏处)$", re.I)
+
+
 def subject(question: str) -> str | None:
     """The thing a "what is X" question asks about, as written ("speculative decoding",
-    「投机解码」), or None for any other question or a pronoun (「它是什么」)."""
+    「投机解码」), or None for any other question, a pronoun (「它是什么」) or an aspect of the last
+    topic ("What are the downsides?")."""
     q = question.strip()
     pats = _ZH_SUBJECT if detect_lang(q) == "zh" else [_EN_SUBJECT]
     for p in pats:
         m = p.search(q)
         if m:
             x = m.group("x").strip()
-            return None if REFERS_BACK.match(x) else x
+            return None if REFERS_BACK.match(x) or _ASPECT.match(x) else x
     return None
