@@ -1021,10 +1021,3 @@ def test_a_challenge_is_a_drawback_and_biggest_names_nothing():
     out = extractive_answer("自动驾驶里 AI 主要用在哪些环节？\n最大的挑战是什么？", kp, "zh", k=2, asked="最大的挑战是什么？",
                             best_names=["自动驾驶"])
     assert "长尾" in out and "最大熵" not in out, out
-
-
-def test_a_chinese_word_is_held_by_its_head():
-    from tutor.trust.check import head_in
-
-    assert head_in("分桶", {"梯度", "分组", "到", "桶"}) and head_in("分桶", {"一个桶"})
-    assert not head_in("作用", {"使用"}) and not head_in("ddp", {"p"})

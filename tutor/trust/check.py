@@ -586,20 +586,6 @@ def with_greek(tokens: set[str]) -> set[str]:
     return tokens | {_GREEK_BOTH[t] for t in tokens if t in _GREEK_BOTH}
 
 
-# A two-character Chinese word names its last character's thing (分桶 → 桶, 剪枝 → 枝): a sentence with that
-# thing as a word (「梯度被分组到桶」, 「一个桶」) holds HEAD_SHARE of it, when no sentence holds the word whole
-# (review 32: 「梯度分桶在 DDP 里有什么作用？」 missed the bucket line; jieba cuts 分桶 whole)
-HEAD_SHARE = 0.5
-
-
-def head_in(word: str, toks: set[str]) -> bool:
-    """Is `word` (two Chinese characters) present by its head, its last character, as a token or
-    ending a token of at most three characters? Not for a verb or particle head (作用 → 用)."""
-    if len(word) != 2 or word.isascii() or word[-1] in CUE_GENERIC_CHARS:
-        return False
-    return any(x == word[-1] or (2 <= len(x) <= 3 and x.endswith(word[-1]) and not x.isascii()) for x in toks)
-
-
 # words that grade what is asked about and name nothing
 QUESTION_FILLER = frozenset("最大 最主要 主要 最重要 最常见 biggest main major".split())
 # words of a why that ask nothing of their own ("Why does it need to be conservative?")
@@ -858,15 +844,10 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     if not cands:
         return header[lang]
     in_lang = [c for c in cands if detect_lang(c[2]) == lang]
-    # the learner's words no sentence of the best note holds whole: only these count by their head (`head_in`; on the seen
-    # sets, head credit for every word moved 25–56 Chinese answers per set, kp recall down 0.7–1.0 points)
-    held = {t for c in cands if c[0] == min(x[0] for x in cands) for t in content_tokens(c[2])}  # (the best note's)
-    unheld = {t for t in own | q_toks if t not in held}
-
     def share(s: str, words: set[str] = own) -> float:  # the learner's words in s, plus the phrase bonus
         toks = with_greek(set(content_tokens(s)))
         low = s.lower()
-        cov = sum(1.0 if t in toks else HEAD_SHARE * (t in unheld and head_in(t, toks)) for t in words) / len(words) if words else 0.0
+        cov = sum(t in toks for t in words) / len(words) if words else 0.0
         return cov + (PHRASE_BONUS * sum(ph in low for ph in phrases) / len(phrases) if phrases else 0.0)
 
     # for leaving the best note: words that name something (a one-character 比 or 用 does not:
