@@ -580,3 +580,15 @@ def test_review32_a_subtopic_with_a_space_and_two_questions_in_one_turn(real_tut
     assert why.sources[0].id == "1.4" and "复杂度" in why.answer, why.answer
     glob = _conversation(real_tutor, "稀疏注意力是什么？", "里面的全局 token 是做什么用的？")
     assert glob.sources[0].id == "1.4.3", [s.id for s in glob.sources]
+
+
+def test_review33_a_topic_named_with_its_chapter_comes_before_the_chapter(real_tutor):
+    """Review 33: "What is tensor parallelism in distributed training?" quoted chapter 8's overview (its title's
+    words) and never defined tensor parallelism; its follow-ups repeated the overview."""
+    tp = real_tutor.ask("What is tensor parallelism in distributed training?", mode="quotes_first")
+    assert tp.sources[0].id == "8.2.1" and "splits individual weight matrices" in tp.answer, tp.answer
+    why = _conversation(real_tutor, "What is tensor parallelism in distributed training?",
+                        "Why does it need such fast interconnects between GPUs?")
+    assert why.sources[0].id == "8.2.1" and "NVLink" in why.answer, why.answer
+    cmp_ = _conversation(real_tutor, "What is tensor parallelism in distributed training?", "How does it compare with data parallelism?")
+    assert [s.id for s in cmp_.sources][:2] == ["8.2.1", "8.1"], [s.id for s in cmp_.sources]

@@ -385,6 +385,7 @@ class Chat:
             lambda h: is_covered(h, s.min_relevance),
             lambda prev: followup.search_query(self.llm, self.prompts, history, q, lang, s.rewrite_followups, prev),
             refused=self.refused_subject)
+        hits = followup.topic_before_ancestor(hits, quote_q, self.retriever.index)
         retrieve_ms = round((time.perf_counter() - t0) * 1000, 1)
         asked = followup.own_words(q, quote_q)
         if quote_q != q and (referred := frozenset(found_names(quote_q.replace(asked, ""), self.retriever.index))):
@@ -916,7 +917,7 @@ class Chat:
                 if query == asked:
                     return []
                 side = query.rsplit("\n", 1)[0]
-            hits = self.retriever.search(side, k=10, per_note=True)
+            hits = followup.topic_before_ancestor(self.retriever.search(side, k=10, per_note=True), side, index)
             if not is_covered(hits, self.settings.min_relevance):
                 return []
             # a side that names a topic ("QLoRA") takes that topic's note, not the best hit (QAT's

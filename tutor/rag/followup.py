@@ -244,6 +244,20 @@ def resolve(question: str, history: list[dict], index, search, covered, make_que
     return (stay_on_topic(question, hits, history, index, search, covered) if hits else hits), question
 
 
+def topic_before_ancestor(hits: list, question: str, index) -> list:
+    """`hits` with the notes of a topic the question names (x.y.z) before those of its chapter or
+    section when the question names that too (stable): "What is tensor parallelism in distributed
+    training?" quoted chapter 8's overview, its title's words, and never defined tensor parallelism
+    (review 33). Unchanged when no named topic is among the hits."""
+    from tutor.rag.retrieve import found_names
+
+    named = set(found_names(question, index))
+    topics = {n for n in named if n.count(".") == 2 and any(n.startswith(a + ".") for a in named if a != n)}
+    if not topics or not any(h.chunk.node_id in topics for h in hits):
+        return hits
+    return sorted(hits, key=lambda h: h.chunk.node_id not in topics)
+
+
 def subject_first(hits: list, question: str, prev: str, index) -> list:
     """`hits` with the first subject's notes first when `prev` asked two questions about two things
     (`compare.two_subjects`) and `question` says "it" (它, it): 「它为什么能降低计算量？」 after 「稀疏注意力是什么？
