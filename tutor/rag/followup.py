@@ -251,8 +251,17 @@ def topic_before_ancestor(hits: list, question: str, index) -> list:
     (review 33). Unchanged when no named topic is among the hits."""
     from tutor.rag.retrieve import found_names
 
-    named = set(found_names(question, index))
-    topics = {n for n in named if n.count(".") == 2 and any(n.startswith(a + ".") for a in named if a != n)}
+    named = found_names(question, index)
+    # (each by a name of its own: "NAS" names chapter 11, section 11.2 and topic 11.2.1 alike, and moving
+    # 11.2.1 first lost ENAS's 11.2.2 on the seen sets)
+    # (and the chapter or section by a phrase, "distributed training", 分布式训练: not a word met in every
+    # question of its chapter, "attention")
+    def phrase(m: str) -> bool:
+        return " " in m.strip() if m.isascii() else len(m) >= 4
+
+    topics = {n for n, ns in named.items() if n.count(".") == 2
+              and any(n.startswith(a + ".") and not set(ns) & set(ms) and any(phrase(m) for m in ms)
+                      for a, ms in named.items() if a != n)}
     if not topics or not any(h.chunk.node_id in topics for h in hits):
         return hits
     return sorted(hits, key=lambda h: h.chunk.node_id not in topics)
