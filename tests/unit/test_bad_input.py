@@ -159,7 +159,7 @@ def test_longest_question_fits_every_call_of_an_answer(fake_tutor, script, check
 def test_longest_follow_up_fits_the_rewrite_call(fake_tutor, script, monkeypatch):
     monkeypatch.setattr("tutor.rag.chat.is_covered", lambda hits, bar: False)  # the answer is 'not covered'
     monkeypatch.setattr("tutor.rag.followup.is_followup", lambda q, index: True)  # so the follow-up rule runs
-    monkeypatch.setattr("tutor.rag.followup.referent", lambda history, *a: (history[0]["content"], []))  # … with that question
+    monkeypatch.setattr("tutor.rag.followup.referent", lambda history, *a, **kw: (history[0]["content"], []))  # … with that question
     llm = BudgetLLM(replies=["那它的缺点呢"], n_ctx=2048)
     fake_tutor._llm = llm
     fake_tutor.settings.rewrite_followups = True
