@@ -251,6 +251,8 @@ def topic_before_ancestor(hits: list, question: str, index) -> list:
     (review 33). Unchanged when no named topic is among the hits."""
     from tutor.rag.retrieve import found_names
 
+    if compare.two_subjects(question.split("\n")[0]):
+        return hits  # two questions, two subjects: `subject_first` decides (「稀疏注意力是什么？Longformer 是怎么做的？」)
     named = found_names(question, index)
     # (each by a name of its own: "NAS" names chapter 11, section 11.2 and topic 11.2.1 alike, and moving
     # 11.2.1 first lost ENAS's 11.2.2 on the seen sets)
