@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import ROOT, run_cli
 from tutor.corpus import Corpus
 from tutor.quiz.items import ItemBank
+from tutor.quiz.service import tour
 
 pytestmark = pytest.mark.integration
 
@@ -88,11 +89,7 @@ def test_chinese_round_of_ten_end_to_end_then_progress_and_path(tmp_path):
     home = tmp_path / "home"
     bank = ItemBank.build(Corpus.load(ROOT / "corpus"))
     # a fresh user in mixed mode gets new items in outline order, one per note before a second of any
-    every, nth, seen = bank.select("2.1"), {}, {}
-    for it in every:
-        nth[it.id] = seen.get(it.note_id, 0)
-        seen[it.note_id] = nth[it.id] + 1
-    items = sorted(every, key=lambda i: (nth[i.id], i.order))[:10]
+    items = tour(bank.select("2.1"))[:10]
     lines, expect, empty_short = [], [], False
     for k, it in enumerate(items):
         if it.type == "choice":

@@ -85,6 +85,19 @@ def test_new_items_tour_the_notes_before_a_second_item_of_any(quiz):
     assert len(notes) >= 3 and [i.note_id for i in every[:len(notes)]] == notes
     assert sorted(i.id for i in every) == sorted(i.id for i in quiz.bank.select("3.4", None))
 
+
+def test_a_round_of_all_types_mixes_them(quiz):
+    """Review 34: "All" rounds asked choice items only, as every note lists a choice item first. The
+    k-th note's first item now cycles choice → short → card, still one item per note first."""
+    every = quiz.next_items("u", scope="3", mode="new", n=500)
+    notes = list(dict.fromkeys(i.note_id for i in every))
+    first = every[:len(notes)]
+    assert [i.note_id for i in first] == notes
+    assert {i.type for i in first[:6]} == {"choice", "short", "card"}
+    assert sum(i.type == "short" for i in first) >= len(first) // 5  # a third of the notes, less those without one
+    only = quiz.next_items("u", scope="3", mode="new", type="short", n=500)
+    assert only and all(i.type == "short" for i in only)
+
 def test_grading_each_type_and_bad_input(quiz):
     items = {i.type: i for i in quiz.next_items("u", scope="3.4.2", mode="new", n=10)}
     r = quiz.grade("u", items["choice"].id, _right(items["choice"]), latency_ms=3000)

@@ -63,6 +63,24 @@ DOUBTS = {"negation": _CLAIMS, "direction": _CLAIMS, "swap": _CLAIMS, "formula":
           "too_long": "feedback.doubt.too_long", "edited_reference": "feedback.doubt.edited_reference",
           "other_language": "feedback.doubt.other_language", "near_misconception": "feedback.near_misconception"}
 
+
+def tour(items: list[Item]) -> list[Item]:
+    """New items in the order a round asks them: one item of each note (outline order) before a
+    second of any, so a round tours a section's topics instead of asking one note three times
+    (review 28: a first "All" round was all 1.1.1-1.1.2). A note's first item is of the type
+    TYPES[k % 3] for the k-th note when it has one (its items otherwise in their own order), so an
+    "All" round mixes choice, short and card items; every note lists a choice item first, and
+    review 34's "All" rounds were choice items only."""
+    by_note: dict[str, list[Item]] = {}
+    for i in sorted(items, key=lambda i: i.order):
+        by_note.setdefault(i.note_id, []).append(i)
+    rank: dict[str, tuple[int, int]] = {}
+    for k, (_, its) in enumerate(by_note.items()):
+        first = next((j for j, i in enumerate(its) if i.type == TYPES[k % len(TYPES)]), 0)
+        for nth, i in enumerate(its[first:] + its[:first]):
+            rank[i.id] = (nth, its[0].order)
+    return sorted(items, key=lambda i: rank[i.id])
+
 class BadAnswer(TutorError):
     """An answer that cannot be read for the item's type."""
 
@@ -231,16 +249,7 @@ class Quiz:
         pool = {i.id: i for i in self.bank.select(scope, [type] if type else None)}
         cards = self.store.cards(user)
         due = [self.bank.get(c.item_id) for c in self.store.due(user, now) if c.item_id in pool]
-        # one item of each note before a second of any (outline order within each pass): a round of
-        # new items tours a section's topics instead of asking one note three times (review 28: a
-        # first "All" round was all 1.1.1-1.1.2); a note's other items come in later rounds, spaced
-        pending = [i for i in pool.values() if i.id not in cards]
-        nth: dict[str, int] = {}  # item id → how many of its note's pending items come before it
-        per_note: dict[str, int] = {}
-        for i in pending:
-            nth[i.id] = per_note.get(i.note_id, 0)
-            per_note[i.note_id] = nth[i.id] + 1
-        new = sorted(pending, key=lambda i: (nth[i.id], i.order))
+        new = tour([i for i in pool.values() if i.id not in cards])
         weak: list[Item] = []
         if mode in ("weak", "mixed"):
             table = mastery_table(self.store, user, self.bank, self.schedule, now)
