@@ -363,3 +363,20 @@ def test_one_flashcard_does_not_master_a_topic(quiz):
         quiz.grade("u", it.id, _right(it))
     three = quiz.progress("u")["3.4.2"].own
     assert three > 0.8, three
+
+
+def test_weak_practice_skips_what_was_just_answered(quiz):
+    """Review 35: a second mixed round asked again a card just rated Easy (next review in 8 days),
+    because its note was still below mastery. Items answered in the last WEAK_REST wait."""
+    from tutor.quiz.service import WEAK_REST
+
+    items = quiz.next_items("u", scope="1.1.2", mode="new", n=10)
+    card = next(i for i in items if i.type == "card")
+    quiz.grade("u", card.id, "easy", now=T0)
+    for it in items:
+        if it.type == "choice":
+            quiz.grade("u", it.id, "1" if it.answer != 0 else "2", now=T0)  # wrong: the note stays weak
+    soon = quiz.next_items("u", scope="1.1.2", mode="weak", n=10, now=T0 + timedelta(minutes=5))
+    assert card.id not in [i.id for i in soon]
+    later = quiz.next_items("u", scope="1.1.2", mode="weak", n=10, now=T0 + WEAK_REST + timedelta(minutes=1))
+    assert card.id in [i.id for i in later]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Callable
 
@@ -56,6 +56,7 @@ from tutor.text import clean_text, detect_lang, has_invalid_text
 from tutor.wording import Text, label, text as wording, w
 
 MODES = ("due", "weak", "new", "mixed")
+WEAK_REST = timedelta(hours=1)  # a weak note's items answered more recently than this are not asked again as weak practice
 # a "check yourself" grade's doubt (Grade.flags) → the one sentence that says why it was not decided
 _CLAIMS = "feedback.doubt.claims"
 DOUBTS = {"negation": _CLAIMS, "direction": _CLAIMS, "swap": _CLAIMS, "formula": _CLAIMS, "number": _CLAIMS,
@@ -255,7 +256,10 @@ class Quiz:
             table = mastery_table(self.store, user, self.bank, self.schedule, now)
             weak_notes = {nid for nid, m in table.items() if m.own is not None and m.own < MASTERED}
             due_ids = {i.id for i in due}
-            cand = [i for i in pool.values() if i.note_id in weak_notes and i.id in cards and i.id not in due_ids]
+            # (not an item answered in the last WEAK_REST: review 35's second round asked again a card
+            # just rated Easy, whose next review was eight days away)
+            cand = [i for i in pool.values() if i.note_id in weak_notes and i.id in cards and i.id not in due_ids
+                    and not (cards[i.id].state.last_review and now - as_utc(cards[i.id].state.last_review) < WEAK_REST)]
             weak = sorted(cand, key=lambda i: (table[i.note_id].own, self.schedule.retrievability(cards[i.id].state, now), i.order))
         if mode == "due":
             out = due
