@@ -30,6 +30,7 @@ from tutor.evaluate.compare import OFF, _w  # noqa: E402  (the same re-fusion as
 from tutor.evaluate.compare import ranked_notes as ranked  # noqa: E402
 from tutor.evaluate.compare import raw_rankings as raw  # noqa: E402
 from tutor.rag.retrieve import COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS  # noqa: E402
+from tutor.rag.rerank import RERANK_LANGS  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 SETS = ROOT / "evals" / "sets"
@@ -56,7 +57,8 @@ CONFIGS = {
     "en USE 0.25": ({"zh": _w(0, .5, 1, .5), "en": _w(1, .25, 1, 1)}, NOTE_EVIDENCE),
     "shipped without the coverage prior": (WEIGHTS, NOTE_EVIDENCE, None, SECTION_PRIOR),
     "shipped without the section prior": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR),
-    "shipped (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
+    "shipped without the note reranker": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
+    "shipped (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
 }
 
 
@@ -81,12 +83,12 @@ def main() -> None:
         raws = [raw(ret, it.question) for it in items]
         for i, it in enumerate(items[:a.check]):  # the fusion here is the production one
             want = [h.chunk.node_id for h in ret.search(it.question, k=10, per_note=True)]
-            got = ranked(raws[i], chunks, it.question, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats, SECTION_PRIOR)[:10]
+            got = ranked(raws[i], chunks, it.question, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats, SECTION_PRIOR, RERANK_LANGS)[:10]
             assert want == got, (it.id, want, got)
         res = {}
         for cname, (w, beta, *prior) in CONFIGS.items():
-            cov, sec = (list(prior) + [None, None])[:2]
-            rows = [(it.lang, ranked(r, chunks, it.question, w, beta, cov, stats, sec)[:10], it.expected_ids)
+            cov, sec, rr = [*prior, None, None, None][:3]
+            rows = [(it.lang, ranked(r, chunks, it.question, w, beta, cov, stats, sec, rr or frozenset())[:10], it.expected_ids)
                     for it, r in zip(items, raws)]
             res[cname] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
         out["sets"][gname] = {"file": fname, "n": len(items), "results": res}

@@ -19,6 +19,8 @@ from tutor.evaluate.evaluation import EvalItem, node_metrics
 from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, bare_named, fuse, is_question,
                                 outline_matches, prior_sections, ranked_where, with_bare_lift, with_coverage_prior, with_section_prior,
                                 without_shadowed)
+from tutor.rag.rerank import RERANK_LANGS, rerank
+from tutor.rag.rerank import applies as rerank_applies
 from tutor.text import detect_lang
 
 
@@ -28,13 +30,15 @@ def _w(dense: float, multilingual: float, bm25: float, named: float) -> dict[str
 
 OFF = {"zh": 0.0, "en": 0.0}
 # name → (weights per language, note-evidence prior per language[, coverage prior per language[,
-# section prior per language]])
+# section prior per language[, languages the note reranker re-orders]]])
 CONFIGS = {
     "dense only (MiniLM)": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
     "dense only (USE multilingual)": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
     "BM25 only": ({"zh": _w(0, 0, 1, 0), "en": _w(0, 0, 1, 0)}, OFF),
     # weighted RRF of BM25, USE, MiniLM (English) and outline names, × the term-coverage and section priors
-    "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
+    "hybrid, no note reranker": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
+    # ... then the English questions' notes re-ordered by the note reranker (rag/rerank.py)
+    "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
 }
 SHIPPED = "hybrid (shipped)"
 
@@ -59,10 +63,12 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
 
 
 def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence,
-                 coverage_prior: dict | None = None, stats=None, section_prior: dict | None = None) -> list[str]:
+                 coverage_prior: dict | None = None, stats=None, section_prior: dict | None = None,
+                 rerank_langs: frozenset[str] = frozenset()) -> list[str]:
     """Distinct node ids, best first, as `Retriever.search(per_note=True)` orders them.
     coverage_prior (per language, default off) needs stats (the index's TermStats);
-    section_prior (per language, default off) favours rankings["sections"]."""
+    section_prior (per language, default off) favours rankings["sections"]; rerank_langs: the
+    languages whose questions the note reranker re-orders (`rerank.RERANK_LANGS` as shipped)."""
     lang = detect_lang(query)
     r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k not in ("sections", "bare")}
     question = is_question(query)
@@ -72,6 +78,8 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
     fused = with_bare_lift(fused, chunks, set(rankings.get("bare", ())))  # as Retriever.search
     if section_prior and question:
         fused = with_section_prior(fused, chunks, set(rankings.get("sections", ())), section_prior[lang])
+    if question and lang in rerank_langs and rerank_applies(query, lang) and not rankings.get("bare"):
+        fused = rerank(fused, r, chunks)
     out: list[str] = []
     for cid in sorted(fused, key=lambda c: (-fused[c], c)):
         if chunks[cid].node_id not in out:
@@ -96,15 +104,15 @@ def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: in
         raws.append(raw_rankings(ret, q))
         if i < check:
             want = [h.chunk.node_id for h in ret.search(q, k=10, per_note=True)]
-            got = ranked_notes(raws[-1], chunks, q, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats, SECTION_PRIOR)[:10]
+            got = ranked_notes(raws[-1], chunks, q, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats, SECTION_PRIOR, RERANK_LANGS)[:10]
             if want != got:
                 raise Drift(f"{it.id}: Retriever.search gives {want}, the re-fused shipped weights {got}")
         if progress:
             progress(1)
     out: dict = {"_shipped": SHIPPED}
     for name, (weights, beta, *prior) in configs.items():
-        cov, sec = (list(prior) + [None, None])[:2]
-        rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, cov, stats, sec)[:10], it.expected_ids)
+        cov, sec, rr = [*prior, None, None, None][:3]
+        rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, cov, stats, sec, rr or frozenset())[:10], it.expected_ids)
                 for it, r, q in zip(items, raws, texts, strict=True)]
         out[name] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
     return out

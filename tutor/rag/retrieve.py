@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import LIMITS_KIND, Chunk
 from tutor.rag.index import Index
+from tutor.rag.rerank import applies as rerank_applies
+from tutor.rag.rerank import rerank
 from tutor.rag.terms import TermStats, ranked  # noqa: F401  (TermStats re-exported: tests, evals)
 from tutor.text import detect_lang, normalise_query
 from tutor.trust.coverage import CoverageModel
@@ -263,6 +265,28 @@ def with_section_prior(fused: dict[str, float], chunks: dict[str, Chunk], sectio
 
 OVERVIEW_NAME_SHARE = 0.5
 NAMED_COVERED_RELEVANCE = 0.6  # relevance floor of a named, fully term-covered note (above min_relevance 0.5)
+# Words that ask for an aspect of a thing rather than name another thing: "How does LinUCB work?"
+# asks about the named note as a whole, but "work" is in no sentence of 14.3.5, so the question
+# was refused (review 35). For a named note these do not count in its term coverage.
+ASPECT_WORDS = ("work works working worked purpose idea intuition mean means meaning use used uses useful "
+                "downside downsides drawback drawbacks disadvantage disadvantages advantage advantages benefit benefits "
+                "limitation limitations weakness weaknesses strength strengths pros cons example examples "
+                "原理 工作 作用 用途 优点 缺点 优缺点 局限 局限性 好处 坏处 思路 例子")
+
+
+@functools.lru_cache(maxsize=1)
+def aspect_terms() -> frozenset[str]:
+    """ASPECT_WORDS as coverage terms (stemmed and tokenised as `content_terms`)."""
+    return frozenset(content_terms(ASPECT_WORDS))
+
+
+def named_coverage(stats: TermStats, query: str, node_id: str) -> float:
+    """`TermStats.coverage` of a note the question names, over the question's terms other than
+    aspect words (ASPECT_WORDS); 1.0 when only aspect words are left besides the name's own."""
+    terms = content_terms(query) - aspect_terms()
+    have = stats.node_tokens.get(node_id, set())
+    total = sum(stats.idf(t) for t in terms)
+    return sum(stats.idf(t) for t in terms if t in have) / total if total > 0 else 1.0
 
 
 def _content(query: str) -> str:
@@ -409,6 +433,8 @@ class Retriever:
         fused = with_bare_lift(fused, idx.chunks, bare)
         if question:
             fused = with_section_prior(fused, idx.chunks, prior_sections(query, idx, named), SECTION_PRIOR[lang])
+            if rerank_applies(query, lang) and not bare:  # a bare name's note stays first
+                fused = rerank(fused, rankings, idx.chunks)
         best = sorted(fused, key=lambda c: (-fused[c], c))
         firsts: list[str] = []  # each note's best chunk, best note first
         seen: set[str] = set()
@@ -436,7 +462,7 @@ class Retriever:
             d, m = dense_sim.get(cid), ml_sim.get(cid)
             rel = self.coverage.relevance(lang, cov, m, d if lang == "en" else None, domain,
                                           known_coverage=stats.known_coverage(query, chunk.node_id), oov=oov)
-            if chunk.node_id in named_nodes and cov >= 1.0:
+            if chunk.node_id in named_nodes and (cov >= 1.0 or named_coverage(stats, query, chunk.node_id) >= 1.0):
                 # the question names this note's topic (title, alias, id) and each of its words is in
                 # the note: covered, even when one clause of a long note answers it and no chunk's
                 # embedding is near ("How does RAG reduce hallucination?" → 14.2.6)
