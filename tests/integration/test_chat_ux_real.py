@@ -592,3 +592,17 @@ def test_review33_a_topic_named_with_its_chapter_comes_before_the_chapter(real_t
     assert why.sources[0].id == "8.2.1" and "NVLink" in why.answer, why.answer
     cmp_ = _conversation(real_tutor, "What is tensor parallelism in distributed training?", "How does it compare with data parallelism?")
     assert [s.id for s in cmp_.sources][:2] == ["8.2.1", "8.1"], [s.id for s in cmp_.sources]
+
+
+def test_review35_named_method_with_aspect_words_and_refusals_inside_a_conversation(real_tutor):
+    """Review 35: "How does LinUCB work?" was refused (LinUCB is an alias of 14.3.5; "work" is in no
+    sentence of it); "What are the downsides of the usual fixes?" after two cold-start turns was told
+    the notes are about AI only. A named note whose question adds only aspect words is covered; a
+    refusal inside a conversation that is not off-domain asks to name the topic instead."""
+    lin = real_tutor.ask("How does LinUCB work?", mode="quotes_first")
+    assert lin.covered and lin.sources[0].id == "14.3.5" and "LinUCB" in lin.answer, lin.answer
+    fixes = _conversation(real_tutor, "What is the cold-start problem in recommender systems?",
+                          "What are the downsides of the usual fixes?")
+    assert not fixes.covered and "AI and machine learning only" not in fixes.answer and "follows on" in fixes.answer, fixes.answer
+    egg = _conversation(real_tutor, "What is the cold-start problem in recommender systems?", "How do I boil an egg?")
+    assert not egg.covered and "AI and machine learning only" in egg.answer and "follows on" not in egg.answer, egg.answer

@@ -36,7 +36,7 @@ from tutor.rag import budget, compare, followup
 from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import LIMITS_KIND
 from tutor.rag.retrieve import Hit, Retriever, found_names, contains_words, is_covered, outline_matches
-from tutor.text import (DISPLAY_FIRST, citations, clean_input, detect_lang, han_count, leads_into_formula, name_words,
+from tutor.text import (DISPLAY_FIRST, citations, clean_input, detect_lang, han_count, leads_into_formula, name_words, normalise_query,
                         neutralise_control, split_sentences)
 from tutor.wording import w
 from tutor.trust import policy
@@ -218,6 +218,14 @@ MENTIONED_MAX_NOTES = 4
 # a question whose best hit is this little relevant is about nothing the notes touch (cooking: 0.00–0.01;
 # an AI question the notes do not cover, such as AdamW or Gemini 2.5 Pro: 0.66–0.97; session 37)
 OFF_TOPIC_RELEVANCE = 0.1
+# ... unless it comes in a conversation and the USE domain classifier does not call it off-domain: "What
+# are the downsides of the usual fixes?" after two cold-start turns (relevance 0.00, domain −0.04) was
+# told the notes are about AI only (review 35); a Paris itinerary scores −4.9, boiling an egg −5.8
+OFF_DOMAIN = -2.0
+IN_CONVERSATION = {  # see Chat._not_covered: a refusal in a conversation that may be a follow-up
+    "zh": "（如果是接着上面的话题问的，请在问题里写出那个主题的名称再问一次。）",
+    "en": "(If this follows on from what we discussed, ask again with that topic's name in the question.)",
+}
 
 
 def group_sources(hits: list[Hit], chunks: dict | None = None, lang: str = "zh") -> list[Source]:
@@ -411,7 +419,7 @@ class Chat:
         timings = {"retrieve_ms": retrieve_ms, "first_token_ms": None, "total_ms": 0.0,
                    "prompt_tokens": 0, "completion_tokens": 0, "tokens_per_s": 0.0}
         if not covered:
-            text = self._not_covered(lang, q, hits)
+            text = self._not_covered(lang, q, hits, in_conversation=any(t["role"] == "user" for t in history))
             yield "token", text
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield "done", Answer(q, text, [], self.llm.name, lang, timings, ["not_covered"], covered=False,
@@ -1023,7 +1031,7 @@ class Chat:
                 return value  # type: ignore[return-value]
         raise RuntimeError("answer stream ended without a result")
 
-    def _not_covered(self, lang: str, question: str = "", hits: list[Hit] | None = None) -> str:
+    def _not_covered(self, lang: str, question: str = "", hits: list[Hit] | None = None, in_conversation: bool = False) -> str:
         """The not-covered reply: the template with four chapters to try — for a question no note comes
         near (best relevance under OFF_TOPIC_RELEVANCE: cooking, travel) the one saying the notes are about
         AI/ML only, with no advice to rephrase; else the chapters of the nearest hits first (review 28:
@@ -1034,6 +1042,10 @@ class Chat:
         notes mention it, and every refusal suggested the same four chapters)."""
         # (no hits at all: a follow-up to nothing covered, "the latter" of nothing: not said to be off-topic)
         off_topic = bool(hits) and max(h.relevance for h in hits) < OFF_TOPIC_RELEVANCE
+        if off_topic and in_conversation and (self._domain(question) or 0.0) > OFF_DOMAIN:
+            # in a conversation, a question with no AI word of its own may follow on from it: say so
+            return self._chapters_reply(lang, [h.chunk.node_id.split(".")[0] for h in hits], "not_covered", question) \
+                + "\n" + IN_CONVERSATION[lang]
         near = [] if off_topic else [h.chunk.node_id.split(".")[0] for h in hits or ()]
         reply = self._chapters_reply(lang, near, "not_covered_offtopic" if off_topic else "not_covered", question)
         index = self.retriever.index
@@ -1056,6 +1068,14 @@ class Chat:
                 titles = [f"{n} {self._title(n, lang)}" for n in notes[:MENTIONED_MAX_NOTES]]
                 reply += "\n" + MENTIONED_IN[lang].format(name=name, notes=("、" if lang == "zh" else ", ").join(titles))
         return reply
+
+    def _domain(self, question: str) -> float | None:
+        """The USE domain classifier's decision value for the question (> 0: the outline's domain),
+        or None without the multilingual embedder."""
+        vs = self.retriever.index.vectorstores.get("multilingual")
+        if vs is None:
+            return None
+        return self.retriever.coverage.domain_score(vs.embeddings.embed_query(normalise_query(self.retriever.canonical_case(question))))
 
     def _title(self, node_id: str, lang: str) -> str:
         """A note's title in the question's language (its English title for "en" when it has one)."""
