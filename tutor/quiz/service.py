@@ -82,6 +82,7 @@ def tour(items: list[Item]) -> list[Item]:
             rank[i.id] = (nth, its[0].order)
     return sorted(items, key=lambda i: rank[i.id])
 
+
 class BadAnswer(TutorError):
     """An answer that cannot be read for the item's type."""
 

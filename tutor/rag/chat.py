@@ -1042,10 +1042,9 @@ class Chat:
         notes mention it, and every refusal suggested the same four chapters)."""
         # (no hits at all: a follow-up to nothing covered, "the latter" of nothing: not said to be off-topic)
         off_topic = bool(hits) and max(h.relevance for h in hits) < OFF_TOPIC_RELEVANCE
-        if off_topic and in_conversation and (self._domain(question) or 0.0) > OFF_DOMAIN:
-            # in a conversation, a question with no AI word of its own may follow on from it: say so
-            return self._chapters_reply(lang, [h.chunk.node_id.split(".")[0] for h in hits], "not_covered", question) \
-                + "\n" + IN_CONVERSATION[lang]
+        # in a conversation, a question with no AI word of its own may follow on from it: say so
+        follow_on = off_topic and in_conversation and (self._domain(question) or 0.0) > OFF_DOMAIN
+        off_topic = off_topic and not follow_on
         near = [] if off_topic else [h.chunk.node_id.split(".")[0] for h in hits or ()]
         reply = self._chapters_reply(lang, near, "not_covered_offtopic" if off_topic else "not_covered", question)
         index = self.retriever.index
@@ -1067,7 +1066,7 @@ class Chat:
             if notes:
                 titles = [f"{n} {self._title(n, lang)}" for n in notes[:MENTIONED_MAX_NOTES]]
                 reply += "\n" + MENTIONED_IN[lang].format(name=name, notes=("、" if lang == "zh" else ", ").join(titles))
-        return reply
+        return reply + ("\n" + IN_CONVERSATION[lang] if follow_on else "")
 
     def _domain(self, question: str) -> float | None:
         """The USE domain classifier's decision value for the question (> 0: the outline's domain),
