@@ -19,7 +19,7 @@ from tutor.evaluate.evaluation import EvalItem, node_metrics
 from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, bare_named, fuse, is_question,
                                 outline_matches, prior_sections, ranked_where, with_bare_lift, with_coverage_prior, with_section_prior,
                                 without_shadowed)
-from tutor.rag.rerank import RERANK_LANGS, rerank
+from tutor.rag.rerank import RERANK_LANGS, note_order, rerank
 from tutor.rag.rerank import applies as rerank_applies
 from tutor.text import detect_lang
 
@@ -80,11 +80,7 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
         fused = with_section_prior(fused, chunks, set(rankings.get("sections", ())), section_prior[lang])
     if question and lang in rerank_langs and rerank_applies(query, lang) and not rankings.get("bare"):
         fused = rerank(fused, r, chunks)
-    out: list[str] = []
-    for cid in sorted(fused, key=lambda c: (-fused[c], c)):
-        if chunks[cid].node_id not in out:
-            out.append(chunks[cid].node_id)
-    return out
+    return note_order(fused, chunks)
 
 
 def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: int = 20,

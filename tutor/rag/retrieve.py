@@ -283,10 +283,7 @@ def aspect_terms() -> frozenset[str]:
 def named_coverage(stats: TermStats, query: str, node_id: str) -> float:
     """`TermStats.coverage` of a note the question names, over the question's terms other than
     aspect words (ASPECT_WORDS); 1.0 when only aspect words are left besides the name's own."""
-    terms = content_terms(query) - aspect_terms()
-    have = stats.node_tokens.get(node_id, set())
-    total = sum(stats.idf(t) for t in terms)
-    return sum(stats.idf(t) for t in terms if t in have) / total if total > 0 else 1.0
+    return stats.terms_coverage(content_terms(query) - aspect_terms(), node_id, empty=1.0)
 
 
 def _content(query: str) -> str:

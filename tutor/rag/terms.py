@@ -110,9 +110,11 @@ class TermStats:
         """IDF-weighted share in [0, 1] of the query's content terms (bm25.content_terms)
         found anywhere in the note `node_id`. A token the corpus
         never uses weighs most: it is what an unrelated question ("红烧肉") is about."""
-        q = content_terms(query)
-        if not q:
-            return 0.0
+        return self.terms_coverage(content_terms(query), node_id)
+
+    def terms_coverage(self, terms: set[str], node_id: str, empty: float = 0.0) -> float:
+        """IDF-weighted share in [0, 1] of `terms` (content terms) found in the note `node_id`;
+        `empty` when there are none."""
         have = self.node_tokens.get(node_id, set())
-        total = sum(self.idf(t) for t in q)
-        return sum(self.idf(t) for t in q if t in have) / total if total > 0 else 0.0
+        total = sum(self.idf(t) for t in terms)
+        return sum(self.idf(t) for t in terms if t in have) / total if total > 0 else empty
