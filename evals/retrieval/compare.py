@@ -44,7 +44,9 @@ BLIND = {"blind3 ch1-8 (fresh)": "blind3_ch1-8.jsonl", "blind3 ch9-16 (fresh)": 
 
 CONFIGS = {
     "BM25 only": ({"zh": _w(0, 0, 1, 0), "en": _w(0, 0, 1, 0)}, OFF),
+    "MiniLM only, no query adapter": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
     "MiniLM only": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
+    "USE only, no query adapter": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
     "USE only": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
     "v1: BM25 + MiniLM (zh without MiniLM) + names": ({"zh": _w(0, 0, 1, .5), "en": _w(1, 0, 1, 1)}, NOTE_EVIDENCE),
     "BM25 + USE + names": ({"zh": _w(0, 1, 1, .5), "en": _w(0, 1, 1, 1)}, NOTE_EVIDENCE),
@@ -58,8 +60,11 @@ CONFIGS = {
     "shipped without the coverage prior": (WEIGHTS, NOTE_EVIDENCE, None, SECTION_PRIOR),
     "shipped without the section prior": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR),
     "shipped without the note reranker": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
+    "shipped without the query adapters": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
     "shipped (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
 }
+# ranked with the plain query vectors (no query adapters)
+PLAIN_DENSE = {"MiniLM only, no query adapter", "USE only, no query adapter", "shipped without the query adapters"}
 
 
 def main() -> None:
@@ -88,8 +93,10 @@ def main() -> None:
         res = {}
         for cname, (w, beta, *prior) in CONFIGS.items():
             cov, sec, rr = [*prior, None, None, None][:3]
+            use = [{**r, "dense": r["dense_plain"], "multilingual": r["multilingual_plain"]} if cname in PLAIN_DENSE else r
+                   for r in raws]
             rows = [(it.lang, ranked(r, chunks, it.question, w, beta, cov, stats, sec, rr or frozenset())[:10], it.expected_ids)
-                    for it, r in zip(items, raws)]
+                    for it, r in zip(items, use)]
             res[cname] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
         out["sets"][gname] = {"file": fname, "n": len(items), "results": res}
         print(f"{gname}: {len(items)} questions, {time.perf_counter() - t0:.0f} s", file=sys.stderr)

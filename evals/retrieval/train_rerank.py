@@ -37,7 +37,7 @@ from tutor.rag.retrieve import COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEI
 from tutor.tutor import build_tutor  # noqa: E402
 
 SETS = Path(__file__).resolve().parents[1] / "sets"
-SEEN = [f"blind{r}_{half}.jsonl" for r in (7, 8, 11, 12, 13, 14, 15, 16, 17, 18, 19) for half in ("ch1-8", "ch9-16")]
+SEEN = [f"blind{r}_{half}.jsonl" for r in (7, 8, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20) for half in ("ch1-8", "ch9-16")]
 CANDIDATES = 20
 FEATURES = ["fused", "place", "overview"] + [f"{r}_{k}" for r in rerank.RANKINGS for k in ("best", "n")]
 

@@ -32,14 +32,20 @@ OFF = {"zh": 0.0, "en": 0.0}
 # name → (weights per language, note-evidence prior per language[, coverage prior per language[,
 # section prior per language[, languages the note reranker re-orders]]])
 CONFIGS = {
+    "dense only (MiniLM, no query adapter)": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
     "dense only (MiniLM)": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
+    "dense only (USE multilingual, no query adapter)": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
     "dense only (USE multilingual)": ({"zh": _w(0, 1, 0, 0), "en": _w(0, 1, 0, 0)}, OFF),
     "BM25 only": ({"zh": _w(0, 0, 1, 0), "en": _w(0, 0, 1, 0)}, OFF),
     # weighted RRF of BM25, USE, MiniLM (English) and outline names, × the term-coverage and section priors
     "hybrid, no note reranker": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
     # ... then the English questions' notes re-ordered by the note reranker (rag/rerank.py)
+    "hybrid, no query adapter": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
+    # ... with the query vectors through the embedders' query adapters (rag/adapter.py)
     "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
 }
+# configurations that rank with the plain query vectors (raw_rankings' "dense_plain", "multilingual_plain")
+PLAIN_DENSE = {"dense only (MiniLM, no query adapter)", "dense only (USE multilingual, no query adapter)", "hybrid, no query adapter"}
 SHIPPED = "hybrid (shipped)"
 
 
@@ -50,16 +56,20 @@ class Drift(AssertionError):
 def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     """The four chunk-id rankings `Retriever.search` fuses, unfused (no chapter filter), under
     "sections" the sections its section prior favours (`retrieve.prior_sections`) and under
-    "bare" the notes whose name is the whole question (`retrieve.bare_named`)."""
+    "bare" the notes whose name is the whole question (`retrieve.bare_named`); under "dense_plain"
+    and "multilingual_plain" MiniLM's and USE's rankings without the query adapters
+    (`Retriever._dense(adapted=False)`)."""
     idx, n = retriever.index, retriever.candidates
     dense, _, _ = retriever._dense("dense", query, n, ranked_where())
+    plain = {role: retriever._dense(role, query, n, ranked_where(), adapted=False)[0] for role in ("dense", "multilingual")}
     ml, _, _ = retriever._dense("multilingual", query, n, ranked_where())
     lex = [cid for cid, _ in idx.bm25.search(query, n) if cid in idx.chunks][:n]
     shadowed: set[str] = set()
     named = outline_matches(query, idx, shadowed)
     out = without_shadowed({"dense": dense, "multilingual": ml, "bm25": lex, "named": named}, idx.chunks, shadowed)
     bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if is_question(query) else set()
-    return {**out, "sections": sorted(prior_sections(query, idx, named)), "bare": sorted(bare)}
+    plain = {f"{role}_plain": v for role, v in without_shadowed(plain, idx.chunks, shadowed).items()}
+    return {**out, **plain, "sections": sorted(prior_sections(query, idx, named)), "bare": sorted(bare)}
 
 
 def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence,
@@ -70,7 +80,7 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
     section_prior (per language, default off) favours rankings["sections"]; rerank_langs: the
     languages whose questions the note reranker re-orders (`rerank.RERANK_LANGS` as shipped)."""
     lang = detect_lang(query)
-    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k not in ("sections", "bare")}
+    r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k in ("dense", "multilingual", "bm25", "named")}
     question = is_question(query)
     fused = fuse(r, chunks, lang, question, weights, note_evidence)
     if coverage_prior and question:
@@ -108,8 +118,10 @@ def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: in
     out: dict = {"_shipped": SHIPPED}
     for name, (weights, beta, *prior) in configs.items():
         cov, sec, rr = [*prior, None, None, None][:3]
+        use = [{**r, "dense": r["dense_plain"], "multilingual": r["multilingual_plain"]} if name in PLAIN_DENSE else r
+               for r in raws]
         rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, cov, stats, sec, rr or frozenset())[:10], it.expected_ids)
-                for it, r, q in zip(items, raws, texts, strict=True)]
+                for it, r, q in zip(items, use, texts, strict=True)]
         out[name] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
     return out
 

@@ -39,6 +39,7 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tutor.errors import TutorError
+from tutor.rag import adapter
 from tutor.rag.retrieve import Hit, is_covered
 
 SEARCH_K = 10  # notes per ranking search (MRR@10, nDCG@10); ≤ 10 keeps the candidate pool (30) as in production
@@ -327,6 +328,7 @@ def run(tutor, items: list[EvalItem], k: int = 3, answers: bool = False, limit: 
         "items": len(items), "k": k,
         "settings": {"top_k": s.top_k, "min_relevance": s.min_relevance, "embedding_model": tutor.embedder.name,
                      "multilingual_model": tutor.multilingual.name if tutor.multilingual else None,
+                     "query_adapters": sorted(m for m in (adapter.info() or {}) if adapter.ENABLED),
                      "chunks": tutor.index.count()},
         "retrieval": {"overall": retrieval_metrics(rows),
                       **{lang: retrieval_metrics([r for r in rows if r.lang == lang]) for lang in ("zh", "en")}},

@@ -12,8 +12,9 @@ it moves to, and its other chunks keep their ratio to its best chunk; notes belo
 candidates keep their scores, so their order and every threshold on scores are unchanged.
 
 The weights (`note_rerank.json` beside this file) are fitted by
-`evals/retrieval/train_rerank.py` on seen blind rounds, where grouped cross-validation (no topic
-in both training and test folds) measured the gain; Chinese questions are not reranked (no
+`evals/retrieval/train_rerank.py` on seen blind rounds (MiniLM's ranking as shipped, through the
+query adapter of rag/adapter.py), where grouped cross-validation (no topic in both training and
+test folds) measured the gain; Chinese questions are not reranked (no
 gain there). RERANK_LANGS says which languages are.
 """
 

@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from tutor.rag.adapter import adapt
 from tutor.rag.bm25 import content_terms, tokenize
 from tutor.rag.chunking import LIMITS_KIND, Chunk
 from tutor.rag.index import Index
@@ -374,13 +375,17 @@ class Retriever:
         rx, names = self._case
         return rx.sub(lambda m: names.get(m.group(1), m.group(1)), query) if rx else query
 
-    def _dense(self, role: str, query: str, n: int, where: dict | None) -> tuple[list[str], dict[str, float], list[float] | None]:
+    def _dense(self, role: str, query: str, n: int, where: dict | None,
+               adapted: bool = True) -> tuple[list[str], dict[str, float], list[float] | None]:
         """(ranking, chunk id → cosine similarity, query vector) from one vector store; empty
-        when the store is not configured."""
+        when the store is not configured. adapted: the query vector goes through the embedder's
+        fitted query adapter (rag/adapter.py; False: the plain vector, for comparisons)."""
         vs = self.index.vectorstores.get(role)
         if vs is None:
             return [], {}, None
         qvec = vs.embeddings.embed_query(normalise_query(self.canonical_case(query)))
+        if adapted:
+            qvec = adapt((self.index.embedder if role == "dense" else self.index.multilingual).name, qvec)
         pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(n, max(1, self.index.count())), filter=where)
         rank, sim = [], {}
         for doc, dist in pairs:
