@@ -60,9 +60,9 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     and "multilingual_plain" MiniLM's and USE's rankings without the query adapters
     (`Retriever._dense(adapted=False)`)."""
     idx, n = retriever.index, retriever.candidates
-    dense, _, _ = retriever._dense("dense", query, n, ranked_where())
+    dense = retriever._dense("dense", query, n, ranked_where())[0]
     plain = {role: retriever._dense(role, query, n, ranked_where(), adapted=False)[0] for role in ("dense", "multilingual")}
-    ml, _, _ = retriever._dense("multilingual", query, n, ranked_where())
+    ml = retriever._dense("multilingual", query, n, ranked_where())[0]
     lex = [cid for cid, _ in idx.bm25.search(query, n) if cid in idx.chunks][:n]
     shadowed: set[str] = set()
     named = outline_matches(query, idx, shadowed)

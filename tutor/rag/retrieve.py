@@ -376,23 +376,25 @@ class Retriever:
         return rx.sub(lambda m: names.get(m.group(1), m.group(1)), query) if rx else query
 
     def _dense(self, role: str, query: str, n: int, where: dict | None,
-               adapted: bool = True) -> tuple[list[str], dict[str, float], list[float] | None]:
-        """(ranking, chunk id → cosine similarity, query vector) from one vector store; empty
-        when the store is not configured. adapted: the query vector goes through the embedder's
-        fitted query adapter (rag/adapter.py; False: the plain vector, for comparisons)."""
+               adapted: bool = True) -> tuple[list[str], dict[str, float], list[float] | None, list[float] | None]:
+        """(ranking, chunk id → cosine similarity, the query vector searched with, the embedder's
+        plain query vector) from one vector store; empty when the store is not configured.
+        adapted: search with the query vector through the embedder's fitted query adapter
+        (rag/adapter.py; False: the plain vector, for comparisons). The domain classifier
+        (trust/coverage.py) reads the plain vector: it was fitted on plain vectors."""
         vs = self.index.vectorstores.get(role)
         if vs is None:
-            return [], {}, None
-        qvec = vs.embeddings.embed_query(normalise_query(self.canonical_case(query)))
+            return [], {}, None, None
+        plain = qvec = vs.embeddings.embed_query(normalise_query(self.canonical_case(query)))
         if adapted:
-            qvec = adapt((self.index.embedder if role == "dense" else self.index.multilingual).name, qvec)
+            qvec = adapt((self.index.embedder if role == "dense" else self.index.multilingual).name, plain)
         pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(n, max(1, self.index.count())), filter=where)
         rank, sim = [], {}
         for doc, dist in pairs:
             if doc.id in self.index.chunks:
                 rank.append(doc.id)
                 sim[doc.id] = 1.0 - float(dist)  # cosine distance → similarity
-        return rank, sim, qvec
+        return rank, sim, qvec, plain
 
     def _fill(self, role: str, qvec: list[float] | None, sims: dict[str, float], ids: list[str]) -> None:
         """Cosine similarities for chosen chunks outside a store's candidates (exact, from the stored vectors)."""
@@ -419,8 +421,8 @@ class Retriever:
         w = self.weights[lang]
         # the primary embedder is queried for English only when it has a vote, but always for
         # the relevance of English questions; Chinese questions skip it (no signal)
-        dense_rank, dense_sim, dense_q = self._dense("dense", query, n, where) if (w["dense"] or lang == "en") else ([], {}, None)
-        ml_rank, ml_sim, ml_q = self._dense("multilingual", query, n, where)
+        dense_rank, dense_sim, dense_q, _ = self._dense("dense", query, n, where) if (w["dense"] or lang == "en") else ([], {}, None, None)
+        ml_rank, ml_sim, ml_q, ml_plain = self._dense("multilingual", query, n, where)
         lex = [(cid, sc) for cid, sc in idx.bm25.search(query, n * (4 if chapter else 1))
                if cid in idx.chunks and (not chapter or idx.chunks[cid].chapter == str(chapter))][:n]
         bm25 = dict(lex)
@@ -454,7 +456,7 @@ class Retriever:
         if lang == "en":
             self._fill("dense", dense_q, dense_sim, best)
         stats = self.term_stats()
-        domain = self.coverage.domain_score(ml_q)
+        domain = self.coverage.domain_score(ml_plain)
         oov = stats.oov(query)
         named_nodes = {idx.chunks[c].node_id for c in named}
         hits = []
