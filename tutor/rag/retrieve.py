@@ -272,7 +272,8 @@ NAMED_COVERED_RELEVANCE = 0.6  # relevance floor of a named, fully term-covered 
 ASPECT_WORDS = ("work works working worked purpose idea intuition mean means meaning use used uses useful "
                 "downside downsides drawback drawbacks disadvantage disadvantages advantage advantages benefit benefits "
                 "limitation limitations weakness weaknesses strength strengths pros cons example examples "
-                "原理 工作 作用 用途 优点 缺点 优缺点 局限 局限性 好处 坏处 思路 例子")
+                "原理 工作 作用 用途 优点 缺点 优缺点 局限 局限性 好处 坏处 思路 例子 "
+                "适合 适用 场景 时候 用 使用")  # 「X 适合什么时候用？」 = "when to use X" (review 28's ZeRO-3)
 
 
 @functools.lru_cache(maxsize=1)
@@ -377,10 +378,11 @@ class Retriever:
 
     def _dense(self, role: str, query: str, n: int, where: dict | None,
                adapted: bool = True) -> tuple[list[str], dict[str, float], list[float] | None, list[float] | None]:
-        """(ranking, chunk id → cosine similarity, the query vector searched with, the embedder's
-        plain query vector) from one vector store; empty when the store is not configured.
+        """(ranking, chunk id → cosine similarity to the query vector searched with, that vector,
+        the embedder's plain query vector) from one vector store; empty when the store is not
+        configured.
         adapted: search with the query vector through the embedder's fitted query adapter
-        (rag/adapter.py; False: the plain vector, for comparisons). The domain classifier
+        (rag/adapter.py; False: the plain vector, for comparisons). The coverage decision
         (trust/coverage.py) reads the plain vector: it was fitted on plain vectors."""
         vs = self.index.vectorstores.get(role)
         if vs is None:
@@ -421,7 +423,7 @@ class Retriever:
         w = self.weights[lang]
         # the primary embedder is queried for English only when it has a vote, but always for
         # the relevance of English questions; Chinese questions skip it (no signal)
-        dense_rank, dense_sim, dense_q, _ = self._dense("dense", query, n, where) if (w["dense"] or lang == "en") else ([], {}, None, None)
+        dense_rank, dense_sim, dense_q, dense_plain = self._dense("dense", query, n, where) if (w["dense"] or lang == "en") else ([], {}, None, None)
         ml_rank, ml_sim, ml_q, ml_plain = self._dense("multilingual", query, n, where)
         lex = [(cid, sc) for cid, sc in idx.bm25.search(query, n * (4 if chapter else 1))
                if cid in idx.chunks and (not chapter or idx.chunks[cid].chapter == str(chapter))][:n]
@@ -452,9 +454,14 @@ class Retriever:
         best = [c for c in best if c in top]
         if not best:
             return []
-        self._fill("multilingual", ml_q, ml_sim, best)
+        # relevance reads the PLAIN query vector's cosines, as the coverage model is fitted: the
+        # adapted vector serves the ranking only (a model fitted on adapted cosines refused short
+        # term questions such as "top-k 和 top-p 采样有什么区别")
+        ml_sim = ml_sim if ml_q == ml_plain else {}
+        self._fill("multilingual", ml_plain, ml_sim, best)
         if lang == "en":
-            self._fill("dense", dense_q, dense_sim, best)
+            dense_sim = dense_sim if dense_q == dense_plain else {}
+            self._fill("dense", dense_plain, dense_sim, best)
         stats = self.term_stats()
         domain = self.coverage.domain_score(ml_plain)
         oov = stats.oov(query)
