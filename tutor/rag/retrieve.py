@@ -380,10 +380,9 @@ class Retriever:
                adapted: bool = True) -> tuple[list[str], dict[str, float], list[float] | None, list[float] | None]:
         """(ranking, chunk id → cosine similarity to the query vector searched with, that vector,
         the embedder's plain query vector) from one vector store; empty when the store is not
-        configured.
-        adapted: search with the query vector through the embedder's fitted query adapter
-        (rag/adapter.py; False: the plain vector, for comparisons). The coverage decision
-        (trust/coverage.py) reads the plain vector: it was fitted on plain vectors."""
+        configured. adapted: search with the query vector through the embedder's fitted query
+        adapter (rag/adapter.py; False: the plain vector, for comparisons). The coverage
+        decision (trust/coverage.py) reads the plain vector: it was fitted on plain vectors."""
         vs = self.index.vectorstores.get(role)
         if vs is None:
             return [], {}, None, None
