@@ -3,18 +3,17 @@
     .venv/bin/python evals/coverage/calibrate.py          # fit, write tutor/trust/coverage_params.json + REPORT.md
     .venv/bin/python evals/coverage/calibrate.py --check  # score the shipped params on the tuning sets
 
-Data: the tuning sets (TUNING) and the blind rounds already run and read (SEEN): in-scope
-questions are "covered", out-of-scope ones are not. A fresh blind round is never read here; the
-next one, run once on these parameters, is the headline. Why the seen rounds too: fitted on the
-tuning sets alone, with the query adapters (tutor/rag/adapter.py) in place, the model refused 5.0%
-of the seen rounds' English questions (192/3,810); with them, in grouped cross-validation, 2.0%
-(session 40, evals/sets/RETRIEVAL_NOTES.md). The tuning sets' out-of-scope questions stay: they
-are the hard ones (near the outline's subjects).
+Data: the tuning sets only (evals/sets/retrieval_ch1-4.jsonl, retrieval_ch1-4_heldout.jsonl,
+tuning_coverage.jsonl, tuning_oos_extra.jsonl, tuning_colloquial.jsonl): in-scope questions are "covered", out-of-scope
+ones are not. The blind sets are never read here. (Session 40 tried adding the seen blind rounds:
+English refusals on later rounds fell, but the domain classifier then read short colloquial
+Chinese questions as everyday talk and 7-9% of blind4_answers' Chinese questions were refused;
+evals/sets/RETRIEVAL_NOTES.md.)
 
 Two stages (tutor/trust/coverage.py):
 1. domain classifier: logistic regression (scikit-learn, balanced classes, C = DOMAIN_C) on USE
    question vectors; positives also include every note's quiz questions, card fronts, key
-   points and titles (the corpus itself). For stage 2 each question gets an
+   points and titles (the corpus itself). For stage 2 each tuning question gets an
    out-of-fold score (grouped 5-fold: no question is scored by a classifier fitted on it).
 2. per language, logistic regression on each question's best coverage / USE / MiniLM (en)
    similarity among its first Settings.top_k hits, plus its domain score. The tutor decides
@@ -49,12 +48,8 @@ from tutor.rag.retrieve import Retriever  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TUNING = ["retrieval_ch1-4.jsonl", "retrieval_ch1-4_heldout.jsonl", "tuning_coverage.jsonl", "tuning_oos_extra.jsonl",
-          "tuning_colloquial.jsonl", "tuning_scenarios.jsonl"]
-# blind rounds that were run and read (never a fresh one: the next round's figure is the headline)
-SEEN = ([f"blind_ch{c}.jsonl" for c in ("1-4", "5-8", "9-12", "13-16")]
-        + [f"blind{r}_{h}.jsonl" for r in (2, 3, 7, 8, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20) for h in ("ch1-8", "ch9-16")])
-SETS = TUNING + SEEN
+SETS = ["retrieval_ch1-4.jsonl", "retrieval_ch1-4_heldout.jsonl", "tuning_coverage.jsonl", "tuning_oos_extra.jsonl",
+        "tuning_colloquial.jsonl", "tuning_scenarios.jsonl"]
 FEATURES = {"zh": ["known_coverage", "oov", "multilingual", "domain"], "en": ["known_coverage", "oov", "multilingual", "dense", "domain"]}
 DOMAIN_C = 3.0
 FOLDS = 5
@@ -71,7 +66,7 @@ def corpus_positives(corpus) -> list[str]:
 
 
 def collect(tutor) -> list[dict]:
-    """One row per question of SETS: lang, label (1 = in scope), group, per-hit feature dicts, USE vector."""
+    """One row per tuning question: lang, label (1 = in scope), group, per-hit feature dicts, USE vector."""
     ret = Retriever(tutor.index, coverage=CoverageModel({}, None, "none"))
     known = {n.id for n in tutor.corpus.outline.nodes}
     rows = []
@@ -174,7 +169,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--cache", type=Path, help="collected rows: read from this pickle when it exists, else written to it "
-                    "(one search per question takes ~20 min for all SETS; the cache must come from the same code and index)")
+                    "(it must come from the same code, index and SETS)")
     ap.add_argument("--features", help="experiment: features for both languages, comma-separated (MiniLM 'dense' is kept for English only); nothing is written")
     a = ap.parse_args()
     if a.features:
@@ -212,9 +207,8 @@ def main() -> None:
             "in_sample": ins, "cross_validated": {k: {kk: vv for kk, vv in v.items() if kk != "misjudged"} for k, v in cv.items()}}
     PARAMS_FILE.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     lines = ["# Coverage decision: calibration on the tuning sets", "",
-             f"Produced by `evals/coverage/calibrate.py` in {time.perf_counter() - t0:.0f} s from the tuning sets "
-             f"({', '.join(TUNING)}) and the seen blind rounds ({', '.join(SEEN)}); no fresh blind round is read. "
-             "Parameters: tutor/trust/coverage_params.json.", "",
+             f"Produced by `evals/coverage/calibrate.py` in {time.perf_counter() - t0:.0f} s from {', '.join(SETS)} "
+             "(tuning sets; the blind sets are not read). Parameters: tutor/trust/coverage_params.json.", "",
              "| lang | in scope | out of scope | refused answerable (in-sample) | accepted out-of-scope (in-sample) | "
              "refused answerable (grouped 5-fold CV) | accepted out-of-scope (grouped 5-fold CV) |", "|---|---|---|---|---|---|---|"]
     for lang in ("zh", "en"):

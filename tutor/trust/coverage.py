@@ -12,12 +12,12 @@ Signals (retrieve.TermStats for the term ones):
                   unrelated Chinese texts 0.5-0.7, which carries no signal);
   domain          a linear classifier on the question's USE vector: does it read like a
                   question about this outline at all (positives: the notes' quiz questions,
-                  key points and titles, and the in-scope questions of the tuning sets and of
-                  the blind rounds already run and read; negatives: their out-of-scope questions).
+                  key points and titles, and the tuning sets' in-scope questions; negatives:
+                  the tuning sets' out-of-scope questions).
 
 With the multilingual embedder configured, relevance is a logistic model of those signals,
-per language, fitted on the tuning sets and the seen blind rounds by evals/coverage/calibrate.py
-(never on a fresh blind round) and stored in tutor/trust/coverage_params.json; its bias is shifted so that 0.5 is the
+per language, fitted on the tuning sets by evals/coverage/calibrate.py (never on the blind
+sets) and stored in tutor/trust/coverage_params.json; its bias is shifted so that 0.5 is the
 decision threshold. Without it (TUTOR_MULTILINGUAL=false, or the hash embedder in unit
 tests) the term-only rule of v1 applies: English max(coverage, (dense - 0.25) / 0.5),
 Chinese coverage (all terms), rescaled so that v1's calibrated threshold 0.30 lands on 0.5.
