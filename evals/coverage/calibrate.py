@@ -45,6 +45,7 @@ from tutor.config import Settings  # noqa: E402
 from tutor.trust.coverage import PARAMS_FILE, CoverageModel  # noqa: E402
 from tutor.evaluate.evaluation import EvalSet  # noqa: E402
 from tutor.rag.retrieve import Retriever  # noqa: E402
+from tutor.text import normalise_query  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -65,6 +66,13 @@ def corpus_positives(corpus) -> list[str]:
     return out
 
 
+def question_vectors(tutor, questions: list[str]) -> list[list[float]]:
+    """USE vectors of the questions as `Retriever.search` embeds them for the domain score
+    (canonical case, colloquial words normalised: 为啥 → 为什么), so calibration and run time agree."""
+    ret = tutor.retriever
+    return tutor.multilingual.embeddings.embed_documents([normalise_query(ret.canonical_case(q)) for q in questions])
+
+
 def collect(tutor) -> list[dict]:
     """One row per tuning question: lang, label (1 = in scope), group, per-hit feature dicts, USE vector."""
     ret = Retriever(tutor.index, coverage=CoverageModel({}, None, "none"))
@@ -72,7 +80,7 @@ def collect(tutor) -> list[dict]:
     rows = []
     for f in SETS:
         items = EvalSet.load(ROOT / "evals" / "sets" / f, known)
-        vecs = tutor.multilingual.embeddings.embed_documents([it.question for it in items])
+        vecs = question_vectors(tutor, [it.question for it in items])
         for it, v in zip(items, vecs):
             hits = ret.search(it.question, k=tutor.settings.top_k)
             stats = ret.term_stats()
