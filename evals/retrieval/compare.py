@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tutor.config import Settings  # noqa: E402
 from tutor.evaluate.evaluation import EvalSet, node_metrics  # noqa: E402
-from tutor.evaluate.compare import OFF, _w  # noqa: E402  (the same re-fusion as `tutor eval --compare`)
+from tutor.evaluate.compare import OFF, _w, plain  # noqa: E402  (the same re-fusion as `tutor eval --compare`)
 from tutor.evaluate.compare import ranked_notes as ranked  # noqa: E402
 from tutor.evaluate.compare import raw_rankings as raw  # noqa: E402
 from tutor.rag.retrieve import COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS  # noqa: E402
@@ -93,8 +93,7 @@ def main() -> None:
         res = {}
         for cname, (w, beta, *prior) in CONFIGS.items():
             cov, sec, rr = [*prior, None, None, None][:3]
-            use = [{**r, "dense": r["dense_plain"], "multilingual": r["multilingual_plain"]} if cname in PLAIN_DENSE else r
-                   for r in raws]
+            use = [plain(r) if cname in PLAIN_DENSE else r for r in raws]
             rows = [(it.lang, ranked(r, chunks, it.question, w, beta, cov, stats, sec, rr or frozenset())[:10], it.expected_ids)
                     for it, r in zip(items, use)]
             res[cname] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}

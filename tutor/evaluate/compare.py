@@ -49,6 +49,11 @@ PLAIN_DENSE = {"dense only (MiniLM, no query adapter)", "dense only (USE multili
 SHIPPED = "hybrid (shipped)"
 
 
+def plain(rankings: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`raw_rankings` with the dense rankings of the plain query vectors (no query adapters)."""
+    return {**rankings, "dense": rankings["dense_plain"], "multilingual": rankings["multilingual_plain"]}
+
+
 class Drift(AssertionError):
     """The re-fused shipped ranking differs from Retriever.search (the comparison is stale)."""
 
@@ -118,8 +123,7 @@ def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: in
     out: dict = {"_shipped": SHIPPED}
     for name, (weights, beta, *prior) in configs.items():
         cov, sec, rr = [*prior, None, None, None][:3]
-        use = [{**r, "dense": r["dense_plain"], "multilingual": r["multilingual_plain"]} if name in PLAIN_DENSE else r
-               for r in raws]
+        use = [plain(r) if name in PLAIN_DENSE else r for r in raws]
         rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, cov, stats, sec, rr or frozenset())[:10], it.expected_ids)
                 for it, r, q in zip(items, use, texts, strict=True)]
         out[name] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
