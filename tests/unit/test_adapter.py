@@ -10,6 +10,18 @@ import pytest
 from tutor.rag import adapter
 
 
+
+def _unseen() -> set[str]:
+    """Blind sets frozen but not yet run (their BLIND_SETS.md heading says "not yet run"): no
+    adapter may be fitted on them."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "evals" / "sets" / "BLIND_SETS.md").read_text(encoding="utf-8")
+    heads = [h for h in re.findall(r"^## (.+)$", text, re.M) if "not yet run" in h]
+    return {f for h in heads for f in re.findall(r"[\w-]+\.jsonl", h)}
+
+
 def _write(path, W: np.ndarray, model: str = "m") -> None:
     info = {model: {"key": "W0", "dim": W.shape[0]}}
     np.savez_compressed(path, W0=W.astype(np.float16), info=np.array(json.dumps(info)))
@@ -50,13 +62,15 @@ def test_a_zero_vector_stays_as_it_is(tmp_path):
     assert adapter.adapt("m", [0.6, 0.8], p) == [0.6, 0.8]
 
 
-def test_shipped_adapters_are_for_both_embedders_and_fitted_on_tuning_sets_only():
+def test_shipped_adapters_are_for_both_embedders_and_fitted_on_seen_sets_only():
     Ws, info = adapter._load()
+    UNSEEN = _unseen()  # empty between rounds
     assert set(Ws) == {"all-MiniLM-L6-v2", "use-multilingual-v3"}
     assert Ws["all-MiniLM-L6-v2"].shape == (384, 384) and Ws["use-multilingual-v3"].shape == (512, 512)
     for model, W in Ws.items():
         i = info[model]
-        assert i["fitted_on"] and not any(f.startswith("blind") for f in i["fitted_on"])
+        assert i["fitted_on"] and not set(i["fitted_on"]) & UNSEEN, "fitted on a blind round that was never run"
         assert np.isfinite(W).all() and 0 < np.abs(W).max() < 10
-        for lang, r in i["test_results"].items():  # as measured when fitted (evals/retrieval/train_adapter.py)
-            assert r["questions"] > 1000 and r["after"]["mrr@10"] > r["before"]["mrr@10"], (model, lang)
+        assert not set(i["holdout_sets"]) - set(i["fitted_on"]), "the holdout fit is the shipped one less some sets"
+        for lang, r in i["holdout_results"].items():  # as measured when fitted (evals/retrieval/train_adapter.py)
+            assert r["questions"] > 700 and r["after"]["mrr@10"] > r["before"]["mrr@10"], (model, lang)

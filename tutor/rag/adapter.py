@@ -8,9 +8,12 @@ no re-ingest is needed. This is the "embedding adapter" of Chroma's research rep
 Troynikov, "Embedding Adapters", 2024): a linear transform of query embeddings fitted on
 (query, relevant document) pairs.
 
-Each W is fitted by `evals/retrieval/train_adapter.py` on the tuning sets' questions only (never
-on a blind set; MiniLM on the English ones, USE on both languages): softmax over notes of each
-note's best-chunk cosine, cross-entropy on the expected note, L2 on W. They are stored with their
+Each W is fitted by `evals/retrieval/train_adapter.py` on the tuning sets' questions and those of
+the blind rounds already run and read (never on a round before its one blind run; MiniLM on the
+English questions, USE on both languages): softmax over notes of each note's best-chunk cosine,
+cross-entropy on the expected note, L2 on W; shipped scaled by 0.75 ("strength": at full strength
+term questions lost their note). Its provenance records a second fit without rounds
+21–23 and that fit's effect on them ("holdout_results"). They are stored with their
 provenance in `query_adapters.npz` beside this file ("info": JSON {model name: {"key", "dim",
 ...}}; one float16 array per model) and apply only to the model they were fitted for (name and
 dimension); any other embedder (the hash embedder of unit tests, a user's own model) is left as
