@@ -84,8 +84,15 @@ ROUND20 = {"blind20_ch1-8": 0.92, "blind20_ch9-16": 0.90}
 # hit@3 / MRR@10 ch1-8 zh 0.992 / 0.914, en 0.968 / 0.947; ch9-16 zh 0.962 / 0.920, en 0.947 / 0.894;
 # refused 2/254 per language, out-of-scope accepted 0/48
 ROUND23 = {"blind23_ch1-8": 0.92, "blind23_ch9-16": 0.92}
+# round 24 (session 41's headline, run once on 04d7fc8: query adapters fitted on the tuning sets and
+# rounds <= 23, Chinese USE vote 0.5): hit@3 / MRR@10 ch1-8 zh 0.992 / 0.955, en 1.000 / 0.954; ch9-16
+# zh 0.985 / 0.939, en 0.985 / 0.946; refused 中文 2/254, English 9/254 (8 of 131 in ch9-16: over
+# HEADLINE_REFUSED_MAX, so not in the coverage test), out-of-scope accepted 0/48. Rounds 21-23 above
+# are in the adapters' training data since this session: their floors guard against regressions only.
+ROUND24 = {"blind24_ch1-8": 0.95, "blind24_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
-         **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23}
+         **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
+         **ROUND24}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
