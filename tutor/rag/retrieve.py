@@ -387,13 +387,17 @@ class Retriever:
         """(ranking, chunk id → cosine similarity to the query vector searched with, that vector,
         the embedder's plain query vector) from one vector store; empty when the store is not
         configured. adapted: search with the query vector through the embedder's fitted query
-        adapter (rag/adapter.py; False: the plain vector, for comparisons). The coverage
+        adapter (rag/adapter.py; False: the plain vector, for comparisons), unless the query is a
+        conversation's joined query (a newline in it). The coverage
         decision (trust/coverage.py) reads the plain vector: it was fitted on plain vectors."""
         vs = self.index.vectorstores.get(role)
         if vs is None:
             return [], {}, None, None
         plain = qvec = vs.embeddings.embed_query(normalise_query(self.canonical_case(query)))
-        if adapted:
+        # a conversation's joined query ("earlier question\nthis one") keeps the plain vector: the
+        # adapters were fitted on single questions, and on a joined one the adapter fitted on the
+        # seen rounds moved 「束搜索是什么？\n那束宽一般设多大合适？」 off 14.2.5's beam-width sentence
+        if adapted and "\n" not in query:
             qvec = adapt((self.index.embedder if role == "dense" else self.index.multilingual).name, plain)
         pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(n, max(1, self.index.count())), filter=where)
         rank, sim = [], {}
