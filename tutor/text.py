@@ -297,3 +297,10 @@ _CITE = re.compile(r"\[(\d{1,3})\]")
 def citations(answer: str) -> list[int]:
     """The [n] numbers in an answer, in order (repeats kept)."""
     return [int(n) for n in _CITE.findall(answer)]
+
+
+def is_joined_query(query: str) -> bool:
+    """True for a conversation's joined search query ("earlier question\nthis one", built by
+    rag/followup.py): the query adapters and the note reranker were fitted on single questions
+    and leave it alone."""
+    return "\n" in query

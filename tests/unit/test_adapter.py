@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +12,9 @@ import pytest
 from tutor.rag import adapter
 
 
-
 def _unseen() -> set[str]:
     """Blind sets frozen but not yet run (their BLIND_SETS.md heading says "not yet run"): no
     adapter may be fitted on them."""
-    import re
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parents[2] / "evals" / "sets" / "BLIND_SETS.md").read_text(encoding="utf-8")
     heads = [h for h in re.findall(r"^## (.+)$", text, re.M) if "not yet run" in h]
     return {f for h in heads for f in re.findall(r"[\w-]+\.jsonl", h)}

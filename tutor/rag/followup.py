@@ -27,7 +27,7 @@ from tutor.llm import LLM
 from tutor.prompts import Prompts
 from tutor.rag import compare
 from tutor.rag.budget import fit_part
-from tutor.text import detect_lang, name_words, strip_control
+from tutor.text import detect_lang, is_joined_query, name_words, strip_control
 
 _PRONOUN_EN_WORDS = r"\b(it|its|they|them|this|that|these|those)\b"
 # "in it": the place is what was just discussed, wherever it stands (review 9: 「温度参数 T 在里面起什么
@@ -523,9 +523,9 @@ def own_words(question: str, query: str) -> str:
     """The learner's own question as quotes should read it: `query` when it is `question` with
     its ordinal replaced (`pick_ordinal`: "the second one" names nothing a sentence says), else
     `question`."""
-    if "\n" not in query and _ORDINAL.search(question) and not _ORDINAL.search(query):
+    if not is_joined_query(query) and _ORDINAL.search(question) and not _ORDINAL.search(query):
         return query
-    if "\n" not in query and query != question and (sides := compare.parts(question)) and _BOTH.fullmatch(sides[1].strip()):
+    if not is_joined_query(query) and query != question and (sides := compare.parts(question)) and _BOTH.fullmatch(sides[1].strip()):
         return query  # "both" replaced (`pick_both`)
     return question
 

@@ -25,6 +25,8 @@ import json
 import math
 from pathlib import Path
 
+from tutor.text import is_joined_query
+
 RERANK_LANGS = frozenset({"en"})
 RANKINGS = ("dense", "multilingual", "bm25", "named")
 DEPTH = 30  # the candidates of each ranking that count (Retriever.candidates)
@@ -86,7 +88,7 @@ def applies(query: str, lang: str) -> bool:
     """Whether a question's notes are reranked: its language is one of RERANK_LANGS and it is one
     question, not a conversation's joined query ("earlier question\nthis one", rag/followup.py),
     whose scores the follow-up rules weigh against the question's own."""
-    return lang in RERANK_LANGS and "\n" not in query
+    return lang in RERANK_LANGS and not is_joined_query(query)
 
 
 def rerank(fused: dict[str, float], rankings: dict[str, list[str]], chunks, model: dict | None = None) -> dict[str, float]:

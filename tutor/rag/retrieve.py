@@ -24,7 +24,7 @@ from tutor.rag.index import Index
 from tutor.rag.rerank import applies as rerank_applies
 from tutor.rag.rerank import rerank
 from tutor.rag.terms import TermStats, ranked  # noqa: F401  (TermStats re-exported: tests, evals)
-from tutor.text import detect_lang, normalise_query
+from tutor.text import detect_lang, is_joined_query, normalise_query
 from tutor.trust.coverage import CoverageModel
 
 RRF_K = 60  # the constant from Cormack et al. 2009
@@ -397,7 +397,7 @@ class Retriever:
         # a conversation's joined query ("earlier question\nthis one") keeps the plain vector: the
         # adapters were fitted on single questions, and on a joined one the adapter fitted on the
         # seen rounds moved 「束搜索是什么？\n那束宽一般设多大合适？」 off 14.2.5's beam-width sentence
-        if adapted and "\n" not in query:
+        if adapted and not is_joined_query(query):
             qvec = adapt((self.index.embedder if role == "dense" else self.index.multilingual).name, plain)
         pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(n, max(1, self.index.count())), filter=where)
         rank, sim = [], {}
