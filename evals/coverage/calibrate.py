@@ -16,7 +16,8 @@ Two stages (tutor/trust/coverage.py):
    points and titles (the corpus itself). For stage 2 each tuning question gets an
    out-of-fold score (grouped 5-fold: no question is scored by a classifier fitted on it).
 2. per language, logistic regression on each question's best coverage / USE / MiniLM (en)
-   similarity among its first Settings.top_k hits, plus its domain score. The tutor decides
+   similarity among its first Settings.top_k hits, plus its domain score (and, English, the
+   note concentration of its ranking: retrieve.note_concentration). The tutor decides
    on the best hit's relevance, so the threshold is chosen on that decision (the one that
    minimises the larger of the two error rates: answerable refused, out-of-scope accepted)
    and the bias shifted so that this threshold is 0.5 = `Settings.min_relevance`.
@@ -44,14 +45,15 @@ sys.path.insert(0, str(ROOT))
 from tutor.config import Settings  # noqa: E402
 from tutor.trust.coverage import PARAMS_FILE, CoverageModel  # noqa: E402
 from tutor.evaluate.evaluation import EvalSet  # noqa: E402
-from tutor.rag.retrieve import Retriever  # noqa: E402
+from tutor.rag.retrieve import CONCENTRATION_DEPTH, Retriever, note_concentration  # noqa: E402
 from tutor.text import normalise_query  # noqa: E402
 from tutor.tutor import build_tutor  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SETS = ["retrieval_ch1-4.jsonl", "retrieval_ch1-4_heldout.jsonl", "tuning_coverage.jsonl", "tuning_oos_extra.jsonl",
         "tuning_colloquial.jsonl", "tuning_scenarios.jsonl"]
-FEATURES = {"zh": ["known_coverage", "oov", "multilingual", "domain"], "en": ["known_coverage", "oov", "multilingual", "dense", "domain"]}
+FEATURES = {"zh": ["known_coverage", "oov", "multilingual", "domain"],
+            "en": ["known_coverage", "oov", "multilingual", "dense", "domain", "concentration"]}
 DOMAIN_C = 3.0
 FOLDS = 5
 
@@ -85,8 +87,12 @@ def collect(tutor) -> list[dict]:
             hits = ret.search(it.question, k=tutor.settings.top_k)
             stats = ret.term_stats()
             oov = stats.oov(it.question)
+            # as Retriever.search computes it: over the first CONCENTRATION_DEPTH chunks of the ranking
+            first = ret.search(it.question, k=CONCENTRATION_DEPTH) if tutor.settings.top_k != CONCENTRATION_DEPTH else hits
+            conc = note_concentration([h.chunk.id for h in first], tutor.index.chunks)
             feats = [{"coverage": h.coverage, "multilingual": h.multilingual or 0.0, "dense": h.dense or 0.0,
-                      "known_coverage": stats.known_coverage(it.question, h.chunk.node_id), "oov": oov} for h in hits]
+                      "known_coverage": stats.known_coverage(it.question, h.chunk.node_id), "oov": oov,
+                      "concentration": conc} for h in hits]
             rows.append({"set": f, "id": it.id, "lang": it.lang, "y": 0 if it.out_of_scope else 1,
                          "group": it.id if it.out_of_scope else it.expected_ids[0], "hits": feats, "vec": v})
     return rows

@@ -31,6 +31,8 @@ def test_content_terms_drop_question_words_and_joined_parts():
     assert content_terms("Q·K^T 是什么意思？") == {"qkt"}
     assert content_terms("t-SNE 为啥能可视化") == {"tsne", "可视", "可视化"}
     assert "因为" not in content_terms("因为显存不够怎么办")  # a stopwords-iso function word
+    # the parts jieba's search mode cuts from 怎么回事, and the locative 里 (「X 里的 Y」)
+    assert content_terms("流水线并行里的气泡是怎么回事？") == {"流水", "水线", "流水线", "并行", "气泡"}
 
 
 def test_stemming_is_thread_safe():

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tutor.rag.chunking import Chunk
-from tutor.rag.retrieve import OVERVIEW_WEIGHT, RRF_K, TermStats, fuse, is_overview, outline_matches, rrf
+from tutor.rag.retrieve import (CONCENTRATION_DEPTH, OVERVIEW_WEIGHT, RRF_K, TermStats, fuse, is_overview, note_concentration,
+                                outline_matches, rrf)
 
 
 def chunk(cid: str, node: str, text: str, kind: str = "section") -> Chunk:
@@ -258,3 +259,11 @@ def test_a_question_that_is_only_a_name_puts_that_names_note_first(fake_tutor):
     assert bare_named("SAC 离线训练为什么会失败？", idx, {"5.3", "5.3.4"}) == set()
     assert bare_named("什么是？", idx, {"5.3"}) == set()
     assert fake_tutor.search("什么是 SAC？", k=3, per_note=True)[0].chunk.node_id == "5.3"
+
+
+def test_note_concentration_is_the_top_notes_share_of_the_first_chunks():
+    chunks = {f"{n}:{i}": chunk(f"{n}:{i}", n, "x") for n in ("1.1.1", "2.2.2") for i in range(4)}
+    assert CONCENTRATION_DEPTH == 5
+    assert note_concentration(["1.1.1:0", "1.1.1:1", "2.2.2:0", "1.1.1:2", "2.2.2:1", "1.1.1:3"], chunks) == 0.6
+    assert note_concentration(["2.2.2:0"], chunks) == 0.2  # missing ranks count as other notes
+    assert note_concentration([], chunks) == 0.0

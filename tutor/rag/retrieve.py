@@ -451,6 +451,7 @@ class Retriever:
             if rerank_applies(query, lang) and not bare:  # a bare name's note stays first
                 fused = rerank(fused, rankings, idx.chunks)
         best = sorted(fused, key=lambda c: (-fused[c], c))
+        concentration = note_concentration(best, idx.chunks)
         firsts: list[str] = []  # each note's best chunk, best note first
         seen: set[str] = set()
         for c in best:
@@ -481,7 +482,8 @@ class Retriever:
             cov = stats.coverage(query, chunk.node_id)
             d, m = dense_sim.get(cid), ml_sim.get(cid)
             rel = self.coverage.relevance(lang, cov, m, d if lang == "en" else None, domain,
-                                          known_coverage=stats.known_coverage(query, chunk.node_id), oov=oov)
+                                          known_coverage=stats.known_coverage(query, chunk.node_id), oov=oov,
+                                          concentration=concentration)
             if chunk.node_id in named_nodes and (cov >= 1.0 or named_coverage(stats, query, chunk.node_id) >= 1.0):
                 # the question names this note's topic (title, alias, id) and each of its words is in
                 # the note: covered, even when one clause of a long note answers it and no chunk's
@@ -490,6 +492,19 @@ class Retriever:
             hits.append(Hit(chunk, round(fused[cid], 6), None if d is None else round(d, 4), bm25.get(cid, 0.0), round(rel, 4),
                             None if m is None else round(m, 4), round(cov, 4)))
         return hits
+
+
+CONCENTRATION_DEPTH = 5  # Settings.top_k's default: the chunks an answer is built from
+
+
+def note_concentration(ranked_chunks: list[str], chunks: dict[str, Chunk]) -> float:
+    """Share in [0, 1] of the first CONCENTRATION_DEPTH chunks of the fused ranking that belong
+    to the first chunk's note (a coverage feature: a question the notes answer tends to draw
+    several chunks of one note; an unrelated one scatters over notes). 0.0 for an empty ranking."""
+    if not ranked_chunks:
+        return 0.0
+    top = chunks[ranked_chunks[0]].node_id
+    return sum(chunks[c].node_id == top for c in ranked_chunks[:CONCENTRATION_DEPTH]) / CONCENTRATION_DEPTH
 
 
 def is_covered(hits: list[Hit], threshold: float) -> bool:

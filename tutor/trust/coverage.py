@@ -10,6 +10,9 @@ Signals (retrieve.TermStats for the term ones):
                   paraphrase in the learner's own words, in either language, still scores;
   dense           cosine similarity under MiniLM, English questions only (MiniLM gives
                   unrelated Chinese texts 0.5-0.7, which carries no signal);
+  concentration   English only: the share of the fused ranking's first 5 chunks that belong to
+                  the first chunk's note (retrieve.note_concentration): a covered question tends
+                  to draw several chunks of one note, an unrelated one scatters (session 42);
   domain          a linear classifier on the question's USE vector: does it read like a
                   question about this outline at all (positives: the notes' quiz questions,
                   key points and titles, and the tuning sets' in-scope questions; negatives:
@@ -75,7 +78,7 @@ class CoverageModel:
                   domain: float | None = None, **extra: float) -> float:
         """Relevance in [0, 1]. coverage: term coverage of the hit's note; multilingual / dense:
         cosine similarities; domain: `domain_score`; extra: further named features the params
-        may weigh (known_coverage, oov; see retrieve.TermStats). A feature that is None or not
+        may weigh (known_coverage, oov: retrieve.TermStats; concentration: retrieve.note_concentration). A feature that is None or not
         in the params adds nothing; without multilingual the legacy rule applies."""
         p = self.params.get(lang)
         if multilingual is None or not p:
