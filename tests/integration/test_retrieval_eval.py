@@ -90,9 +90,15 @@ ROUND23 = {"blind23_ch1-8": 0.92, "blind23_ch9-16": 0.92}
 # HEADLINE_REFUSED_MAX, so not in the coverage test), out-of-scope accepted 0/48. Rounds 21-23 above
 # are in the adapters' training data since this session: their floors guard against regressions only.
 ROUND24 = {"blind24_ch1-8": 0.95, "blind24_ch9-16": 0.95}
+# round 25 (session 42's headline, run once on a25a42b: adapters fitted with round 24 as seen, the
+# English note-concentration coverage feature): hit@3 / MRR@10 ch1-8 zh 0.976 / 0.936, en 0.992 /
+# 0.968; ch9-16 zh 0.992 / 0.964, en 0.954 / 0.932; refused 中文 3/254, English 7/254 (5 of 131 in
+# ch9-16, under HEADLINE_REFUSED_MAX), out-of-scope accepted 0/48. The ch9-16 floor sits one miss
+# under the measured 0.954 (0.947 would be one more miss).
+ROUND25 = {"blind25_ch1-8": 0.95, "blind25_ch9-16": 0.94}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24}
+         **ROUND24, **ROUND25}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
@@ -160,7 +166,7 @@ def test_blind_set_finds_the_topic_note_in_the_top_3(blind, name, lang):
         assert m["mrr@10"] >= BLIND_MRR_FLOOR, f"{name} {lang} MRR@10 = {m['mrr@10']}; misses at 3: {misses}"
 
 
-@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23])
+@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25])
 def test_headline_blind_coverage_decision(blind, name):
     """The calibrated coverage model on questions nobody tuned for: few answerable questions
     refused (per language), few out-of-scope ones accepted."""
