@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tutor.rag.chunking import Chunk
-from tutor.rag.retrieve import (CONCENTRATION_DEPTH, OVERVIEW_WEIGHT, RRF_K, TermStats, fuse, is_overview, note_concentration,
-                                outline_matches, rrf)
+from tutor.rag.retrieve import (CONCENTRATION_DEPTH, OVERVIEW_WEIGHT, RRF_K, SHORT_QUESTION_UNITS, WEIGHTS, TermStats, _content_units,
+                                fuse, is_overview, note_concentration, outline_matches, rrf, weights_for)
 
 
 def chunk(cid: str, node: str, text: str, kind: str = "section") -> Chunk:
@@ -267,3 +267,16 @@ def test_note_concentration_is_the_top_notes_share_of_the_first_chunks():
     assert note_concentration(["1.1.1:0", "1.1.1:1", "2.2.2:0", "1.1.1:2", "2.2.2:1", "1.1.1:3"], chunks) == 0.6
     assert note_concentration(["2.2.2:0"], chunks) == 0.2  # missing ranks count as other notes
     assert note_concentration([], chunks) == 0.0
+
+
+def test_long_chinese_questions_take_the_description_weights():
+    assert _content_units("Transformer 里的多头注意力有什么作用？") == 11  # a Latin word is one unit
+    long_q = "训练的时候显存老是不够用，有没有办法在不换显卡的情况下把更大的模型塞进去跑起来？"
+    assert _content_units(long_q) > SHORT_QUESTION_UNITS
+    assert weights_for(WEIGHTS, "zh", long_q)["zh"] == WEIGHTS["zh:description"]
+    for short in ("Python 的 GIL 是什么？", "第5章讲什么？", "梯度检查点解决什么问题？"):
+        assert weights_for(WEIGHTS, "zh", short) is WEIGHTS
+    assert weights_for(WEIGHTS, "zh", long_q + "\n" + long_q) is WEIGHTS  # a conversation's joined query
+    assert weights_for(WEIGHTS, "en", "why does my training run out of memory whenever the batch gets larger than sixteen") is WEIGHTS
+    plain = {"zh": WEIGHTS["zh"], "en": WEIGHTS["en"]}  # a configuration without the key (eval --compare's)
+    assert weights_for(plain, "zh", long_q) is plain

@@ -18,7 +18,7 @@ from __future__ import annotations
 from tutor.evaluate.evaluation import EvalItem, node_metrics
 from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, bare_named, fuse, is_question,
                                 outline_matches, prior_sections, ranked_where, with_bare_lift, with_coverage_prior, with_section_prior,
-                                without_shadowed)
+                                weights_for, without_shadowed)
 from tutor.rag.rerank import RERANK_LANGS, note_order, rerank
 from tutor.rag.rerank import applies as rerank_applies
 from tutor.text import detect_lang
@@ -85,6 +85,7 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
     section_prior (per language, default off) favours rankings["sections"]; rerank_langs: the
     languages whose questions the note reranker re-orders (`rerank.RERANK_LANGS` as shipped)."""
     lang = detect_lang(query)
+    weights = weights_for(weights, lang, query)  # as Retriever.search
     r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k in ("dense", "multilingual", "bm25", "named")}
     question = is_question(query)
     fused = fuse(r, chunks, lang, question, weights, note_evidence)
