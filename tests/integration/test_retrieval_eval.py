@@ -96,9 +96,14 @@ ROUND24 = {"blind24_ch1-8": 0.95, "blind24_ch9-16": 0.95}
 # ch9-16, under HEADLINE_REFUSED_MAX), out-of-scope accepted 0/48. The ch9-16 floor sits one miss
 # under the measured 0.954 (0.947 would be one more miss).
 ROUND25 = {"blind25_ch1-8": 0.95, "blind25_ch9-16": 0.94}
+# round 26 (session 42, run once on 0cb730d: the Chinese description vote): hit@3 / MRR@10 ch1-8 zh
+# 1.000 / 0.965, en 0.984 / 0.962; ch9-16 zh 1.000 / 0.973, en 0.985 / 0.952; refused 中文 6/254
+# (6 of 131 in ch9-16, 4.6%: one refusal from HEADLINE_REFUSED_MAX, so not in the coverage test),
+# English 5/254; out-of-scope accepted 1/48
+ROUND26 = {"blind26_ch1-8": 0.95, "blind26_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24, **ROUND25}
+         **ROUND24, **ROUND25, **ROUND26}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
