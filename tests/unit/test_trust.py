@@ -945,6 +945,10 @@ def test_a_quote_an_earlier_answer_gave_is_marked_in_place():
     assert quoted_in(out) == quoted_in(second)
     assert mark_repeats(first, said, "zh") == first  # every quote repeated: not marked here
     assert mark_repeats(second, (), "zh") == second
+    # a why follow-up: the new lines (the reason) first, the repeat after them, lines after the quotes stay last
+    why = "H\n- 冷启动指新用户缺少交互数据 [1]\n- 探索与利用：上下文老虎机 [1]\n(note)"
+    assert mark_repeats(why, said, "zh", repeats_last=True).splitlines() == [
+        "H", "- 探索与利用：上下文老虎机 [1]", "- 冷启动指新用户缺少交互数据 [1]" + REPEATED_MARK["zh"], "(note)"]
 
 
 def test_a_why_about_the_topics_own_name_is_answered_by_the_reason():

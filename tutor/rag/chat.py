@@ -669,7 +669,7 @@ class Chat:
                     rest = "\n".join(ln for ln in rest.splitlines() if is_drawback(ln)) or rest
             text = f"{head}\n{line[lang]}\n{rest}"
         else:
-            text = mark_repeats(text, said, lang)
+            text = mark_repeats(text, said, lang, repeats_last=bool(WHY_QUESTION.search(asked or question)))
         text = self._drawbacks_elsewhere(text, asked or question, sources, lang, named)
         unknown = self._never_written(asked or question, self.unwritten(asked or question),
                                       self.retriever.term_stats().unknown_names(asked or question))

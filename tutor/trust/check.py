@@ -1136,19 +1136,28 @@ REPEATED_MARK = {  # ends a quote that an earlier answer of the conversation alr
 }
 
 
-def mark_repeats(text: str, said: Sequence[frozenset[str]], lang: str) -> str:
+def mark_repeats(text: str, said: Sequence[frozenset[str]], lang: str, repeats_last: bool = False) -> str:
     """text (a header line, then lines) with REPEATED_MARK after each '- sentence [n]' line an
     earlier answer gave (said: each earlier answer's `quoted_in`), in place: the notes' order of
-    relevance stays. Unchanged when none or all are repeats (those get SAME_QUOTES / OTHER_QUOTES).
-    Review 22: 「那一般怎么解决？」 after cold start repeated two of the last answer's three
-    sentences with nothing said."""
+    relevance stays; with repeats_last (a why follow-up) the marked lines go after the new ones,
+    so the reason comes first. Unchanged when none or all are repeats (those get SAME_QUOTES /
+    OTHER_QUOTES). Review 22: 「那一般怎么解决？」 after cold start repeated two of the last
+    answer's three sentences with nothing said."""
     lines = text.split("\n")
     before = frozenset().union(*said) if said else frozenset()
     quotes = [i for i, ln in enumerate(lines) if i and ln.startswith("- ")]
     old = [i for i in quotes if quote_key(ln_text(lines[i])) in before]
     if not old or len(old) == len(quotes):
         return text
-    return "\n".join(ln + REPEATED_MARK[lang] if i in old else ln for i, ln in enumerate(lines))
+    marked = [ln + REPEATED_MARK[lang] if i in old else ln for i, ln in enumerate(lines)]
+    if repeats_last:
+        # (review 30's "Why does it need to be conservative?" after CQL led with the definition
+        # quoted the turn before, the reason line second)
+        moved = [marked[i] for i in old]
+        marked = [ln for i, ln in enumerate(marked) if i not in old]
+        at = max(i for i, ln in enumerate(marked) if i and ln.startswith("- ")) + 1
+        marked[at:at] = moved
+    return "\n".join(marked)
 
 
 def ln_text(line: str) -> str:
