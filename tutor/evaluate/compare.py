@@ -72,9 +72,21 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     shadowed: set[str] = set()
     named = outline_matches(query, idx, shadowed)
     out = without_shadowed({"dense": dense, "multilingual": ml, "bm25": lex, "named": named}, idx.chunks, shadowed)
-    bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if is_question(query) else set()
+    bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if is_question(query, idx.by_node) else set()
     plain = {f"{role}_plain": v for role, v in without_shadowed(plain, idx.chunks, shadowed).items()}
     return {**out, **plain, "sections": sorted(prior_sections(query, idx, named)), "bare": sorted(bare)}
+
+
+_NODE_IDS: dict[int, tuple[dict, frozenset[str]]] = {}
+
+
+def _node_ids(chunks: dict) -> frozenset[str]:
+    """The node ids the chunks belong to (`Index.by_node`'s keys); kept per chunk dict, since
+    sweeps call ranked_notes thousands of times on one index."""
+    got = _NODE_IDS.get(id(chunks))
+    if got is None or got[0] is not chunks:
+        got = _NODE_IDS[id(chunks)] = (chunks, frozenset(c.node_id for c in chunks.values()))
+    return got[1]
 
 
 def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence,
@@ -85,9 +97,10 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
     section_prior (per language, default off) favours rankings["sections"]; rerank_langs: the
     languages whose questions the note reranker re-orders (`rerank.RERANK_LANGS` as shipped)."""
     lang = detect_lang(query)
-    weights = weights_for(weights, lang, query)  # as Retriever.search
+    known = _node_ids(chunks)
+    weights = weights_for(weights, lang, query, known)  # as Retriever.search
     r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k in ("dense", "multilingual", "bm25", "named")}
-    question = is_question(query)
+    question = is_question(query, known)
     fused = fuse(r, chunks, lang, question, weights, note_evidence)
     if coverage_prior and question:
         fused = with_coverage_prior(fused, chunks, query, stats, coverage_prior[lang])

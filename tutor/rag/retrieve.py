@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 
 from tutor.rag.adapter import adapt
@@ -142,9 +143,13 @@ def fuse(rankings: dict[str, list[str]], chunks: dict[str, Chunk], lang: str, qu
     return fused
 
 
-def is_question(query: str) -> bool:
-    """A question for `fuse`'s priors: shorter than PASSAGE_MIN_CHARS and no outline id in it."""
-    return len(query) < PASSAGE_MIN_CHARS and not _NODE_ID.search(query)
+def is_question(query: str, known: Container[str] | None = None) -> bool:
+    """A question for `fuse`'s priors: shorter than PASSAGE_MIN_CHARS and no outline id in it.
+    known: the outline's node ids; an id-shaped number that names none of them (a version, "SD
+    1.5"; a value, "dropout 0.1"; "mAP@0.5") is not a lookup by id. None: every one counts."""
+    if len(query) >= PASSAGE_MIN_CHARS:
+        return False
+    return not any(known is None or m in known for m in _NODE_ID.findall(query))
 
 
 def without_shadowed(rankings: dict[str, list[str]], chunks: dict[str, Chunk], shadowed: set[str]) -> dict[str, list[str]]:
@@ -319,13 +324,13 @@ def _content_units(query: str) -> int:
     return len(re.findall(r"[a-z0-9]+|[^a-z0-9]", _content(query)))
 
 
-def weights_for(weights: dict, lang: str, query: str) -> dict:
+def weights_for(weights: dict, lang: str, query: str, known: Container[str] | None = None) -> dict:
     """The fusion weights for this query: weights with weights[lang] replaced by
     weights[f"{lang}:description"] when that key exists and the query is a single question
     (not a conversation's joined query) of over SHORT_QUESTION_UNITS content units
-    (`_content_units`); weights itself otherwise."""
+    (`_content_units`); weights itself otherwise. known: as `is_question`."""
     key = f"{lang}:description"
-    if key in weights and is_question(query) and not is_joined_query(query) and _content_units(query) > SHORT_QUESTION_UNITS:
+    if key in weights and is_question(query, known) and not is_joined_query(query) and _content_units(query) > SHORT_QUESTION_UNITS:
         return {**weights, lang: weights[key]}
     return weights
 
@@ -454,7 +459,7 @@ class Retriever:
         n = max(self.candidates, k * 3)
         where = ranked_where(chapter)
         lang = detect_lang(query)
-        weights = weights_for(self.weights, lang, query)
+        weights = weights_for(self.weights, lang, query, idx.by_node)
         w = weights[lang]
         # the primary embedder is queried for English only when it has a vote, but always for
         # the relevance of English questions; Chinese questions skip it (no signal)
@@ -467,7 +472,7 @@ class Retriever:
         named = [c for c in outline_matches(query, idx, shadowed) if not chapter or idx.chunks[c].chapter == str(chapter)]
         rankings = without_shadowed({"dense": dense_rank if w["dense"] else [], "multilingual": ml_rank,
                                      "bm25": [cid for cid, _ in lex], "named": named}, idx.chunks, shadowed)
-        question = is_question(query)
+        question = is_question(query, idx.by_node)
         fused = fuse(rankings, idx.chunks, lang, question, weights, self.note_evidence)
         fused = with_coverage_prior(fused, idx.chunks, query, self.term_stats(), self.coverage_prior[lang] if question else 0.0)
         bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if question else set()
