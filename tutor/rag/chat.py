@@ -1042,8 +1042,11 @@ class Chat:
         notes mention it, and every refusal suggested the same four chapters)."""
         # (no hits at all: a follow-up to nothing covered, "the latter" of nothing: not said to be off-topic)
         off_topic = bool(hits) and max(h.relevance for h in hits) < OFF_TOPIC_RELEVANCE
-        # in a conversation, a question with no AI word of its own may follow on from it: say so
-        follow_on = off_topic and in_conversation and (self._domain(question) or 0.0) > OFF_DOMAIN
+        # in a conversation, a refused question the domain classifier does not call off-domain may
+        # follow on from it: say so, whether or not a note came near ("What are the downsides of the
+        # usual fixes?" after cold-start turns reached relevance 0.1-0.5 once the English summaries
+        # named more problems, and lost the hint; session 43)
+        follow_on = in_conversation and (self._domain(question) or 0.0) > OFF_DOMAIN
         off_topic = off_topic and not follow_on
         near = [] if off_topic else [h.chunk.node_id.split(".")[0] for h in hits or ()]
         reply = self._chapters_reply(lang, near, "not_covered_offtopic" if off_topic else "not_covered", question)
