@@ -77,18 +77,6 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     return {**out, **plain, "sections": sorted(prior_sections(query, idx, named)), "bare": sorted(bare)}
 
 
-_NODE_IDS: dict[int, tuple[dict, frozenset[str]]] = {}
-
-
-def _node_ids(chunks: dict) -> frozenset[str]:
-    """The node ids the chunks belong to (`Index.by_node`'s keys); kept per chunk dict, since
-    sweeps call ranked_notes thousands of times on one index."""
-    got = _NODE_IDS.get(id(chunks))
-    if got is None or got[0] is not chunks:
-        got = _NODE_IDS[id(chunks)] = (chunks, frozenset(c.node_id for c in chunks.values()))
-    return got[1]
-
-
 def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence,
                  coverage_prior: dict | None = None, stats=None, section_prior: dict | None = None,
                  rerank_langs: frozenset[str] = frozenset()) -> list[str]:
@@ -97,7 +85,7 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
     section_prior (per language, default off) favours rankings["sections"]; rerank_langs: the
     languages whose questions the note reranker re-orders (`rerank.RERANK_LANGS` as shipped)."""
     lang = detect_lang(query)
-    known = _node_ids(chunks)
+    known = {c.node_id for c in chunks.values()}  # Index.by_node's keys (ranked_notes gets the chunks only)
     weights = weights_for(weights, lang, query, known)  # as Retriever.search
     r = {k: (v if weights[lang][k] else []) for k, v in rankings.items() if k in ("dense", "multilingual", "bm25", "named")}
     question = is_question(query, known)
