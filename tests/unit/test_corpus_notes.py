@@ -142,6 +142,28 @@ def topic_items(notes):
     return out
 
 
+# An English sentence ends at . ! ? before a capital, digit, quote, bracket or the end; common
+# abbreviations (e.g., i.e., et al., vs.) do not end one. Semicolons do not (unlike split_sentences,
+# which splits there for quoting).
+_EN_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bal)(?<!\bvs)(?<!\betc)(?<!\bcf)(?<!\bFig)(?<!\bEq)(?<!\bNo)"
+                              r"[.!?][\"')\]]*(?=\s+[A-Z\"'(\[\d$`]|\s*$)")
+
+
+def english_summary_sentences(text: str) -> int:
+    """Number of English sentences in text (the '## English summary' section of a note)."""
+    return len(_EN_SENTENCE_END.findall(text.strip()))
+
+
+def summary_length(notes):
+    """DESIGN §3: the closing English summary has 3-6 sentences."""
+    out = []
+    for n in notes:
+        count = english_summary_sentences(n.body.split("## English summary", 1)[-1])
+        if not 3 <= count <= 6:
+            out.append(f"{_rel(n.path)}: English summary has {count} sentences, need 3-6")
+    return out
+
+
 def short_items_have_misconceptions(notes):
     """DESIGN §3: each short item carries 1-3 common wrong answers, distinct from its reference."""
     out = []
@@ -200,7 +222,7 @@ def no_repeated_sentence(notes):
 
 
 RULES = [complete, title_matches_outline, file_name, linked_ids_exist, choice_items_sound,
-         topic_sections, body_length, topic_items, short_items_have_misconceptions, emphasis_renders, no_repeated_sentence]
+         topic_sections, body_length, summary_length, topic_items, short_items_have_misconceptions, emphasis_renders, no_repeated_sentence]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.__name__ for r in RULES])
@@ -241,6 +263,10 @@ def _note(path: str, meta: dict, body: str) -> Note:
     (topic_sections, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积"}, "## 概念\n甲\n## English summary\nx"), "need exactly"),
     (body_length, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积"}, "## 概念\n" + "字" * 597 + "\n## English summary\n" + "字" * 50), "599 Chinese"),
     (body_length, _note("ch01/1.1-overview.md", {"id": "1.1", "title": "标准注意力"}, "字" * 1001), "1001 Chinese"),
+    (summary_length, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积"},
+                           "## English summary\nIt scales. It divides, e.g. by 8. A. B. C. D. E."), "7 sentences"),
+    (summary_length, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积"},
+                           "## English summary\nIt scales (Vaswani et al. 2017); i.e. by 8. Done."), "2 sentences"),
     (topic_items, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [{"type": "card", "front": "a", "back": "b"}]}, ""), "1 quiz items"),
     (short_items_have_misconceptions, _note("ch01/1.1.2-x.md", {"id": "1.1.2", "title": "缩放点积", "quiz": [
         {"type": "short", "question": "q", "reference": "r", "key_points": ["k"]}]}, ""), "needs 1-3"),
