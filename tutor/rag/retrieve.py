@@ -80,7 +80,6 @@ WEIGHTS = {"zh": {"dense": 0.0, "multilingual": 0.5, "bm25": 1.0, "named": 0.5},
            "zh:description": {"dense": 0.0, "multilingual": 1.5, "bm25": 0.5, "named": 1.0},
            "en": {"dense": 1.0, "multilingual": 0.15, "bm25": 0.75, "named": 1.0}}
 SHORT_QUESTION_UNITS = 16
-ANN_OVERFETCH = 3  # see Retriever._dense
 
 # Specificity prior: a chapter or section overview mentions every topic under it, so for a
 # question about one idea it matches nearly as well as the topic note that explains it. Its
@@ -430,11 +429,8 @@ class Retriever:
         # seen rounds moved 「束搜索是什么？\n那束宽一般设多大合适？」 off 14.2.5's beam-width sentence
         if adapted and not is_joined_query(query):
             qvec = adapt((self.index.embedder if role == "dense" else self.index.multilingual).name, plain)
-        # HNSW searches with ef = k: asking for ANN_OVERFETCH × n and keeping the best n brings the
-        # ranking close to exact (a fresh index missed 14.2.5's beam-width chunk among USE's first 30
-        # for 「束搜索（beam search）是什么？\n那束宽一般设多大合适？」 that an older one found; session 43)
-        pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(ANN_OVERFETCH * n, max(1, self.index.count())), filter=where)
-        pairs = sorted(pairs, key=lambda p: p[1])[:n]
+        # approximate (HNSW) search: its breadth is set where the collections are made (index.HNSW_METADATA)
+        pairs = vs.similarity_search_by_vector_with_relevance_scores(qvec, k=min(n, max(1, self.index.count())), filter=where)
         rank, sim = [], {}
         for doc, dist in pairs:
             if doc.id in self.index.chunks:
