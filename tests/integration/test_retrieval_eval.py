@@ -118,9 +118,14 @@ ROUND28 = {"blind28_ch1-8": 0.95, "blind28_ch9-16": 0.95}
 # zh 0.962 / 0.918, en 0.992 / 0.958; refused 中文 5/254, English 8/254 (8 of 131 in ch9-16, 6.1%,
 # over HEADLINE_REFUSED_MAX, so not in the coverage test); out-of-scope accepted 2/48 (one per language)
 ROUND29 = {"blind29_ch1-8": 0.95, "blind29_ch9-16": 0.95}
+# round 30 (session 44's headline, run once on 757988c: round 29's system with rounds 27-29 added to
+# the adapters' training data): hit@3 / MRR@10 ch1-8 zh 1.000 / 0.954, en 0.984 / 0.954; ch9-16 zh
+# 1.000 / 0.945, en 1.000 / 0.963; refused 中文 8/254 (5 of 123 in ch1-8, 4.1%), English 2/254;
+# out-of-scope accepted 4/48 (2 per file: over issue 12's 3%, within HEADLINE_ACCEPTED_MAX)
+ROUND30 = {"blind30_ch1-8": 0.95, "blind30_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29}
+         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
@@ -188,7 +193,7 @@ def test_blind_set_finds_the_topic_note_in_the_top_3(blind, name, lang):
         assert m["mrr@10"] >= BLIND_MRR_FLOOR, f"{name} {lang} MRR@10 = {m['mrr@10']}; misses at 3: {misses}"
 
 
-@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28])
+@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28, *ROUND30])
 def test_headline_blind_coverage_decision(blind, name):
     """The calibrated coverage model on questions nobody tuned for: few answerable questions
     refused (per language), few out-of-scope ones accepted."""
