@@ -154,8 +154,11 @@ def test_both_replicas_answer_through_the_shared_model_server(stack):
         assert {s["id"] for s in r["sources"]} <= known and {s["id"] for s in r["sources"]} & set(FEW)
         assert {int(n) for n in re.findall(r"\[(\d+)\]", r["answer"])} <= {s["n"] for s in r["sources"]}
         assert r["guard"]["outcome"] in ("direct", "retried", "fallback")  # the answer check ran
-    assert answers[0]["sources"] == answers[1]["sources"]
-    assert answers[0]["answer"] == answers[1]["answer"]  # temperature 0, one server: the same text
+    assert answers[0]["sources"] == answers[1]["sources"]  # the same retrieval on both replicas
+    # Not asserted: the same text. At temperature 0 one llama_cpp.server gave the two identical prompts
+    # different text in session 44 (one passed the answer check, one fell back to quotes): the server
+    # reuses the previous prompt's evaluated prefix, so the second request is computed in other
+    # batches, and floating-point sums differ in the last bits; a near-tie then flips a token.
 
 
 def test_a_replica_home_holds_only_caches(stack):
