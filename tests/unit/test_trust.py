@@ -972,6 +972,39 @@ def test_a_why_about_the_topics_own_name_is_answered_by_the_reason():
     assert "在线微调" in out.splitlines()[1], out
 
 
+def test_a_second_name_for_a_part_of_the_topic_is_what_the_why_asks():
+    """Session 44's trial: "Why does DQN need a target network?" names 5.1.3 by DQN and by its alias
+    "target network"; both were taken for the topic's name, nothing was left to ask, and the line
+    naming the target network was not quoted."""
+    from tutor.trust.check import part_name_words
+
+    en = ("DQN (Deep Q-Network) combines Q-learning with a deep convolutional network for Atari.\n"
+          "Two key stabilizers are experience replay and a target network, a periodically synchronized copy.\n"
+          "The loss is the squared error between Q(s,a) and the TD target.\n"
+          "It was designed to tame the deadly triad; rewards are clipped.\n"
+          "DQN only handles discrete actions and still overestimates Q-values.")
+    names = ["DQN", "Deep Q-Network", "target network", "experience replay", "Nature DQN"]
+    out = extractive_answer("Why does DQN need a target network?", [(1, en)], "en", k=2, best_names=names)
+    assert any("stabilizers" in ln for ln in out.splitlines()[1:]), out
+    sents = en.splitlines()
+    assert part_name_words(["DQN", "target network"], sents) == {"target", "network"}
+    # one name alone is the topic, however few sentences hold it; so is the name held most
+    assert part_name_words(["target network"], sents) == set()
+    assert part_name_words(["DQN", "Nature DQN"], sents + ["Nature DQN used 49 games."]) == set()
+    assert part_name_words(["蒸馏", "知识蒸馏"], ["知识蒸馏把大模型压缩", "蒸馏用软目标", "蒸馏的温度"]) == set()
+    assert part_name_words(["CQL", "Conservative Q-Learning"], ["CQL adds a term", "CQL is offline",
+                                                                 "Conservative Q-Learning (CQL) is"]) == set()
+
+
+def test_a_chunk_fragment_of_a_quoted_sentence_is_not_quoted_again():
+    """Session 44's trial quoted 5.1.3's overestimation line from the summary and then its first clause
+    again, from a chunk that ended at the '；' inside it."""
+    whole = "DQN only handles discrete actions and still overestimates Q-values, which Double DQN addresses; continuous actions call for SAC."
+    out = extractive_answer("Does DQN overestimate Q-values?", [(1, whole), (2, "DQN only handles discrete actions and still overestimates Q-values, which Double DQN addresses;")], "en", k=3)
+    assert sum("overestimates" in ln for ln in out.splitlines()) == 1, out
+    assert "continuous actions" in out, out
+
+
 def test_why_not_faster_is_answered_by_what_keeps_it_slow():
     """Review 30: 「非结构化剪枝为什么在 GPU 上不一定变快？」 quoted the compression-rate lines (精度, a
     speed cue for "why faster") and missed 「不规则稀疏难以在通用硬件上加速」."""

@@ -841,6 +841,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
                     and not key.endswith(("？", "?"))):  # a question restated is no answer
                 seen.add(bare)
                 cands.append((n, len(cands), key))
+    # a chunk cut inside a sentence (at a '；' or ',') gives a fragment of a sentence already in the pool
+    # from the summary: "Why does DQN need a target network?" quoted 5.1.3's overestimation line whole
+    # and then its first clause again (session 44's trial); the whole sentence stays. (Only a piece
+    # ending in a clause mark: a whole key point inside a longer body sentence, 「温度 T > 1 使分布更平滑，
+    # ……」 in 7.3.1, is a sentence of its own and answers on its own)
+    flat = [re.sub(r"\s+", "", c[2]) for c in cands]
+    cands = [c for i, c in enumerate(cands)
+             if not (flat[i].endswith((";", "；", ",", "，", ":", "："))
+                     and any(len(f) > len(flat[i]) and flat[i][:-1] in f for f in flat))]
     if not cands:
         return header[lang]
     in_lang = [c for c in cands if detect_lang(c[2]) == lang]
@@ -918,7 +927,15 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # does): the subtopics' sentences join the pool when one holds clearly more of the question's
     # other words than the best note's sentences together. kin: the cited subtopics' numbers
     named_toks = {t for b in named for t in content_tokens(b)}
-    rest = own - named_toks
+    # …but a second name the question writes that names a part of the topic (an alias few of the best
+    # note's sentences hold) is what it asks about when it asks nothing else: "Why does DQN need a target network?" names 5.1.3 by
+    # DQN and by its alias "target network", and with both taken for the topic's name nothing was left
+    # to ask, and the definition came before "Two key stabilizers are … a target network" (session 44)
+    # (only when nothing else is asked: 「它为什么要用软标签和温度？」 after 知识蒸馏 asks of 温度 too, and its
+    # alias 软标签 as a word to match picked 「与标签平滑同为软标签训练……温度」 over 「温度 T > 1 使分布更平滑」)
+    parts = (part_name_words(named, [c[2] for c in first])
+             if not (own - named_toks) - WHY_FILLER - _how_it_works() else set())
+    rest = own - (named_toks - parts)
     rest_naming = {t for t in rest if len(t) > 1 or t.isascii()}
     kin_c = [c for c in in_lang if c[0] in kin]
     if (pool is first and not ctx and names_best and kin_c and rest_naming
@@ -1005,8 +1022,8 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # a why whose words are the best note's own name ("Why does it need to be conservative?" after CQL,
     # 「CQL 为什么要保守？」): every sentence of that note is about them, the definitions repeat them; the
     # reason is picked by its cue alone, from the best note (review 30 got the definition twice)
-    topic_why = (why and bool(asked_words & name_toks) and bool(best_names)
-                 and asked_words - name_toks <= WHY_FILLER and (names_best or named_before or bool(ctx)))
+    topic_why = (why and bool(asked_words & (name_toks - parts)) and bool(best_names)
+                 and asked_words - (name_toks - parts) <= WHY_FILLER and (names_best or named_before or bool(ctx)))
     if topic_why:
         asked_words = set()
     # a follow-up's cue bonus goes to a sentence holding a word the learner wrote, when they wrote one
@@ -1177,6 +1194,31 @@ def name_parts(names: Sequence[str]) -> list[str]:
         if re.search(r"[(（]", n):
             out += [p.strip() for p in re.split(r"[()（）,，、]", n) if p.strip() and p.strip() not in out]
     return out
+
+
+def part_name_words(named: Sequence[str], sentences: Sequence[str]) -> set[str]:
+    """Content tokens of the names in `named` (a note's names that a question writes) that name a
+    part of the note's topic: held by at least one of the note's sentences but by at most half as
+    many as the name held most (the topic's own name, which the question also writes; a name spelling
+    out an acronym written is the topic's too: "Conservative Q-Learning" beside CQL). A question
+    naming the note by one name gets none (an alias that no sentence holds, "MHA", is the topic), and
+    neither does a name holding the topic's name or held in it (知识蒸馏 beside 蒸馏, "Nature DQN"
+    beside DQN)."""
+    if len(named) < 2 or not sentences:
+        return set()
+    low = [s.lower() for s in sentences]
+    held = {b: sum(name_in(s, b.lower()) for s in low) for b in named}
+    most = max(held.values())
+    top = [b for b in named if held[b] == most]
+
+    def initials(name: str) -> str:
+        return "".join(w[0] for w in re.split(r"[\s\-]+", name.lower()) if w)
+    # (and so is one holding the topic's name or held in it: 知识蒸馏 beside 蒸馏, "Nature DQN" beside DQN)
+    topic = [b for b in named if b in top or any(initials(b) == t.lower() or initials(t) == b.lower()
+                                                 or name_in(b.lower(), t.lower()) or name_in(t.lower(), b.lower())
+                                                 for t in top)]
+    topic_toks = {t for b in topic for t in content_tokens(b)}
+    return {t for b in named if 0 < 2 * held[b] <= most and b not in topic for t in content_tokens(b)} - topic_toks
 
 
 def name_in(text: str, name: str) -> bool:
