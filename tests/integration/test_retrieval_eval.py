@@ -128,9 +128,14 @@ ROUND30 = {"blind30_ch1-8": 0.95, "blind30_ch9-16": 0.95}
 # 1.000 / 0.977; ch9-16 zh 0.992 / 0.953, en 0.992 / 0.961; that model refused 中文 2/254, English 4/254,
 # accepted 0/48 out of scope; the shipped one, scored afterwards: 5/254, 4/254, 1/48
 ROUND31 = {"blind31_ch1-8": 0.95, "blind31_ch9-16": 0.95}
+# round 32 (session 45's headline, run once on be9c689: adapters fitted with rounds <= 31 as seen,
+# chapter-16 names, the shipped coverage model): hit@3 / MRR@10 ch1-8 zh 0.992 / 0.933, en 0.992 /
+# 0.951; ch9-16 zh 1.000 / 0.959, en 1.000 / 0.949; refused 中文 3/254, English 7/254 (7 of 131 in
+# ch9-16, 5.3%, over HEADLINE_REFUSED_MAX, so not in the coverage test); out-of-scope accepted 1/48
+ROUND32 = {"blind32_ch1-8": 0.95, "blind32_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31}
+         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
