@@ -133,9 +133,13 @@ ROUND31 = {"blind31_ch1-8": 0.95, "blind31_ch9-16": 0.95}
 # 0.951; ch9-16 zh 1.000 / 0.959, en 1.000 / 0.949; refused 中文 3/254, English 7/254 (7 of 131 in
 # ch9-16, 5.3%, over HEADLINE_REFUSED_MAX, so not in the coverage test); out-of-scope accepted 1/48
 ROUND32 = {"blind32_ch1-8": 0.95, "blind32_ch9-16": 0.95}
+# round 33 (session 45, run once on dcc0c1d: the same system as round 32): hit@3 / MRR@10 ch1-8 zh
+# 0.992 / 0.961, en 1.000 / 0.988; ch9-16 zh 0.985 / 0.927, en 0.985 / 0.951; refused 中文 4/254,
+# English 8/254 (8 of 131 in ch9-16, 6.1%: not in the coverage test); out-of-scope accepted 2/48
+ROUND33 = {"blind33_ch1-8": 0.95, "blind33_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32}
+         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32, **ROUND33}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
