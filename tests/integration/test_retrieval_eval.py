@@ -137,9 +137,13 @@ ROUND32 = {"blind32_ch1-8": 0.95, "blind32_ch9-16": 0.95}
 # 0.992 / 0.961, en 1.000 / 0.988; ch9-16 zh 0.985 / 0.927, en 0.985 / 0.951; refused 中文 4/254,
 # English 8/254 (8 of 131 in ch9-16, 6.1%: not in the coverage test); out-of-scope accepted 2/48
 ROUND33 = {"blind33_ch1-8": 0.95, "blind33_ch9-16": 0.95}
+# round 34 (session 45's headline, run once on a4d2b24: adapters back to rounds <= 29, chapters 9-15's
+# practical paragraphs, chapter-16 names): hit@3 / MRR@10 ch1-8 zh 0.992 / 0.970, en 0.992 / 0.965;
+# ch9-16 zh 0.992 / 0.957, en 1.000 / 0.963; refused 中文 2/254, English 4/254; out-of-scope accepted 1/48
+ROUND34 = {"blind34_ch1-8": 0.95, "blind34_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32, **ROUND33}
+         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32, **ROUND33, **ROUND34}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
@@ -207,7 +211,7 @@ def test_blind_set_finds_the_topic_note_in_the_top_3(blind, name, lang):
         assert m["mrr@10"] >= BLIND_MRR_FLOOR, f"{name} {lang} MRR@10 = {m['mrr@10']}; misses at 3: {misses}"
 
 
-@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28, *ROUND30, *ROUND31])
+@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28, *ROUND30, *ROUND31, *ROUND34])
 def test_headline_blind_coverage_decision(blind, name):
     """The calibrated coverage model on questions nobody tuned for: few answerable questions
     refused (per language), few out-of-scope ones accepted."""
