@@ -928,11 +928,12 @@ def extractive_answer(question: str, sources: Sequence[tuple[int, str]], lang: s
     # other words than the best note's sentences together. kin: the cited subtopics' numbers
     named_toks = {t for b in named for t in content_tokens(b)}
     # …but a second name the question writes that names a part of the topic (an alias few of the best
-    # note's sentences hold) is what it asks about when it asks nothing else: "Why does DQN need a target network?" names 5.1.3 by
-    # DQN and by its alias "target network", and with both taken for the topic's name nothing was left
-    # to ask, and the definition came before "Two key stabilizers are … a target network" (session 44)
-    # (only when nothing else is asked: 「它为什么要用软标签和温度？」 after 知识蒸馏 asks of 温度 too, and its
-    # alias 软标签 as a word to match picked 「与标签平滑同为软标签训练……温度」 over 「温度 T > 1 使分布更平滑」)
+    # note's sentences hold) is what it asks about when it asks nothing else: "Why does DQN need a
+    # target network?" names 5.1.3 by DQN and by its alias "target network"; with both taken for the
+    # topic's name nothing was left to ask, and the definition came before "Two key stabilizers are …
+    # a target network" (session 44's trial). (Not when more is asked: 「它为什么要用软标签和温度？」 after
+    # 知识蒸馏 asks of 温度 too, and 软标签 as a word to match picked 「与标签平滑同为软标签训练……温度」
+    # over 「温度 T > 1 使分布更平滑」)
     parts = (part_name_words(named, [c[2] for c in first])
              if not (own - named_toks) - WHY_FILLER - _how_it_works() else set())
     rest = own - (named_toks - parts)
