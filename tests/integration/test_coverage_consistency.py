@@ -27,6 +27,7 @@ def _calibrate():
 
 def test_search_relevance_is_the_calibrated_decision(real_tutor, tmp_path, monkeypatch):
     from tutor.rag.retrieve import NAMED_COVERED_RELEVANCE
+    from tutor.trust import neighbours
 
     cal = _calibrate()
     lines = []
@@ -43,6 +44,12 @@ def test_search_relevance_is_the_calibrated_decision(real_tutor, tmp_path, monke
         for h in r["hits"]:
             h["domain"] = model.domain_score(r["vec"])
         want = cal.decision(model.params[r["lang"]], r, cal.FEATURES[r["lang"]])
+        # then the nearest-neighbour rule (trust/neighbours.py) on the same plain USE vector; no veto
+        # when one note holds every term of the question (Retriever._with_neighbours)
+        margin = model.bank.margin(r["vec"], real_tutor.index.multilingual.name)
+        if margin is not None and margin > neighbours.VETO_MARGIN and max(h["coverage"] for h in r["hits"]) >= 1.0:
+            margin = None
+        want = neighbours.decide(want, margin)
         q = next(x["question"] for x in lines if x["id"] == r["id"])
         got = max(h.relevance for h in real_tutor.search(q, k=real_tutor.settings.top_k))
         # a named, fully covered note is lifted to NAMED_COVERED_RELEVANCE (retrieve.search), never lowered

@@ -12,6 +12,7 @@ cover a question at all; RRF scores only order hits and say nothing absolute.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -24,8 +25,9 @@ from tutor.rag.chunking import LIMITS_KIND, Chunk
 from tutor.rag.index import Index
 from tutor.rag.rerank import applies as rerank_applies
 from tutor.rag.rerank import rerank
-from tutor.rag.terms import TermStats, ranked  # noqa: F401  (TermStats re-exported: tests, evals)
+from tutor.rag.terms import TermStats, ranked
 from tutor.text import detect_lang, is_joined_query, normalise_query
+from tutor.trust import neighbours
 from tutor.trust.coverage import CoverageModel
 
 RRF_K = 60  # the constant from Cormack et al. 2009
@@ -193,7 +195,7 @@ def term_coverage(query: str, text: str) -> float:
 
 
 _CHAPTER_ZH = re.compile(r"第\s*(\d{1,2})\s*章")
-_CHAPTER_EN = re.compile(r"\bchapter\s+(\d{1,2})\b", re.I)
+_CHAPTER_EN = re.compile(r"\bchapter\s+(\d{1,2})\b", re.IGNORECASE)
 _NODE_ID = re.compile(r"(?<![\d.])(\d{1,2}(?:\.\d{1,2}){1,2})(?![\d.])")
 
 
@@ -523,7 +525,31 @@ class Retriever:
                 rel = max(rel, NAMED_COVERED_RELEVANCE)
             hits.append(Hit(chunk, round(fused[cid], 6), None if d is None else round(d, 4), bm25.get(cid, 0.0), round(rel, 4),
                             None if m is None else round(m, 4), round(cov, 4)))
-        return hits
+        return self._with_neighbours(hits, query, ml_plain, named_nodes, stats)
+
+    def _with_neighbours(self, hits: list[Hit], query: str, qvec: list[float] | None, named_nodes: set[str],
+                         stats: TermStats) -> list[Hit]:
+        """Hits after the nearest-neighbour rule of trust/neighbours.py: every hit's relevance capped
+        under 0.5 when the question's nearest written questions are out of scope, the first hit's
+        raised over it when they are clearly in scope. A note the question names and fully covers
+        keeps NAMED_COVERED_RELEVANCE; a conversation's joined query is left to the logistic model
+        (the bank holds single questions)."""
+        bank = self.coverage.bank
+        if bank is None or not hits or is_joined_query(query):
+            return hits
+        margin = bank.margin(qvec, self.index.multilingual.name if self.index.multilingual else "")
+        if margin is None or (margin > neighbours.VETO_MARGIN and max(h.coverage for h in hits) >= 1.0):
+            # (a question each of whose terms one note holds is not vetoed: its neighbours may be
+            # systems questions, but its words are the notes' — 「Python 的 GIL 是什么？」, 8.1.1)
+            return hits
+        out = []
+        for i, h in enumerate(hits):
+            rel = neighbours.decide(h.relevance, margin) if i == 0 or margin > neighbours.VETO_MARGIN else h.relevance
+            n = h.chunk.node_id
+            if n in named_nodes and (h.coverage >= 1.0 or named_coverage(stats, query, n) >= 1.0):
+                rel = max(rel, NAMED_COVERED_RELEVANCE)
+            out.append(dataclasses.replace(h, relevance=round(rel, 4)))
+        return out
 
 
 CONCENTRATION_DEPTH = 5  # Settings.top_k's default: the chunks an answer is built from

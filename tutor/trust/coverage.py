@@ -33,6 +33,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tutor.trust import neighbours
+
 PARAMS_FILE = Path(__file__).with_name("coverage_params.json")
 
 
@@ -58,14 +60,15 @@ class CoverageModel:
     params: dict[str, dict[str, float]] = field(default_factory=dict)
     domain: dict | None = None
     source: str = ""
+    bank: neighbours.QuestionBank | None = None  # the nearest-neighbour rule (neighbours.py), applied by Retriever.search
 
     @classmethod
-    def load(cls, path: Path = PARAMS_FILE) -> "CoverageModel":
-        """The shipped parameters; the legacy rule when the file does not exist."""
+    def load(cls, path: Path = PARAMS_FILE) -> CoverageModel:
+        """The shipped parameters (and question bank, neighbours.py); the legacy rule when the file does not exist."""
         if not path.is_file():
             return cls({}, None, "legacy")
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(data["params"], data.get("domain"), str(path.name))
+        return cls(data["params"], data.get("domain"), str(path.name), neighbours.load())
 
     def domain_score(self, qvec: list[float] | None) -> float | None:
         """The domain classifier's decision value (unbounded; > 0 reads as in the outline's
