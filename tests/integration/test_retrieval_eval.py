@@ -140,10 +140,15 @@ ROUND33 = {"blind33_ch1-8": 0.95, "blind33_ch9-16": 0.95}
 # round 34 (session 45's headline, run once on a4d2b24: adapters back to rounds <= 29, chapters 9-15's
 # practical paragraphs, chapter-16 names): hit@3 / MRR@10 ch1-8 zh 0.992 / 0.970, en 0.992 / 0.965;
 # ch9-16 zh 0.992 / 0.957, en 1.000 / 0.963; refused 中文 2/254, English 4/254; out-of-scope accepted 1/48
+# (since session 46 its questions are in the coverage rule's question bank: its coverage figures are in-sample)
 ROUND34 = {"blind34_ch1-8": 0.95, "blind34_ch9-16": 0.95}
+# round 35 (session 46's headline, run once on 013a2e5: round 34's search with the nearest-neighbour
+# coverage rule, its bank holding rounds <= 34): hit@3 / MRR@10 ch1-8 zh 1.000 / 0.951, en 0.992 / 0.977;
+# ch9-16 zh 1.000 / 0.952, en 0.985 / 0.955; refused 中文 0/254, English 0/254; out-of-scope accepted 0/48
+ROUND35 = {"blind35_ch1-8": 0.95, "blind35_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32, **ROUND33, **ROUND34}
+         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32, **ROUND33, **ROUND34, **ROUND35}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
@@ -211,7 +216,7 @@ def test_blind_set_finds_the_topic_note_in_the_top_3(blind, name, lang):
         assert m["mrr@10"] >= BLIND_MRR_FLOOR, f"{name} {lang} MRR@10 = {m['mrr@10']}; misses at 3: {misses}"
 
 
-@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28, *ROUND30, *ROUND31, *ROUND34])
+@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28, *ROUND30, *ROUND31, *ROUND34, *ROUND35])
 def test_headline_blind_coverage_decision(blind, name):
     """The calibrated coverage model on questions nobody tuned for: few answerable questions
     refused (per language), few out-of-scope ones accepted."""
