@@ -25,6 +25,9 @@ Two stages (tutor/trust/coverage.py):
    on the best hit's relevance, so the threshold is chosen on that decision (the one that
    minimises the larger of the two error rates: answerable refused, out-of-scope accepted)
    and the bias shifted so that this threshold is 0.5 = `Settings.min_relevance`.
+After both, at run time, the nearest-neighbour rule of tutor/trust/neighbours.py (its bank built by
+evals/coverage/build_bank.py) may cap or raise the relevance; `score` and `decision` here are the
+logistic model's alone.
 Honesty check: stage 2 in grouped 5-fold cross-validation too (topic id for in-scope
 questions, own id for out-of-scope ones), on the out-of-fold domain scores.
 """
