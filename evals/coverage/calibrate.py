@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tutor.config import Settings  # noqa: E402
+from tutor.trust import neighbours  # noqa: E402
 from tutor.trust.coverage import PARAMS_FILE, CoverageModel  # noqa: E402
 from tutor.evaluate.evaluation import EvalSet  # noqa: E402
 from tutor.rag.retrieve import CONCENTRATION_DEPTH, Retriever, note_concentration  # noqa: E402
@@ -84,7 +85,9 @@ def question_vectors(tutor, questions: list[str]) -> list[list[float]]:
 
 def collect(tutor) -> list[dict]:
     """One row per tuning question: lang, label (1 = in scope), group, per-hit feature dicts, USE vector."""
-    ret = Retriever(tutor.index, coverage=CoverageModel({}, None, "none"))
+    # the shipped question bank ranks as at run time (its note vote, retrieve.with_neighbour_vote);
+    # the relevance it sets is not read here (the features are)
+    ret = Retriever(tutor.index, coverage=CoverageModel({}, None, "none", neighbours.load()))
     known = {n.id for n in tutor.corpus.outline.nodes}
     rows = []
     for f in SETS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -67,3 +68,34 @@ def test_shipped_bank_is_for_use_and_built_on_seen_sets_only():
     assert b.axes.shape == (512, b.info["pca_dim"]) and b.inside.shape[1] == b.outside.shape[1] == b.info["pca_dim"]
     assert len(b.inside) == b.info["inside"] > 10000 and len(b.outside) == b.info["outside"] > 1500
     assert b.info["sets"] and not set(b.info["sets"]) & _unseen(), "built on a blind round that was never run"
+    assert len(b.labels) == len(b.inside) and sum(map(bool, b.labels)) > 15000  # the note vote's labels
+
+
+def test_nearest_notes_rank_topics_by_their_best_text_and_skip_unlabelled(monkeypatch):
+    b = neighbours.QuestionBank(np.zeros(2, np.float32), np.eye(2, dtype=np.float32),
+                                np.array([[1, 0], [0.6, 0.8], [0.8, 0.6], [0, 1]], dtype=np.float32),
+                                np.array([[0, 1]], dtype=np.float32), "m", {}, ("3.4.2", "3.4.1", "", "3.4.1"))
+    assert b.nearest_notes([1.0, 0.0], "m") == ["3.4.2", "3.4.1"]  # 3.4.1 by its best text (0.6); "" never votes
+    assert b.nearest_notes([-1.0, 0.0], "m") == []  # nothing near: no vote (VOTE_FLOOR)
+    assert b.nearest_notes([0.0, 1.0], "m") == ["3.4.1", "3.4.2"]
+    assert b.nearest_notes([1.0, 0.0], "m", n=1) == ["3.4.2"]
+    assert b.nearest_notes([1.0, 0.0], "other") == [] and b.nearest_notes(None, "m") == []
+    assert dataclasses.replace(b, labels=()).nearest_notes([1.0, 0.0], "m") == []
+
+
+def test_neighbour_vote_moves_the_voted_note_up_keeps_scale_and_pins_named_notes():
+    from types import SimpleNamespace
+
+    from tutor.rag import retrieve
+    from tutor.rag.rerank import note_order
+    chunks = {c: SimpleNamespace(node_id=c.split("#")[0]) for c in ("14.2.1#1", "14.2.2#1", "3.1.3#1", "3.1.3#2", "9.1.1#1")}
+    fused = {"14.2.1#1": 0.05, "14.2.2#1": 0.04, "3.1.3#1": 0.03, "3.1.3#2": 0.015, "9.1.1#1": 0.01}
+    out = retrieve.with_neighbour_vote(fused, chunks, ["3.1.3", "14.2.2"], set())
+    # 3.1.3: 1/(2+3) + 0.75/(2+1) = 0.45 > 14.2.2: 1/4 + 0.75/4 = 0.4375 > 14.2.1: 1/3 + 0.75/32
+    assert note_order(out, chunks) == ["3.1.3", "14.2.2", "14.2.1", "9.1.1"]
+    assert out["3.1.3#1"] == pytest.approx(0.05) and out["3.1.3#2"] == pytest.approx(0.025)  # its other chunk keeps its ratio
+    assert sorted(out.values()) == pytest.approx(sorted([0.05, 0.04, 0.03, 0.025, 0.01]))
+    pinned = retrieve.with_neighbour_vote(fused, chunks, ["3.1.3", "14.2.2"], {"14.2.1"})
+    assert note_order(pinned, chunks)[:3] == ["14.2.1", "3.1.3", "14.2.2"]  # the named note keeps its place
+    assert retrieve.with_neighbour_vote(fused, chunks, [], set()) == fused
+    assert retrieve.with_neighbour_vote(fused, chunks, ["5.1.1"], set()) == fused  # a vote for a note not retrieved

@@ -103,11 +103,18 @@ def rerank(fused: dict[str, float], rankings: dict[str, list[str]], chunks, mode
     if len(order) < 2:
         return fused
     feats = note_features(order, rankings, chunks)
-    new = reorder(order, feats, {n: score(feats[n], model) for n in order})
+    return with_note_order(fused, chunks, order, reorder(order, feats, {n: score(feats[n], model) for n in order}))
+
+
+def with_note_order(fused: dict[str, float], chunks, order: list[str], new: list[str]) -> dict[str, float]:
+    """Chunk id → score with the notes of `order` (a prefix of `note_order(fused)`) re-ordered as
+    `new` (the same notes): each note takes the best-chunk score of the place it moves to and its
+    other chunks keep their ratio to its best chunk; other notes keep their scores."""
     best: dict[str, float] = {}
+    keep = set(order)
     for cid, sc in fused.items():
         n = chunks[cid].node_id
-        if n in feats and sc > best.get(n, -1.0):
+        if n in keep and sc > best.get(n, -1.0):
             best[n] = sc
     place = {n: best[order[i]] for i, n in enumerate(new)}  # the best score of the place each moves to
     return {cid: (sc * place[chunks[cid].node_id] / best[chunks[cid].node_id] if chunks[cid].node_id in place and best[chunks[cid].node_id] else sc)
