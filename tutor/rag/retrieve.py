@@ -573,9 +573,10 @@ def with_neighbour_vote(fused: dict[str, float], chunks: dict[str, Chunk], votes
     absent). Only the prefix of the order down to the deepest voted note moves (rerank.with_note_order:
     scores keep their scale); a note the question names (`pinned`) and an overview keep their place.
     Why: the bank holds ~15,000 learner-style questions labelled with their note, and the notes each
-    of them was written for are the best evidence of what such wording asks (session 46: on rounds 27–35,
-    which a bank of rounds ≤ 26 did not hold, MRR@10 中文 0.953 → 0.974, English 0.967 → 0.977; the
-    constants were chosen on rounds 27–33). Reciprocal rank fusion: Cormack et al. 2009."""
+    of them was written for are the best evidence of what such wording asks (session 46: constants chosen
+    on rounds 27–33 with a bank of rounds ≤ 26; through this search on rounds 34–35, which that bank did
+    not hold, MRR@10 中文 0.957 → 0.965, English 0.965 → 0.974, chapter cells 60 → 62 of 64; evals/sets/
+    RETRIEVAL_NOTES.md). Reciprocal rank fusion: Cormack et al. 2009."""
     if not votes:
         return fused
     order = note_order(fused, chunks)
