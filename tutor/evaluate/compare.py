@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from tutor.evaluate.evaluation import EvalItem, node_metrics
 from tutor.rag.retrieve import (COVERAGE_PRIOR, NOTE_EVIDENCE, SECTION_PRIOR, WEIGHTS, bare_named, fuse, is_question,
+                                with_neighbour_vote,
                                 outline_matches, prior_sections, ranked_where, with_bare_lift, with_coverage_prior, with_section_prior,
                                 weights_for, without_shadowed)
 from tutor.rag.rerank import RERANK_LANGS, note_order, rerank
 from tutor.rag.rerank import applies as rerank_applies
-from tutor.text import detect_lang
+from tutor.text import detect_lang, is_joined_query
 
 
 def _w(dense: float, multilingual: float, bm25: float, named: float) -> dict[str, float]:
@@ -30,7 +31,7 @@ def _w(dense: float, multilingual: float, bm25: float, named: float) -> dict[str
 
 OFF = {"zh": 0.0, "en": 0.0}
 # name → (weights per language, note-evidence prior per language[, coverage prior per language[,
-# section prior per language[, languages the note reranker re-orders]]])
+# section prior per language[, languages the note reranker re-orders[, the question bank votes]]]])
 CONFIGS = {
     "dense only (MiniLM, no query adapter)": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
     "dense only (MiniLM)": ({"zh": _w(1, 0, 0, 0), "en": _w(1, 0, 0, 0)}, OFF),
@@ -40,9 +41,11 @@ CONFIGS = {
     # weighted RRF of BM25, USE, MiniLM (English) and outline names, × the term-coverage and section priors
     "hybrid, no note reranker": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR),
     # ... then the English questions' notes re-ordered by the note reranker (rag/rerank.py)
-    "hybrid, no query adapter": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
+    "hybrid, no query adapter": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS, True),
     # ... with the query vectors through the embedders' query adapters (rag/adapter.py)
-    "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
+    "hybrid, no question-bank vote": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS),
+    # ... then the question bank's nearest notes vote (retrieve.with_neighbour_vote)
+    "hybrid (shipped)": (WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, SECTION_PRIOR, RERANK_LANGS, True),
 }
 # configurations that rank with the plain query vectors (raw_rankings' "dense_plain", "multilingual_plain")
 PLAIN_DENSE = {"dense only (MiniLM, no query adapter)", "dense only (USE multilingual, no query adapter)", "hybrid, no query adapter"}
@@ -63,7 +66,8 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     "sections" the sections its section prior favours (`retrieve.prior_sections`) and under
     "bare" the notes whose name is the whole question (`retrieve.bare_named`); under "dense_plain"
     and "multilingual_plain" MiniLM's and USE's rankings without the query adapters
-    (`Retriever._dense(adapted=False)`)."""
+    (`Retriever._dense(adapted=False)`); under "votes" the question bank's nearest notes
+    (`Retriever._nearest_notes`)."""
     idx, n = retriever.index, retriever.candidates
     dense = retriever._dense("dense", query, n, ranked_where())[0]
     plain = {role: retriever._dense(role, query, n, ranked_where(), adapted=False)[0] for role in ("dense", "multilingual")}
@@ -74,16 +78,18 @@ def raw_rankings(retriever, query: str) -> dict[str, list[str]]:
     out = without_shadowed({"dense": dense, "multilingual": ml, "bm25": lex, "named": named}, idx.chunks, shadowed)
     bare = bare_named(query, idx, {idx.chunks[c].node_id for c in named}) if is_question(query, idx.by_node) else set()
     plain = {f"{role}_plain": v for role, v in without_shadowed(plain, idx.chunks, shadowed).items()}
-    return {**out, **plain, "sections": sorted(prior_sections(query, idx, named)), "bare": sorted(bare)}
+    votes = retriever._nearest_notes(retriever._dense("multilingual", query, 1, ranked_where(), adapted=False)[3])
+    return {**out, **plain, "sections": sorted(prior_sections(query, idx, named)), "bare": sorted(bare), "votes": votes}
 
 
 def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, note_evidence,
                  coverage_prior: dict | None = None, stats=None, section_prior: dict | None = None,
-                 rerank_langs: frozenset[str] = frozenset()) -> list[str]:
+                 rerank_langs: frozenset[str] = frozenset(), vote: bool = False) -> list[str]:
     """Distinct node ids, best first, as `Retriever.search(per_note=True)` orders them.
     coverage_prior (per language, default off) needs stats (the index's TermStats);
     section_prior (per language, default off) favours rankings["sections"]; rerank_langs: the
-    languages whose questions the note reranker re-orders (`rerank.RERANK_LANGS` as shipped)."""
+    languages whose questions the note reranker re-orders (`rerank.RERANK_LANGS` as shipped); vote:
+    the question bank's nearest notes (rankings["votes"]) vote as in Retriever.search."""
     lang = detect_lang(query)
     known = {c.node_id for c in chunks.values()}  # Index.by_node's keys (ranked_notes gets the chunks only)
     weights = weights_for(weights, lang, query, known)  # as Retriever.search
@@ -97,6 +103,8 @@ def ranked_notes(rankings: dict[str, list[str]], chunks, query: str, weights, no
         fused = with_section_prior(fused, chunks, set(rankings.get("sections", ())), section_prior[lang])
     if question and lang in rerank_langs and rerank_applies(query, lang) and not rankings.get("bare"):
         fused = rerank(fused, r, chunks)
+    if vote and question and not rankings.get("bare") and not is_joined_query(query):
+        fused = with_neighbour_vote(fused, chunks, rankings.get("votes", []), {chunks[c].node_id for c in r.get("named", [])})
     return note_order(fused, chunks)
 
 
@@ -117,16 +125,16 @@ def compare(tutor, items: list[EvalItem], configs: dict | None = None, check: in
         raws.append(raw_rankings(ret, q))
         if i < check:
             want = [h.chunk.node_id for h in ret.search(q, k=10, per_note=True)]
-            got = ranked_notes(raws[-1], chunks, q, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats, SECTION_PRIOR, RERANK_LANGS)[:10]
+            got = ranked_notes(raws[-1], chunks, q, WEIGHTS, NOTE_EVIDENCE, COVERAGE_PRIOR, stats, SECTION_PRIOR, RERANK_LANGS, True)[:10]
             if want != got:
                 raise Drift(f"{it.id}: Retriever.search gives {want}, the re-fused shipped weights {got}")
         if progress:
             progress(1)
     out: dict = {"_shipped": SHIPPED}
     for name, (weights, beta, *prior) in configs.items():
-        cov, sec, rr = [*prior, None, None, None][:3]
+        cov, sec, rr, vote = [*prior, None, None, None, False][:4]
         use = [plain(r) if name in PLAIN_DENSE else r for r in raws]
-        rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, cov, stats, sec, rr or frozenset())[:10], it.expected_ids)
+        rows = [(it.lang, ranked_notes(r, chunks, q, weights, beta, cov, stats, sec, rr or frozenset(), vote)[:10], it.expected_ids)
                 for it, r, q in zip(items, use, texts, strict=True)]
         out[name] = {lang: node_metrics([(rk, ex) for lg, rk, ex in rows if lg == lang]) for lang in ("zh", "en")}
     return out
