@@ -18,12 +18,16 @@ margin < RESCUE_MARGIN (−0.15): the nearest are in scope by a clear gap: cover
 logistic model's relevance is below the threshold (a colloquial symptom question whose terms
 are not the notes'). In between, the logistic model decides alone.
 
+The same bank also votes in the note ranking: each in-scope text is labelled with the topic note
+it is about, and `QuestionBank.nearest_notes` ranks notes by their nearest text
+(retrieve.with_neighbour_vote fuses that with the search's own order).
+
 The bank (`question_bank.npz` beside this file; built by `evals/coverage/build_bank.py`) holds
 USE multilingual v3 vectors of the in-scope texts (every note's quiz questions, card fronts, key
 points and titles; the tuning sets' and seen blind rounds' in-scope questions) and out-of-scope
 questions (the tuning sets' and seen blind rounds' ones, and 320 computing questions outside ML),
-projected on their first DIM principal axes (PCA), re-normalised and stored as int8 (× 127):
-about 4 MB instead of 35. It applies only to the embedder it was built with (name and dimension).
+projected on their first 256 principal axes (PCA), re-normalised and stored as int8 (× 127):
+about 4 MB instead of 40 as float32. It applies only to the embedder it was built with (name and dimension).
 Measured on blind rounds the bank did not hold: evals/sets/RETRIEVAL_NOTES.md (session 46).
 """
 
