@@ -94,29 +94,39 @@ def test_chinese_question_streams_an_answer_with_sources(page, record_property):
     assert page.get_by_role("tab", name="浏览 Browse").get_attribute("aria-selected") == "true"
 
 
+STOP_QUESTIONS = (ZH_Q, "LoRA 和全参数微调相比有哪些优缺点？", "LoRA 的秩 r 一般怎么选？")
+
+
 def test_stop_mid_answer_then_ask_again(page, ui_tutor, record_property):
-    ask(page, ZH_Q)
-    assert wait_until(lambda: state(page, 0)[0].strip() not in PLACEHOLDERS, 60), "no token within 60 s"
-    page.click("#stop")
-    t_stop = time.monotonic()
-    done = wait_until(lambda: state(page, 0)[1], 15)
-    assert done, "Stop did not end the answer within 15 s"
-    stopped_after = time.monotonic() - t_stop
-    text = state(page, 0)[0]
-    assert "已停止 / stopped" in text
+    # Stop must come while the answer streams; on a loaded machine a short answer can finish
+    # between its first token and the click (CI, session 46), so such a try asks again
+    n = -1
+    for n, q in enumerate(STOP_QUESTIONS):
+        ask(page, q)
+        assert wait_until(lambda: state(page, n)[0].strip() not in PLACEHOLDERS, 60), "no token within 60 s"
+        page.click("#stop")
+        t_stop = time.monotonic()
+        done = wait_until(lambda: state(page, n)[1], 15)
+        assert done, "Stop did not end the answer within 15 s"
+        stopped_after = time.monotonic() - t_stop
+        text = state(page, n)[0]
+        if "已停止 / stopped" in text:
+            break
+    assert "已停止 / stopped" in text, f"no answer of {len(STOP_QUESTIONS)} was stopped mid-way: {text}"
+    record_property("stop_tries", n + 1)
     assert not ui_tutor.llm.lock.locked(), "the model is still held after Stop"
     record_property("stop_to_final_s", round(stopped_after, 2))
     # the next question starts at once: the model is free (its first words arrive as fast
     # as a first question's); Stop again so the suite need not wait for a whole answer
     t1 = ask(page, "那 LoRA 的矩阵 B 为什么初始化为零？")  # a follow-up on the same topic: the model runs again
-    assert wait_until(lambda: state(page, 1)[0].strip() not in PLACEHOLDERS, 60), "the next question got no token"
+    assert wait_until(lambda: state(page, n + 1)[0].strip() not in PLACEHOLDERS, 60), "the next question got no token"
     next_first = time.monotonic() - t1
     record_property("next_first_text_s", round(next_first, 2))
     page.click("#stop")
-    assert wait_until(lambda: state(page, 1)[1], 15)
-    second = state(page, 1)[0]
+    assert wait_until(lambda: state(page, n + 1)[1], 15)
+    second = state(page, n + 1)[0]
     assert "首字 first token" in second and "已停止 / stopped" in second  # the model answered, then stopped again
-    assert answers(page).count() == 2  # both answers stay in the history
+    assert answers(page).count() == n + 2  # every answer stays in the history
     page.click("#clear")
     assert wait_until(lambda: answers(page).count() == 0 and not page.inner_text("#sources").strip(), 10), "Clear left text"
     print(f"stop→final {stopped_after:.2f} s; next question first text {next_first:.2f} s")
