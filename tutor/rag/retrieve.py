@@ -25,7 +25,7 @@ from tutor.rag.chunking import LIMITS_KIND, Chunk
 from tutor.rag.index import Index
 from tutor.rag.rerank import applies as rerank_applies
 from tutor.rag.rerank import note_order, rerank, with_note_order
-from tutor.rag.terms import TermStats, ranked
+from tutor.rag.terms import TermStats, ranked  # noqa: F401  (TermStats re-exported: tests, evals)
 from tutor.text import detect_lang, is_joined_query, normalise_query
 from tutor.trust import neighbours
 from tutor.trust.coverage import CoverageModel
