@@ -78,10 +78,10 @@ class QuestionBank:
         z = self._unit(qvec, model)
         if z is None or not self.labels:
             return []
-        best: dict[str, float] = {}
-        for lab, sim in zip(self.labels, (self.inside @ z).tolist()):
-            if lab and sim > best.get(lab, -2.0):
-                best[lab] = sim
+        names, rows = _label_index(self.labels)
+        best = np.full(len(names), -2.0, dtype=np.float32)
+        np.maximum.at(best, rows, self.inside @ z)  # per label, its nearest text (a loop over ~19,000 in Python cost ms a query)
+        best = {lab: float(v) for lab, v in zip(names, best) if lab}
         out = sorted(best, key=lambda k: -best[k])[:n]
         # no vote when even the nearest text is far: the labels then guess (a term question such as
         # 「梯度检查点解决什么问题？」 sits at 0.57 from a gradient-visualisation question, and under
@@ -108,6 +108,14 @@ def decide(relevance: float, margin: float | None, threshold: float = 0.5) -> fl
     if margin < RESCUE_MARGIN:
         return max(relevance, threshold + 0.05)
     return relevance
+
+
+@functools.lru_cache(maxsize=4)
+def _label_index(labels: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
+    """(distinct labels, each row's index into them), computed once per bank."""
+    names = sorted(set(labels))
+    where = {lab: i for i, lab in enumerate(names)}
+    return names, np.array([where[lab] for lab in labels], dtype=np.int64)
 
 
 @functools.lru_cache(maxsize=2)
