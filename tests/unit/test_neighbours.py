@@ -71,16 +71,26 @@ def test_shipped_bank_is_for_use_and_built_on_seen_sets_only():
     assert len(b.labels) == len(b.inside) and sum(map(bool, b.labels)) > 15000  # the note vote's labels
 
 
-def test_nearest_notes_rank_topics_by_their_best_text_and_skip_unlabelled(monkeypatch):
+def test_nearest_notes_rank_topics_by_their_nearest_texts_and_skip_unlabelled(monkeypatch):
     b = neighbours.QuestionBank(np.zeros(2, np.float32), np.eye(2, dtype=np.float32),
                                 np.array([[1, 0], [0.6, 0.8], [0.8, 0.6], [0, 1]], dtype=np.float32),
                                 np.array([[0, 1]], dtype=np.float32), "m", {}, ("3.4.2", "3.4.1", "", "3.4.1"))
-    assert b.nearest_notes([1.0, 0.0], "m") == ["3.4.2", "3.4.1"]  # 3.4.1 by its best text (0.6); "" never votes
+    assert b.nearest_notes([1.0, 0.0], "m") == ["3.4.2", "3.4.1"]  # 3.4.1 by its texts at 0.6 and 0; "" never votes
     assert b.nearest_notes([-1.0, 0.0], "m") == []  # nothing near: no vote (VOTE_FLOOR)
     assert b.nearest_notes([0.0, 1.0], "m") == ["3.4.1", "3.4.2"]
     assert b.nearest_notes([1.0, 0.0], "m", n=1) == ["3.4.2"]
     assert b.nearest_notes([1.0, 0.0], "other") == [] and b.nearest_notes(None, "m") == []
     assert dataclasses.replace(b, labels=()).nearest_notes([1.0, 0.0], "m") == []
+
+
+def test_nearest_notes_two_close_texts_outvote_one_slightly_closer_text():
+    c = lambda x: [x, (1 - x * x) ** 0.5]  # a unit vector at cosine x to [1, 0]
+    inside = np.array([c(0.95), c(0.94), c(0.94), c(0.5)], dtype=np.float32)
+    b = neighbours.QuestionBank(np.zeros(2, np.float32), np.eye(2, dtype=np.float32), inside,
+                                np.array([[0, 1]], dtype=np.float32), "m", {}, ("2.1.1", "2.1.2", "2.1.2", "9.9.9"))
+    # weights e^-1 = 0.37 against 2 e^-1.2 = 0.60; the nearest-text rule would have put 2.1.1 first
+    assert b.nearest_notes([1.0, 0.0], "m")[:2] == ["2.1.2", "2.1.1"]
+    assert b.nearest_notes([1.0, 0.0], "m", n=1) == ["2.1.2"]
 
 
 def test_neighbour_vote_moves_the_voted_note_up_keeps_scale_and_pins_named_notes():
