@@ -211,7 +211,8 @@ def test_blind_sets_are_frozen():
                              "blind34_ch1-8.jsonl", "blind34_ch9-16.jsonl",
                              "blind35_ch1-8.jsonl", "blind35_ch9-16.jsonl",
                              "blind36_ch1-8.jsonl", "blind36_ch9-16.jsonl",
-                             "blind37_ch1-8.jsonl", "blind37_ch9-16.jsonl"}
+                             "blind37_ch1-8.jsonl", "blind37_ch9-16.jsonl",
+                             "blind38_ch1-8.jsonl", "blind38_ch9-16.jsonl"}
     for name, digest in recorded.items():
         assert hashlib.sha256((sets / name).read_bytes()).hexdigest() == digest, f"{name} changed after it was frozen"
 
