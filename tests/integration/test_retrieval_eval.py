@@ -155,9 +155,13 @@ ROUND36 = {"blind36_ch1-8": 0.95, "blind36_ch9-16": 0.95}
 # 1.000 / 0.989; refused 中文 0/254, English 1/254; out-of-scope accepted 2/48 (en: top-k by heap or
 # quickselect, which 16.3.1's worked example answers; the Fourier transform of a Gaussian)
 ROUND37 = {"blind37_ch1-8": 0.95, "blind37_ch9-16": 0.95}
+# round 38 (session 47's headline, run once on c22776d: round 37's system, bank of rounds <= 37):
+# hit@3 / MRR@10 ch1-8 zh 1.000 / 0.986, en 1.000 / 0.996; ch9-16 zh 1.000 / 0.985, en 1.000 / 1.000;
+# refused 中文 0/254, English 0/254; out-of-scope accepted 0/48
+ROUND38 = {"blind38_ch1-8": 0.95, "blind38_ch9-16": 0.95}
 BLIND = {"blind_ch1-4": 0.90, "blind_ch5-8": 0.90, "blind_ch9-12": 0.90, "blind_ch13-16": 0.90, **HEADLINE, **ANSWERS,
          **ROUND7, **ROUND8, **ROUND11, **ROUND13, **ROUND14, **ROUND15, **ROUND16, **ROUND17, **ROUND18, **ROUND19, **ROUND20, **ROUND23,
-         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32, **ROUND33, **ROUND34, **ROUND35, **ROUND36, **ROUND37}
+         **ROUND24, **ROUND25, **ROUND26, **ROUND27, **ROUND28, **ROUND29, **ROUND30, **ROUND31, **ROUND32, **ROUND33, **ROUND34, **ROUND35, **ROUND36, **ROUND37, **ROUND38}
 BLIND_MRR_FLOOR = 0.85
 BLIND_HIT5_FLOOR = 0.95  # per language on the headline sets; measured (v2 report) zh 1.000 / 0.985, en 0.984 / 1.000
 HEADLINE_REFUSED_MAX = 0.05  # per file and language; measured 0.008-0.041
@@ -225,7 +229,7 @@ def test_blind_set_finds_the_topic_note_in_the_top_3(blind, name, lang):
         assert m["mrr@10"] >= BLIND_MRR_FLOOR, f"{name} {lang} MRR@10 = {m['mrr@10']}; misses at 3: {misses}"
 
 
-@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28, *ROUND30, *ROUND31, *ROUND34, *ROUND35, *ROUND36, *ROUND37])
+@pytest.mark.parametrize("name", [*HEADLINE, *ANSWERS, *ROUND23, *ROUND25, *ROUND28, *ROUND30, *ROUND31, *ROUND34, *ROUND35, *ROUND36, *ROUND37, *ROUND38])
 def test_headline_blind_coverage_decision(blind, name):
     """The calibrated coverage model on questions nobody tuned for: few answerable questions
     refused (per language), few out-of-scope ones accepted."""
