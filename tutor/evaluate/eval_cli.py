@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         if out is not None and out.exists() and not out.is_dir():
             raise TutorError(f"--out {out} is a file; give a folder to write the run into")
         started = datetime.now(timezone.utc)
+        commit = eval_runs.git_commit()  # the checkout as the run starts: files edited while it runs are not its input
         t = build_tutor(Settings())
         known = {n.id for n in t.corpus.outline.nodes}
         loaded = [(p, EvalSet.load(p, known_ids=known)) for p in set_paths]  # all sets validated before any run
@@ -144,7 +145,7 @@ def register(app: typer.Typer) -> None:
         first = reports[0]["settings"]
         man = eval_runs.manifest(t.settings, reports, started, ended, t.answer_mode(),
                                  {"embedding_model": first.get("embedding_model"), "multilingual_model": first.get("multilingual_model")},
-                                 models, argv=["tutor", *sys.argv[1:]], commit=eval_runs.git_commit())
+                                 models, argv=["tutor", *sys.argv[1:]], commit=commit)
         (dest / "manifest.json").write_text(json.dumps(man, ensure_ascii=False, indent=2), encoding="utf-8")
 
         if as_json:
